@@ -1,0 +1,60 @@
+"""Generation backends behind one interface, built lazily, once per process.
+
+`get_engine(spec)` returns the process-wide engine for a spec; stages receive the spec (which
+pickles and hashes cheaply) and never the engine itself, so datasets' fingerprints stay stable.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dart_hf.engines.base import Completion, Engine, EngineSpec, GenerationParams
+from dart_hf.errors import unknown_name
+
+# name -> "module:Class"; imported only when used, so heavy packages load lazily.
+BACKENDS: dict[str, str] = {
+    "vllm": "dart_hf.engines.vllm_engine:VLLMEngine",
+    "transformers": "dart_hf.engines.hf_engine:TransformersEngine",
+    "scripted": "dart_hf.engines.scripted:ScriptedEngine",
+}
+
+_ENGINES: dict[EngineSpec, Any] = {}
+
+
+def backend_class(name: str) -> Any:
+    """Import and return the engine class registered under `name`."""
+    if name not in BACKENDS:
+        raise unknown_name("engine", name, BACKENDS)
+    module, _, cls = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_engine(spec: EngineSpec) -> Engine:
+    """Return this process's engine for `spec`, building it on first use."""
+    engine = _ENGINES.get(spec)
+    if engine is None:
+        engine = backend_class(spec.backend)(spec)
+        _ENGINES[spec] = engine
+    return engine
+
+
+def release_engines() -> None:
+    """Drop every cached engine (tests use it to bound memory)."""
+    for engine in _ENGINES.values():
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    _ENGINES.clear()
+
+
+__all__ = [
+    "BACKENDS",
+    "Completion",
+    "Engine",
+    "EngineSpec",
+    "GenerationParams",
+    "backend_class",
+    "get_engine",
+    "release_engines",
+]

@@ -1,0 +1,93 @@
+"""The one small interface every generation backend implements.
+
+Engines know nothing of DARS, grading or datasets: they turn prompts into completions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generated completion.
+
+    Attributes:
+        text: The generated text, without the prompt and without the stop string.
+        finish_reason: "stop" (EOS or a stop string) or "length" (cut at max_tokens).
+        n_tokens: Number of generated tokens, as the model's tokenizer counts them.
+    """
+
+    text: str
+    finish_reason: str
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings for one generate call (all engines honour all of them)."""
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 512
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything needed to build an engine; engines pickle as their spec.
+
+    Attributes:
+        backend: Registry key ("vllm", "transformers", "scripted").
+        model: Hub id or local folder; None means the embedded SmolLM2-135M-Instruct.
+        seed: Base seed of the engine.
+        dtype: Weights dtype ("bfloat16", "float32", "auto").
+        max_model_len: Context length the engine reserves (prompt + max_tokens must fit).
+        options: Backend-specific extras as sorted (key, value) pairs, kept hashable.
+    """
+
+    backend: str = "vllm"
+    model: str | None = None
+    seed: int = 0
+    dtype: str = "bfloat16"
+    max_model_len: int = 4096
+    options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    def option(self, key: str, default: Any = None) -> Any:
+        """Return a backend-specific option."""
+        return dict(self.options).get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form for records and cards."""
+        d = asdict(self)
+        d["options"] = dict(self.options)
+        return d
+
+
+class Engine(Protocol):
+    """A built generation backend."""
+
+    spec: EngineSpec
+
+    def generate(
+        self, prompts: list[str], params: GenerationParams, n: list[int] | None = None
+    ) -> list[list[Completion]]:
+        """Return completions for every prompt, in prompt order.
+
+        Args:
+            prompts: Fully rendered prompt strings.
+            params: Sampling settings; `params.seed` re-seeds the engine before this call.
+            n: Completions per prompt (overrides `params.n` prompt by prompt).
+        """
+        ...
+
+    def provenance(self) -> dict[str, str]:
+        """Return engine name, engine version, model id and model folder hash."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens of `text` under the model's tokenizer (no special tokens)."""
+        ...
