@@ -1,0 +1,845 @@
+"""Query pools and benchmarks as `datasets.Dataset`s in one normalised schema.
+
+A source is named in a registry (`POOLS`, `BENCHMARKS`) or given as a path (JSONL, parquet,
+a folder of parquet shards) or a Hub repo id. Where a named source is read from:
+
+1. an explicit path (`load_pool(path)`, `load_benchmark(name, path=...)`);
+2. `data_dir` (argument, else the environment variable `DART_HF_DATA_DIR`), laid out like
+   ../shared/data (`math/train.jsonl`, `gsm8k/test.jsonl`, ...);
+3. the mini slices bundled in the package (`dart_hf/data`, same layout).
+
+Every row goes through one `Dataset.map` (`normalise_batch`, versioned by
+`NORMALISE_VERSION`) into `SOURCE_FEATURES`, so pools and benchmarks concatenate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import datasets
+from datasets import Dataset, Features, Json, List, Value
+
+from dart_hf.answers import last_boxed
+from dart_hf.errors import DartError, unknown_name
+
+logger = logging.getLogger(__name__)
+
+NORMALISE_VERSION = "1"
+"""Bump when the output of `normalise_batch` changes (datasets hashes the function by name)."""
+
+DATA_DIR_ENV = "DART_HF_DATA_DIR"
+
+SOURCE_FEATURES = Features(
+    {
+        "id": Value("string"),
+        "source": Value("string"),
+        "query": Value("string"),
+        "answer": Value("string"),
+        "level": Value("int32"),
+        "domain": Value("string"),
+        "solution": Value("string"),
+        "answer_type": Value("string"),
+        "answers": List(Value("string")),
+        "multi_answer": Value("bool"),
+        "unit": Value("string"),
+        "tolerance": Value("float64"),
+        "needs_picture": Value("bool"),
+    }
+)
+
+_DEFAULTS: dict[str, Any] = {
+    "level": None,
+    "domain": None,
+    "solution": None,
+    "answer_type": None,
+    "answers": None,
+    "multi_answer": False,
+    "unit": None,
+    "tolerance": None,
+    "needs_picture": False,
+}
+
+# The two MATH train rows marked `Level ?` get the levels the reference code gives them.
+# Keyed by unique id and, for copies without one, by the SHA-1 of the problem text.
+LEVEL_FIXES: dict[str, int] = {
+    "train/geometry/377": 2,
+    "train/geometry/471": 1,
+    "dcf05f681d2f0e579f3c0488e6ca38cfdbe1c015": 2,
+    "702b344dd05b8185060b1aa84519a356f62df34e": 1,
+}
+
+
+# --- gold answers -------------------------------------------------------------------------
+
+
+def gsm8k_answer(text: str) -> str:
+    """Final answer of a GSM8K solution: the text after the last `####`, commas removed."""
+    if "####" not in text:
+        return ""
+    return text.rsplit("####", 1)[1].strip().replace(",", "")
+
+
+def render_number(value: int | float | Decimal) -> str:
+    """A number as a model would write it: `11760`, `1.42`, `4 \\times 10^{-5}`."""
+    if isinstance(value, bool | int):
+        return str(value)
+    text = str(value) if isinstance(value, Decimal) else repr(float(value))
+    if "e" in text.lower():
+        mantissa, exponent = re.split("[eE]", text)
+        if mantissa.endswith(".0"):
+            mantissa = mantissa[:-2]
+        return f"{mantissa} \\times 10^{{{int(exponent)}}}"
+    return text
+
+
+def theoremqa_answer(value: Any, answer_type: str | None) -> str:
+    """TheoremQA `Answer` as text: bools `True`/`False`, lists `[a, b]`, options `(a)`.
+
+    `value` is a Python value or its JSON text (a mixed-type JSONL column is read as JSON
+    text so that numbers keep their written digits); other strings are kept as given.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            decoded = json.loads(text, parse_float=Decimal)
+        except ValueError:
+            if answer_type == "bool" and text.lower() in ("true", "false"):
+                return text.capitalize()
+            return text
+        return text if decoded is None else theoremqa_answer_value(decoded)
+    return theoremqa_answer_value(value)
+
+
+def theoremqa_answer_value(value: Any) -> str:
+    """Render a decoded TheoremQA answer (bool, number, list, option string)."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, int | float | Decimal):
+        return render_number(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(theoremqa_answer_value(v) for v in value) + "]"
+    return "" if value is None else str(value).strip()
+
+
+# --- per-format row normalisers -----------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _opt_text(value: Any) -> str | None:
+    text = _text(value)
+    return text or None
+
+
+def _make_id(source: str, split: str, raw: Any, idx: int) -> str:
+    """`source/split/<raw id without .json>`, or `source/split/<row index>` when none."""
+    raw_text = _text(raw)
+    if not raw_text:
+        return f"{source}/{split}/{idx}"
+    raw_text = raw_text.removesuffix(".json")
+    if raw_text.startswith(f"{split}/"):
+        return f"{source}/{raw_text}"
+    return f"{source}/{split}/{raw_text}"
+
+
+def _math_level(row: Mapping[str, Any], where: str) -> int | None:
+    level = row.get("level")
+    if level is None:
+        return None
+    if isinstance(level, int):
+        return level
+    match = re.fullmatch(r"\s*(?:Level\s*)?(\d)\s*", str(level))
+    if match:
+        return int(match.group(1))
+    key = _text(row.get("unique_id")).removesuffix(".json")
+    digest = hashlib.sha1(_text(row.get("problem")).encode()).hexdigest()
+    fixed = LEVEL_FIXES.get(key, LEVEL_FIXES.get(digest))
+    if fixed is None:
+        logger.warning("%s: level %r is not 1-5; level left null", where, level)
+    return fixed
+
+
+def _row_math(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    answer = last_boxed(_text(row["solution"])) or ""
+    return {
+        "id": _make_id(source, split, row.get("unique_id"), idx),
+        "query": _text(row["problem"]),
+        "answer": answer,
+        "level": _math_level(row, where),
+        "domain": _opt_text(row.get("type") or row.get("subject")),
+        "solution": _opt_text(row["solution"]),
+    }
+
+
+def _row_math500(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    out = _row_math({**row, "solution": row.get("solution") or ""}, idx, source, split, where)
+    out["answer"] = _text(row["answer"])
+    return out
+
+
+def _row_gsm8k(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    return {
+        "id": _make_id(source, split, row.get("id"), idx),
+        "query": _text(row["question"]),
+        "answer": gsm8k_answer(_text(row["answer"])),
+        "level": 0,
+        "solution": _opt_text(row["answer"]),
+    }
+
+
+def _row_college_math(
+    row: Mapping[str, Any], idx: int, source: str, split: str, where: str
+) -> dict:
+    book = _text(row.get("data_source")).removeprefix("college_math.")
+    number = _text(row.get("question_number"))
+    raw = f"{book}/{number}" if book and number else row.get("id")
+    return {
+        "id": _make_id(source, split, raw, idx),
+        "query": _text(row["question"]),
+        "answer": _text(row["answer"]),
+        "domain": _opt_text(_text(row.get("data_topic")).removeprefix("college_math.")),
+    }
+
+
+def _row_deepmind(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    return {
+        "id": _make_id(source, split, row.get("id"), idx),
+        "query": _text(row["question"]),
+        "answer": _text(row["answer"]),
+    }
+
+
+def _tolerance(value: Any, where: str) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        tol = float(value)
+    except (TypeError, ValueError):
+        raise DartError(f"{where}: field 'error' is not a number: {value!r}") from None
+    if not math.isfinite(tol) or tol < 0:
+        raise DartError(f"{where}: field 'error' must be a finite number >= 0, got {value!r}")
+    return tol
+
+
+def _row_olympiadbench(
+    row: Mapping[str, Any], idx: int, source: str, split: str, where: str
+) -> dict:
+    final = row["final_answer"]
+    answers = [_text(a) for a in (final if isinstance(final, list) else [final]) if a is not None]
+    context = _text(row.get("context"))
+    question = _text(row["question"])
+    solution = row.get("solution")
+    if isinstance(solution, list):
+        solution = solution[0] if solution else None
+    return {
+        "id": _make_id(source, split, row.get("id"), idx),
+        "query": f"{context}\n\n{question}" if context else question,
+        "answer": ", ".join(a for a in answers if a),
+        "answers": answers,
+        "domain": _opt_text(row.get("subfield")),
+        "solution": _opt_text(solution),
+        "answer_type": _opt_text(row.get("answer_type")),
+        "multi_answer": bool(row.get("is_multiple_answer") or False),
+        "unit": _opt_text(row.get("unit")),
+        "tolerance": _tolerance(row.get("error"), where),
+    }
+
+
+def _row_theoremqa(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    answer_type = _opt_text(row.get("Answer_type"))
+    explanation = _text(row.get("explanation"))
+    return {
+        "id": _make_id(source, split, row.get("id"), idx),
+        "query": _text(row["Question"]),
+        "answer": theoremqa_answer(row["Answer"], answer_type),
+        "domain": _opt_text(row.get("field")),
+        "solution": explanation if explanation and explanation != "NONE" else None,
+        "answer_type": answer_type,
+        "needs_picture": bool(_text(row.get("Picture"))),
+    }
+
+
+def _row_normalised(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    out = {name: row[name] for name in SOURCE_FEATURES if name in row and row[name] is not None}
+    out["answer"] = _text(out.get("answer"))
+    return out
+
+
+RowNormaliser = Callable[[Mapping[str, Any], int, str, str, str], dict]
+
+
+@dataclass(frozen=True)
+class Normaliser:
+    """How one raw format becomes the normalised schema.
+
+    Attributes:
+        fn: Row function `(row, index, source, split, where) -> columns`.
+        required: Columns the raw data must have.
+    """
+
+    fn: RowNormaliser
+    required: tuple[str, ...]
+
+
+NORMALISERS: dict[str, Normaliser] = {
+    "math": Normaliser(_row_math, ("problem", "solution")),
+    "math500": Normaliser(_row_math500, ("problem", "answer")),
+    "gsm8k": Normaliser(_row_gsm8k, ("question", "answer")),
+    "college_math": Normaliser(_row_college_math, ("question", "answer")),
+    "deepmind_mathematics": Normaliser(_row_deepmind, ("question", "answer")),
+    "olympiadbench": Normaliser(_row_olympiadbench, ("question", "final_answer")),
+    "theoremqa": Normaliser(_row_theoremqa, ("Question", "Answer", "Answer_type")),
+    "normalised": Normaliser(_row_normalised, ("id", "source", "query", "answer")),
+}
+
+
+def normalise_batch(
+    batch: dict[str, list],
+    indices: list[int],
+    *,
+    source: str,
+    normaliser: str,
+    split: str,
+    location: str,
+    version: str = NORMALISE_VERSION,
+) -> dict[str, list]:
+    """Stage: raw rows of one format -> columns of `SOURCE_FEATURES`.
+
+    Args:
+        batch: Raw columns.
+        indices: Row indices in the whole file (ids of rows without their own id use them).
+        source: Registry name written to `source` and used in ids.
+        normaliser: Key of `NORMALISERS`.
+        split: `train` or `test`, used in ids.
+        location: Where the rows came from, for error messages.
+        version: `NORMALISE_VERSION`, so datasets' fingerprint changes with the code.
+    """
+    del version
+    fn = NORMALISERS[normaliser].fn
+    out: dict[str, list] = {name: [] for name in SOURCE_FEATURES}
+    for i, idx in enumerate(indices):
+        row = {key: values[i] for key, values in batch.items()}
+        where = f"{location} row {idx + 1}"
+        record = {**_DEFAULTS, "source": source, **fn(row, idx, source, split, where)}
+        if record["answers"] is None:
+            record["answers"] = [record["answer"]]
+        for name in SOURCE_FEATURES:
+            out[name].append(record[name])
+    return out
+
+
+# --- registries ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A named pool or benchmark.
+
+    Attributes:
+        name: Registry key, also the `source` column.
+        file: Path relative to a data dir in the layout of ../shared/data.
+        normaliser: Key of `NORMALISERS`.
+        licence: Licence of the data, as its authors give it.
+        description: One line for `dart-hf pools` / `dart-hf benchmarks`.
+        split: `train` or `test`; the Hub split to read and the middle part of ids.
+    """
+
+    name: str
+    file: str
+    normaliser: str
+    licence: str
+    description: str
+    split: str = "test"
+
+    def __post_init__(self) -> None:
+        if self.normaliser not in NORMALISERS:
+            raise unknown_name("normaliser", self.normaliser, NORMALISERS)
+        if Path(self.file).is_absolute() or not self.file.endswith((".jsonl", ".parquet")):
+            raise DartError(f"source {self.name}: file must be a relative .jsonl/.parquet path")
+        if self.split not in ("train", "test"):
+            raise DartError(f"source {self.name}: split must be train or test, got {self.split!r}")
+
+
+POOLS: dict[str, SourceSpec] = {
+    "math": SourceSpec(
+        "math", "math/train.jsonl", "math", "MIT",
+        "MATH train (Hendrycks et al.), levels 1-5", "train",
+    ),
+    "gsm8k": SourceSpec(
+        "gsm8k", "gsm8k/train.jsonl", "gsm8k", "MIT",
+        "GSM8K train (Cobbe et al.), level 0", "train",
+    ),
+}  # fmt: skip
+
+BENCHMARKS: dict[str, SourceSpec] = {
+    "math": SourceSpec(
+        "math", "math/test.jsonl", "math", "MIT", "MATH test (Hendrycks et al.), levels 1-5"
+    ),
+    "math500": SourceSpec(
+        "math500", "math500/test.jsonl", "math500", "MIT", "MATH-500 subset of MATH test"
+    ),
+    "gsm8k": SourceSpec("gsm8k", "gsm8k/test.jsonl", "gsm8k", "MIT", "GSM8K test"),
+    "college_math": SourceSpec(
+        "college_math", "college_math/test.jsonl", "college_math",
+        "per row (CC BY, CC BY-NC-SA, GFDL, ...)", "CollegeMath (MWPBench) test",
+    ),
+    "deepmind_mathematics": SourceSpec(
+        "deepmind_mathematics", "deepmind_mathematics/test.jsonl", "deepmind_mathematics",
+        "Apache-2.0", "DeepMind Mathematics sample used by DART-Math",
+    ),
+    "olympiadbench": SourceSpec(
+        "olympiadbench", "olympiadbench/test.jsonl", "olympiadbench", "Apache-2.0",
+        "OlympiadBench OE_TO_maths_en_COMP",
+    ),
+    "theoremqa": SourceSpec(
+        "theoremqa", "theoremqa/test.jsonl", "theoremqa", "MIT",
+        "TheoremQA (Chen et al.), theorem-driven STEM questions",
+    ),
+}  # fmt: skip
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def bundled_data_dir() -> Path:
+    """The folder of mini slices shipped inside the package."""
+    return Path(str(resources.files("dart_hf") / "data"))
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The data dir to read named sources from, and how it was chosen.
+
+    Returns:
+        `(folder, origin)` with origin `argument`, `env` or `bundled`.
+    """
+    if data_dir is not None:
+        folder, origin = Path(data_dir), "argument"
+    elif os.environ.get(DATA_DIR_ENV):
+        folder, origin = Path(os.environ[DATA_DIR_ENV]), "env"
+    else:
+        return bundled_data_dir(), "bundled"
+    if not folder.is_dir():
+        hint = f" (from ${DATA_DIR_ENV})" if origin == "env" else ""
+        raise DartError(f"data dir {folder}{hint} does not exist or is not a folder")
+    return folder, origin
+
+
+def _check_jsonl(path: Path) -> int:
+    """Parse every line once so that a bad line is reported by number; returns the row count."""
+    rows = 0
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                raise DartError(f"{path} line {number} is not valid JSON: {exc}") from None
+            if not isinstance(value, dict):
+                raise DartError(f"{path} line {number} is not a JSON object")
+            rows += 1
+    if rows == 0:
+        raise DartError(f"{path} is empty (no JSON rows)")
+    return rows
+
+
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def _is_repo_id(ref: str) -> bool:
+    return bool(_REPO_ID.fullmatch(ref)) and not ref.endswith((".jsonl", ".json", ".parquet"))
+
+
+def read_raw(ref: str | os.PathLike[str], *, split: str = "train") -> Dataset:
+    """Read raw rows from a JSONL/parquet file, a folder of shards, or a Hub repo id.
+
+    Args:
+        ref: A local path or a Hub dataset repo id (`owner/name`).
+        split: The split to take from a folder or repo with several; one with a single split
+            gives that one.
+
+    Raises:
+        DartError: The file is missing, empty or malformed, or the repo cannot be loaded.
+    """
+    path = Path(ref)
+    try:
+        if path.is_file():
+            suffix = path.suffix.lower()
+            if suffix in (".jsonl", ".json"):
+                _check_jsonl(path)
+                ds = datasets.load_dataset("json", data_files=str(path), split="train")
+            elif suffix == ".parquet":
+                ds = datasets.load_dataset("parquet", data_files=str(path), split="train")
+            else:
+                raise DartError(f"{path}: expected a .jsonl or .parquet file")
+        elif path.is_dir() or _is_repo_id(str(ref)):
+            ds = _load_repo(str(ref), split)
+        else:
+            raise DartError(f"file not found: {path}")
+    except DartError:
+        raise
+    except Exception as exc:  # datasets/pyarrow errors carry little context: name the input
+        if "corresponds to no data" in str(exc):  # datasets' message for zero rows
+            raise DartError(f"{ref} is empty (no rows)") from None
+        if not path.exists():
+            raise DartError(
+                f"cannot read {ref}: no such file or folder, and as a Hub dataset repo: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        raise DartError(f"cannot read {ref}: {type(exc).__name__}: {exc}") from None
+    if len(ds) == 0:
+        raise DartError(f"{ref} is empty (no rows)")
+    return ds
+
+
+def _load_repo(ref: str, split: str) -> Dataset:
+    """`datasets.load_dataset(ref)` for a local folder or a Hub repo id; pick `split`."""
+    loaded = datasets.load_dataset(ref)
+    if isinstance(loaded, Dataset):
+        return loaded
+    splits = list(loaded)
+    if split in loaded:
+        return loaded[split]
+    if len(splits) == 1:
+        return loaded[splits[0]]
+    raise DartError(f"{ref} has splits {', '.join(splits)} but no {split!r}")
+
+
+def detect_format(columns: Iterable[str], sample_answers: Iterable[Any] = ()) -> str | None:
+    """Guess a pool's raw format from its columns: `normalised`, `math`, `gsm8k`, or None.
+
+    Args:
+        columns: Column names.
+        sample_answers: A few values of the `answer` column (GSM8K answers contain `####`).
+    """
+    present = set(columns)
+    if set(NORMALISERS["normalised"].required) <= present:
+        return "normalised"
+    if {"problem", "solution"} <= present:
+        return "math"
+    if {"question", "answer"} <= present and any("####" in _text(a) for a in sample_answers):
+        return "gsm8k"
+    return None
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedSource:
+    """A normalised source and how it was loaded.
+
+    Attributes:
+        dataset: Rows in `SOURCE_FEATURES`.
+        source: The `source` value of the rows.
+        location: File, folder or repo id read.
+        rows_read: Rows in the raw data.
+        excluded_needs_picture: TheoremQA rows left out because their picture is not supplied.
+        empty_answers: Rows kept with an empty gold `answer` (the grader marks them `bad_gold`).
+        licence: Licence of the data.
+    """
+
+    dataset: Dataset
+    source: str
+    location: str
+    rows_read: int
+    excluded_needs_picture: int
+    empty_answers: int
+    licence: str
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise DartError(f"limit must be a whole number >= 0, got {limit!r}")
+
+
+def _normalise(raw: Dataset, *, source: str, normaliser: str, split: str, location: str) -> Dataset:
+    missing = [c for c in NORMALISERS[normaliser].required if c not in raw.column_names]
+    if missing:
+        raise DartError(
+            f"{location}: missing column(s) {', '.join(missing)} for {normaliser} rows; "
+            f"columns present: {', '.join(raw.column_names)}"
+        )
+    # Mixed-type JSON columns (TheoremQA `Answer`) go in as JSON text: decoding them as
+    # Python values loses the digits as written (0.955 came back as 0.9550000000000001).
+    for column, feature in raw.features.items():
+        if isinstance(feature, Json):
+            raw = raw.cast_column(column, Value("string"))
+    return raw.map(
+        normalise_batch,
+        batched=True,
+        with_indices=True,
+        remove_columns=raw.column_names,
+        features=SOURCE_FEATURES,
+        fn_kwargs={
+            "source": source,
+            "normaliser": normaliser,
+            "split": split,
+            "location": location,
+            "version": NORMALISE_VERSION,
+        },
+        desc=f"normalising {source}",
+    )
+
+
+def _finish(
+    ds: Dataset,
+    *,
+    source: str,
+    location: str,
+    licence: str,
+    description: str,
+    include_pictures: bool,
+    limit: int | None,
+) -> LoadedSource:
+    rows_read = len(ds)
+    excluded = 0
+    if not include_pictures:
+        flags = ds["needs_picture"]
+        excluded = sum(flags)
+        if excluded:
+            ds = ds.select([i for i, flag in enumerate(flags) if not flag])
+            logger.info("%s: excluded %d rows that need a picture", source, excluded)
+    if limit is not None:
+        ds = ds.select(range(min(limit, len(ds))))
+    ids = ds["id"]
+    if len(set(ids)) != len(ids):
+        dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
+        raise DartError(f"{location}: duplicate ids {', '.join(dupes[:5])}")
+    empty = sum(1 for a in ds["answer"] if not a)
+    if empty:
+        logger.warning("%s: %d rows have an empty gold answer (graded bad_gold)", location, empty)
+    ds.info.description = (
+        f"{description}. Read from {location}: {rows_read} rows, {excluded} needing a picture "
+        f"excluded, {empty} with an empty answer. dart-hf normalise version {NORMALISE_VERSION}."
+    )
+    ds.info.license = licence
+    return LoadedSource(ds, source, location, rows_read, excluded, empty, licence)
+
+
+def _named_location(spec: SourceSpec, data_dir: str | os.PathLike[str] | None) -> Path:
+    folder, origin = resolve_data_dir(data_dir)
+    path = folder / spec.file
+    if not path.is_file():
+        where = "the bundled data" if origin == "bundled" else f"data dir {folder}"
+        raise DartError(f"file not found: {path} ({spec.name} is not in {where})")
+    return path
+
+
+def load_pool_source(
+    name_or_path: str | os.PathLike[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    pool_format: str | None = None,
+) -> LoadedSource:
+    """Load a query pool with its load report; see `load_pool`."""
+    _check_limit(limit)
+    ref = str(name_or_path)
+    if ref in POOLS:
+        spec = POOLS[ref]
+        path = _named_location(spec, data_dir)
+        raw = read_raw(path, split=spec.split)
+        ds = _normalise(
+            raw, source=spec.name, normaliser=spec.normaliser, split=spec.split,
+            location=str(path),
+        )  # fmt: skip
+        return _finish(
+            ds, source=spec.name, location=str(path), licence=spec.licence,
+            description=spec.description, include_pictures=False, limit=limit,
+        )  # fmt: skip
+    if not Path(ref).exists() and not _is_repo_id(ref):
+        if not re.search(r"[/\\.]", ref):
+            raise unknown_name("pool", ref, POOLS)
+        raise DartError(f"file not found: {ref}")
+    raw = read_raw(ref, split="train")
+    if pool_format is None:
+        sample = raw.select(range(min(20, len(raw))))
+        answers = sample["answer"] if "answer" in raw.column_names else []
+        pool_format = detect_format(raw.column_names, answers)
+        if pool_format is None:
+            raise DartError(
+                f"cannot tell the format of {ref} from its columns ({', '.join(raw.column_names)})"
+                f"; expected problem+solution (math), question+answer with '####' (gsm8k), or "
+                f"id+source+query+answer (normalised); or name the format, one of: "
+                f"{', '.join(NORMALISERS)}"
+            )
+    elif pool_format not in NORMALISERS:
+        raise unknown_name("pool format", pool_format, NORMALISERS)
+    source = "pool" if pool_format == "normalised" else pool_format
+    ds = _normalise(raw, source=source, normaliser=pool_format, split="train", location=ref)
+    return _finish(
+        ds, source=source, location=ref, licence="as given by the file's authors",
+        description=f"{pool_format}-format pool", include_pictures=False, limit=limit,
+    )  # fmt: skip
+
+
+def load_pool(
+    name_or_path: str | os.PathLike[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    pool_format: str | None = None,
+) -> Dataset:
+    """Load a query pool as normalised rows.
+
+    Args:
+        name_or_path: A name in `POOLS`, a path (JSONL, parquet, folder of parquet shards) or
+            a Hub repo id.
+        data_dir: Folder laid out like ../shared/data for named pools; default
+            `$DART_HF_DATA_DIR`, else the bundled mini data.
+        limit: Keep only the first `limit` rows.
+        pool_format: Raw format of a path/repo (`math`, `gsm8k`, `normalised`, or any key of
+            `NORMALISERS`); None detects it from the columns.
+
+    Raises:
+        DartError: Unknown name, missing or malformed file, missing columns.
+    """
+    return load_pool_source(
+        name_or_path, data_dir=data_dir, limit=limit, pool_format=pool_format
+    ).dataset
+
+
+def load_pools(
+    names: Iterable[str | os.PathLike[str]],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    pool_format: str | None = None,
+) -> Dataset:
+    """Load several pools (see `load_pool`) and concatenate them; ids must stay unique."""
+    parts = [load_pool(n, data_dir=data_dir, limit=limit, pool_format=pool_format) for n in names]
+    if not parts:
+        raise DartError("no pools given")
+    ds = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+    ids = ds["id"]
+    if len(set(ids)) != len(ids):
+        raise DartError("the pools share ids; each pool must be given once")
+    return ds
+
+
+def load_benchmark_source(
+    name: str,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    include_pictures: bool = False,
+    limit: int | None = None,
+) -> LoadedSource:
+    """Load a benchmark with its load report; see `load_benchmark`."""
+    _check_limit(limit)
+    if name not in BENCHMARKS:
+        raise unknown_name("benchmark", name, BENCHMARKS)
+    spec = BENCHMARKS[name]
+    location = str(path) if path is not None else str(_named_location(spec, data_dir))
+    raw = read_raw(location, split=spec.split)
+    normaliser = spec.normaliser
+    if path is not None and detect_format(raw.column_names) == "normalised":
+        normaliser = "normalised"
+    ds = _normalise(
+        raw, source=spec.name, normaliser=normaliser, split=spec.split, location=location
+    )
+    return _finish(
+        ds, source=spec.name, location=location, licence=spec.licence,
+        description=spec.description, include_pictures=include_pictures, limit=limit,
+    )  # fmt: skip
+
+
+def load_benchmark(
+    name: str,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    include_pictures: bool = False,
+    limit: int | None = None,
+) -> Dataset:
+    """Load a benchmark as normalised rows.
+
+    The count of TheoremQA rows excluded for a missing picture is logged, written into
+    `dataset.info.description`, and returned by `load_benchmark_source`.
+
+    Args:
+        name: A name in `BENCHMARKS` (chooses the normaliser).
+        path: Read this file, folder or Hub repo id instead of the data dir.
+        data_dir: Folder laid out like ../shared/data; default `$DART_HF_DATA_DIR`, else the
+            bundled mini data.
+        include_pictures: Keep rows flagged `needs_picture`.
+        limit: Keep only the first `limit` rows (after the picture exclusion).
+
+    Raises:
+        DartError: Unknown name, missing or malformed file, missing columns.
+    """
+    return load_benchmark_source(
+        name, path=path, data_dir=data_dir, include_pictures=include_pictures, limit=limit
+    ).dataset
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One line of `dart-hf pools` / `dart-hf benchmarks`.
+
+    Attributes:
+        name: Registry key.
+        rows: Rows available (after default exclusions), or None when not loadable.
+        note: Excluded rows, or why the source could not be loaded.
+        location: File read.
+        licence: Licence of the data.
+        description: One-line description.
+    """
+
+    name: str
+    rows: int | None
+    note: str
+    location: str
+    licence: str
+    description: str
+
+
+def describe_sources(
+    kind: str, *, data_dir: str | os.PathLike[str] | None = None
+) -> list[SourceRow]:
+    """Load every pool (`kind="pool"`) or benchmark (`kind="benchmark"`) and describe it.
+
+    A source whose file is missing or bad is listed with the reason instead of failing.
+    """
+    registries = {"pool": POOLS, "benchmark": BENCHMARKS}
+    if kind not in registries:
+        raise unknown_name("source kind", kind, registries)
+    folder, _ = resolve_data_dir(data_dir)
+    out = []
+    for spec in registries[kind].values():
+        location = str(folder / spec.file)
+        try:
+            if kind == "pool":
+                loaded = load_pool_source(spec.name, data_dir=folder)
+            else:
+                loaded = load_benchmark_source(spec.name, data_dir=folder)
+        except DartError as exc:
+            out.append(SourceRow(spec.name, None, str(exc), location, spec.licence,
+                                 spec.description))  # fmt: skip
+            continue
+        note = (
+            f"{loaded.excluded_needs_picture} need a picture (excluded)"
+            if loaded.excluded_needs_picture
+            else ""
+        )
+        out.append(
+            SourceRow(
+                spec.name, len(loaded.dataset), note, location, spec.licence, spec.description
+            )  # fmt: skip
+        )
+    return out
