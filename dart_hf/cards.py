@@ -1,0 +1,521 @@
+"""Dataset cards generated from a build's `stats.json` (Jinja templates in `dataset_cards/`).
+
+`write_card` renders one release's card into a `huggingface_hub.DatasetCard`, keeps the
+`configs` / `dataset_info` YAML that `hub.write_hub_folder` wrote, draws the plots into
+`images/`, and writes README.md. `render_template` is the generic renderer (the evaluation
+card uses it); `save_card` writes any body with merged YAML.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from dart_hf import hub, plots
+from dart_hf.errors import DartError, unknown_name
+
+TEMPLATE_DIR = "dataset_cards"
+SECRET_KEY = re.compile(
+    r"(^|_)(token|secret|password|api_?key|credentials?)$|^authorization$", re.I
+)
+"""Recipe keys dropped before a card shows them (`hf_token`, not `max_tokens`)."""
+RUN_WIDE = ("max_trials", "budget")
+"""Settings shared by every strategy of a build: shown once, not as strategy parameters."""
+PAPER_MEAN_RESPONSES = dict(
+    zip(("uniform", "hard"), plots.PAPER_MEAN_RESPONSES.values(), strict=True)
+)
+DART_SUMMARY = (
+    "Rejection tuning builds math SFT data by sampling solutions from a model and keeping the "
+    "correct ones, but sampling every question equally leaves hard questions with few or no "
+    "correct answers. DART (difficulty-aware rejection tuning, Tong et al., NeurIPS 2024) "
+    "spends more samples on harder questions, so every question reaches a target number of "
+    "correct responses (Uniform) or a target that grows with its difficulty (Prop2Diff)."
+)
+CITATION = """@article{tong2024dartmath,
+  title={DART-Math: Difficulty-Aware Rejection Tuning for Mathematical Problem-Solving},
+  author={Yuxuan Tong and Xiwen Zhang and Rui Wang and Ruidong Wu and Junxian He},
+  year={2024},
+  eprint={2407.13690},
+  archivePrefix={arXiv},
+  primaryClass={cs.CL},
+  url={https://arxiv.org/abs/2407.13690},
+}"""
+COLUMN_DOCS: dict[str, str] = {
+    "id": "stable query id, e.g. `math/train/algebra/1234`, `gsm8k/train/17`",
+    "source": "query pool the question comes from (`math`, `gsm8k`)",
+    "query": "the question",
+    "response": "a sampled solution whose final answer was graded correct",
+    "answer": "gold final answer",
+    "level": "difficulty level: MATH 1-5, GSM8K 0",
+    "domain": "MATH subject",
+    "solution": "reference solution of the source dataset",
+    "answer_type": "answer type given by the source",
+    "answers": "every accepted gold answer",
+    "multi_answer": "the question has several answers",
+    "unit": "unit of the answer",
+    "tolerance": "numeric tolerance of the answer",
+    "needs_picture": "the question needs a picture that is not supplied",
+    "sample_idx": "index of the sample among all samples of its query",
+    "round": "DARS round that sampled it",
+    "finish_reason": "`stop`, or `length` when cut at max_tokens (graded wrong)",
+    "n_tokens": "generated tokens",
+    "temperature": "sampling temperature",
+    "top_p": "nucleus sampling mass",
+    "max_tokens": "maximum new tokens",
+    "template": "prompt template name",
+    "engine": "inference engine",
+    "engine_version": "inference engine version",
+    "model": "synthesis model",
+    "model_hash": "hash of the synthesis model folder",
+    "pred": "answer extracted from the response",
+    "correct": "graded correct (null: could not be verified)",
+    "grade_status": "`ok`, `no_answer`, `timeout`, `error`, `truncated` or `bad_gold`",
+    "samples": "raw samples drawn for the query",
+    "corrects": "correct samples among them",
+    "fail_rate": "1 - corrects / samples over the difficulty-estimation samples",
+    "fail_rate_samples": "samples behind the fail-rate estimate",
+    "target": "largest target number of correct responses over the strategies",
+    "done": "no more sampling is scheduled for the query",
+    "stop_reason": "why sampling stopped: `reached`, `max_trials`, `budget`, `hopeless`",
+    "reached": "the query reached its target (stop reason `reached`)",
+    "decontaminated": "the query overlaps a benchmark and is left out of every release",
+    "n_samples": "raw samples scheduled for the query in that round",
+    "sample_offset": "`sample_idx` of the first of them",
+}
+PREFIX_DOCS: dict[str, str] = {
+    "target_": "target number of correct responses under `{}` (VRT: raw samples)",
+    "kept_": "responses of the query released in the `{}` set",
+}
+KIND_COLUMN_DOCS: dict[str, dict[str, str]] = {
+    "pool": {"response": "a sampled solution, correct or not (see `correct`)"},
+}
+SIZE_CATEGORIES = [
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+]
+
+
+@dataclass(frozen=True)
+class CardKind:
+    """One kind of release card.
+
+    Attributes:
+        template: File in `dataset_cards/`.
+        pretty_name: Card title and `pretty_name` metadata.
+        strategies: Keys of `stats["strategies"]` tried in order when none is given.
+        paper: Key of `PAPER_MEAN_RESPONSES` shown beside the per-level table, or None.
+    """
+
+    template: str
+    pretty_name: str
+    strategies: tuple[str, ...]
+    paper: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.template.endswith(".md.j2"):
+            raise DartError(f"card template {self.template!r} must end with .md.j2")
+        if self.paper is not None and self.paper not in PAPER_MEAN_RESPONSES:
+            raise unknown_name("paper figures", self.paper, PAPER_MEAN_RESPONSES)
+
+
+CARD_KINDS: dict[str, CardKind] = {
+    "uniform": CardKind("uniform.md.j2", "DART-Math-Uniform (dart-hf)", ("uniform",), "uniform"),
+    "hard": CardKind("hard.md.j2", "DART-Math-Hard (dart-hf)", ("prop2diff", "hard"), "hard"),
+    "vrt": CardKind("vrt.md.j2", "VRT baseline (dart-hf)", ("vrt",)),
+    "pool": CardKind("pool.md.j2", "DART-Math raw sample pool (dart-hf)", ()),
+}
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def template_dirs() -> list[Path]:
+    """Where templates are looked up: the installed package, then the repo's top level."""
+    out = []
+    try:
+        packaged = resources.files("dart_hf") / TEMPLATE_DIR
+        if isinstance(packaged, Path) and packaged.is_dir():
+            out.append(packaged)
+    except (ModuleNotFoundError, TypeError):
+        pass
+    repo = Path(__file__).resolve().parents[1] / TEMPLATE_DIR
+    if repo.is_dir():
+        out.append(repo)
+    return out
+
+
+def _environment() -> jinja2.Environment:
+    dirs = template_dirs()
+    if not dirs:
+        raise DartError(f"no {TEMPLATE_DIR}/ folder found beside or inside the dart_hf package")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(
+        pct=fmt_pct, f2=fmt_f2, num=fmt_num, yaml=_yaml_block, kv=fmt_kv, duration=fmt_duration
+    )
+    return env
+
+
+def render_template(name: str, context: dict[str, Any]) -> str:
+    """Render `dataset_cards/<name>` with `context` (undefined variables are errors).
+
+    Filters available to templates: `pct` (0.953 -> "95.3%"), `f2` (two decimals), `num`
+    (thousands separators), `yaml` (a block of YAML), `kv` (a mapping as `k = v, ...`),
+    `duration` (seconds as "1 h 02 min" / "77.5 s").
+    """
+    env = _environment()
+    try:
+        return env.get_template(name).render(**context)
+    except jinja2.TemplateNotFound:
+        names = [p.name for d in template_dirs() for p in d.glob("*.md.j2")]
+        raise unknown_name("card template", name, sorted(set(names))) from None
+    except jinja2.UndefinedError as exc:
+        raise DartError(f"card template {name}: {exc.message}") from None
+
+
+def fmt_pct(value: float | None) -> str:
+    """A share in [0, 1] as a percentage with one decimal ("n/a" for None/NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{100 * float(value):.1f}%"
+
+
+def fmt_f2(value: float | None) -> str:
+    """A number with two decimals ("n/a" for None/NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{float(value):.2f}"
+
+
+def fmt_num(value: float | int | None) -> str:
+    """An integer with thousands separators; other numbers with up to 1 decimal."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def fmt_kv(value: Any) -> str:
+    """A mapping as `k = v, ...`; a list joined by commas; anything else as text."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} = {fmt_kv(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(fmt_kv(v) for v in value)
+    return str(value)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """Seconds as "77.5 s", "12.3 min" or "5 h 07 min"."""
+    if seconds is None:
+        return "n/a"
+    s = float(seconds)
+    if s < 120:
+        return f"{s:.1f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+
+
+def _yaml_block(value: Any) -> str:
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True).rstrip()
+
+
+# --------------------------------------------------------------------------- context
+
+
+def size_category(rows: int) -> str:
+    """The Hub's `size_categories` label for a row count."""
+    for limit, label in SIZE_CATEGORIES:
+        if rows < limit:
+            return label
+    return "n>1B"
+
+
+def scrub_secrets(value: Any) -> Any:
+    """Drop mapping keys that look like credentials (recursively) before they reach a card."""
+    if isinstance(value, dict):
+        return {k: scrub_secrets(v) for k, v in value.items() if not SECRET_KEY.search(str(k))}
+    if isinstance(value, list):
+        return [scrub_secrets(v) for v in value]
+    return value
+
+
+def find_setting(recipe: dict[str, Any], name: str) -> Any:
+    """A recipe setting by name, at the top level or one level down (e.g. `dars.max_trials`)."""
+    if name in recipe:
+        return recipe[name]
+    for value in recipe.values():
+        if isinstance(value, dict) and name in value:
+            return value[name]
+    return None
+
+
+def hopeless_rule(settings: dict[str, Any]) -> str:
+    """The hopeless stop rule in words, from the DARS settings (`hopeless*` keys)."""
+    rule = find_setting(settings, "hopeless")
+    if rule is None:
+        return "none"
+    if rule is False:
+        return "off"
+    if rule is not True:
+        return fmt_kv(rule)
+    n = find_setting(settings, "hopeless_min_samples")
+    alpha = find_setting(settings, "hopeless_alpha")
+    text = "on: a query with no correct response"
+    if n is not None:
+        text += f" after at least {n} samples"
+    text += " stops when the upper confidence bound on its pass rate"
+    if alpha is not None:
+        text += f" (alpha = {alpha})"
+    return text + " times its remaining trials is below its need"
+
+
+def resolve_strategy(kind: str, stats: dict[str, Any], strategy: str | None) -> str | None:
+    """The `stats["strategies"]` key a card describes (None for the pool card)."""
+    spec = CARD_KINDS[kind]
+    available = stats.get("strategies", {})
+    if strategy is not None:
+        if strategy not in available:
+            raise unknown_name("strategy in stats", strategy, available)
+        return strategy
+    if not spec.strategies:
+        return None
+    for name in (*spec.strategies, kind):
+        if name in available:
+            return name
+    raise DartError(
+        f"stats has no strategy for a {kind!r} card (tried {', '.join(spec.strategies)}); "
+        f"available: {', '.join(available) or 'none'}"
+    )
+
+
+def level_rows(strat: dict[str, Any], paper: str | None) -> list[dict[str, Any]]:
+    """Per-level table rows of one strategy, with the paper's figures where they exist."""
+    ref = PAPER_MEAN_RESPONSES.get(paper or "")
+    rows = []
+    for row in sorted(
+        strat.get("per_level", []),
+        key=lambda r: (r.get("level") is None, r.get("level") or 0),
+    ):
+        lv = row.get("level")
+        in_paper = lv is not None and 0 <= lv <= 5
+        rows.append(
+            {
+                **row,
+                "label": plots.level_label(lv),
+                "paper_mean": ref[lv] if ref is not None and in_paper else None,
+                "metamath_coverage": (
+                    plots.METAMATHQA_COVERAGE[lv - 1] / 100 if lv and 1 <= lv <= 5 else None
+                ),
+            }
+        )
+    return rows
+
+
+def _columns(card: DatasetCard | None, extra_docs: dict[str, str]) -> list[dict[str, str]]:
+    if card is None:
+        return []
+    infos = card.data.to_dict().get("dataset_info") or []
+    if isinstance(infos, dict):
+        infos = [infos]
+    docs = {**COLUMN_DOCS, **extra_docs}
+    out = []
+    for info in infos:
+        config = info.get("config_name", hub.DEFAULT_CONFIG)
+        for feat in info.get("features", []):
+            name = feat.get("name", "")
+            dtype = feat.get("dtype") or ("list" if "list" in feat else "struct")
+            meaning = docs.get(name, "")
+            for prefix, text in PREFIX_DOCS.items():
+                if not meaning and name.startswith(prefix):
+                    meaning = text.format(name[len(prefix) :])
+            out.append({"config": config, "name": name, "dtype": str(dtype), "meaning": meaning})
+    return out
+
+
+def _prompt(stats: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """The prompt template's text, whether it goes through the chat template, its stops."""
+    if extra.get("prompt_template"):
+        return {"text": str(extra["prompt_template"]), "chat": False, "stop": []}
+    sampling = stats.get("sampling", {})
+    if sampling.get("prompt"):
+        return {"text": str(sampling["prompt"]), "chat": False, "stop": []}
+    try:  # the prompt registry belongs to prompts.py; show its text when it has one
+        from dart_hf import prompts
+
+        tpl: Any = prompts.TEMPLATES.get(sampling.get("template"))
+    except ImportError:
+        tpl = None
+    text = tpl if isinstance(tpl, str) else getattr(tpl, "text", None)
+    return {
+        "text": text if isinstance(text, str) else None,
+        "chat": bool(getattr(tpl, "chat", False)),
+        "stop": list(getattr(tpl, "stop", ()) or ()),
+    }
+
+
+def card_context(
+    folder: Path,
+    kind: str,
+    stats: dict[str, Any],
+    *,
+    strategy: str | None = None,
+    extra: dict[str, Any] | None = None,
+    plot_paths: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Everything a card template sees (also handy for tests)."""
+    if kind not in CARD_KINDS:
+        raise unknown_name("card kind", kind, CARD_KINDS)
+    extra = dict(extra or {})
+    spec = CARD_KINDS[kind]
+    name = resolve_strategy(kind, stats, strategy)
+    recipe = scrub_secrets(stats.get("recipe", {}))
+    strategies = stats.get("strategies", {})
+    strat = strategies.get(name, {}) if name else {}
+    existing = hub.read_card(folder)
+    if name and kind != "pool":
+        rows = int(strat.get("rows", 0))
+    else:
+        rows = int(stats.get("totals", {}).get("raw_samples", 0))
+    repo_id = extra.get("repo_id") or f"<org>/{Path(folder).resolve().name}"
+    all_params = dict(strat.get("params", {}))
+    # run-wide settings: the stats' `dars` block, else the recipe, else the strategy's params
+    settings = {**all_params, **recipe, **scrub_secrets(stats.get("dars", {}))}
+    params = {k: v for k, v in all_params.items() if k not in RUN_WIDE}
+    normalize = params.get("normalize_fail_rate", params.get("normalize"))
+    return {
+        "kind": kind,
+        "pretty_name": extra.get("pretty_name", spec.pretty_name),
+        "repo_id": repo_id,
+        "strategy": name,
+        "s": strat,
+        "params": params,
+        "normalize": normalize,
+        "rows": rows,
+        "dars": {
+            "max_trials": find_setting(settings, "max_trials"),
+            "budget": find_setting(settings, "budget"),
+            "hopeless": hopeless_rule(settings),
+        },
+        "recipe": recipe,
+        "model": stats.get("model", {}),
+        "engine": stats.get("engine", {}),
+        "sampling": stats.get("sampling", {}),
+        "grader": stats.get("grader", {}),
+        "totals": stats.get("totals", {}),
+        "stop_reasons": stats.get("stop_reasons", {}),
+        "fail_rate": stats.get("fail_rate", {}),
+        "strategies": strategies,
+        "level_rows": level_rows(strat, spec.paper) if name else [],
+        "strategy_rows": {k: level_rows(v, None) for k, v in strategies.items()},
+        "strategy_params": {
+            k: {p: x for p, x in v.get("params", {}).items() if p not in RUN_WIDE}
+            for k, v in strategies.items()
+        },
+        "paper": spec.paper,
+        "prompt": _prompt(stats, extra),
+        "columns": _columns(
+            existing, {**KIND_COLUMN_DOCS.get(kind, {}), **extra.get("column_docs", {})}
+        ),
+        "configs": [c.get("config_name") for c in _configs(existing)],
+        "plots": plot_paths or {},
+        "summary": DART_SUMMARY,
+        "citation": CITATION,
+        "license": extra.get("license", "mit"),
+        "extra": extra,
+    }
+
+
+def _configs(card: DatasetCard | None) -> list[dict[str, Any]]:
+    if card is None:
+        return []
+    return list(card.data.to_dict().get("configs") or [])
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def save_card(folder: Path, body: str, **metadata: Any) -> DatasetCard:
+    """Write README.md = merged YAML + `body`, keeping `configs`/`dataset_info` already there.
+
+    Keys in `metadata` (license, tags, ...) replace the existing ones; keys not given stay.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = hub.read_card(folder)
+    data = existing.data.to_dict() if existing is not None else {}
+    data.update({k: v for k, v in metadata.items() if v is not None})
+    card_data = DatasetCardData(**data)
+    card = DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body.lstrip()}")
+    tmp = folder / (hub.README + ".tmp")
+    tmp.write_text(str(card), encoding="utf-8")
+    tmp.replace(folder / hub.README)
+    return card
+
+
+def write_card(
+    folder: Path,
+    kind: str,
+    stats: dict[str, Any],
+    *,
+    strategy: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> DatasetCard:
+    """Render a release card into `folder/README.md` and its plots into `folder/images/`.
+
+    Call after `hub.write_hub_folder` (the card keeps that YAML and lists the columns from it).
+
+    Args:
+        folder: The staged release folder.
+        kind: One of `CARD_KINDS` (uniform, hard, vrt, pool).
+        stats: The build's statistics (DESIGN.md "Statistics").
+        strategy: Key of `stats["strategies"]` to describe; default from the kind.
+        extra: Optional overrides: `repo_id`, `pretty_name`, `license`, `prompt_template`,
+            `column_docs` (column -> meaning), `tags` (added), `notes` (markdown appended).
+
+    Returns:
+        The written card.
+
+    Raises:
+        DartError: Unknown kind or strategy, or stats missing what the template needs.
+    """
+    folder = Path(folder)
+    extra = dict(extra or {})
+    # render first (bad kind/strategy/stats fail fast), then draw the plots the body embeds
+    plot_paths = {k: f"{plots.IMAGES_DIR}/{name}" for k, name in plots.PLOT_FILES.items()}
+    context = card_context(
+        folder, kind, stats, strategy=strategy, extra=extra, plot_paths=plot_paths
+    )
+    body = render_template(CARD_KINDS[kind].template, context)
+    plots.write_plots(stats, folder)
+    tags = ["math", "synthetic", "rejection-sampling", "dart-math", *extra.get("tags", [])]
+    return save_card(
+        folder,
+        body,
+        license=context["license"],
+        task_categories=["text-generation", "question-answering"],
+        language=["en"],
+        size_categories=[size_category(context["rows"])],
+        pretty_name=context["pretty_name"],
+        tags=list(dict.fromkeys(tags)),
+    )

@@ -1,0 +1,526 @@
+"""Hub-layout staging of a release folder, and pushing it with bounded retries.
+
+A release is staged locally exactly as it will be on the Hub: parquet shards named as
+`Dataset.push_to_hub` names them (`data/<split>-00000-of-0000N.parquet` for the default
+config, `<config>/<split>-...` for the others), row groups of at most ~100 MB, and a README.md
+whose YAML carries `configs` and `dataset_info` as `push_to_hub` writes them. `push_folder`
+uploads that folder as it is, so `dart-hf build --push` and `dart-hf push` publish the same repo.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from datasets import Dataset
+from datasets.arrow_writer import (
+    get_writer_batch_size_from_data_size,
+    get_writer_batch_size_from_features,
+)
+from datasets.info import DatasetInfo, DatasetInfosDict
+from datasets.splits import SplitDict, SplitInfo
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from dart_hf.errors import DartError
+
+logger = logging.getLogger(__name__)
+
+README = "README.md"
+DEFAULT_CONFIG = "default"
+MAX_SHARD_BYTES = 500 * 1000**2
+"""Same default as `datasets.config.MAX_SHARD_SIZE` ("500MB")."""
+MAX_ROW_GROUP_BYTES = 100 * 1000**2
+"""The viewer's limit on uncompressed row-group size (`datasets.config.MAX_ROW_GROUP_SIZE`)."""
+SHARD_RE = re.compile(r"^(?P<split>\w+(?:\.\w+)*)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet$")
+SPLIT_RE = re.compile(r"^\w+(\.\w+)*$")
+RETRY_STATUS = (408, 429, 500, 502, 503, 504)
+PUSH_IGNORE = (".git", ".cache", "__pycache__")
+
+T = TypeVar("T")
+
+
+def data_dir_for(config_name: str) -> str:
+    """Folder of a config's shards, as `push_to_hub` chooses it ("data" for "default")."""
+    return "data" if config_name == DEFAULT_CONFIG else config_name
+
+
+def shard_name(split: str, index: int, total: int) -> str:
+    """File name of one parquet shard, as `push_to_hub` names it."""
+    return f"{split}-{index:05d}-of-{total:05d}.parquet"
+
+
+def read_card(folder: Path) -> DatasetCard | None:
+    """The folder's README.md as a `DatasetCard`, or None when there is none."""
+    path = Path(folder) / README
+    if not path.is_file():
+        return None
+    try:
+        return DatasetCard(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # bad YAML header
+        raise DartError(f"{path}: cannot parse the README YAML header: {exc}") from exc
+
+
+def write_hub_folder(
+    configs: dict[str, Dataset],
+    folder: Path,
+    *,
+    split: str = "train",
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+) -> None:
+    """Stage datasets in `folder` exactly as `Dataset.push_to_hub` lays them out on the Hub.
+
+    Each config gets `<data_dir>/<split>-0000i-of-0000N.parquet` (old shards of that split
+    removed first), row groups sized as `push_to_hub` sizes them (<= ~100 MB uncompressed),
+    and README.md's YAML gets `configs` (`data_files` per split) and `dataset_info`
+    (features, splits, sizes). An existing README body and other YAML keys are kept. With
+    several configs and none named "default", the first is marked `default: true`.
+
+    Args:
+        configs: Config name -> dataset ("default" for a single-config release).
+        folder: The release folder (created if missing).
+        split: Split name of these datasets.
+        max_shard_bytes: Largest uncompressed Arrow size of one shard.
+
+    Raises:
+        DartError: On an empty mapping, an invalid config or split name, or a bad README.
+    """
+    if not configs:
+        raise DartError(f"{folder}: no datasets to stage")
+    if not SPLIT_RE.match(split):
+        raise DartError(f"split name {split!r} must match {SPLIT_RE.pattern}")
+    if max_shard_bytes <= 0:
+        raise DartError(f"max_shard_bytes must be > 0, got {max_shard_bytes}")
+    for name, ds in configs.items():
+        if name == "data" or not re.match(r"^[\w.-]+$", name):
+            raise DartError(
+                f"config name {name!r} is not allowed: use letters, digits, '_', '.', '-', "
+                "and not 'data' (push_to_hub reserves it for the default config's folder)"
+            )
+        if not isinstance(ds, Dataset):
+            raise DartError(
+                f"config {name!r}: expected a datasets.Dataset, got {type(ds).__name__}"
+            )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    card = read_card(folder)
+    card_data = cast(DatasetCardData, card.data) if card is not None else DatasetCardData()
+    old_configs = MetadataConfigs.from_dataset_card_data(card_data)
+    old_infos = DatasetInfosDict.from_dataset_card_data(card_data)
+
+    new_infos: dict[str, DatasetInfo] = {}
+    new_configs: dict[str, dict[str, Any]] = {}
+    for name, ds in configs.items():
+        data_dir = data_dir_for(name)
+        split_info, download_size = _write_shards(ds, folder / data_dir, split, max_shard_bytes)
+        info = _merge_info(old_infos.get(name), name, ds, split_info, download_size)
+        new_infos[name] = info
+        data_files = {split: f"{data_dir}/{split}-*"}
+        for entry in old_configs.get(name, {}).get("data_files", []) or []:
+            if isinstance(entry, dict) and entry.get("split") in info.splits:
+                data_files.setdefault(entry["split"], entry["path"])
+        new_configs[name] = {
+            "data_files": [{"split": s, "path": p} for s, p in sorted(data_files.items())]
+        }
+    all_names = set(old_configs) | set(new_configs)
+    if len(all_names) > 1 and DEFAULT_CONFIG not in all_names:
+        has_default = any(c.get("default") for c in old_configs.values())
+        if not has_default:
+            new_configs[next(iter(configs))]["default"] = True
+    for name, cfg in old_configs.items():
+        if name in new_configs and cfg.get("default"):
+            new_configs[name]["default"] = True
+
+    DatasetInfosDict(new_infos).to_dataset_card_data(card_data)
+    MetadataConfigs(new_configs).to_dataset_card_data(card_data)
+    body = card.text if card is not None else "\n"
+    _write_readme(folder, card_data, body)
+
+
+def _write_shards(
+    ds: Dataset, out: Path, split: str, max_shard_bytes: int
+) -> tuple[SplitInfo, int]:
+    """Write one split's shards as push_to_hub does; return its SplitInfo and parquet bytes."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        m = SHARD_RE.match(old.name)
+        if m and m["split"] == split:
+            old.unlink()
+    # the size push_to_hub uses for sharding (counts embedded media files)
+    estimate = getattr(ds, "_estimate_nbytes", None)
+    nbytes = int(estimate() if estimate is not None else ds.data.nbytes)
+    if getattr(ds, "_indices", None) is not None and len(ds.data) and nbytes >= ds.data.nbytes:
+        # a select()/filter() view whose estimate counts the whole underlying table (older
+        # datasets): scale it, or a small release cut from a big pool gets too many shards
+        nbytes = int(nbytes * len(ds) / len(ds.data))
+    num_shards = int(nbytes / max_shard_bytes) + 1
+    batch_size = get_writer_batch_size_from_features(ds.features) or (
+        get_writer_batch_size_from_data_size(len(ds), nbytes)
+    )
+    written = 0
+    for index in range(num_shards):
+        shard = ds.shard(num_shards=num_shards, index=index, contiguous=True)
+        final = out / shard_name(split, index, num_shards)
+        tmp = final.with_name(final.name + ".tmp")
+        shard.to_parquet(str(tmp), batch_size=batch_size)
+        tmp.replace(final)
+        written += final.stat().st_size
+    logger.info("staged %d rows of %s in %d shard(s) under %s", len(ds), split, num_shards, out)
+    return SplitInfo(name=split, num_bytes=nbytes, num_examples=len(ds)), written
+
+
+def _merge_info(
+    old: DatasetInfo | None, name: str, ds: Dataset, split_info: SplitInfo, download_size: int
+) -> DatasetInfo:
+    """DatasetInfo for a config after (re)writing one split, keeping its other splits."""
+    splits = SplitDict()
+    download = download_size
+    if old is not None and old.splits and old.features == ds.features:
+        for other in old.splits.values():
+            if other.name != split_info.name:
+                splits.add(other)
+        # the download size of other splits is unknown per split; keep a proportional share
+        old_bytes = sum(s.num_bytes or 0 for s in old.splits.values()) or 1
+        kept = sum(s.num_bytes or 0 for s in splits.values())
+        download += int((old.download_size or 0) * kept / old_bytes)
+    splits.add(split_info)
+    dataset_size = sum(s.num_bytes or 0 for s in splits.values())
+    return DatasetInfo(
+        config_name=name,
+        features=ds.features,
+        splits=splits,
+        download_size=download,
+        dataset_size=dataset_size,
+        size_in_bytes=download + dataset_size,
+    )
+
+
+def _write_readme(folder: Path, card_data: DatasetCardData, body: str) -> None:
+    text = (
+        f"---\n{card_data.to_yaml()}\n---\n{body if body.startswith(chr(10)) else chr(10) + body}"
+    )
+    tmp = folder / (README + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(folder / README)
+
+
+def staged_files(folder: Path) -> list[str]:
+    """Paths (POSIX, relative to `folder`) that a push uploads, sorted."""
+    folder = Path(folder)
+    out = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and not any(part in PUSH_IGNORE for part in rel.parts):
+            if path.name.endswith(".tmp"):
+                continue
+            out.append(rel.as_posix())
+    return out
+
+
+def check_hub_folder(folder: Path) -> list[str]:
+    """Problems that would stop the Hub viewer or `load_dataset` from reading `folder`.
+
+    Checks: a README.md with `configs` whose globs all match files; data files are parquet
+    named `<split>-NNNNN-of-NNNNN.parquet` with a complete shard sequence; no loading script;
+    row groups at most `MAX_ROW_GROUP_BYTES` uncompressed.
+
+    Returns:
+        Human-readable problems; empty when the folder is viewer-ready.
+    """
+    import fnmatch
+
+    import pyarrow.parquet as pq
+    from datasets.data_files import sanitize_patterns
+
+    folder = Path(folder)
+    problems: list[str] = []
+    card = read_card(folder)
+    if card is None:
+        return [f"{folder}: no README.md"]
+    files = staged_files(folder)
+    for rel in files:
+        if rel.endswith(".py"):
+            problems.append(f"{rel}: loading scripts are not allowed")
+    configs = MetadataConfigs.from_dataset_card_data(card.data)
+    if not configs:
+        problems.append("README.md: no `configs` in the YAML")
+    data_files: set[str] = set()
+    for name, cfg in configs.items():
+        # data_files may be a string, a list, or a list of {split, path} (sanitize handles all)
+        for patterns in sanitize_patterns(cfg.get("data_files") or []).values():
+            for pattern in patterns:
+                hits = [f for f in files if fnmatch.fnmatch(f, pattern)]
+                if not hits:
+                    problems.append(f"config {name!r}: glob {pattern!r} matches no file")
+                data_files.update(hits)
+    by_group: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for rel in sorted(data_files):
+        p = Path(rel)
+        m = SHARD_RE.match(p.name)
+        if p.suffix != ".parquet":
+            problems.append(f"{rel}: not a parquet file")
+            continue
+        if not m:
+            problems.append(f"{rel}: not named <split>-NNNNN-of-NNNNN.parquet")
+            continue
+        by_group.setdefault((str(p.parent), m["split"]), []).append(
+            (int(m["index"]), int(m["total"]))
+        )
+        meta = pq.ParquetFile(folder / rel).metadata
+        for i in range(meta.num_row_groups):
+            size = meta.row_group(i).total_byte_size
+            if size > MAX_ROW_GROUP_BYTES:
+                problems.append(f"{rel}: row group {i} is {size} bytes (> {MAX_ROW_GROUP_BYTES})")
+    for (parent, split), shards in by_group.items():
+        totals = {t for _, t in shards}
+        indices = sorted(i for i, _ in shards)
+        if len(totals) != 1 or indices != list(range(next(iter(totals)))):
+            problems.append(f"{parent}/{split}-*: incomplete or mixed shard sequence {shards}")
+    return problems
+
+
+# --------------------------------------------------------------------------- push
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Network errors and HTTP 408/429/5xx are worth another try; nothing else is.
+
+    huggingface_hub wraps some upload errors (e.g. an LFS PUT in a RuntimeError), so the
+    chain of causes is checked too.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if _retryable_one(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _retryable_one(exc: BaseException) -> bool:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(exc, HfHubHTTPError):
+        response = getattr(exc, "response", None)
+        return response is not None and response.status_code in RETRY_STATUS
+    try:
+        import httpx2
+
+        if isinstance(exc, httpx2.TransportError):
+            return True
+    except ImportError:  # older huggingface_hub uses requests/httpx
+        pass
+    try:
+        import httpx
+
+        if isinstance(exc, httpx.TransportError):
+            return True
+    except ImportError:
+        pass
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
+def _wait_s(exc: BaseException, attempt: int, backoff_s: float, max_wait_s: float) -> float:
+    response = getattr(exc, "response", None)
+    retry_after = response.headers.get("Retry-After") if response is not None else None
+    if retry_after is not None:
+        try:
+            return min(max(float(retry_after), 0.0), max_wait_s)
+        except ValueError:
+            pass
+    return min(backoff_s * 2**attempt, max_wait_s)
+
+
+def _with_retries(
+    what: str,
+    fn: Callable[[], T],
+    *,
+    retries: int,
+    backoff_s: float,
+    max_wait_s: float,
+    on_retry: Callable[[str, BaseException], None] | None = None,
+) -> T:
+    """Call `fn`, retrying retryable errors up to `retries` times with exponential backoff."""
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt >= retries or not _retryable(exc):
+                raise
+            wait = _wait_s(exc, attempt, backoff_s, max_wait_s)
+            logger.warning(
+                "%s failed (%s); retry %d/%d in %.1fs",
+                what,
+                _short(exc),
+                attempt + 1,
+                retries,
+                wait,
+            )
+            if on_retry is not None:
+                on_retry(what, exc)
+            time.sleep(wait)
+            attempt += 1
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _scrub(text: str, secrets: Iterable[str | None]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def resolve_repo_id(
+    folder: Path, repo_id: str | None, org: str | None, whoami: Callable[[], dict[str, Any]]
+) -> str:
+    """`ORG/NAME` for a push: explicit id, else `org` or the logged-in user, and the folder name."""
+    if repo_id and "/" in repo_id:
+        if org:
+            raise DartError(f"--org {org!r} conflicts with the full repo id {repo_id!r}")
+        ns, _, name = repo_id.partition("/")
+    else:
+        name = repo_id or Path(folder).resolve().name
+        ns = org or str(whoami().get("name") or "")
+        if not ns:
+            raise DartError("cannot tell the default namespace: the Hub did not return a user name")
+    if not ns or not name or "/" in name or not re.match(r"^[\w.-]+$", f"{ns}{name}"):
+        raise DartError(f"invalid repo id {ns}/{name!r}: expected ORG/NAME")
+    return f"{ns}/{name}"
+
+
+def push_folder(
+    folder: Path | str,
+    repo_id: str | None,
+    *,
+    org: str | None = None,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+    retries: int = 5,
+    backoff_s: float = 2.0,
+    max_wait_s: float = 60.0,
+    endpoint: str | None = None,
+    on_retry: Callable[[str, BaseException], None] | None = None,
+) -> str:
+    """Upload a staged release folder as it is to a Hub dataset repo.
+
+    The repo is created if needed (`exist_ok=True`), the large files are pre-uploaded, then one
+    commit adds every file of the folder. Network errors and HTTP 408/429/5xx are retried with
+    exponential backoff (honouring `Retry-After`), at most `retries` times per step. Files the
+    Hub already has with the same content are skipped, so rerunning the same push resumes it.
+
+    Args:
+        folder: The staged folder (README.md + parquet + images).
+        repo_id: `ORG/NAME`, or `NAME` (namespace = `org` or the logged-in user), or None
+            (name = the folder's name).
+        org: Namespace to use when `repo_id` has none.
+        private: Create the repo private (an existing repo keeps its visibility).
+        token: Hub token; default `HF_TOKEN` or the stored login. Never logged or echoed.
+        commit_message: Defaults to "Upload <folder name> with dart-hf".
+        retries: Retries per step after the first attempt.
+        backoff_s: First wait; doubles each retry, capped by `max_wait_s`.
+        max_wait_s: Longest single wait.
+        endpoint: Hub URL; default `HF_ENDPOINT` read at call time, else huggingface.co.
+        on_retry: Called with (step, error) before each retry (the CLI reports retries).
+
+    Returns:
+        The URL of the commit (or of the repo when nothing changed).
+
+    Raises:
+        DartError: Missing folder, no token, offline mode, or a push that still failed; the
+            message says what was uploaded and how to resume. The staged folder is untouched.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import constants as hf_constants
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
+    folder = Path(folder)
+    if not (folder / README).is_file():
+        raise DartError(f"{folder}: not a staged release (no README.md)")
+    problems = check_hub_folder(folder)
+    if problems:
+        raise DartError(f"{folder}: not viewer-ready: " + "; ".join(problems[:5]))
+    if hf_constants.is_offline_mode():
+        raise DartError("HF_HUB_OFFLINE is set: unset it to push to the Hub")
+    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip("/")
+    api = HfApi(endpoint=endpoint, token=token, library_name="dart-hf")
+    secrets = [token, os.environ.get("HF_TOKEN")]
+    step_kw: dict[str, Any] = {
+        "retries": retries,
+        "backoff_s": backoff_s,
+        "max_wait_s": max_wait_s,
+        "on_retry": on_retry,
+    }
+
+    def whoami() -> dict[str, Any]:
+        try:
+            return _with_retries("whoami", api.whoami, **step_kw)
+        except LocalTokenNotFoundError:
+            raise DartError("no Hugging Face token: set HF_TOKEN or run `hf auth login`") from None
+        except HfHubHTTPError as exc:
+            raise DartError(f"the Hub refused the token: {_scrub(_short(exc), secrets)}") from None
+
+    repo = resolve_repo_id(folder, repo_id, org, whoami)
+    paths = staged_files(folder)
+    ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p)) for p in paths]
+    progress = {"repo": False, "preuploaded": False}
+    resume = f"dart-hf push {folder} --repo {repo}" + (" --private" if private else "")
+    try:
+        _with_retries(
+            "create_repo",
+            lambda: api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True),
+            **step_kw,
+        )
+        progress["repo"] = True
+        _with_retries(
+            "preupload",
+            lambda: api.preupload_lfs_files(
+                repo, additions=ops, repo_type="dataset", free_memory=False
+            ),
+            **step_kw,
+        )
+        progress["preuploaded"] = True
+        info = _with_retries(
+            "commit",
+            lambda: api.create_commit(
+                repo,
+                operations=ops,
+                repo_type="dataset",
+                commit_message=commit_message or f"Upload {folder.name} with dart-hf",
+            ),
+            **step_kw,
+        )
+    except DartError:
+        raise
+    except Exception as exc:
+        large = [op for op in ops if op._upload_mode == "lfs"]
+        done = [op.path_in_repo for op in large if op._is_uploaded]
+        if not progress["repo"]:
+            state = f"the repo {repo} was not created; nothing was uploaded"
+        elif not done:
+            state = f"the repo {repo} exists; no file was uploaded or committed"
+        else:
+            state = (
+                f"the repo {repo} exists; {len(done)} of {len(large)} large files were uploaded to "
+                f"storage ({', '.join(done[:5])}{', ...' if len(done) > 5 else ''}) but no commit "
+                "was made, so the repo is unchanged; a rerun skips them"
+            )
+        raise DartError(
+            _scrub(
+                f"push of {folder} to {repo} failed ({_short(exc)}): {state}. The staged folder "
+                f"is intact; resume with the same command: {resume}",
+                secrets,
+            )
+        ) from None
+    return str(getattr(info, "commit_url", None) or f"{endpoint}/datasets/{repo}")

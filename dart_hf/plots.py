@@ -1,0 +1,146 @@
+"""PNG plots for dataset cards, drawn from `stats.json` (matplotlib Agg, no pyplot state).
+
+Three figures: correct responses per query by level for every built strategy (beside the
+paper's released figures), coverage by level (beside MetaMathQA), and the fail-rate histogram.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from dart_hf.errors import DartError
+
+IMAGES_DIR = "images"
+PAPER_MEAN_RESPONSES: dict[str, list[float]] = {
+    "DART-Math-Uniform (paper)": [39.93, 40.0, 40.0, 39.80, 39.54, 37.14],
+    "DART-Math-Hard (paper)": [8.49, 14.28, 33.52, 54.94, 79.59, 107.06],
+}
+"""Mean correct responses per query in the released sets, GSM8K (L0) then MATH L1-L5."""
+METAMATHQA_COVERAGE: list[float] = [98.1, 93.6, 86.7, 76.6, 48.9]
+"""MetaMathQA coverage (%) of MATH train queries, levels 1-5."""
+PLOT_FILES = {
+    "responses": "responses_per_level.png",
+    "coverage": "coverage_per_level.png",
+    "fail_rate": "fail_rate_histogram.png",
+}
+
+
+def level_label(level: int | None) -> str:
+    """Axis/table label of a level: GSM8K is level 0, MATH 1-5, None when unknown."""
+    if level is None:
+        return "n/a"
+    return "L0 (GSM8K)" if level == 0 else f"L{level}"
+
+
+def _levels(stats: dict[str, Any]) -> list[int | None]:
+    seen: set[int | None] = set()
+    for strat in stats.get("strategies", {}).values():
+        seen.update(row.get("level") for row in strat.get("per_level", []))
+    return sorted(seen, key=lambda lv: (lv is None, lv if lv is not None else 0))
+
+
+def _by_level(strat: dict[str, Any], key: str) -> dict[int | None, float]:
+    return {row.get("level"): float(row.get(key, 0.0)) for row in strat.get("per_level", [])}
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return path
+
+
+def plot_responses_per_level(stats: dict[str, Any], path: Path) -> Path:
+    """Mean kept responses per query by level: this build's strategies beside the paper's.
+
+    Two panels, because a small build's counts would vanish on the paper's scale.
+    """
+    levels = _levels(stats)
+    strategies = stats.get("strategies", {})
+    fig = Figure(figsize=(9, 3.6))
+    ax, ref = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    x = list(range(len(levels)))
+    width = 0.8 / max(len(strategies), 1)
+    for i, (name, strat) in enumerate(strategies.items()):
+        means = _by_level(strat, "mean_responses")
+        xs = [v - 0.4 + width * (i + 0.5) for v in x]
+        ax.bar(xs, [means.get(lv, 0.0) for lv in levels], width, label=name)
+    ax.set_xticks(x, [level_label(lv) for lv in levels])
+    ax.set_ylabel("correct responses per query")
+    ax.set_title("This build")
+    if strategies:
+        ax.legend(fontsize=7)
+    paper_x = list(range(6))
+    for i, (label, values) in enumerate(PAPER_MEAN_RESPONSES.items()):
+        ref.bar([v - 0.4 + 0.4 * (i + 0.5) for v in paper_x], values, 0.4, label=label)
+    ref.set_xticks(paper_x, [level_label(lv) for lv in range(6)], fontsize=7)
+    ref.set_title("Released sets (paper)")
+    ref.legend(fontsize=7)
+    fig.suptitle("Responses per query by level")
+    return _save(fig, path)
+
+
+def plot_coverage(stats: dict[str, Any], path: Path) -> Path:
+    """Coverage (% of queries with at least one kept response) by level; MetaMathQA as dots."""
+    levels = _levels(stats)
+    fig = Figure(figsize=(7, 3.6))
+    ax = fig.add_subplot()
+    x = list(range(len(levels)))
+    for name, strat in stats.get("strategies", {}).items():
+        cov = _by_level(strat, "coverage")
+        ax.plot(x, [100 * cov.get(lv, 0.0) for lv in levels], marker=".", label=name)
+    pts = [(i, METAMATHQA_COVERAGE[lv - 1]) for i, lv in enumerate(levels) if lv and 1 <= lv <= 5]
+    if pts:
+        ax.plot(*zip(*pts, strict=True), "x", color="black", label="MetaMathQA (paper)")
+    ax.set_xticks(x, [level_label(lv) for lv in levels])
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("coverage (%)")
+    ax.set_title("Queries with at least one response, by level")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_fail_rate_histogram(stats: dict[str, Any], path: Path) -> Path:
+    """Histogram of per-query fail rates from `stats["fail_rate"]["histogram"]`."""
+    hist = stats.get("fail_rate", {}).get("histogram", {})
+    edges, counts = list(hist.get("edges", [])), list(hist.get("counts", []))
+    if edges and len(edges) != len(counts) + 1:
+        raise DartError(
+            f"stats fail_rate.histogram: {len(edges)} edges for {len(counts)} counts "
+            "(need one more edge than counts)"
+        )
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.add_subplot()
+    if counts:
+        widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        ax.bar(edges[:-1], counts, width=widths, align="edge", edgecolor="black")
+    n = stats.get("fail_rate", {}).get("phase_samples")
+    ax.set_xlabel("fail rate" + (f" (estimated from {n} samples per query)" if n else ""))
+    ax.set_ylabel("queries")
+    ax.set_title("Difficulty of the query pool")
+    return _save(fig, path)
+
+
+def write_plots(stats: dict[str, Any], folder: Path) -> dict[str, str]:
+    """Draw every plot into `folder/images/`.
+
+    Returns:
+        Plot key -> path relative to `folder` (for embedding in the card).
+    """
+    folder = Path(folder)
+    drawers = {
+        "responses": plot_responses_per_level,
+        "coverage": plot_coverage,
+        "fail_rate": plot_fail_rate_histogram,
+    }
+    out = {}
+    for key, draw in drawers.items():
+        rel = f"{IMAGES_DIR}/{PLOT_FILES[key]}"
+        draw(stats, folder / rel)
+        out[key] = rel
+    return out

@@ -1,0 +1,451 @@
+"""Hub-layout staging (viewer constraints, YAML as push_to_hub writes it) and pushing to a local
+fake Hub (tests/hub_server.py): committed files, retries, resumable failures, no token leaks."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from datasets import Dataset, Features, Value, load_dataset
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import constants as hf_constants
+
+from dart_hf import hub
+from dart_hf.cli import cli
+from dart_hf.errors import DartError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from hub_server import fake_hub  # noqa: E402
+
+TOKEN = "hf_TestTokenDoNotLeak0123456789"
+
+
+def _samples(n: int = 20, width: int = 10) -> Dataset:
+    return Dataset.from_dict(
+        {
+            "query": [f"What is {i} + {i}?" for i in range(n)],
+            "response": [f"{i} + {i} = \\boxed{{{2 * i}}} " + "x" * width for i in range(n)],
+            "level": [i % 6 for i in range(n)],
+        },
+        features=Features(
+            {"query": Value("string"), "response": Value("string"), "level": Value("int32")}
+        ),
+    )
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {p: _sha(folder / p) for p in hub.staged_files(folder)}
+
+
+# --------------------------------------------------------------------------- staging
+
+
+def test_single_config_layout_loads_with_features(tmp_path: Path) -> None:
+    ds = _samples()
+    hub.write_hub_folder({"default": ds}, tmp_path)
+    assert hub.staged_files(tmp_path) == ["README.md", "data/train-00000-of-00001.parquet"]
+    card = DatasetCard((tmp_path / "README.md").read_text(encoding="utf-8"))
+    data = card.data.to_dict()
+    assert data["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}
+    ]
+    info = data["dataset_info"]
+    assert info["splits"] == [{"name": "train", "num_bytes": ds.data.nbytes, "num_examples": 20}]
+    assert info["download_size"] == (tmp_path / "data/train-00000-of-00001.parquet").stat().st_size
+    # the YAML round-trips through DatasetCardData
+    assert DatasetCardData(**data).to_dict() == data
+    loaded = load_dataset(str(tmp_path), split="train")
+    assert loaded.features == ds.features
+    assert Features._from_yaml_list(info["features"]) == loaded.features
+    assert loaded["response"] == ds["response"]
+    assert hub.check_hub_folder(tmp_path) == []
+
+
+def test_several_configs_as_push_to_hub_names_them(tmp_path: Path) -> None:
+    samples = _samples()
+    queries = Dataset.from_dict({"id": ["a", "b"], "samples": [3, 4]})
+    hub.write_hub_folder({"samples": samples, "queries": queries}, tmp_path)
+    assert hub.staged_files(tmp_path) == [
+        "README.md",
+        "queries/train-00000-of-00001.parquet",
+        "samples/train-00000-of-00001.parquet",
+    ]
+    card = DatasetCard((tmp_path / "README.md").read_text(encoding="utf-8"))
+    configs = MetadataConfigs.from_dataset_card_data(card.data)
+    assert configs.get_default_config_name() == "samples"
+    infos = {i["config_name"]: i for i in card.data.to_dict()["dataset_info"]}
+    for name, ds in (("samples", samples), ("queries", queries)):
+        loaded = load_dataset(str(tmp_path), name, split="train")
+        assert loaded.features == ds.features
+        assert Features._from_yaml_list(infos[name]["features"]) == ds.features
+        assert infos[name]["splits"][0]["num_examples"] == len(ds)
+    assert load_dataset(str(tmp_path), split="train").num_rows == len(samples)  # the default
+    assert hub.check_hub_folder(tmp_path) == []
+
+
+def test_shards_and_row_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "MAX_ROW_GROUP_SIZE", "20KB")
+    ds = _samples(n=600, width=200)
+    hub.write_hub_folder({"default": ds}, tmp_path, max_shard_bytes=60_000)
+    files = hub.staged_files(tmp_path)
+    n = int(ds.data.nbytes / 60_000) + 1
+    assert n > 1
+    assert files[1:] == [f"data/train-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+    groups = [
+        pq.ParquetFile(tmp_path / f).metadata.row_group(i).total_byte_size
+        for f in files[1:]
+        for i in range(pq.ParquetFile(tmp_path / f).metadata.num_row_groups)
+    ]
+    assert len(groups) > n and max(groups) <= 1.5 * 20_000
+    assert load_dataset(str(tmp_path), split="train")["query"] == ds["query"]
+    monkeypatch.setattr(hub, "MAX_ROW_GROUP_BYTES", 1000)
+    assert any("row group" in p for p in hub.check_hub_folder(tmp_path))
+    # fewer shards on a rewrite: the stale ones go
+    hub.write_hub_folder({"default": ds.select(range(10))}, tmp_path)
+    assert hub.staged_files(tmp_path)[1:] == ["data/train-00000-of-00001.parquet"]
+
+
+def test_selected_view_is_sized_by_its_rows(tmp_path: Path) -> None:
+    big = _samples(n=2000, width=100)
+    small = big.select(range(0, 2000, 100))
+    hub.write_hub_folder({"default": small}, tmp_path, max_shard_bytes=50_000)
+    assert hub.staged_files(tmp_path)[1:] == ["data/train-00000-of-00001.parquet"]
+    info = DatasetCard((tmp_path / "README.md").read_text()).data.to_dict()["dataset_info"]
+    assert info["splits"][0]["num_bytes"] == pytest.approx(big.data.nbytes / 100, rel=0.05)
+    assert load_dataset(str(tmp_path), split="train")["query"] == small["query"]
+
+
+def test_rewrite_keeps_body_other_yaml_and_splits(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text(
+        "---\nlicense: mit\npretty_name: Mine\n---\n\n# My card\n\nHand-written words.\n",
+        encoding="utf-8",
+    )
+    hub.write_hub_folder({"default": _samples()}, tmp_path)
+    hub.write_hub_folder({"default": _samples(n=5)}, tmp_path, split="test")
+    card = DatasetCard((tmp_path / "README.md").read_text(encoding="utf-8"))
+    assert "Hand-written words." in card.text
+    assert card.data.license == "mit" and card.data.pretty_name == "Mine"
+    assert card.data.to_dict()["configs"][0]["data_files"] == [
+        {"split": "test", "path": "data/test-*"},
+        {"split": "train", "path": "data/train-*"},
+    ]
+    splits = {s["name"]: s["num_examples"] for s in card.data.to_dict()["dataset_info"]["splits"]}
+    assert splits == {"train": 20, "test": 5}
+    loaded = load_dataset(str(tmp_path))
+    assert {k: v.num_rows for k, v in loaded.items()} == {"train": 20, "test": 5}
+    assert hub.check_hub_folder(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("configs", "split", "message"),
+    [
+        ({}, "train", "no datasets"),
+        ({"data": None}, "train", "not allowed"),
+        ({"a/b": None}, "train", "not allowed"),
+        ({"default": None}, "tr ain", "split name"),
+        ({"default": [1, 2]}, "train", "expected a datasets.Dataset, got list"),
+    ],
+)
+def test_bad_staging_input(tmp_path: Path, configs: dict, split: str, message: str) -> None:
+    with pytest.raises(DartError, match=message):
+        hub.write_hub_folder(configs, tmp_path, split=split)
+
+
+def test_bad_readme_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("---\n: : [\n---\nbody\n", encoding="utf-8")
+    with pytest.raises(DartError, match="README.md"):
+        hub.write_hub_folder({"default": _samples()}, tmp_path)
+
+
+def test_check_hub_folder_finds_viewer_problems(tmp_path: Path) -> None:
+    hub.write_hub_folder({"default": _samples()}, tmp_path)
+    (tmp_path / "loader.py").write_text("print(1)\n")
+    (tmp_path / "data" / "train-00003-of-00009.parquet").write_bytes(
+        (tmp_path / "data" / "train-00000-of-00001.parquet").read_bytes()
+    )
+    (tmp_path / "data" / "train.csv").write_text("a\n1\n")
+    text = (tmp_path / "README.md").read_text().replace("path: data/train-*", "path: data/*")
+    text = text.replace("configs:\n", "configs:\n- config_name: other\n  data_files: nothing/*\n")
+    (tmp_path / "README.md").write_text(text)
+    problems = "\n".join(hub.check_hub_folder(tmp_path))
+    assert "loader.py: loading scripts" in problems
+    assert "train.csv: not a parquet file" in problems
+    assert "incomplete or mixed shard sequence" in problems
+    assert "'nothing/*' matches no file" in problems
+
+
+def test_every_configs_glob_matches(tmp_path: Path) -> None:
+    hub.write_hub_folder({"samples": _samples(), "queries": _samples(n=3)}, tmp_path)
+    card = DatasetCard((tmp_path / "README.md").read_text(encoding="utf-8"))
+    files = hub.staged_files(tmp_path)
+    for cfg in card.data.to_dict()["configs"]:
+        for entry in cfg["data_files"]:
+            assert fnmatch.filter(files, entry["path"])
+
+
+# --------------------------------------------------------------------------- push
+
+
+@pytest.fixture
+def online(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Let huggingface_hub talk to the local fake Hub; no stored login from the machine."""
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+
+
+@pytest.fixture
+def release(tmp_path: Path) -> Path:
+    folder = tmp_path / "dart-math-hard"
+    hub.write_hub_folder({"default": _samples()}, folder)
+    (folder / "images").mkdir()
+    (folder / "images" / "plot.png").write_bytes(b"\x89PNG fake image bytes")
+    return folder
+
+
+def _no_token_anywhere(root: Path, *texts: str) -> None:
+    for text in texts:
+        assert TOKEN not in text
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_push_commits_the_staged_files_with_retries(
+    online: None,
+    release: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    before = _tree(release)
+    retried: list[tuple[str, str]] = []
+    with fake_hub(TOKEN) as (url, state):
+        state.faults += [("create", "drop"), ("commit", 429)]
+        result = hub.push_folder(
+            release,
+            None,
+            token=TOKEN,
+            endpoint=url,
+            backoff_s=0.01,
+            on_retry=lambda step, exc: retried.append((step, type(exc).__name__)),
+        )
+        repo = state.repos["tester/dart-math-hard"]
+        committed = {p: hashlib.sha256(b).hexdigest() for p, b in repo.files.items()}
+        log = list(state.log)
+    assert committed == before
+    assert _tree(release) == before  # staged folder untouched
+    assert retried == [("create_repo", "RemoteProtocolError"), ("commit", "HfHubHTTPError")]
+    assert ("POST", "/api/repos/create", 0) in log  # the dropped connection
+    assert ("POST", "/api/datasets/tester/dart-math-hard/commit/main", 429) in log
+    assert result.startswith(url) and "/datasets/tester/dart-math-hard/commit/" in result
+    out = capsys.readouterr()
+    _no_token_anywhere(tmp_path, out.out, out.err, caplog.text, result)
+
+
+def test_push_lfs_path_and_rerun_skips_unchanged(
+    online: None, release: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
+    with fake_hub(TOKEN, lfs_suffixes=(".parquet", ".png")) as (url, state):
+        hub.push_folder(release, "dart-org/hard", token=TOKEN, endpoint=url, backoff_s=0.01)
+        repo = state.repos["dart-org/hard"]
+        assert repo.lfs == {"data/train-00000-of-00001.parquet", "images/plot.png"}
+        assert {p: hashlib.sha256(b).hexdigest() for p, b in repo.files.items()} == _tree(release)
+        puts = [entry for entry in state.log if entry[0] == "PUT"]
+        hub.push_folder(release, "dart-org/hard", token=TOKEN, endpoint=url, backoff_s=0.01)
+        assert [entry for entry in state.log if entry[0] == "PUT"] == puts  # nothing re-uploaded
+        assert len(repo.commits) == 1  # nothing changed: no second commit
+
+
+def test_push_failure_says_what_was_uploaded_and_how_to_resume(
+    online: None, release: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
+    before = _tree(release)
+    with fake_hub(TOKEN, lfs_suffixes=(".parquet",)) as (url, state):
+        state.faults += [("commit", 503)] * 3
+        with pytest.raises(DartError) as err:
+            hub.push_folder(release, None, token=TOKEN, endpoint=url, retries=2, backoff_s=0.01)
+        message = str(err.value)
+        assert "1 of 1 large files were uploaded" in message
+        assert "data/train-00000-of-00001.parquet" in message
+        assert (
+            f"resume with the same command: dart-hf push {release} --repo tester/dart-math-hard"
+            in message
+        )
+        assert state.repos["tester/dart-math-hard"].files == {}
+        assert _tree(release) == before
+        # resuming: the large file is not sent again
+        hub.push_folder(release, "tester/dart-math-hard", token=TOKEN, endpoint=url)
+        assert sum(1 for e in state.log if e[0] == "PUT") == 1
+        assert set(state.repos["tester/dart-math-hard"].files) == set(before)
+    _no_token_anywhere(tmp_path, message)
+
+
+def test_push_gives_up_on_non_retryable_errors(online: None, release: Path) -> None:
+    with fake_hub(TOKEN) as (url, state):
+        with pytest.raises(DartError, match="was not created; nothing was uploaded") as err:
+            hub.push_folder(release, "someone-else/x", token=TOKEN, endpoint=url, backoff_s=0.01)
+        assert sum(1 for e in state.log if e[1] == "/api/repos/create") == 1  # 403: no retry
+        assert TOKEN not in str(err.value)
+
+
+def test_push_without_or_with_a_bad_token(online: None, release: Path) -> None:
+    with fake_hub(TOKEN) as (url, _):
+        with pytest.raises(DartError, match="no Hugging Face token"):
+            hub.push_folder(release, None, endpoint=url)
+        with pytest.raises(DartError, match="refused the token") as err:
+            hub.push_folder(release, None, token="hf_wrong_secret", endpoint=url)
+        assert "hf_wrong_secret" not in str(err.value)
+
+
+def test_push_refuses_offline_and_unstaged(release: Path, tmp_path: Path) -> None:
+    with pytest.raises(DartError, match="not a staged release"):
+        hub.push_folder(tmp_path / "nothing", None, token=TOKEN)
+    if hf_constants.is_offline_mode():
+        with pytest.raises(DartError, match="HF_HUB_OFFLINE"):
+            hub.push_folder(release, None, token=TOKEN)
+    (release / "loader.py").write_text("x = 1\n")
+    with pytest.raises(DartError, match="loading scripts"):
+        hub.push_folder(release, None, token=TOKEN)
+
+
+def test_repo_id_resolution() -> None:
+    def me() -> dict:
+        return {"name": "alice"}
+
+    assert hub.resolve_repo_id(Path("/x/dart-math-hard"), None, None, me) == "alice/dart-math-hard"
+    assert hub.resolve_repo_id(Path("/x/f"), "name", "org", me) == "org/name"
+    assert hub.resolve_repo_id(Path("/x/f"), "o/n", None, me) == "o/n"
+    with pytest.raises(DartError, match="conflicts"):
+        hub.resolve_repo_id(Path("/x/f"), "o/n", "org", me)
+    with pytest.raises(DartError, match="invalid repo id"):
+        hub.resolve_repo_id(Path("/x/f"), "bad name", None, me)
+
+
+def test_pushed_dataset_loads_by_repo_id(online: None, release: Path, tmp_path: Path) -> None:
+    with fake_hub(TOKEN) as (url, _):
+        hub.push_folder(release, "dart-org/dart-math-hard", token=TOKEN, endpoint=url)
+        env = {
+            **os.environ,
+            "HF_ENDPOINT": url,
+            "HF_HUB_OFFLINE": "0",
+            "HF_DATASETS_OFFLINE": "0",
+            "HF_HOME": str(tmp_path / "hf-home"),
+            "HF_TOKEN": TOKEN,
+        }
+        code = (
+            "from datasets import load_dataset\n"
+            "ds = load_dataset('dart-org/dart-math-hard', split='train')\n"
+            "print(ds.num_rows, dict(ds.features))\n"
+            "print(ds[3]['response'])\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = _samples()
+    assert proc.stdout.splitlines()[0] == f"20 {dict(expected.features)}"
+    assert proc.stdout.splitlines()[1] == expected[3]["response"]
+    assert TOKEN not in proc.stdout + proc.stderr
+
+
+def test_staged_folder_equals_what_push_to_hub_uploads(online: None, tmp_path: Path) -> None:
+    """Real `Dataset.push_to_hub` (in a subprocess, against the fake Hub) vs `write_hub_folder`:
+    same paths, same parquet bytes, same README YAML."""
+    samples, queries = _samples(), Dataset.from_dict({"id": ["a", "b"], "samples": [3, 4]})
+    samples.save_to_disk(str(tmp_path / "s"))
+    queries.save_to_disk(str(tmp_path / "q"))
+    code = (
+        "import sys\n"
+        "from datasets import load_from_disk\n"
+        "s, q = load_from_disk(sys.argv[1]), load_from_disk(sys.argv[2])\n"
+        "s.push_to_hub('tester/single')\n"
+        "s.push_to_hub('tester/multi', 'samples', set_default=True)\n"
+        "q.push_to_hub('tester/multi', 'queries')\n"
+    )
+    with fake_hub(TOKEN, lfs_suffixes=(".parquet",)) as (url, state):
+        env = {
+            **os.environ,
+            "HF_ENDPOINT": url,
+            "HF_HUB_OFFLINE": "0",
+            "HF_DATASETS_OFFLINE": "0",
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HOME": str(tmp_path / "hf-home"),
+            "HF_TOKEN": TOKEN,
+        }
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "s"), str(tmp_path / "q")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        pushed = {rid: dict(repo.files) for rid, repo in state.repos.items()}
+    hub.write_hub_folder({"default": samples}, tmp_path / "single")
+    hub.write_hub_folder({"samples": samples, "queries": queries}, tmp_path / "multi")
+    for name in ("single", "multi"):
+        ours = {p: (tmp_path / name / p).read_bytes() for p in hub.staged_files(tmp_path / name)}
+        theirs = pushed[f"tester/{name}"]
+        assert sorted(ours) == sorted(theirs)
+        ours_yaml = DatasetCard(ours.pop("README.md").decode()).data.to_dict()
+        theirs_yaml = DatasetCard(theirs.pop("README.md").decode()).data.to_dict()
+        assert ours_yaml == theirs_yaml
+        for path, data in ours.items():  # same writer, same batch size: identical bytes
+            assert hashlib.sha256(data).hexdigest() == hashlib.sha256(theirs[path]).hexdigest()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_push(
+    online: None, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with fake_hub(TOKEN) as (url, state):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        state.faults.append(("commit", 429))
+        result = CliRunner().invoke(
+            cli, ["push", str(release), "--org", "dart-org", "--private"], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        assert "commit: HTTP 429, retrying" in result.output
+        assert f"pushed: {url}/datasets/dart-org/dart-math-hard/commit/" in result.output
+        repo = state.repos["dart-org/dart-math-hard"]
+        assert repo.private
+        assert {p: hashlib.sha256(b).hexdigest() for p, b in repo.files.items()} == _tree(release)
+    _no_token_anywhere(tmp_path, result.output)
+
+
+def test_cli_push_errors_are_clean(
+    online: None, release: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with fake_hub(TOKEN) as (url, _):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        result = CliRunner().invoke(cli, ["push", str(release)])
+        assert result.exit_code == 1
+        assert "Error: no Hugging Face token: set HF_TOKEN" in result.output
+        assert "Traceback" not in result.output
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        result = CliRunner().invoke(cli, ["push", str(release), "--repo", "a/b", "--org", "c"])
+        assert result.exit_code == 1 and "conflicts" in result.output
+    result = CliRunner().invoke(cli, ["push", str(release / "nope")])
+    assert result.exit_code == 2 and "does not exist" in result.output
