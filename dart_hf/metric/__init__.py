@@ -1,0 +1,17 @@
+"""The `evaluate` metric shipped with dart-hf: math final-answer accuracy with dart-hf's grader.
+
+Load it offline from its path (Hub-hosted metrics cannot load without network)::
+
+    import evaluate
+    from dart_hf.metric import METRIC_PATH
+
+    metric = evaluate.load(METRIC_PATH)
+    metric.compute(predictions=[r"... \\boxed{2}"], references=["2"], benchmarks=["math"])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+METRIC_PATH = str(Path(__file__).resolve().parent / "math_accuracy.py")
+"""Path to give `evaluate.load`."""

@@ -1,0 +1,74 @@
+"""The shipped `evaluate` metric loads offline and grades as the grading stage does."""
+
+from __future__ import annotations
+
+import pytest
+
+evaluate = pytest.importorskip("evaluate")
+
+from dart_hf.metric import METRIC_PATH  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def metric():  # type: ignore[no-untyped-def]
+    return evaluate.load(METRIC_PATH)
+
+
+def test_loads_offline_from_its_path(metric) -> None:  # type: ignore[no-untyped-def]
+    assert metric.name == "math_accuracy"
+    assert "Math-Verify" in metric.description
+    assert set(metric.features) == {"predictions", "references"}
+
+
+def test_accuracy_on_a_table_of_cases(metric) -> None:  # type: ignore[no-untyped-def]
+    cases = [
+        ("So the answer is $\\boxed{\\frac{1}{2}}$.", "0.5", True),
+        ("Thus $x = \\boxed{1,234}$.", "1234", True),
+        ("The domain is $\\boxed{[2,5)}$.", "[2,5)", True),
+        ("We get $\\boxed{7}$.", "8", False),
+        ("I cannot solve this.", "3", False),
+    ]
+    out = metric.compute(
+        predictions=[c[0] for c in cases],
+        references=[c[1] for c in cases],
+        benchmarks=["math"] * len(cases),
+    )
+    assert out["n"] == 5 and out["correct"] == 3 and out["accuracy"] == pytest.approx(0.6)
+    assert out["no_answer"] == 1
+
+
+def test_truncated_responses_are_wrong_and_bad_gold_is_left_out(metric) -> None:  # type: ignore[no-untyped-def]
+    out = metric.compute(
+        predictions=["$\\boxed{4}$", "$\\boxed{4}$", "$\\boxed{4}$"],
+        references=["4", "4", ""],
+        benchmarks=["gsm8k"] * 3,
+        finish_reasons=["stop", "length", "stop"],
+    )
+    assert out["truncated"] == 1 and out["bad_gold"] == 1
+    assert (out["n"], out["correct"], out["accuracy"]) == (2, 1, 0.5)
+
+
+def test_agrees_with_the_grading_stage(metric) -> None:  # type: ignore[no-untyped-def]
+    from dart_hf.config import GradeConfig
+    from dart_hf.grading import grade_batch
+
+    batch = {
+        "response": [
+            "The answer is $\\boxed{True}$.",
+            "So the final answer is $\\boxed{(b)}$.",
+            "$\\boxed{2.0}$",
+            "$\\boxed{-5}$",
+        ],
+        "answer": ["True", "(b)", "2", "5"],
+        "source": ["theoremqa", "theoremqa", "deepmind_mathematics", "deepmind_mathematics"],
+    }
+    graded = grade_batch(batch, config=GradeConfig())
+    out = metric.compute(
+        predictions=batch["response"], references=batch["answer"], benchmarks=batch["source"]
+    )
+    assert out["correct"] == sum(1 for c in graded["correct"] if c is True)
+
+
+def test_mismatched_lengths_are_refused(metric) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="benchmarks has 1 items"):
+        metric.compute(predictions=["a", "b"], references=["1", "2"], benchmarks=["math"])
