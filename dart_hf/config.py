@@ -126,3 +126,150 @@ def build_dataclass(cls: type, settings: dict[str, Any], where: str = "recipe") 
         return cls(**kwargs)
     except TypeError as exc:
         raise DartError(f"{where}: {exc}") from None
+
+
+# --- DARS and build settings (issue 4) -----------------------------------------------------
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    """Accept "a,b", ["a", "b"] or ("a", "b") for a list-valued setting."""
+    if isinstance(value, str):
+        return tuple(s.strip() for s in value.split(",") if s.strip())
+    return tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class DarsConfig:
+    """Difficulty-aware rejection sampling: targets, scheduler and stop rules.
+
+    Attributes:
+        strategies: Strategies served by one pool (`dart_hf.dars.STRATEGIES`).
+        k_u: Uniform target (correct responses per query).
+        k_p: Prop2Diff scale: t = ceil(k_p * fail_rate), at least 1.
+        vrt_n: VRT baseline: keep all correct among the first `vrt_n` raw samples.
+        normalize_fail_rate: Prop2Diff divides fail_rate by the pool's maximum first.
+        difficulty_samples: Raw samples per query in the difficulty phase (round 0).
+        fail_rate_from: Query-info/state parquet of an earlier run; its fail rates are reused
+            (queries it lacks still get the difficulty phase).
+        max_trials: Raw samples per query at most (the paper's n_max).
+        budget: Total raw samples of the build at most (None: queries * max_trials).
+        round_cap: Raw samples per query per round at most.
+        safety: Scheduler over-provisioning factor on need / pass rate.
+        growth: A round gives a query at most `growth` times the samples it already has
+            (at least 1), so a noisy early pass-rate estimate cannot overshoot much.
+        p_floor: Lowest pass-rate estimate the scheduler divides by.
+        hopeless: Whether the hopeless stop rule is on.
+        hopeless_min_samples: The rule looks only at queries with at least this many samples
+            and zero correct ones.
+        hopeless_alpha: One-sided level of the upper confidence bound on the pass rate
+            (zero successes in n: p_ub = 1 - alpha ** (1 / n)); the query stops when
+            p_ub * remaining trials < need.
+    """
+
+    strategies: tuple[str, ...] = ("uniform", "prop2diff")
+    k_u: int = 4
+    k_p: int = 8
+    vrt_n: int = 52
+    normalize_fail_rate: bool = False
+    difficulty_samples: int = 8
+    fail_rate_from: str | None = None
+    max_trials: int = 64
+    budget: int | None = None
+    round_cap: int = 64
+    safety: float = 1.0
+    growth: float = 1.0
+    p_floor: float = 0.05
+    hopeless: bool = True
+    hopeless_min_samples: int = 32
+    hopeless_alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        from dart_hf.dars import STRATEGIES  # lazy: dars imports this module
+
+        object.__setattr__(self, "strategies", _as_tuple(self.strategies))
+        if not self.strategies:
+            raise DartError("strategies: give at least one of " + ", ".join(STRATEGIES))
+        for name in self.strategies:
+            if name not in STRATEGIES:
+                raise unknown_name("strategy", name, STRATEGIES)
+        for field_name in ("k_u", "k_p", "vrt_n", "max_trials", "round_cap"):
+            value = getattr(self, field_name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise DartError(f"{field_name} must be an integer >= 1, got {value!r}")
+        if self.difficulty_samples < 1:
+            raise DartError(f"difficulty_samples must be >= 1, got {self.difficulty_samples}")
+        if self.difficulty_samples > self.max_trials:
+            raise DartError(
+                f"difficulty_samples ({self.difficulty_samples}) exceeds max_trials "
+                f"({self.max_trials})"
+            )
+        if self.budget is not None and self.budget < 1:
+            raise DartError(f"budget must be >= 1 raw samples, got {self.budget}")
+        if self.safety <= 0:
+            raise DartError(f"safety must be > 0, got {self.safety}")
+        if self.growth <= 0:
+            raise DartError(f"growth must be > 0, got {self.growth}")
+        if not 0 < self.p_floor <= 1:
+            raise DartError(f"p_floor must be in (0, 1], got {self.p_floor}")
+        if self.hopeless_min_samples < 1:
+            raise DartError(f"hopeless_min_samples must be >= 1, got {self.hopeless_min_samples}")
+        if not 0 < self.hopeless_alpha < 1:
+            raise DartError(f"hopeless_alpha must be in (0, 1), got {self.hopeless_alpha}")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Where a build's queries come from, what samples them, and what it writes.
+
+    Attributes:
+        pool: Pool names or paths (`dart_hf.sources.POOLS`), concatenated.
+        levels: Keep only queries of these levels (GSM8K = 0, MATH 1-5); None keeps all.
+        limit: Keep this many queries (a level-stratified, deterministic head), None for all.
+        model: Hub id or folder; None is the embedded SmolLM2.
+        engine: Backend (`dart_hf.engines.BACKENDS`); "scripted" is a labelled simulation.
+        engine_options: Backend options (e.g. the scripted engine's pass-rate table).
+        dtype: Weights dtype for the engine.
+        max_model_len: Context the engine reserves.
+        seed: Base seed; rounds and shards derive theirs from it.
+        shard_size: Query rows per sampling shard (resume granularity within a round).
+        data_dir: Folder with the full benchmark files for decontamination; None: bundled.
+        decontaminate: Whether queries overlapping benchmark test questions are dropped.
+        decontam_ngram: Word n-gram length of the overlap test.
+        push: Upload the releases after the build.
+        org: Hub namespace for `push` (None: the logged-in user).
+    """
+
+    pool: tuple[str, ...] = ("gsm8k", "math")
+    levels: tuple[int, ...] | None = None
+    limit: int | None = None
+    model: str | None = None
+    engine: str = "vllm"
+    engine_options: tuple[tuple[str, Any], ...] = ()
+    dtype: str = "bfloat16"
+    max_model_len: int = 4096
+    seed: int = 0
+    shard_size: int = 64
+    data_dir: str | None = None
+    decontaminate: bool = True
+    decontam_ngram: int = 13
+    push: bool = False
+    org: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pool", _as_tuple(self.pool))
+        if self.levels is not None:
+            levels = _as_tuple(self.levels) if isinstance(self.levels, str) else self.levels
+            try:
+                object.__setattr__(self, "levels", tuple(int(v) for v in levels))
+            except (TypeError, ValueError):
+                raise DartError(f"levels must be integers 0-5, got {self.levels!r}") from None
+        if isinstance(self.engine_options, dict):
+            object.__setattr__(self, "engine_options", tuple(sorted(self.engine_options.items())))
+        if not self.pool:
+            raise DartError("pool: give at least one pool name or path")
+        if self.limit is not None and self.limit < 1:
+            raise DartError(f"limit must be >= 1, got {self.limit}")
+        if self.shard_size < 1:
+            raise DartError(f"shard_size must be >= 1, got {self.shard_size}")
+        if self.decontam_ngram < 1:
+            raise DartError(f"decontam_ngram must be >= 1, got {self.decontam_ngram}")

@@ -1,0 +1,310 @@
+"""Assembly: from a graded pool of raw samples to the released datasets.
+
+Steps, each counted:
+1. correct only (`incorrect` covers wrong, ungradable and truncated samples);
+2. cheap quality filters against answer-right-reasoning-wrong responses (`FILTERS`:
+   several different boxed answers, repetition loops, a non-ASCII final answer);
+3. exact duplicate responses per query dropped (`duplicate`; the earliest copy stays);
+4. decontamination: queries sharing a word n-gram with a benchmark test question are dropped;
+5. the first t responses per query by (round, sample_idx), t from the strategy.
+
+Only the per-row flags are computed in Python (a batched `Dataset.map` that returns just the
+new columns); selection runs on Arrow/numpy columns of ids, rounds, sample indices and
+response hashes, and the releases are `Dataset.select(indices)` views of the memory-mapped
+pool, so assembling never holds the pool as Python objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset
+
+from dart_hf.answers import last_boxed
+from dart_hf.errors import DartError
+
+# Bump when the flags below change, so cached maps are recomputed.
+ASSEMBLE_VERSION = "1"
+RELEASE_COLUMNS = ("query", "response", "id", "source", "level", "domain", "fail_rate")
+REPEAT_NGRAM = 8
+REPEAT_MIN_COUNT = 5
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def boxed_answers(text: str) -> list[str]:
+    """Contents of every `\\boxed{...}`/`\\fbox{...}` in order (balanced braces)."""
+    out = []
+    for m in _BOX.finditer(text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:
+            out.append(text[m.end() : i - 1].strip())
+    return out
+
+
+def multiple_boxed(response: str, pred: str | None) -> bool:
+    """Several different boxed answers in one response."""
+    return len({re.sub(r"\s+", "", b) for b in boxed_answers(response)}) > 1
+
+
+def repetition(response: str, pred: str | None) -> bool:
+    """A repetition loop: some word 8-gram occurs at least 5 times."""
+    words = response.split()
+    if len(words) < REPEAT_NGRAM * REPEAT_MIN_COUNT:
+        return False
+    grams = Counter(tuple(words[i : i + REPEAT_NGRAM]) for i in range(len(words) - REPEAT_NGRAM))
+    return grams.most_common(1)[0][1] >= REPEAT_MIN_COUNT
+
+
+def non_ascii_answer(response: str, pred: str | None) -> bool:
+    """The final answer (last boxed, else the grader's prediction) has non-ASCII characters."""
+    answer = last_boxed(response) or pred or ""
+    return not answer.isascii()
+
+
+# name -> predicate over (response, pred); a True drops the row with that reason.
+FILTERS: dict[str, Callable[[str, str | None], bool]] = {
+    "multiple_boxed": multiple_boxed,
+    "repetition": repetition,
+    "non_ascii_answer": non_ascii_answer,
+}
+DROP_REASONS = ("incorrect", *FILTERS, "duplicate")
+
+
+def flag_batch(
+    batch: dict[str, list[Any]], *, filters: tuple[str, ...], version: str = ASSEMBLE_VERSION
+) -> dict[str, list[Any]]:
+    """Stage: per row `drop_reason` (None keeps it) and `response_hash` (64-bit).
+
+    Args:
+        batch: Columns `response`, `correct` and optionally `pred`.
+        filters: Names of `FILTERS` to apply, in order (first match names the reason).
+        version: Stage version (part of the cache fingerprint).
+    """
+    responses = batch["response"]
+    preds = batch.get("pred") or [None] * len(responses)
+    reasons: list[str | None] = []
+    hashes: list[int] = []
+    for response, correct, pred in zip(responses, batch["correct"], preds, strict=True):
+        text = response or ""
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+        hashes.append(int.from_bytes(digest, "big", signed=True))
+        if not correct:
+            reasons.append("incorrect")
+            continue
+        reasons.append(next((f for f in filters if FILTERS[f](text, pred)), None))
+    return {"drop_reason": reasons, "response_hash": hashes}
+
+
+def ngrams(text: str, n: int) -> set[int]:
+    """Hashes of the word n-grams of a normalised text (the text itself when shorter)."""
+    words = _WORD.findall(text.lower())
+    grams = [" ".join(words[i : i + n]) for i in range(max(len(words) - n + 1, 1))]
+    return {
+        int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "big", signed=True)
+        for g in grams
+        if g
+    }
+
+
+def contaminated(queries: Sequence[str], references: Iterable[str], n: int) -> np.ndarray:
+    """Boolean mask: which queries share a word n-gram with any reference question."""
+    ref = np.unique(np.fromiter((h for q in references for h in ngrams(q, n)), dtype=np.int64))
+    out = np.zeros(len(queries), dtype=bool)
+    for i, q in enumerate(queries):
+        grams = np.fromiter(ngrams(q, n), dtype=np.int64)
+        out[i] = bool(len(grams)) and bool(np.isin(grams, ref, assume_unique=True).any())
+    return out
+
+
+@dataclass
+class Selection:
+    """Row indices of every release and the counts behind them.
+
+    Attributes:
+        order: Pool row indices passing every filter, sorted by (query, round, sample_idx).
+        qidx: State row of each entry of `order`.
+        rank: 0-based rank of each entry among its query's surviving rows.
+        sample_idx: `sample_idx` of each entry of `order`.
+        filters: Rows dropped per reason (over all queries, decontaminated ones excluded).
+        decontaminated_rows: Correct, filtered rows of decontaminated queries.
+    """
+
+    order: np.ndarray
+    qidx: np.ndarray
+    rank: np.ndarray
+    sample_idx: np.ndarray
+    filters: dict[str, int] = field(default_factory=dict)
+    decontaminated_rows: int = 0
+
+    def first_t(self, targets: np.ndarray) -> np.ndarray:
+        """Mask over `order`: the first `targets[q]` responses of every query q."""
+        return self.rank < targets[self.qidx]
+
+    def first_samples(self, n: int) -> np.ndarray:
+        """Mask over `order`: surviving responses among each query's first n raw samples."""
+        return self.sample_idx < n
+
+    def kept_per_query(self, mask: np.ndarray, n_queries: int) -> np.ndarray:
+        """Kept responses per state row under a mask over `order`."""
+        return np.bincount(self.qidx[mask], minlength=n_queries)
+
+
+def _column(ds: Dataset, name: str) -> pa.ChunkedArray:
+    return ds.data.table.column(name)
+
+
+def _batches(pool: Dataset, batch_rows: int = 1000) -> Iterator[pa.RecordBatch]:
+    """The pool's record batches, read from its Arrow files with plain reads (no mmap).
+
+    Scanning a memory-mapped pool would leave every page it touched resident (and counted in
+    RSS) until the mapping closes; plain reads keep one batch in memory at a time.
+    """
+    files = [f["filename"] for f in pool.cache_files]
+    if files and pool._indices is None:
+        rows = 0
+        for name in files:
+            with pa.OSFile(name) as src:
+                for batch in pa.ipc.open_stream(src):
+                    rows += batch.num_rows
+                    yield batch
+        if rows != len(pool):
+            raise DartError(f"pool files hold {rows} rows, the dataset {len(pool)}")
+        return
+    yield from pool.data.table.to_batches(max_chunksize=batch_rows)
+
+
+def flag_pool(
+    pool: Dataset, filters: tuple[str, ...] = tuple(FILTERS)
+) -> tuple[np.ndarray, np.ndarray]:
+    """`flag_batch` over the whole pool, streamed.
+
+    Returns:
+        Per row: the index of its drop reason in `DROP_REASONS` (-1 keeps it, int8) and the
+        64-bit hash of its response.
+    """
+    code_of = {r: i for i, r in enumerate(DROP_REASONS)}
+    codes: list[np.ndarray] = []
+    hashes: list[np.ndarray] = []
+    for batch in _batches(pool):
+        cols = {c: batch.column(c).to_pylist() for c in ("response", "correct", "pred")
+                if c in batch.schema.names}  # fmt: skip
+        out = flag_batch(cols, filters=filters)
+        codes.append(np.asarray([-1 if r is None else code_of[r] for r in out["drop_reason"]],
+                                dtype=np.int8))  # fmt: skip
+        hashes.append(np.asarray(out["response_hash"], dtype=np.int64))
+    if not codes:
+        return np.zeros(0, np.int8), np.zeros(0, np.int64)
+    return np.concatenate(codes), np.concatenate(hashes)
+
+
+# Bits of the packed (query, round, sample_idx) sort key.
+_ROUND_BITS, _SAMPLE_BITS = 16, 24
+
+
+def select(
+    pool: Dataset,
+    state_ids: Sequence[str],
+    *,
+    filters: tuple[str, ...] = tuple(FILTERS),
+    excluded: np.ndarray | None = None,
+) -> Selection:
+    """Flag, deduplicate and order the graded pool.
+
+    Memory stays a few numpy columns of the surviving rows: per-row strings are read batch
+    by batch (`flag_pool`), and (query, round, sample_idx) is packed into one int64 key.
+
+    Args:
+        pool: Graded raw samples (`id`, `round`, `sample_idx`, `response`, `correct`, `pred`).
+        state_ids: Query ids in state order (every pool id must be among them).
+        filters: Quality filters to apply.
+        excluded: Boolean mask over `state_ids` of decontaminated queries.
+    """
+    if pool._indices is not None:
+        pool = pool.flatten_indices()
+    codes, hashes = flag_pool(pool, filters)
+    counts = dict.fromkeys(DROP_REASONS, 0)
+    values, n = np.unique(codes[codes >= 0], return_counts=True)
+    for code, k in zip(values.tolist(), n.tolist(), strict=True):
+        counts[DROP_REASONS[code]] = k
+    idx = np.flatnonzero(codes < 0)
+    del codes
+    hashes = hashes[idx]
+    # Per-row query position without a Python object per row: encode ids once.
+    encoded = pc.dictionary_encode(_column(pool, "id")).combine_chunks()
+    position = {q: i for i, q in enumerate(state_ids)}
+    names = encoded.dictionary.to_pylist()
+    unknown = [q for q in names if q not in position]
+    if unknown:
+        raise DartError(f"graded pool has samples of {len(unknown)} unknown queries "
+                        f"(e.g. id {unknown[0]!r})")  # fmt: skip
+    codes_to_q = np.asarray([position[q] for q in names], dtype=np.int64)
+    qidx = codes_to_q[encoded.indices.to_numpy()[idx]]
+    del encoded
+    rounds = _column(pool, "round").to_numpy()[idx]
+    sidx = _column(pool, "sample_idx").to_numpy()[idx]
+    if len(idx) and (rounds.max() >= 1 << _ROUND_BITS or sidx.max() >= 1 << _SAMPLE_BITS):
+        raise DartError("rounds or sample indices too large to order")  # pragma: no cover
+    key = (qidx << (_ROUND_BITS + _SAMPLE_BITS)) | (rounds << _SAMPLE_BITS) | sidx
+    del rounds
+    perm = np.argsort(key, kind="stable")
+    idx, qidx, sidx, hashes = idx[perm], qidx[perm], sidx[perm], hashes[perm]
+    del key, perm
+    # Duplicates: the first copy of (query, response hash) in (round, sample_idx) order.
+    mixed = hashes ^ (qidx * np.int64(-7046029254386353131))  # 64-bit mix, wraps
+    first = np.zeros(len(idx), dtype=bool)
+    first[np.unique(mixed, return_index=True)[1]] = True
+    del mixed, hashes
+    counts["duplicate"] = int(len(idx) - first.sum())
+    bad = np.zeros(len(state_ids), dtype=bool) if excluded is None else excluded
+    row_bad = bad[qidx]
+    decon_rows = int((first & row_bad).sum())
+    keep = first & ~row_bad
+    order, q, sidx = idx[keep], qidx[keep], sidx[keep]
+    starts = np.r_[0, np.flatnonzero(q[1:] != q[:-1]) + 1] if len(q) else np.zeros(0, int)
+    group_start = np.repeat(starts, np.diff(np.r_[starts, len(q)])) if len(q) else starts
+    rank = np.arange(len(q)) - group_start
+    return Selection(
+        order=order,
+        qidx=q,
+        rank=rank,
+        sample_idx=sidx,
+        filters=counts,
+        decontaminated_rows=decon_rows,
+    )
+
+
+def release(pool: Dataset, rows: np.ndarray, fail_rate: dict[str, float | None]) -> Dataset:
+    """The released dataset: `query`, `response` first, then id, source, level, domain, fail_rate.
+
+    Args:
+        pool: The graded pool.
+        rows: Pool row indices in release order.
+        fail_rate: Frozen fail rate per query id.
+    """
+    view = pool.select(rows).select_columns([c for c in RELEASE_COLUMNS if c != "fail_rate"])
+    view = view.map(
+        _add_fail_rate,
+        batched=True,
+        input_columns=["id"],
+        fn_kwargs={"fail_rate": fail_rate},
+        desc="release",
+    )
+    return view.select_columns(list(RELEASE_COLUMNS))
+
+
+def _add_fail_rate(
+    ids: list[str], *, fail_rate: dict[str, float | None]
+) -> dict[str, list[float | None]]:
+    return {"fail_rate": [fail_rate[i] for i in ids]}

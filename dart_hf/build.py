@@ -1,0 +1,498 @@
+"""`dart-hf build`: one pool of graded raw samples, assembled into every requested release.
+
+Round 0 is the difficulty phase (`difficulty_samples` per query, or fail rates loaded from an
+earlier run); fail rates are then frozen and targets set. Every later round filters the open
+queries, asks the scheduler for per-query counts (`n_samples`, `sample_offset`), samples them
+(`sampling.run_sampling` into `rounds/round-XXX/`), grades them, updates the counts and applies
+the stop rules before the next round is scheduled. The state is saved after every round
+(`state/round-XXX.parquet`); the same command on the same `--out` resumes from the last
+finished round, and `run_sampling` resumes the shards of an unfinished one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import yaml
+from datasets import Dataset, concatenate_datasets
+
+from dart_hf import assemble, dars, stats
+from dart_hf.config import (
+    BuildConfig,
+    DarsConfig,
+    GradeConfig,
+    SamplingConfig,
+    build_dataclass,
+)
+from dart_hf.engines.base import EngineSpec
+from dart_hf.errors import DartError
+
+logger = logging.getLogger(__name__)
+
+# Release folder per strategy, and the card kind that describes it.
+RELEASES: dict[str, tuple[str, str]] = {
+    "uniform": ("dart-math-uniform", "uniform"),
+    "prop2diff": ("dart-math-hard", "hard"),
+    "vrt": ("vrt", "vrt"),
+}
+POOL_RELEASE = "dart-math-pool"
+DECONTAM_BENCHMARKS = (
+    "math",
+    "gsm8k",
+    "college_math",
+    "deepmind_mathematics",
+    "olympiadbench",
+    "theoremqa",
+)
+GRADED = "graded.arrow"  # Arrow IPC stream: datasets memory-maps it as is
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Every setting of a build, validated."""
+
+    build: BuildConfig
+    dars: DarsConfig
+    sampling: SamplingConfig
+    grade: GradeConfig
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any]) -> BuildSettings:
+        """Build from a flat settings mapping (recipe after overrides; see `resolve_settings`)."""
+        return cls(
+            build=build_dataclass(BuildConfig, settings),
+            dars=build_dataclass(DarsConfig, settings),
+            sampling=build_dataclass(SamplingConfig, settings),
+            grade=build_dataclass(GradeConfig, settings),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat plain form, as saved to `recipe.yaml`."""
+        out: dict[str, Any] = {}
+        for part in (self.build, self.dars, self.sampling, self.grade):
+            out.update(asdict(part))
+        out["strategies"] = list(self.dars.strategies)
+        out["pool"] = list(self.build.pool)
+        out["engine_options"] = dict(self.build.engine_options)
+        out["levels"] = None if self.build.levels is None else list(self.build.levels)
+        return out
+
+
+@dataclass
+class BuildResult:
+    """What a build produced."""
+
+    out: Path
+    stats: dict[str, Any]
+    releases: dict[str, Path] = field(default_factory=dict)
+
+
+SETTING_NAMES = frozenset(
+    f
+    for c in (BuildConfig, DarsConfig, SamplingConfig, GradeConfig)
+    for f in c.__dataclass_fields__
+)
+# Recipe keys that belong to other commands or are comments.
+OTHER_KEYS = frozenset({"description", "eval", "train", "build"})
+
+
+def resolve_settings(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Flat build settings: recipe keys, its `build:` mapping (wins), then CLI overrides.
+
+    Unknown keys in the `build:` mapping or among the overrides are errors (they name the
+    valid ones); unknown flat keys are left to the commands that own them (e.g. `eval`).
+    """
+    section = recipe.get("build") or {}
+    if not isinstance(section, dict):
+        raise DartError("recipe: `build` must be a mapping of settings")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for where, keys in (("recipe `build:`", section), ("option", given)):
+        unknown = sorted(set(keys) - SETTING_NAMES)
+        if unknown:
+            raise DartError(
+                f"{where}: unknown setting(s) {', '.join(unknown)}; valid: "
+                + ", ".join(sorted(SETTING_NAMES))
+            )
+    flat = {k: v for k, v in recipe.items() if k in SETTING_NAMES}
+    return {**flat, **section, **given}
+
+
+def stratified_head(levels: list[int | None], limit: int) -> list[int]:
+    """Row indices of a deterministic, level-stratified head (round robin over levels)."""
+    lv = np.asarray([-1 if x is None else x for x in levels])
+    rank = np.zeros(len(lv), dtype=np.int64)
+    for value in np.unique(lv):
+        m = lv == value
+        rank[m] = np.arange(m.sum())
+    order = np.lexsort((lv, rank))[:limit]
+    return sorted(order.tolist())
+
+
+def load_queries(cfg: BuildConfig) -> Dataset:
+    """The build's query pool: pools concatenated, optional level slice and limit, checked."""
+    from dart_hf import sources
+
+    parts = [sources.load_pool(name, data_dir=cfg.data_dir) for name in cfg.pool]
+    ds = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    if cfg.levels is not None:
+        levels = set(cfg.levels)
+        ds = ds.filter(lambda lv: lv in levels, input_columns="level")
+    if cfg.limit is not None and cfg.limit < len(ds):
+        ds = ds.select(stratified_head(ds["level"], cfg.limit))
+    if len(ds) == 0:
+        raise DartError(f"the query pool ({', '.join(cfg.pool)}) has no rows")
+    answers = ds["answer"]
+    missing = [i for i, a in enumerate(answers) if a is None or not str(a).strip()]
+    if len(missing) == len(ds):
+        raise DartError(
+            f"the query pool ({', '.join(cfg.pool)}) has no gold answers "
+            f"(column 'answer' is empty in all {len(ds)} rows); DARS needs them"
+        )
+    if missing:
+        logger.warning(
+            "dropping %d queries without a gold answer (e.g. id %s)",
+            len(missing), ds[missing[0]]["id"],
+        )  # fmt: skip
+        drop = set(missing)
+        ds = ds.select([i for i in range(len(ds)) if i not in drop])
+    ids = ds["id"]
+    if len(set(ids)) != len(ids):
+        raise DartError("the query pool has duplicate ids; give each pool once")
+    return ds
+
+
+def write_arrow(ds: Dataset, path: Path, batch_rows: int = 1000) -> None:
+    """Write a dataset as an Arrow IPC stream (atomically), in small record batches."""
+    if ds._indices is not None:
+        ds = ds.flatten_indices()
+    tmp = path.with_name(path.name + ".tmp")
+    table = ds.data.table
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=batch_rows):
+            writer.write_batch(batch)
+    tmp.replace(path)
+
+
+def _open_rows(n_samples: int) -> bool:
+    return n_samples > 0
+
+
+def _round_dir(out: Path, r: int) -> Path:
+    return out / "rounds" / f"round-{r:03d}"
+
+
+def _state_path(out: Path, r: int) -> Path:
+    return out / "state" / f"round-{r:03d}.parquet"
+
+
+def last_round(out: Path) -> int:
+    """Index of the last finished round in `out` (-1 when none)."""
+    done = sorted((out / "state").glob("round-*.parquet"))
+    return int(done[-1].stem.split("-")[1]) if done else -1
+
+
+def _check_recipe(out: Path, settings: dict[str, Any]) -> None:
+    path = out / "recipe.yaml"
+    text = yaml.safe_dump(settings, sort_keys=True)
+    if path.is_file():
+        old = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if old != yaml.safe_load(text):
+            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            raise DartError(
+                f"{out} holds a build with other settings ({', '.join(diff)}); "
+                "rerun with the same settings to resume, or use a new --out"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def engine_spec(cfg: BuildConfig, out: Path, queries: Dataset) -> EngineSpec:
+    """The engine spec; the scripted engine gets a query/answer table written from the pool."""
+    options = dict(cfg.engine_options)
+    if cfg.engine == "scripted" and "table" not in options:
+        table = out / "scripted-table.parquet"
+        if not table.is_file():
+            cols = [
+                c for c in ("query", "answer", "solution", "level") if c in queries.column_names
+            ]
+            queries.select_columns(cols).to_parquet(str(table))
+        options["table"] = str(table)
+    return EngineSpec(
+        backend=cfg.engine,
+        model=cfg.model,
+        seed=cfg.seed,
+        dtype=cfg.dtype,
+        max_model_len=cfg.max_model_len,
+        options=tuple(sorted(options.items())),
+    )
+
+
+def _run_round(
+    r: int,
+    queries: Dataset,
+    state: dars.State,
+    n: np.ndarray,
+    out: Path,
+    spec: EngineSpec,
+    s: BuildSettings,
+    progress: bool,
+) -> tuple[Dataset, dict[str, Any]]:
+    """Sample and grade one round (resuming its shards); returns graded rows and round meta."""
+    from dart_hf import grading, sampling
+
+    folder = _round_dir(out, r)
+    graded_path = folder / GRADED
+    meta_path = folder / "meta.json"
+    if graded_path.is_file() and meta_path.is_file():
+        graded = Dataset.from_file(str(graded_path))
+        return graded, json.loads(meta_path.read_text(encoding="utf-8"))
+    t0 = time.perf_counter()
+    todo = queries.add_column("n_samples", n.tolist()).add_column(
+        "sample_offset", state["samples"].tolist()
+    )
+    todo = todo.filter(_open_rows, input_columns="n_samples", desc=f"round {r}: open queries")
+    raw = sampling.run_sampling(
+        todo, folder, engine_spec=spec, sampling=s.sampling, round=r, seed=s.build.seed,
+        shard_size=s.build.shard_size, progress=progress,
+    )  # fmt: skip
+    graded = grading.grade_dataset(raw, s.grade)
+    write_arrow(graded, graded_path)
+    meta = {
+        "round": r,
+        "queries": len(todo),
+        "raw_samples": len(graded),
+        "tokens": int(np.sum(graded["n_tokens"])) if len(graded) else 0,
+        "wall_time_s": round(time.perf_counter() - t0, 3),
+    }
+    meta_path.write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    return Dataset.from_file(str(graded_path)), meta
+
+
+def run_rounds(
+    queries: Dataset, out: Path, s: BuildSettings, spec: EngineSpec, progress: bool = False
+) -> dars.State:
+    """Run (or resume) rounds until every query has a stop reason; returns the final state."""
+    cfg = s.dars
+    ids = queries["id"]
+    position = {q: i for i, q in enumerate(ids)}
+    prev = last_round(out)
+    if prev >= 0:
+        state = dars.load_state(_state_path(out, prev))
+        if list(state["id"]) != list(ids):
+            raise DartError(f"{out}: saved state does not match the query pool; use a new --out")
+    else:
+        state = dars.new_state(ids, queries["level"], queries["source"])
+        if cfg.fail_rate_from:
+            fr, frs = dars.load_fail_rates(cfg.fail_rate_from, ids)
+            state = dars.freeze_difficulty(state, cfg, fr, frs)
+        elif cfg.budget is not None and cfg.budget < len(ids) * cfg.difficulty_samples:
+            raise DartError(
+                f"budget {cfg.budget} is below the difficulty phase "
+                f"({len(ids)} queries x {cfg.difficulty_samples} samples)"
+            )
+    r = prev + 1
+    while not state["done"].all():
+        phase = r == 0 and not cfg.fail_rate_from
+        if phase:
+            n = np.full(len(ids), cfg.difficulty_samples, dtype=np.int64)
+        else:
+            n = dars.schedule(state, cfg, dars.budget_left(state, cfg))
+            if not n.any():  # nothing left to spend: close every open query
+                state = dars.apply_stop_rules(state, cfg, budget_left=0)
+                dars.save_state(state, _state_path(out, r))
+                break
+        graded, _ = _run_round(r, queries, state, n, out, spec, s, progress)
+        index = np.asarray([position[q] for q in graded["id"]], dtype=np.int64)
+        state = dars.update_counts(state, index, graded["correct"], r)
+        if phase:
+            state = dars.freeze_difficulty(state, cfg)
+        state = dars.apply_stop_rules(state, cfg, dars.budget_left(state, cfg))
+        dars.save_state(state, _state_path(out, r))
+        logger.info(
+            "round %d: %d samples, %d queries open", r, len(graded), int((~state["done"]).sum())
+        )
+        r += 1
+    return state
+
+
+def graded_pool(out: Path) -> Dataset:
+    """Every graded raw sample of the build, in round order (memory-mapped)."""
+    files = sorted(str(p) for p in (out / "rounds").glob(f"round-*/{GRADED}"))
+    if not files:
+        raise DartError(f"{out}: no graded rounds")
+    parts = [Dataset.from_file(f) for f in files]
+    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+
+def decontamination_mask(queries: list[str], cfg: BuildConfig) -> tuple[np.ndarray, list[str]]:
+    """Queries overlapping any available benchmark's test questions, and the benchmarks used."""
+    from dart_hf import sources
+
+    if not cfg.decontaminate:
+        return np.zeros(len(queries), dtype=bool), []
+    texts: list[str] = []
+    used = []
+    for name in DECONTAM_BENCHMARKS:
+        try:
+            bench = sources.load_benchmark(name, data_dir=cfg.data_dir, include_pictures=True)
+        except DartError as exc:
+            logger.warning("decontamination: benchmark %s not available (%s)", name, exc)
+            continue
+        texts.extend(bench["query"])
+        used.append(name)
+    return assemble.contaminated(queries, texts, cfg.decontam_ngram), used
+
+
+def query_info(
+    queries: Dataset, state: dars.State, kept: dict[str, np.ndarray], excluded: np.ndarray
+) -> Dataset:
+    """Per-query table: samples, corrects, fail rate and its samples, targets, kept, stop."""
+    cols: dict[str, Any] = {
+        "id": list(state["id"]),
+        "source": list(state["source"]),
+        "level": [None if lv < 0 else int(lv) for lv in state["level"]],
+        "domain": queries["domain"],
+        "query": queries["query"],
+        "answer": queries["answer"],
+        "samples": state["samples"].tolist(),
+        "corrects": state["corrects"].tolist(),
+        "fail_rate": [None if np.isnan(x) else float(x) for x in state["fail_rate"]],
+        "fail_rate_samples": state["fail_rate_samples"].tolist(),
+    }
+    for name, k in kept.items():
+        cols[f"target_{name}"] = state[f"target_{name}"].tolist()
+        cols[f"kept_{name}"] = k.tolist()
+    cols["reached"] = [r == "reached" for r in state["stop_reason"]]
+    cols["decontaminated"] = excluded.tolist()
+    cols["stop_reason"] = list(state["stop_reason"])
+    return Dataset.from_dict(cols)
+
+
+def assemble_releases(
+    out: Path, queries: Dataset, state: dars.State, s: BuildSettings
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Write every release folder; return them and the figures the statistics need."""
+    from dart_hf import hub
+
+    pool = graded_pool(out)
+    ids = list(state["id"])
+    excluded, used = decontamination_mask(queries["query"], s.build)
+    sel = assemble.select(pool, ids, excluded=excluded)
+    fail_rate = {
+        q: (None if np.isnan(f) else float(f))
+        for q, f in zip(ids, state["fail_rate"], strict=False)
+    }
+    releases: dict[str, Path] = {}
+    kept: dict[str, np.ndarray] = {}
+    plan: dict[str, np.ndarray] = {}
+    for name in s.dars.strategies:
+        if name == "vrt":
+            mask = sel.first_samples(s.dars.vrt_n)
+        else:
+            mask = sel.first_t(state[f"target_{name}"])
+        kept[name] = sel.kept_per_query(mask, len(ids))
+        plan[name] = sel.order[mask]
+    filters = sel.filters
+    del sel  # write one release at a time with only its row indices in memory
+    rows = {name: len(r) for name, r in plan.items()}
+    for name, selected in plan.items():
+        ds = assemble.release(pool, selected, fail_rate)
+        folder = out / "releases" / RELEASES[name][0]
+        hub.write_hub_folder({"default": ds}, folder)
+        releases[name] = folder
+        del ds
+    folder = out / "releases" / POOL_RELEASE
+    hub.write_hub_folder(
+        {"samples": pool, "queries": query_info(queries, state, kept, excluded)}, folder
+    )
+    releases["pool"] = folder
+    figures = {
+        "kept": kept,
+        "rows": rows,
+        "filters": filters,
+        "excluded": excluded,
+        "benchmarks": used,
+        "correct_samples": int(np.sum(state["corrects"])),
+    }
+    return releases, figures
+
+
+def _round_meta(out: Path) -> list[dict[str, Any]]:
+    return [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted((out / "rounds").glob("round-*/meta.json"))
+    ]
+
+
+def run_build(settings: dict[str, Any], out: str | Path, *, progress: bool = False) -> BuildResult:
+    """Run (or resume) a whole build into `out`.
+
+    Args:
+        settings: Flat settings (recipe after CLI overrides); see `BuildSettings`.
+        out: Output folder (layout in docs/DESIGN.md).
+        progress: Show progress bars.
+
+    Raises:
+        DartError: Bad settings, an empty pool, a pool without gold answers, or an `out`
+            folder that holds a build with other settings.
+    """
+    from dart_hf import cards, hub
+
+    s = BuildSettings.from_dict(settings)
+    out = Path(out)
+    recipe = s.to_dict()
+    queries = load_queries(s.build)
+    _check_recipe(out, recipe)
+    spec = engine_spec(s.build, out, queries)
+    state = run_rounds(queries, out, s, spec, progress=progress)
+    releases, fig = assemble_releases(out, queries, state, s)
+    meta = _round_meta(out)
+    first = Dataset.from_file(str(_round_dir(out, 0) / GRADED)).select(range(1)).to_list()
+    prov = {k: (first[0].get(k) if first else None)
+            for k in ("engine", "engine_version", "model", "model_hash")}  # fmt: skip
+    result_stats = stats.compute_stats(
+        state=state,
+        config=s.dars,
+        kept=fig["kept"],
+        rows=fig["rows"],
+        filters=fig["filters"],
+        excluded=fig["excluded"],
+        recipe=recipe | {"decontamination_benchmarks": fig["benchmarks"]},
+        provenance=prov,
+        sampling=asdict(s.sampling),
+        grader=_grader_info(),
+        tokens=sum(m["tokens"] for m in meta),
+        correct_samples=fig["correct_samples"],
+        wall_time_s=sum(m["wall_time_s"] for m in meta),
+        rounds=len(meta),
+    )
+    stats.save_stats(result_stats, out / "stats.json")
+    for name, folder in releases.items():
+        kind = RELEASES[name][1] if name in RELEASES else "pool"
+        strategy = name if name in RELEASES else s.dars.strategies[0]
+        cards.write_card(folder, kind, result_stats, strategy=strategy)
+    if s.build.push:
+        for folder in releases.values():
+            hub.push_folder(folder, None, org=s.build.org)
+    return BuildResult(out=out, stats=result_stats, releases=releases)
+
+
+def _grader_info() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from dart_hf import grading
+
+    try:
+        mv = version("math-verify")
+    except PackageNotFoundError:  # pragma: no cover
+        mv = None
+    return {"name": "math-verify", "version": mv,
+            "grade_version": getattr(grading, "GRADE_VERSION", None)}  # fmt: skip

@@ -1,0 +1,177 @@
+"""Build statistics from the data: per level, per strategy; saved as `stats.json` for the cards.
+
+The schema is the one in docs/DESIGN.md ("Statistics"). Levels: GSM8K = 0, MATH 1-5, null for
+sources without levels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dart_hf.config import DarsConfig
+from dart_hf.dars import STOP_REASONS, State
+
+FILTER_KEYS = ("duplicate", "multiple_boxed", "repetition", "non_ascii_answer")
+HISTOGRAM_BINS = 10
+
+
+def strategy_params(name: str, config: DarsConfig) -> dict[str, Any]:
+    """The parameters that define a strategy's release."""
+    common = {"max_trials": config.max_trials, "budget": config.budget}
+    if name == "uniform":
+        return {"k_u": config.k_u, **common}
+    if name == "prop2diff":
+        return {"k_p": config.k_p, "normalize_fail_rate": config.normalize_fail_rate, **common}
+    return {"vrt_n": config.vrt_n, **common}
+
+
+def per_level(
+    state: State, kept: np.ndarray, at_target: np.ndarray, excluded: np.ndarray
+) -> list[dict[str, Any]]:
+    """Queries, mean kept responses, coverage and share at target for every level.
+
+    Decontaminated queries (`excluded`) are left out of every figure.
+    """
+    levels = state["level"]
+    out = []
+    for lv in sorted(set(levels[~excluded].tolist())):
+        m = (levels == lv) & ~excluded
+        n = int(m.sum())
+        out.append(
+            {
+                "level": None if lv < 0 else int(lv),
+                "queries": n,
+                "mean_responses": round(float(kept[m].mean()), 4) if n else 0.0,
+                "coverage": round(float((kept[m] >= 1).mean()), 4) if n else 0.0,
+                "share_at_target": round(float(at_target[m].mean()), 4) if n else 0.0,
+            }
+        )
+    return out
+
+
+def compute_stats(
+    *,
+    state: State,
+    config: DarsConfig,
+    kept: dict[str, np.ndarray],
+    rows: dict[str, int],
+    filters: dict[str, int],
+    excluded: np.ndarray,
+    recipe: dict[str, Any],
+    provenance: dict[str, Any],
+    sampling: dict[str, Any],
+    grader: dict[str, Any],
+    tokens: int,
+    correct_samples: int,
+    wall_time_s: float,
+    rounds: int,
+) -> dict[str, Any]:
+    """Assemble `stats.json` (schema in docs/DESIGN.md).
+
+    Args:
+        state: Final per-query state.
+        config: DARS settings of the build.
+        kept: Released responses per query (state order) for every strategy.
+        rows: Rows of every release.
+        filters: Rows dropped per reason (`duplicate` and the quality filters).
+        excluded: Decontaminated queries (state order).
+        recipe: Every setting of the build after overrides.
+        provenance: Engine provenance (`engine`, `engine_version`, `model`, `model_hash`).
+        sampling: Sampling settings.
+        grader: Grader name and versions.
+        tokens: Generated tokens over all raw samples.
+        correct_samples: Correct raw samples.
+        wall_time_s: Wall time of the build (summed over resumed runs).
+        rounds: Rounds run.
+    """
+    fr = state["fail_rate"]
+    counts, edges = np.histogram(fr[~np.isnan(fr)], bins=HISTOGRAM_BINS, range=(0.0, 1.0))
+    strategies: dict[str, Any] = {}
+    for name in config.strategies:
+        k = kept[name]
+        if name == "vrt":
+            at_target = state["samples"] >= np.minimum(config.vrt_n, config.max_trials)
+        else:
+            at_target = k >= state[f"target_{name}"]
+        strategies[name] = {
+            "params": strategy_params(name, config),
+            "rows": int(rows[name]),
+            "filters": {key: int(filters.get(key, 0)) for key in FILTER_KEYS},
+            "decontaminated_queries": int(excluded.sum()),
+            "per_level": per_level(state, k, at_target, excluded),
+        }
+    reasons = state["stop_reason"]
+    return {
+        "recipe": recipe,
+        "model": {
+            "model": provenance.get("model"),
+            "model_hash": provenance.get("model_hash"),
+            "revision": provenance.get("revision"),
+        },
+        "engine": {
+            "engine": provenance.get("engine"),
+            "engine_version": provenance.get("engine_version"),
+        },
+        "sampling": sampling,
+        "grader": grader,
+        "totals": {
+            "queries": len(state["id"]),
+            "raw_samples": int(state["samples"].sum()),
+            "correct_samples": int(correct_samples),
+            "tokens": int(tokens),
+            "wall_time_s": round(float(wall_time_s), 2),
+            "rounds": int(rounds),
+        },
+        "stop_reasons": {r: int((reasons == r).sum()) for r in STOP_REASONS},
+        "fail_rate": {
+            "phase_samples": config.difficulty_samples if not config.fail_rate_from else None,
+            "from": config.fail_rate_from,
+            "histogram": {"edges": edges.round(4).tolist(), "counts": counts.tolist()},
+        },
+        "strategies": strategies,
+        "dars": asdict(config) | {"strategies": list(config.strategies)},
+    }
+
+
+def save_stats(stats: dict[str, Any], path: str | Path) -> None:
+    """Write `stats.json` (atomically)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(stats, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def format_table(stats: dict[str, Any]) -> str:
+    """A plain-text table of the statistics, for the CLI to print."""
+    lines = [
+        f"{'strategy':<10} {'level':>5} {'queries':>7} {'mean resp':>9} "
+        f"{'coverage':>8} {'at target':>9}"
+    ]
+    for name, s in stats["strategies"].items():
+        for row in s["per_level"]:
+            lv = "-" if row["level"] is None else str(row["level"])
+            lines.append(
+                f"{name:<10} {lv:>5} {row['queries']:>7} {row['mean_responses']:>9.2f} "
+                f"{row['coverage']:>8.1%} {row['share_at_target']:>9.1%}"
+            )
+        lines.append(f"{name:<10} {'rows':>5} {s['rows']:>7}")
+    t = stats["totals"]
+    lines.append(
+        f"queries {t['queries']}, raw samples {t['raw_samples']} "
+        f"({t['correct_samples']} correct), tokens {t['tokens']}, rounds {t['rounds']}, "
+        f"wall {t['wall_time_s']:.0f} s"
+    )
+    lines.append("stop reasons: " + ", ".join(f"{k} {v}" for k, v in stats["stop_reasons"].items()))
+    first = next(iter(stats["strategies"].values()), None)
+    if first:
+        lines.append(
+            "filters: "
+            + ", ".join(f"{k} {v}" for k, v in first["filters"].items())
+            + f"; decontaminated queries {first['decontaminated_queries']}"
+        )
+    return "\n".join(lines)

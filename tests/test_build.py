@@ -1,0 +1,341 @@
+"""`dart-hf build` end to end: scripted engine (fast, exact) and the embedded model (integration).
+
+The scripted engine is a labelled simulation that emits real response text at set pass
+rates; everything after it (sampling stage, Math-Verify grading, DARS, assembly, cards) is the
+production code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from datasets import load_dataset
+
+from dart_hf import assemble, build, dars
+from dart_hf.cli import cli
+from dart_hf.config import load_recipe
+from dart_hf.errors import DartError
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = {
+    "engine": "scripted",
+    "pool": "gsm8k,math",
+    "limit": 10,
+    "template": "deepseekmath",
+    "temperature": 1.0,
+    "max_tokens": 4096,
+    "strategies": "uniform,prop2diff,vrt",
+    "k_u": 3,
+    "k_p": 6,
+    "vrt_n": 6,
+    "max_trials": 24,
+    "difficulty_samples": 4,
+    "round_cap": 6,
+    "hopeless_min_samples": 8,
+    "shard_size": 4,
+    "num_proc": 1,
+}
+
+
+def _releases(out: Path) -> dict[str, list[dict]]:
+    got = {}
+    for folder in sorted((out / "releases").iterdir()):
+        if folder.name == build.POOL_RELEASE:
+            continue
+        got[folder.name] = load_dataset(str(folder), split="train").to_list()
+    return got
+
+
+@pytest.fixture(scope="module")
+def scripted_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, build.BuildResult]:
+    out = tmp_path_factory.mktemp("build") / "run"
+    return out, build.run_build(dict(BASE), out)
+
+
+def test_outputs_and_invariants(scripted_build: tuple[Path, build.BuildResult]) -> None:
+    out, result = scripted_build
+    assert (out / "recipe.yaml").is_file() and (out / "stats.json").is_file()
+    final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
+    assert final["done"].all()
+    # max_trials is never exceeded; reached means >= t correct and >= vrt_n samples.
+    assert (final["samples"] <= BASE["max_trials"]).all()
+    reached = final["stop_reason"] == "reached"
+    assert reached.any()
+    assert (final["corrects"][reached] >= final["target"][reached]).all()
+    # t equals the formula from the fail rate frozen after the difficulty phase.
+    phase = dars.load_state(out / "state" / "round-000.parquet")
+    fr = 1 - phase["corrects"] / phase["samples"]
+    assert np.allclose(final["fail_rate"], fr)
+    assert (final["fail_rate_samples"] == BASE["difficulty_samples"]).all()
+    expected = [max(1, math.ceil(BASE["k_p"] * f - 1e-9)) for f in fr]
+    assert final["target_prop2diff"].tolist() == expected
+    assert (final["target_prop2diff"] >= 1).all()
+    assert (final["target_uniform"] == BASE["k_u"]).all()
+    # Counts in the state equal the graded rows on disk.
+    pool = build.graded_pool(out)
+    assert len(pool) == final["samples"].sum()
+    assert sum(pool["correct"]) == final["corrects"].sum()
+    stats = json.loads((out / "stats.json").read_text())
+    assert set(stats["strategies"]) == {"uniform", "prop2diff", "vrt"}
+    assert stats["totals"]["raw_samples"] == len(pool)
+
+
+def test_released_rows_are_min_t_unique_correct(
+    scripted_build: tuple[Path, build.BuildResult],
+) -> None:
+    out, _ = scripted_build
+    final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
+    pool = build.graded_pool(out).to_list()
+    info = load_dataset(str(out / "releases" / build.POOL_RELEASE), "queries", split="train")
+    decontaminated = dict(zip(info["id"], info["decontaminated"], strict=True))
+    releases = _releases(out)
+    for name, folder in (("uniform", "dart-math-uniform"), ("prop2diff", "dart-math-hard")):
+        got: dict[str, int] = {}
+        for row in releases[folder]:
+            got[row["id"]] = got.get(row["id"], 0) + 1
+        for i, qid in enumerate(final["id"]):
+            rows = [r for r in pool if r["id"] == qid]
+            flags = assemble.flag_batch(
+                {k: [r[k] for r in rows] for k in ("response", "correct", "pred")},
+                filters=tuple(assemble.FILTERS),
+            )
+            passed = zip(rows, flags["drop_reason"], strict=True)
+            unique = {r["response"] for r, f in passed if f is None}
+            t = final[f"target_{name}"][i]
+            want = 0 if decontaminated[qid] else min(t, len(unique))
+            assert got.get(qid, 0) == want, (name, qid)
+    cols = list(releases["dart-math-hard"][0])
+    assert cols == ["query", "response", "id", "source", "level", "domain", "fail_rate"]
+
+
+def test_resume_after_each_round_equals_uninterrupted(
+    scripted_build: tuple[Path, build.BuildResult], tmp_path: Path
+) -> None:
+    out, _ = scripted_build
+    want = _releases(out)
+    last = build.last_round(out)
+    assert last >= 2
+    for r in range(last):
+        cut = tmp_path / f"cut-{r}"
+        shutil.copytree(out, cut, ignore=shutil.ignore_patterns("releases", "stats.json"))
+        for k in range(r + 1, last + 1):
+            (cut / "state" / f"round-{k:03d}.parquet").unlink()
+            # keep one sampling shard of the next round: a round killed half-way
+            folder = cut / "rounds" / f"round-{k:03d}"
+            if k == r + 1:
+                for p in folder.iterdir():
+                    if not p.name.startswith("shard-00000"):
+                        p.unlink()
+            else:
+                shutil.rmtree(folder)
+        build.run_build(dict(BASE), cut)
+        assert _releases(cut) == want, f"resume after round {r}"
+
+
+def test_exactly_t_correct_finishes(tmp_path: Path) -> None:
+    """Pass rate 1: the difficulty phase already yields t correct, so no second round runs."""
+    table = tmp_path / "rates.jsonl"
+    pool = tmp_path / "pool.jsonl"
+    rows = [
+        {"question": f"Tom has {i} apples and buys 2 more. How many apples now?",
+         "answer": f"{i} + 2 = {i + 2}\n#### {i + 2}"}
+        for i in range(3, 6)
+    ]  # fmt: skip
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table.write_text(
+        "".join(
+            json.dumps({"query": r["question"], "answer": str(i + 3 + 2), "pass_rate": 1.0}) + "\n"
+            for i, r in enumerate(rows)
+        )
+    )
+    settings = dict(BASE, pool=str(pool), limit=None, strategies="uniform,prop2diff",
+                    k_u=3, difficulty_samples=3, engine_options={"table": str(table),
+                    "glitch_rate": 0.0})  # fmt: skip
+    result = build.run_build(settings, tmp_path / "out")
+    final = dars.load_state(tmp_path / "out" / "state" / "round-000.parquet")
+    assert build.last_round(tmp_path / "out") == 0
+    assert final["corrects"].tolist() == [3, 3, 3]
+    assert set(final["stop_reason"]) == {"reached"}
+    assert final["target_prop2diff"].tolist() == [1, 1, 1]  # fail rate 0: at least one
+    hard = result.stats["strategies"]["prop2diff"]["per_level"][0]
+    assert hard["mean_responses"] == 1.0 and hard["coverage"] == 1.0
+
+
+def test_fingerprints_follow_settings(scripted_build: tuple[Path, build.BuildResult]) -> None:
+    from dart_hf.config import SamplingConfig
+    from dart_hf.sampling import sample_batch
+
+    out, _ = scripted_build
+    pool = build.graded_pool(out)
+    final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
+    ids = list(final["id"])
+    sel = assemble.select(pool, ids)
+    fr = dict.fromkeys(ids, 0.5)
+
+    def uniform(k: int):
+        return assemble.release(pool, sel.order[sel.first_t(np.full(len(ids), k))], fr)
+
+    a, b, c = uniform(2), uniform(2), uniform(3)
+    assert a._fingerprint == b._fingerprint and a.cache_files == b.cache_files  # cache reused
+    assert a._fingerprint != c._fingerprint  # k_u changes the fingerprint
+    queries = build.load_queries(build.BuildSettings.from_dict(dict(BASE)).build)
+    queries = queries.select(range(2))
+
+    def fingerprint(model: str) -> str:
+        spec = build.engine_spec(
+            build.BuildSettings.from_dict(dict(BASE, model=model)).build, out, queries
+        )
+        kw = {"engine_spec": spec, "sampling": SamplingConfig(template="deepseekmath"),
+              "round": 1, "seed": 0}  # fmt: skip
+        return queries.map(sample_batch, batched=True, fn_kwargs=kw,
+                           remove_columns=queries.column_names)._fingerprint  # fmt: skip
+
+    assert fingerprint("/models/a") != fingerprint("/models/b")
+    assert fingerprint("/models/a") == fingerprint("/models/a")
+
+
+def _cli_build(args: list[str], out: Path) -> subprocess.Popen:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    cmd = [sys.executable, "-c", "from dart_hf.cli import main; main()", "build", *args,
+           "-o", str(out)]  # fmt: skip
+    return subprocess.Popen(cmd, env=env, cwd=REPO, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def test_kill_and_resume(tmp_path: Path) -> None:
+    """Kill a scripted build while a round is half-sampled; rerun; same releases."""
+    recipe = tmp_path / "r.yaml"
+    slow = dict(BASE, engine_options={"delay_s": 0.4})
+    recipe.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in slow.items()) + "\n")
+    args = ["--config", str(recipe)]
+    ref = _cli_build(args, tmp_path / "ref")
+    assert ref.wait(timeout=600) == 0, ref.stdout.read().decode() if ref.stdout else ""
+    killed = _cli_build(args, tmp_path / "run")
+    shard = tmp_path / "run" / "rounds" / "round-001" / "shard-00000.parquet"
+    deadline = time.time() + 300
+    while not shard.exists() and time.time() < deadline and killed.poll() is None:
+        time.sleep(0.05)
+    assert shard.exists(), "round 1 never started"
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "run" / "rounds" / "round-001" / build.GRADED).exists()
+    again = _cli_build(args, tmp_path / "run")
+    output = again.stdout.read().decode() if again.stdout else ""
+    assert again.wait(timeout=600) == 0, output
+    assert "mean resp" in output
+    assert _releases(tmp_path / "run") == _releases(tmp_path / "ref")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--k-u", "0"], "k_u must be an integer >= 1"),
+        (["--k-p", "0"], "k_p must be an integer >= 1"),
+        (["--max-trials", "0"], "max_trials must be an integer >= 1"),
+        (["--strategies", "uniform,best"], "unknown strategy 'best'"),
+    ],
+)
+def test_bad_flags(args: list[str], message: str, tmp_path: Path) -> None:
+    res = CliRunner().invoke(cli, ["build", "--engine", "scripted", *args, "-o", str(tmp_path)])
+    assert res.exit_code != 0
+    assert message in res.output and "Traceback" not in res.output
+
+
+def test_bad_pools(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    nogold = tmp_path / "nogold.jsonl"
+    nogold.write_text(json.dumps({"id": "x", "query": "What is 1+1?", "answer": ""}) + "\n")
+    for pool in (empty, nogold):
+        res = CliRunner().invoke(
+            cli, ["build", "--engine", "scripted", "--pool", str(pool), "-o", str(tmp_path / "o")]
+        )
+        assert res.exit_code != 0, res.output
+        assert "Traceback" not in res.output
+        assert str(pool.name) in res.output or "no rows" in res.output or "gold" in res.output
+
+
+def test_recipe_mismatch_is_refused(scripted_build: tuple[Path, build.BuildResult]) -> None:
+    out, _ = scripted_build
+    res = CliRunner().invoke(cli, ["build", "--config", "ci", "--engine", "scripted",
+                                   "-o", str(out)])  # fmt: skip
+    assert res.exit_code != 0 and "other settings" in res.output
+
+
+@pytest.mark.integration
+def test_ci_profile_on_embedded_model(tmp_path: Path) -> None:
+    """The `ci` recipe end to end on the real embedded model (vLLM on CPU)."""
+    out = tmp_path / "ci"
+    res = CliRunner().invoke(cli, ["build", "--config", "ci", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "mean resp" in res.output and "stop reasons" in res.output
+    for name in ("dart-math-uniform", "dart-math-hard"):
+        ds = load_dataset(str(out / "releases" / name), split="train")
+        assert len(ds) > 0, name
+        assert ds.column_names[:2] == ["query", "response"]
+    info = pq.read_table(out / "state" / f"round-{build.last_round(out):03d}.parquet")
+    assert info.num_rows == load_recipe("ci")["limit"]
+
+
+def test_settings_resolution() -> None:
+    recipe = {"k_u": 5, "benchmarks": "math", "build": {"k_u": 6}}
+    assert build.resolve_settings(recipe, {"k_u": None})["k_u"] == 6
+    assert build.resolve_settings(recipe, {"k_u": 7})["k_u"] == 7
+    assert "benchmarks" not in build.resolve_settings(recipe, {})  # eval's key, left alone
+    with pytest.raises(DartError, match="unknown setting"):
+        build.resolve_settings({"build": {"k_uu": 1}}, {})
+    for name in ("paper", "embedded", "ci"):
+        s = build.BuildSettings.from_dict(build.resolve_settings(load_recipe(name), {}))
+        assert s.dars.strategies == ("uniform", "prop2diff")
+    paper = build.BuildSettings.from_dict(build.resolve_settings(load_recipe("paper"), {}))
+    assert (paper.dars.k_u, paper.dars.k_p, paper.dars.max_trials) == (40, 192, 8192)
+    assert (paper.sampling.temperature, paper.sampling.top_p) == (1.6, 0.95)
+    assert paper.sampling.template == "deepseekmath" and paper.sampling.max_tokens == 2048
+
+
+def test_stratified_head() -> None:
+    levels = [0, 0, 0, 1, 1, 5, None]
+    assert build.stratified_head(levels, 4) == [0, 3, 5, 6]  # one per level first
+    assert build.stratified_head(levels, 5) == [0, 1, 3, 5, 6]
+
+
+def test_benchmark_questions_are_decontaminated(tmp_path: Path) -> None:
+    """A pool query copied from GSM8K test (bundled slice) is dropped from every release."""
+    test_row = json.loads((REPO / "dart_hf/data/gsm8k/test.jsonl").read_text().splitlines()[0])
+    rows = [test_row, {"question": "Tom has 3 apples and buys 2 more. How many apples?",
+                       "answer": "3 + 2 = 5\n#### 5"}]  # fmt: skip
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    settings = dict(BASE, pool=str(pool), limit=None, strategies="uniform")
+    result = build.run_build(settings, tmp_path / "out")
+    assert result.stats["strategies"]["uniform"]["decontaminated_queries"] == 1
+    released = _releases(tmp_path / "out")["dart-math-uniform"]
+    assert {r["query"] for r in released} == {rows[1]["question"]}
+
+
+def test_fail_rate_from_earlier_run(
+    scripted_build: tuple[Path, build.BuildResult], tmp_path: Path
+) -> None:
+    """Fail rates loaded from an earlier run's query info: no difficulty phase, same targets."""
+    out, _ = scripted_build
+    info = next((out / "releases" / build.POOL_RELEASE / "queries").glob("*.parquet"))
+    settings = dict(BASE, strategies="prop2diff", fail_rate_from=str(info))
+    build.run_build(settings, tmp_path / "again")
+    first = dars.load_state(tmp_path / "again" / "state" / "round-000.parquet")
+    before = dars.load_state(out / "state" / "round-000.parquet")
+    assert np.allclose(first["fail_rate"], before["fail_rate"])
+    assert (first["fail_rate_samples"] == BASE["difficulty_samples"]).all()
+    assert first["target_prop2diff"].tolist() == before["target_prop2diff"].tolist()
+    assert (first["samples"] < BASE["difficulty_samples"]).any()  # scheduled, not a phase
