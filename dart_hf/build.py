@@ -33,6 +33,7 @@ from dart_hf.config import (
 )
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError
+from dart_hf.executors import Executor, ExecutorSpec, make_executor
 
 logger = logging.getLogger(__name__)
 
@@ -244,10 +245,9 @@ def _run_round(
     spec: EngineSpec,
     s: BuildSettings,
     progress: bool,
+    executor: Executor,
 ) -> tuple[Dataset, dict[str, Any]]:
     """Sample and grade one round (resuming its shards); returns graded rows and round meta."""
-    from dart_hf import grading, sampling
-
     folder = _round_dir(out, r)
     graded_path = folder / GRADED
     meta_path = folder / "meta.json"
@@ -259,11 +259,11 @@ def _run_round(
         "sample_offset", state["samples"].tolist()
     )
     todo = todo.filter(_open_rows, input_columns="n_samples", desc=f"round {r}: open queries")
-    raw = sampling.run_sampling(
+    raw = executor.sample(
         todo, folder, engine_spec=spec, sampling=s.sampling, round=r, seed=s.build.seed,
         shard_size=s.build.shard_size, progress=progress,
     )  # fmt: skip
-    graded = grading.grade_dataset(raw, s.grade)
+    graded = executor.grade(raw, s.grade)
     write_arrow(graded, graded_path)
     meta = {
         "round": r,
@@ -277,9 +277,19 @@ def _run_round(
 
 
 def run_rounds(
-    queries: Dataset, out: Path, s: BuildSettings, spec: EngineSpec, progress: bool = False
+    queries: Dataset,
+    out: Path,
+    s: BuildSettings,
+    spec: EngineSpec,
+    progress: bool = False,
+    executor: Executor | None = None,
 ) -> dars.State:
-    """Run (or resume) rounds until every query has a stop reason; returns the final state."""
+    """Run (or resume) rounds until every query has a stop reason; returns the final state.
+
+    The executor (local by default, or Ray) only decides where sampling and grading run:
+    files, counts, stop rules and resume are the same with either.
+    """
+    executor = executor or make_executor(ExecutorSpec())
     cfg = s.dars
     ids = queries["id"]
     position = {q: i for i, q in enumerate(ids)}
@@ -309,7 +319,7 @@ def run_rounds(
                 state = dars.apply_stop_rules(state, cfg, budget_left=0)
                 dars.save_state(state, _state_path(out, r))
                 break
-        graded, _ = _run_round(r, queries, state, n, out, spec, s, progress)
+        graded, _ = _run_round(r, queries, state, n, out, spec, s, progress, executor)
         index = np.asarray([position[q] for q in graded["id"]], dtype=np.int64)
         state = dars.update_counts(state, index, graded["correct"], r)
         if phase:
@@ -432,13 +442,21 @@ def _round_meta(out: Path) -> list[dict[str, Any]]:
     ]
 
 
-def run_build(settings: dict[str, Any], out: str | Path, *, progress: bool = False) -> BuildResult:
+def run_build(
+    settings: dict[str, Any],
+    out: str | Path,
+    *,
+    progress: bool = False,
+    executor: ExecutorSpec | None = None,
+) -> BuildResult:
     """Run (or resume) a whole build into `out`.
 
     Args:
         settings: Flat settings (recipe after CLI overrides); see `BuildSettings`.
         out: Output folder (layout in docs/DESIGN.md).
         progress: Show progress bars.
+        executor: Where rounds run (default: this process); not part of the settings, so a
+            build started locally can resume on Ray and the other way round.
 
     Raises:
         DartError: Bad settings, an empty pool, a pool without gold answers, or an `out`
@@ -452,7 +470,10 @@ def run_build(settings: dict[str, Any], out: str | Path, *, progress: bool = Fal
     queries = load_queries(s.build)
     _check_recipe(out, recipe)
     spec = engine_spec(s.build, out, queries)
-    state = run_rounds(queries, out, s, spec, progress=progress)
+    state = run_rounds(
+        queries, out, s, spec, progress=progress,
+        executor=make_executor(executor or ExecutorSpec()),
+    )  # fmt: skip
     releases, fig = assemble_releases(out, queries, state, s)
     meta = _round_meta(out)
     first = Dataset.from_file(str(_round_dir(out, 0) / GRADED)).select(range(1)).to_list()

@@ -31,6 +31,63 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def executor_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options choosing where sampling and grading run (this process, or Ray)."""
+    fn = click.option(
+        "--tensor-parallel",
+        type=int,
+        default=None,
+        help="GPUs per engine (vLLM tensor parallelism) [default: 1].",
+    )(fn)
+    fn = click.option(
+        "--data-parallel",
+        type=int,
+        default=None,
+        help="Engines, one per device, as Ray actors (starts a local Ray cluster) [default: 1].",
+    )(fn)
+    fn = click.option(
+        "--ray",
+        "ray_address",
+        is_flag=False,
+        flag_value="local",
+        default=None,
+        help="Run rounds on Ray: --ray alone starts a local cluster, --ray ADDRESS joins one.",
+    )(fn)
+    return fn
+
+
+def executor_spec(options: dict[str, Any]) -> Any:
+    """Pop the executor options and return an ExecutorSpec (None: run in this process)."""
+    from dart_hf.executors import ExecutorSpec
+
+    address = options.pop("ray_address", None)
+    dp = options.pop("data_parallel", None) or 1
+    tp = options.pop("tensor_parallel", None) or 1
+    if tp < 1 or dp < 1:
+        raise DartError("--data-parallel and --tensor-parallel must be >= 1")
+    if tp > 1:
+        engine_options = dict(options.get("engine_options") or {})
+        engine_options["tensor_parallel_size"] = tp
+        options["engine_options"] = engine_options
+    if address is None and dp == 1:
+        return None
+    gpus = float(tp) if _cuda_available() else 0.0
+    return ExecutorSpec(
+        kind="ray",
+        address=None if address in (None, "local") else address,
+        data_parallel=dp,
+        gpus_per_engine=gpus,
+    )
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dart-hf")
 def cli() -> None:
@@ -38,6 +95,476 @@ def cli() -> None:
 
 
 # Commands are defined below, one section per area (grading, sampling, build, release, eval).
+
+
+# ---------------------------------------------------------------- sources (sources.py)
+
+
+def _echo_sources(kind: str, data_dir: str | None) -> None:
+    import datasets
+
+    from dart_hf.sources import describe_sources, resolve_data_dir
+
+    folder, origin = resolve_data_dir(data_dir)
+    enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # a listing, not a job: no bars
+    try:
+        rows = describe_sources(kind, data_dir=data_dir)
+    finally:
+        if enabled:
+            datasets.enable_progress_bars()
+    header = ("name", "rows", "licence", "description")
+    table = [header] + [
+        (
+            r.name,
+            "missing" if r.rows is None else str(r.rows),
+            r.licence,
+            r.description + (f"; {r.note}" if r.note and r.rows is not None else ""),
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header) - 1)]
+    for line in table:
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        click.echo("  ".join([*cells, line[-1]]).rstrip())
+    click.echo(f"\nlocation: {folder} ({origin})")
+    for r in rows:
+        if r.rows is None:
+            click.echo(f"{r.name}: {r.note}", err=True)
+
+
+@cli.command("pools")
+@click.option("--data-dir", default=None, help="Folder laid out like ../shared/data "
+              "[default: $DART_HF_DATA_DIR, else the bundled mini data].")  # fmt: skip
+@user_errors
+def pools_cmd(data_dir: str | None) -> None:
+    """List the query pools: rows available where they resolve, licence, description.
+
+    Named pools are read from --data-dir, else $DART_HF_DATA_DIR, else the mini slices
+    bundled in the package. A pool whose file is missing is listed as `missing`.
+    """
+    _echo_sources("pool", data_dir)
+
+
+@cli.command("benchmarks")
+@click.option("--data-dir", default=None, help="Folder laid out like ../shared/data "
+              "[default: $DART_HF_DATA_DIR, else the bundled mini data].")  # fmt: skip
+@user_errors
+def benchmarks_cmd(data_dir: str | None) -> None:
+    """List the benchmarks: rows available where they resolve, licence, description.
+
+    Rows are counted after the default exclusions (TheoremQA items that need a picture,
+    which is not supplied). Benchmarks are read from --data-dir, else $DART_HF_DATA_DIR,
+    else the mini slices bundled in the package.
+    """
+    _echo_sources("benchmark", data_dir)
+
+
+# ---------------------------------------------------------------- grading (grading.py)
+
+
+@cli.command("grade")
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--out", required=True, type=click.Path(), help="Output: .jsonl, .parquet "
+              "or a folder (parquet shards).")  # fmt: skip
+@click.option("--response-column", default="response", show_default=True, help="Responses.")
+@click.option("--answer-column", default="answer", show_default=True, help="Gold answers.")
+@click.option("--benchmark", default=None, help="Force per-benchmark answer handling "
+              "[default: each row's `source`].")  # fmt: skip
+@click.option("--num-proc", type=int, default=1, show_default=True, help="Grading processes.")
+@click.option("--timeout", type=float, default=5.0, show_default=True,
+              help="Hard wall-clock limit per item, in seconds.")  # fmt: skip
+@user_errors
+def grade_cmd(
+    input_path: str,
+    out: str,
+    response_column: str,
+    answer_column: str,
+    benchmark: str | None,
+    num_proc: int,
+    timeout: float,
+) -> None:
+    """Grade responses against gold answers and print a summary.
+
+    INPUT is a JSONL file, a parquet file or a folder of parquet shards with a response column
+    and a gold-answer column. Writes every row plus `pred` (extracted answer), `correct`
+    (empty when the gold answer cannot be parsed) and `grade_status` (ok, no_answer, timeout,
+    error, truncated, bad_gold) to OUT: JSONL or parquet by its suffix, else a folder of
+    parquet shards. Rows with `finish_reason` "length" are `truncated` (wrong); accuracy
+    leaves out `bad_gold` rows.
+    """
+    from dart_hf.config import GradeConfig
+    from dart_hf.grading import grade_dataset, save_table, summarize
+    from dart_hf.sources import read_raw
+
+    config = GradeConfig(timeout_s=timeout, num_proc=num_proc, benchmark=benchmark)
+    ds = read_raw(input_path)
+    graded = grade_dataset(ds, config, response_column=response_column, answer_column=answer_column)
+    save_table(graded, out)
+    summary = summarize(graded)
+    for status, count in summary["counts"].items():
+        click.echo(f"{status:<10} {count:>8}")
+    click.echo(f"{'rows':<10} {summary['rows']:>8}")
+    acc = summary["accuracy"]
+    shown = "n/a" if acc is None else f"{100 * acc:.2f}%"
+    click.echo(f"accuracy   {shown:>8}  ({summary['correct']}/{summary['graded']}, "
+               "bad_gold excluded)")  # fmt: skip
+    click.echo(f"wrote {out}")
+
+
+# ---------------------------------------------------------------- sampling (sampling.py)
+
+
+@cli.command("sample")
+@click.option("--pool", default=None, help="Pool name (gsm8k, math) or a JSONL/parquet path.")
+@click.option(
+    "--data-dir",
+    default=None,
+    help="Folder laid out like ../shared/data [default: $DART_HF_DATA_DIR, else bundled].",
+)
+@click.option("--model", default=None, help="Hub id or local folder [default: embedded SmolLM2].")
+@click.option("--engine", default=None, help="vllm or transformers [default: vllm].")
+@click.option("--n", type=int, default=None, help="Completions per query [default: 1].")
+@click.option("--temperature", type=float, default=None, help="Sampling temperature [1.0].")
+@click.option("--top-p", type=float, default=None, help="Nucleus sampling mass [default: 1.0].")
+@click.option("--max-tokens", type=int, default=None, help="Maximum new tokens [default: 512].")
+@click.option("--template", default=None, help="deepseekmath, alpaca, qa or chat [default: chat].")
+@click.option("--limit", type=int, default=None, help="Use only the first Q queries.")
+@click.option("--config", "recipe", default=None, help="Recipe name or YAML file with defaults.")
+@click.option("--seed", type=int, default=None, help="Base seed [default: 0].")
+@click.option("--shard-size", type=int, default=None, help="Queries per shard [default: 64].")
+@executor_options
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@user_errors
+def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
+    """Sample completions for a query pool into resumable parquet shards.
+
+    Writes OUT/shard-XXXXX.parquet (one row per completion: the query columns, sample_idx,
+    response, finish_reason, n_tokens, the sampling settings and provenance), OUT/sampling.json
+    (settings) and OUT/shards.jsonl (tokens per shard). Rerunning the same command after an
+    interruption (even kill -9) continues from the last finished shard. Flags override the
+    recipe given with --config. The transformers engine gives identical text for a seed; vLLM
+    on CPU does not always.
+    """
+    from dart_hf.sampling import sample_command
+
+    executor = executor_spec(options)
+    summary = sample_command(recipe, out, options, executor=executor)
+    click.echo(summary)
+
+
+# ---------------------------------------------------------------- build (build.py)
+
+
+@cli.command("build")
+@click.option(
+    "--config",
+    "recipe",
+    default=None,
+    help="Recipe: paper, embedded, ci, or a YAML file [default: embedded].",
+)
+@click.option(
+    "--pool", default=None, help="Comma-separated pool names or paths [default: gsm8k,math]."
+)
+@click.option(
+    "--data-dir", default=None, help="Folder laid out like ../shared/data [default: bundled]."
+)
+@click.option("--model", default=None, help="Hub id or local folder [default: embedded SmolLM2].")
+@click.option("--engine", default=None, help="vllm, transformers or scripted (a simulation).")
+@click.option("--strategies", default=None, help="Comma-separated: uniform,prop2diff,vrt.")
+@click.option("--k-u", type=int, default=None, help="Uniform: correct responses per query.")
+@click.option("--k-p", type=int, default=None, help="Prop2Diff: t = ceil(k_p * fail_rate), >= 1.")
+@click.option("--max-trials", type=int, default=None, help="Raw samples per query at most.")
+@click.option("--budget", type=int, default=None, help="Raw samples of the whole build at most.")
+@click.option("--limit", type=int, default=None, help="Use this many queries (level-stratified).")
+@click.option("--seed", type=int, default=None, help="Base seed [default: 0].")
+@click.option("--push", is_flag=True, default=None, help="Upload every release after the build.")
+@click.option("--org", default=None, help="Hub namespace for --push [default: your user].")
+@executor_options
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@user_errors
+def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
+    """Build DART-Math datasets: one DARS pool assembled into every requested release.
+
+    Round 0 estimates each query's fail rate (difficulty phase); later rounds sample only
+    unfinished queries, as many per query as the adaptive scheduler asks, until each has its
+    target (Uniform: k_u; Prop2Diff: ceil(k_p * fail_rate); VRT: the first vrt_n samples) or
+    a stop rule fires (max_trials, budget, hopeless). Flags override the recipe; the settings
+    used are saved to DIR/recipe.yaml. Rerunning the same command resumes a killed build.
+
+    \b
+    Writes DIR/releases/{dart-math-uniform,dart-math-hard,vrt,dart-math-pool} (Hub layout
+    with cards), DIR/stats.json, DIR/state/ and DIR/rounds/, and prints a statistics table.
+    Without --model and --config the `embedded` recipe runs (SmolLM2 on CPU, ~15 min).
+    """
+    from dart_hf.build import resolve_settings, run_build
+    from dart_hf.config import load_recipe
+    from dart_hf.stats import format_table
+
+    options["push"] = options["push"] or None  # an absent flag leaves the recipe's choice
+    executor = executor_spec(options)
+    settings = resolve_settings(load_recipe(recipe or "embedded"), options)
+    result = run_build(settings, out, progress=True, executor=executor)
+    click.echo(format_table(result.stats))
+    for name, folder in result.releases.items():
+        click.echo(f"{name}: {folder}")
+
+
+# ---------------------------------------------------------------- release (hub.py, cards.py)
+
+
+@cli.command("push")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--repo", default=None, help="ORG/NAME or NAME [default: <user>/<folder name>].")
+@click.option("--org", default=None, help="Namespace when --repo has none [default: your user].")
+@click.option("--private", is_flag=True, help="Create the repo private.")
+@click.option("--retries", type=int, default=5, show_default=True, help="Retries per step.")
+@user_errors
+def push_cmd(folder: str, repo: str | None, org: str | None, private: bool, retries: int) -> None:
+    """Upload a staged release folder to a Hub dataset repo, as it is.
+
+    FOLDER is a release staged by `dart-hf build` (e.g. OUT/releases/dart-math-hard):
+    README.md with the card, data/*.parquet, images/. The repo is created if needed and
+    everything goes in one commit, so `dart-hf build --push` and this command publish
+    identical repos. The token comes from HF_TOKEN or the stored login (`hf auth login`) and
+    is never printed. Network errors and HTTP 429/5xx are retried with backoff; if the push
+    still fails, rerun the same command: files already on the Hub are skipped.
+    """
+    from dart_hf.hub import push_folder
+
+    def report(step: str, exc: BaseException) -> None:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        why = f"HTTP {status}" if status else type(exc).__name__
+        click.echo(f"{step}: {why}, retrying", err=True)
+
+    url = push_folder(folder, repo, org=org, private=private, retries=retries, on_retry=report)
+    click.echo(f"pushed: {url}")
+
+
+# ---------------------------------------------------------------- eval (evaluation.py)
+
+
+def _int_list(text: str | None, what: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise DartError(f"{what} must be comma-separated integers, got {text!r}") from None
+
+
+@cli.command("eval")
+@click.option("--model", default=None, help="Hub id or local folder [default: embedded SmolLM2].")
+@click.option(
+    "--config",
+    "recipe",
+    default=None,
+    help="Recipe name or YAML: its eval: mapping, model, engine, template, temperature.",
+)
+@click.option("--benchmarks", default=None, help="Comma-separated benchmarks [default: the six].")
+@click.option("--template", default=None, help="Prompt template [default: see above].")
+@click.option(
+    "--n-shots", type=int, default=None, help="Exemplars per prompt [default: see above]."
+)
+@click.option(
+    "--limit", type=int, default=None, help="Evaluate the first N items of each benchmark."
+)
+@click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 [default: 0].")
+@click.option("--engine", default=None, help="vllm or transformers [default: vllm].")
+@click.option("--max-tokens", type=int, default=None, help="Maximum new tokens [default: 2048].")
+@click.option(
+    "--data-dir",
+    default=None,
+    help="Folder laid out like ../shared/data [default: $DART_HF_DATA_DIR, else bundled].",
+)
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--push", is_flag=True, help="Upload the predictions dataset and its card.")
+@click.option("--repo", default=None, help="ORG/NAME for --push [default: <user>/<folder>].")
+@user_errors
+def eval_cmd(
+    model: str | None,
+    recipe: str | None,
+    benchmarks: str | None,
+    template: str | None,
+    n_shots: int | None,
+    limit: int | None,
+    seeds: str | None,
+    engine: str | None,
+    max_tokens: int | None,
+    data_dir: str | None,
+    out: str,
+    push: bool,
+    repo: str | None,
+) -> None:
+    """Evaluate a model on the DART-Math benchmarks with the paper's protocol.
+
+    Benchmarks: math, gsm8k, college_math, deepmind_mathematics, olympiadbench, theoremqa
+    (the six; the average is over these) and math500. Greedy decoding, 2048 new tokens,
+    final-answer accuracy with the grading stage; a response cut at the limit is wrong.
+
+    Template: chat for the embedded model (an instruct model), deepseekmath for
+    DeepSeekMath-7B-RL/Instruct, else alpaca (the DART models' protocol). Base models:
+    --template qa, which uses the paper's few-shot exemplars (4 shots, TheoremQA 5) unless
+    --n-shots says otherwise.
+
+    Several --seeds only make sense with sampling (greedy runs are identical): they need a
+    recipe (--config) with a temperature > 0, which is then used with its top_p.
+
+    Writes DIR/results.json, DIR/results.md, DIR/predictions/ (Hub layout, one config per
+    benchmark, with the evaluation card) and DIR/samples/ (sampling shards). Rerunning the
+    same command resumes a killed run. --push uploads DIR/predictions.
+    """
+    from dart_hf.config import load_recipe
+    from dart_hf.engines import EngineSpec
+    from dart_hf.evaluation import push_results, resolve_config, results_markdown, run_eval
+
+    if repo is not None and not push:
+        raise DartError("--repo needs --push")
+    overrides = {
+        "model": model,
+        "benchmarks": benchmarks,
+        "template": template,
+        "n_shots": n_shots,
+        "limit": limit,
+        "seeds": _int_list(seeds, "--seeds"),
+        "engine": engine,
+        "max_tokens": max_tokens,
+        "data_dir": data_dir,
+    }
+    config, eng = resolve_config(load_recipe(recipe), overrides)
+    spec = EngineSpec(
+        backend=eng["engine"],
+        model=eng["model"],
+        dtype=eng["dtype"],
+        seed=config.seeds[0],
+        max_model_len=eng["max_model_len"],
+    )
+    results = run_eval(config, out, engine_spec=spec)
+    click.echo(results_markdown(results))
+    click.echo(f"results: {out}/results.json, {out}/results.md; predictions: {out}/predictions")
+    if push:
+        url = push_results(out, repo)
+        click.echo(f"pushed: {url}")
+
+
+# ---------------------------------------------------------------- train (training.py)
+
+
+@cli.command("train")
+@click.option(
+    "--data",
+    default=None,
+    help="Hub-layout folder, .parquet/.jsonl file or Hub id with query and response columns.",
+)
+@click.option("--model", default=None, help="Hub id or local folder [default: embedded SmolLM2].")
+@click.option(
+    "--config",
+    "recipe",
+    default=None,
+    help="Recipe name (train-mistral-7b, train-embedded, ...) or YAML file.",
+)
+@click.option("--template", default=None, help="Prompt template [default: alpaca].")
+@click.option("--epochs", type=float, default=None, help="Passes over the data [default: 3].")
+@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 1e-5].")
+@click.option(
+    "--batch-size",
+    type=int,
+    default=None,
+    help="Sequences per device per micro-batch [default: 1].",
+)
+@click.option(
+    "--grad-accum", type=int, default=None, help="Micro-batches per optimizer step [default: 64]."
+)
+@click.option(
+    "--max-length",
+    type=int,
+    default=None,
+    help="Longest (packed) sequence in tokens [default: 4096].",
+)
+@click.option(
+    "--packing/--no-packing",
+    default=None,
+    help="Pack samples into max-length sequences [default: on].",
+)
+@click.option("--max-steps", type=int, default=None, help="Stop after N optimizer steps.")
+@click.option("--seed", type=int, default=None, help="Seed [default: 0].")
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option(
+    "--eval-results",
+    type=click.Path(),
+    default=None,
+    help="results.json of `dart-hf eval` to show in the model card.",
+)
+@click.option(
+    "--card-only",
+    is_flag=True,
+    help="Only re-render the card of the trained model in --out (with --eval-results).",
+)
+@click.option("--push", is_flag=True, help="Upload the trained model and its card.")
+@click.option("--repo", default=None, help="ORG/NAME of the model repo for --push.")
+@click.option("--private", is_flag=True, help="Create the repo private.")
+@user_errors
+def train_cmd(
+    data: str | None,
+    recipe: str | None,
+    out: str,
+    eval_results: str | None,
+    card_only: bool,
+    push: bool,
+    repo: str | None,
+    private: bool,
+    **overrides: Any,
+) -> None:
+    """Fine-tune a model on a DART dataset (rejection tuning).
+
+    Full fine-tuning with transformers' Trainer: loss on the response tokens only (prompt
+    tokens masked, EOS appended), samples packed into --max-length sequences without
+    attending to each other, AdamW with weight decay 0, 3% warmup and a cosine schedule.
+    Flags override the recipe; the paper's recipes: train-mistral-7b (lr 1e-5, 3 epochs),
+    train-deepseekmath-7b (5e-5, 3), train-llama3-8b (5e-5, 1), train-llama3-70b (2e-5, 1);
+    train-embedded and train-ci for SmolLM2 on a CPU.
+
+    \b
+    Global batch = --batch-size x --grad-accum x processes. bf16 and gradient checkpointing
+    are on with CUDA. Several GPUs: accelerate launch $(which dart-hf) train ...
+
+    Writes DIR/ with the model (safetensors) and tokenizer, train_config.yaml, training.json
+    (data statistics, steps, losses, learning rates) and README.md (the model card). With
+    save_steps in the recipe, checkpoints go to DIR/checkpoints and rerunning the same command
+    resumes from the newest one.
+    """
+    from dart_hf.config import load_recipe
+    from dart_hf.training import (
+        load_eval_results,
+        push_model,
+        resolve_train_config,
+        train,
+        write_model_card,
+    )
+
+    if push and not repo:
+        raise DartError("--push needs --repo ORG/NAME")
+    if repo and not push:
+        raise DartError("--repo needs --push")
+    results = load_eval_results(eval_results) if eval_results else None
+    if card_only:
+        card = write_model_card(out, eval_results=results)
+        click.echo(f"card: {card}")
+    else:
+        if not data:
+            raise DartError("--data is required (a folder, .parquet/.jsonl file or Hub id)")
+        config = resolve_train_config(load_recipe(recipe), overrides, where=recipe or "flags")
+        summary = train(data, config, out, eval_results=results)
+        stats = summary["data_stats"]
+        click.echo(
+            f"trained {summary['model']['model']} on {stats['samples']} pairs "
+            f"({stats['sequences']} sequences, {stats['tokens']} tokens per epoch): "
+            f"{summary['steps']} steps, mean loss {summary['train_loss']:.4f}, "
+            f"{summary['wall_time_s']:.0f} s"
+        )
+        click.echo(f"model and card: {out}")
+    if push and repo:
+        click.echo(f"pushed: {push_model(out, repo, private=private)}")
 
 
 def main() -> None:

