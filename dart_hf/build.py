@@ -499,7 +499,8 @@ def run_build(
     for name, folder in releases.items():
         kind = RELEASES[name][1] if name in RELEASES else "pool"
         strategy = name if name in RELEASES else s.dars.strategies[0]
-        cards.write_card(folder, kind, result_stats, strategy=strategy)
+        extra = {"repo_id": f"{s.build.org}/{folder.name}"} if s.build.org else None
+        cards.write_card(folder, kind, result_stats, strategy=strategy, extra=extra)
     if s.build.push:
         for folder in releases.values():
             hub.push_folder(folder, None, org=s.build.org)

@@ -339,3 +339,11 @@ def test_fail_rate_from_earlier_run(
     assert (first["fail_rate_samples"] == BASE["difficulty_samples"]).all()
     assert first["target_prop2diff"].tolist() == before["target_prop2diff"].tolist()
     assert (first["samples"] < BASE["difficulty_samples"]).any()  # scheduled, not a phase
+
+
+def test_org_names_the_repo_in_the_cards(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    build.run_build(dict(BASE, limit=4, org="my-org"), out)
+    card = (out / "releases" / "dart-math-hard" / "README.md").read_text()
+    assert 'load_dataset("my-org/dart-math-hard", split="train")' in card
+    assert "<org>/" not in card
