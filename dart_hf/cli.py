@@ -61,8 +61,9 @@ def executor_spec(options: dict[str, Any]) -> Any:
     from dart_hf.executors import ExecutorSpec
 
     address = options.pop("ray_address", None)
-    dp = options.pop("data_parallel", None) or 1
-    tp = options.pop("tensor_parallel", None) or 1
+    dp = options.pop("data_parallel", None)
+    tp = options.pop("tensor_parallel", None)
+    dp, tp = (1 if dp is None else dp), (1 if tp is None else tp)
     if tp < 1 or dp < 1:
         raise DartError("--data-parallel and --tensor-parallel must be >= 1")
     if tp > 1:

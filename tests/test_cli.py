@@ -59,3 +59,19 @@ def test_output_option_is_o_out(name: str) -> None:
             pytest.fail(f"{name!r} uses --output; the toolkit's output option is -o/--out")
         if isinstance(param, click.Option) and "--out" in param.opts:
             assert "-o" in param.opts, f"{name!r}: --out must also be -o"
+
+
+def test_executor_options() -> None:
+    from dart_hf.cli import executor_spec
+    from dart_hf.errors import DartError
+
+    assert executor_spec({}) is None
+    spec = executor_spec({"data_parallel": 2})
+    assert spec.kind == "ray" and spec.data_parallel == 2 and spec.address is None
+    assert executor_spec({"ray_address": "local"}).address is None
+    assert executor_spec({"ray_address": "ray://head:10001"}).address == "ray://head:10001"
+    options = {"tensor_parallel": 2, "engine_options": {"kv_cache_gib": 1}}
+    assert executor_spec(options) is None
+    assert options["engine_options"] == {"kv_cache_gib": 1, "tensor_parallel_size": 2}
+    with pytest.raises(DartError, match="must be >= 1"):
+        executor_spec({"data_parallel": 0})
