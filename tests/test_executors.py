@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from datasets import Dataset, load_dataset
+from test_build import BASE
 
 from dart_hf import build, sampling
 from dart_hf.config import GradeConfig, SamplingConfig
@@ -28,24 +29,7 @@ ray = pytest.importorskip("ray")
 
 pytestmark = pytest.mark.integration
 
-SETTINGS = {
-    "engine": "scripted",
-    "pool": "gsm8k,math",
-    "limit": 8,
-    "template": "deepseekmath",
-    "temperature": 1.0,
-    "max_tokens": 4096,
-    "strategies": "uniform,prop2diff,vrt",
-    "k_u": 3,
-    "k_p": 6,
-    "vrt_n": 6,
-    "max_trials": 24,
-    "difficulty_samples": 4,
-    "round_cap": 6,
-    "hopeless_min_samples": 8,
-    "shard_size": 3,
-    "num_proc": 1,
-}
+SETTINGS = dict(BASE, limit=8, shard_size=3)  # the scripted build of test_build, smaller
 
 
 @pytest.fixture(scope="module")
