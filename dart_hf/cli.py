@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -322,24 +323,38 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
 @click.option("--retries", type=int, default=5, show_default=True, help="Retries per step.")
 @user_errors
 def push_cmd(folder: str, repo: str | None, org: str | None, private: bool, retries: int) -> None:
-    """Upload a staged release folder to a Hub dataset repo, as it is.
+    """Upload a staged release folder (or a trained model folder) to the Hub, as it is.
 
     FOLDER is a release staged by `dart-hf build` (e.g. OUT/releases/dart-math-hard):
     README.md with the card, data/*.parquet, images/. The repo is created if needed and
     everything goes in one commit, so `dart-hf build --push` and this command publish
-    identical repos. The token comes from HF_TOKEN or the stored login (`hf auth login`) and
-    is never printed. Network errors and HTTP 429/5xx are retried with backoff; if the push
-    still fails, rerun the same command: files already on the Hub are skipped.
+    identical repos. A folder written by `dart-hf train` goes to a model repo instead
+    (weights, tokenizer, card; checkpoints stay local). The token comes from HF_TOKEN or the
+    stored login (`hf auth login`) and is never printed. Network errors and HTTP 429/5xx are
+    retried with backoff; if the push still fails, rerun the same command: files already on
+    the Hub are skipped.
     """
     from dart_hf.hub import push_folder
+    from dart_hf.training import CHECKPOINT_DIR, RESULTS_FILE
 
-    def report(step: str, exc: BaseException) -> None:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        why = f"HTTP {status}" if status else type(exc).__name__
-        click.echo(f"{step}: {why}, retrying", err=True)
-
-    url = push_folder(folder, repo, org=org, private=private, retries=retries, on_retry=report)
+    model = (Path(folder) / RESULTS_FILE).is_file()
+    url = push_folder(
+        folder,
+        repo,
+        org=org,
+        private=private,
+        retries=retries,
+        on_retry=_report_retry,
+        repo_type="model" if model else "dataset",
+        exclude=(f"{CHECKPOINT_DIR}/",) if model else (),
+    )
     click.echo(f"pushed: {url}")
+
+
+def _report_retry(step: str, exc: BaseException) -> None:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    why = f"HTTP {status}" if status else type(exc).__name__
+    click.echo(f"{step}: {why}, retrying", err=True)
 
 
 # ---------------------------------------------------------------- eval (evaluation.py)
@@ -565,7 +580,7 @@ def train_cmd(
         )
         click.echo(f"model and card: {out}")
     if push and repo:
-        click.echo(f"pushed: {push_model(out, repo, private=private)}")
+        click.echo(f"pushed: {push_model(out, repo, private=private, on_retry=_report_retry)}")
 
 
 def main() -> None:

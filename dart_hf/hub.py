@@ -412,8 +412,10 @@ def push_folder(
     max_wait_s: float = 60.0,
     endpoint: str | None = None,
     on_retry: Callable[[str, BaseException], None] | None = None,
+    repo_type: str = "dataset",
+    exclude: tuple[str, ...] = (),
 ) -> str:
-    """Upload a staged release folder as it is to a Hub dataset repo.
+    """Upload a staged release folder as it is to a Hub dataset repo (or a model folder).
 
     The repo is created if needed (`exist_ok=True`), the large files are pre-uploaded, then one
     commit adds every file of the folder. Network errors and HTTP 408/429/5xx are retried with
@@ -433,6 +435,9 @@ def push_folder(
         max_wait_s: Longest single wait.
         endpoint: Hub URL; default `HF_ENDPOINT` read at call time, else huggingface.co.
         on_retry: Called with (step, error) before each retry (the CLI reports retries).
+        repo_type: "dataset" (a staged release, checked to be viewer-ready first) or "model"
+            (a trained model folder with its card).
+        exclude: Path prefixes (POSIX, relative to `folder`) that stay local.
 
     Returns:
         The URL of the commit (or of the repo when nothing changed).
@@ -441,86 +446,137 @@ def push_folder(
         DartError: Missing folder, no token, offline mode, or a push that still failed; the
             message says what was uploaded and how to resume. The staged folder is untouched.
     """
-    from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub import constants as hf_constants
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
     folder = Path(folder)
+    if repo_type not in ("dataset", "model"):
+        raise DartError(f"unknown repo type {repo_type!r}; valid: dataset, model")
     if not (folder / README).is_file():
-        raise DartError(f"{folder}: not a staged release (no README.md)")
-    problems = check_hub_folder(folder)
-    if problems:
-        raise DartError(f"{folder}: not viewer-ready: " + "; ".join(problems[:5]))
-    if hf_constants.is_offline_mode():
-        raise DartError("HF_HUB_OFFLINE is set: unset it to push to the Hub")
-    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip("/")
-    api = HfApi(endpoint=endpoint, token=token, library_name="dart-hf")
-    secrets = [token, os.environ.get("HF_TOKEN")]
-    step_kw: dict[str, Any] = {
-        "retries": retries,
-        "backoff_s": backoff_s,
-        "max_wait_s": max_wait_s,
-        "on_retry": on_retry,
-    }
+        what = "a staged release" if repo_type == "dataset" else "a model folder with a card"
+        raise DartError(f"{folder}: not {what} (no README.md)")
+    if repo_type == "dataset":
+        problems = check_hub_folder(folder)
+        if problems:
+            raise DartError(f"{folder}: not viewer-ready: " + "; ".join(problems[:5]))
+    session = _HubSession(token, endpoint, retries, backoff_s, max_wait_s, on_retry)
 
     def whoami() -> dict[str, Any]:
         try:
-            return _with_retries("whoami", api.whoami, **step_kw)
+            return session.retry("whoami", session.api.whoami)
         except LocalTokenNotFoundError:
             raise DartError("no Hugging Face token: set HF_TOKEN or run `hf auth login`") from None
         except HfHubHTTPError as exc:
-            raise DartError(f"the Hub refused the token: {_scrub(_short(exc), secrets)}") from None
+            raise DartError(
+                f"the Hub refused the token: {_scrub(_short(exc), session.secrets)}"
+            ) from None
 
     repo = resolve_repo_id(folder, repo_id, org, whoami)
-    paths = staged_files(folder)
-    ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p)) for p in paths]
-    progress = {"repo": False, "preuploaded": False}
     resume = f"dart-hf push {folder} --repo {repo}" + (" --private" if private else "")
-    try:
-        _with_retries(
-            "create_repo",
-            lambda: api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True),
-            **step_kw,
+    paths = [p for p in staged_files(folder) if not p.startswith(exclude)]
+    return session.upload(
+        folder,
+        repo,
+        paths,
+        repo_type=repo_type,
+        private=private,
+        commit_message=commit_message or f"Upload {folder.name} with dart-hf",
+        resume=resume,
+    )
+
+
+class _HubSession:
+    """An `HfApi` client for one push, with the retry settings every step shares."""
+
+    def __init__(
+        self,
+        token: str | None,
+        endpoint: str | None,
+        retries: int,
+        backoff_s: float,
+        max_wait_s: float,
+        on_retry: Callable[[str, BaseException], None] | None,
+    ) -> None:
+        from huggingface_hub import HfApi
+        from huggingface_hub import constants as hf_constants
+
+        if hf_constants.is_offline_mode():
+            raise DartError("HF_HUB_OFFLINE is set: unset it to push to the Hub")
+        self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip(
+            "/"
         )
-        progress["repo"] = True
-        _with_retries(
-            "preupload",
-            lambda: api.preupload_lfs_files(
-                repo, additions=ops, repo_type="dataset", free_memory=False
-            ),
-            **step_kw,
-        )
-        progress["preuploaded"] = True
-        info = _with_retries(
-            "commit",
-            lambda: api.create_commit(
-                repo,
-                operations=ops,
-                repo_type="dataset",
-                commit_message=commit_message or f"Upload {folder.name} with dart-hf",
-            ),
-            **step_kw,
-        )
-    except DartError:
-        raise
-    except Exception as exc:
-        large = [op for op in ops if op._upload_mode == "lfs"]
-        done = [op.path_in_repo for op in large if op._is_uploaded]
-        if not progress["repo"]:
-            state = f"the repo {repo} was not created; nothing was uploaded"
-        elif not done:
-            state = f"the repo {repo} exists; no file was uploaded or committed"
-        else:
-            state = (
-                f"the repo {repo} exists; {len(done)} of {len(large)} large files were uploaded to "
-                f"storage ({', '.join(done[:5])}{', ...' if len(done) > 5 else ''}) but no commit "
-                "was made, so the repo is unchanged; a rerun skips them"
+        self.api = HfApi(endpoint=self.endpoint, token=token, library_name="dart-hf")
+        self.secrets = [token, os.environ.get("HF_TOKEN")]
+        self.step_kw: dict[str, Any] = {
+            "retries": retries,
+            "backoff_s": backoff_s,
+            "max_wait_s": max_wait_s,
+            "on_retry": on_retry,
+        }
+
+    def retry(self, what: str, fn: Callable[[], T]) -> T:
+        return _with_retries(what, fn, **self.step_kw)
+
+    def upload(
+        self,
+        folder: Path,
+        repo: str,
+        paths: list[str],
+        *,
+        repo_type: str,
+        private: bool,
+        commit_message: str,
+        resume: str,
+    ) -> str:
+        """Create the repo if needed, pre-upload large files, then commit `paths` at once.
+
+        Raises:
+            DartError: The push still failed after the retries; says what was uploaded and
+                how to resume (`resume`, a command).
+        """
+        from huggingface_hub import CommitOperationAdd
+
+        api = self.api
+        ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p)) for p in paths]
+        progress = {"repo": False}
+        try:
+            self.retry(
+                "create_repo",
+                lambda: api.create_repo(repo, repo_type=repo_type, private=private, exist_ok=True),
             )
-        raise DartError(
-            _scrub(
-                f"push of {folder} to {repo} failed ({_short(exc)}): {state}. The staged folder "
-                f"is intact; resume with the same command: {resume}",
-                secrets,
+            progress["repo"] = True
+            self.retry(
+                "preupload",
+                lambda: api.preupload_lfs_files(
+                    repo, additions=ops, repo_type=repo_type, free_memory=False
+                ),
             )
-        ) from None
-    return str(getattr(info, "commit_url", None) or f"{endpoint}/datasets/{repo}")
+            info = self.retry(
+                "commit",
+                lambda: api.create_commit(
+                    repo, operations=ops, repo_type=repo_type, commit_message=commit_message
+                ),
+            )
+        except DartError:
+            raise
+        except Exception as exc:
+            large = [op for op in ops if op._upload_mode == "lfs"]
+            done = [op.path_in_repo for op in large if op._is_uploaded]
+            if not progress["repo"]:
+                state = f"the repo {repo} was not created; nothing was uploaded"
+            elif not done:
+                state = f"the repo {repo} exists; no file was uploaded or committed"
+            else:
+                state = (
+                    f"the repo {repo} exists; {len(done)} of {len(large)} large files were "
+                    f"uploaded to storage ({', '.join(done[:5])}{', ...' if len(done) > 5 else ''})"
+                    " but no commit was made, so the repo is unchanged; a rerun skips them"
+                )
+            raise DartError(
+                _scrub(
+                    f"push of {folder} to {repo} failed ({_short(exc)}): {state}. The folder "
+                    f"is intact; resume with the same command: {resume}",
+                    self.secrets,
+                )
+            ) from None
+        prefix = "" if repo_type == "model" else f"{repo_type}s/"
+        return str(getattr(info, "commit_url", None) or f"{self.endpoint}/{prefix}{repo}")

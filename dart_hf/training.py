@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ SCHEDULERS = ("cosine", "linear", "constant_with_warmup")
 CARD_TEMPLATE = "model.md.j2"
 RESULTS_FILE = "training.json"
 CONFIG_FILE = "train_config.yaml"
+CHECKPOINT_DIR = "checkpoints"
+"""Where `save_steps` checkpoints go, under the output folder; they are never pushed."""
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,7 @@ def training_arguments(config: TrainConfig, out_dir: str | Path, *, progress: bo
     if cpu_ddp:
         warmup = {**warmup, "use_cpu": True, "ddp_backend": "gloo"}
     return TrainingArguments(
-        output_dir=str(Path(out_dir) / "checkpoints"),
+        output_dir=str(Path(out_dir) / CHECKPOINT_DIR),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
         per_device_train_batch_size=config.batch_size,
@@ -351,7 +354,7 @@ def train(
         processing_class=tokenizer,
         callbacks=[recorder],
     )
-    resume = _last_checkpoint(out / "checkpoints")
+    resume = _last_checkpoint(out / CHECKPOINT_DIR)
     saved = out / CONFIG_FILE
     if resume and saved.is_file():
         before = yaml.safe_load(saved.read_text(encoding="utf-8"))
@@ -403,7 +406,7 @@ def train(
         tokenizer.save_pretrained(str(out))
         (out / RESULTS_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         write_model_card(out, eval_results=eval_results)
-        checkpoints = out / "checkpoints"
+        checkpoints = out / CHECKPOINT_DIR
         if checkpoints.is_dir() and not any(checkpoints.iterdir()):
             checkpoints.rmdir()
     return summary
@@ -536,36 +539,37 @@ def write_model_card(out_dir: str | Path, eval_results: dict[str, Any] | None = 
 
 
 def push_model(
-    out_dir: str | Path, repo_id: str, *, private: bool = False, token: str | None = None
+    out_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    endpoint: str | None = None,
+    backoff_s: float = 2.0,
+    on_retry: Callable[[str, BaseException], None] | None = None,
 ) -> str:
     """Upload a trained model folder (weights, tokenizer, card) to a Hub model repo.
+
+    Checkpoints stay local. Every step is retried as a dataset push is (`hub.push_folder`),
+    and files the Hub already has are skipped, so rerunning a failed push resumes it
+    (`dart-hf push OUT --repo ORG/NAME` pushes a trained model folder too).
 
     Returns:
         The URL of the commit.
     """
-    from huggingface_hub import HfApi
-    from huggingface_hub import constants as hf_constants
+    from dart_hf.hub import push_folder
 
     out = Path(out_dir)
-    if not (out / "README.md").is_file():
-        raise DartError(f"{out}: no trained model with a card to push")
-    if "/" not in repo_id:
-        raise DartError(f"invalid repo id {repo_id!r}: expected ORG/NAME")
-    if hf_constants.is_offline_mode():
-        raise DartError("HF_HUB_OFFLINE is set: unset it to push to the Hub")
-    api = HfApi(token=token, library_name="dart-hf")
-    try:
-        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        info = api.upload_folder(
-            folder_path=str(out),
-            repo_id=repo_id,
-            repo_type="model",
-            ignore_patterns=["checkpoints/*"],
-            commit_message=f"Upload {out.name} with dart-hf",
-        )
-    except Exception as exc:  # network, auth: all user-facing; the folder stays intact
-        raise DartError(
-            f"push of {out} to {repo_id} failed ({type(exc).__name__}); rerun the same push "
-            "to resume"
-        ) from None
-    return str(getattr(info, "commit_url", info))
+    if not (out / RESULTS_FILE).is_file():
+        raise DartError(f"{out}: not a dart-hf training output (no {RESULTS_FILE})")
+    return push_folder(
+        out,
+        repo_id,
+        private=private,
+        token=token,
+        endpoint=endpoint,
+        backoff_s=backoff_s,
+        on_retry=on_retry,
+        repo_type="model",
+        exclude=(f"{CHECKPOINT_DIR}/",),
+    )

@@ -31,7 +31,7 @@ def git_blob_sha1(data: bytes) -> str:
 
 @dataclass
 class Repo:
-    """One dataset repo: committed files (path -> bytes) and its commit ids."""
+    """One repo: committed files (path -> bytes) and its commit ids."""
 
     private: bool = False
     files: dict[str, bytes] = field(default_factory=dict)
@@ -142,8 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_HEAD = _dispatch
 
-    def _repo(self, repo_id: str) -> Repo | None:
-        repo = self.state.repos.get(repo_id)
+    def _repo(self, repo_id: str, kind: str | None = "datasets") -> Repo | None:
+        repo = self.state.repos.get(repo_key(repo_id, kind))
         if repo is None:
             self._send(
                 404, {"error": "Repository not found"}, headers={"X-Error-Code": "RepoNotFound"}
@@ -173,23 +173,24 @@ class _Handler(BaseHTTPRequestHandler):
         req = json.loads(body)
         ns = req.get("organization") or self.state.user
         repo_id = f"{ns}/{req['name']}"
+        kind = "datasets" if req.get("type") == "dataset" else "models"
         if ns != self.state.user and ns not in self.state.orgs:
             self._send(403, {"error": f"You don't have the rights to create a repo under {ns}"})
             return
-        url = f"{self.base_url}/datasets/{repo_id}"
+        url = f"{self.base_url}/{'datasets/' if kind == 'datasets' else ''}{repo_id}"
         with self.state.lock:
-            if repo_id in self.state.repos:
-                self._send(409, {"error": "You already created this dataset repo", "url": url})
+            if repo_key(repo_id, kind) in self.state.repos:
+                self._send(409, {"error": "You already created this repo", "url": url})
                 return
             private = bool(req.get("private")) or req.get("visibility") == "private"
-            self.state.repos[repo_id] = Repo(private=private)
+            self.state.repos[repo_key(repo_id, kind)] = Repo(private=private)
         self._send(200, {"url": url, "name": repo_id})
 
     def h_validate_yaml(self, **_: Any) -> None:
         self._send(200, {"errors": [], "warnings": []})
 
-    def h_preupload(self, body: bytes, repo_id: str, **_: Any) -> None:
-        repo = self._repo(repo_id)
+    def h_preupload(self, body: bytes, repo_id: str, kind: str, **_: Any) -> None:
+        repo = self._repo(repo_id, kind)
         if repo is None:
             return
         files = []
@@ -211,8 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         self._send(200, {"files": files, "commitOid": repo.sha})
 
-    def h_lfs_batch(self, body: bytes, repo_id: str, **_: Any) -> None:
-        if self._repo(repo_id) is None:
+    def h_lfs_batch(self, body: bytes, repo_id: str, kind: str | None, **_: Any) -> None:
+        if self._repo(repo_id, kind or "models") is None:
             return
         objects = []
         for obj in json.loads(body)["objects"]:
@@ -229,8 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.state.lfs_store[oid] = body
         self._send(200, {})
 
-    def h_commit(self, body: bytes, repo_id: str, **_: Any) -> None:
-        repo = self._repo(repo_id)
+    def h_commit(self, body: bytes, repo_id: str, kind: str, **_: Any) -> None:
+        repo = self._repo(repo_id, kind)
         if repo is None:
             return
         if not self._authorized():
@@ -262,7 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(
             200,
             {
-                "commitUrl": f"{self.base_url}/datasets/{repo_id}/commit/{oid}",
+                "commitUrl": f"{self.base_url}/{'datasets/' if kind == 'datasets' else ''}"
+                f"{repo_id}/commit/{oid}",
                 "commitOid": oid,
                 "pullRequestUrl": None,
             },
@@ -375,14 +377,19 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
+def repo_key(repo_id: str, kind: str | None) -> str:
+    """Key of a repo in `HubState.repos`: dataset repos by id, model repos as `models/<id>`."""
+    return repo_id if kind == "datasets" else f"models/{repo_id}"
+
+
 _REPO = r"(?P<repo_id>[\w.-]+/[\w.-]+)"
 _ROUTES: list[tuple[str, str]] = [
     (r"/api/whoami-v2", "GET:whoami"),
     (r"/api/repos/create", "POST:create"),
     (r"/api/validate-yaml", "POST:validate_yaml"),
-    (rf"/api/datasets/{_REPO}/preupload/(?P<rev>[^/]+)", "POST:preupload"),
-    (rf"/api/datasets/{_REPO}/commit/(?P<rev>[^/]+)", "POST:commit"),
-    (rf"/datasets/{_REPO}\.git/info/lfs/objects/batch", "POST:lfs_batch"),
+    (rf"/api/(?P<kind>datasets|models)/{_REPO}/preupload/(?P<rev>[^/]+)", "POST:preupload"),
+    (rf"/api/(?P<kind>datasets|models)/{_REPO}/commit/(?P<rev>[^/]+)", "POST:commit"),
+    (rf"/(?:(?P<kind>datasets)/)?{_REPO}\.git/info/lfs/objects/batch", "POST:lfs_batch"),
     (r"/lfs-upload/(?P<oid>[0-9a-f]{64})", "PUT:lfs_put"),
     (rf"/api/datasets/{_REPO}(?:/revision/(?P<rev>[^/]+))?", "GET:info"),
     (rf"/api/datasets/{_REPO}/tree/(?P<rest>.*)", "GET:tree"),

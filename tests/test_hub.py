@@ -449,3 +449,84 @@ def test_cli_push_errors_are_clean(
         assert result.exit_code == 1 and "conflicts" in result.output
     result = CliRunner().invoke(cli, ["push", str(release / "nope")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+# --------------------------------------------------------------------------- trained models
+
+
+@pytest.fixture
+def model_folder(tmp_path: Path) -> Path:
+    """The files `dart-hf train` writes, with a checkpoint that must stay local."""
+    out = tmp_path / "sft"
+    (out / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (out / "checkpoints" / "checkpoint-2" / "model.safetensors").write_bytes(b"old" * 100)
+    (out / "model.safetensors").write_bytes(bytes(range(256)) * 64)
+    (out / "config.json").write_text('{"model_type": "llama"}', encoding="utf-8")
+    (out / "training.json").write_text('{"steps": 2}', encoding="utf-8")
+    (out / "README.md").write_text("---\nlicense: apache-2.0\n---\n# sft\n", encoding="utf-8")
+    return out
+
+
+def test_push_model_goes_to_a_model_repo_with_retries(
+    online: None, model_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dart_hf.training import push_model
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)  # the fake Hub speaks LFS
+
+    retried: list[str] = []
+    with fake_hub(TOKEN, lfs_suffixes=(".safetensors",)) as (url, state):
+        state.faults += [("create", 503), ("commit", 429)]
+        result = push_model(
+            model_folder,
+            "dart-org/sft",
+            private=True,
+            token=TOKEN,
+            endpoint=url,
+            backoff_s=0.01,
+            on_retry=lambda step, exc: retried.append(step),
+        )
+        repo = state.repos["models/dart-org/sft"]
+        assert "dart-org/sft" not in state.repos  # not a dataset repo
+        committed = {p: hashlib.sha256(b).hexdigest() for p, b in repo.files.items()}
+    assert retried == ["create_repo", "commit"]
+    assert result.startswith(f"{url}/dart-org/sft/commit/")
+    assert repo.private and "model.safetensors" in repo.lfs
+    expected = {p: h for p, h in _tree(model_folder).items() if not p.startswith("checkpoints/")}
+    assert committed == expected and set(expected) == {
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "training.json",
+    }
+
+
+def test_push_model_failure_and_cli_resume(
+    online: None, model_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dart_hf.training import push_model
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)  # the fake Hub speaks LFS
+    with pytest.raises(DartError, match="not a dart-hf training output"):
+        push_model(tmp_path, "dart-org/sft", token=TOKEN)
+    with fake_hub(TOKEN, lfs_suffixes=(".safetensors",)) as (url, state):
+        state.faults.append(("commit", 403))  # not retried: a refusal
+        with pytest.raises(DartError) as err:
+            push_model(model_folder, "dart-org/sft", token=TOKEN, endpoint=url, backoff_s=0.01)
+        message = str(err.value)
+        assert "1 of 1 large files were uploaded" in message and "no commit was made" in message
+        assert f"dart-hf push {model_folder} --repo dart-org/sft" in message
+        assert state.repos["models/dart-org/sft"].files == {}
+        # The command the message names resumes the push: the LFS file is not sent again.
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        puts = sum(1 for method, _, _ in state.log if method == "PUT")
+        result = CliRunner().invoke(cli, ["push", str(model_folder), "--repo", "dart-org/sft"])
+        assert result.exit_code == 0, result.output
+        assert f"pushed: {url}/dart-org/sft/commit/" in result.output
+        assert sum(1 for method, _, _ in state.log if method == "PUT") == puts
+        assert (
+            "checkpoints/checkpoint-2/model.safetensors"
+            not in state.repos["models/dart-org/sft"].files
+        )
+    _no_token_anywhere(tmp_path, message, result.output)

@@ -495,39 +495,7 @@ def test_cli_bad_input(tmp_path: Path, tiny: str) -> None:
         load_eval_results(tmp_path / "r.json")
 
 
-def test_push_model_uploads_a_model_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import huggingface_hub
-
-    from dart_hf.training import push_model
-
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    class FakeApi:  # records what would reach the Hub
-        def __init__(self, **kwargs: Any) -> None:
-            calls.append(("init", kwargs))
-
-        def create_repo(self, repo_id: str, **kwargs: Any) -> None:
-            calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
-
-        def upload_folder(self, **kwargs: Any) -> Any:
-            calls.append(("upload_folder", kwargs))
-            return type("Info", (), {"commit_url": "https://hub/commit/1"})()
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    with pytest.raises(DartError, match="no trained model"):
-        push_model(tmp_path, "org/name")
-    (tmp_path / "README.md").write_text("card", encoding="utf-8")
-    with pytest.raises(DartError, match="HF_HUB_OFFLINE"):
-        push_model(tmp_path, "org/name")
-    monkeypatch.setattr(huggingface_hub.constants, "is_offline_mode", lambda: False)
-    assert push_model(tmp_path, "org/name", private=True) == "https://hub/commit/1"
-    assert calls[1] == (
-        "create_repo",
-        {"repo_id": "org/name", "repo_type": "model", "private": True, "exist_ok": True},
-    )
-    upload = calls[2][1]
-    assert upload["repo_type"] == "model" and upload["folder_path"] == str(tmp_path)
-    assert upload["ignore_patterns"] == ["checkpoints/*"]
+# push_model is tested against the fake Hub in tests/test_hub.py.
 
 
 # --------------------------------------------------------------------------- real model
