@@ -15,6 +15,7 @@ from dart_hf import evaluation as ev
 from dart_hf.cli import cli
 from dart_hf.config import load_recipe
 from dart_hf.errors import DartError
+from dart_hf.eval_results import REPORTED_ACCURACIES
 from dart_hf.fewshot import (
     DEFAULT_SHOTS,
     exemplar_source,
@@ -136,7 +137,7 @@ def test_reported_accuracies_by_hub_id_and_folder_name() -> None:
     assert ev.reported_for("/models/dart-math-mistral-7b-prop2diff/")["gsm8k"] == 81.1  # type: ignore[index]
     assert ev.reported_for("deepseek-ai/deepseek-math-7b-rl")["theoremqa"] == 35.9  # type: ignore[index]
     assert ev.reported_for(None) is None and ev.reported_for("gpt2") is None
-    for hub_id, acc in ev.REPORTED_ACCURACIES.items():
+    for hub_id, acc in REPORTED_ACCURACIES.items():
         six = [acc[b] for b in ev.SIX]
         if None not in six and acc["average"] is not None:
             assert abs(sum(six) / 6 - acc["average"]) < 0.11, hub_id  # type: ignore[arg-type]

@@ -17,18 +17,15 @@ from dart_hf import sources
 from dart_hf.answers import last_boxed
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
+from dart_hf.normalise import SOURCE_FEATURES, gsm8k_answer, render_number, theoremqa_answer
 from dart_hf.sources import (
     BENCHMARKS,
     POOLS,
-    SOURCE_FEATURES,
-    gsm8k_answer,
     load_benchmark,
     load_benchmark_source,
     load_pool,
     load_pool_source,
     load_pools,
-    render_number,
-    theoremqa_answer,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,0 +1,331 @@
+"""Raw rows of every supported format -> one normalised schema (`SOURCE_FEATURES`).
+
+A normaliser per format (MATH, MATH500, GSM8K, CollegeMath, DeepMind Mathematics,
+OlympiadBench, TheoremQA, and already-normalised tables) turns a raw row into the common
+columns; gold answers are extracted the way each benchmark's own evaluator reads them
+(GSM8K's `####` line, MATH's last `\\boxed{}`, TheoremQA's typed values). `normalise_batch`
+is the `Dataset.map` stage that `dart_hf.sources` runs over every pool and benchmark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from datasets import Features, List, Value
+
+from dart_hf.answers import last_boxed
+from dart_hf.errors import DartError
+
+logger = logging.getLogger(__name__)
+
+NORMALISE_VERSION = "1"
+"""Bump when the output of `normalise_batch` changes (datasets hashes the function by name)."""
+
+SOURCE_FEATURES = Features(
+    {
+        "id": Value("string"),
+        "source": Value("string"),
+        "query": Value("string"),
+        "answer": Value("string"),
+        "level": Value("int32"),
+        "domain": Value("string"),
+        "solution": Value("string"),
+        "answer_type": Value("string"),
+        "answers": List(Value("string")),
+        "multi_answer": Value("bool"),
+        "unit": Value("string"),
+        "tolerance": Value("float64"),
+        "needs_picture": Value("bool"),
+    }
+)
+
+_DEFAULTS: dict[str, Any] = {
+    "level": None,
+    "domain": None,
+    "solution": None,
+    "answer_type": None,
+    "answers": None,
+    "multi_answer": False,
+    "unit": None,
+    "tolerance": None,
+    "needs_picture": False,
+}
+
+# The two MATH train rows marked `Level ?` get the levels the reference code gives them.
+# Keyed by unique id and, for copies without one, by the SHA-1 of the problem text.
+LEVEL_FIXES: dict[str, int] = {
+    "train/geometry/377": 2,
+    "train/geometry/471": 1,
+    "dcf05f681d2f0e579f3c0488e6ca38cfdbe1c015": 2,
+    "702b344dd05b8185060b1aa84519a356f62df34e": 1,
+}
+
+
+# --- gold answers -------------------------------------------------------------------------
+
+
+def gsm8k_answer(text: str) -> str:
+    """Final answer of a GSM8K solution: the text after the last `####`, commas removed."""
+    if "####" not in text:
+        return ""
+    return text.rsplit("####", 1)[1].strip().replace(",", "")
+
+
+def render_number(value: int | float | Decimal) -> str:
+    """A number as a model would write it: `11760`, `1.42`, `4 \\times 10^{-5}`."""
+    if isinstance(value, bool | int):
+        return str(value)
+    text = str(value) if isinstance(value, Decimal) else repr(float(value))
+    if "e" in text.lower():
+        mantissa, exponent = re.split("[eE]", text)
+        if mantissa.endswith(".0"):
+            mantissa = mantissa[:-2]
+        return f"{mantissa} \\times 10^{{{int(exponent)}}}"
+    return text
+
+
+def theoremqa_answer(value: Any, answer_type: str | None) -> str:
+    """TheoremQA `Answer` as text: bools `True`/`False`, lists `[a, b]`, options `(a)`.
+
+    `value` is a Python value or its JSON text (a mixed-type JSONL column is read as JSON
+    text so that numbers keep their written digits); other strings are kept as given.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            decoded = json.loads(text, parse_float=Decimal)
+        except ValueError:
+            if answer_type == "bool" and text.lower() in ("true", "false"):
+                return text.capitalize()
+            return text
+        return text if decoded is None else theoremqa_answer_value(decoded)
+    return theoremqa_answer_value(value)
+
+
+def theoremqa_answer_value(value: Any) -> str:
+    """Render a decoded TheoremQA answer (bool, number, list, option string)."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, int | float | Decimal):
+        return render_number(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(theoremqa_answer_value(v) for v in value) + "]"
+    return "" if value is None else str(value).strip()
+
+
+# --- per-format row normalisers -----------------------------------------------------------
+
+
+def as_text(value: Any) -> str:
+    """A raw cell as stripped text; missing (None) is the empty string."""
+    return "" if value is None else str(value).strip()
+
+
+def _opt_text(value: Any) -> str | None:
+    text = as_text(value)
+    return text or None
+
+
+def _make_id(source: str, split: str, raw: Any, idx: int) -> str:
+    """`source/split/<raw id without .json>`, or `source/split/<row index>` when none."""
+    raw_text = as_text(raw)
+    if not raw_text:
+        return f"{source}/{split}/{idx}"
+    raw_text = raw_text.removesuffix(".json")
+    if raw_text.startswith(f"{split}/"):
+        return f"{source}/{raw_text}"
+    return f"{source}/{split}/{raw_text}"
+
+
+def _math_level(row: Mapping[str, Any], where: str) -> int | None:
+    level = row.get("level")
+    if level is None:
+        return None
+    if isinstance(level, int):
+        return level
+    match = re.fullmatch(r"\s*(?:Level\s*)?(\d)\s*", str(level))
+    if match:
+        return int(match.group(1))
+    key = as_text(row.get("unique_id")).removesuffix(".json")
+    digest = hashlib.sha1(as_text(row.get("problem")).encode()).hexdigest()
+    fixed = LEVEL_FIXES.get(key, LEVEL_FIXES.get(digest))
+    if fixed is None:
+        logger.warning("%s: level %r is not 1-5; level left null", where, level)
+    return fixed
+
+
+def _row_math(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    answer = last_boxed(as_text(row["solution"])) or ""
+    return {
+        "id": _make_id(source, split, row.get("unique_id"), idx),
+        "query": as_text(row["problem"]),
+        "answer": answer,
+        "level": _math_level(row, where),
+        "domain": _opt_text(row.get("type") or row.get("subject")),
+        "solution": _opt_text(row["solution"]),
+    }
+
+
+def _row_math500(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    out = _row_math({**row, "solution": row.get("solution") or ""}, idx, source, split, where)
+    out["answer"] = as_text(row["answer"])
+    return out
+
+
+def _row_gsm8k(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    return {
+        "id": _make_id(source, split, row.get("id"), idx),
+        "query": as_text(row["question"]),
+        "answer": gsm8k_answer(as_text(row["answer"])),
+        "level": 0,
+        "solution": _opt_text(row["answer"]),
+    }
+
+
+def _row_college_math(
+    row: Mapping[str, Any], idx: int, source: str, split: str, where: str
+) -> dict:
+    book = as_text(row.get("data_source")).removeprefix("college_math.")
+    number = as_text(row.get("question_number"))
+    raw = f"{book}/{number}" if book and number else row.get("id")
+    return {
+        "id": _make_id(source, split, raw, idx),
+        "query": as_text(row["question"]),
+        "answer": as_text(row["answer"]),
+        "domain": _opt_text(as_text(row.get("data_topic")).removeprefix("college_math.")),
+    }
+
+
+def _row_deepmind(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    return {
+        "id": _make_id(source, split, row.get("id"), idx),
+        "query": as_text(row["question"]),
+        "answer": as_text(row["answer"]),
+    }
+
+
+def _tolerance(value: Any, where: str) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        tol = float(value)
+    except (TypeError, ValueError):
+        raise DartError(f"{where}: field 'error' is not a number: {value!r}") from None
+    if not math.isfinite(tol) or tol < 0:
+        raise DartError(f"{where}: field 'error' must be a finite number >= 0, got {value!r}")
+    return tol
+
+
+def _row_olympiadbench(
+    row: Mapping[str, Any], idx: int, source: str, split: str, where: str
+) -> dict:
+    final = row["final_answer"]
+    answers = [as_text(a) for a in (final if isinstance(final, list) else [final]) if a is not None]
+    context = as_text(row.get("context"))
+    question = as_text(row["question"])
+    solution = row.get("solution")
+    if isinstance(solution, list):
+        solution = solution[0] if solution else None
+    return {
+        "id": _make_id(source, split, row.get("id"), idx),
+        "query": f"{context}\n\n{question}" if context else question,
+        "answer": ", ".join(a for a in answers if a),
+        "answers": answers,
+        "domain": _opt_text(row.get("subfield")),
+        "solution": _opt_text(solution),
+        "answer_type": _opt_text(row.get("answer_type")),
+        "multi_answer": bool(row.get("is_multiple_answer") or False),
+        "unit": _opt_text(row.get("unit")),
+        "tolerance": _tolerance(row.get("error"), where),
+    }
+
+
+def _row_theoremqa(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    answer_type = _opt_text(row.get("Answer_type"))
+    explanation = as_text(row.get("explanation"))
+    return {
+        "id": _make_id(source, split, row.get("id"), idx),
+        "query": as_text(row["Question"]),
+        "answer": theoremqa_answer(row["Answer"], answer_type),
+        "domain": _opt_text(row.get("field")),
+        "solution": explanation if explanation and explanation != "NONE" else None,
+        "answer_type": answer_type,
+        "needs_picture": bool(as_text(row.get("Picture"))),
+    }
+
+
+def _row_normalised(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    out = {name: row[name] for name in SOURCE_FEATURES if name in row and row[name] is not None}
+    out["answer"] = as_text(out.get("answer"))
+    return out
+
+
+RowNormaliser = Callable[[Mapping[str, Any], int, str, str, str], dict]
+
+
+@dataclass(frozen=True)
+class Normaliser:
+    """How one raw format becomes the normalised schema.
+
+    Attributes:
+        fn: Row function `(row, index, source, split, where) -> columns`.
+        required: Columns the raw data must have.
+    """
+
+    fn: RowNormaliser
+    required: tuple[str, ...]
+
+
+NORMALISERS: dict[str, Normaliser] = {
+    "math": Normaliser(_row_math, ("problem", "solution")),
+    "math500": Normaliser(_row_math500, ("problem", "answer")),
+    "gsm8k": Normaliser(_row_gsm8k, ("question", "answer")),
+    "college_math": Normaliser(_row_college_math, ("question", "answer")),
+    "deepmind_mathematics": Normaliser(_row_deepmind, ("question", "answer")),
+    "olympiadbench": Normaliser(_row_olympiadbench, ("question", "final_answer")),
+    "theoremqa": Normaliser(_row_theoremqa, ("Question", "Answer", "Answer_type")),
+    "normalised": Normaliser(_row_normalised, ("id", "source", "query", "answer")),
+}
+
+
+def normalise_batch(
+    batch: dict[str, list],
+    indices: list[int],
+    *,
+    source: str,
+    normaliser: str,
+    split: str,
+    location: str,
+    version: str = NORMALISE_VERSION,
+) -> dict[str, list]:
+    """Stage: raw rows of one format -> columns of `SOURCE_FEATURES`.
+
+    Args:
+        batch: Raw columns.
+        indices: Row indices in the whole file (ids of rows without their own id use them).
+        source: Registry name written to `source` and used in ids.
+        normaliser: Key of `NORMALISERS`.
+        split: `train` or `test`, used in ids.
+        location: Where the rows came from, for error messages.
+        version: `NORMALISE_VERSION`, so datasets' fingerprint changes with the code.
+    """
+    del version
+    fn = NORMALISERS[normaliser].fn
+    out: dict[str, list] = {name: [] for name in SOURCE_FEATURES}
+    for i, idx in enumerate(indices):
+        row = {key: values[i] for key, values in batch.items()}
+        where = f"{location} row {idx + 1}"
+        record = {**_DEFAULTS, "source": source, **fn(row, idx, source, split, where)}
+        if record["answers"] is None:
+            record["answers"] = [record["answer"]]
+        for name in SOURCE_FEATURES:
+            out[name].append(record[name])
+    return out
