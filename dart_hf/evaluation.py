@@ -352,12 +352,13 @@ def run_eval(
 
     from dart_hf.config import SamplingConfig
     from dart_hf.engines import get_engine
-    from dart_hf.sampling import run_sampling
+    from dart_hf.sampling import generation_totals, run_sampling
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec_dict = engine_spec.to_dict() if hasattr(engine_spec, "to_dict") else {}
     per_bench: dict[str, Dataset] = {}
+    generation: dict[str, Any] = {}
     for bench, (queries, _) in loaded.items():
         sampling = SamplingConfig(
             n=1,
@@ -385,6 +386,9 @@ def run_eval(
                 progress=progress,
             )
             parts.append(_to_predictions(samples, seed))
+        generation[bench] = generation_totals(
+            [out / "samples" / bench / f"seed-{seed}" for seed in config.seeds]
+        )
         logger.info("grading %s", bench)
         graded = grade_predictions(
             concatenate_datasets(parts), timeout_s=config.grade_timeout_s, num_proc=config.num_proc
@@ -409,6 +413,7 @@ def run_eval(
         "data": data_info,
         **summarize_predictions(preds, reported),
         "paper": reported,
+        "generation": generation,
         "wall_time_s": round(time.time() - start, 1),
     }
     write_outputs(results, per_bench, out)

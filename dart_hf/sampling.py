@@ -338,6 +338,35 @@ def sample_shard(
     return line
 
 
+def generation_totals(out_dirs: list[Path]) -> dict[str, Any]:
+    """What `shards.jsonl` of these sampling folders records, summed over every run.
+
+    A resumed job's own wall time covers only its last invocation; these totals count every
+    shard once, whichever process generated it.
+
+    Returns:
+        `shards`, `completions`, `tokens`, `wall_s` (generation time summed over shards),
+        `tokens_per_s` and `processes` (distinct pids that generated shards, i.e. invocations).
+    """
+    lines = []
+    for out_dir in out_dirs:
+        log = Path(out_dir) / SHARD_LOG
+        if log.is_file():
+            with open(log, encoding="utf-8") as fh:
+                lines += [json.loads(line) for line in fh if line.strip()]
+    generated = [line for line in lines if not line.get("skipped")]
+    wall = sum(float(line.get("wall_s", 0.0)) for line in generated)
+    tokens = sum(int(line.get("tokens", 0)) for line in generated)
+    return {
+        "shards": len(generated),
+        "completions": sum(int(line.get("completions", 0)) for line in generated),
+        "tokens": tokens,
+        "wall_s": round(wall, 1),
+        "tokens_per_s": round(tokens / wall, 1) if wall else None,
+        "processes": len({line.get("pid") for line in generated}),
+    }
+
+
 def run_sampling(
     queries: Dataset,
     out_dir: str | Path,

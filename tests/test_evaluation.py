@@ -251,6 +251,10 @@ def test_run_writes_results_predictions_and_card(scripted_run: tuple) -> None:
     assert all(q.startswith("The following is an open-ended problem") for q in olympiad["query"])
     # every sample shard is on disk for resume
     assert len(list((out / "samples" / "gsm8k" / "seed-0").glob("shard-*.parquet"))) == 2
+    generation = saved["generation"]["gsm8k"]
+    assert generation["shards"] == 2 and generation["completions"] == 4
+    assert generation["processes"] == 1 and generation["tokens"] > 0
+    assert f"| generation, GSM8K | {generation['tokens']:,} tokens in " in card
 
 
 def test_rerun_resumes_without_regenerating(scripted_run: tuple) -> None:
@@ -260,6 +264,7 @@ def test_rerun_resumes_without_regenerating(scripted_run: tuple) -> None:
     again = ev.run_eval(config, out, engine_spec=spec, progress=False)
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in shards} == before
     assert again["benchmarks"] == results["benchmarks"]
+    assert again["generation"] == results["generation"]  # the totals of the first run's shards
     # other settings in the same folder are refused rather than mixed in
     other = dataclasses.replace(config, benchmarks=("gsm8k",), max_tokens=99)
     with pytest.raises(

@@ -330,3 +330,26 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     assert len(keys) == len(set(keys)) == 12
     assert keys == [(r["id"], r["round"], r["sample_idx"]) for r in a]
     assert [r["response"] for r in b] == [r["response"] for r in a]  # deterministic engine
+
+
+def test_generation_totals_count_every_run_once(tmp_path: Path) -> None:
+    first, second = tmp_path / "seed-0", tmp_path / "seed-1"
+    first.mkdir()
+    second.mkdir()
+    lines = [
+        {"shard": 0, "completions": 4, "tokens": 100, "wall_s": 2.0, "pid": 11},
+        {"shard": 1, "completions": 4, "tokens": 60, "wall_s": 2.0, "pid": 22},  # resumed
+    ]
+    (first / sampling.SHARD_LOG).write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (second / sampling.SHARD_LOG).write_text(
+        json.dumps({"shard": 0, "completions": 0, "tokens": 0, "skipped": True}) + "\n"
+    )
+    assert sampling.generation_totals([first, second, tmp_path / "absent"]) == {
+        "shards": 2,
+        "completions": 8,
+        "tokens": 160,
+        "wall_s": 4.0,
+        "tokens_per_s": 40.0,
+        "processes": 2,
+    }
+    assert sampling.generation_totals([])["tokens_per_s"] is None
