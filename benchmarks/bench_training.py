@@ -4,6 +4,8 @@ Same real (query, response) pairs (GSM8K + MATH train reference solutions), same
 epoch each; reports real (non-padding) tokens per second and the ratio packed / unpacked.
 
     flock /tmp/dart-hf-engine.lock .venv/bin/python benchmarks/bench_training.py [--model M]
+
+Writes benchmarks/results/bench_training.json and prints it.
 """
 
 from __future__ import annotations
@@ -79,6 +81,11 @@ def main() -> None:
     results["ratio_packed_over_unpacked"] = round(
         results["packed"]["tokens_per_s"] / results["unpacked"]["tokens_per_s"], 2
     )
+    results["rows"] = args.rows
+    results["max_length"] = args.max_length
+    results["load_avg_after"] = os.getloadavg()
+    dest = Path(__file__).resolve().parent / "results" / "bench_training.json"
+    dest.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=1))
 
 
