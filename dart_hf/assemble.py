@@ -10,25 +10,28 @@ Steps, each counted:
 
 Only the per-row flags are computed in Python (a batched `Dataset.map` that returns just the
 new columns); selection runs on Arrow/numpy columns of ids, rounds, sample indices and
-response hashes, and the releases are `Dataset.select(indices)` views of the memory-mapped
-pool, so assembling never holds the pool as Python objects.
+response hashes, and the released rows are streamed out of the pool's Arrow files batch by
+batch, so assembling never holds the pool as Python objects or maps all of its pages.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasets import Dataset
+from datasets import Dataset, Features, Value
 
 from dart_hf.answers import last_boxed
+from dart_hf.arrow_io import file_batches, mapped_files
 from dart_hf.errors import DartError
 
 # Bump when the flags below change, so cached maps are recomputed.
@@ -165,49 +168,57 @@ def _column(ds: Dataset, name: str) -> pa.ChunkedArray:
     return ds.data.table.column(name)
 
 
-def _batches(pool: Dataset, batch_rows: int = 1000) -> Iterator[pa.RecordBatch]:
-    """The pool's record batches, read from its Arrow files with plain reads (no mmap).
+@dataclass
+class _Survivors:
+    """Rows that pass the correctness and quality filters, from one streamed scan of the pool."""
 
-    Scanning a memory-mapped pool would leave every page it touched resident (and counted in
-    RSS) until the mapping closes; plain reads keep one batch in memory at a time.
-    """
-    files = [f["filename"] for f in pool.cache_files]
-    if files and pool._indices is None:
-        rows = 0
-        for name in files:
-            with pa.OSFile(name) as src:
-                for batch in pa.ipc.open_stream(src):
-                    rows += batch.num_rows
-                    yield batch
-        if rows != len(pool):
-            raise DartError(f"pool files hold {rows} rows, the dataset {len(pool)}")
-        return
-    yield from pool.data.table.to_batches(max_chunksize=batch_rows)
+    rows: np.ndarray  # pool row index
+    qidx: np.ndarray  # position of the row's query in the state
+    rounds: np.ndarray
+    sample_idx: np.ndarray
+    hashes: np.ndarray  # 64-bit hash of the response
+    dropped: dict[str, int]  # rows dropped per reason (duplicates are counted later)
 
 
-def flag_pool(
-    pool: Dataset, filters: tuple[str, ...] = tuple(FILTERS)
-) -> tuple[np.ndarray, np.ndarray]:
-    """`flag_batch` over the whole pool, streamed.
-
-    Returns:
-        Per row: the index of its drop reason in `DROP_REASONS` (-1 keeps it, int8) and the
-        64-bit hash of its response.
-    """
-    code_of = {r: i for i, r in enumerate(DROP_REASONS)}
-    codes: list[np.ndarray] = []
-    hashes: list[np.ndarray] = []
-    for batch in _batches(pool):
+def _scan_pool(pool: Dataset, state_ids: Sequence[str], filters: tuple[str, ...]) -> _Survivors:
+    """`flag_batch` over the whole pool, streamed, keeping a few numbers per surviving row."""
+    position = {q: i for i, q in enumerate(state_ids)}
+    dropped = dict.fromkeys(DROP_REASONS, 0)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("rows", "qidx", "rounds", "sidx", "h")}
+    start = 0
+    for batch in file_batches(pool):
         cols = {c: batch.column(c).to_pylist() for c in ("response", "correct", "pred")
                 if c in batch.schema.names}  # fmt: skip
         out = flag_batch(cols, filters=filters)
-        codes.append(np.asarray([-1 if r is None else code_of[r] for r in out["drop_reason"]],
-                                dtype=np.int8))  # fmt: skip
-        hashes.append(np.asarray(out["response_hash"], dtype=np.int64))
-    if not codes:
-        return np.zeros(0, np.int8), np.zeros(0, np.int64)
-    return np.concatenate(codes), np.concatenate(hashes)
+        for reason, k in Counter(r for r in out["drop_reason"] if r is not None).items():
+            dropped[reason] += k
+        keep = np.asarray([r is None for r in out["drop_reason"]], dtype=bool)
+        encoded = pc.dictionary_encode(batch.column("id"))
+        names = encoded.dictionary.to_pylist()
+        unknown = [q for q in names if q not in position]
+        if unknown:
+            raise DartError(f"graded pool has samples of unknown queries (e.g. id {unknown[0]!r})")
+        lookup = np.asarray([position[q] for q in names], dtype=np.int64)
+        parts["rows"].append(start + np.flatnonzero(keep))
+        parts["qidx"].append(lookup[encoded.indices.to_numpy(zero_copy_only=False)][keep])
+        for key, column in (("rounds", "round"), ("sidx", "sample_idx")):
+            values = batch.column(column).to_numpy(zero_copy_only=False).astype(np.int64)
+            parts[key].append(values[keep])
+        parts["h"].append(np.asarray(out["response_hash"], dtype=np.int64)[keep])
+        start += batch.num_rows
+    joined = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in parts.items()}
+    return _Survivors(
+        rows=joined["rows"],
+        qidx=joined["qidx"],
+        rounds=joined["rounds"],
+        sample_idx=joined["sidx"],
+        hashes=joined["h"],
+        dropped=dropped,
+    )
 
+
+_WRITE_ROWS = 1000
+"""Rows per record batch of a release cache file (datasets' default writer batch size)."""
 
 # Bits of the packed (query, round, sample_idx) sort key.
 _ROUND_BITS, _SAMPLE_BITS = 16, 24
@@ -222,8 +233,9 @@ def select(
 ) -> Selection:
     """Flag, deduplicate and order the graded pool.
 
-    Memory stays a few numpy columns of the surviving rows: per-row strings are read batch
-    by batch (`flag_pool`), and (query, round, sample_idx) is packed into one int64 key.
+    Memory stays a few numpy columns of the surviving rows: the pool is read batch by batch
+    with plain reads (no page of it stays mapped), and (query, round, sample_idx) is packed
+    into one int64 key.
 
     Args:
         pool: Graded raw samples (`id`, `round`, `sample_idx`, `response`, `correct`, `pred`).
@@ -233,27 +245,16 @@ def select(
     """
     if pool._indices is not None:
         pool = pool.flatten_indices()
-    codes, hashes = flag_pool(pool, filters)
-    counts = dict.fromkeys(DROP_REASONS, 0)
-    values, n = np.unique(codes[codes >= 0], return_counts=True)
-    for code, k in zip(values.tolist(), n.tolist(), strict=True):
-        counts[DROP_REASONS[code]] = k
-    idx = np.flatnonzero(codes < 0)
-    del codes
-    hashes = hashes[idx]
-    # Per-row query position without a Python object per row: encode ids once.
-    encoded = pc.dictionary_encode(_column(pool, "id")).combine_chunks()
-    position = {q: i for i, q in enumerate(state_ids)}
-    names = encoded.dictionary.to_pylist()
-    unknown = [q for q in names if q not in position]
-    if unknown:
-        raise DartError(f"graded pool has samples of {len(unknown)} unknown queries "
-                        f"(e.g. id {unknown[0]!r})")  # fmt: skip
-    codes_to_q = np.asarray([position[q] for q in names], dtype=np.int64)
-    qidx = codes_to_q[encoded.indices.to_numpy()[idx]]
-    del encoded
-    rounds = _column(pool, "round").to_numpy()[idx]
-    sidx = _column(pool, "sample_idx").to_numpy()[idx]
+    scan = _scan_pool(pool, state_ids, filters)
+    counts = scan.dropped
+    idx, qidx, rounds, sidx, hashes = (
+        scan.rows,
+        scan.qidx,
+        scan.rounds,
+        scan.sample_idx,
+        scan.hashes,
+    )
+    del scan
     if len(idx) and (rounds.max() >= 1 << _ROUND_BITS or sidx.max() >= 1 << _SAMPLE_BITS):
         raise DartError("rounds or sample indices too large to order")  # pragma: no cover
     key = (qidx << (_ROUND_BITS + _SAMPLE_BITS)) | (rounds << _SAMPLE_BITS) | sidx
@@ -288,20 +289,81 @@ def select(
 def release(pool: Dataset, rows: np.ndarray, fail_rate: dict[str, float | None]) -> Dataset:
     """The released dataset: `query`, `response` first, then id, source, level, domain, fail_rate.
 
+    A pool read from Arrow files (the build's) is streamed with plain reads: the released rows
+    are taken batch by batch into a cache file next to the pool (`release-<hash>.arrow`, reused
+    when the same release is asked again), then put in release order. Only pages of the
+    release, never of the whole pool, are mapped. An in-memory pool gets a `select` + `map`.
+
     Args:
         pool: The graded pool.
         rows: Pool row indices in release order.
         fail_rate: Frozen fail rate per query id.
     """
-    view = pool.select(rows).select_columns([c for c in RELEASE_COLUMNS if c != "fail_rate"])
-    view = view.map(
-        _add_fail_rate,
-        batched=True,
-        input_columns=["id"],
-        fn_kwargs={"fail_rate": fail_rate},
-        desc="release",
-    )
-    return view.select_columns(list(RELEASE_COLUMNS))
+    rows = np.asarray(rows, dtype=np.int64)
+    files = mapped_files(pool)
+    if files is None:
+        view = pool.select(rows).select_columns([c for c in RELEASE_COLUMNS if c != "fail_rate"])
+        view = view.map(
+            _add_fail_rate,
+            batched=True,
+            input_columns=["id"],
+            fn_kwargs={"fail_rate": fail_rate},
+            desc="release",
+        )
+        return view.select_columns(list(RELEASE_COLUMNS))
+    digest = hashlib.sha1(ASSEMBLE_VERSION.encode())
+    digest.update(str(pool._fingerprint).encode())
+    digest.update(rows.tobytes())
+    digest.update(repr(sorted(fail_rate.items(), key=lambda kv: kv[0])).encode())
+    final = Path(files[0]).parent / f"release-{digest.hexdigest()[:16]}.arrow"
+    if not final.is_file():
+        _write_release(pool, rows, fail_rate, final)
+    return Dataset.from_file(str(final))
+
+
+def _write_release(
+    pool: Dataset, rows: np.ndarray, fail_rate: dict[str, float | None], final: Path
+) -> None:
+    """Stream the released rows of a file-backed pool into `final` (atomic), in release order."""
+    from datasets.arrow_writer import ArrowWriter
+
+    columns = [c for c in RELEASE_COLUMNS if c != "fail_rate"]
+    features = Features({**{c: pool.features[c] for c in columns}, "fail_rate": Value("float64")})
+    order = np.argsort(rows, kind="stable")
+    wanted = rows[order]
+    tag = f"{os.getpid()}.tmp"
+    by_row = final.with_name(f".{final.stem}.by-row.{tag}")
+    with ArrowWriter(features=features, path=str(by_row), writer_batch_size=_WRITE_ROWS) as writer:
+        start, buffered = 0, []
+        for batch in file_batches(pool):
+            end = start + batch.num_rows
+            lo, hi = np.searchsorted(wanted, [start, end])
+            if hi > lo:
+                part = pa.Table.from_batches([batch]).select(columns)
+                part = part.take(pa.array(wanted[lo:hi] - start))
+                ids = part.column("id").to_pylist()
+                rates = pa.array([fail_rate[i] for i in ids], type=pa.float64())
+                buffered.append(part.append_column("fail_rate", rates))
+            # Record batches of _WRITE_ROWS rows, not one per pool batch: reading a file of
+            # small batches through a memory map faults in (and keeps) nearly all its pages.
+            if buffered and (sum(t.num_rows for t in buffered) >= _WRITE_ROWS or hi == len(wanted)):
+                writer.write_table(pa.concat_tables(buffered))
+                buffered = []
+            start = end
+        if buffered:
+            writer.write_table(pa.concat_tables(buffered))
+        writer.finalize()
+    if len(rows) and (wanted != rows).any():
+        inverse = np.empty(len(rows), dtype=np.int64)
+        inverse[order] = np.arange(len(rows))
+        in_order = final.with_name(f".{final.stem}.{tag}")
+        Dataset.from_file(str(by_row)).select(inverse).flatten_indices(
+            cache_file_name=str(in_order)
+        )
+        by_row.unlink()
+        os.replace(in_order, final)
+    else:
+        os.replace(by_row, final)
 
 
 def _add_fail_rate(

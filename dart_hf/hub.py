@@ -27,6 +27,7 @@ from datasets.splits import SplitDict, SplitInfo
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from dart_hf.arrow_io import mapped_files, write_parquet
 from dart_hf.errors import DartError
 
 logger = logging.getLogger(__name__)
@@ -164,11 +165,20 @@ def _write_shards(
         get_writer_batch_size_from_data_size(len(ds), nbytes)
     )
     written = 0
+    # Arrow-file-backed data of several row groups (a build's pool) is streamed with plain
+    # reads, one row group at a time, instead of leaving every page of it mapped; same bytes.
+    streamed = batch_size < len(ds) and mapped_files(ds) is not None
+    div, mod = divmod(len(ds), num_shards)
     for index in range(num_shards):
-        shard = ds.shard(num_shards=num_shards, index=index, contiguous=True)
         final = out / shard_name(split, index, num_shards)
         tmp = final.with_name(final.name + ".tmp")
-        shard.to_parquet(str(tmp), batch_size=batch_size)
+        if streamed:
+            start = div * index + min(index, mod)  # `Dataset.shard(contiguous=True)`'s bounds
+            end = start + div + (1 if index < mod else 0)
+            write_parquet(ds, tmp, start=start, end=end, batch_size=batch_size)
+        else:
+            shard = ds.shard(num_shards=num_shards, index=index, contiguous=True)
+            shard.to_parquet(str(tmp), batch_size=batch_size)
         tmp.replace(final)
         written += final.stat().st_size
     logger.info("staged %d rows of %s in %d shard(s) under %s", len(ds), split, num_shards, out)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets import Dataset
+from datasets import Dataset, concatenate_datasets
 
 from dart_hf import assemble
 
@@ -130,3 +131,41 @@ def test_no_boxed_answer_is_not_flagged(text: str) -> None:
         {"response": [text], "correct": [True], "pred": ["4"]}, filters=tuple(assemble.FILTERS)
     )
     assert out["drop_reason"] == [None]
+
+
+def test_release_streams_a_file_backed_pool_like_the_in_memory_path(tmp_path: Path) -> None:
+    """Two round files, rows released out of pool order: same rows, order and features as
+    `select` + `map`, written once as a cache file next to the pool and reused."""
+    from dart_hf.build import write_arrow
+
+    rng = np.random.default_rng(0)
+    rows = [
+        (f"q{i % 7}", r, i, f"r{r}-{i} " + "x" * int(rng.integers(0, 50)) + " \\boxed{4}", True)
+        for r in range(2)
+        for i in range(2500)
+    ]
+    memory = _pool(rows)
+    parts = []
+    for r in range(2):
+        path = tmp_path / f"round-{r}" / "graded.arrow"
+        path.parent.mkdir()
+        write_arrow(memory.filter(lambda x, r=r: x["round"] == r), path, batch_rows=300)
+        parts.append(Dataset.from_file(str(path)))
+    files = concatenate_datasets(parts)
+    ids = [f"q{i}" for i in range(7)]
+    fr = {q: (None if q == "q3" else i / 10) for i, q in enumerate(ids)}
+    sel = assemble.select(files, ids)
+    picked = sel.order[sel.first_t(np.full(7, 900))]
+    assert (np.diff(picked) < 0).any()  # release order is not pool order
+    streamed = assemble.release(files, picked, fr)
+    expected = assemble.release(memory, picked, fr)
+    assert streamed.features == expected.features
+    assert streamed.to_dict() == expected.to_dict()
+    cached = sorted((tmp_path / "round-0").glob("release-*.arrow"))
+    assert [Path(f["filename"]) for f in streamed.cache_files] == cached
+    assert not list(tmp_path.rglob("*.tmp"))
+    mtime = cached[0].stat().st_mtime_ns
+    again = assemble.release(files, picked, fr)
+    assert again.to_dict() == expected.to_dict() and cached[0].stat().st_mtime_ns == mtime
+    empty = assemble.release(files, picked[:0], fr)
+    assert len(empty) == 0 and empty.features == expected.features
