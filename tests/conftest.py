@@ -14,14 +14,15 @@ os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("DART_HF_TEST_DATA") or REPO.parent / "shared" / "data")
+"""The full data folder: ../shared/data next to the checkout, or DART_HF_TEST_DATA."""
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The full data folder (../shared/data); tests that need it skip where it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not present")
+        pytest.skip(f"{SHARED_DATA} is not present (set DART_HF_TEST_DATA to the data folder)")
     return SHARED_DATA
 
 
