@@ -346,10 +346,12 @@ def _write_release(
                 buffered.append(part.append_column("fail_rate", rates))
             # Record batches of _WRITE_ROWS rows, not one per pool batch: reading a file of
             # small batches through a memory map faults in (and keeps) nearly all its pages.
-            if buffered and (sum(t.num_rows for t in buffered) >= _WRITE_ROWS or hi == len(wanted)):
+            if sum(t.num_rows for t in buffered) >= _WRITE_ROWS:
                 writer.write_table(pa.concat_tables(buffered))
                 buffered = []
             start = end
+            if hi == len(wanted):  # every released row taken: the rest of the pool is not read
+                break
         if buffered:
             writer.write_table(pa.concat_tables(buffered))
         writer.finalize()

@@ -335,19 +335,10 @@ def push_cmd(folder: str, repo: str | None, org: str | None, private: bool, retr
     the Hub are skipped.
     """
     from dart_hf.hub import push_folder
-    from dart_hf.training import CHECKPOINT_DIR, RESULTS_FILE
+    from dart_hf.training import RESULTS_FILE, push_model
 
-    model = (Path(folder) / RESULTS_FILE).is_file()
-    url = push_folder(
-        folder,
-        repo,
-        org=org,
-        private=private,
-        retries=retries,
-        on_retry=_report_retry,
-        repo_type="model" if model else "dataset",
-        exclude=(f"{CHECKPOINT_DIR}/",) if model else (),
-    )
+    push = push_model if (Path(folder) / RESULTS_FILE).is_file() else push_folder
+    url = push(folder, repo, org=org, private=private, retries=retries, on_retry=_report_retry)
     click.echo(f"pushed: {url}")
 
 

@@ -540,11 +540,13 @@ def write_model_card(out_dir: str | Path, eval_results: dict[str, Any] | None = 
 
 def push_model(
     out_dir: str | Path,
-    repo_id: str,
+    repo_id: str | None,
     *,
+    org: str | None = None,
     private: bool = False,
     token: str | None = None,
     endpoint: str | None = None,
+    retries: int = 5,
     backoff_s: float = 2.0,
     on_retry: Callable[[str, BaseException], None] | None = None,
 ) -> str:
@@ -553,6 +555,9 @@ def push_model(
     Checkpoints stay local. Every step is retried as a dataset push is (`hub.push_folder`),
     and files the Hub already has are skipped, so rerunning a failed push resumes it
     (`dart-hf push OUT --repo ORG/NAME` pushes a trained model folder too).
+
+    `repo_id` and `org` resolve as for `hub.push_folder` (`ORG/NAME`, `NAME`, or None for the
+    folder's name).
 
     Returns:
         The URL of the commit.
@@ -565,9 +570,11 @@ def push_model(
     return push_folder(
         out,
         repo_id,
+        org=org,
         private=private,
         token=token,
         endpoint=endpoint,
+        retries=retries,
         backoff_s=backoff_s,
         on_retry=on_retry,
         repo_type="model",
