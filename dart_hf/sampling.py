@@ -342,7 +342,8 @@ def generation_totals(out_dirs: list[Path]) -> dict[str, Any]:
     """What `shards.jsonl` of these sampling folders records, summed over every run.
 
     A resumed job's own wall time covers only its last invocation; these totals count every
-    shard once, whichever process generated it.
+    shard once, whichever process generated it. A line cut short by a killed run is skipped
+    (the totals are a report; the shard files are what resuming trusts).
 
     Returns:
         `shards`, `completions`, `tokens`, `wall_s` (generation time summed over shards),
@@ -353,7 +354,11 @@ def generation_totals(out_dirs: list[Path]) -> dict[str, Any]:
         log = Path(out_dir) / SHARD_LOG
         if log.is_file():
             with open(log, encoding="utf-8") as fh:
-                lines += [json.loads(line) for line in fh if line.strip()]
+                for line in filter(str.strip, fh):
+                    try:
+                        lines.append(json.loads(line))
+                    except json.JSONDecodeError:  # a line cut short by a killed run
+                        logger.warning("%s: skipped an unreadable line", log)
     generated = [line for line in lines if not line.get("skipped")]
     wall = sum(float(line.get("wall_s", 0.0)) for line in generated)
     tokens = sum(int(line.get("tokens", 0)) for line in generated)

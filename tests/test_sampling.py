@@ -340,7 +340,9 @@ def test_generation_totals_count_every_run_once(tmp_path: Path) -> None:
         {"shard": 0, "completions": 4, "tokens": 100, "wall_s": 2.0, "pid": 11},
         {"shard": 1, "completions": 4, "tokens": 60, "wall_s": 2.0, "pid": 22},  # resumed
     ]
-    (first / sampling.SHARD_LOG).write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (first / sampling.SHARD_LOG).write_text(
+        "".join(json.dumps(x) + "\n" for x in lines) + '{"shard": 2, "compl'  # killed mid-line
+    )
     (second / sampling.SHARD_LOG).write_text(
         json.dumps({"shard": 0, "completions": 0, "tokens": 0, "skipped": True}) + "\n"
     )
