@@ -202,6 +202,20 @@ def shutdown_pools() -> None:
         pool.close()
 
 
+def grader_info() -> dict[str, Any]:
+    """What decides verdicts: grader name, Math-Verify version and `GRADE_VERSION`.
+
+    Part of every build's and evaluation's fingerprint and shown in every card.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        mv: str | None = version("math-verify")
+    except PackageNotFoundError:  # pragma: no cover
+        mv = None
+    return {"name": "math-verify", "version": mv, "grade_version": GRADE_VERSION}
+
+
 def _cell(batch: dict[str, list], name: str, i: int) -> Any:
     col = batch.get(name)
     return None if col is None else col[i]
