@@ -23,13 +23,14 @@ import pyarrow as pa
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import assemble, dars, stats
+from dart_hf import assemble, dars, outputs, stats
 from dart_hf.config import (
     BuildConfig,
     DarsConfig,
     GradeConfig,
     SamplingConfig,
     build_dataclass,
+    unknown_keys_error,
 )
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError
@@ -53,6 +54,10 @@ DECONTAM_BENCHMARKS = (
     "theoremqa",
 )
 GRADED = "graded.arrow"  # Arrow IPC stream: datasets memory-maps it as is
+RECORD = "build.json"  # what made the folder: settings, grader, queries (outputs.check_fingerprint)
+STAGING = ".staging"  # releases are written here, then renamed into releases/
+NOT_FINGERPRINTED = frozenset({"push", "org", "num_proc"})
+"""Settings that change no output file (cards are re-rendered on every run)."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +70,13 @@ class BuildSettings:
     grade: GradeConfig
 
     @classmethod
-    def from_dict(cls, settings: dict[str, Any]) -> BuildSettings:
+    def from_dict(cls, settings: dict[str, Any], where: str = "settings") -> BuildSettings:
         """Build from a flat settings mapping (recipe after overrides; see `resolve_settings`)."""
         return cls(
-            build=build_dataclass(BuildConfig, settings),
-            dars=build_dataclass(DarsConfig, settings),
-            sampling=build_dataclass(SamplingConfig, settings),
-            grade=build_dataclass(GradeConfig, settings),
+            build=build_dataclass(BuildConfig, settings, where),
+            dars=build_dataclass(DarsConfig, settings, where),
+            sampling=build_dataclass(SamplingConfig, settings, where),
+            grade=build_dataclass(GradeConfig, settings, where),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,15 +105,14 @@ SETTING_NAMES = frozenset(
     for c in (BuildConfig, DarsConfig, SamplingConfig, GradeConfig)
     for f in c.__dataclass_fields__
 )
-# Recipe keys that belong to other commands or are comments.
-OTHER_KEYS = frozenset({"description", "eval", "train", "build"})
 
 
 def resolve_settings(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Flat build settings: recipe keys, its `build:` mapping (wins), then CLI overrides.
 
     Unknown keys in the `build:` mapping or among the overrides are errors (they name the
-    valid ones); unknown flat keys are left to the commands that own them (e.g. `eval`).
+    nearest valid ones); flat keys of other commands (e.g. `eval`'s `benchmarks`) are left to
+    them (`config.load_recipe` refuses keys that no command reads).
     """
     section = recipe.get("build") or {}
     if not isinstance(section, dict):
@@ -117,10 +121,7 @@ def resolve_settings(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[
     for where, keys in (("recipe `build:`", section), ("option", given)):
         unknown = sorted(set(keys) - SETTING_NAMES)
         if unknown:
-            raise DartError(
-                f"{where}: unknown setting(s) {', '.join(unknown)}; valid: "
-                + ", ".join(sorted(SETTING_NAMES))
-            )
+            raise unknown_keys_error(where, unknown, SETTING_NAMES)
     flat = {k: v for k, v in recipe.items() if k in SETTING_NAMES}
     return {**flat, **section, **given}
 
@@ -189,10 +190,11 @@ def write_arrow(ds: Dataset, path: Path, batch_rows: int | None = None) -> None:
     tmp = path.with_name(path.name + ".tmp")
     table = ds.data.table
     batch_rows = batch_rows or arrow_batch_rows(table)
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
-        for batch in table.to_batches(max_chunksize=batch_rows):
-            writer.write_batch(batch)
-    tmp.replace(path)
+    with outputs.disk_full(path, tmp):
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            for batch in table.to_batches(max_chunksize=batch_rows):
+                writer.write_batch(batch)
+        tmp.replace(path)
 
 
 def _open_rows(n_samples: int) -> bool:
@@ -213,20 +215,38 @@ def last_round(out: Path) -> int:
     return int(done[-1].stem.split("-")[1]) if done else -1
 
 
-def _check_recipe(out: Path, settings: dict[str, Any]) -> None:
-    path = out / "recipe.yaml"
-    text = yaml.safe_dump(settings, sort_keys=True)
-    if path.is_file():
-        old = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if old != yaml.safe_load(text):
-            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-            raise DartError(
-                f"{out} holds a build with other settings ({', '.join(diff)}); "
-                "rerun with the same settings to resume, or use a new --out"
-            )
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+def _has_work(out: Path) -> bool:
+    return any((out / "rounds").glob("round-*/shard-*.parquet")) or last_round(out) >= 0
+
+
+def fingerprint(settings: dict[str, Any], queries: Dataset) -> dict[str, Any]:
+    """What makes a build: its settings, the grader, and a content hash of the queries and of
+    their gold answers (a pool whose golds changed under the same ids is a different build)."""
+    from dart_hf.grading import grader_info
+
+    return {
+        "settings": {k: v for k, v in settings.items() if k not in NOT_FINGERPRINTED},
+        "grader": grader_info(),
+        "data": outputs.data_fingerprint(queries),
+    }
+
+
+def _check_recipe(out: Path, settings: dict[str, Any], queries: Dataset) -> None:
+    """Record what makes this build in `out`, or refuse a rerun made with anything else."""
+    record = out / RECORD
+    if not record.is_file() and (out / "recipe.yaml").is_file() and _has_work(out):
+        raise DartError(
+            f"{out} holds a build from an older dart-hf that did not record its grader and "
+            f"queries ({RECORD} is missing); use a new --out"
+        )
+    status = outputs.check_fingerprint(
+        record, fingerprint(settings, queries), what="a build", has_work=lambda: _has_work(out),
+        remedy="use a new --out (a build cannot be regraded: its rounds were scheduled on "
+        "these verdicts)",
+    )  # fmt: skip
+    if status == "replaced":  # an earlier run that finished nothing: its derived files go too
+        (out / "scripted-table.parquet").unlink(missing_ok=True)
+    outputs.atomic_write(out / "recipe.yaml", yaml.safe_dump(settings, sort_keys=True))
 
 
 def engine_spec(cfg: BuildConfig, out: Path, queries: Dataset) -> EngineSpec:
@@ -401,11 +421,18 @@ def query_info(
 
 
 def assemble_releases(
-    out: Path, queries: Dataset, state: dars.State, s: BuildSettings
+    out: Path, queries: Dataset, state: dars.State, s: BuildSettings, into: Path | None = None
 ) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Write every release folder; return them and the figures the statistics need."""
+    """Write every release folder; return them and the figures the statistics need.
+
+    Args:
+        into: Folder the releases are written to (default `out/releases`); `run_build`
+            stages them in `out/releases/.staging` and renames each one in when its card is
+            written, so a release is complete or absent.
+    """
     from dart_hf import hub
 
+    into = into or out / "releases"
     pool = graded_pool(out)
     ids = list(state["id"])
     excluded, used = decontamination_mask(queries["query"], s.build)
@@ -429,11 +456,11 @@ def assemble_releases(
     rows = {name: len(r) for name, r in plan.items()}
     for name, selected in plan.items():
         ds = assemble.release(pool, selected, fail_rate)
-        folder = out / "releases" / RELEASES[name][0]
+        folder = into / RELEASES[name][0]
         hub.write_hub_folder({"default": ds}, folder)
         releases[name] = folder
         del ds
-    folder = out / "releases" / POOL_RELEASE
+    folder = into / POOL_RELEASE
     hub.write_hub_folder(
         {"samples": pool, "queries": query_info(queries, state, kept, excluded)}, folder
     )
@@ -465,6 +492,9 @@ def run_build(
 ) -> BuildResult:
     """Run (or resume) a whole build into `out`.
 
+    One run per folder at a time (`outputs.folder_lock`); a full disk is a `DartError` naming
+    the path, with no temporary files left behind.
+
     Args:
         settings: Flat settings (recipe after CLI overrides); see `BuildSettings`.
         out: Output folder (layout in docs/DESIGN.md).
@@ -473,22 +503,37 @@ def run_build(
             build started locally can resume on Ray and the other way round.
 
     Raises:
-        DartError: Bad settings, an empty pool, a pool without gold answers, or an `out`
-            folder that holds a build with other settings.
+        DartError: Bad settings, an empty pool, a pool without gold answers, an `out` folder
+            that holds a build with other settings (or another grader, or other queries or
+            gold answers), a folder in use by another run, or a full disk.
     """
-    from dart_hf import cards, hub
-
     s = BuildSettings.from_dict(settings)
     out = Path(out)
-    recipe = s.to_dict()
     queries = load_queries(s.build)
-    _check_recipe(out, recipe)
+    with outputs.folder_lock(out, "build"), outputs.disk_full(out, out):
+        return _run_build(s, out, queries, progress, executor)
+
+
+def _run_build(
+    s: BuildSettings,
+    out: Path,
+    queries: Dataset,
+    progress: bool,
+    executor: ExecutorSpec | None,
+) -> BuildResult:
+    from dart_hf import cards, hub
+    from dart_hf.grading import grader_info
+
+    recipe = s.to_dict()
+    _check_recipe(out, recipe, queries)
+    outputs.remove_temp(out)  # left by a killed run (we hold the lock: nobody else writes)
     spec = engine_spec(s.build, out, queries)
     state = run_rounds(
         queries, out, s, spec, progress=progress,
         executor=make_executor(executor or ExecutorSpec()),
     )  # fmt: skip
-    releases, fig = assemble_releases(out, queries, state, s)
+    staging = out / "releases" / STAGING
+    releases, fig = assemble_releases(out, queries, state, s, into=staging)
     meta = _round_meta(out)
     first = Dataset.from_file(str(_round_dir(out, 0) / GRADED)).select(range(1)).to_list()
     prov = {k: (first[0].get(k) if first else None)
@@ -503,32 +548,22 @@ def run_build(
         recipe=recipe | {"decontamination_benchmarks": fig["benchmarks"]},
         provenance=prov,
         sampling=asdict(s.sampling),
-        grader=_grader_info(),
+        grader=grader_info(),
         tokens=sum(m["tokens"] for m in meta),
         correct_samples=fig["correct_samples"],
         wall_time_s=sum(m["wall_time_s"] for m in meta),
         rounds=len(meta),
     )
     stats.save_stats(result_stats, out / "stats.json")
+    final: dict[str, Path] = {}
     for name, folder in releases.items():
         kind = RELEASES[name][1] if name in RELEASES else "pool"
         strategy = name if name in RELEASES else s.dars.strategies[0]
         extra = {"repo_id": f"{s.build.org}/{folder.name}"} if s.build.org else None
         cards.write_card(folder, kind, result_stats, strategy=strategy, extra=extra)
+        final[name] = out / "releases" / folder.name
+        outputs.replace_folder(folder, final[name])
+    staging.rmdir()
     if s.build.push:
-        for folder in releases.values():
-            hub.push_folder(folder, None, org=s.build.org)
-    return BuildResult(out=out, stats=result_stats, releases=releases)
-
-
-def _grader_info() -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    from dart_hf import grading
-
-    try:
-        mv = version("math-verify")
-    except PackageNotFoundError:  # pragma: no cover
-        mv = None
-    return {"name": "math-verify", "version": mv,
-            "grade_version": getattr(grading, "GRADE_VERSION", None)}  # fmt: skip
+        hub.push_folders(list(final.values()), org=s.build.org)  # names every one not pushed
+    return BuildResult(out=out, stats=result_stats, releases=final)

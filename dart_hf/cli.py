@@ -28,6 +28,12 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(str(exc)) from None
         except FileNotFoundError as exc:
             raise click.ClickException(f"file not found: {exc.filename or exc}") from None
+        except OSError as exc:
+            from dart_hf.outputs import is_disk_full
+
+            if not is_disk_full(exc):
+                raise
+            raise click.ClickException(f"disk full: {exc.filename or exc}") from None
 
     return wrapper
 
@@ -196,13 +202,20 @@ def grade_cmd(
     leaves out `bad_gold` rows.
     """
     from dart_hf.config import GradeConfig
+    from dart_hf.executors import grading_workers
     from dart_hf.grading import grade_dataset, save_table, summarize
+    from dart_hf.outputs import disk_full
     from dart_hf.sources import read_raw
 
     config = GradeConfig(timeout_s=timeout, num_proc=num_proc, benchmark=benchmark)
     ds = read_raw(input_path)
+    workers, note = grading_workers(num_proc, len(ds))
+    if note:
+        click.echo(f"--{note.replace('_', '-')}", err=True)
+        config = GradeConfig(timeout_s=timeout, num_proc=workers, benchmark=benchmark)
     graded = grade_dataset(ds, config, response_column=response_column, answer_column=answer_column)
-    save_table(graded, out)
+    with disk_full(out, f"{out}.tmp", out):
+        save_table(graded, out)
     summary = summarize(graded)
     for status, count in summary["counts"].items():
         click.echo(f"{status:<10} {count:>8}")
@@ -360,6 +373,22 @@ def _int_list(text: str | None, what: str) -> tuple[int, ...] | None:
         raise DartError(f"{what} must be comma-separated integers, got {text!r}") from None
 
 
+def _key_values(pairs: tuple[str, ...], flag: str) -> dict[str, Any] | None:
+    """KEY=VALUE flags as a mapping (VALUE read as YAML: numbers, true/false, strings)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise DartError(f"{flag} takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out or None
+
+
 @cli.command("eval")
 @click.option("--model", default=None, help="Hub id or local folder [default: embedded SmolLM2].")
 @click.option(
@@ -387,6 +416,11 @@ def _int_list(text: str | None, what: str) -> tuple[int, ...] | None:
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--push", is_flag=True, help="Upload the predictions dataset and its card.")
 @click.option("--repo", default=None, help="ORG/NAME for --push [default: <user>/<folder>].")
+@click.option("--engine-option", "engine_option", multiple=True, metavar="KEY=VALUE",
+              help="Engine option, repeatable (e.g. table=t.parquet for --engine scripted, "
+              "enforce_eager=true for vllm); VALUE is read as YAML.")  # fmt: skip
+@click.option("--regrade", is_flag=True, help="Grade the saved samples of -o again with the "
+              "current grader and gold answers (after a grader upgrade).")  # fmt: skip
 @user_errors
 def eval_cmd(
     model: str | None,
@@ -402,6 +436,8 @@ def eval_cmd(
     out: str,
     push: bool,
     repo: str | None,
+    engine_option: tuple[str, ...] = (),
+    regrade: bool = False,
 ) -> None:
     """Evaluate a model on the DART-Math benchmarks with the paper's protocol.
 
@@ -437,6 +473,7 @@ def eval_cmd(
         "engine": engine,
         "max_tokens": max_tokens,
         "data_dir": data_dir,
+        "engine_options": _key_values(engine_option, "--engine-option"),
     }
     config, eng = resolve_config(load_recipe(recipe), overrides)
     spec = EngineSpec(
@@ -445,8 +482,9 @@ def eval_cmd(
         dtype=eng["dtype"],
         seed=config.seeds[0],
         max_model_len=eng["max_model_len"],
+        options=eng["options"],
     )
-    results = run_eval(config, out, engine_spec=spec)
+    results = run_eval(config, out, engine_spec=spec, regrade=regrade)
     click.echo(results_markdown(results))
     click.echo(f"results: {out}/results.json, {out}/results.md; predictions: {out}/predictions")
     if push:

@@ -7,6 +7,12 @@ of the stages (so datasets' fingerprints see it) -> the dataset card.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import importlib
+import math
+import types
+import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,6 +44,9 @@ class SamplingConfig:
     n_shots: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("temperature", "top_p"):
+            if not math.isfinite(getattr(self, name)):
+                raise DartError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.n < 1:
             raise DartError(f"n must be >= 1, got {self.n}")
         if self.temperature < 0:
@@ -65,6 +74,8 @@ class GradeConfig:
     benchmark: str | None = None
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.timeout_s):
+            raise DartError(f"timeout_s (--timeout) must be a finite number, got {self.timeout_s}")
         if self.timeout_s <= 0:
             raise DartError(f"timeout_s must be > 0, got {self.timeout_s}")
         if self.num_proc < 1:
@@ -105,6 +116,7 @@ def load_recipe(name_or_path: str | None) -> dict[str, Any]:
         raise DartError(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise DartError(f"{where}: a recipe must be a mapping of settings")
+    check_recipe_keys(data, where)
     return data
 
 
@@ -115,17 +127,163 @@ def merge(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _number(name: str, value: Any, kind: type, where: str) -> Any:
+    what = "an integer" if kind is int else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise DartError(f"{where}: {name} must be {what}, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise DartError(f"{where}: {name} must be {what}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise DartError(f"{where}: {name} must be a finite number, got {value!r}")
+    if kind is int:
+        if not number.is_integer():
+            raise DartError(f"{where}: {name} must be a whole number, got {value!r}")
+        return int(number)
+    return number
+
+
+def _names(name: str, value: Any, item: type, where: str) -> tuple[Any, ...]:
+    """A list-valued setting: "a,b", [a, b] or (a, b); items of type `item`."""
+    if isinstance(value, str):
+        parts: list[Any] = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    elif item is int and isinstance(value, int) and not isinstance(value, bool):
+        parts = [value]
+    else:
+        kind = "names or paths" if item is str else "integers"
+        raise DartError(f"{where}: {name} must be a list of {kind}, got {value!r}")
+    if item is int:
+        return tuple(_number(name, v, int, where) for v in parts)
+    bad = [v for v in parts if not isinstance(v, str)]
+    if bad:
+        raise DartError(f"{where}: {name} must be a list of names or paths, got {value!r}")
+    return tuple(parts)
+
+
+def check_value(name: str, value: Any, hint: Any, where: str = "recipe") -> Any:
+    """Check (and normalise) one setting against its dataclass annotation.
+
+    Booleans must be true/false (`"no"` is not false), integers whole numbers, numbers finite,
+    list settings a list or a comma-separated string, mappings mappings. Range checks are the
+    dataclasses' own (`__post_init__`).
+
+    Raises:
+        DartError: Naming `where` and the field.
+    """
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        args = typing.get_args(hint)
+    if hint is Any:
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise DartError(f"{where}: {name} must be true or false, got {value!r}")
+        return value
+    if hint in (int, float):
+        return _number(name, value, hint, where)
+    if hint is str:
+        if not isinstance(value, str):
+            raise DartError(f"{where}: {name} must be a string, got {value!r}")
+        return value
+    if typing.get_origin(hint) is tuple and args:
+        inner = args[0]
+        if typing.get_origin(inner) is tuple:  # key/value pairs: a mapping in YAML
+            if isinstance(value, dict):
+                return tuple(sorted(value.items()))
+            if isinstance(value, (list, tuple)) and all(
+                isinstance(p, (list, tuple)) and len(p) == 2 for p in value
+            ):
+                return tuple(sorted((str(k), v) for k, v in value))
+            raise DartError(f"{where}: {name} must be a mapping of option: value, got {value!r}")
+        return _names(name, value, inner if inner in (int, str) else str, where)
+    return value
+
+
 def build_dataclass(cls: type, settings: dict[str, Any], where: str = "recipe") -> Any:
     """Build a frozen dataclass from the settings it knows, ignoring the others.
 
-    Unknown keys are left for other dataclasses; wrong types surface as DartError.
+    Unknown keys are left for other dataclasses (`check_recipe_keys` rejects keys that no
+    command reads). Every value is checked against the field's type with the field named
+    (`check_value`); a None value means "not given" for fields that cannot be None.
     """
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {k: v for k, v in settings.items() if k in names}
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in settings:
+            continue
+        value = settings[f.name]
+        hint = hints[f.name]
+        optional = type(None) in typing.get_args(hint)
+        if value is None and not optional:
+            continue
+        kwargs[f.name] = check_value(f.name, value, hint, where)
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise DartError(f"{where}: {exc}") from None
+
+
+# Recipe keys read by commands other than build and sample, and the sections of a recipe.
+SECTIONS = {
+    "build": "dart_hf.build:SETTING_NAMES",
+    "eval": "dart_hf.evaluation:SETTING_NAMES",
+    "train": "dart_hf.training:TrainConfig",
+}
+OTHER_KEYS = frozenset({"description"})
+
+
+def section_keys(section: str) -> frozenset[str]:
+    """The settings one command reads (`build`, `eval`, `train`); `sample` reads build's."""
+    module, _, name = SECTIONS[section].partition(":")
+    keys = getattr(importlib.import_module(module), name)
+    if dataclasses.is_dataclass(keys):
+        return frozenset(f.name for f in dataclasses.fields(keys))
+    return frozenset(keys)
+
+
+def recipe_keys() -> frozenset[str]:
+    """Every key some command reads at a recipe's top level."""
+    keys = set(OTHER_KEYS) | set(SECTIONS)
+    for section in SECTIONS:
+        keys |= section_keys(section)
+    return frozenset(keys)
+
+
+def unknown_keys_error(where: str, unknown: Iterable[str], valid: Iterable[str]) -> DartError:
+    """The error for keys no command reads: each with its nearest valid keys."""
+    valid = sorted(valid)
+    parts = []
+    for key in sorted(unknown):
+        near = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+        parts.append(f"{key!r}" + (f" (did you mean {', '.join(near)}?)" if near else ""))
+    return DartError(
+        f"{where}: unknown setting(s) {', '.join(parts)}; valid: {', '.join(valid)}"
+    )
+
+
+def check_recipe_keys(recipe: dict[str, Any], where: str = "recipe") -> None:
+    """Refuse top-level keys that no command reads, and section keys their command does not.
+
+    A key is valid when some command reads it (`eval --config paper` accepts `k_u`).
+    """
+    unknown = set(recipe) - recipe_keys()
+    if unknown:
+        raise unknown_keys_error(where, unknown, recipe_keys())
+    for section in SECTIONS:
+        body = recipe.get(section)
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            raise DartError(f"{where}: `{section}` must be a mapping of settings")
+        unknown = set(body) - section_keys(section)
+        if unknown:
+            raise unknown_keys_error(f"{where} `{section}:`", unknown, section_keys(section))
 
 
 # --- DARS and build settings (issue 4) -----------------------------------------------------

@@ -155,9 +155,11 @@ class EvalConfig:
         }
 
 
-RECIPE_KEYS = frozenset(
-    {"model", "engine", "dtype", "template", "temperature", "top_p", "data_dir"}
-)
+ENGINE_KEYS = ("model", "engine", "dtype", "max_model_len", "engine_options")
+"""Engine settings an evaluation reads (typed and checked as a build's, `BuildConfig`)."""
+SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(EvalConfig)) | set(ENGINE_KEYS)
+"""Every key an `eval:` mapping may hold."""
+RECIPE_KEYS = frozenset({*ENGINE_KEYS, "template", "temperature", "top_p", "data_dir"})
 """Keys `resolve_config` reads from a recipe's top level; everything else goes under `eval:`."""
 
 
@@ -175,50 +177,48 @@ def resolve_config(
     Outside `eval:` only `RECIPE_KEYS` are read (a build recipe's `max_tokens` or `limit` are
     synthesis settings). Greedy decoding is the default whatever the recipe's synthesis
     temperature; the recipe's `temperature`/`top_p` apply only when several seeds are asked for.
+    Values are checked by `config.build_dataclass` (types, ranges, the field named).
 
     Returns:
-        The EvalConfig, and the engine settings (`engine`, `model`, `dtype`, `max_model_len`).
+        The EvalConfig, and the engine settings (`engine`, `model`, `dtype`, `max_model_len`,
+        `options`).
     """
+    from dart_hf.config import BuildConfig, build_dataclass, check_value, unknown_keys_error
+
     section = recipe.get("eval") or {}
     if not isinstance(section, dict):
         raise DartError("recipe: `eval` must be a mapping of settings")
+    unknown = set(section) - SETTING_NAMES
+    if unknown:
+        raise unknown_keys_error("recipe `eval:`", unknown, SETTING_NAMES)
     # A build recipe's other flat keys (limit, max_tokens, shard_size, ...) describe synthesis,
     # not the evaluation protocol, so only these are read outside `eval:`.
     flat = {k: v for k, v in recipe.items() if k in RECIPE_KEYS}
     settings = {**flat, **section, **{k: v for k, v in overrides.items() if v is not None}}
-    model = settings.get("model")
-    benchmarks = settings.get("benchmarks") or SIX
-    if isinstance(benchmarks, str):
-        benchmarks = [b.strip() for b in benchmarks.split(",") if b.strip()]
-    try:
-        seeds = tuple(int(s) for s in _pick(settings, "seeds", (0,)))
-        sampled = len(seeds) > 1
-        config = EvalConfig(
-            benchmarks=tuple(benchmarks),
-            template=str(_pick(settings, "template", default_template(model))),
-            n_shots=settings.get("n_shots"),
-            limit=settings.get("limit"),
-            seeds=seeds,
-            temperature=float(_pick(settings, "temperature", 0.0)) if sampled else 0.0,
-            top_p=float(_pick(settings, "top_p", 1.0)) if sampled else 1.0,
-            max_tokens=int(_pick(settings, "max_tokens", 2048)),
-            data_dir=settings.get("data_dir"),
-            shard_size=int(_pick(settings, "shard_size", 64)),
-            grade_timeout_s=float(_pick(settings, "grade_timeout_s", 5.0)),
-            num_proc=int(_pick(settings, "num_proc", 1)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise DartError(f"bad evaluation setting: {exc}") from None
+    where = "evaluation settings"
+    seeds = check_value("seeds", _pick(settings, "seeds", (0,)), tuple[int, ...], where)
+    values = {k: v for k, v in settings.items() if k not in ENGINE_KEYS}
+    values["seeds"] = seeds
+    if len(seeds) <= 1:  # greedy: the recipe's synthesis temperature does not apply
+        values.update(temperature=0.0, top_p=1.0)
+    engine_cfg = build_dataclass(
+        BuildConfig, {k: settings.get(k) for k in ENGINE_KEYS}, where=where
+    )  # fmt: skip
+    values["template"] = _pick(values, "template", default_template(engine_cfg.model))
+    config = build_dataclass(EvalConfig, values, where=where)
     from dart_hf.engines import BACKENDS
 
-    backend = str(_pick(settings, "engine", "vllm"))
-    if backend not in BACKENDS:
-        raise unknown_name("engine", backend, BACKENDS)
+    if engine_cfg.engine not in BACKENDS:
+        raise unknown_name("engine", engine_cfg.engine, BACKENDS)
+    max_model_len = settings.get("max_model_len")
     engine = {
-        "engine": backend,
-        "model": model,
-        "dtype": str(_pick(settings, "dtype", "bfloat16")),
-        "max_model_len": int(_pick(settings, "max_model_len", max(4096, config.max_tokens + 2048))),
+        "engine": engine_cfg.engine,
+        "model": engine_cfg.model,
+        "dtype": engine_cfg.dtype,
+        "max_model_len": engine_cfg.max_model_len
+        if max_model_len is not None
+        else max(4096, config.max_tokens + 2048),
+        "options": engine_cfg.engine_options,
     }
     return config, engine
 
@@ -266,9 +266,11 @@ def grade_predictions(preds: Dataset, *, timeout_s: float = 5.0, num_proc: int =
 
     old = [c for c in ("pred", "correct", "grade_status", "source") if c in preds.column_names]
     ds = preds.remove_columns(old).add_column("source", list(preds["benchmark"]))
+    from dart_hf.executors import capped
+
     graded = grade_dataset(
         ds,
-        GradeConfig(timeout_s=timeout_s, num_proc=num_proc),
+        capped(GradeConfig(timeout_s=timeout_s, num_proc=num_proc), len(ds)),
         response_column="response",
         answer_column="gold",
     )
@@ -278,19 +280,22 @@ def grade_predictions(preds: Dataset, *, timeout_s: float = 5.0, num_proc: int =
 # --------------------------------------------------------------------------- run
 
 
-def _check_settings(path: Path, settings: dict[str, Any]) -> None:
-    """Refuse to resume shards that were sampled with other settings."""
-    if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        if old != settings:
-            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-            raise DartError(
-                f"{path.with_suffix('')} holds samples made with other settings "
-                f"({', '.join(diff)}); use another -o/--out or delete that folder"
-            )
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=1, sort_keys=True), encoding="utf-8")
+REGRADABLE = ("grader", "data.gold_hash")
+"""What `--regrade` may change in a folder: the saved samples stay valid."""
+
+
+def _check_settings(path: Path, fingerprint: dict[str, Any], folder: Path, regrade: bool) -> None:
+    """Refuse to resume shards made with other settings, another grader or other golds."""
+    from dart_hf import outputs
+
+    outputs.check_fingerprint(
+        path, fingerprint, what="samples", folder=folder,
+        has_work=lambda: any(folder.glob("shard-*.parquet")),
+        remedy="use another -o/--out (or delete that folder)",
+        allow=REGRADABLE if regrade else (), regradable=REGRADABLE,
+        regrade_remedy="rerun with --regrade to grade the saved samples again with the current "
+        "grader and gold answers",
+    )  # fmt: skip
 
 
 def _load_queries(config: EvalConfig, benchmark: str) -> tuple[Dataset, dict[str, Any]]:
@@ -329,6 +334,7 @@ def run_eval(
     *,
     engine_spec: Any,
     progress: bool = True,
+    regrade: bool = False,
 ) -> dict[str, Any]:
     """Run the evaluation and write its outputs under `out_dir`.
 
@@ -341,21 +347,42 @@ def run_eval(
         out_dir: Output folder.
         engine_spec: The `EngineSpec` of the model to evaluate.
         progress: Show progress bars.
+        regrade: Accept a folder whose samples were graded with another grader or other gold
+            answers (same queries and settings): the samples are kept and graded again.
 
     Returns:
         The results (as saved in `results.json`).
+
+    Raises:
+        DartError: Bad input, a folder holding samples made with other settings (or another
+            grader or other golds, without `regrade`), a folder in use, or a full disk.
     """
+    from dart_hf import outputs
+
     start = time.time()
     # every benchmark is loaded (and checked) before an engine starts
     loaded = {bench: _load_queries(config, bench) for bench in config.benchmarks}
-    data_info = {bench: info for bench, (_, info) in loaded.items()}
+    out = Path(out_dir)
+    with outputs.folder_lock(out, "eval"), outputs.disk_full(out, out):
+        return _run_eval(config, out, loaded, engine_spec, progress, regrade, start)
 
+
+def _run_eval(
+    config: EvalConfig,
+    out: Path,
+    loaded: dict[str, tuple[Dataset, dict[str, Any]]],
+    engine_spec: Any,
+    progress: bool,
+    regrade: bool,
+    start: float,
+) -> dict[str, Any]:
+    from dart_hf import outputs
     from dart_hf.config import SamplingConfig
     from dart_hf.engines import get_engine
+    from dart_hf.grading import grader_info
     from dart_hf.sampling import generation_totals, run_sampling
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    data_info = {bench: info for bench, (_, info) in loaded.items()}
     spec_dict = engine_spec.to_dict() if hasattr(engine_spec, "to_dict") else {}
     per_bench: dict[str, Dataset] = {}
     generation: dict[str, Any] = {}
@@ -369,14 +396,20 @@ def run_eval(
             n_shots=config.shots_for(bench),
         )
         parts = []
+        # Shards hold what the model wrote for the queries; gold answers are joined back from
+        # the benchmark on every run, so a regrade sees the current golds.
+        golds = [c for c in outputs.GOLD_COLUMNS if c in queries.column_names]
+        posed = queries.remove_columns(golds)
         for seed in config.seeds:
             folder = out / "samples" / bench / f"seed-{seed}"
-            _check_settings(
-                folder.with_suffix(".json"),
-                {**config.sampling_dict(bench, seed), "engine": spec_dict},
-            )
+            fingerprint = {
+                "settings": {**config.sampling_dict(bench, seed), "engine": spec_dict},
+                "grader": grader_info(),
+                "data": outputs.data_fingerprint(queries),
+            }
+            _check_settings(folder.with_suffix(".json"), fingerprint, folder, regrade)
             samples = run_sampling(
-                queries,
+                posed,
                 folder,
                 engine_spec=engine_spec,
                 sampling=sampling,
@@ -385,6 +418,9 @@ def run_eval(
                 shard_size=config.shard_size,
                 progress=progress,
             )
+            if samples["id"] != posed["id"]:
+                raise DartError(f"{folder}: the shards do not match the benchmark's items")
+            samples = concatenate_datasets([samples, queries.select_columns(golds)], axis=1)
             parts.append(_to_predictions(samples, seed))
         generation[bench] = generation_totals(
             [out / "samples" / bench / f"seed-{seed}" for seed in config.seeds]
@@ -409,7 +445,7 @@ def run_eval(
             "engine": spec_dict,
         },
         "exemplars": {b: exemplar_source(b) for b in config.benchmarks if config.shots_for(b) > 0},
-        "grader": _grader_info(),
+        "grader": grader_info(),
         "data": data_info,
         **summarize_predictions(preds, reported),
         "paper": reported,
@@ -420,36 +456,23 @@ def run_eval(
     return results
 
 
-def _grader_info() -> dict[str, Any]:
-    import importlib.metadata
-
-    from dart_hf import grading
-
-    try:
-        version = importlib.metadata.version("math-verify")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
-        version = None
-    return {
-        "name": "math-verify",
-        "version": version,
-        "grade_version": getattr(grading, "GRADE_VERSION", None),
-    }
-
-
 def write_outputs(results: dict[str, Any], per_bench: dict[str, Dataset], out: Path) -> None:
     """Write results.json, results.md and the predictions dataset with its card."""
     from dart_hf.hub import write_hub_folder
+    from dart_hf.outputs import atomic_write, replace_folder
 
-    (out / "results.json").write_text(
-        json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8"
-    )
-    (out / "results.md").write_text(results_markdown(results), encoding="utf-8")
-    folder = out / "predictions"
-    if folder.exists():  # derived data: rebuilt whole so no stale config survives
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    (folder / "README.md").write_text(render_card(results), encoding="utf-8")
-    write_hub_folder(dict(per_bench), folder, split="test")
+    atomic_write(out / "results.json", json.dumps(results, indent=1, default=str) + "\n")
+    atomic_write(out / "results.md", results_markdown(results))
+    # derived data: rebuilt whole (no stale config survives), staged and renamed in, so a
+    # killed run leaves the old predictions or the new ones, never a mix
+    staged = out / ".staging" / "predictions"
+    if staged.exists():
+        shutil.rmtree(staged)
+    staged.mkdir(parents=True)
+    (staged / "README.md").write_text(render_card(results), encoding="utf-8")
+    write_hub_folder(dict(per_bench), staged, split="test")
+    replace_folder(staged, out / "predictions")
+    staged.parent.rmdir()
 
 
 def push_results(out_dir: str | Path, repo: str | None, **kwargs: Any) -> str:

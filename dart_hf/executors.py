@@ -16,6 +16,7 @@ folder must be on storage every node sees (NFS, a mounted bucket).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -65,6 +66,36 @@ class ExecutorSpec:
             raise DartError(f"grade_chunk must be >= 1, got {self.grade_chunk}")
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def grading_workers(requested: int, rows: int) -> tuple[int, str | None]:
+    """Grading processes to start: at most one per row and one per core.
+
+    Returns:
+        The count, and a message saying why it is below `requested` (None when it is not).
+    """
+    cores = available_cores()
+    n = max(1, min(requested, rows, cores))
+    if n >= requested:
+        return requested, None
+    return n, f"num_proc {requested} capped at {n} ({rows} rows, {cores} cores)"
+
+
+def capped(config: GradeConfig, rows: int) -> GradeConfig:
+    """`config` with `num_proc` capped by `grading_workers` (the cap is logged)."""
+    n, note = grading_workers(config.num_proc, rows)
+    if note is None:
+        return config
+    logger.info("grading: %s", note)
+    return dataclasses.replace(config, num_proc=n)
+
+
 class Executor(Protocol):
     """Runs one round's sampling and grading."""
 
@@ -104,7 +135,7 @@ class LocalExecutor:
         """Grade with `grading.grade_dataset`."""
         from dart_hf import grading
 
-        return grading.grade_dataset(raw, config)
+        return grading.grade_dataset(raw, capped(config, len(raw)))
 
 
 def _import_ray() -> Any:
@@ -211,9 +242,9 @@ class RayExecutor:
     ) -> Dataset:
         """Hand each unfinished shard to an engine actor; return all samples."""
         from ray.util import ActorPool
-        from tqdm.auto import tqdm
 
         from dart_hf import sampling as sampling_mod
+        from dart_hf.logs import progress_bar as tqdm  # honours -q, TQDM_DISABLE
 
         plan = sampling_mod.plan_sampling(
             queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,

@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from datasets import Dataset, Features, Value
 
+from dart_hf import outputs
 from dart_hf.config import SamplingConfig
 from dart_hf.engines import EngineSpec, GenerationParams, get_engine
 from dart_hf.errors import DartError
@@ -59,7 +60,11 @@ SAMPLE_FEATURES = Features(
     }
 )
 SAMPLE_COLUMNS = list(SAMPLE_FEATURES)
-_SCHEDULER_COLUMNS = ("n_samples", "sample_offset")
+SAMPLE_SETTINGS = (
+    "pool", "data_dir", "limit", "model", "engine", "engine_options", "dtype", "max_model_len",
+    "seed", "shard_size",
+)  # fmt: skip
+"""`BuildConfig` fields that `dart-hf sample` reads (with `SamplingConfig`'s)."""
 
 
 def shard_seed(seed: int, round: int, shard: int) -> int:
@@ -153,37 +158,19 @@ def sample_batch(
 
 
 def _queries_hash(queries: Dataset) -> str:
-    """Content hash of what fixes the shards: ids and scheduler columns."""
-    digest = hashlib.sha256()
-    cols = ["id"] + [c for c in _SCHEDULER_COLUMNS if c in queries.column_names]
-    for col in cols:
-        digest.update(json.dumps(list(queries[col])).encode())
-    return digest.hexdigest()
+    """Content hash of what fixes the shards: every query column (the shards carry them all,
+    gold answers included) and the scheduler columns."""
+    return outputs.content_hash(queries)
+
+
+def _has_shards(out_dir: Path) -> bool:
+    return any(out_dir.glob("shard-*.parquet"))
 
 
 def _check_manifest(out_dir: Path, settings: dict[str, Any]) -> None:
-    path = out_dir / MANIFEST
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise DartError(
-                f"{path}: not valid JSON; remove it or use a new output folder"
-            ) from None
-        if old != settings:
-            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-            raise DartError(
-                f"{out_dir} holds shards sampled with other settings ({', '.join(diff)}); "
-                "use a new output folder"
-            )
-        return
-    _atomic_write(path, json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    outputs.check_fingerprint(
+        out_dir / MANIFEST, settings, what="shards", has_work=lambda: _has_shards(out_dir),
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -324,8 +311,9 @@ def sample_shard(
         },
     )
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    samples.to_parquet(str(tmp))
-    os.replace(tmp, path)
+    with outputs.disk_full(path, tmp):
+        samples.to_parquet(str(tmp))
+        os.replace(tmp, path)
     line = {
         "shard": k,
         "completions": len(samples),
@@ -333,7 +321,10 @@ def sample_shard(
         "wall_s": float(f"{time.perf_counter() - t_shard:.3f}"),
         "pid": os.getpid(),
     }
-    with open(out_dir / SHARD_LOG, "a", encoding="utf-8") as fh:
+    with (
+        outputs.disk_full(out_dir / SHARD_LOG),
+        open(out_dir / SHARD_LOG, "a", encoding="utf-8") as fh,
+    ):
         fh.write(json.dumps(line) + "\n")
     return line
 
@@ -406,7 +397,7 @@ def run_sampling(
     )  # fmt: skip
     if plan.todo:
         logger.info("%s: %d of %d shards to sample", plan.out, len(plan.todo), plan.n_shards)
-    from tqdm.auto import tqdm
+    from dart_hf.logs import progress_bar as tqdm  # honours -q, TQDM_DISABLE
 
     todo = set(plan.todo)
     bar = tqdm(
@@ -465,56 +456,49 @@ def sample_command(
     """
     from datasets import concatenate_datasets
 
-    from dart_hf.config import build_dataclass, load_recipe, merge
+    from dart_hf.config import BuildConfig, build_dataclass, load_recipe, merge
     from dart_hf.engines import BACKENDS
     from dart_hf.errors import unknown_name
     from dart_hf.models import resolve_model
     from dart_hf.sources import load_pool
 
     settings = merge(load_recipe(recipe), options)
-    engine = settings.get("engine") or "vllm"
-    if engine not in BACKENDS:
-        raise unknown_name("engine", engine, BACKENDS)
-    sampling = build_dataclass(SamplingConfig, settings, where=recipe or "options")
-    get_template(sampling.template)
-    pools = settings.get("pool")
-    if not pools:
+    where = f"{recipe} and options" if recipe else "options"
+    if not settings.get("pool"):
         raise DartError("no query pool: give --pool NAME_OR_PATH (or `pool:` in the recipe)")
-    limit = settings.get("limit")
-    if limit is not None and int(limit) < 1:
-        raise DartError(f"--limit must be >= 1, got {limit}")
-    seed = int(settings.get("seed") or 0)
-    shard_size = int(settings.get("shard_size") or DEFAULT_SHARD_SIZE)
-    max_model_len = int(settings.get("max_model_len") or 4096)
-    if sampling.max_tokens >= max_model_len:
+    # the engine, pool and shard settings have the same names, types and checks as a build's
+    cfg = build_dataclass(
+        BuildConfig, {k: settings.get(k) for k in SAMPLE_SETTINGS}, where=where
+    )  # fmt: skip
+    if cfg.engine not in BACKENDS:
+        raise unknown_name("engine", cfg.engine, BACKENDS)
+    sampling = build_dataclass(SamplingConfig, settings, where=where)
+    get_template(sampling.template)
+    if sampling.max_tokens >= cfg.max_model_len:
         raise DartError(
             f"max_tokens {sampling.max_tokens} leaves no room for the prompt within "
-            f"max_model_len {max_model_len}"
+            f"max_model_len {cfg.max_model_len}"
         )
-    engine_options = settings.get("engine_options") or {}
-    if not isinstance(engine_options, dict):
-        raise DartError("recipe: `engine_options` must be a mapping")
-    model = settings.get("model")
-    resolve_model(model)  # a bad model path fails here, before any pool or engine work
-    names = [pools] if isinstance(pools, str) else list(pools)
-    parts = [load_pool(p, data_dir=settings.get("data_dir"), limit=limit) for p in names]
+    resolve_model(cfg.model)  # a bad model path fails here, before any pool or engine work
+    parts = [load_pool(p, data_dir=cfg.data_dir, limit=cfg.limit) for p in cfg.pool]
     queries = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
-    if limit is not None and len(queries) > int(limit):
-        queries = queries.select(range(int(limit)))
+    if cfg.limit is not None and len(queries) > cfg.limit:
+        queries = queries.select(range(cfg.limit))
     spec = EngineSpec(
-        backend=engine,
-        model=model,
-        seed=seed,
-        dtype=str(settings.get("dtype") or "bfloat16"),
-        max_model_len=max_model_len,
-        options=tuple(sorted(engine_options.items())),
+        backend=cfg.engine,
+        model=cfg.model,
+        seed=cfg.seed,
+        dtype=cfg.dtype,
+        max_model_len=cfg.max_model_len,
+        options=cfg.engine_options,
     )
     from dart_hf.executors import ExecutorSpec, make_executor
 
-    ds = make_executor(executor or ExecutorSpec()).sample(
-        queries, Path(out), engine_spec=spec, sampling=sampling, round=0, seed=seed,
-        shard_size=shard_size, progress=True,
-    )  # fmt: skip
+    with outputs.folder_lock(out, "sample"), outputs.disk_full(out, out):
+        ds = make_executor(executor or ExecutorSpec()).sample(
+            queries, Path(out), engine_spec=spec, sampling=sampling, round=0, seed=cfg.seed,
+            shard_size=cfg.shard_size, progress=True,
+        )  # fmt: skip
     cut = sum(1 for r in ds["finish_reason"] if r == "length")
     tokens = int(sum(ds["n_tokens"]))
     return (

@@ -98,7 +98,9 @@ def test_config_defaults_and_errors() -> None:
     config, engine = ev.resolve_config({}, {"benchmarks": "math500,gsm8k", "limit": 3})
     assert config.benchmarks == ("math500", "gsm8k")
     assert (config.temperature, config.max_tokens, config.template) == (0.0, 2048, "chat")
-    assert engine == {"engine": "vllm", "model": None, "dtype": "bfloat16", "max_model_len": 4096}
+    assert engine == {
+        "engine": "vllm", "model": None, "dtype": "bfloat16", "max_model_len": 4096, "options": ()
+    }
     # a build recipe's synthesis settings do not leak into the protocol
     paper, paper_engine = ev.resolve_config(load_recipe("paper"), {})
     assert (paper.max_tokens, paper.limit, paper.shard_size, paper.num_proc) == (2048, None, 64, 1)
@@ -268,7 +270,7 @@ def test_rerun_resumes_without_regenerating(scripted_run: tuple) -> None:
     # other settings in the same folder are refused rather than mixed in
     other = dataclasses.replace(config, benchmarks=("gsm8k",), max_tokens=99)
     with pytest.raises(
-        DartError, match="seed-0 holds samples made with other settings \\(max_tokens\\)"
+        DartError, match="seed-0 holds samples made with other settings: max_tokens 4096 -> 99"
     ):
         ev.run_eval(other, out, engine_spec=spec, progress=False)
 
@@ -404,7 +406,7 @@ def test_eval_flags_reach_the_run_and_the_table_is_printed(
 ) -> None:
     seen: dict = {}
 
-    def fake_run(config: ev.EvalConfig, out: str, *, engine_spec: object) -> dict:
+    def fake_run(config: ev.EvalConfig, out: str, *, engine_spec: object, **kw: object) -> dict:
         seen.update(config=config, out=out, spec=engine_spec)
         return {**ev.summarize_predictions(_toy_predictions()), "settings": {"seeds": [0, 1]}}
 

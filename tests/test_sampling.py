@@ -137,7 +137,7 @@ def test_run_sampling_shards_and_resume(echo: EchoEngine, tmp_path: Path) -> Non
 def test_run_sampling_refuses_other_settings(echo: EchoEngine, tmp_path: Path) -> None:
     kw = {"engine_spec": FAKE, "round": 0, "seed": 0, "shard_size": 2, "progress": False}
     sampling.run_sampling(_queries(3), tmp_path, sampling=SAMPLING, **kw)
-    with pytest.raises(DartError, match="other settings .*sampling"):
+    with pytest.raises(DartError, match="other settings: sampling.max_tokens 32 -> 512"):
         sampling.run_sampling(
             _queries(3), tmp_path, sampling=SamplingConfig(n=3, template="qa"), **kw
         )
@@ -168,7 +168,10 @@ def _invoke(args: list[str]):
         (["--model", "./no/such/folder"], "model path './no/such/folder' does not exist"),
         (["--n", "0"], "n must be >= 1, got 0"),
         (["--temperature", "-0.5"], "temperature must be >= 0, got -0.5"),
-        (["--limit", "0"], "--limit must be >= 1"),
+        (["--limit", "0"], "limit must be >= 1, got 0"),
+        (["--shard-size", "0"], "shard_size must be >= 1, got 0"),  # was silently 64
+        (["--temperature", "nan"], "temperature must be a finite number"),  # was written as NaN
+        (["--top-p", "inf"], "top_p must be a finite number"),
         (["--pool", "nosuchpool"], "unknown pool 'nosuchpool'"),
     ],
 )
