@@ -332,33 +332,37 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--repo", default=None, help="ORG/NAME or NAME [default: <user>/<folder name>].")
 @click.option("--org", default=None, help="Namespace when --repo has none [default: your user].")
-@click.option("--private", is_flag=True, help="Create the repo private.")
-@click.option("--retries", type=int, default=5, show_default=True, help="Retries per step.")
+@click.option("--revision", default=None, help="Branch to commit to, created if missing (with "
+              "--create-pr: the branch the pull request targets) [default: main].")  # fmt: skip
+@click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing.")
+@click.option("--commit-message", default=None, help="Commit title "
+              "[default: Upload <folder name> with dart-hf].")  # fmt: skip
+@click.option("--commit-description", default=None, help="Commit (or pull request) description.")
+@click.option("--private", is_flag=True, help="Create the repo private (a new repo only).")
+@click.option("--token", default=None, help="Hub token [default: HF_TOKEN, else the stored "
+              "login]; never printed.")  # fmt: skip
+@click.option("--retries", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Retries of the repo creation and of the commit after a network error or "
+              "HTTP 408/429/5xx (huggingface_hub retries the file uploads itself).")  # fmt: skip
 @user_errors
-def push_cmd(folder: str, repo: str | None, org: str | None, private: bool, retries: int) -> None:
+def push_cmd(folder: str, repo: str | None, **options: Any) -> None:
     """Upload a staged release folder (or a trained model folder) to the Hub, as it is.
 
     FOLDER is a release staged by `dart-hf build` (e.g. OUT/releases/dart-math-hard):
-    README.md with the card, data/*.parquet, images/. The repo is created if needed and
-    everything goes in one commit, so `dart-hf build --push` and this command publish
-    identical repos. A folder written by `dart-hf train` goes to a model repo instead
-    (weights, tokenizer, card; checkpoints stay local). The token comes from HF_TOKEN or the
-    stored login (`hf auth login`) and is never printed. Network errors and HTTP 429/5xx are
-    retried with backoff; if the push still fails, rerun the same command: files already on
-    the Hub are skipped.
+    README.md with the card, data/*.parquet, images/. As `hf upload`, the repo is created if
+    needed and everything goes in one commit (or one pull request with --create-pr), so
+    `dart-hf build --push` and this command publish identical repos. A folder written by
+    `dart-hf train` goes to a model repo instead (weights, tokenizer, card; checkpoints stay
+    local). The token comes from --token, HF_TOKEN or the stored login (`hf auth login`) and
+    is never printed. If the push still fails, rerun the same command: files already on the
+    Hub are skipped.
     """
     from dart_hf.hub import push_folder
     from dart_hf.training import RESULTS_FILE, push_model
 
     push = push_model if (Path(folder) / RESULTS_FILE).is_file() else push_folder
-    url = push(folder, repo, org=org, private=private, retries=retries, on_retry=_report_retry)
+    url = push(folder, repo, **options)
     click.echo(f"pushed: {url}")
-
-
-def _report_retry(step: str, exc: BaseException) -> None:
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    why = f"HTTP {status}" if status else type(exc).__name__
-    click.echo(f"{step}: {why}, retrying", err=True)
 
 
 # ---------------------------------------------------------------- eval (evaluation.py)
@@ -609,7 +613,34 @@ def train_cmd(
         )
         click.echo(f"model and card: {out}")
     if push and repo:
-        click.echo(f"pushed: {push_model(out, repo, private=private, on_retry=_report_retry)}")
+        click.echo(f"pushed: {push_model(out, repo, private=private)}")
+
+
+def _with_verbosity(command: click.Command) -> None:
+    """Give `command` -q/--quiet and -v/--verbose (what each shows: `dart_hf.logs`)."""
+    from dart_hf import logs
+
+    command.params += [
+        click.Option(["-q", "--quiet"], is_flag=True, help="Errors and the final summary only."),
+        click.Option(["-v", "--verbose"], count=True,
+                     help="Our INFO logs and the engines' own output (-vv: debug logs)."),
+    ]  # fmt: skip
+    callback = command.callback
+    if callback is None:
+        return
+
+    @functools.wraps(callback)
+    def run(*args: Any, quiet: bool = False, verbose: int = 0, **kwargs: Any) -> Any:
+        if quiet and verbose:
+            raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
+        with logs.terminal(logs.QUIET if quiet else verbose, out=kwargs.get("out")):
+            return callback(*args, **kwargs)
+
+    command.callback = run
+
+
+for _command in cli.commands.values():  # every command, also those added later above
+    _with_verbosity(_command)
 
 
 def main() -> None:

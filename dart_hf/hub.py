@@ -1,4 +1,4 @@
-"""Hub-layout staging of a release folder, and pushing it with bounded retries.
+"""Hub-layout staging of a release folder (pushing it: `dart_hf.push`).
 
 A release is staged locally exactly as it will be on the Hub: parquet shards named as
 `Dataset.push_to_hub` names them (`data/<split>-00000-of-0000N.parquet` for the default
@@ -10,12 +10,9 @@ uploads that folder as it is, so `dart-hf build --push` and `dart-hf push` publi
 from __future__ import annotations
 
 import logging
-import os
 import re
-import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from datasets import Dataset
 from datasets.arrow_writer import (
@@ -40,10 +37,7 @@ MAX_ROW_GROUP_BYTES = 100 * 1000**2
 """The viewer's limit on uncompressed row-group size (`datasets.config.MAX_ROW_GROUP_SIZE`)."""
 SHARD_RE = re.compile(r"^(?P<split>\w+(?:\.\w+)*)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet$")
 SPLIT_RE = re.compile(r"^\w+(\.\w+)*$")
-RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 PUSH_IGNORE = (".git", ".cache", "__pycache__")
-
-T = TypeVar("T")
 
 
 def data_dir_for(config_name: str) -> str:
@@ -295,298 +289,15 @@ def check_hub_folder(folder: Path) -> list[str]:
     return problems
 
 
-# --------------------------------------------------------------------------- push
+# Pushing lives in dart_hf.push (it imports this module); re-exported for callers of hub.
+from dart_hf.push import push_folder, push_folders, resolve_repo_id  # noqa: E402
 
-
-def _retryable(exc: BaseException) -> bool:
-    """Network errors and HTTP 408/429/5xx are worth another try; nothing else is.
-
-    huggingface_hub wraps some upload errors (e.g. an LFS PUT in a RuntimeError), so the
-    chain of causes is checked too.
-    """
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if _retryable_one(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _retryable_one(exc: BaseException) -> bool:
-    from huggingface_hub.errors import HfHubHTTPError
-
-    if isinstance(exc, HfHubHTTPError):
-        response = getattr(exc, "response", None)
-        return response is not None and response.status_code in RETRY_STATUS
-    try:
-        import httpx2
-
-        if isinstance(exc, httpx2.TransportError):
-            return True
-    except ImportError:  # older huggingface_hub uses requests/httpx
-        pass
-    try:
-        import httpx
-
-        if isinstance(exc, httpx.TransportError):
-            return True
-    except ImportError:
-        pass
-    return isinstance(exc, ConnectionError | TimeoutError)
-
-
-def _wait_s(exc: BaseException, attempt: int, backoff_s: float, max_wait_s: float) -> float:
-    response = getattr(exc, "response", None)
-    retry_after = response.headers.get("Retry-After") if response is not None else None
-    if retry_after is not None:
-        try:
-            return min(max(float(retry_after), 0.0), max_wait_s)
-        except ValueError:
-            pass
-    return min(backoff_s * 2**attempt, max_wait_s)
-
-
-def _with_retries(
-    what: str,
-    fn: Callable[[], T],
-    *,
-    retries: int,
-    backoff_s: float,
-    max_wait_s: float,
-    on_retry: Callable[[str, BaseException], None] | None = None,
-) -> T:
-    """Call `fn`, retrying retryable errors up to `retries` times with exponential backoff."""
-    attempt = 0
-    while True:
-        try:
-            return fn()
-        except Exception as exc:
-            if attempt >= retries or not _retryable(exc):
-                raise
-            wait = _wait_s(exc, attempt, backoff_s, max_wait_s)
-            logger.warning(
-                "%s failed (%s); retry %d/%d in %.1fs",
-                what,
-                _short(exc),
-                attempt + 1,
-                retries,
-                wait,
-            )
-            if on_retry is not None:
-                on_retry(what, exc)
-            time.sleep(wait)
-            attempt += 1
-
-
-def _short(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-
-
-def _scrub(text: str, secrets: Iterable[str | None]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def resolve_repo_id(
-    folder: Path, repo_id: str | None, org: str | None, whoami: Callable[[], dict[str, Any]]
-) -> str:
-    """`ORG/NAME` for a push: explicit id, else `org` or the logged-in user, and the folder name."""
-    if repo_id and "/" in repo_id:
-        if org:
-            raise DartError(f"--org {org!r} conflicts with the full repo id {repo_id!r}")
-        ns, _, name = repo_id.partition("/")
-    else:
-        name = repo_id or Path(folder).resolve().name
-        ns = org or str(whoami().get("name") or "")
-        if not ns:
-            raise DartError("cannot tell the default namespace: the Hub did not return a user name")
-    if not ns or not name or "/" in name or not re.match(r"^[\w.-]+$", f"{ns}{name}"):
-        raise DartError(f"invalid repo id {ns}/{name!r}: expected ORG/NAME")
-    return f"{ns}/{name}"
-
-
-def push_folder(
-    folder: Path | str,
-    repo_id: str | None,
-    *,
-    org: str | None = None,
-    private: bool = False,
-    token: str | None = None,
-    commit_message: str | None = None,
-    retries: int = 5,
-    backoff_s: float = 2.0,
-    max_wait_s: float = 60.0,
-    endpoint: str | None = None,
-    on_retry: Callable[[str, BaseException], None] | None = None,
-    repo_type: str = "dataset",
-    exclude: tuple[str, ...] = (),
-) -> str:
-    """Upload a staged release folder as it is to a Hub dataset repo (or a model folder).
-
-    The repo is created if needed (`exist_ok=True`), the large files are pre-uploaded, then one
-    commit adds every file of the folder. Network errors and HTTP 408/429/5xx are retried with
-    exponential backoff (honouring `Retry-After`), at most `retries` times per step. Files the
-    Hub already has with the same content are skipped, so rerunning the same push resumes it.
-
-    Args:
-        folder: The staged folder (README.md + parquet + images).
-        repo_id: `ORG/NAME`, or `NAME` (namespace = `org` or the logged-in user), or None
-            (name = the folder's name).
-        org: Namespace to use when `repo_id` has none.
-        private: Create the repo private (an existing repo keeps its visibility).
-        token: Hub token; default `HF_TOKEN` or the stored login. Never logged or echoed.
-        commit_message: Defaults to "Upload <folder name> with dart-hf".
-        retries: Retries per step after the first attempt.
-        backoff_s: First wait; doubles each retry, capped by `max_wait_s`.
-        max_wait_s: Longest single wait.
-        endpoint: Hub URL; default `HF_ENDPOINT` read at call time, else huggingface.co.
-        on_retry: Called with (step, error) before each retry (the CLI reports retries).
-        repo_type: "dataset" (a staged release, checked to be viewer-ready first) or "model"
-            (a trained model folder with its card).
-        exclude: Path prefixes (POSIX, relative to `folder`) that stay local.
-
-    Returns:
-        The URL of the commit (or of the repo when nothing changed).
-
-    Raises:
-        DartError: Missing folder, no token, offline mode, or a push that still failed; the
-            message says what was uploaded and how to resume. The staged folder is untouched.
-    """
-    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
-
-    folder = Path(folder)
-    if repo_type not in ("dataset", "model"):
-        raise DartError(f"unknown repo type {repo_type!r}; valid: dataset, model")
-    if not (folder / README).is_file():
-        what = "a staged release" if repo_type == "dataset" else "a model folder with a card"
-        raise DartError(f"{folder}: not {what} (no README.md)")
-    if repo_type == "dataset":
-        problems = check_hub_folder(folder)
-        if problems:
-            raise DartError(f"{folder}: not viewer-ready: " + "; ".join(problems[:5]))
-    session = _HubSession(token, endpoint, retries, backoff_s, max_wait_s, on_retry)
-
-    def whoami() -> dict[str, Any]:
-        try:
-            return session.retry("whoami", session.api.whoami)
-        except LocalTokenNotFoundError:
-            raise DartError("no Hugging Face token: set HF_TOKEN or run `hf auth login`") from None
-        except HfHubHTTPError as exc:
-            raise DartError(
-                f"the Hub refused the token: {_scrub(_short(exc), session.secrets)}"
-            ) from None
-
-    repo = resolve_repo_id(folder, repo_id, org, whoami)
-    resume = f"dart-hf push {folder} --repo {repo}" + (" --private" if private else "")
-    paths = [p for p in staged_files(folder) if not p.startswith(exclude)]
-    return session.upload(
-        folder,
-        repo,
-        paths,
-        repo_type=repo_type,
-        private=private,
-        commit_message=commit_message or f"Upload {folder.name} with dart-hf",
-        resume=resume,
-    )
-
-
-class _HubSession:
-    """An `HfApi` client for one push, with the retry settings every step shares."""
-
-    def __init__(
-        self,
-        token: str | None,
-        endpoint: str | None,
-        retries: int,
-        backoff_s: float,
-        max_wait_s: float,
-        on_retry: Callable[[str, BaseException], None] | None,
-    ) -> None:
-        from huggingface_hub import HfApi
-        from huggingface_hub import constants as hf_constants
-
-        if hf_constants.is_offline_mode():
-            raise DartError("HF_HUB_OFFLINE is set: unset it to push to the Hub")
-        self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip(
-            "/"
-        )
-        self.api = HfApi(endpoint=self.endpoint, token=token, library_name="dart-hf")
-        self.secrets = [token, os.environ.get("HF_TOKEN")]
-        self.step_kw: dict[str, Any] = {
-            "retries": retries,
-            "backoff_s": backoff_s,
-            "max_wait_s": max_wait_s,
-            "on_retry": on_retry,
-        }
-
-    def retry(self, what: str, fn: Callable[[], T]) -> T:
-        return _with_retries(what, fn, **self.step_kw)
-
-    def upload(
-        self,
-        folder: Path,
-        repo: str,
-        paths: list[str],
-        *,
-        repo_type: str,
-        private: bool,
-        commit_message: str,
-        resume: str,
-    ) -> str:
-        """Create the repo if needed, pre-upload large files, then commit `paths` at once.
-
-        Raises:
-            DartError: The push still failed after the retries; says what was uploaded and
-                how to resume (`resume`, a command).
-        """
-        from huggingface_hub import CommitOperationAdd
-
-        api = self.api
-        ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p)) for p in paths]
-        progress = {"repo": False}
-        try:
-            self.retry(
-                "create_repo",
-                lambda: api.create_repo(repo, repo_type=repo_type, private=private, exist_ok=True),
-            )
-            progress["repo"] = True
-            self.retry(
-                "preupload",
-                lambda: api.preupload_lfs_files(
-                    repo, additions=ops, repo_type=repo_type, free_memory=False
-                ),
-            )
-            info = self.retry(
-                "commit",
-                lambda: api.create_commit(
-                    repo, operations=ops, repo_type=repo_type, commit_message=commit_message
-                ),
-            )
-        except DartError:
-            raise
-        except Exception as exc:
-            large = [op for op in ops if op._upload_mode == "lfs"]
-            done = [op.path_in_repo for op in large if op._is_uploaded]
-            if not progress["repo"]:
-                state = f"the repo {repo} was not created; nothing was uploaded"
-            elif not done:
-                state = f"the repo {repo} exists; no file was uploaded or committed"
-            else:
-                state = (
-                    f"the repo {repo} exists; {len(done)} of {len(large)} large files were "
-                    f"uploaded to storage ({', '.join(done[:5])}{', ...' if len(done) > 5 else ''})"
-                    " but no commit was made, so the repo is unchanged; a rerun skips them"
-                )
-            raise DartError(
-                _scrub(
-                    f"push of {folder} to {repo} failed ({_short(exc)}): {state}. The folder "
-                    f"is intact; resume with the same command: {resume}",
-                    self.secrets,
-                )
-            ) from None
-        prefix = "" if repo_type == "model" else f"{repo_type}s/"
-        return str(getattr(info, "commit_url", None) or f"{self.endpoint}/{prefix}{repo}")
+__all__ = [
+    "check_hub_folder",
+    "push_folder",
+    "push_folders",
+    "read_card",
+    "resolve_repo_id",
+    "staged_files",
+    "write_hub_folder",
+]

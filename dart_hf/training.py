@@ -547,10 +547,14 @@ def push_model(
     token: str | None = None,
     endpoint: str | None = None,
     retries: int = 5,
-    backoff_s: float = 2.0,
+    backoff_s: float = 1.0,
     on_retry: Callable[[str, BaseException], None] | None = None,
+    **options: Any,
 ) -> str:
     """Upload a trained model folder (weights, tokenizer, card) to a Hub model repo.
+
+    `options` go to `hub.push_folder` as they are (`revision`, `create_pr`, `commit_message`,
+    `commit_description`).
 
     Checkpoints stay local. Every step is retried as a dataset push is (`hub.push_folder`),
     and files the Hub already has are skipped, so rerunning a failed push resumes it
@@ -579,4 +583,5 @@ def push_model(
         on_retry=on_retry,
         repo_type="model",
         exclude=(f"{CHECKPOINT_DIR}/",),
+        **options,
     )

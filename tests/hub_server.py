@@ -1,16 +1,20 @@
 """A small local stand-in for the Hugging Face Hub HTTP API, for push tests.
 
 It implements only the calls huggingface_hub 2.4 makes for `whoami`, `create_repo`,
-`preupload_lfs_files` / `create_commit` (preupload, validate-yaml, LFS batch + PUT, NDJSON
-commit), and what `load_dataset("<org>/<name>")` needs to read a repo back (dataset info,
-tree, paths-info, resolve). Faults can be injected: `server.faults.append(("commit", 429))`
-answers the next commit with a 429; `("create", "drop")` closes the connection unanswered.
+`create_branch`, `repo_info(revision=...)`, `preupload_lfs_files` / `create_commit` (preupload,
+validate-yaml, LFS batch + PUT, NDJSON commit, to a branch or as a pull request), and what
+`load_dataset("<org>/<name>")` needs to read a repo back (dataset info, tree, paths-info,
+resolve). Faults can be injected: `server.faults.append(("commit", 429))` answers the next
+commit with a 429; `("create", "drop")` closes the connection unanswered; `("commit", "lost")`
+applies the commit and then closes the connection without its answer; `("commit", "pass")`
+lets one through, so that a later one can be faulted.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 import threading
@@ -30,17 +34,49 @@ def git_blob_sha1(data: bytes) -> str:
 
 
 @dataclass
-class Repo:
-    """One repo: committed files (path -> bytes) and its commit ids."""
+class Branch:
+    """One ref: committed files (path -> bytes), which of them are LFS, commits and messages."""
 
-    private: bool = False
     files: dict[str, bytes] = field(default_factory=dict)
     lfs: set[str] = field(default_factory=set)
     commits: list[str] = field(default_factory=list)
+    messages: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def sha(self) -> str:
         return self.commits[-1] if self.commits else SHA
+
+    def copy(self) -> Branch:
+        return Branch(dict(self.files), set(self.lfs), list(self.commits), list(self.messages))
+
+
+@dataclass
+class Repo:
+    """One repo: its branches (`main` first), pull requests (`refs/pr/N` refs) and visibility."""
+
+    private: bool = False
+    branches: dict[str, Branch] = field(default_factory=lambda: {"main": Branch()})
+    prs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def main(self) -> Branch:
+        return self.branches["main"]
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        return self.main.files
+
+    @property
+    def lfs(self) -> set[str]:
+        return self.main.lfs
+
+    @property
+    def commits(self) -> list[str]:
+        return self.main.commits
+
+    @property
+    def sha(self) -> str:
+        return self.main.sha
 
 
 @dataclass
@@ -121,10 +157,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.state.log.append((self.command, self.path, 0))
             return True
+        if action == "pass":  # let this one through (to fault a later request)
+            return False
+        if action == "lost":  # applied, but the answer never arrives
+            self._lost = True
+            return False
         self._send(int(action), {"error": "injected fault"}, headers={"Retry-After": "0"})
         return True
 
     def _dispatch(self) -> None:
+        self._lost = False
         self.state.headers_seen.append(dict(self.headers))
         url = urlparse(self.path)
         path = unquote(url.path)
@@ -135,6 +177,13 @@ class _Handler(BaseHTTPRequestHandler):
             if m and name.split(":")[0] == self.command:
                 key = name.split(":")[1]
                 if self._fault(key):
+                    return
+                if self._lost:
+                    real, self.wfile = self.wfile, io.BytesIO()
+                    getattr(self, f"h_{key}")(body=body, query=query, **m.groupdict())
+                    self.wfile = real
+                    self.close_connection = True
+                    self.state.log[-1] = (self.command, self.path, 0)
                     return
                 getattr(self, f"h_{key}")(body=body, query=query, **m.groupdict())
                 return
@@ -189,18 +238,35 @@ class _Handler(BaseHTTPRequestHandler):
     def h_validate_yaml(self, **_: Any) -> None:
         self._send(200, {"errors": [], "warnings": []})
 
-    def h_preupload(self, body: bytes, repo_id: str, kind: str, **_: Any) -> None:
+    def _branch(self, repo: Repo, rev: str) -> Branch | None:
+        branch = repo.branches.get(rev) or next(
+            (b for b in repo.branches.values() if rev == b.sha), None
+        )  # a branch name or the commit at its head
+        if branch is None:
+            self._send(
+                404,
+                {"error": f"Invalid rev id: {rev}"},
+                headers={"X-Error-Code": "RevisionNotFound"},
+            )
+        return branch
+
+    def h_preupload(self, body: bytes, repo_id: str, kind: str, rev: str, **_: Any) -> None:
         repo = self._repo(repo_id, kind)
         if repo is None:
+            return
+        branch = self._branch(repo, rev)
+        if branch is None:
             return
         files = []
         for f in json.loads(body)["files"]:
             lfs = f["path"].endswith(self.state.lfs_suffixes) if self.state.lfs_suffixes else False
-            old = repo.files.get(f["path"])
+            old = branch.files.get(f["path"])
             oid = None
             if old is not None:
                 oid = (
-                    hashlib.sha256(old).hexdigest() if f["path"] in repo.lfs else git_blob_sha1(old)
+                    hashlib.sha256(old).hexdigest()
+                    if f["path"] in branch.lfs
+                    else git_blob_sha1(old)
                 )
             files.append(
                 {
@@ -210,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "oid": oid,
                 }
             )
-        self._send(200, {"files": files, "commitOid": repo.sha})
+        self._send(200, {"files": files, "commitOid": branch.sha})
 
     def h_lfs_batch(self, body: bytes, repo_id: str, kind: str | None, **_: Any) -> None:
         if self._repo(repo_id, kind or "models") is None:
@@ -230,14 +296,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.state.lfs_store[oid] = body
         self._send(200, {})
 
-    def h_commit(self, body: bytes, repo_id: str, kind: str, **_: Any) -> None:
+    def h_commit(
+        self, body: bytes, repo_id: str, kind: str, rev: str, query: dict, **_: Any
+    ) -> None:
         repo = self._repo(repo_id, kind)
         if repo is None:
             return
         if not self._authorized():
             self._send(401, {"error": "Invalid credentials"})
             return
+        target = self._branch(repo, rev)
+        if target is None:
+            return
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+        header = lines[0]["value"]
         staged: dict[str, bytes] = {}
         lfs: set[str] = set()
         for line in lines[1:]:
@@ -253,22 +325,44 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(400, {"error": f"unsupported operation {line['key']}"})
                 return
+        prefix = f"{self.base_url}/{'datasets/' if kind == 'datasets' else ''}{repo_id}"
+        pr_url = None
         with self.state.lock:
-            repo.files.update(staged)
-            repo.lfs = (repo.lfs - set(staged)) | lfs
+            branch = target
+            if query.get("create_pr", ["0"])[0] == "1":
+                num = len(repo.prs) + 1
+                branch = target.copy()
+                repo.branches[f"refs/pr/{num}"] = branch
+                repo.prs.append(
+                    {"num": num, "target": rev, "title": header.get("summary"),
+                     "description": header.get("description", "")}
+                )  # fmt: skip
+                pr_url = f"{prefix}/discussions/{num}"
+            branch.files.update(staged)
+            branch.lfs = (branch.lfs - set(staged)) | lfs
             oid = hashlib.sha1(
-                f"{repo.sha}{sorted(staged)}{len(repo.commits)}".encode()
+                f"{branch.sha}{sorted(staged)}{len(branch.commits)}{rev}".encode()
             ).hexdigest()
-            repo.commits.append(oid)
+            branch.commits.append(oid)
+            branch.messages.append((header.get("summary", ""), header.get("description", "")))
         self._send(
-            200,
-            {
-                "commitUrl": f"{self.base_url}/{'datasets/' if kind == 'datasets' else ''}"
-                f"{repo_id}/commit/{oid}",
-                "commitOid": oid,
-                "pullRequestUrl": None,
-            },
+            200, {"commitUrl": f"{prefix}/commit/{oid}", "commitOid": oid, "pullRequestUrl": pr_url}
         )
+
+    def h_create_branch(self, body: bytes, repo_id: str, kind: str, branch: str, **_: Any) -> None:
+        repo = self._repo(repo_id, kind)
+        if repo is None:
+            return
+        if not self._authorized():
+            self._send(401, {"error": "Invalid credentials"})
+            return
+        start = (json.loads(body) if body else {}).get("startingPoint") or "main"
+        with self.state.lock:
+            if branch in repo.branches:
+                self._send(409, {"error": "Reference already exists"})
+                return
+            repo.branches[branch] = repo.branches[start].copy()
+        self._send(200, {})
 
     # -------------------------------------------------------- reading back
 
@@ -288,9 +382,14 @@ class _Handler(BaseHTTPRequestHandler):
             }
         return entry
 
-    def h_info(self, repo_id: str, **_: Any) -> None:
-        repo = self._repo(repo_id)
+    def h_info(
+        self, repo_id: str, kind: str = "datasets", rev: str | None = None, **_: Any
+    ) -> None:
+        repo = self._repo(repo_id, kind)
         if repo is None:
+            return
+        branch = self._branch(repo, rev or "main")
+        if branch is None:
             return
         self._send(
             200,
@@ -298,7 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "_id": repo_id,
                 "id": repo_id,
                 "author": repo_id.split("/")[0],
-                "sha": repo.sha,
+                "sha": branch.sha,
                 "private": repo.private,
                 "disabled": False,
                 "gated": False,
@@ -307,7 +406,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "tags": [],
                 "lastModified": "2026-01-01T00:00:00.000Z",
                 "createdAt": "2026-01-01T00:00:00.000Z",
-                "siblings": [{"rfilename": p} for p in sorted(repo.files)],
+                "siblings": [{"rfilename": p} for p in sorted(branch.files)],
             },
         )
 
@@ -387,11 +486,12 @@ _ROUTES: list[tuple[str, str]] = [
     (r"/api/whoami-v2", "GET:whoami"),
     (r"/api/repos/create", "POST:create"),
     (r"/api/validate-yaml", "POST:validate_yaml"),
-    (rf"/api/(?P<kind>datasets|models)/{_REPO}/preupload/(?P<rev>[^/]+)", "POST:preupload"),
-    (rf"/api/(?P<kind>datasets|models)/{_REPO}/commit/(?P<rev>[^/]+)", "POST:commit"),
+    (rf"/api/(?P<kind>datasets|models)/{_REPO}/preupload/(?P<rev>.+)", "POST:preupload"),
+    (rf"/api/(?P<kind>datasets|models)/{_REPO}/commit/(?P<rev>.+)", "POST:commit"),
+    (rf"/api/(?P<kind>datasets|models)/{_REPO}/branch/(?P<branch>.+)", "POST:create_branch"),
     (rf"/(?:(?P<kind>datasets)/)?{_REPO}\.git/info/lfs/objects/batch", "POST:lfs_batch"),
     (r"/lfs-upload/(?P<oid>[0-9a-f]{64})", "PUT:lfs_put"),
-    (rf"/api/datasets/{_REPO}(?:/revision/(?P<rev>[^/]+))?", "GET:info"),
+    (rf"/api/(?P<kind>datasets|models)/{_REPO}(?:/revision/(?P<rev>.+))?", "GET:info"),
     (rf"/api/datasets/{_REPO}/tree/(?P<rest>.*)", "GET:tree"),
     (rf"/api/datasets/{_REPO}/paths-info/(?P<rev>[^/]+)", "POST:paths_info"),
     (rf"/datasets/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", "GET:resolve"),

@@ -427,7 +427,7 @@ def test_cli_push(
             cli, ["push", str(release), "--org", "dart-org", "--private"], catch_exceptions=False
         )
         assert result.exit_code == 0, result.output
-        assert "commit: HTTP 429, retrying" in result.output
+        assert result.output.count("commit: HTTP 429") == 1, result.output  # one line per retry
         assert f"pushed: {url}/datasets/dart-org/dart-math-hard/commit/" in result.output
         repo = state.repos["dart-org/dart-math-hard"]
         assert repo.private
@@ -530,3 +530,205 @@ def test_push_model_failure_and_cli_resume(
             not in state.repos["models/dart-org/sft"].files
         )
     _no_token_anywhere(tmp_path, message, result.output)
+
+
+# --------------------------------------------------------------------------- like `hf upload`
+
+
+class _Clock:
+    """Stands in for the `time` module of huggingface_hub's backoff and of dart_hf.push."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+    def __getattr__(self, name: str) -> object:
+        import time
+
+        return getattr(time, name)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    import huggingface_hub.utils._http as hf_http
+
+    from dart_hf import push
+
+    fake = _Clock()
+    monkeypatch.setattr(hf_http, "time", fake)
+    monkeypatch.setattr(push, "time", fake)
+    return fake
+
+
+def _requests(log: list[tuple[str, str, int]], part: str) -> int:
+    return sum(1 for _, path, _ in log if part in path)
+
+
+def test_preupload_and_lfs_are_retried_by_huggingface_hub_only(
+    online: None, release: Path, clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step huggingface_hub retries itself is not retried again on top (36 -> 6 requests)."""
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
+    for step, part in (("preupload", "/preupload/"), ("lfs_batch", "/info/lfs/objects/batch")):
+        with fake_hub(TOKEN, lfs_suffixes=(".parquet",)) as (url, state):
+            state.faults += [(step, 503)] * 50
+            with pytest.raises(DartError, match="resume with the same command") as err:
+                hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=5)
+            assert _requests(state.log, part) == 6  # huggingface_hub's 1 + 5, was 6 x 6
+            assert "HTTP 503" in str(err.value)
+    with fake_hub(TOKEN, lfs_suffixes=(".parquet",)) as (url, state):
+        state.faults += [("preupload", 503)]  # one refusal: huggingface_hub's retry suffices
+        hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=5)
+        assert _requests(state.log, "/preupload/") == 2
+        assert len(state.repos["tester/x"].commits) == 1
+
+
+def test_refused_commit_is_retried_honouring_retry_after(
+    online: None, release: Path, clock: _Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with fake_hub(TOKEN) as (url, state):
+        state.faults += [("commit", 429), ("commit", 503)]
+        hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=2)
+        assert _requests(state.log, "/commit/") == 3
+        assert len(state.repos["tester/x"].commits) == 1
+    assert clock.waits == [0.0, 0.0]  # the fake Hub says Retry-After: 0
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert len(retries) == 2 and retries[0].startswith("commit: HTTP 429")
+    with fake_hub(TOKEN) as (url, state):  # --retries 0: no retry at all
+        state.faults += [("commit", 429)]
+        with pytest.raises(DartError, match="0 retries"):
+            hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=0)
+        assert _requests(state.log, "/commit/") == 1
+
+
+def test_retry_after_and_backoff_waits(clock: _Clock) -> None:
+    import email.utils
+    import time
+
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from dart_hf.push import retry_after_s, with_retries
+
+    def refusal(headers: dict[str, str]) -> HfHubHTTPError:
+        request = httpx2.Request("POST", "http://hub/api/x")
+        response = httpx2.Response(503, headers=headers, request=request)
+        return HfHubHTTPError("503", response=response)
+
+    assert retry_after_s(refusal({"Retry-After": "7"})) == 7.0
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= (retry_after_s(refusal({"Retry-After": later})) or 0) <= 31
+    assert retry_after_s(refusal({})) is None
+    errors = [refusal({"Retry-After": "120"}), refusal({}), refusal({}), refusal({})]
+
+    def flaky() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "ok"
+
+    assert with_retries("commit", flaky, retries=4, backoff_s=1.0, max_wait_s=60.0) == "ok"
+    assert clock.waits == [60.0, 2.0, 4.0, 8.0]  # Retry-After capped at max_wait_s; 1, 2, 4...
+    errors[:] = [refusal({})] * 3
+    with pytest.raises(HfHubHTTPError):
+        with_retries("commit", flaky, retries=2, backoff_s=1.0)
+
+
+def test_lost_commit_answer_is_not_committed_twice(
+    online: None, release: Path, clock: _Clock
+) -> None:
+    with fake_hub(TOKEN) as (url, state):
+        state.faults.append(("commit", "lost"))  # applied, answer lost: the retry must see it
+        result = hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url)
+        repo = state.repos["tester/x"]
+        assert len(repo.commits) == 1 and set(repo.files) == set(hub.staged_files(release))
+        assert result.startswith(f"{url}/datasets/tester/x/commit/")
+    with fake_hub(TOKEN) as (url, state):  # a pull request is not retried after a lost answer
+        state.faults.append(("commit", "lost"))
+        with pytest.raises(DartError, match="a pull request may have been opened") as err:
+            hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url, create_pr=True)
+        assert f"{url}/datasets/tester/x/discussions" in str(err.value)
+        assert len(state.repos["tester/x"].prs) == 1
+
+
+def test_cli_push_revision_and_pull_request(
+    online: None, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with fake_hub(TOKEN) as (url, state):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        push = ["push", str(release), "--repo", "dart-org/hard", "--token", TOKEN]
+        result = CliRunner().invoke(cli, [*push, "--revision", "v1"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        repo = state.repos["dart-org/hard"]
+        assert repo.files == {} and set(repo.branches["v1"].files) == set(
+            hub.staged_files(release)
+        )
+        (release / "README.md").write_text(
+            (release / "README.md").read_text() + "\nA fix.\n", encoding="utf-8"
+        )
+        args = [*push, "--create-pr", "--commit-message", "Fix the card",
+                "--commit-description", "Adds a line."]  # fmt: skip
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert f"pushed: {url}/datasets/dart-org/hard/discussions/1" in result.output
+        assert repo.prs == [
+            {"num": 1, "target": "main", "title": "Fix the card", "description": "Adds a line."}
+        ]
+        assert b"A fix." in repo.branches["refs/pr/1"].files["README.md"]
+        assert repo.files == {}  # main untouched by a pull request
+        agents = {h.get("User-Agent", h.get("user-agent", "")) for h in state.headers_seen}
+    assert all("dart-hf/0.1.0" in agent for agent in agents if "hf_hub" in agent), agents
+    assert any("dart-hf/0.1.0" in agent for agent in agents)
+    _no_token_anywhere(tmp_path, result.output)
+
+
+def test_push_messages_name_the_cause(
+    online: None, release: Path, clock: _Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("HF_ENDPOINT", dead)
+    result = CliRunner().invoke(cli, ["push", str(release)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1 and f"cannot reach the Hub at {dead}" in error[0]
+    assert "check the network connection or HF_ENDPOINT" in error[0]
+    with fake_hub(TOKEN) as (url, state):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        state.faults += [("whoami", 500)] * 6
+        result = CliRunner().invoke(cli, ["push", str(release)])
+        assert "HTTP 500" in result.output and "try again later" in result.output
+        assert "refused the token" not in result.output
+        monkeypatch.setenv("HF_TOKEN", "hf_wrong")
+        result = CliRunner().invoke(cli, ["push", str(release)])
+        assert "refused the token (HTTP 401" in result.output and "hf auth login" in result.output
+        result = CliRunner().invoke(cli, ["push", str(release), "--repo", "tester/x"])
+        assert "refused the token" in result.output and "resume" not in result.output
+        assert "hf_wrong" not in result.output
+
+
+def test_push_folders_names_every_release_not_pushed(
+    online: None, tmp_path: Path, clock: _Clock
+) -> None:
+    folders = []
+    for name in ("dart-math-uniform", "dart-math-hard", "vrt"):
+        hub.write_hub_folder({"default": _samples(n=3)}, tmp_path / name)
+        folders.append(tmp_path / name)
+    with fake_hub(TOKEN) as (url, state):
+        state.faults += [("commit", "pass"), ("commit", 400)]
+        with pytest.raises(DartError) as err:
+            hub.push_folders(folders, org="dart-org", token=TOKEN, endpoint=url)
+        message = str(err.value)
+        assert message.startswith("2 of 3 releases not pushed (dart-math-hard, vrt)")
+        assert "Pushed: dart-math-uniform" in message
+        for folder in folders[1:]:
+            assert f"dart-hf push {folder} --org dart-org" in message
+        assert _requests(state.log, "whoami") == 0
+        assert set(state.repos) == {"dart-org/dart-math-uniform", "dart-org/dart-math-hard"}
+        urls = hub.push_folders(folders, org="dart-org", token=TOKEN, endpoint=url)
+        assert len(urls) == 3 and len(state.repos["dart-org/vrt"].commits) == 1

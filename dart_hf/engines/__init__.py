@@ -34,7 +34,10 @@ def get_engine(spec: EngineSpec) -> Engine:
     """Return this process's engine for `spec`, building it on first use."""
     engine = _ENGINES.get(spec)
     if engine is None:
-        engine = backend_class(spec.backend)(spec)
+        from dart_hf.logs import engine_output
+
+        with engine_output(spec.backend):  # its own output to the command's log file
+            engine = backend_class(spec.backend)(spec)
         _ENGINES[spec] = engine
     return engine
 
