@@ -25,14 +25,14 @@ from typing import Any
 
 from datasets import Dataset
 
-from dart_hf.answers import STATUSES, Verdict, extract_answer, rules_for
+from dart_hf.answers import STATUSES, Verdict, last_boxed, rules_for
 from dart_hf.config import GradeConfig
 from dart_hf.errors import DartError
 
 logger = logging.getLogger(__name__)
 
 #: Bump when a change alters grading output (it is part of `fn_kwargs`, so caches refresh).
-GRADE_VERSION = "1"
+GRADE_VERSION = "2"
 #: Columns read when present, beside the response and answer columns.
 OPTIONAL_COLUMNS = ("answers", "answer_type", "multi_answer", "unit", "tolerance")
 _START_TIMEOUT_S = 120.0
@@ -57,9 +57,9 @@ def _worker_main(conn: Connection) -> None:
         key, item = msg
         try:
             v = judge(**item)
-            out: tuple[Any, ...] = (v.pred, v.correct, v.status)
+            out: tuple[Any, ...] = (v.pred, v.correct, v.status, v.source)
         except Exception:  # a grading bug must not kill the batch
-            out = (None, False, "error")
+            out = (None, False, "error", "error")
         conn.send((key, out))
 
 
@@ -141,8 +141,8 @@ class GradingPool:
                             if msg[0] == "ready":
                                 w.ready = True
                             else:
-                                key, (pred, correct, status) = msg
-                                results[key] = Verdict(pred, correct, status)
+                                key, out = msg
+                                results[key] = Verdict(*out)
                                 w.task, w.deadline = None, math.inf
                     except (EOFError, OSError):
                         pass
@@ -151,14 +151,14 @@ class GradingPool:
                             raise RuntimeError("a grading worker died while starting")
                         if w.task is not None:  # crashed (e.g. out of memory) on this item
                             results[w.task] = Verdict(
-                                extract_answer(items[w.task]["response"]), False, "error"
+                                last_boxed(items[w.task]["response"]), False, "error", "error"
                             )
                         self._replace(i)
                         continue
                 now = time.monotonic()
                 if w.task is not None and now >= w.deadline:
                     results[w.task] = Verdict(
-                        extract_answer(items[w.task]["response"]), False, "timeout"
+                        last_boxed(items[w.task]["response"]), False, "timeout", "timeout"
                     )
                     logger.warning(
                         "grading item %d passed %.1f s; worker replaced", w.task, timeout_s
@@ -166,7 +166,7 @@ class GradingPool:
                     self._replace(i)
                 elif not w.ready and now - w.started > _START_TIMEOUT_S:
                     raise RuntimeError(f"a grading worker did not start in {_START_TIMEOUT_S} s")
-        return [r if r is not None else Verdict(None, False, "error") for r in results]
+        return [r if r is not None else Verdict(None, False, "error", "error") for r in results]
 
     def close(self) -> None:
         """Stop every worker (idempotent)."""
@@ -249,7 +249,9 @@ def grade_batch(
         version: Grading version; part of the datasets fingerprint only.
 
     Returns:
-        New columns `pred`, `correct` (None for `bad_gold`) and `grade_status`.
+        New columns `pred`, `correct` (None for `bad_gold`), `grade_status` (one of
+        `answers.STATUSES`) and `verdict_source` (what decided the row, one of
+        `answers.VERDICT_SOURCES`).
     """
     del version
     check_columns(list(batch), response_column, answer_column)
@@ -267,10 +269,10 @@ def grade_batch(
         gold = batch[answer_column][i]
         gold = None if gold is None else str(gold)
         if _cell(batch, "finish_reason", i) == "length":
-            verdicts[i] = Verdict(extract_answer(response), False, "truncated")
+            verdicts[i] = Verdict(last_boxed(response), False, "truncated", "truncated")
             continue
         if gold is None or not gold.strip():
-            verdicts[i] = Verdict(extract_answer(response), None, "bad_gold")
+            verdicts[i] = Verdict(last_boxed(response), None, "bad_gold", "bad_gold")
             continue
         item: dict[str, Any] = {
             "response": response,
@@ -292,6 +294,7 @@ def grade_batch(
         "pred": [v.pred for v in done],
         "correct": [v.correct for v in done],
         "grade_status": [v.status for v in done],
+        "verdict_source": [v.source for v in done],
     }
 
 

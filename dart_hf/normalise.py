@@ -21,12 +21,12 @@ from typing import Any
 
 from datasets import Features, List, Value
 
-from dart_hf.answers import last_boxed
+from dart_hf.answers import final_answer_text
 from dart_hf.errors import DartError
 
 logger = logging.getLogger(__name__)
 
-NORMALISE_VERSION = "1"
+NORMALISE_VERSION = "2"
 """Bump when the output of `normalise_batch` changes (datasets hashes the function by name)."""
 
 SOURCE_FEATURES = Features(
@@ -163,7 +163,7 @@ def _math_level(row: Mapping[str, Any], where: str) -> int | None:
 
 
 def _row_math(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
-    answer = last_boxed(as_text(row["solution"])) or ""
+    answer = final_answer_text(as_text(row["solution"])) or ""
     return {
         "id": _make_id(source, split, row.get("unique_id"), idx),
         "query": as_text(row["problem"]),

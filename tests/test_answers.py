@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 
 from dart_hf.answers import (
-    extract_answer,
+    STATUSES,
+    VERDICT_SOURCES,
+    boxed_spans,
     judge,
     last_boxed,
     split_top_level,
@@ -205,15 +207,8 @@ def test_last_boxed_nested_and_fbox() -> None:
     assert last_boxed(r"$\boxed 5$") == "5"
     assert last_boxed(r"\boxed{unclosed") is None
     assert last_boxed("no box") is None
-
-
-def test_extract_answer_forms() -> None:
-    assert extract_answer("The final answer is $\\frac{1}{2}$. I hope it is correct.") == (
-        r"\frac{1}{2}"
-    )
-    assert extract_answer("so the answer is 42.") == "42"
-    assert extract_answer("Final Answer: 7") == "7"
-    assert extract_answer("nothing here") is None
+    assert boxed_spans(r"\boxed{1} then \boxed{2") == (["1"], True)
+    assert boxed_spans(r"\boxed{\{1\}} \fbox{a}") == ([r"\{1\}", "a"], False)
 
 
 def test_helpers() -> None:
@@ -221,7 +216,7 @@ def test_helpers() -> None:
     assert to_bool("No solution") is None
     assert to_option(r"\text{(B)}") == "b" and to_option("x") is None
     assert to_minutes("5:30 PM") == 17 * 60 + 30 and to_minutes("5") is None
-    assert to_number("1,234") == (1234.0, False) and to_number("12,34") is None
+    assert to_number("1,234") == 1234.0 and to_number("12,34") is None
     assert split_top_level("(1,2), (3,4), x") == ["(1,2)", "(3,4)", "x"]
 
 
@@ -238,3 +233,66 @@ def test_unknown_benchmark_is_default_in_rows_but_error_when_forced() -> None:
     assert judge(boxed("5"), "5", benchmark="my_set").correct is True
     with pytest.raises(DartError, match="valid: college_math"):
         rules_for("nope", strict=True)
+
+
+# The issue's reported failures (issue 12), each with what must happen.
+ISSUE_CASES = [
+    # Minerva-style answers: Math-Verify's extraction reads them.
+    (r"Final Answer: The final answer is $10,\!000$. I hope it is correct.", "10000",
+     True, "ok", "math_verify"),
+    (r"The final answer is $14{,}916$", "14916", True, "ok", "math_verify"),
+    (r"Final Answer: The largest $n$ is 34.", "34", True, "ok", "math_verify"),
+    # Integers are exact: no tolerance outside the benchmarks that define one.
+    (r"\boxed{1000001}", "1000000", False, "ok", "math_verify"),
+    (r"\boxed{123456789}", "123456788", False, "ok", "math_verify"),
+    # Hedges are wrong; a repeated box of the same answer is not a hedge.
+    (r"\boxed{5}\boxed{7}", "7", False, "hedge", "hedge"),
+    (r"So $\boxed{5}$. Or maybe, on reflection, $\boxed{7}$.", "7", False, "hedge", "hedge"),
+    (r"First $\boxed{7}$, and to conclude: $\boxed{7}$.", "7", True, "ok", "math_verify"),
+    (r"It is $\boxed{\frac12}$, i.e. $\boxed{0.5}$.", "1/2", True, "ok", "math_verify"),
+    # Several boxes that together are the gold set or list of tuples.
+    (r"The solutions are $\boxed{1}$ and $\boxed{2}$.", r"\{1,2\}", True, "ok", "multi_box"),
+    (r"\boxed{(1,2)} and \boxed{(3,4)}", "(1,2),(3,4)", True, "ok", "multi_box"),
+    # Malformed answers.
+    (r"\boxed{\left( 2 + 3 }", "5", False, "ok", "malformed_answer"),
+    # False negatives of the old extraction.
+    (r"\boxed{11,\! 111,\! 111,\! 100}", "11111111100", True, "ok", "math_verify"),
+    (r"\boxed{\begin{pmatrix}1&2\\3&4\end{pmatrix}}", r"\begin{bmatrix}1&2\\3&4\end{bmatrix}",
+     True, "ok", "math_verify"),
+    (r"\boxed{\begin{pmatrix}1&2\\3&4\end{pmatrix}}",
+     r"\left[\begin{array}{cc}1&2\\3&4\end{array}\right]", True, "ok", "math_verify"),
+    # Statuses.
+    (r"so the answer is \boxed{3", "3", False, "no_answer", "unclosed_box"),
+    ("\\boxed{" + "9" * 10_000 + "}", "5", False, "ok", "math_verify"),
+    ("I do not know.", "5", False, "no_answer", "no_answer"),
+    # Word answers that Math-Verify reads as products of letters.
+    (r"\boxed{\text{dod}}", r"\text{odd}", False, "ok", "word_answer"),
+    (r"\boxed{\text{odd}}", r"\text{odd}", True, "ok", "word_answer"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("response", "gold", "correct", "status", "source"), ISSUE_CASES)
+def test_issue_cases(response: str, gold: str, correct: bool, status: str, source: str) -> None:
+    v = judge(response, gold, benchmark="math")
+    assert (v.correct, v.status, v.source) == (correct, status, source), v
+    assert v.status in STATUSES and v.source in VERDICT_SOURCES
+
+
+def test_pred_is_what_math_verify_extracted() -> None:
+    v = judge(r"Final Answer: The final answer is $10,\!000$. I hope it is correct.", "10000")
+    assert v.pred == "10,000"
+
+
+def test_a_prediction_never_makes_bad_gold() -> None:
+    for response in ("\\boxed{" + "9" * 50_000 + "}", r"\boxed{\frac{}{}}", "$$ $$", ""):
+        assert judge(response, "5").status != "bad_gold"
+
+
+def test_tolerance_only_where_the_benchmark_defines_one() -> None:
+    assert judge(r"\boxed{1.37}", "1.3733", benchmark="math").correct is False
+    v = judge(r"\boxed{1.37}", "1.3733", benchmark="theoremqa", answer_type="float")
+    assert (v.correct, v.source) == (True, "tolerance")
+    v = judge(r"\boxed{11761}", "11760", benchmark="theoremqa", answer_type="integer")
+    assert v.correct is False
+    v = judge(r"\boxed{4.25}", "4.2", benchmark="olympiadbench", tolerance=0.1)
+    assert (v.correct, v.source) == (True, "tolerance")

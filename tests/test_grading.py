@@ -36,10 +36,13 @@ NORMAL_EXPECTED = {
 
 def test_statuses_and_columns() -> None:
     out = grade_batch(dict(NORMAL), config=GradeConfig(num_proc=1), version=GRADE_VERSION)
-    assert set(out) == {"pred", "correct", "grade_status"}
+    assert set(out) == {"pred", "correct", "grade_status", "verdict_source"}
     assert out["correct"] == NORMAL_EXPECTED["correct"]
+    assert out["verdict_source"] == [
+        "math_verify", "math_verify", "no_answer", "math_verify", "bad_gold", "truncated",
+    ]  # fmt: skip
     assert out["grade_status"] == NORMAL_EXPECTED["grade_status"]
-    assert out["pred"][0] == r"\frac12"
+    assert out["pred"][0] == r"\frac{1}{2}"  # what Math-Verify extracted
     assert out["pred"][5] == "5"  # a truncated response still shows what it wrote
 
 
@@ -98,7 +101,7 @@ def test_inside_dataset_map_workers(tmp_path: Path) -> None:
 def test_grade_dataset_and_summary() -> None:
     ds = datasets.Dataset.from_dict(NORMAL)
     graded = grade_dataset(ds, GradeConfig(num_proc=1))
-    assert graded.column_names == [*NORMAL, "pred", "correct", "grade_status"]
+    assert graded.column_names == [*NORMAL, "pred", "correct", "grade_status", "verdict_source"]
     s = summarize(graded)
     assert s["counts"]["ok"] == 3 and s["counts"]["bad_gold"] == 1
     assert (s["rows"], s["graded"], s["correct"]) == (6, 5, 2)
