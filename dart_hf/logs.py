@@ -3,9 +3,10 @@
 Three levels, set once per command by the CLI (`-q`, default, `-v`):
 
 - quiet: errors and the command's final summary only (no bars, no warnings);
-- default: our progress bars, our warnings (a retry is one line), the summary; the engines'
-  own output (vLLM's INFO/WARNING lines, its engine-core and worker processes, C++ and
-  compiler chatter) goes to `<output folder>/dart-hf.log`, whose path is printed once;
+- default: our progress bars (not datasets' own: parquet writes, split generation, maps),
+  our warnings (a retry is one line), the summary; the engines' own output (vLLM's
+  INFO/WARNING lines, its engine-core and worker processes, C++ and compiler chatter) goes
+  to `<output folder>/dart-hf.log`, whose path is printed once;
 - verbose: our INFO logs too, and the engines write to the terminal as they would alone.
 
 vLLM runs its engine core and workers in processes of their own, so Python logging alone
@@ -141,8 +142,13 @@ def terminal(level: int = DEFAULT, *, out: str | os.PathLike[str] | None = None)
     elif level <= QUIET:
         hf.setLevel(logging.ERROR)
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"
-    bars = _quiet_library_bars() if level <= QUIET else contextlib.nullcontext()
     _state.verbosity, _state.log_file, _state.announced = level, _out_folder(out), False
+    if bars_disabled():
+        bars: contextlib.AbstractContextManager[None] = _quiet_library_bars()
+    elif level == DEFAULT:  # datasets' own bars (parquet writes, splits, maps) are -v detail
+        bars = _quiet_library_bars(hub=False)
+    else:
+        bars = contextlib.nullcontext()
     if _state.log_file is not None:
         _state.log_file = _state.log_file / LOG_NAME
     try:
@@ -164,8 +170,8 @@ def terminal(level: int = DEFAULT, *, out: str | os.PathLike[str] | None = None)
 
 
 @contextlib.contextmanager
-def _quiet_library_bars() -> Iterator[None]:
-    """datasets' and huggingface_hub's own bars off for one command."""
+def _quiet_library_bars(hub: bool = True) -> Iterator[None]:
+    """datasets' (and unless not `hub`, huggingface_hub's) own bars off for one command."""
     import datasets
     from huggingface_hub.utils import (
         are_progress_bars_disabled,
@@ -175,13 +181,14 @@ def _quiet_library_bars() -> Iterator[None]:
 
     was_ds, was_hf = datasets.is_progress_bar_enabled(), not are_progress_bars_disabled()
     datasets.disable_progress_bars()
-    disable_progress_bars()
+    if hub:
+        disable_progress_bars()
     try:
         yield
     finally:
         if was_ds:
             datasets.enable_progress_bars()
-        if was_hf:
+        if was_hf and hub:
             enable_progress_bars()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -75,3 +76,107 @@ def test_executor_options() -> None:
     assert options["engine_options"] == {"kv_cache_gib": 1, "tensor_parallel_size": 2}
     with pytest.raises(DartError, match="must be >= 1"):
         executor_spec({"data_parallel": 0})
+
+
+# --------------------------------------------------------------------------- what it prints
+
+SCRIPTED_RECIPE = """\
+engine: scripted
+pool: gsm8k,math
+limit: 6
+template: deepseekmath
+temperature: 1.0
+max_tokens: 4096
+strategies: uniform
+k_u: 2
+max_trials: 8
+difficulty_samples: 2
+round_cap: 4
+hopeless_min_samples: 8
+shard_size: 4
+num_proc: 1
+"""
+BAR = re.compile(r"\d+%\||it/s|compl/s|\bba/s")
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("recipe") / "scripted.yaml"
+    path.write_text(SCRIPTED_RECIPE, encoding="utf-8")
+    return path
+
+
+def _build(recipe: Path, out: Path, *flags: str, env: dict[str, str] | None = None) -> str:
+    args = ["build", "--config", str(recipe), "-o", str(out), *flags]
+    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_every_command_has_quiet_and_verbose() -> None:
+    for name, command in cli.commands.items():
+        opts = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert {"-q", "--quiet", "-v", "--verbose"} <= opts, name
+    result = CliRunner().invoke(cli, ["pools", "-q", "-v"])
+    assert result.exit_code == 2 and "exclude each other" in result.output
+
+
+def test_version_is_the_package_version() -> None:
+    from dart_hf import __version__
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.output.strip() == f"dart-hf, version {__version__}"
+
+
+def test_default_quiet_and_no_bars(recipe: Path, tmp_path: Path) -> None:
+    """Default: our bars and the summary, no INFO lines; -q: the summary alone; TQDM_DISABLE:
+    no bar of ours, of datasets or of huggingface_hub."""
+    default = _build(recipe, tmp_path / "default")
+    assert "sampling round 0" in default and BAR.search(default)
+    assert "strategy" in default and "uniform: " in default
+    assert "Creating parquet" not in default  # datasets' own bars are -v detail
+    assert not [line for line in default.splitlines() if line.startswith("info:")]
+    quiet = _build(recipe, tmp_path / "quiet", "-q")
+    lines = quiet.strip().splitlines()
+    assert lines[0].startswith("strategy") and not BAR.search(quiet), quiet
+    assert "sampling round" not in quiet and "warning:" not in quiet
+    table = default[default.index(lines[0]) :].strip()
+    same = table.replace(str(tmp_path / "default"), str(tmp_path / "quiet"))
+    assert re.sub(r"wall \d+ s", "", quiet.strip()) == re.sub(r"wall \d+ s", "", same)
+    for env in ({"TQDM_DISABLE": "1"}, {"HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}):
+        out = _build(recipe, tmp_path / next(iter(env)), env=env)
+        assert not BAR.search(out) and "sampling round" not in out, out
+        assert "strategy" in out
+
+
+def test_progress_bar_honours_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dart_hf import logs
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_DISABLE_PROGRESS_BARS", raising=False)
+    assert not logs.progress_bar(total=1).disable
+    for name in ("TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
+        monkeypatch.setenv(name, "1")
+        assert logs.progress_bar(total=1).disable
+        monkeypatch.delenv(name)
+    with logs.terminal(logs.QUIET):
+        assert logs.progress_bar(total=1).disable
+    assert not logs.progress_bar(total=1).disable
+
+
+def test_log_handler_levels(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from dart_hf import logs
+
+    log = logging.getLogger("dart_hf.test")
+    for level, shown in ((logs.QUIET, {"error"}), (logs.DEFAULT, {"warning", "error"}),
+                         (logs.VERBOSE, {"info", "warning", "error"})):  # fmt: skip
+        with logs.terminal(level):
+            log.info("said info")
+            log.warning("said warning")
+            log.error("said error")
+        err = capsys.readouterr().err
+        seen = {word for word in ("info", "warning", "error") if f"{word}: said {word}" in err}
+        assert seen == shown, (level, err)
+    assert logging.getLogger("dart_hf").handlers == []  # restored after the command
