@@ -160,7 +160,18 @@ def report(rows: list[Row]) -> str:
     wrong = [r for r in rows if not r.ours]
     parts += [f"## Cases ours gets wrong ({len(wrong)})", ""]
     parts += [case_lines(wrong) if wrong else "None.", ""]
+    relabelled = [r.case for r in rows if "source_label" in r.case]
+    parts += [f"## Relabelled cases ({len(relabelled)})", "", relabel_table(relabelled), ""]
     return "\n".join(parts)
+
+
+def relabel_table(cases: list[dict[str, Any]]) -> str:
+    """The cases whose expected verdict differs from their source's label, with why."""
+    lines = ["| id | source label | expected | why |", "| --- | --- | --- | --- |"]
+    for c in cases:
+        why = _short(c["relabel_reason"], 400)
+        lines.append(f"| {c['id']} | {c['source_label']} | {c['expected']} | {why} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
