@@ -21,8 +21,9 @@ A verdict is decided in this order (`judge`); `Verdict.source` names what decide
    own behaviour). Where the benchmark defines a numeric tolerance (TheoremQA: 4% relative for
    floats; OlympiadBench: the row's `error`), two numbers within it are equal
    (`tolerance`). A number in E-notation (`3.54e-07`), which Math-Verify reads as
-   `3.54 * e - 7`, is read as `3.54 \\times 10^{-7}` (`e_notation`). An extracted answer with unbalanced brackets (`\\boxed{\\left( 2 + 3 }`) is
-   malformed and wrong (`malformed_answer`).
+   `3.54 * e - 7`, is read as `3.54 \\times 10^{-7}` (`e_notation`). An extracted answer
+   with unbalanced brackets (`\\boxed{\\left( 2 + 3 }`) is malformed and wrong
+   (`malformed_answer`).
 
 Everything here is pure computation; the grading pool (`dart_hf.grading`) runs it in worker
 processes under a hard wall-clock limit.
