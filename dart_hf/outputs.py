@@ -36,8 +36,11 @@ from dart_hf.errors import DartError
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = ".dart-hf.lock"
-GOLD_COLUMNS = ("answer", "answers", "answer_type", "multi_answer", "unit", "tolerance")
-"""The columns the grader reads as the gold answer of a query."""
+GOLD_COLUMNS = (
+    "answer", "answers", "answer_type", "multi_answer", "unit", "tolerance", "solution",
+)  # fmt: skip
+"""What the grader reads as a query's gold answer, and the reference solution it comes from
+(a GSM8K solution ends in its gold): a change here is "the gold answers changed"."""
 
 NOTES = {
     "grader": "the grader changed since this folder was made",
