@@ -507,7 +507,10 @@ def run_build(
             that holds a build with other settings (or another grader, or other queries or
             gold answers), a folder in use by another run, or a full disk.
     """
+    from dart_hf.engines import check_model
+
     s = BuildSettings.from_dict(settings)
+    check_model(s.build.engine, s.build.model)
     out = Path(out)
     queries = load_queries(s.build)
     with outputs.folder_lock(out, "build"), outputs.disk_full(out, out):

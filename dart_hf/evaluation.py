@@ -206,10 +206,11 @@ def resolve_config(
     )  # fmt: skip
     values["template"] = _pick(values, "template", default_template(engine_cfg.model))
     config = build_dataclass(EvalConfig, values, where=where)
-    from dart_hf.engines import BACKENDS
+    from dart_hf.engines import BACKENDS, check_model
 
     if engine_cfg.engine not in BACKENDS:
         raise unknown_name("engine", engine_cfg.engine, BACKENDS)
+    check_model(engine_cfg.engine, engine_cfg.model)
     max_model_len = settings.get("max_model_len")
     engine = {
         "engine": engine_cfg.engine,

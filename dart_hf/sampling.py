@@ -457,7 +457,7 @@ def sample_command(
     from datasets import concatenate_datasets
 
     from dart_hf.config import BuildConfig, build_dataclass, load_recipe, merge
-    from dart_hf.engines import BACKENDS
+    from dart_hf.engines import BACKENDS, check_model
     from dart_hf.errors import unknown_name
     from dart_hf.models import resolve_model
     from dart_hf.sources import load_pool
@@ -479,7 +479,9 @@ def sample_command(
             f"max_tokens {sampling.max_tokens} leaves no room for the prompt within "
             f"max_model_len {cfg.max_model_len}"
         )
-    resolve_model(cfg.model)  # a bad model path fails here, before any pool or engine work
+    check_model(cfg.engine, cfg.model)
+    if cfg.engine != "scripted":
+        resolve_model(cfg.model)  # a bad model path fails here, before any pool or engine work
     parts = [load_pool(p, data_dir=cfg.data_dir, limit=cfg.limit) for p in cfg.pool]
     queries = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     if cfg.limit is not None and len(queries) > cfg.limit:

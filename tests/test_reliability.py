@@ -467,3 +467,14 @@ def test_grade_workers_are_capped_at_rows_and_cores(tmp_path: Path) -> None:
     n = min(3, available_cores())
     assert f"--num-proc 1000 capped at {n} (3 rows, {available_cores()} cores)" in res.output
     assert time.perf_counter() - t0 < 60
+
+
+@pytest.mark.parametrize("command", ["build", "sample", "eval"])
+def test_scripted_engine_refuses_a_model_path(command: str, tmp_path: Path) -> None:
+    """Issue 14.11: `--engine scripted --model /nonexistent` wrote that model into the cards."""
+    args = [command, "--engine", "scripted", "--model", "/nonexistent", "-o", str(tmp_path)]
+    if command == "sample":
+        args += ["--pool", "gsm8k"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "the scripted engine is a simulation and loads no model" in res.output

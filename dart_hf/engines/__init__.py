@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from dart_hf.engines.base import Completion, Engine, EngineSpec, GenerationParams
-from dart_hf.errors import unknown_name
+from dart_hf.errors import DartError, unknown_name
 
 # name -> "module:Class"; imported only when used, so heavy packages load lazily.
 BACKENDS: dict[str, str] = {
@@ -28,6 +28,26 @@ def backend_class(name: str) -> Any:
         raise unknown_name("engine", name, BACKENDS)
     module, _, cls = BACKENDS[name].partition(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def check_model(backend: str, model: str | None) -> None:
+    """Fail early on a model the engine cannot have: a local path that does not exist, or any
+    path for the scripted engine (a simulation that loads no model: `model` is only its label,
+    and a path there would be written into the cards as if it had been sampled)."""
+    from pathlib import Path
+
+    if model is None:
+        return
+    looks_local = model.startswith((".", "/", "~")) or Path(model).expanduser().exists()
+    if backend == "scripted":
+        if looks_local:
+            raise DartError(
+                f"--model {model!r}: the scripted engine is a simulation and loads no model; "
+                "leave --model out, or give a label that is not a path"
+            )
+        return
+    if looks_local and not Path(model).expanduser().exists():
+        raise DartError(f"model path {model!r} does not exist")
 
 
 def get_engine(spec: EngineSpec) -> Engine:
@@ -66,6 +86,7 @@ __all__ = [
     "EngineSpec",
     "GenerationParams",
     "backend_class",
+    "check_model",
     "get_engine",
     "release_engine",
     "release_engines",
