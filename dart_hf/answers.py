@@ -294,11 +294,13 @@ def to_bool(s: str) -> bool | None:
 
 
 _OPTION_RE = re.compile(r"^(?:option|choice|answer)?\s*\(?([a-e])\)?$")
+_LEADING_OPTION_RE = re.compile(r"^(?:option|choice)?\s*\(([a-e])\)(?:\s|$)")
 
 
 def to_option(s: str) -> str | None:
-    """Letter of a multiple-choice answer such as `(a)`, `\\text{(C)}`, `option b`."""
-    m = _OPTION_RE.match(_plain(s))
+    """Letter of a multiple-choice answer: `(a)`, `\\text{(C)}`, `option b`, `(c) J = 2K`."""
+    text = _plain(s)
+    m = _OPTION_RE.match(text) or _LEADING_OPTION_RE.match(text)
     return m.group(1) if m else None
 
 
@@ -433,10 +435,20 @@ def _response_config(options: bool) -> list[Any]:
     return config
 
 
+_MATHRM_CONSTANT_RE = re.compile(r"\\mathrm\s*\{\s*([ei])\s*\}")
+
+
+def _constants(text: str) -> str:
+    """`\\mathrm{e}` / `\\mathrm{i}` as `e` / `i`: Math-Verify's unit removal deletes them,
+    so `1 + \\frac{1}{\\mathrm{e}}` and `1 - \\frac{1}{\\mathrm{e}}` both read as 1."""
+    return _MATHRM_CONSTANT_RE.sub(r"\1", text) if "mathrm" in text else text
+
+
 def parse_response(response: str, timeout: int, *, options: bool = False) -> tuple[Any, str | None]:
     """Math-Verify's parse of a response: `(parsed list, extracted text or None)`."""
     from math_verify import parse
 
+    response = _constants(response)
     parsed = list(parse(response, extraction_config=_response_config(options),
                         parsing_timeout=timeout))  # fmt: skip
     if not parsed:
@@ -450,6 +462,7 @@ def parse_gold(gold: str, timeout: int) -> tuple[Any, ...]:
     """Math-Verify's parse of a gold answer, read as `$gold$` unless it has `$` or a box."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
+    gold = _constants(gold)
     delimited = re.search(r"(?<!\\)\$", gold) or "\\boxed" in gold
     text = gold if delimited else f"${gold}$"
     config = [LatexExtractionConfig(), ExprExtractionConfig()]
@@ -457,9 +470,38 @@ def parse_gold(gold: str, timeout: int) -> tuple[Any, ...]:
 
 
 def _verify(gold: Any, pred: Any, timeout: int) -> bool:
+    """Math-Verify's `verify`, with exact rationals compared exactly.
+
+    Math-Verify compares numbers as `(a - b).evalf(n=15, chop=True) == 0`, so two tiny exact
+    values are equal: `\\frac{1}{2006!}` against `\\frac{1}{2004!}`, `2^{-98}` against
+    `2^{-99}` (Math-Verify issue 14). Where both sides are exact rational numbers, they are
+    compared as fractions instead. Sets and intervals may be compared with relations
+    (`x \\in [-2, 7]` against `-2 \\le x \\le 7`).
+    """
     from math_verify import verify
 
-    return bool(verify(list(gold), list(pred), timeout_seconds=timeout))
+    if not verify(list(gold), list(pred), timeout_seconds=timeout, allow_set_relation_comp=True):
+        return False
+    g, p = _exact_rational(gold), _exact_rational(pred)
+    return g is None or p is None or g == p
+
+
+def _exact_rational(parsed: Any) -> Any:
+    """The exact value of a parse that is one rational number without floats, else None."""
+    import sympy
+
+    from math_verify.grader import is_atomic_or_pct_atomic
+
+    expr = next((x for x in parsed if isinstance(x, sympy.Basic)), None)
+    if expr is None or not expr.is_number or expr.atoms(sympy.Float):
+        return None
+    if is_atomic_or_pct_atomic(expr, sympy.Number):  # Math-Verify compares these exactly
+        return None
+    try:
+        value = expr.doit()
+    except Exception:  # sympy may fail on odd expressions: keep Math-Verify's verdict
+        return None
+    return value if isinstance(value, sympy.Rational) else None
 
 
 def _number_of(parsed: Any) -> float | None:
@@ -599,11 +641,15 @@ def judge(
 
     if multi_answer:
         gold_elems = _gold_elements(golds, True)
-        ok = _match_all(gold_elems, answer_elements(pred), ctx) or (
-            len(gold_elems) == 1 and bool(_equal(gold_elems[0], pred, ctx))
-        )
-        return Verdict(pred, ok, "ok", "multi_answer")
+        if _match_all(gold_elems, answer_elements(pred), ctx):
+            return Verdict(pred, True, "ok", "multi_answer")
+        # `y = \\pm c` against the gold elements `c, -c`: Math-Verify reads both as one set
+        whole = parse_gold(", ".join(gold_elems), timeout)
+        ok = bool(whole) and _verify(whole, parsed, timeout)
+        return Verdict(pred, ok, "ok", "math_verify" if ok else "multi_answer")
     if kind.startswith("list"):
+        # Math-Verify reads "The answer is [2, 2]." as 2: take the box or the answer sentence
+        pred = boxes[-1] if boxes else (_sentence_answer(response, ctx, "list_answer") or pred)
         g_elems, p_elems = answer_elements(golds[0]), answer_elements(pred)
         if len(g_elems) > 1:
             ok = len(g_elems) == len(p_elems) and all(
@@ -614,7 +660,7 @@ def judge(
     texts = {normalize_text(pred)} | ({normalize_text(boxes[-1])} if boxes else set())
     unreadable = 0
     for g in golds:
-        verdict, source = _judge_one(g, parsed, pred, ctx)
+        verdict, source = _judge_one(g, parsed, pred, boxes[-1] if boxes else None, ctx)
         if not verdict and normalize_text(g) in texts:  # the gold's own text, unparsed
             return Verdict(pred, True, "ok", "text_match")
         if verdict:
@@ -628,12 +674,19 @@ def judge(
     return Verdict(pred, False, "ok", "math_verify")
 
 
-def _judge_one(gold: str, parsed: Any, pred: str, ctx: _Ctx) -> tuple[bool | None, str]:
-    """Math-Verify's verdict on one gold, with the benchmark's tolerance and malformed check."""
+def _judge_one(
+    gold: str, parsed: Any, pred: str, box: str | None, ctx: _Ctx
+) -> tuple[bool | None, str]:
+    """Math-Verify's verdict on one gold, with the benchmark's tolerance and malformed check.
+
+    `box` is the raw final box, if any: one with unbalanced brackets is malformed (Math-Verify
+    repairs `\\boxed{\\left( 2 + 3 }` into 5). Its extracted text is not checked, since it
+    can cut a correct answer short (`1 - \\frac{1}{` for `$1 - \\frac{1}{\\mathrm{e}}$`).
+    """
     g = parse_gold(gold, ctx.timeout)
     if not g:
         return None, "bad_gold"
-    if not _balanced(pred) and _balanced(strip_math_delimiters(gold)):
+    if box is not None and not _balanced(box) and _balanced(strip_math_delimiters(gold)):
         return False, "malformed_answer"
     if _verify(g, parsed, ctx.timeout):
         return True, "math_verify"
@@ -660,6 +713,8 @@ def _gold_elements(golds: list[str], multi_answer: bool) -> list[str]:
 
 def _format_rule(gold: str, kind: str, rules: AnswerRules) -> str | None:
     """The named rule for a gold Math-Verify does not read, or None for Math-Verify."""
+    if "\\boxed" in gold:
+        return None
     if kind == "bool" or (rules.options and to_bool(gold) is not None and not kind):
         return "bool_answer"
     if kind == "option" or (rules.options and to_option(gold) is not None):
@@ -704,17 +759,15 @@ _ANSWER_IS_RE = re.compile(
 
 
 def _sentence_answer(response: str, ctx: _Ctx, rule: str) -> str | None:
-    """For a word, boolean, option or time gold without a box: "the answer is X".
+    """For a word, boolean, option, time or list gold without a box: "the answer is X".
 
     Math-Verify extracts mathematics, not words, so these formats need the answer sentence
-    (measured: "The answer is false." gives Math-Verify nothing). Options fall back to
-    Math-Verify's string extraction.
+    (measured: "The answer is false." gives Math-Verify nothing); else Math-Verify's own
+    extracted text (`$odd$`, `$12:00$`; string extraction for options).
     """
     found = None
     for m in _ANSWER_IS_RE.finditer(response):
         found = m.group(1)
     if found is not None:
         return found.strip().strip("$").strip()
-    if rule == "option_answer":
-        return parse_response(response, ctx.timeout, options=True)[1]
-    return None
+    return parse_response(response, ctx.timeout, options=rule == "option_answer")[1]

@@ -75,9 +75,13 @@ COLUMN_DOCS: dict[str, str] = {
     "engine_version": "inference engine version",
     "model": "synthesis model",
     "model_hash": "hash of the synthesis model folder",
-    "pred": "answer extracted from the response",
-    "correct": "graded correct (null: could not be verified)",
-    "grade_status": "`ok`, `no_answer`, `timeout`, `error`, `truncated` or `bad_gold`",
+    "pred": "final answer as Math-Verify (or the rule named in `verdict_source`) extracted it",
+    "correct": "graded correct (null: the gold answer could not be read)",
+    "grade_status": (
+        "`ok`, `no_answer`, `hedge` (several distinct final answers), `timeout`, `error`, "
+        "`truncated` (cut at max_tokens) or `bad_gold` (gold unreadable)"
+    ),
+    "verdict_source": "what decided the verdict: `math_verify` or the name of a grading rule",
     "samples": "raw samples drawn for the query",
     "corrects": "correct samples among them",
     "fail_rate": "1 - corrects / samples over the difficulty-estimation samples",

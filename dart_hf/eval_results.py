@@ -13,6 +13,8 @@ from typing import Any
 
 from datasets import Dataset
 
+from dart_hf.answers import STATUSES
+
 SIX = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench", "theoremqa")
 """The paper's six benchmarks, in its table order; the average is taken over these."""
 EVAL_BENCHMARKS = (*SIX, "math500")
@@ -26,7 +28,6 @@ LABELS = {
     "olympiadbench": "OlympiadBench",
     "theoremqa": "TheoremQA",
 }
-STATUSES = ("ok", "no_answer", "timeout", "error", "truncated", "bad_gold")
 
 # Reported accuracies (%) keyed by Hub id. Source: DART-Math paper, Table 2 (the spec's table),
 # and the hkust-nlp/dart-math README for the Uniform models outside that table (None = not

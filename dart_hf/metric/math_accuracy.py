@@ -8,6 +8,8 @@ from typing import Any
 import datasets
 import evaluate
 
+from dart_hf.answers import STATUSES
+
 _DESCRIPTION = """\
 Accuracy of the final answers in model responses to math problems. Each response's answer is
 extracted and compared with the gold answer by dart-hf's grader: Math-Verify (gold first) plus
@@ -33,7 +35,8 @@ Args:
     num_proc (int, optional): grading worker processes (default 1).
 Returns:
     accuracy: correct / graded items (0..1); n: graded items; correct: correct items;
-    and the count of each grade status (ok, no_answer, timeout, error, truncated, bad_gold).
+    and the count of each grade status (ok, no_answer, hedge, timeout, error, truncated,
+    bad_gold).
 Examples:
     >>> metric = evaluate.load(METRIC_PATH)
     >>> responses = ["So $x = \\\\boxed{\\\\frac{1}{2}}$."]
@@ -50,7 +53,6 @@ _CITATION = """\
 }
 """
 
-STATUSES = ("ok", "no_answer", "timeout", "error", "truncated", "bad_gold")
 GOLD_FIELDS = ("answers", "answer_type", "multi_answer", "unit", "tolerance")
 
 
