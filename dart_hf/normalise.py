@@ -26,7 +26,7 @@ from dart_hf.errors import DartError
 
 logger = logging.getLogger(__name__)
 
-NORMALISE_VERSION = "2"
+NORMALISE_VERSION = "3"
 """Bump when the output of `normalise_batch` changes (datasets hashes the function by name)."""
 
 SOURCE_FEATURES = Features(
@@ -262,8 +262,39 @@ def _row_theoremqa(row: Mapping[str, Any], idx: int, source: str, split: str, wh
     }
 
 
+_LEVEL = re.compile(r"(?:level\s*)?([0-5])", re.IGNORECASE)
+
+
+def _typed(name: str, value: Any, where: str) -> Any:
+    """A normalised cell checked against `SOURCE_FEATURES` (a bad one names row and field)."""
+    if name == "level":
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 5:
+            return value
+        match = _LEVEL.fullmatch(str(value).strip()) if isinstance(value, str) else None
+        if match:
+            return int(match.group(1))
+        raise DartError(f"{where}: level must be an integer 0-5 or null, got {value!r}")
+    if name in ("multi_answer", "needs_picture"):
+        if not isinstance(value, bool):
+            raise DartError(f"{where}: {name} must be true or false, got {value!r}")
+        return value
+    if name == "tolerance":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DartError(f"{where}: tolerance must be a number or null, got {value!r}")
+        return float(value)
+    if name == "answers":
+        if not isinstance(value, (list, tuple)):
+            raise DartError(f"{where}: answers must be a list of strings, got {value!r}")
+        return [as_text(v) for v in value]
+    return value if isinstance(value, str) else as_text(value)
+
+
 def _row_normalised(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
-    out = {name: row[name] for name in SOURCE_FEATURES if name in row and row[name] is not None}
+    out = {
+        name: _typed(name, row[name], where)
+        for name in SOURCE_FEATURES
+        if name in row and row[name] is not None
+    }
     out["answer"] = as_text(out.get("answer"))
     return out
 
@@ -324,6 +355,8 @@ def normalise_batch(
         row = {key: values[i] for key, values in batch.items()}
         where = f"{location} row {idx + 1}"
         record = {**_DEFAULTS, "source": source, **fn(row, idx, source, split, where)}
+        if not str(record.get("query") or "").strip():
+            raise DartError(f"{where}: the query is empty")
         if record["answers"] is None:
             record["answers"] = [record["answer"]]
         for name in SOURCE_FEATURES:

@@ -151,6 +151,13 @@ def _check_jsonl(path: Path) -> int:
                 raise DartError(f"{path} line {number} is not valid JSON: {exc}") from None
             if not isinstance(value, dict):
                 raise DartError(f"{path} line {number} is not a JSON object")
+            try:  # Arrow stores UTF-8: an escaped lone surrogate ("\ud800") cannot be stored
+                json.dumps(value, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise DartError(
+                    f"{path} line {number}: text that is not valid Unicode ({exc.reason}: "
+                    f"{exc.object[exc.start : exc.end]!r}); fix or drop that line"
+                ) from None
             rows += 1
     if rows == 0:
         raise DartError(f"{path} is empty (no JSON rows)")

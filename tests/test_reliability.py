@@ -478,3 +478,50 @@ def test_scripted_engine_refuses_a_model_path(command: str, tmp_path: Path) -> N
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "the scripted engine is a simulation and loads no model" in res.output
+
+
+# ------------------------------------------------------------------ data (item 9)
+
+
+def _jsonl(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+ROW = {"id": "p/1", "source": "pool", "query": "What is 1+1?", "answer": "2"}
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([ROW, {**ROW, "id": "p/2", "level": "Level ?"}],
+         "row 2: level must be an integer 0-5 or null, got 'Level ?'"),  # was ArrowInvalid
+        ([ROW, {**ROW, "id": "p/2", "level": 9}], "row 2: level must be an integer 0-5"),
+        ([ROW, {**ROW, "id": "p/2", "multi_answer": "yes"}],
+         "row 2: multi_answer must be true or false, got 'yes'"),
+        ([{**ROW, "query": "   "}], "row 1: the query is empty"),  # became training pairs
+        ([{"question": "", "answer": "x #### 1"}], "row 1: the query is empty"),
+    ],
+)  # fmt: skip
+def test_bad_pool_rows_name_the_row_and_field(rows: list, message: str, tmp_path: Path) -> None:
+    pool = _jsonl(tmp_path / "p.jsonl", rows)
+    res = CliRunner().invoke(cli, ["sample", "--engine", "scripted", "--pool", pool,
+                                   "-o", str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert message in res.output and "p.jsonl" in res.output, res.output
+
+
+def test_level_written_as_text_is_read() -> None:
+    from dart_hf.normalise import _typed
+
+    assert _typed("level", "Level 3", "w") == 3 and _typed("level", "4", "w") == 4
+
+
+def test_lone_surrogate_names_the_line(tmp_path: Path) -> None:
+    pool = tmp_path / "p.jsonl"
+    pool.write_text(json.dumps(ROW) + "\n" + '{"id": "p/2", "source": "pool", "query": '
+                    '"bad \\ud800 text", "answer": "1"}\n')  # fmt: skip
+    res = CliRunner().invoke(cli, ["sample", "--engine", "scripted", "--pool", str(pool),
+                                   "-o", str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"{pool} line 2: text that is not valid Unicode" in res.output, res.output
