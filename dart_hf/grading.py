@@ -230,6 +230,16 @@ def check_columns(columns: Sequence[str], response_column: str, answer_column: s
             )
 
 
+def check_response_type(values: Sequence[Any], response_column: str) -> None:
+    """Raise `DartError` when the response column holds something other than text."""
+    for value in values:
+        if value is not None and not isinstance(value, str):
+            raise DartError(
+                f"column {response_column!r} holds {type(value).__name__} values, not text; "
+                "give the column of model responses with --response-column"
+            )
+
+
 def grade_batch(
     batch: dict[str, list],
     *,
@@ -255,6 +265,7 @@ def grade_batch(
     """
     del version
     check_columns(list(batch), response_column, answer_column)
+    check_response_type(batch[response_column], response_column)
     if config.benchmark is not None:
         rules_for(config.benchmark, strict=True)
     n = len(batch[response_column])
@@ -312,6 +323,13 @@ def grade_dataset(
     Parallelism comes from the grading pool (`config.num_proc` processes), not from the map.
     """
     check_columns(ds.column_names, response_column, answer_column)
+    feature = ds.features[response_column]
+    if getattr(feature, "dtype", None) not in ("string", "large_string", "null"):
+        kind = getattr(feature, "dtype", None) or type(feature).__name__
+        raise DartError(
+            f"column {response_column!r} holds {kind} values, not text; "
+            "give the column of model responses with --response-column"
+        )
     return ds.map(
         grade_batch,
         batched=True,

@@ -195,3 +195,17 @@ def test_cli_grade_bad_input(tmp_path: Path) -> None:
     res = runner.invoke(cli, ["grade", str(src), "-o", str(tmp_path / "o.jsonl"),
                               "--num-proc", "0"])  # fmt: skip
     assert res.exit_code != 0 and "num_proc must be >= 1" in res.output
+
+
+@pytest.mark.parametrize(("value", "kind"), [(5, "int64"), ([1, 2], "List")])
+def test_cli_grade_response_column_not_text(tmp_path: Path, value: object, kind: str) -> None:
+    src = _write_jsonl(tmp_path / "nums.jsonl", [{"response": value, "answer": "1"}] * 3)
+    res = CliRunner().invoke(cli, ["grade", str(src), "-o", str(tmp_path / "o.jsonl")])
+    assert res.exit_code != 0, res.output
+    assert "column 'response' holds" in res.output and kind in res.output, res.output
+    assert "Traceback" not in res.output and not (tmp_path / "o.jsonl").exists()
+
+
+def test_grade_batch_response_not_text() -> None:
+    with pytest.raises(DartError, match="column 'response' holds int values, not text"):
+        grade_batch({"response": [3], "answer": ["3"]}, config=GradeConfig())
