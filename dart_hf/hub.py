@@ -33,8 +33,6 @@ README = "README.md"
 DEFAULT_CONFIG = "default"
 MAX_SHARD_BYTES = 500 * 1000**2
 """Same default as `datasets.config.MAX_SHARD_SIZE` ("500MB")."""
-MAX_ROW_GROUP_BYTES = 100 * 1000**2
-"""The viewer's limit on uncompressed row-group size (`datasets.config.MAX_ROW_GROUP_SIZE`)."""
 SHARD_RE = re.compile(r"^(?P<split>\w+(?:\.\w+)*)-(?P<index>\d{5})-of-(?P<total>\d{5})\.parquet$")
 SPLIT_RE = re.compile(r"^\w+(\.\w+)*$")
 PUSH_IGNORE = (".git", ".cache", "__pycache__")
@@ -231,8 +229,9 @@ def check_hub_folder(folder: Path) -> list[str]:
     """Problems that would stop the Hub viewer or `load_dataset` from reading `folder`.
 
     Checks: a README.md with `configs` whose globs all match files; data files are parquet
-    named `<split>-NNNNN-of-NNNNN.parquet` with a complete shard sequence; no loading script;
-    row groups at most `MAX_ROW_GROUP_BYTES` uncompressed.
+    named `<split>-NNNNN-of-NNNNN.parquet` with a complete shard sequence; no loading script.
+    Row-group size is not a viewer limit (any longer): `write_hub_folder` still sizes row
+    groups as `push_to_hub` does, but a folder with larger ones is not refused.
 
     Returns:
         Human-readable problems; empty when the folder is viewer-ready.
@@ -276,11 +275,10 @@ def check_hub_folder(folder: Path) -> list[str]:
         by_group.setdefault((str(p.parent), m["split"]), []).append(
             (int(m["index"]), int(m["total"]))
         )
-        meta = pq.ParquetFile(folder / rel).metadata
-        for i in range(meta.num_row_groups):
-            size = meta.row_group(i).total_byte_size
-            if size > MAX_ROW_GROUP_BYTES:
-                problems.append(f"{rel}: row group {i} is {size} bytes (> {MAX_ROW_GROUP_BYTES})")
+        try:
+            pq.read_metadata(folder / rel)
+        except Exception as exc:  # truncated or not parquet at all: the viewer cannot read it
+            problems.append(f"{rel}: not a readable parquet file ({exc})")
     for (parent, split), shards in by_group.items():
         totals = {t for _, t in shards}
         indices = sorted(i for i, _ in shards)

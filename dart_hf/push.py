@@ -121,7 +121,10 @@ def describe(exc: BaseException) -> str:
         err = next((e for e in _chain(exc) if _status(e) is not None), exc)
         message = getattr(err, "server_message", None) or ""
         message = message.strip().splitlines()[0] if message.strip() else ""
-        return f"HTTP {status}" + (f" ({message[:200]})" if message else "")
+        if err is not exc:  # huggingface_hub said more (e.g. each README metadata error)
+            outer = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            message = f"{message}; {outer}" if message else outer
+        return f"HTTP {status}" + (f" ({message[:500]})" if message else "")
     err = next(iter(_chain(exc)))
     for e in _chain(exc):
         if kind in ("connect", "transport") and not isinstance(e, RuntimeError):
@@ -131,7 +134,8 @@ def describe(exc: BaseException) -> str:
     name = type(err).__name__
     if kind in ("connect", "transport"):
         return f"connection failed ({name}{': ' + text[:200] if text else ''})"
-    return f"{name}{': ' + text[:200] if text else ''}"
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return f"{name}{': ' + text[:500] if text else ''}"  # e.g. every README metadata error
 
 
 def retry_after_s(exc: BaseException) -> float | None:
@@ -267,7 +271,9 @@ class HubSession:
         if retries < 0:
             raise DartError(f"retries must be >= 0, got {retries}")
         if not (token or get_token()):
-            raise DartError("no Hugging Face token: set HF_TOKEN, run `hf auth login`, or pass --token")
+            raise DartError(
+                "no Hugging Face token: set HF_TOKEN, run `hf auth login`, or pass --token"
+            )
         self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip(
             "/"
         )

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -235,8 +236,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.repos[repo_key(repo_id, kind)] = Repo(private=private)
         self._send(200, {"url": url, "name": repo_id})
 
-    def h_validate_yaml(self, **_: Any) -> None:
-        self._send(200, {"errors": [], "warnings": []})
+    def h_validate_yaml(self, body: bytes, **_: Any) -> None:
+        req = json.loads(body or b"{}")
+        errors = validate_card(req.get("content", ""), req.get("repoType", "model"))
+        self._send(
+            400 if errors else 200,
+            {"errors": [{"message": e} for e in errors], "warnings": []},
+            headers={"X-Error-Code": "BadRequest"} if errors else None,
+        )
 
     def _branch(self, repo: Repo, rev: str) -> Branch | None:
         branch = repo.branches.get(rev) or next(
@@ -474,6 +481,51 @@ class _Handler(BaseHTTPRequestHandler):
                 "Accept-Ranges": "bytes",
             },
         )
+
+
+METADATA_SNAPSHOT = Path(__file__).parent / "data" / "hub_metadata.json"
+"""The Hub's documented licence ids, size categories and task categories (sources inside)."""
+
+
+def validate_card(content: str, repo_type: str = "dataset") -> list[str]:
+    """What the Hub would refuse in a README's YAML metadata, as messages (empty: valid).
+
+    Checked against `METADATA_SNAPSHOT`: every `license` id (with `license_name` when it is
+    `other`), every `size_categories` and `task_categories` value of a dataset card, and a
+    model card's `pipeline_tag`.
+    """
+    import yaml
+
+    lists = {k: set(v["values"]) for k, v in json.loads(METADATA_SNAPSHOT.read_text()).items()
+             if isinstance(v, dict)}  # fmt: skip
+    m = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", content, re.S)
+    if not m:
+        return []
+    try:
+        meta = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as exc:
+        return [f"invalid YAML: {exc}"]
+    if not isinstance(meta, dict):
+        return ["the metadata must be a mapping"]
+
+    def values(key: str) -> list[Any]:
+        value = meta.get(key)
+        return [] if value is None else value if isinstance(value, list) else [value]
+
+    errors = [f'"license" must be one of the Hub licence ids, got {v!r}'
+              for v in values("license") if v not in lists["licenses"]]  # fmt: skip
+    if "other" in values("license") and not meta.get("license_name"):
+        errors.append('"license: other" needs "license_name" (and a LICENSE file or license_link)')
+    if repo_type == "dataset":
+        for key in ("size_categories", "task_categories"):
+            errors += [f'"{key}" value {v!r} is not one of the Hub\'s'
+                       for v in values(key) if v not in lists[key]]  # fmt: skip
+    elif (
+        meta.get("pipeline_tag") is not None
+        and meta["pipeline_tag"] not in lists["task_categories"]
+    ):
+        errors.append(f'"pipeline_tag" {meta["pipeline_tag"]!r} is not one of the Hub\'s tasks')
+    return errors
 
 
 def repo_key(repo_id: str, kind: str | None) -> str:
