@@ -46,6 +46,9 @@ def _worker_main(conn: Connection) -> None:
     logging.disable(logging.WARNING)  # Math-Verify logs every internal timeout
     from dart_hf.answers import judge
 
+    # Import Math-Verify, sympy and the LaTeX parser before taking items: their first use costs
+    # seconds, which would count against the first item's hard limit and get the worker killed.
+    judge("$\\boxed{\\frac{1}{2}}$", "0.5")
     conn.send(("ready", os.getpid()))
     while True:
         try:
