@@ -137,8 +137,9 @@ def terminal(level: int = DEFAULT, *, out: str | os.PathLike[str] | None = None)
     if level >= 2:
         ours.setLevel(logging.DEBUG)
     echo = _DropRetryEcho()
-    if level == DEFAULT:
-        hf.addFilter(echo)
+    if level == DEFAULT:  # on its handlers: a logger's own filters skip its children's records
+        for h in hf.handlers:
+            h.addFilter(echo)
     elif level <= QUIET:
         hf.setLevel(logging.ERROR)
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"
@@ -158,7 +159,8 @@ def terminal(level: int = DEFAULT, *, out: str | os.PathLike[str] | None = None)
             yield
     finally:
         ours.removeHandler(handler)
-        hf.removeFilter(echo)
+        for h in hf.handlers:
+            h.removeFilter(echo)
         _state.verbosity, _state.log_file, _state.announced, old_ours, old_hf = saved
         ours.setLevel(old_ours)
         hf.setLevel(old_hf)

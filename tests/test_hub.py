@@ -770,3 +770,27 @@ def test_checked_in_cards_validate(card: Path, request: pytest.FixtureRequest) -
             pytest.mark.xfail(strict=True, reason="eval card: license other, no license_name")
         )
     assert validate_card(card.read_text(encoding="utf-8"), "dataset") == []
+
+
+def test_cli_prints_each_retry_once(online: None, release: Path, tmp_path: Path) -> None:
+    """One line per retry: ours (commit) and huggingface_hub's own (pre-upload), whose second
+    "Retrying in ..." line the default verbosity drops."""
+    with fake_hub(TOKEN) as (url, state):
+        state.faults += [("preupload", 503), ("commit", 429)]
+        env = {**os.environ, "HF_ENDPOINT": url, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": "0",
+               "HF_HOME": str(tmp_path / "hf-home")}  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "dart_hf", "push", str(release), "--repo", "tester/x"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert [line for line in lines if "503" in line] == [
+        f"HTTP Error 503 thrown while requesting POST {url}/api/datasets/tester/x/preupload/main"
+    ]
+    assert [line for line in lines if "429" in line] == [
+        "warning: commit: HTTP 429 (injected fault); retry 1/5 in 0 s"
+    ]
+    assert not [line for line in lines if "Retrying in" in line]
+    assert proc.stdout.startswith(f"pushed: {url}/datasets/tester/x/commit/")
+    assert TOKEN not in proc.stdout + proc.stderr
