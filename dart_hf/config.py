@@ -316,12 +316,29 @@ class DarsConfig:
         growth: A round gives a query at most `growth` times the samples it already has
             (at least 1), so a noisy early pass-rate estimate cannot overshoot much.
         p_floor: Lowest pass-rate estimate the scheduler divides by.
-        hopeless: Whether the hopeless stop rule is on.
-        hopeless_min_samples: The rule looks only at queries with at least this many samples
-            and zero correct ones.
-        hopeless_alpha: One-sided level of the upper confidence bound on the pass rate
-            (zero successes in n: p_ub = 1 - alpha ** (1 / n)); the query stops when
-            p_ub * remaining trials < need.
+        min_yield: The sampling price, in the user's terms: a query keeps sampling while it
+            expects at least this many new correct responses (below its target) per 1,000
+            further samples (0: never stop a query for low yield). With some correct
+            responses the expectation is 1,000 x the posterior mean pass rate.
+        first_value: A query's first correct response counts as this many later ones, so a
+            query with none keeps sampling while it expects at least
+            `min_yield / first_value` first correct responses in its next 1,000 samples.
+            Under a `budget` it also sets the exchange rate between coverage and rows.
+        prior_a: Beta prior on every query's pass rate, Beta(prior_a, prior_b); the
+            posterior after n samples with c correct is Beta(prior_a + c, prior_b + n - c).
+        prior_b: See `prior_a`.
+        prior_zero: Prior share of queries that can never be solved (wrong gold answers);
+            it only matters for queries with no correct response yet.
+        prior_fit: Fit (prior_zero, prior_a, prior_b) per level to the pool's own counts
+            after every round (empirical Bayes, `dart_hf.passrate`); the stated values are
+            the prior before any sample and with this off.
+        hopeless: Legacy key of the old hopeless rule (None: not given). `true` loads as
+            the yield rule above; `false` turns the stop for queries with no correct
+            response off (as the old rule's off switch did).
+        hopeless_min_samples: Legacy key, mapped: a query with no correct response is never
+            stopped by the yield rule before this many samples.
+        hopeless_alpha: Legacy key of the old rule's confidence level; refused (it has no
+            meaning under the yield rule).
     """
 
     strategies: tuple[str, ...] = ("uniform", "prop2diff")
@@ -337,9 +354,15 @@ class DarsConfig:
     safety: float = 1.0
     growth: float = 1.0
     p_floor: float = 0.05
-    hopeless: bool = True
-    hopeless_min_samples: int = 32
-    hopeless_alpha: float = 0.05
+    min_yield: float = 1.0
+    first_value: float = 20.0
+    prior_a: float = 0.5
+    prior_b: float = 0.5
+    prior_zero: float = 0.1
+    prior_fit: bool = True
+    hopeless: bool | None = None
+    hopeless_min_samples: int | None = None
+    hopeless_alpha: float | None = None
 
     def __post_init__(self) -> None:
         from dart_hf.dars import STRATEGIES  # lazy: dars imports this module
@@ -369,10 +392,31 @@ class DarsConfig:
             raise DartError(f"growth must be > 0, got {self.growth}")
         if not 0 < self.p_floor <= 1:
             raise DartError(f"p_floor must be in (0, 1], got {self.p_floor}")
-        if self.hopeless_min_samples < 1:
-            raise DartError(f"hopeless_min_samples must be >= 1, got {self.hopeless_min_samples}")
-        if not 0 < self.hopeless_alpha < 1:
-            raise DartError(f"hopeless_alpha must be in (0, 1), got {self.hopeless_alpha}")
+        if not self.min_yield >= 0:
+            raise DartError(
+                f"min_yield must be >= 0 (correct responses per 1,000 samples), got "
+                f"{self.min_yield}"
+            )
+        if not self.first_value >= 1:
+            raise DartError(
+                f"first_value must be >= 1 (a first response is worth at least a later "
+                f"one), got {self.first_value}"
+            )
+        if not (self.prior_a > 0 and self.prior_b > 0):
+            raise DartError(
+                f"prior_a and prior_b must be > 0, got {self.prior_a}, {self.prior_b}"
+            )
+        if not 0 <= self.prior_zero < 1:
+            raise DartError(f"prior_zero must be in [0, 1), got {self.prior_zero}")
+        if self.hopeless_alpha is not None:
+            raise DartError(
+                "hopeless_alpha belonged to the old hopeless rule, which is replaced by the "
+                "yield rule (min_yield, first_value; docs/DESIGN.md, DARS); remove the key"
+            )
+        if self.hopeless is not None and not isinstance(self.hopeless, bool):
+            raise DartError(f"hopeless (legacy) must be true or false, got {self.hopeless!r}")
+        if self.hopeless_min_samples is not None and self.hopeless_min_samples < 0:
+            raise DartError(f"hopeless_min_samples must be >= 0, got {self.hopeless_min_samples}")
 
 
 @dataclass(frozen=True)

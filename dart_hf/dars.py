@@ -19,6 +19,7 @@ drives the very same functions with simulated Bernoulli outcomes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,12 +27,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dart_hf import passrate
 from dart_hf.config import DarsConfig
 from dart_hf.errors import DartError
 
 State = dict[str, np.ndarray]
 
-STOP_REASONS: tuple[str, ...] = ("reached", "max_trials", "budget", "hopeless")
+STOP_REASONS: tuple[str, ...] = ("reached", "max_trials", "no_correct", "low_yield", "budget")
+"""Why a query stopped. `no_correct` and `low_yield` are the yield rule's two cases; states
+written before it may also hold `hopeless` (counted by `stop_counts`)."""
+HORIZON = 1000
+"""The yield rule's horizon: values are per 1,000 further samples."""
 
 
 def _uniform(fail_rate: np.ndarray, config: DarsConfig) -> np.ndarray:
@@ -153,45 +159,179 @@ def update_counts(state: State, index: np.ndarray, correct: np.ndarray, round_: 
     return out
 
 
-def hopeless_mask(state: State, config: DarsConfig) -> np.ndarray:
-    """Queries the hopeless rule stops.
+PRIOR_COLUMNS = ("prior_zero", "prior_a", "prior_b")
+"""State columns holding each query's prior (its level's fit), written by `apply_stop_rules`."""
 
-    The rule: at least `hopeless_min_samples` samples, none correct, and the one-sided upper
-    confidence bound of the pass rate (zero successes in n trials: 1 - alpha ** (1 / n))
-    times the remaining trials is below the correct responses still needed. Queries with a
-    correct response are never stopped by it, so it cannot lose kept rows already found.
+
+def fit_prior(state: State, config: DarsConfig) -> State:
+    """The state with every query's prior: its level's empirical-Bayes fit (`passrate`).
+
+    With `prior_fit` off, or before any sample, the stated prior
+    (`prior_zero`, `prior_a`, `prior_b`) for every query.
     """
-    if not config.hopeless:
-        return np.zeros(len(state["samples"]), dtype=bool)
-    n = state["samples"]
-    need = state["target"] - state["corrects"]
-    with np.errstate(divide="ignore"):
-        p_ub = 1.0 - np.power(config.hopeless_alpha, 1.0 / np.maximum(n, 1))
-    remaining = config.max_trials - n
+    out = dict(state)
+    fallback = (config.prior_zero, config.prior_a, config.prior_b)
+    if config.prior_fit:
+        start = (
+            np.stack([state[name] for name in PRIOR_COLUMNS], axis=1)
+            if all(name in state for name in PRIOR_COLUMNS)
+            else None
+        )
+        _, per_query = passrate.fit_pool(
+            state["level"], state["corrects"], state["samples"], fallback, start
+        )
+    else:
+        per_query = np.tile(np.asarray(fallback, dtype=np.float64), (len(state["level"]), 1))
+    for i, name in enumerate(PRIOR_COLUMNS):
+        out[name] = per_query[:, i].copy()
+    return out
+
+
+def priors(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(zero, a, b) per query: the state's prior columns, else the stated prior."""
+    if all(name in state for name in PRIOR_COLUMNS) and config.prior_fit:
+        return tuple(np.asarray(state[name], dtype=np.float64) for name in PRIOR_COLUMNS)  # type: ignore[return-value]
+    n = len(state["samples"])
     return (
-        ~state["done"]
-        & (n >= config.hopeless_min_samples)
-        & (state["corrects"] == 0)
-        & (need > 0)
-        & (p_ub * remaining < need)
+        np.full(n, config.prior_zero),
+        np.full(n, config.prior_a),
+        np.full(n, config.prior_b),
     )
+
+
+def yield_rates(state: State, config: DarsConfig) -> np.ndarray:
+    """Expected value of a query's next `HORIZON` samples, in kept responses (the policy's index).
+
+    With c >= 1 correct responses in n samples (c below target): 1,000 x the posterior mean
+    pass rate (a + c) / (a + b + n), the expected new kept responses per 1,000 further
+    samples. With none: `first_value` x the chance of a first correct response in the next
+    1,000 samples (`passrate.first_chance`, which weighs in the prior share of queries that
+    can never be solved), since a first correct response counts `first_value` times. A query
+    still short of `min_samples` (VRT) is worth infinity; a query at its target is worth 0.
+    """
+    zero, a, b = priors(state, config)
+    n = state["samples"].astype(np.float64)
+    c = state["corrects"].astype(np.float64)
+    value = HORIZON * (a + c) / (a + b + n)
+    none = state["corrects"] == 0
+    if none.any():
+        if math.isinf(config.first_value):
+            value[none] = np.inf
+        else:
+            value[none] = config.first_value * passrate.first_chance(
+                n[none], zero[none], a[none], b[none], HORIZON
+            )
+    value[state["corrects"] >= state["target"]] = 0.0
+    value[state["samples"] < state["min_samples"]] = np.inf
+    return value
+
+
+def first_stop_samples(
+    config: DarsConfig, price: float, prior: tuple[float, float, float] | None = None
+) -> int:
+    """Samples after which a query with no correct response is worth less than `price`.
+
+    The bound of the no-correct rule: the least n with first_value x first_chance(n) < price
+    under `prior` (zero, a, b; default: the stated prior), at least `hopeless_min_samples`
+    when given; `max_trials` when there is none.
+    """
+    floor = config.hopeless_min_samples or 0
+    if price <= 0 or math.isinf(config.first_value):
+        return config.max_trials
+    z, a, b = prior if prior is not None else (config.prior_zero, config.prior_a, config.prior_b)
+
+    def below(n: int) -> bool:
+        chance = passrate.first_chance(np.array([float(n)]), z, a, b, HORIZON)[0]
+        return bool(config.first_value * chance < price)
+
+    if not below(config.max_trials):
+        return config.max_trials
+    lo, hi = 0, config.max_trials  # below(hi) holds; find the least n with below(n)
+    if below(lo):
+        return min(max(lo, floor), config.max_trials)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if below(mid):
+            hi = mid
+        else:
+            lo = mid
+    return min(max(hi, floor), config.max_trials)
+
+
+def first_stops(state: State, config: DarsConfig, price: float) -> np.ndarray:
+    """`first_stop_samples` of every query under its own prior, for one price."""
+    return _FirstStops(state, config)(price)
+
+
+class _FirstStops:
+    """The no-correct stop point of every query as a function of the price.
+
+    The index of a query with no correct response falls with its samples, so each distinct
+    prior gets its index curve over n = 0 .. max_trials once; a price is then one lookup.
+    """
+
+    def __init__(self, state: State, config: DarsConfig) -> None:
+        self.config = config
+        zero, a, b = priors(state, config)
+        keys = np.stack([zero, a, b], axis=1)
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        self.inverse = np.asarray(inverse).reshape(-1)
+        n = np.arange(config.max_trials + 1, dtype=np.float64)
+        self.curves = np.stack(
+            [
+                config.first_value * passrate.first_chance(n, z, x, y, HORIZON)
+                if not math.isinf(config.first_value)
+                else np.full(len(n), np.inf)
+                for z, x, y in uniq
+            ]
+        )
+
+    def __call__(self, price: float) -> np.ndarray:
+        cfg = self.config
+        if price <= 0 or math.isinf(cfg.first_value):
+            return np.full(len(self.inverse), cfg.max_trials, dtype=np.int64)
+        # least n with curve[n] < price (curves fall with n); none: max_trials
+        below = self.curves < price
+        stop = np.where(below.any(axis=1), below.argmax(axis=1), cfg.max_trials)
+        stop = np.minimum(np.maximum(stop, cfg.hopeless_min_samples or 0), cfg.max_trials)
+        return stop.astype(np.int64)[self.inverse]
+
+
+def stop_masks(state: State, config: DarsConfig) -> dict[str, np.ndarray]:
+    """Open queries the yield rule stops: `no_correct` and `low_yield` (below target, some)."""
+    n = state["samples"]
+    c = state["corrects"]
+    value = yield_rates(state, config)
+    eligible = ~state["done"] & (n >= state["min_samples"]) & (c < state["target"])
+    low = value < config.min_yield
+    no_correct = eligible & (c == 0) & low
+    if config.hopeless is False:
+        no_correct &= False
+    no_correct &= n >= first_stops(state, config, config.min_yield)
+    return {"no_correct": no_correct, "low_yield": eligible & (c > 0) & low}
 
 
 def apply_stop_rules(state: State, config: DarsConfig, budget_left: int | None) -> State:
     """Mark finished queries with their stop reason (first matching rule wins).
 
     Order: `reached` (>= target correct, not strictly more, and >= min_samples raw samples),
-    `max_trials`, `hopeless`, then `budget` for every query still open once the budget is spent.
+    `max_trials`, `no_correct` (none correct, a first one now expected less often than
+    `min_yield / first_value` per 1,000 samples), `low_yield` (some correct, below target,
+    fewer than `min_yield` new ones expected per 1,000 samples), then `budget` for every
+    query still open once the budget is spent.
     """
-    out = dict(state)
+    out = fit_prior(state, config)
+    state = out
     done = state["done"].copy()
     reason = state["stop_reason"].copy()
     open_ = ~done
     reached = (state["corrects"] >= state["target"]) & (state["samples"] >= state["min_samples"])
+    masks = stop_masks(state, config)
     rules = [
         ("reached", reached),
         ("max_trials", state["samples"] >= config.max_trials),
-        ("hopeless", hopeless_mask(state, config)),
+        ("no_correct", masks["no_correct"]),
+        ("low_yield", masks["low_yield"]),
     ]
     if budget_left is not None and budget_left <= 0:
         rules.append(("budget", np.ones(len(done), dtype=bool)))
@@ -205,55 +345,154 @@ def apply_stop_rules(state: State, config: DarsConfig, budget_left: int | None) 
     return out
 
 
+def _pass_estimate(state: State, config: DarsConfig) -> np.ndarray:
+    """Posterior mean pass rate (before any sample: 1 - a loaded fail rate), >= p_floor."""
+    n = state["samples"]
+    _, a, b = priors(state, config)
+    post = (a + state["corrects"]) / (a + b + n)
+    prior = 1.0 - np.nan_to_num(state["fail_rate"], nan=0.5)
+    return np.maximum(np.where(n > 0, post, prior), config.p_floor)
+
+
+def _spend_parts(state: State, config: DarsConfig) -> tuple:
+    """(index, samples to target, has a correct response, stop points) of every query."""
+    n = state["samples"]
+    need = np.maximum(state["target"] - state["corrects"], 0)
+    to_target = np.ceil(config.safety * need / _pass_estimate(state, config)).astype(np.int64)
+    to_target = np.maximum(to_target, state["min_samples"] - n)
+    return yield_rates(state, config), to_target, state["corrects"] > 0, _FirstStops(state, config)
+
+
+def _spend_at(
+    state: State,
+    config: DarsConfig,
+    parts: tuple,
+    price: float,
+) -> np.ndarray:
+    value, to_target, some, stops = parts
+    n = state["samples"]
+    first = np.maximum(stops(price) - n, state["min_samples"] - n)
+    spend = np.minimum(np.where(some, to_target, first), config.max_trials - n)
+    return np.where(~state["done"] & (value >= price), np.maximum(spend, 0), 0)
+
+
+def projected_spend(state: State, config: DarsConfig, price: float) -> np.ndarray:
+    """Raw samples each open query would still take if sampling stopped below `price`.
+
+    With some correct: need / pass estimate (VRT: at least min_samples - n), if its index is
+    at least `price`; with none: up to `first_stop_samples(price)`. Capped by max_trials.
+    """
+    return _spend_at(state, config, _spend_parts(state, config), price)
+
+
+def budget_price(state: State, config: DarsConfig, budget_left: int | None) -> float:
+    """The price per 1,000 samples at which the projected spend fits the budget left.
+
+    The budget's shadow price: the price >= `min_yield` at which the `projected_spend` of
+    the queries worth more just fits `budget_left` (bisection in log space; the query at the
+    margin is admitted and trimmed by `fit_budget`). Without a budget: `min_yield`.
+    """
+    base = float(config.min_yield)
+    if budget_left is None:
+        return base
+    parts = _spend_parts(state, config)
+
+    def fits(price: float) -> bool:
+        return int(_spend_at(state, config, parts, price).sum()) <= budget_left
+
+    if fits(base):
+        return base
+    value = parts[0]
+    finite = value[np.isfinite(value) & ~state["done"]]
+    lo = max(base, 1e-6)
+    hi = max(float(finite.max()) * 2 if len(finite) else 1.0, lo * 2, 2.0 * HORIZON)
+    if fits(lo):
+        return lo
+    for _ in range(40):
+        mid = math.sqrt(lo * hi)
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid
+    # The marginal query (index in [lo, hi)) is admitted; `fit_budget` trims its request,
+    # as a fractional knapsack would.
+    return lo
+
+
 def schedule(state: State, config: DarsConfig, budget_left: int | None) -> np.ndarray:
     """Raw samples to draw per query this round (0 for finished queries).
 
-    For an open query with `need` correct responses still missing and pass-rate estimate
-    p = max((corrects + 0.5) / (samples + 1), p_floor), it asks for
-    ceil(safety * need / p) (before any sample: p = 1 - a loaded fail rate), at most
-    max(`growth` x its samples so far, `difficulty_samples`), at least what
-    `min_samples` still requires and at least 1, capped by `round_cap`, by the trials left
-    before `max_trials`, and (scaled down proportionally, in query order) by the budget left.
+    Only queries whose index (`yield_rates`) is at least the price sample: the price is
+    `min_yield`, raised under a budget to `budget_price`, so the budget goes to the samples
+    worth most by the same objective. An open query with some correct responses asks for
+    ceil(safety * need / p), p the posterior mean pass rate (at least `p_floor`; before any
+    sample: 1 - a loaded fail rate); one with none asks for the samples left before its
+    index falls below the price. Every request is at most max(`growth` x its samples so far,
+    `difficulty_samples`), at least what `min_samples` still requires and at least 1, capped
+    by `round_cap` and the trials left before `max_trials`; if the requests exceed the budget
+    left, they are granted in order of index (`fit_budget`).
     """
     open_ = ~state["done"]
     samples = state["samples"]
+    price = budget_price(state, config, budget_left)
+    value = yield_rates(state, config)
     need = np.maximum(state["target"] - state["corrects"], 0)
-    p_hat = (state["corrects"] + 0.5) / (samples + 1.0)
-    # Before its first sample, a query with a loaded fail rate starts from that estimate.
-    prior = 1.0 - np.nan_to_num(state["fail_rate"], nan=0.5)
-    p_hat = np.maximum(np.where(samples > 0, p_hat, prior), config.p_floor)
-    want = np.ceil(config.safety * need / p_hat).astype(np.int64)
+    # Aim one standard deviation short of the need, so a round rarely overshoots the target;
+    # the next round asks for the rest.
+    p_est = _pass_estimate(state, config)
+    aim = np.maximum(need - np.sqrt(need * (1 - np.minimum(p_est, 1.0))), np.minimum(need, 1))
+    want = np.ceil(config.safety * aim / p_est).astype(np.int64)
+    first = np.maximum(first_stops(state, config, price) - samples, 1)
+    want = np.where(state["corrects"] > 0, want, first)
     grow = np.maximum(np.ceil(config.growth * samples), config.difficulty_samples)
     want = np.minimum(want, grow.astype(np.int64))
     want = np.maximum(want, state["min_samples"] - samples)
     want = np.maximum(want, 1)
     want = np.minimum(want, config.round_cap)
     want = np.minimum(want, config.max_trials - samples)
-    want = np.where(open_, np.maximum(want, 0), 0)
+    want = np.where(open_ & (value >= price), np.maximum(want, 0), 0)
     if budget_left is not None:
-        want = fit_budget(want, budget_left)
+        want = fit_budget(want, budget_left, priority=value)
     return want
 
 
-def fit_budget(want: np.ndarray, budget_left: int) -> np.ndarray:
-    """Scale a request vector down so it sums to at most `budget_left` (deterministic)."""
+def fit_budget(
+    want: np.ndarray, budget_left: int, priority: np.ndarray | None = None
+) -> np.ndarray:
+    """Trim a request vector to at most `budget_left` samples (deterministic).
+
+    Requests are granted whole in order of `priority` (highest first; ties and no priority:
+    query order); the first that no longer fits gets what is left, the rest nothing.
+    """
+    want = np.asarray(want, dtype=np.int64)
     total = int(want.sum())
     if total <= budget_left:
         return want
     if budget_left <= 0:
         return np.zeros_like(want)
-    scaled = np.floor(want * (budget_left / total)).astype(np.int64)
-    scaled = np.where(want > 0, np.maximum(scaled, 1), 0)
-    # Trim in query order so the sum fits exactly.
-    over = int(scaled.sum()) - budget_left
-    if over > 0:
-        csum = np.cumsum(scaled)
-        keep = csum <= budget_left
-        cut = np.argmin(keep) if not keep.all() else len(scaled)
-        scaled[cut:] = 0
-        if cut < len(scaled):
-            scaled[cut] = budget_left - (int(csum[cut - 1]) if cut > 0 else 0)
-    return scaled
+    order = (
+        np.arange(len(want))
+        if priority is None
+        else np.lexsort((np.arange(len(want)), -np.nan_to_num(priority, posinf=np.inf)))
+    )
+    csum = np.cumsum(want[order])
+    granted = np.zeros_like(want)
+    full = csum <= budget_left
+    granted[order[full]] = want[order[full]]
+    rest = budget_left - int(granted.sum())
+    if rest > 0 and not full.all():
+        cut = order[int(np.argmin(full))]
+        granted[cut] = min(rest, int(want[cut]))
+    return granted
+
+
+def stop_counts(reasons: np.ndarray) -> dict[str, int]:
+    """Queries per stop reason: every name of `STOP_REASONS`, then any other found (legacy)."""
+    values = [r for r in reasons.tolist() if r is not None]
+    out = {r: 0 for r in STOP_REASONS}
+    for r in values:
+        out[r] = out.get(r, 0) + 1
+    return out
 
 
 def budget_left(state: State, config: DarsConfig) -> int | None:

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dart_hf import dars
-from dart_hf.config import DarsConfig
+from dart_hf import dars, passrate
+from dart_hf.config import DarsConfig, build_dataclass, load_recipe
 from dart_hf.errors import DartError
 
 
@@ -62,16 +62,169 @@ def test_stop_rules_order_and_budget() -> None:
     assert st["stop_reason"].tolist() == ["reached", "max_trials", "budget"]
 
 
-def test_hopeless_rule() -> None:
-    cfg = DarsConfig(strategies=("uniform",), k_u=40, max_trials=2048, hopeless_min_samples=32)
-    st = dars.freeze_difficulty(_state(3), cfg)
-    st["samples"][:] = [200, 200, 20]
-    st["corrects"][:] = [0, 1, 0]
-    mask = dars.hopeless_mask(st, cfg)
-    # 1 - 0.05 ** (1/200) ~ 0.0149; * 1848 remaining ~ 27.5 < 40 needed.
-    assert mask.tolist() == [True, False, False]
-    off = DarsConfig(strategies=("uniform",), k_u=40, max_trials=2048, hopeless=False)
-    assert not dars.hopeless_mask(st, off).any()
+def _random_state(rng: np.random.Generator, n: int, cfg: DarsConfig) -> dars.State:
+    st = dars.new_state([str(i) for i in range(n)], list(rng.integers(0, 6, n)), ["x"] * n)
+    st["samples"][:] = rng.integers(1, cfg.max_trials + 1, n)
+    p = np.where(rng.random(n) < 0.3, 0.0, rng.beta(0.3, 2, n))
+    st["corrects"][:] = rng.binomial(st["samples"], p)
+    st = dars.freeze_difficulty(st, cfg, np.full(n, 0.9), np.full(n, 16))
+    return dars.fit_prior(st, cfg)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_yield_rule_keeps_every_query_worth_its_price(seed: int) -> None:
+    """A query with a correct response is stopped only when < min_yield per 1,000 expected."""
+    rng = np.random.default_rng(seed)
+    cfg = DarsConfig(strategies=("prop2diff",), k_p=192, max_trials=8192, min_yield=2.0)
+    st = _random_state(rng, 3000, cfg)
+    out = dars.apply_stop_rules(st, cfg, None)
+    zero, a, b = dars.priors(out, cfg)
+    c, n, t = out["corrects"], out["samples"], out["target"]
+    expected = 1000 * (a + c) / (a + b + n)  # new correct responses per 1,000 samples
+    some = (c > 0) & (c < t) & (n < cfg.max_trials)
+    assert (out["stop_reason"][some & (expected >= cfg.min_yield)] == None).all()  # noqa: E711
+    low = out["stop_reason"] == "low_yield"
+    assert low.any() and (expected[low] < cfg.min_yield).all() and (c[low] > 0).all()
+    # Queries stopped with none are told apart from those stopped below target with some.
+    nc = out["stop_reason"] == "no_correct"
+    assert nc.any() and (c[nc] == 0).all()
+
+
+def test_no_correct_stop_is_bounded() -> None:
+    """A query never solved stops after a bounded number of samples, not before the floor."""
+    cfg = DarsConfig(
+        strategies=("uniform",),
+        k_u=40,
+        max_trials=8192,
+        difficulty_samples=64,
+        round_cap=1024,
+        min_yield=3.0,
+        first_value=100.0,
+        prior_fit=False,
+        hopeless_min_samples=128,
+    )
+    bound = dars.first_stop_samples(cfg, cfg.min_yield)
+    assert 128 <= bound < cfg.max_trials
+    # The bound is where a first correct response is worth less than the price.
+    chance = passrate.first_chance(
+        np.array([bound - 1.0, float(bound)]), cfg.prior_zero, cfg.prior_a, cfg.prior_b, 1000
+    )
+    assert cfg.first_value * chance[0] >= cfg.min_yield > cfg.first_value * chance[1]
+    st = dars.new_state(["never", "easy"], [5, 0], ["math", "gsm8k"])
+    st["samples"][:] = 64
+    st["corrects"][:] = [0, 60]
+    st = dars.freeze_difficulty(st, cfg)
+    st = dars.apply_stop_rules(st, cfg, None)
+    while not st["done"].all():
+        k = dars.schedule(st, cfg, None)
+        assert k[0] == 0 or st["samples"][0] + k[0] <= bound
+        st["samples"] = st["samples"] + k
+        st["corrects"] = st["corrects"] + np.array([0, k[1]])
+        st = dars.apply_stop_rules(st, cfg, None)
+    assert st["stop_reason"].tolist() == ["no_correct", "reached"]
+    assert st["samples"][0] == bound
+    # The legacy switch `hopeless: false` keeps such a query sampling to max_trials.
+    off = DarsConfig(**{**_fields(cfg), "hopeless": False})
+    assert not dars.stop_masks(st | {"done": np.zeros(2, bool)}, off)["no_correct"].any()
+
+
+def _fields(cfg: DarsConfig) -> dict:
+    return {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
+
+
+def test_budget_goes_by_value_not_query_order() -> None:
+    cfg = DarsConfig(strategies=("uniform",), k_u=10, max_trials=100, round_cap=50)
+    st = dars.new_state(["hard", "mid", "easy"], [5, 3, 0], ["math"] * 3)
+    st["samples"][:] = 20
+    st["corrects"][:] = [1, 5, 15]
+    st = dars.freeze_difficulty(st, cfg)
+    st = dars.apply_stop_rules(st, cfg, 1000)
+    full = dars.schedule(st, cfg, None)
+    tight = dars.schedule(st, cfg, 10)
+    assert tight.sum() <= 10
+    # the easy query (highest expected yield) is served first, the hard one last
+    assert tight[2] == min(full[2], 10) and tight[0] == 0
+    assert dars.fit_budget(np.array([5, 5, 5]), 7, priority=np.array([1.0, 3.0, 2.0])).tolist() == [
+        0,
+        5,
+        2,
+    ]
+
+
+def _outcomes(round_: int, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.random.default_rng([7, round_]).binomial(n, p)
+
+
+def _drive(cfg: DarsConfig, p: np.ndarray, resume_dir=None) -> dars.State:
+    """Rounds as build.run_rounds runs them; with `resume_dir`, save and reload every round."""
+    n = len(p)
+    st = dars.new_state([f"q{i}" for i in range(n)], [i % 6 for i in range(n)], ["x"] * n)
+    st["samples"][:] = cfg.difficulty_samples
+    st["corrects"][:] = _outcomes(0, st["samples"], p)
+    st = dars.freeze_difficulty(st, cfg)
+    st = dars.apply_stop_rules(st, cfg, dars.budget_left(st, cfg))
+    r = 1
+    while not st["done"].all():
+        if resume_dir is not None:
+            path = resume_dir / f"round-{r:03d}.parquet"
+            dars.save_state(st, path)
+            st = dars.load_state(path)
+        k = dars.schedule(st, cfg, dars.budget_left(st, cfg))
+        if not k.any():
+            st = dars.apply_stop_rules(st, cfg, budget_left=0)
+            break
+        st = dict(st)
+        st["samples"] = st["samples"] + k
+        st["corrects"] = st["corrects"] + _outcomes(r, k, p)
+        st = dars.apply_stop_rules(st, cfg, dars.budget_left(st, cfg))
+        r += 1
+    return st
+
+
+@pytest.mark.parametrize("budget", [None, 9000])
+def test_resume_after_every_round_equals_an_uninterrupted_run(tmp_path, budget) -> None:
+    rng = np.random.default_rng(3)
+    p = np.where(rng.random(300) < 0.1, 0.0, rng.beta(0.5, 1.5, 300))
+    cfg = DarsConfig(
+        strategies=("uniform", "prop2diff"),
+        k_u=6,
+        k_p=12,
+        max_trials=200,
+        difficulty_samples=8,
+        round_cap=64,
+        budget=budget,
+        min_yield=5.0,
+    )
+    straight = _drive(cfg, p)
+    resumed = _drive(cfg, p, tmp_path)
+    for key in ("samples", "corrects", "target", "done"):
+        assert straight[key].tolist() == resumed[key].tolist(), key
+    assert list(straight["stop_reason"]) == list(resumed["stop_reason"])
+    assert np.allclose(straight["prior_a"], resumed["prior_a"])
+    assert (straight["samples"] <= cfg.max_trials).all()
+    if budget is not None:
+        assert straight["samples"].sum() <= budget
+
+
+def test_legacy_hopeless_keys() -> None:
+    assert DarsConfig(hopeless=True).hopeless is True  # loads: the yield rule replaces it
+    assert DarsConfig(hopeless_min_samples=32).hopeless_min_samples == 32
+    with pytest.raises(DartError, match="hopeless_alpha belonged to the old hopeless rule"):
+        DarsConfig(hopeless_alpha=0.05)
+    recipe = load_recipe("paper")
+    cfg = build_dataclass(DarsConfig, recipe)
+    assert (cfg.k_u, cfg.k_p, cfg.max_trials) == (40, 192, 8192)
+    assert cfg.min_yield > 0 and cfg.first_value >= 1
+
+
+def test_passrate_fit_and_lgamma() -> None:
+    x = np.array([0.03, 0.4, 1.0, 3.5, 77.0, 9000.5])
+    assert np.allclose(passrate.lgamma(x), [math.lgamma(v) for v in x], rtol=1e-12)
+    rng = np.random.default_rng(0)
+    p = np.where(rng.random(20000) < 0.1, 0.0, rng.beta(0.4, 2.0, 20000))
+    n = np.where(np.arange(20000) < 5000, 1000, 64)
+    zero, a, b = passrate.fit(rng.binomial(n, p), n, (0.1, 0.5, 0.5))
+    assert abs(zero - 0.1) < 0.02 and abs(a - 0.4) < 0.05 and abs(b - 2.0) < 0.3
 
 
 def test_schedule_is_bounded() -> None:
