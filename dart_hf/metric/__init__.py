@@ -1,6 +1,8 @@
 """The `evaluate` metric shipped with dart-hf: math final-answer accuracy with dart-hf's grader.
 
-Load it offline from its path (Hub-hosted metrics cannot load without network)::
+Laid out as the evaluate library lays out its metrics: a folder named after its script
+(`math_accuracy/math_accuracy.py`) with a metric card (`math_accuracy/README.md`). Load it
+offline from its folder (Hub-hosted metrics cannot load without network)::
 
     import evaluate
     from dart_hf.metric import METRIC_PATH
@@ -13,5 +15,5 @@ from __future__ import annotations
 
 from pathlib import Path
 
-METRIC_PATH = str(Path(__file__).resolve().parent / "math_accuracy.py")
-"""Path to give `evaluate.load`."""
+METRIC_PATH = str(Path(__file__).resolve().parent / "math_accuracy")
+"""The metric's folder, to give `evaluate.load`."""

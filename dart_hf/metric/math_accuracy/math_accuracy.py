@@ -34,9 +34,11 @@ Args:
     timeout_s (float, optional): wall-clock limit per item (default 5).
     num_proc (int, optional): grading worker processes (default 1).
 Returns:
-    accuracy: correct / graded items (0..1); n: graded items; correct: correct items;
-    and the count of each grade status (ok, no_answer, hedge, timeout, error, truncated,
-    bad_gold).
+    accuracy: correct / graded items (0..1), None when no item could be graded (every gold
+    answer unparseable); n: graded items; correct: correct items; and the count of each grade
+    status (ok, no_answer, hedge, timeout, error, truncated, bad_gold).
+Raises:
+    ValueError: no predictions, or a per-item argument of another length.
 Examples:
     >>> metric = evaluate.load(METRIC_PATH)
     >>> responses = ["So $x = \\\\boxed{\\\\frac{1}{2}}$."]
@@ -76,6 +78,12 @@ class MathAccuracy(evaluate.Metric):
             features=datasets.Features(
                 {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
             ),
+            homepage="https://github.com/hkust-nlp/dart-math",
+            codebase_urls=[
+                "https://github.com/hkust-nlp/dart-math",
+                "https://github.com/huggingface/Math-Verify",
+            ],
+            license="apache-2.0",
             reference_urls=["https://arxiv.org/abs/2407.13690"],
         )
 
@@ -93,6 +101,8 @@ class MathAccuracy(evaluate.Metric):
         from dart_hf.grading import grade_batch
 
         n = len(predictions)
+        if n == 0:
+            raise ValueError("no predictions to grade: accuracy is undefined")
         batch: dict[str, list[Any]] = {"response": list(predictions), "answer": list(references)}
         if benchmarks is not None:
             batch["source"] = _column("benchmarks", benchmarks, n)
@@ -110,7 +120,7 @@ class MathAccuracy(evaluate.Metric):
         ]
         correct = sum(1 for c in graded if c is True)
         return {
-            "accuracy": correct / len(graded) if graded else 0.0,
+            "accuracy": correct / len(graded) if graded else None,
             "n": len(graded),
             "correct": correct,
             **{s: statuses.get(s, 0) for s in STATUSES},
