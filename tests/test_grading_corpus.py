@@ -89,7 +89,7 @@ def test_corpus_cases_are_well_formed():
     cases = _cases()
     assert cases, f"no corpus files in {CORPUS}"
     problems = []
-    ids: set[str] = set()
+    ids: set[object] = set()
     for c in cases:
         where = f"{c['_file']}:{c['_line']}"
         for field in ("id", "source", "provenance", "gold", "response", "expected"):
