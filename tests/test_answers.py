@@ -248,7 +248,7 @@ ISSUE_CASES = [
     # Hedges are wrong; a repeated box of the same answer is not a hedge.
     (r"\boxed{5}\boxed{7}", "7", False, "hedge", "hedge"),
     (r"So $\boxed{5}$. Or maybe, on reflection, $\boxed{7}$.", "7", False, "hedge", "hedge"),
-    (r"First $\boxed{7}$, and to conclude: $\boxed{7}$.", "7", True, "ok", "math_verify"),
+    (r"First $\boxed{7}$, and to conclude: $\boxed{7}$.", "7", True, "ok", "text_match"),
     (r"It is $\boxed{\frac12}$, i.e. $\boxed{0.5}$.", "1/2", True, "ok", "math_verify"),
     # Several boxes that together are the gold set or list of tuples.
     (r"The solutions are $\boxed{1}$ and $\boxed{2}$.", r"\{1,2\}", True, "ok", "multi_box"),
