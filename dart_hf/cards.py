@@ -88,7 +88,11 @@ COLUMN_DOCS: dict[str, str] = {
     "fail_rate_samples": "samples behind the fail-rate estimate",
     "target": "largest target number of correct responses over the strategies",
     "done": "no more sampling is scheduled for the query",
-    "stop_reason": "why sampling stopped: `reached`, `max_trials`, `budget`, `hopeless`",
+    "stop_reason": (
+        "why sampling stopped: `reached`, `max_trials`, `no_correct` (none correct, a first "
+        "one no longer worth the samples), `low_yield` (some correct, below target, too few "
+        "expected per 1,000 samples), `budget`"
+    ),
     "reached": "the query reached its target (stop reason `reached`)",
     "decontaminated": "the query overlaps a benchmark and is left out of every release",
     "n_samples": "raw samples scheduled for the query in that round",
@@ -294,6 +298,32 @@ def hopeless_rule(settings: dict[str, Any]) -> str:
     return text + " times its remaining trials is below its need"
 
 
+def stop_rule(settings: dict[str, Any], rule: dict[str, Any] | None) -> str:
+    """The stop rule in words: the yield rule from `stats["yield_rule"]`, else the old one."""
+    if not rule:
+        return hopeless_rule(settings)
+    text = (
+        f"a query keeps sampling while it expects at least {rule['min_yield']:g} new correct "
+        f"responses per {rule['horizon']:,} further samples"
+    )
+    if rule.get("no_correct_stop", True):
+        text += (
+            f"; a first correct response counts {rule['first_value']:g} times, so a query "
+            f"with none keeps sampling while it expects at least {rule['min_first_yield']:.3g} "
+            f"first ones per {rule['horizon']:,} samples"
+        )
+    else:
+        text += "; a query with no correct response is never stopped by this rule"
+    prior = rule.get("stated_prior", {})
+    text += (
+        f" (pass-rate prior: {fmt_pct(prior.get('zero'))} never solvable, else "
+        f"Beta({prior.get('a')}, {prior.get('b')})"
+        + (", fitted per level to this pool" if rule.get("prior_fit") else "")
+        + ")"
+    )
+    return text
+
+
 def resolve_strategy(kind: str, stats: dict[str, Any], strategy: str | None) -> str | None:
     """The `stats["strategies"]` key a card describes (None for the pool card)."""
     spec = CARD_KINDS[kind]
@@ -325,6 +355,9 @@ def level_rows(strat: dict[str, Any], paper: str | None) -> list[dict[str, Any]]
         in_paper = lv is not None and 0 <= lv <= 5
         rows.append(
             {
+                "no_correct": None,
+                "below_target": None,
+                "budget_short": None,
                 **row,
                 "label": plots.level_label(lv),
                 "paper_mean": ref[lv] if ref is not None and in_paper else None,
@@ -419,8 +452,14 @@ def card_context(
         "dars": {
             "max_trials": find_setting(settings, "max_trials"),
             "budget": find_setting(settings, "budget"),
-            "hopeless": hopeless_rule(settings),
+            "stop_rule": stop_rule(settings, stats.get("yield_rule")),
         },
+        "yield_rule": stats.get("yield_rule"),
+        "stops_per_level": [
+            {**row, "label": plots.level_label(row.get("level"))}
+            for row in stats.get("stop_reasons_per_level", [])
+        ],
+        "budget_short": sum(int(r.get("budget_short") or 0) for r in strat.get("per_level", [])),
         "recipe": recipe,
         "model": stats.get("model", {}),
         "engine": stats.get("engine", {}),

@@ -176,7 +176,11 @@ def fit_pool(
 
 
 def first_chance(
-    failures: np.ndarray, zero: np.ndarray, a: np.ndarray, b: np.ndarray, horizon: int
+    failures: np.ndarray,
+    zero: np.ndarray | float,
+    a: np.ndarray | float,
+    b: np.ndarray | float,
+    horizon: int,
 ) -> np.ndarray:
     """P(a first correct response within `horizon` more samples | none in `failures`).
 

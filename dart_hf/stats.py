@@ -13,11 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from dart_hf import dars
 from dart_hf.config import DarsConfig
-from dart_hf.dars import STOP_REASONS, State
+from dart_hf.dars import State
 
 FILTER_KEYS = ("duplicate", "multiple_boxed", "repetition", "non_ascii_answer")
 HISTOGRAM_BINS = 10
+PAPER_MEAN_RESPONSES: dict[str, list[float]] = {
+    "uniform": [39.93, 40.0, 40.0, 39.80, 39.54, 37.14],
+    "prop2diff": [8.49, 14.28, 33.52, 54.94, 79.59, 107.06],
+}
+"""Mean responses per query of the paper's released sets (DART-Math-Uniform / -Hard), L0-L5."""
 
 
 def strategy_params(name: str, config: DarsConfig) -> dict[str, Any]:
@@ -33,11 +39,14 @@ def strategy_params(name: str, config: DarsConfig) -> dict[str, Any]:
 def per_level(
     state: State, kept: np.ndarray, at_target: np.ndarray, excluded: np.ndarray
 ) -> list[dict[str, Any]]:
-    """Queries, mean kept responses, coverage and share at target for every level.
+    """Per level: queries, mean kept responses, coverage, share at target, what was left short.
 
+    `no_correct`: queries with no kept response; `below_target`: queries with some, but
+    fewer than the target; `budget_short`: queries the budget stopped below their target.
     Decontaminated queries (`excluded`) are left out of every figure.
     """
     levels = state["level"]
+    budget = state["stop_reason"] == "budget"
     out = []
     for lv in sorted(set(levels[~excluded].tolist())):
         m = (levels == lv) & ~excluded
@@ -49,9 +58,54 @@ def per_level(
                 "mean_responses": round(float(kept[m].mean()), 4) if n else 0.0,
                 "coverage": round(float((kept[m] >= 1).mean()), 4) if n else 0.0,
                 "share_at_target": round(float(at_target[m].mean()), 4) if n else 0.0,
+                "no_correct": int((m & (kept == 0)).sum()),
+                "below_target": int((m & (kept > 0) & ~at_target).sum()),
+                "budget_short": int((m & budget & ~at_target).sum()),
             }
         )
     return out
+
+
+def stops_per_level(state: State) -> list[dict[str, Any]]:
+    """Queries per stop reason and level (null: the query has no level)."""
+    levels = state["level"]
+    out = []
+    for lv in sorted(set(levels.tolist())):
+        m = levels == lv
+        counts = dars.stop_counts(state["stop_reason"][m])
+        out.append({"level": None if lv < 0 else int(lv), **counts})
+    return out
+
+
+def yield_rule(state: State, config: DarsConfig) -> dict[str, Any]:
+    """The yield rule's settings and the prior it ended with, per level (for the cards)."""
+    zero, a, b = dars.priors(state, config)
+    levels = state["level"]
+    prior = []
+    for lv in sorted(set(levels.tolist())):
+        i = int(np.flatnonzero(levels == lv)[0])
+        stop = dars.first_stop_samples(
+            config, config.min_yield, (float(zero[i]), float(a[i]), float(b[i]))
+        )
+        prior.append(
+            {
+                "level": None if lv < 0 else int(lv),
+                "zero": round(float(zero[i]), 4),
+                "a": round(float(a[i]), 4),
+                "b": round(float(b[i]), 4),
+                "no_correct_stop_samples": int(stop),
+            }
+        )
+    return {
+        "min_yield": config.min_yield,
+        "first_value": config.first_value,
+        "min_first_yield": config.min_yield / config.first_value,
+        "horizon": dars.HORIZON,
+        "prior_fit": config.prior_fit,
+        "stated_prior": {"zero": config.prior_zero, "a": config.prior_a, "b": config.prior_b},
+        "prior_per_level": prior,
+        "no_correct_stop": config.hopeless is not False,
+    }
 
 
 def compute_stats(
@@ -105,7 +159,6 @@ def compute_stats(
             "decontaminated_queries": int(excluded.sum()),
             "per_level": per_level(state, k, at_target, excluded),
         }
-    reasons = state["stop_reason"]
     return {
         "recipe": recipe,
         "model": {
@@ -127,7 +180,9 @@ def compute_stats(
             "wall_time_s": round(float(wall_time_s), 2),
             "rounds": int(rounds),
         },
-        "stop_reasons": {r: int((reasons == r).sum()) for r in STOP_REASONS},
+        "stop_reasons": dars.stop_counts(state["stop_reason"]),
+        "stop_reasons_per_level": stops_per_level(state),
+        "yield_rule": yield_rule(state, config),
         "fail_rate": {
             "phase_samples": config.difficulty_samples if not config.fail_rate_from else None,
             "from": config.fail_rate_from,
@@ -147,17 +202,25 @@ def save_stats(stats: dict[str, Any], path: str | Path) -> None:
 
 
 def format_table(stats: dict[str, Any]) -> str:
-    """A plain-text table of the statistics, for the CLI to print."""
+    """A plain-text table of the statistics, for the CLI to print.
+
+    Per strategy and level: mean responses per query beside the paper's released set's,
+    coverage, share at target, and the queries left with none / below target with some.
+    """
     lines = [
-        f"{'strategy':<10} {'level':>5} {'queries':>7} {'mean resp':>9} "
-        f"{'coverage':>8} {'at target':>9}"
+        f"{'strategy':<10} {'level':>5} {'queries':>7} {'resp/q':>7} {'paper':>7} "
+        f"{'coverage':>8} {'at target':>9} {'none':>6} {'below t':>7}"
     ]
     for name, s in stats["strategies"].items():
+        paper = PAPER_MEAN_RESPONSES.get(name)
         for row in s["per_level"]:
-            lv = "-" if row["level"] is None else str(row["level"])
+            lv = row["level"]
+            ref = f"{paper[lv]:.2f}" if paper and lv is not None and 0 <= lv <= 5 else "-"
             lines.append(
-                f"{name:<10} {lv:>5} {row['queries']:>7} {row['mean_responses']:>9.2f} "
-                f"{row['coverage']:>8.1%} {row['share_at_target']:>9.1%}"
+                f"{name:<10} {'-' if lv is None else str(lv):>5} {row['queries']:>7} "
+                f"{row['mean_responses']:>7.2f} {ref:>7} {row['coverage']:>8.1%} "
+                f"{row['share_at_target']:>9.1%} {row.get('no_correct', 0):>6} "
+                f"{row.get('below_target', 0):>7}"
             )
         lines.append(f"{name:<10} {'rows':>5} {s['rows']:>7}")
     t = stats["totals"]

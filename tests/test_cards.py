@@ -67,6 +67,8 @@ def _per_level(queries: list[dict], kept: Counter, strat: str) -> list[dict]:
                 "mean_responses": sum(kept[q["id"]] for q in qs) / len(qs),
                 "coverage": sum(kept[q["id"]] > 0 for q in qs) / len(qs),
                 "share_at_target": sum(kept[q["id"]] >= q[f"target_{strat}"] for q in qs) / len(qs),
+                "no_correct": sum(kept[q["id"]] == 0 for q in qs),
+                "below_target": sum(0 < kept[q["id"]] < q[f"target_{strat}"] for q in qs),
             }
         )
     return out
@@ -181,6 +183,8 @@ def test_table_cells_equal_values_recomputed_from_the_released_rows(
             f"{100 * coverage:.1f}%",
             metamath,
             f"{100 * at_target:.1f}%",
+            str(sum(kept[q["id"]] == 0 for q in qs)),
+            str(sum(0 < kept[q["id"]] < q[f"target_{strat}"] for q in qs)),
         ]
     assert f"{len(released):,} (query, response) pairs" in card.text
 
@@ -199,8 +203,9 @@ def test_unusual_parameters_are_shown_exactly(tmp_path: Path) -> None:
         text = card.text
         assert f"| `max_trials` (raw samples per query at most) | {MAX_TRIALS} |" in text
         assert f"| `budget` (raw samples in total at most) | {BUDGET} |" in text
+        # stats written before the yield rule describe the old rule
         assert (
-            "| `hopeless` rule | on: a query with no correct response after at least 16 samples "
+            "| stop rule | on: a query with no correct response after at least 16 samples "
             "stops when the upper confidence bound on its pass rate (alpha = 0.05) times its "
             "remaining trials is below its need |"
         ) in text
@@ -354,6 +359,21 @@ def test_formatters(value: float | None, pct: str, f2: str, num: str) -> None:
     assert cards.fmt_num(value) == num
 
 
+def test_stop_rule_in_words() -> None:
+    rule = {
+        "min_yield": 3.0, "first_value": 300.0, "min_first_yield": 0.01, "horizon": 1000,
+        "prior_fit": True, "stated_prior": {"zero": 0.1, "a": 0.5, "b": 0.5},
+        "no_correct_stop": True,
+    }  # fmt: skip
+    text = cards.stop_rule({}, rule)
+    assert text.startswith("a query keeps sampling while it expects at least 3 new correct")
+    assert "counts 300 times" in text and "at least 0.01 first ones per 1,000" in text
+    assert "10.0% never solvable, else Beta(0.5, 0.5), fitted per level" in text
+    off = cards.stop_rule({}, {**rule, "no_correct_stop": False})
+    assert "never stopped by this rule" in off
+    assert cards.stop_rule({"hopeless": False}, None) == "off"
+
+
 def test_hopeless_rule_in_words() -> None:
     assert cards.hopeless_rule({}) == "none"
     assert cards.hopeless_rule({"dars": {"hopeless": False}}) == "off"
@@ -434,9 +454,14 @@ def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
         assert hub.check_hub_folder(folder) == []
         assert f"| `max_trials` (raw samples per query at most) | {MAX_TRIALS} |" in card.text
         assert f"| `budget` (raw samples in total at most) | {BUDGET} |" in card.text
-        assert "| `hopeless` rule | on: a query with no correct response after at least 32" in (
-            card.text
-        )
+        assert (
+            f"| stop rule | a query keeps sampling while it expects at least {config.min_yield:g} "
+            "new correct responses per 1,000 further samples; a first correct response counts "
+        ) in card.text
+        assert "| level | zero | a | b | a query with none stops after |" in card.text
+        assert "none correct | below target, some |" in card.text
+        assert "`no_correct`: stopped with no correct response" in card.text
+        assert "What the budget cost" in card.text
     assert "(`vrt_n = 12`, within `max_trials`)" in card.text
     pool = tmp_path / "pool"
     hub.write_hub_folder({"samples": build["releases"]["uniform"]}, pool)

@@ -53,9 +53,9 @@ def test_per_level_figures() -> None:
     assert set(by_level) == {0, 5}  # query d (no level) is decontaminated
     assert by_level[0] == {
         "level": 0, "queries": 2, "mean_responses": 1.5, "coverage": 1.0,
-        "share_at_target": 0.5,
+        "share_at_target": 0.5, "no_correct": 0, "below_target": 1, "budget_short": 0,
     }  # fmt: skip
-    assert by_level[5]["coverage"] == 0.0
+    assert by_level[5]["coverage"] == 0.0 and by_level[5]["no_correct"] == 1
     hard = {row["level"]: row for row in s["strategies"]["prop2diff"]["per_level"]}
     # targets: fail rates 0, 0.75 -> t = 1, 3; kept 1, 1 -> one of two at target
     assert hard[0]["share_at_target"] == 0.5
@@ -73,3 +73,27 @@ def test_schema_and_table() -> None:
     json.dumps(s)
     table = stats.format_table(s)
     assert "uniform" in table and "prop2diff" in table and "stop reasons" in table
+
+
+def test_stop_reasons_per_level_and_yield_rule() -> None:
+    s = _stats()
+    per = {row["level"]: row for row in s["stop_reasons_per_level"]}
+    assert set(per) == {0, 5, None}
+    assert per[0]["reached"] == 1 and sum(s["stop_reasons"].values()) == sum(
+        sum(v for k, v in row.items() if k != "level") for row in per.values()
+    )
+    rule = s["yield_rule"]
+    assert rule["min_yield"] == DarsConfig().min_yield and rule["horizon"] == 1000
+    assert rule["min_first_yield"] == rule["min_yield"] / rule["first_value"]
+    assert {row["level"] for row in rule["prior_per_level"]} == {0, 5, None}
+    assert all(row["no_correct_stop_samples"] >= 1 for row in rule["prior_per_level"])
+
+
+def test_table_shows_paper_figures_and_what_was_left_short() -> None:
+    table = stats.format_table(_stats())
+    header, *rows = table.splitlines()
+    assert "paper" in header and "none" in header and "below t" in header
+    uniform_l0 = next(r for r in rows if r.startswith("uniform") and r.split()[1] == "0")
+    assert "39.93" in uniform_l0
+    hard_l5 = next(r for r in rows if r.startswith("prop2diff") and r.split()[1] == "5")
+    assert "107.06" in hard_l5
