@@ -128,3 +128,132 @@ def test_transformers_stop_strings_and_length(hf_engine) -> None:
     assert all(c.n_tokens == 4 for c in cut[0] if c.finish_reason == "length")
     greedy = GenerationParams(n=1, temperature=0.0, max_tokens=16, seed=0)
     assert hf_engine.generate(["User: 2+2?\nAssistant:"], greedy)[0][0].n_tokens > 0
+
+
+# ---------------------------------------------------------------- engine lifetime (issue 14.1)
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Live descendants of `pid` (zombies count as dead), with their command lines."""
+    from pathlib import Path
+
+    parent: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parent[int(entry.name)] = int(fields[1])
+    found, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        for child, ppid in parent.items():
+            if ppid == p and child not in found:
+                try:
+                    cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+                except OSError:
+                    continue
+                found[child] = cmd.decode(errors="replace")
+                todo.append(child)
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out.append(p)
+    return out
+
+
+@pytest.mark.integration
+def test_vllm_engine_processes_die_with_the_command(tmp_path) -> None:
+    """`kill -9` or SIGTERM of `dart-hf sample` alone leaves no VLLM::EngineCore/Worker alive
+    10 s later, and the same command then runs to the end (one test: three engine starts)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import yaml
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"engine_options": {"enforce_eager": True,
+                                                         "kv_cache_gib": 1},
+                                      "max_model_len": 1024}))  # fmt: skip
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-c", "from dart_hf.cli import main; main()", "sample", "--engine",
+           "vllm", "--pool", "gsm8k", "--limit", "2", "--max-tokens", "16", "--config",
+           str(recipe), "-o", str(out)]  # fmt: skip
+    for sig in (signal.SIGKILL, signal.SIGTERM):
+        run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 600
+        engine: dict[int, str] = {}
+        while time.time() < deadline and run.poll() is None:
+            engine = _descendants(run.pid)
+            if any("VLLM" in c for c in engine.values()):  # vLLM's process titles
+                break
+            time.sleep(0.5)
+        assert run.poll() is None, "the command ended before its engine started"
+        assert any("VLLM" in c for c in engine.values()), engine
+        time.sleep(5)  # the engine's workers start
+        pids = list(_descendants(run.pid))
+        os.kill(run.pid, sig)  # the command alone, not its process group
+        run.wait()
+        until = time.time() + 10
+        while _alive(pids) and time.time() < until:
+            time.sleep(0.2)
+        left = {p: engine.get(p, "?") for p in _alive(pids)}
+        for p in left:  # do not leave them to the next test
+            os.kill(p, signal.SIGKILL)
+        assert not left, f"after {signal.Signals(sig).name}: {left} survived 10 s"
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 completions for 2 queries" in done.stdout
+
+
+WATCHED = """
+import subprocess, sys, time
+from dart_hf.engines import lifetime
+lifetime.die_with_parent()
+child = ("import subprocess, sys, time; "
+         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(90)']); time.sleep(90)")
+subprocess.Popen([sys.executable, "-c", child], start_new_session=True)
+print("ready", flush=True)
+time.sleep(90)
+"""
+
+
+def test_watchdog_ends_what_a_killed_command_left(tmp_path) -> None:
+    """Without an engine: the command's child (in its own session, as a spawned engine that a
+    group kill would miss) and grandchild end within 10 s of `kill -9` of the command."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    run = subprocess.Popen([sys.executable, "-c", WATCHED], stdout=subprocess.PIPE, text=True)
+    assert run.stdout is not None and run.stdout.readline().strip() == "ready"
+    deadline = time.time() + 10
+    while time.time() < deadline and len(_descendants(run.pid)) < 3:  # watchdog + 2
+        time.sleep(0.1)
+    tree = _descendants(run.pid)
+    assert sum("lifetime.py" in c for c in tree.values()) == 1, tree
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    until = time.time() + 10
+    while _alive(list(tree)) and time.time() < until:
+        time.sleep(0.2)
+    left = _alive(list(tree))
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, {p: tree[p] for p in left}

