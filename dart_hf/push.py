@@ -123,7 +123,7 @@ def describe(exc: BaseException) -> str:
         message = message.strip().splitlines()[0] if message.strip() else ""
         if err is not exc:  # huggingface_hub said more (e.g. each README metadata error)
             outer = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            message = f"{message}; {outer}" if message else outer
+            message = outer if not message or message in outer else f"{message}; {outer}"
         return f"HTTP {status}" + (f" ({message[:500]})" if message else "")
     err = next(iter(_chain(exc)))
     for e in _chain(exc):

@@ -762,13 +762,9 @@ def test_fake_hub_rejects_an_invalid_card(online: None, release: Path) -> None:
 
 
 @pytest.mark.parametrize("card", CHECKED_IN_CARDS, ids=lambda p: str(p.relative_to(REPO)))
-def test_checked_in_cards_validate(card: Path, request: pytest.FixtureRequest) -> None:
+def test_checked_in_cards_validate(card: Path) -> None:
     from hub_server import validate_card
 
-    if card.name == "card.md":  # the evaluation card (issue 15, item 5: built by cards.py)
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="eval card: license other, no license_name")
-        )
     assert validate_card(card.read_text(encoding="utf-8"), "dataset") == []
 
 
