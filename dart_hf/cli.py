@@ -342,8 +342,9 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
 @click.option("--token", default=None, help="Hub token [default: HF_TOKEN, else the stored "
               "login]; never printed.")  # fmt: skip
 @click.option("--retries", type=click.IntRange(min=0), default=5, show_default=True,
-              help="Retries of the repo creation and of the commit after a network error or "
-              "HTTP 408/429/5xx (huggingface_hub retries the file uploads itself).")  # fmt: skip
+              help="Retries of each step huggingface_hub does not retry (token check, repo, "
+              "branch, commit) after a network error or HTTP 408/429/5xx; it retries the file "
+              "uploads itself.")  # fmt: skip
 @user_errors
 def push_cmd(folder: str, repo: str | None, **options: Any) -> None:
     """Upload a staged release folder (or a trained model folder) to the Hub, as it is.
