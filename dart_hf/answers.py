@@ -23,7 +23,8 @@ A verdict is decided in this order (`judge`); `Verdict.source` names what decide
    (`tolerance`). A number in E-notation (`3.54e-07`), which Math-Verify reads as
    `3.54 * e - 7`, is read as `3.54 \\times 10^{-7}` (`e_notation`). An extracted answer
    with unbalanced brackets (`\\boxed{\\left( 2 + 3 }`) is malformed and wrong
-   (`malformed_answer`).
+   (`malformed_answer`). Mixed numbers (`1\\frac{4}{5}`, `4 4/9`) are read as sums
+   (`mixed_number`; Math-Verify 0.9 reads them as products).
 
 Everything here is pure computation; the grading pool (`dart_hf.grading`) runs it in worker
 processes under a hard wall-clock limit.
@@ -48,7 +49,8 @@ STATUSES = ("ok", "no_answer", "hedge", "timeout", "error", "truncated", "bad_go
 VERDICT_SOURCES = (
     "math_verify", "tolerance", "malformed_answer", "hedge", "multi_box", "unclosed_box",
     "no_answer", "bool_answer", "option_answer", "multi_answer", "list_answer", "word_answer",
-    "clock_time", "text_match", "e_notation", "truncated", "bad_gold", "timeout", "error",
+    "clock_time", "text_match", "e_notation", "mixed_number", "truncated", "bad_gold",
+    "timeout", "error",
 )  # fmt: skip
 
 
@@ -437,16 +439,53 @@ def is_prose(text: str) -> bool:
 # --------------------------------------------------------------------------- Math-Verify
 
 
-def _response_config(options: bool) -> list[Any]:
+#: Option labels Math-Verify's string extraction looks for: TheoremQA's `(a)`-`(e)`, and the
+#: bare letters of multiple-choice golds such as `C`.
+PAREN_OPTIONS = ("(a)", "(b)", "(c)", "(d)", "(e)")
+LETTER_OPTIONS = ("A", "B", "C", "D", "E", "(A)", "(B)", "(C)", "(D)", "(E)")
+
+
+def _response_config(options: bool | tuple[str, ...]) -> list[Any]:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, StringExtractionConfig
 
+    if isinstance(options, tuple):
+        return [StringExtractionConfig(strings=options)]
     config: list[Any] = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
     if options:
-        config.append(StringExtractionConfig(strings=("(a)", "(b)", "(c)", "(d)", "(e)")))
+        config.append(StringExtractionConfig(strings=PAREN_OPTIONS))
     return config
 
 
 _MATHRM_CONSTANT_RE = re.compile(r"\\mathrm\s*\{\s*([ei])\s*\}")
+
+
+_MIXED_LATEX_RE = re.compile(r"(?<![\d.}/^_{])(-?)(\d+)\s*\\[dt]?frac\s*\{(\d+)\}\s*\{(\d+)\}")
+_MIXED_PLAIN_RE = re.compile(r"(?<![\d./^_])(-?)(\d+) (\d+)/(\d+)(?![\d/]|\.\d)")
+
+
+def mixed_numbers(text: str) -> str:
+    """Mixed numbers as sums: `1\\frac{4}{5}` -> `(1+\\frac{4}{5})`, `-4 4/9` -> `-4-4/9`.
+
+    Math-Verify 0.9 reads `1\\frac{4}{5}` (a MATH500 gold) as 1 * 4/5 and `4 4/9` as 4; only
+    a whole number followed by a proper fraction of digits is rewritten, so `11/10 4/9` and
+    `2\\frac{x}{3}` are left alone.
+    """
+    if "frac" not in text and "/" not in text:
+        return text
+
+    def latex(m: re.Match[str]) -> str:
+        sign, whole, num, den = m.groups()
+        if int(num) >= int(den) or int(den) == 0:
+            return m.group(0)
+        return f"{sign}({whole}+\\frac{{{num}}}{{{den}}})"
+
+    def plain(m: re.Match[str]) -> str:
+        sign, whole, num, den = m.groups()
+        if int(num) >= int(den) or int(den) == 0:
+            return m.group(0)
+        return f"{sign}{whole}{'-' if sign else '+'}{num}/{den}"
+
+    return _MIXED_PLAIN_RE.sub(plain, _MIXED_LATEX_RE.sub(latex, text))
 
 
 def _constants(text: str) -> str:
@@ -455,11 +494,17 @@ def _constants(text: str) -> str:
     return _MATHRM_CONSTANT_RE.sub(r"\1", text) if "mathrm" in text else text
 
 
-def parse_response(response: str, timeout: int, *, options: bool = False) -> tuple[Any, str | None]:
-    """Math-Verify's parse of a response: `(parsed list, extracted text or None)`."""
+def parse_response(
+    response: str, timeout: int, *, options: bool | tuple[str, ...] = False
+) -> tuple[Any, str | None]:
+    """Math-Verify's parse of a response: `(parsed list, extracted text or None)`.
+
+    `options`: True adds string extraction of `PAREN_OPTIONS`; a tuple extracts only those
+    option labels.
+    """
     from math_verify import parse
 
-    response = _constants(response)
+    response = mixed_numbers(_constants(response))
     parsed = list(parse(response, extraction_config=_response_config(options),
                         parsing_timeout=timeout))  # fmt: skip
     if not parsed:
@@ -473,7 +518,7 @@ def parse_gold(gold: str, timeout: int) -> tuple[Any, ...]:
     """Math-Verify's parse of a gold answer, read as `$gold$` unless it has `$` or a box."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
-    gold = _constants(gold)
+    gold = mixed_numbers(_constants(gold))
     delimited = re.search(r"(?<!\\)\$", gold) or "\\boxed" in gold
     text = gold if delimited else f"${gold}$"
     config = [LatexExtractionConfig(), ExprExtractionConfig()]
@@ -674,6 +719,8 @@ def judge(
     unreadable = 0
     for g in golds:
         verdict, source = _judge_one(g, parsed, pred, boxes[-1] if boxes else None, ctx)
+        if verdict and source == "math_verify" and mixed_numbers(g + response) != g + response:
+            source = "mixed_number"
         if not verdict and normalize_text(g) in texts:  # the gold's own text, unparsed
             return Verdict(pred, True, "ok", "text_match")
         if verdict:
@@ -748,7 +795,13 @@ def _judge_by_rule(
     distinct = list(dict.fromkeys(normalize_text(b) for b in boxes))
     if len(distinct) > 1:
         return Verdict(" ; ".join(boxes), False, "hedge", "hedge")
-    pred = boxes[-1] if boxes else _sentence_answer(response, ctx, rule)
+    if rule == "option_answer" and not boxes:
+        # Math-Verify's string extraction finds the option ("therefore I think it's B")
+        labels = LETTER_OPTIONS if re.fullmatch(r"\s*[A-E]\s*", golds[0]) else PAREN_OPTIONS
+        pred = parse_response(response, ctx.timeout, options=labels)[1]
+        pred = pred or _sentence_answer(response, ctx, rule)
+    else:
+        pred = boxes[-1] if boxes else _sentence_answer(response, ctx, rule)
     if pred is None or not pred.strip():
         return Verdict(None, False, "no_answer", "no_answer")
     gold = golds[0]

@@ -296,3 +296,32 @@ def test_tolerance_only_where_the_benchmark_defines_one() -> None:
     assert v.correct is False
     v = judge(r"\boxed{4.25}", "4.2", benchmark="olympiadbench", tolerance=0.1)
     assert (v.correct, v.source) == (True, "tolerance")
+
+
+MIXED_AND_OPTIONS = [
+    # Mixed numbers (a MATH500 gold is `1\frac{4}{5}`; Math-Verify 0.9 reads it as 4/5).
+    (r"\boxed{\frac{9}{5}}", r"1\frac{4}{5}", {}, True, "mixed_number"),
+    (r"\boxed{\frac{4}{5}}", r"1\frac{4}{5}", {}, False, "math_verify"),
+    ("The answer is 4 4/9.", "40/9", {}, True, "mixed_number"),  # [MV] newer tests
+    ("The answer is 4 4/9.", "4", {}, False, "math_verify"),
+    ("11/10 4/9", "139/90", {}, False, "math_verify"),  # not a mixed number
+    # Options found by Math-Verify's string extraction (lighteval's tests).
+    ("therefore I think it's B", "B", {"answer_type": "option"}, True, "option_answer"),
+    ("(D) Alina", "D", {"answer_type": "option"}, True, "option_answer"),
+    ("The answer is for sure D, it can't be A or B", "D", {"answer_type": "option"}, True,
+     "option_answer"),
+    (r"The answer is (c) \(J_g(\theta) = 2J_f(\theta)\).", "(c)", {"benchmark": "theoremqa"},
+     True, "option_answer"),
+    # Tiny exact values Math-Verify's evalf comparison calls equal (its issue 14).
+    (r"$\frac{1}{2006!}$", r"$\frac{1}{2004!}$", {}, False, "math_verify"),
+    (r"$\frac{1}{2^{98}}$", r"$\frac{1}{2^{99}}$", {}, False, "math_verify"),
+    (r"$1 + \frac{1}{\mathrm{e}}$", r"$1 - \frac{1}{\mathrm{e}}$", {}, False, "math_verify"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("response", "gold", "extra", "correct", "source"), MIXED_AND_OPTIONS)
+def test_mixed_numbers_options_and_exact_values(
+    response: str, gold: str, extra: dict, correct: bool, source: str
+) -> None:
+    v = judge(response, gold, **extra)
+    assert (v.correct, v.source) == (correct, source), v
