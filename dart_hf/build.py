@@ -70,7 +70,7 @@ class BuildSettings:
     grade: GradeConfig
 
     @classmethod
-    def from_dict(cls, settings: dict[str, Any], where: str = "settings") -> BuildSettings:
+    def from_dict(cls, settings: dict[str, Any], where: str = "build settings") -> BuildSettings:
         """Build from a flat settings mapping (recipe after overrides; see `resolve_settings`)."""
         return cls(
             build=build_dataclass(BuildConfig, settings, where),

@@ -258,13 +258,13 @@ def recipe_keys() -> frozenset[str]:
 def unknown_keys_error(where: str, unknown: Iterable[str], valid: Iterable[str]) -> DartError:
     """The error for keys no command reads: each with its nearest valid keys."""
     valid = sorted(valid)
-    parts = []
+    parts, guessed = [], True
     for key in sorted(unknown):
         near = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+        guessed = guessed and bool(near)
         parts.append(f"{key!r}" + (f" (did you mean {', '.join(near)}?)" if near else ""))
-    return DartError(
-        f"{where}: unknown setting(s) {', '.join(parts)}; valid: {', '.join(valid)}"
-    )
+    listing = "" if guessed else f"; valid: {', '.join(valid)}"  # a guess is shorter to read
+    return DartError(f"{where}: unknown setting(s) {', '.join(parts)}{listing}")
 
 
 def check_recipe_keys(recipe: dict[str, Any], where: str = "recipe") -> None:
