@@ -693,9 +693,10 @@ def judge(
     if boxes and any(same_text(boxes[-1], g) for g in golds):
         # The gold written out again: equal whatever a parser makes of it, and 20x cheaper.
         return Verdict(boxes[-1], True, "ok", "text_match")
-    parsed, pred = parse_response(response, timeout, options=rules.options)
-    if pred is None or not pred.strip():
+    parsed, extracted = parse_response(response, timeout, options=rules.options)
+    if extracted is None or not extracted.strip():
         return Verdict(None, False, "no_answer", "no_answer")
+    pred = extracted
 
     if multi_answer:
         gold_elems = _gold_elements(golds, True)
