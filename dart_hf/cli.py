@@ -617,6 +617,10 @@ def train_cmd(
         click.echo(f"pushed: {push_model(out, repo, private=private)}")
 
 
+MAP_JOBS = ("grade", "train")
+"""Commands whose work is a datasets map: its bar is their progress bar."""
+
+
 def _with_verbosity(command: click.Command) -> None:
     """Give `command` -q/--quiet and -v/--verbose (what each shows: `dart_hf.logs`)."""
     from dart_hf import logs
@@ -634,7 +638,8 @@ def _with_verbosity(command: click.Command) -> None:
     def run(*args: Any, quiet: bool = False, verbose: int = 0, **kwargs: Any) -> Any:
         if quiet and verbose:
             raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
-        with logs.terminal(logs.QUIET if quiet else verbose, out=kwargs.get("out")):
+        level = logs.QUIET if quiet else verbose
+        with logs.terminal(level, out=kwargs.get("out"), library_bars=command.name in MAP_JOBS):
             return callback(*args, **kwargs)
 
     command.callback = run

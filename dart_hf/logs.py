@@ -111,12 +111,19 @@ def _out_folder(out: str | os.PathLike[str] | None) -> Path | None:
 
 
 @contextlib.contextmanager
-def terminal(level: int = DEFAULT, *, out: str | os.PathLike[str] | None = None) -> Iterator[None]:
+def terminal(
+    level: int = DEFAULT,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    library_bars: bool = False,
+) -> Iterator[None]:
     """Set what the terminal shows for one command (restored afterwards).
 
     Args:
         level: QUIET (-1), DEFAULT (0), VERBOSE (1), or 2 for debug logs.
         out: The command's output folder (or file): the engine log goes beside it.
+        library_bars: Keep datasets' own bars at the default level (a command whose work is
+            a datasets map, such as `grade`, has no bar of its own).
     """
     import huggingface_hub.utils.logging as hf_logging
 
@@ -146,7 +153,7 @@ def terminal(level: int = DEFAULT, *, out: str | os.PathLike[str] | None = None)
     _state.verbosity, _state.log_file, _state.announced = level, _out_folder(out), False
     if bars_disabled():
         bars: contextlib.AbstractContextManager[None] = _quiet_library_bars()
-    elif level == DEFAULT:  # datasets' own bars (parquet writes, splits, maps) are -v detail
+    elif level == DEFAULT and not library_bars:  # datasets' own bars are -v detail here
         bars = _quiet_library_bars(hub=False)
     else:
         bars = contextlib.nullcontext()

@@ -221,3 +221,17 @@ def test_default_sample_on_vllm_keeps_engine_output_in_the_log(tmp_path: Path) -
     assert proc.stdout.strip(), "no summary"
     log = (out / "dart-hf.log").read_text(encoding="utf-8")
     assert VLLM_LINE.search(log) and "EngineCore" in log
+
+
+def test_grade_keeps_its_map_bar(tmp_path: Path) -> None:
+    """`grade`'s work is a datasets map, so its bar stays at the default level (not with -q)."""
+    import json
+
+    rows = [{"response": f"$\\boxed{{{i}}}$", "answer": str(i)} for i in range(3)]
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    default = CliRunner().invoke(cli, ["grade", str(data), "-o", str(tmp_path / "a.jsonl")])
+    assert default.exit_code == 0, default.output
+    assert BAR.search(default.output) and "accuracy" in default.output
+    quiet = CliRunner().invoke(cli, ["grade", str(data), "-o", str(tmp_path / "b.jsonl"), "-q"])
+    assert quiet.exit_code == 0 and not BAR.search(quiet.output) and "accuracy" in quiet.output
