@@ -35,8 +35,8 @@ QUIET, DEFAULT, VERBOSE = -1, 0, 1
 LOG_NAME = "dart-hf.log"
 _TRUE = ("1", "true", "yes", "on", "y")
 _HF_RETRY_ECHOES = ("Retrying in ", "Rate limited. Waiting ")
-"""huggingface_hub logs each retry twice ("HTTP Error ... thrown", then "Retrying in ..."):
-the default verbosity keeps the first line only."""
+"""huggingface_hub logs each retry twice ("HTTP Error ... thrown while requesting ...", then
+"Retrying in ..."): the default verbosity joins them into one line."""
 
 
 @dataclass
@@ -98,9 +98,24 @@ class _LowerLevelFormatter(logging.Formatter):
         return super().format(record)
 
 
-class _DropRetryEcho(logging.Filter):
+class _OneLinePerRetry(logging.Filter):
+    """Holds huggingface_hub's "... thrown while requesting ..." line (per thread: uploads run
+    in threads) and prints it with the "Retrying in ..." line that follows, as one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: dict[int | None, str] = {}
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(_HF_RETRY_ECHOES)
+        message = record.getMessage()
+        if " thrown while requesting " in message:
+            self.pending[record.thread] = message
+            return False
+        if message.startswith(_HF_RETRY_ECHOES):
+            first = self.pending.pop(record.thread, None)
+            if first is not None:
+                record.msg, record.args = f"{first}; {message[0].lower()}{message[1:]}", None
+        return True
 
 
 def _out_folder(out: str | os.PathLike[str] | None) -> Path | None:
@@ -143,10 +158,12 @@ def terminal(
     )
     if level >= 2:
         ours.setLevel(logging.DEBUG)
-    echo = _DropRetryEcho()
+    echo = _OneLinePerRetry()
+    hf_formats = [(h, h.formatter) for h in hf.handlers]
     if level == DEFAULT:  # on its handlers: a logger's own filters skip its children's records
         for h in hf.handlers:
             h.addFilter(echo)
+            h.setFormatter(_LowerLevelFormatter("%(levelname_lower)s: %(message)s"))
     elif level <= QUIET:
         hf.setLevel(logging.ERROR)
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"
@@ -166,8 +183,9 @@ def terminal(
             yield
     finally:
         ours.removeHandler(handler)
-        for h in hf.handlers:
+        for h, fmt in hf_formats:
             h.removeFilter(echo)
+            h.setFormatter(fmt)
         _state.verbosity, _state.log_file, _state.announced, old_ours, old_hf = saved
         ours.setLevel(old_ours)
         hf.setLevel(old_hf)

@@ -769,8 +769,8 @@ def test_checked_in_cards_validate(card: Path) -> None:
 
 
 def test_cli_prints_each_retry_once(online: None, release: Path, tmp_path: Path) -> None:
-    """One line per retry: ours (commit) and huggingface_hub's own (pre-upload), whose second
-    "Retrying in ..." line the default verbosity drops."""
+    """One line per retry: ours (commit) and huggingface_hub's own (pre-upload), whose two
+    lines per retry the default verbosity joins."""
     with fake_hub(TOKEN) as (url, state):
         state.faults += [("preupload", 503), ("commit", 429)]
         env = {**os.environ, "HF_ENDPOINT": url, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": "0",
@@ -782,7 +782,8 @@ def test_cli_prints_each_retry_once(online: None, release: Path, tmp_path: Path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert [line for line in lines if "503" in line] == [
-        f"HTTP Error 503 thrown while requesting POST {url}/api/datasets/tester/x/preupload/main"
+        f"warning: HTTP Error 503 thrown while requesting POST {url}/api/datasets/tester/x/"
+        "preupload/main; rate limited. Waiting 1.0s before retry [Retry 1/5]."
     ]
     assert [line for line in lines if "429" in line] == [
         "warning: commit: HTTP 429 (injected fault); retry 1/5 in 0 s"
