@@ -257,6 +257,9 @@ def test_lock_refuses_a_busy_folder_and_dies_with_its_holder(tmp_path: Path) -> 
         res = CliRunner().invoke(cli, ["sample", "--pool", "gsm8k", "--engine", "scripted",
                                        "-o", str(out)])  # fmt: skip
         assert res.exit_code == 1 and "in use by another run" in res.output
+        res = CliRunner().invoke(cli, ["build", "--engine", "scripted", "--limit", "2",
+                                       "-o", str(out)])  # fmt: skip
+        assert res.exit_code == 1 and "in use by another run" in res.output  # not run twice
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()
         assert all(Path(f"/proc/{p}").exists() for p in orphans)  # still alive, fd inherited
