@@ -675,8 +675,11 @@ def test_cli_push_revision_and_pull_request(
         assert b"A fix." in repo.branches["refs/pr/1"].files["README.md"]
         assert repo.files == {}  # main untouched by a pull request
         agents = {h.get("User-Agent", h.get("user-agent", "")) for h in state.headers_seen}
-    assert all("dart-hf/0.1.0" in agent for agent in agents if "hf_hub" in agent), agents
-    assert any("dart-hf/0.1.0" in agent for agent in agents)
+    from dart_hf import __version__
+
+    ours = f"dart-hf/{__version__}"
+    assert all(ours in agent for agent in agents if "hf_hub" in agent), agents
+    assert any(ours in agent for agent in agents)
     _no_token_anywhere(tmp_path, result.output)
 
 
