@@ -76,9 +76,12 @@ def evaluate(cases: Iterable[dict[str, Any]]) -> list[Row]:
     rows = []
     for case in cases:
         try:
-            v = judge(case["response"], case["gold"], **judge_kwargs(case))
-            pred, correct, status = v.pred, v.correct, v.status
-            vsrc = getattr(v, "source", None) or getattr(v, "verdict_source", None)
+            if case.get("finish_reason") == "length":  # as grade_batch decides it
+                pred, correct, status, vsrc = None, False, "truncated", "truncated"
+            else:
+                v = judge(case["response"], case["gold"], **judge_kwargs(case))
+                pred, correct, status = v.pred, v.correct, v.status
+                vsrc = getattr(v, "source", None) or getattr(v, "verdict_source", None)
         except Exception as exc:  # a crash is a disagreement, and is shown
             pred, correct, status, vsrc = None, None, f"exception: {exc!r}"[:120], None
         b = baseline_outcome(case["gold"], case["response"])

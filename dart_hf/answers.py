@@ -24,7 +24,8 @@ A verdict is decided in this order (`judge`); `Verdict.source` names what decide
    `3.54 * e - 7`, is read as `3.54 \\times 10^{-7}` (`e_notation`). An extracted answer
    with unbalanced brackets (`\\boxed{\\left( 2 + 3 }`) is malformed and wrong
    (`malformed_answer`). Mixed numbers (`1\\frac{4}{5}`, `4 4/9`) are read as sums
-   (`mixed_number`; Math-Verify 0.9 reads them as products).
+   (`mixed_number`; Math-Verify 0.9 reads them as products). A gold with one `\\pm` also
+   matches the set of its two values (`plus_minus`).
 
 Everything here is pure computation; the grading pool (`dart_hf.grading`) runs it in worker
 processes under a hard wall-clock limit.
@@ -49,8 +50,8 @@ STATUSES = ("ok", "no_answer", "hedge", "timeout", "error", "truncated", "bad_go
 VERDICT_SOURCES = (
     "math_verify", "tolerance", "malformed_answer", "hedge", "multi_box", "unclosed_box",
     "no_answer", "bool_answer", "option_answer", "multi_answer", "list_answer", "word_answer",
-    "clock_time", "text_match", "e_notation", "mixed_number", "truncated", "bad_gold",
-    "timeout", "error",
+    "clock_time", "text_match", "e_notation", "mixed_number", "plus_minus", "truncated",
+    "bad_gold", "timeout", "error",
 )  # fmt: skip
 
 
@@ -760,6 +761,11 @@ def _judge_one(
         gv, pv = _number_of(g), _number_of(parsed)
         if gv is not None and pv is not None and _within(gv, pv, ctx.rel_tol, ctx.abs_tol):
             return True, "tolerance"
+    if gold.count("\\pm") == 1:  # `\\frac{1\\pm\\sqrt{17}}{4}`: Math-Verify reads one value
+        plus, minus = gold.replace("\\pm", "+"), gold.replace("\\pm", "-")
+        both = parse_gold(plus + ", " + minus, ctx.timeout)
+        if both and _verify(both, parsed, ctx.timeout):
+            return True, "plus_minus"
     return False, "math_verify"
 
 
