@@ -93,9 +93,13 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, width: int = 48) -> str:
+    """A value as JSON, cut in the middle when long (a path's end is what tells two apart)."""
     text = json.dumps(value, default=str)
-    return text if len(text) <= 40 else text[:37] + "..."
+    if len(text) <= width:
+        return text
+    half = (width - 3) // 2
+    return f"{text[:half]}...{text[-half:]}"
 
 
 def fingerprint_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
