@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import time
@@ -319,6 +320,21 @@ def remove_temp(folder: Path) -> list[Path]:
     return gone
 
 
+def _newest_target(temps: list[Path]) -> Path | None:
+    """The file the newest of these temporary files was to become (`.x.tmp-12` -> `x`)."""
+    dated = []
+    for p in temps:
+        with contextlib.suppress(OSError):
+            dated.append((p.stat().st_mtime_ns, p))
+    if not dated:
+        return None
+    newest = max(dated)[1]
+    name = re.sub(r"\.tmp(-\d+)?$", "", newest.name)
+    if name != newest.name and "-" in newest.name.rsplit(".tmp", 1)[-1]:
+        name = name.removeprefix(".")  # `.name.tmp-<pid>` is ours: hidden while written
+    return newest.with_name(name)
+
+
 @contextlib.contextmanager
 def disk_full(path: str | os.PathLike[str], *temps: str | os.PathLike[str]) -> Iterator[None]:
     """Turn a full disk inside the block into one `DartError` naming the path.
@@ -331,13 +347,18 @@ def disk_full(path: str | os.PathLike[str], *temps: str | os.PathLike[str]) -> I
     except OSError as exc:
         if not is_disk_full(exc):
             raise
-        for t in temps:
-            p = Path(t)
-            if p.is_dir():
-                remove_temp(p)
-            elif ".tmp" in p.name:  # never a finished file
-                p.unlink(missing_ok=True)
-        where = getattr(exc, "filename", None) or path
+        written: list[Path] = []  # the temporary files the run was writing
+        for t in map(Path, temps):
+            if t.is_dir():
+                written += [q for pat in ("*.tmp", "*.tmp-*") for q in t.rglob(pat)]
+            elif ".tmp" in t.name:  # never a finished file
+                written.append(t)
+        where = getattr(exc, "filename", None) or _newest_target(written) or path
+        for t in map(Path, temps):
+            if t.is_dir():
+                remove_temp(t)
+            elif ".tmp" in t.name:
+                t.unlink(missing_ok=True)
         raise DartError(
             f"disk full while writing {where}: free some space (or use another output folder) "
             "and rerun the same command; finished work is kept"

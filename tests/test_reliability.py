@@ -375,8 +375,12 @@ def test_disk_full_in_build_is_one_line_and_leaves_no_tmp(
         _enospc()
 
     monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
-    with pytest.raises(DartError, match=r"^disk full while writing .*: free some space"):
+    with pytest.raises(DartError, match=r"^disk full while writing .*: free some space") as err:
         build.run_build(settings, out)
+    # the file being written is named, not only the folder
+    assert "releases/.staging/dart-math-uniform/data/train-00000-of-00001.parquet:" in str(
+        err.value
+    )
     assert not [p for p in out.rglob("*") if ".tmp" in p.name or p.name == ".staging"]
     monkeypatch.setattr(pq.ParquetWriter, "write_table", real)
     assert build.run_build(settings, out).releases
