@@ -794,3 +794,33 @@ def test_cli_prints_each_retry_once(online: None, release: Path, tmp_path: Path)
     assert not [line for line in lines if "Retrying in" in line]
     assert proc.stdout.startswith(f"pushed: {url}/datasets/tester/x/commit/")
     assert TOKEN not in proc.stdout + proc.stderr
+
+
+def test_cli_build_push_names_every_release_not_pushed(
+    online: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: _Clock
+) -> None:
+    recipe = tmp_path / "scripted.yaml"
+    recipe.write_text(
+        "engine: scripted\npool: gsm8k,math\nlimit: 4\ntemplate: deepseekmath\n"
+        "temperature: 1.0\nmax_tokens: 4096\nstrategies: uniform,prop2diff\nk_u: 1\nk_p: 2\n"
+        "max_trials: 4\ndifficulty_samples: 2\nround_cap: 2\nshard_size: 4\nnum_proc: 1\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    with fake_hub(TOKEN) as (url, state):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        state.faults += [("commit", "pass"), ("commit", 400)]
+        args = ["build", "--config", str(recipe), "--push", "--org", "dart-org", "-o", str(out)]
+        result = CliRunner().invoke(cli, [*args, "-q"])
+        pushed = sorted(r for r, repo in state.repos.items() if repo.commits)
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    releases = sorted(p.name for p in (out / "releases").iterdir())
+    assert len(releases) == 3 and len(pushed) == 1
+    missing = [name for name in releases if f"dart-org/{name}" not in pushed]
+    assert "2 of 3 releases not pushed (" in errors[0] and "Pushed: " in errors[0]
+    for name in missing:
+        assert f"dart-hf push {out / 'releases' / name} --org dart-org" in errors[0]
+    _no_token_anywhere(tmp_path, result.output)
