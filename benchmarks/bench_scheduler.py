@@ -491,7 +491,21 @@ def main() -> None:
     ap.add_argument("--first-value", type=float, default=None)
     ap.add_argument("--prior-zero", type=float, default=None)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--json", default=None, help="write the raw results here, no report")
+    ap.add_argument("--report-from", default=None, help="comma-separated --json files")
     args = ap.parse_args()
+    if args.report_from:
+        parts = [json.loads(Path(f).read_text()) for f in args.report_from.split(",")]
+        payload = {
+            "knobs": parts[0]["knobs"],
+            "paper": PAPER,
+            "queries": parts[0].get("queries"),
+            "seeds": parts[0].get("seeds"),
+            "results": [r for x in parts for r in x["results"]],
+            "pools": [r for x in parts for r in x["pools"]],
+        }
+        write_report(payload, sorted({r["setup"] for r in payload["results"]}))
+        return
     knobs = {}
     if args.min_yield is not None:
         knobs["min_yield"] = args.min_yield
@@ -525,14 +539,35 @@ def main() -> None:
         pr = bench_pool(model, knobs, args.queries, args.seeds)
         pools.append(pr)
         print(f"{model:>17}      pool: {pr['ratio'][0]:.3f}x of two reference runs", flush=True)
+    payload = {
+        "knobs": knobs,
+        "paper": PAPER,
+        "queries": args.queries,
+        "seeds": args.seeds,
+        "results": results,
+        "pools": pools,
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
+        return
     if args.no_write:
         return
+    write_report(payload, args.setups.split(","))
+
+
+def write_report(payload: dict, setups: list[str]) -> None:
+    """benchmarks/results/bench_scheduler.{json,md} and one PNG per setup."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"knobs": knobs, "paper": PAPER, "results": results, "pools": pools}
     (RESULTS / "bench_scheduler.json").write_text(json.dumps(payload, indent=1) + "\n")
-    (RESULTS / "bench_scheduler.md").write_text(table(results, pools, knobs))
-    for setup in args.setups.split(","):
-        plot(results, setup, RESULTS / f"bench_scheduler_{setup}.png")
+    text = table(payload["results"], payload["pools"], payload["knobs"])
+    text = text.replace(
+        "Mean over seeds",
+        f"{payload.get('queries')} queries per pool, {payload.get('seeds')} seeds. Mean over seeds",
+        1,
+    )
+    (RESULTS / "bench_scheduler.md").write_text(text)
+    for setup in setups:
+        plot(payload["results"], setup, RESULTS / f"bench_scheduler_{setup}.png")
 
 
 if __name__ == "__main__":

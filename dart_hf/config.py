@@ -354,8 +354,8 @@ class DarsConfig:
     safety: float = 1.0
     growth: float = 1.0
     p_floor: float = 0.05
-    min_yield: float = 1.0
-    first_value: float = 20.0
+    min_yield: float = 3.0
+    first_value: float = 300.0
     prior_a: float = 0.5
     prior_b: float = 0.5
     prior_zero: float = 0.1

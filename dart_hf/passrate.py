@@ -23,7 +23,7 @@ import numpy as np
 
 MIN_QUERIES = 50
 """Levels with fewer queries borrow the pool-wide fit."""
-BOUNDS = ((1e-4, 0.9), (0.02, 50.0), (0.02, 50.0))
+BOUNDS = ((1e-4, 0.9), (0.02, 1.0), (0.02, 50.0))
 """(zero, a, b) are kept inside these bounds."""
 _LANCZOS = (
     0.99999999999980993,
@@ -168,7 +168,13 @@ def fit_pool(
     out: dict[int, tuple[float, float, float]] = {}
     for lv, m in groups:
         if m.sum() >= MIN_QUERIES:
-            out[lv] = fit(corrects[m], samples[m], begin(levels == lv, pooled), step=step)
+            out[lv] = fit(
+                corrects[m],
+                samples[m],
+                begin(levels == lv, pooled),
+                iterations=200 if start is None else 40,
+                step=step,
+            )
         else:
             out[lv] = pooled
         per_query[levels == lv] = out[lv]
