@@ -484,9 +484,11 @@ def push_folders(
             done = ", ".join(Path(f).name for f in folders[:index]) or "none"
             flag = f" --org {org}" if org else ""
             commands = "; ".join(f"dart-hf push {f}{flag}" for f in rest)
+            where = {str(f.parent) for f in rest}
+            kept = f" (they are staged in {where.pop()})" if len(where) == 1 else ""
             raise DartError(
-                f"{len(rest)} of {len(folders)} releases not pushed ({names}): {exc} "
-                f"Pushed: {done}. To push the rest: {commands}"
+                f"{len(rest)} of {len(folders)} releases not pushed ({names}){kept}; pushed: "
+                f"{done}. {rest[0].name}: {str(exc).rstrip('.')}. To push the rest: {commands}"
             ) from None
     return urls
 
