@@ -210,6 +210,12 @@ def resolve_precision(config: TrainConfig) -> dict[str, Any]:
     return {"bf16": bool(bf16), "gradient_checkpointing": bool(checkpointing), "attn": attn}
 
 
+def _bars_disabled() -> bool:
+    from dart_hf.logs import bars_disabled
+
+    return bars_disabled()  # -q, TQDM_DISABLE, HF_DATASETS_DISABLE_PROGRESS_BARS
+
+
 def training_arguments(config: TrainConfig, out_dir: str | Path, *, progress: bool = True) -> Any:
     """The `transformers.TrainingArguments` that carry every setting of `config`."""
     from transformers import TrainingArguments
@@ -249,7 +255,7 @@ def training_arguments(config: TrainConfig, out_dir: str | Path, *, progress: bo
         report_to="none",
         remove_unused_columns=False,
         dataloader_pin_memory=_cuda(),
-        disable_tqdm=not progress,
+        disable_tqdm=not progress or _bars_disabled(),
         **warmup,  # and the CPU-DDP settings
     )
 
