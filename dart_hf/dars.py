@@ -221,6 +221,11 @@ def yield_rates(state: State, config: DarsConfig) -> np.ndarray:
             value[none] = config.first_value * passrate.first_chance(
                 n[none], zero[none], a[none], b[none], HORIZON
             )
+    # Legacy `hopeless: false` never stops a query with none; nor does the rule before
+    # `hopeless_min_samples`: such a query is worth sampling whatever the price.
+    floor = config.hopeless_min_samples or 0
+    keep = none & ((config.hopeless is False) | (state["samples"] < floor))
+    value[keep] = np.inf
     value[state["corrects"] >= state["target"]] = 0.0
     value[state["samples"] < state["min_samples"]] = np.inf
     return value
@@ -236,7 +241,7 @@ def first_stop_samples(
     when given; `max_trials` when there is none.
     """
     floor = config.hopeless_min_samples or 0
-    if price <= 0 or math.isinf(config.first_value):
+    if price <= 0 or math.isinf(config.first_value) or config.hopeless is False:
         return config.max_trials
     z, a, b = prior if prior is not None else (config.prior_zero, config.prior_a, config.prior_b)
 
@@ -288,7 +293,7 @@ class _FirstStops:
 
     def __call__(self, price: float) -> np.ndarray:
         cfg = self.config
-        if price <= 0 or math.isinf(cfg.first_value):
+        if price <= 0 or math.isinf(cfg.first_value) or cfg.hopeless is False:
             return np.full(len(self.inverse), cfg.max_trials, dtype=np.int64)
         # least n with curve[n] < price (curves fall with n); none: max_trials
         below = self.curves < price

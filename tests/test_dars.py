@@ -125,7 +125,14 @@ def test_no_correct_stop_is_bounded() -> None:
     assert st["samples"][0] == bound
     # The legacy switch `hopeless: false` keeps such a query sampling to max_trials.
     off = DarsConfig(**{**_fields(cfg), "hopeless": False})
-    assert not dars.stop_masks(st | {"done": np.zeros(2, bool)}, off)["no_correct"].any()
+    reopened = st | {"done": np.array([False, True]), "stop_reason": np.array([None, "reached"])}
+    assert not dars.stop_masks(reopened, off)["no_correct"].any()
+    assert dars.schedule(reopened, off, None)[0] > 0  # still sampled, not left to close
+    # Below hopeless_min_samples a query with none is sampled whatever its index.
+    early = reopened | {"samples": np.array([64, 64])}
+    floor = DarsConfig(**{**_fields(cfg), "hopeless_min_samples": 4096, "min_yield": 1e6})
+    assert dars.schedule(early, floor, None)[0] > 0
+    assert not dars.stop_masks(early, floor)["no_correct"].any()
 
 
 def _fields(cfg: DarsConfig) -> dict:
