@@ -234,7 +234,7 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     again = _cli_build(args, tmp_path / "run")
     output = again.stdout.read().decode() if again.stdout else ""
     assert again.wait(timeout=600) == 0, output
-    assert "mean resp" in output
+    assert "resp/q" in output
     assert _releases(tmp_path / "run") == _releases(tmp_path / "ref")
 
 
@@ -280,7 +280,7 @@ def test_ci_profile_on_embedded_model(tmp_path: Path) -> None:
     out = tmp_path / "ci"
     res = CliRunner().invoke(cli, ["build", "--config", "ci", "-o", str(out)])
     assert res.exit_code == 0, res.output
-    assert "mean resp" in res.output and "stop reasons" in res.output
+    assert "resp/q" in res.output and "stop reasons" in res.output
     for name in ("dart-math-uniform", "dart-math-hard"):
         ds = load_dataset(str(out / "releases" / name), split="train")
         assert len(ds) > 0, name
