@@ -411,6 +411,11 @@ def _key_values(pairs: tuple[str, ...], flag: str) -> dict[str, Any] | None:
     "--limit", type=int, default=None, help="Evaluate the first N items of each benchmark."
 )
 @click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 [default: 0].")
+@click.option("--n", "n", type=int, default=None,
+              help="Responses per item and seed; > 1 adds pass@k, maj@k [default: 1].")  # fmt: skip
+@click.option("--temperature", type=float, default=None,
+              help="Sampling temperature [default: 0; the recipe's with --n > 1].")  # fmt: skip
+@click.option("--top-p", "top_p", type=float, default=None, help="Nucleus mass when sampling.")
 @click.option("--engine", default=None, help="vllm or transformers [default: vllm].")
 @click.option("--max-tokens", type=int, default=None, help="Maximum new tokens [default: 2048].")
 @click.option(
@@ -435,6 +440,9 @@ def eval_cmd(
     n_shots: int | None,
     limit: int | None,
     seeds: str | None,
+    n: int | None,
+    temperature: float | None,
+    top_p: float | None,
     engine: str | None,
     max_tokens: int | None,
     data_dir: str | None,
@@ -455,8 +463,12 @@ def eval_cmd(
     --template qa, which uses the paper's few-shot exemplars (4 shots, TheoremQA 5) unless
     --n-shots says otherwise.
 
-    Several --seeds only make sense with sampling (greedy runs are identical): they need a
-    recipe (--config) with a temperature > 0, which is then used with its top_p.
+    --n K samples K responses per item (at --temperature, or the recipe's temperature) and
+    reports unbiased pass@k and maj@k for k = 1..K and accuracy +- its standard error over
+    items; --n > 1 with greedy decoding is refused.
+
+    Several --seeds only make sense with sampling (greedy runs are identical): they need
+    --temperature or a recipe (--config) with a temperature > 0 (used with its top_p).
 
     Writes DIR/results.json, DIR/results.md, DIR/predictions/ (Hub layout, one config per
     benchmark, with the evaluation card) and DIR/samples/ (sampling shards). Rerunning the
@@ -475,6 +487,9 @@ def eval_cmd(
         "n_shots": n_shots,
         "limit": limit,
         "seeds": _int_list(seeds, "--seeds"),
+        "n": n,
+        "temperature": temperature,
+        "top_p": top_p,
         "engine": engine,
         "max_tokens": max_tokens,
         "data_dir": data_dir,

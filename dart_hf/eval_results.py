@@ -3,10 +3,15 @@
 `summarize_predictions` turns a predictions table (one row per item and seed, graded) into
 the results mapping that `results.json` holds; `results_markdown` and `render_card` show it.
 Accuracy is correct / items whose gold answer parses; `bad_gold` items are counted apart.
+Each benchmark's `estimates` (and the average's) hold accuracy ± its standard error with items
+as the unit, unbiased pass@k and maj@k for k = 1..n (`dart_hf.passk`); `protocol` collects
+everything that changes an answer (engine and version, dtype, parallel sizes, batching, seeds,
+n, template, max tokens, grader).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +19,7 @@ from typing import Any
 from datasets import Dataset
 
 from dart_hf.answers import STATUSES
+from dart_hf.passk import Sample, grader_equal, item_table
 
 SIX = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench", "theoremqa")
 """The paper's six benchmarks, in its table order; the average is taken over these."""
@@ -95,6 +101,96 @@ def _spread(values: list[float]) -> dict[str, float | None]:
     }
 
 
+def _p(x: float | None) -> float | None:
+    return None if x is None else round(100.0 * x, 4)
+
+
+def _pct_table(table: dict[str, Any]) -> dict[str, Any]:
+    """An `item_table` in % with string keys (as JSON keeps them)."""
+    return {
+        "items": table["items"],
+        "bad_gold": table["bad_gold"],
+        "n": table["n"],
+        "accuracy": _p(table["accuracy"]),
+        "se": _p(table["se"]),
+        "pass@k": {str(k): _p(v) for k, v in table["pass@k"].items()},
+        "maj@k": {str(k): _p(v) for k, v in table["maj@k"].items()},
+    }
+
+
+def item_samples(cols: dict[str, list], idx: Sequence[int]) -> dict[Any, list[tuple[int, Sample]]]:
+    """The rows `idx` (one benchmark and seed) as item -> [(sample_idx, Sample)], in sample
+    order; items are keyed by `id` (else by position, one row per item)."""
+    n = len(cols["benchmark"])
+    ids = cols.get("id")
+    order = cols.get("sample_idx") or [0] * n
+    preds = cols.get("pred") or [None] * n
+    items: dict[Any, list[tuple[int, Sample]]] = {}
+    for pos, i in enumerate(idx):
+        key = ids[i] if ids else pos
+        sample = Sample(cols["correct"][i], cols["grade_status"][i], preds[i])
+        items.setdefault(key, []).append((int(order[i] or 0), sample))
+    for samples in items.values():
+        samples.sort(key=lambda t: t[0])
+    return items
+
+
+def benchmark_estimates(
+    cols: dict[str, list], per_seed: dict[int, list[int]], benchmark: str
+) -> dict[str, Any]:
+    """accuracy ± SE, pass@k and maj@k of one benchmark (in %), pooled and per seed.
+
+    pass@k and accuracy pool every seed's samples of an item (n x seeds of them; k = 1..n);
+    maj@k is the mean over seeds of each seed's vote of its first k samples. With several
+    seeds `per_seed` holds each seed's own estimates.
+    """
+    equal = grader_equal(benchmark)
+    seeds = {s: item_samples(cols, idx) for s, idx in sorted(per_seed.items())}
+    first = next(iter(seeds.values()))
+    common = [k for k in first if all(k in v for v in seeds.values())]
+    # an item whose gold the grader cannot read (in any seed) is left out of every estimate
+    bad = {
+        k for k in common for v in seeds.values() if any(x.status == "bad_gold" for _, x in v[k])
+    }
+    keep = [k for k in common if k not in bad]
+    tables = {s: item_table([[x for _, x in v[k]] for k in keep], equal) for s, v in seeds.items()}
+    pooled = item_table([[x for v in seeds.values() for _, x in v[k]] for k in keep], equal)
+    for table in (*tables.values(), pooled):
+        table["bad_gold"] = len(bad)
+    big_k = min(t["n"] for t in tables.values()) if pooled["items"] else 0
+    out = _pct_table(pooled)
+    out["n"] = big_k
+    out["seeds"] = len(tables)
+    out["pass@k"] = {str(k): _p(pooled["pass@k"][k]) for k in range(1, big_k + 1)}
+    out["maj@k"] = {
+        str(k): _p(statistics.fmean(t["maj@k"][k] for t in tables.values()))
+        for k in range(1, big_k + 1)
+    }
+    if len(tables) > 1:
+        out["per_seed"] = {str(s): _pct_table(t) for s, t in tables.items()}
+    return out
+
+
+def average_estimates(entries: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The mean of benchmarks' estimates; SE = sqrt(sum SE_b^2) / B (independent benchmarks)."""
+    if not entries or any(e["accuracy"] is None for e in entries):
+        return None
+    ses = [e["se"] for e in entries]
+    big_k = min(e["n"] for e in entries)
+
+    def mean(key: str, k: int) -> float:
+        return round(statistics.fmean(e[key][str(k)] for e in entries), 4)
+
+    return {
+        "items": sum(e["items"] for e in entries),
+        "n": big_k,
+        "accuracy": round(statistics.fmean(e["accuracy"] for e in entries), 4),
+        "se": None if None in ses else round(math.sqrt(sum(s * s for s in ses)) / len(ses), 4),
+        "pass@k": {str(k): mean("pass@k", k) for k in range(1, big_k + 1)},
+        "maj@k": {str(k): mean("maj@k", k) for k in range(1, big_k + 1)},
+    }
+
+
 def summarize_predictions(
     preds: Dataset | dict[str, list], reported: dict[str, float | None] | None = None
 ) -> dict[str, Any]:
@@ -122,7 +218,7 @@ def summarize_predictions(
             _, acc = _acc(pairs)
             if acc is not None:
                 per_seed[str(seed)] = acc
-            items = len(idx)
+            items = len({cols["id"][i] for i in idx}) if cols.get("id") else len(idx)
             for i, pair in zip(idx, pairs, strict=True):
                 counts[pair[1]] = counts.get(pair[1], 0) + 1
                 if bench in ("math", "math500"):
@@ -135,6 +231,7 @@ def summarize_predictions(
             "per_seed": per_seed,
             "counts": counts,
             "reported": (reported or {}).get(bench),
+            "estimates": benchmark_estimates(cols, groups[bench], bench),
         }
         if levels:
             entry["by_level"] = {
@@ -159,6 +256,7 @@ def summarize_predictions(
         **_spread(list(avg_per_seed.values())),
         "per_seed": avg_per_seed,
         "reported": (reported or {}).get("average") if len(present) == len(SIX) else None,
+        "estimates": average_estimates([benchmarks[b]["estimates"] for b in present]),
     }
     return {"benchmarks": benchmarks, "average": average}
 
@@ -169,8 +267,113 @@ def _fmt(x: float | None, std: float | None = None) -> str:
     return f"{x:.1f} ± {std:.1f}" if std else f"{x:.1f}"
 
 
-def results_markdown(results: dict[str, Any]) -> str:
-    """The results as Markdown tables (accuracy in %, the paper's figures beside them)."""
+def shown_ks(n: int) -> list[int]:
+    """The k of pass@k / maj@k shown in tables: all up to 8, else powers of two and n."""
+    if n <= 8:
+        return list(range(1, n + 1))
+    return sorted({2**i for i in range(n.bit_length()) if 2**i <= n} | {n})
+
+
+def estimates_markdown(results: dict[str, Any]) -> str | None:
+    """The table of accuracy ± SE (items as the unit), pass@k and maj@k, or None."""
+    rows = [(b["label"], b.get("estimates")) for b in results["benchmarks"].values()]
+    avg = results["average"]
+    if avg.get("estimates"):
+        label = "**Average**" if avg["complete"] else f"Average ({len(avg['benchmarks'])} of 6)"
+        rows.append((label, avg["estimates"]))
+    rows = [(label, e) for label, e in rows if e]
+    if not rows:
+        return None
+    n = min(e["n"] for _, e in rows)
+    seeds = results.get("settings", {}).get("seeds") or [0]
+    ks = shown_ks(n) if n > 1 else []
+    head = "| benchmark | items | accuracy ± SE |"
+    head += "".join(f" pass@{k} |" for k in ks) + "".join(f" maj@{k} |" for k in ks)
+    lines = [head, "|---|---:|---:|" + "---:|" * (2 * len(ks))]
+    for label, e in rows:
+        cells = [label, str(e["items"]), _fmt(e["accuracy"], e["se"])]
+        cells += [_fmt(e["pass@k"].get(str(k))) for k in ks]
+        cells += [_fmt(e["maj@k"].get(str(k))) for k in ks]
+        lines.append("| " + " | ".join(cells) + " |")
+    what = (
+        f"{n} samples per item" + (f" per seed, {len(seeds)} seeds" if len(seeds) > 1 else "")
+        if n > 1
+        else ("1 sample per item" + (f" per seed, {len(seeds)} seeds" if len(seeds) > 1 else ""))
+    )
+    intro = (
+        f"Items as the unit ({what}): accuracy is the mean of each item's mean correctness, "
+        "± its standard error (sd of the per-item means / sqrt(items))"
+    )
+    if ks:
+        several = len(seeds) > 1
+        intro += (
+            "; pass@k is the unbiased estimate 1 - C(n-c, k)/C(n, k)"
+            + (" (samples pooled over seeds)" if several else "")
+            + "; maj@k is the vote of an item's first k samples (graded `ok` only; ties go to "
+            "the answer voted first" + ("; mean over seeds)" if several else ")")
+        )
+    return intro + ".\n\n" + "\n".join(lines)
+
+
+def protocol(
+    settings: dict[str, Any], provenance: dict[str, Any], grader: dict[str, Any]
+) -> dict[str, Any]:
+    """Everything that changes an answer of `dart-hf eval`, in one mapping (for results.json,
+    results.md and the card): engine and version, dtype, parallel sizes, batching, seeds, n,
+    sampling, template, max tokens, grader version."""
+    engine = settings.get("engine") or {}
+    options = dict(engine.get("options") or {})
+    batch = {"shard_size": settings.get("shard_size")}
+    for key in ("max_num_seqs", "batch_size", "gpu_memory_utilization", "enforce_eager"):
+        if key in options:
+            batch[key] = options[key]
+    return {
+        "engine": provenance.get("engine") or engine.get("backend"),
+        "engine_version": provenance.get("engine_version"),
+        "model": provenance.get("model") or engine.get("model"),
+        "model_hash": provenance.get("model_hash"),
+        "dtype": engine.get("dtype"),
+        "max_model_len": engine.get("max_model_len"),
+        "tensor_parallel_size": options.get("tensor_parallel_size", 1),
+        "data_parallel_size": options.get("data_parallel_size", 1),
+        "batch": batch,
+        "seeds": list(settings.get("seeds") or []),
+        "n": settings.get("n", 1),
+        "temperature": settings.get("temperature"),
+        "top_p": settings.get("top_p"),
+        "template": settings.get("template"),
+        "n_shots": settings.get("n_shots_used"),
+        "max_tokens": settings.get("max_tokens"),
+        "grader": {k: grader.get(k) for k in ("name", "version", "grade_version")},
+    }
+
+
+def protocol_markdown(p: dict[str, Any]) -> str:
+    """The protocol record as a two-column Markdown table."""
+    g = p["grader"]
+    batch = ", ".join(f"{k} {v}" for k, v in p["batch"].items())
+    shots = ", ".join(f"{LABELS.get(b, b)} {k}" for b, k in (p.get("n_shots") or {}).items() if k)
+    rows = [
+        ("engine", f"{p['engine']} {p['engine_version'] or ''}".strip()),
+        ("model", f"`{p['model']}` (folder hash `{p['model_hash'] or '–'}`)"),
+        ("dtype", p["dtype"]),
+        ("tensor / data parallel size", f"{p['tensor_parallel_size']} / {p['data_parallel_size']}"),
+        ("batching", batch),
+        ("max model length", p["max_model_len"]),
+        ("seeds", ", ".join(str(s) for s in p["seeds"])),
+        ("samples per item (n)", p["n"]),
+        ("temperature / top_p", f"{p['temperature']} / {p['top_p']}"),
+        ("prompt template", f"`{p['template']}`" + (f" (shots: {shots})" if shots else "")),
+        ("max new tokens", p["max_tokens"]),
+        ("grader", f"{g['name']} {g['version']} (grade version {g['grade_version']})"),
+    ]
+    return "| setting | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+
+
+def results_markdown(results: dict[str, Any], *, with_protocol: bool = True) -> str:
+    """The results as Markdown tables (accuracy in %, the paper's figures beside them), the
+    estimates over items (accuracy ± SE, pass@k, maj@k) and, unless `with_protocol` is
+    False (the card has its own settings table), what changes an answer."""
     bench = results["benchmarks"]
     multi = len(results.get("settings", {}).get("seeds", [0])) > 1
     head = "| benchmark | n | accuracy" + (" (mean ± sd)" if multi else "")
@@ -198,6 +401,11 @@ def results_markdown(results: dict[str, Any]) -> str:
                 rows = [f"| {title} | n | accuracy |", "|---|---:|---:|"]
                 rows += [f"| {k} | {v['n']} | {_fmt(v['accuracy'])} |" for k, v in b[key].items()]
                 out.append(f"{b['label']} by {title} (pooled over seeds):\n\n" + "\n".join(rows))
+    estimates = estimates_markdown(results)
+    if estimates:
+        out.insert(1, estimates)
+    if with_protocol and results.get("protocol"):
+        out.append("What changes an answer:\n\n" + protocol_markdown(results["protocol"]))
     return "\n\n".join(out) + "\n"
 
 
@@ -211,5 +419,10 @@ def render_card(results: dict[str, Any]) -> str:
     """
     from dart_hf.cards import render_template
 
-    context = {"r": results, "table": results_markdown(results), "labels": LABELS}
+    context = {
+        "r": results,
+        "table": results_markdown(results, with_protocol=False),
+        "labels": LABELS,
+        "protocol": results.get("protocol") or {},
+    }
     return render_template("eval.md.j2", context)

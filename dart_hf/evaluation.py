@@ -46,8 +46,8 @@ PREP_VERSION = "1"
 """Bump when `prepare_batch` changes what it writes (datasets' cache hashes it by reference)."""
 
 PREDICTION_COLUMNS = (
-    "id", "benchmark", "seed", "level", "domain", "query", "response", "pred", "gold",
-    "correct", "grade_status", "finish_reason", "n_tokens",
+    "id", "benchmark", "seed", "sample_idx", "level", "domain", "query", "response", "pred",
+    "gold", "correct", "grade_status", "finish_reason", "n_tokens",
     # gold details the grader reads, kept so a predictions file regrades identically
     "answers", "answer_type", "multi_answer", "unit", "tolerance",
 )  # fmt: skip
@@ -75,7 +75,9 @@ class EvalConfig:
             `qa` template (base models) and 0 for the others.
         limit: First N items of each benchmark; None for all.
         seeds: One run per seed.
-        temperature: 0 is greedy (the protocol); > 0 only makes sense with several seeds.
+        n: Responses sampled per item and seed (the sampling setting `n`); > 1 needs a
+            temperature > 0 and adds pass@k / maj@k for k = 1..n to the results.
+        temperature: 0 is greedy (the protocol); > 0 only makes sense with several seeds or n.
         top_p: Nucleus mass when sampling.
         max_tokens: Maximum new tokens; a response cut there counts as wrong (`truncated`).
         data_dir: Folder with `<benchmark>/test.jsonl` (e.g. ../shared/data); None = bundled.
@@ -89,6 +91,7 @@ class EvalConfig:
     n_shots: int | None = None
     limit: int | None = None
     seeds: tuple[int, ...] = (0,)
+    n: int = 1
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int = 2048
@@ -111,6 +114,13 @@ class EvalConfig:
             raise DartError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         if self.temperature < 0:
             raise DartError(f"temperature must be >= 0, got {self.temperature}")
+        if self.n < 1:
+            raise DartError(f"--n must be >= 1 (responses per item), got {self.n}")
+        if self.n > 1 and self.temperature == 0:
+            raise DartError(
+                f"--n {self.n} with greedy decoding (temperature 0) would give {self.n} "
+                "identical responses per item: give --temperature > 0 (or a recipe with one)"
+            )
         if len(self.seeds) > 1 and self.temperature == 0:
             raise DartError(
                 f"{len(self.seeds)} seeds with greedy decoding would give {len(self.seeds)} "
@@ -124,6 +134,10 @@ class EvalConfig:
             raise DartError(f"--n-shots must be >= 0, got {self.n_shots}")
         if self.shard_size < 1:
             raise DartError(f"shard_size must be >= 1, got {self.shard_size}")
+        if not 0 < self.grade_timeout_s < float("inf"):  # also NaN
+            raise DartError(f"grade_timeout_s must be > 0 and finite, got {self.grade_timeout_s}")
+        if self.num_proc < 1:
+            raise DartError(f"num_proc must be >= 1, got {self.num_proc}")
         from dart_hf.prompts import get_template
 
         if not get_template(self.template).few_shot and self.n_shots:
@@ -152,6 +166,8 @@ class EvalConfig:
             "max_tokens": self.max_tokens,
             "shard_size": self.shard_size,
             "prep_version": PREP_VERSION,
+            # only when > 1, so folders made before `n` existed still resume
+            **({"n": self.n} if self.n != 1 else {}),
         }
 
 
@@ -176,7 +192,8 @@ def resolve_config(
     The recipe may keep evaluation settings flat or under an `eval:` mapping (which wins).
     Outside `eval:` only `RECIPE_KEYS` are read (a build recipe's `max_tokens` or `limit` are
     synthesis settings). Greedy decoding is the default whatever the recipe's synthesis
-    temperature; the recipe's `temperature`/`top_p` apply only when several seeds are asked for.
+    temperature; the recipe's `temperature`/`top_p` apply only when several seeds or `n` > 1
+    responses per item are asked for, and `--temperature`/`--top-p` whenever given.
     Values are checked by `config.build_dataclass` (types, ranges, the field named).
 
     Returns:
@@ -199,8 +216,11 @@ def resolve_config(
     seeds = check_value("seeds", _pick(settings, "seeds", (0,)), tuple[int, ...], where)
     values = {k: v for k, v in settings.items() if k not in ENGINE_KEYS}
     values["seeds"] = seeds
-    if len(seeds) <= 1:  # greedy: the recipe's synthesis temperature does not apply
-        values.update(temperature=0.0, top_p=1.0)
+    n = check_value("n", _pick(settings, "n", 1), int, where)
+    if len(seeds) <= 1 and n <= 1:  # greedy unless --temperature says otherwise: the
+        # recipe's synthesis temperature does not apply to one response per item
+        given = {k: overrides[k] for k in ("temperature", "top_p") if overrides.get(k) is not None}
+        values.update({"temperature": 0.0, "top_p": 1.0, **given})
     engine_cfg = build_dataclass(
         BuildConfig, {k: settings.get(k) for k in ENGINE_KEYS}, where=where
     )  # fmt: skip
@@ -389,7 +409,7 @@ def _run_eval(
     generation: dict[str, Any] = {}
     for bench, (queries, _) in loaded.items():
         sampling = SamplingConfig(
-            n=1,
+            n=config.n,
             temperature=config.temperature,
             top_p=config.top_p,
             max_tokens=config.max_tokens,
@@ -419,9 +439,12 @@ def _run_eval(
                 shard_size=config.shard_size,
                 progress=progress,
             )
-            if samples["id"] != posed["id"]:
+            if samples["id"] != [i for i in posed["id"] for _ in range(config.n)]:
                 raise DartError(f"{folder}: the shards do not match the benchmark's items")
-            samples = concatenate_datasets([samples, queries.select_columns(golds)], axis=1)
+            gold = queries.select_columns(golds)
+            if config.n > 1:  # one row per response: each item's golds repeated n times
+                gold = gold.select([i for i in range(len(gold)) for _ in range(config.n)])
+            samples = concatenate_datasets([samples, gold], axis=1)
             parts.append(_to_predictions(samples, seed))
         generation[bench] = generation_totals(
             [out / "samples" / bench / f"seed-{seed}" for seed in config.seeds]
@@ -453,6 +476,9 @@ def _run_eval(
         "generation": generation,
         "wall_time_s": round(time.time() - start, 1),
     }
+    from dart_hf.eval_results import protocol
+
+    results["protocol"] = protocol(results["settings"], provenance, results["grader"])
     write_outputs(results, per_bench, out)
     return results
 

@@ -17,7 +17,9 @@ def metric():  # type: ignore[no-untyped-def]
 def test_loads_offline_from_its_path(metric) -> None:  # type: ignore[no-untyped-def]
     assert metric.name == "math_accuracy"
     assert "Math-Verify" in metric.description
-    assert set(metric.features) == {"predictions", "references"}
+    # one response per item, or a list of the K responses of each item
+    assert [set(f) for f in metric.features] == [{"predictions", "references"}] * 2
+    assert type(metric.features[1]["predictions"]).__name__ in {"Sequence", "List"}
 
 
 def test_accuracy_on_a_table_of_cases(metric) -> None:  # type: ignore[no-untyped-def]
@@ -91,3 +93,22 @@ def test_nothing_to_grade_is_not_an_accuracy(metric) -> None:  # type: ignore[no
         metric.compute(predictions=[], references=[])
     out = metric.compute(predictions=["$\\boxed{1}$"], references=[""], benchmarks=["gsm8k"])
     assert out["accuracy"] is None and out["bad_gold"] == 1 and out["n"] == 0
+
+
+def test_k_responses_per_item_give_pass_and_maj_at_k(metric) -> None:  # type: ignore[no-untyped-def]
+    out = metric.compute(
+        predictions=[
+            ["$\\boxed{2}$", "$\\boxed{3}$", "$\\boxed{3.0}$", "no answer here"],
+            ["$\\boxed{1}$"] * 4,
+            ["$\\boxed{5}$"] * 4,
+        ],
+        references=["2", "1", ""],
+        benchmarks=["math"] * 3,
+    )
+    # the bad_gold item is left out; item 1: 1 of 4 correct, item 2: 4 of 4
+    assert (out["n"], out["samples"], out["bad_gold"]) == (2, 4, 4)
+    assert out["accuracy"] == pytest.approx(5 / 8) == out["pass@1"]
+    assert out["pass@2"] == pytest.approx((1 - 3 / 6 + 1) / 2) and out["pass@4"] == 1.0
+    # item 1: 2 then 3 and 3.0 (one answer by the grader); the unanswered one does not vote
+    assert (out["maj@1"], out["maj@2"], out["maj@3"], out["maj@4"]) == (1.0, 1.0, 0.5, 0.5)
+    assert out["se"] == pytest.approx(0.375) and out["no_answer"] == 1
