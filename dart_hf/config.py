@@ -469,6 +469,14 @@ class BuildConfig:
             object.__setattr__(self, "engine_options", tuple(sorted(self.engine_options.items())))
         if not self.pool:
             raise DartError("pool: give at least one pool name or path")
+        if self.levels is not None and not all(0 <= lv <= 5 for lv in self.levels):
+            raise DartError(f"levels must be integers 0-5 (GSM8K 0, MATH 1-5), got {self.levels}")
+        from dart_hf.engines import BACKENDS  # lazy: a registry of strings, no engine import
+
+        if self.engine not in BACKENDS:
+            raise unknown_name("engine", self.engine, BACKENDS)
+        if self.max_model_len < 1:
+            raise DartError(f"max_model_len must be >= 1, got {self.max_model_len}")
         if self.limit is not None and self.limit < 1:
             raise DartError(f"limit must be >= 1, got {self.limit}")
         if self.shard_size < 1:

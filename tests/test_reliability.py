@@ -423,6 +423,8 @@ def _recipe(path: Path, body: dict) -> str:
         ({"temperature": [1, 2]}, "temperature must be a number, got [1, 2]"),
         ({"temperature": float("nan")}, "temperature must be a finite number, got nan"),
         ({"levels": "one"}, "levels must be an integer, got 'one'"),
+        ({"levels": [9]}, "levels must be integers 0-5"),  # was: an empty pool, later
+        ({"max_model_len": 0}, "max_model_len must be >= 1, got 0"),
     ],
 )
 @pytest.mark.parametrize("command", ["build", "sample"])
@@ -436,6 +438,22 @@ def test_bad_recipes_are_one_line_errors_naming_the_field(
     assert res.exit_code == 1, res.output
     assert "Traceback" not in res.output
     assert message in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"num_proc": 0}, "num_proc must be >= 1, got 0"),  # was: refused only at grading
+        ({"grade_timeout_s": float("inf")}, "grade_timeout_s must be a finite number, got inf"),
+        ({"grade_timeout_s": 0}, "grade_timeout_s must be > 0 and finite, got 0"),
+        ({"engine": "tgi"}, "unknown engine 'tgi'"),
+    ],
+)
+def test_bad_eval_settings_fail_before_any_work(section: dict, message: str) -> None:
+    from dart_hf import evaluation as ev
+
+    with pytest.raises(DartError, match=message):
+        ev.resolve_config({"eval": section}, {})
 
 
 def test_a_key_read_by_any_command_is_valid() -> None:
