@@ -105,6 +105,31 @@ def majority_correct(keys: Sequence[int | None], k: int) -> bool:
     return winner == 0
 
 
+def majority_by_k(samples: Sequence[Sample], equal: Equal | None = None) -> list[bool]:
+    """maj@k of one item for k = 1..len(samples), the grader's equality asked only where it
+    can change the outcome.
+
+    Votes are first grouped by text. Merging wrong answers only makes a wrong answer stronger
+    (more votes, voted no later), so a gold that loses by text loses by the grader too, and a
+    gold with more votes than all wrong votes together wins either way; only the remaining
+    cases (the gold wins by text, with 0 < its votes <= the wrong votes) need `equal`.
+    """
+    by_text = vote_keys(samples)
+    wins = [majority_correct(by_text, k) for k in range(1, len(samples) + 1)]
+    if equal is None:
+        return wins
+    gold = wrong = 0
+    unsure = False
+    for k, key in enumerate(by_text):
+        gold += key == 0
+        wrong += key is not None and key > 0
+        unsure |= wins[k] and 0 < gold <= wrong
+    if not unsure:
+        return wins
+    keys = vote_keys(samples, equal)
+    return [majority_correct(keys, k) for k in range(1, len(samples) + 1)]
+
+
 def standard_error(values: Sequence[float]) -> float | None:
     """`sd(values) / sqrt(len(values))` (sample sd); None for fewer than two values."""
     if len(values) < 2:
@@ -131,10 +156,9 @@ def item_table(samples: Sequence[Sequence[Sample]], equal: Equal | None = None) 
     means = [sum(1 for x in s if x.correct) / len(s) for s in kept]
     passes = {k: statistics.fmean(pass_at_k(len(s), sum(1 for x in s if x.correct), k)
                                   for s in kept) for k in range(1, big_k + 1)}  # fmt: skip
-    keys = [vote_keys(s, equal) for s in kept]
+    wins = [majority_by_k(s[:big_k], equal) for s in kept]
     majs = {
-        k: statistics.fmean(1.0 if majority_correct(v, k) else 0.0 for v in keys)
-        for k in range(1, big_k + 1)
+        k: statistics.fmean(1.0 if w[k - 1] else 0.0 for w in wins) for k in range(1, big_k + 1)
     }
     return {
         **out,

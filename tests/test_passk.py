@@ -127,3 +127,35 @@ def test_items_with_an_unreadable_gold_are_left_out() -> None:
     assert (table["items"], table["bad_gold"], table["accuracy"]) == (1, 1, 0.5)
     empty = item_table([items[1]])
     assert empty["accuracy"] is None and empty["pass@k"] == {} and empty["bad_gold"] == 1
+
+
+def test_the_grader_is_asked_only_where_it_can_change_maj_at_k() -> None:
+    import random
+
+    from dart_hf.passk import majority_by_k
+
+    calls = []
+
+    def equal(a: str, b: str) -> bool:  # "1", "1.0", "1.00" are one answer
+        calls.append((a, b))
+        return float(a) == float(b)
+
+    rng = random.Random(0)
+    statuses = ["ok"] * 6 + ["no_answer", "truncated", "hedge"]
+    for _ in range(400):
+        samples = []
+        for _ in range(rng.randrange(1, 9)):
+            status = rng.choice(statuses)
+            correct = status == "ok" and rng.random() < 0.4
+            pred = rng.choice(["1", "1.0", "1.00", "2", "2.0", "3"])
+            samples.append(_s(status, correct, "0" if correct else pred))
+        keys = vote_keys(samples, equal)
+        full = [majority_correct(keys, k) for k in range(1, len(samples) + 1)]
+        assert majority_by_k(samples, equal) == full, samples
+    calls.clear()
+    dominated = [_s("ok", True, "0")] * 3 + [_s("ok", False, "1"), _s("ok", False, "1.0")]
+    assert majority_by_k(dominated, equal) == [True] * 5 and calls == []  # 3 golds beat 2
+    lost = [_s("ok", False, "1"), _s("ok", False, "1"), _s("ok", True, "0"), _s("ok", False, "2")]
+    assert majority_by_k(lost, equal) == [False] * 4 and calls == []  # loses by text already
+    close = [_s("ok", True, "0"), _s("ok", False, "1"), _s("ok", False, "1.0")]
+    assert majority_by_k(close, equal) == [True, True, False] and calls  # needs the grader
