@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import click
@@ -146,6 +147,11 @@ def test_default_quiet_and_no_bars(recipe: Path, tmp_path: Path) -> None:
     assert _summary(tmp_path / "default") in default and "uniform: " in default
     assert "Creating parquet" not in default  # datasets' own bars are -v detail
     assert not [line for line in default.splitlines() if line.startswith("info:")]
+    sys.path.insert(0, str(Path(__file__).parent))
+    from hub_server import validate_card  # the Hub's documented licences and categories
+
+    for card in sorted((tmp_path / "default" / "releases").glob("*/README.md")):
+        assert validate_card(card.read_text(encoding="utf-8"), "dataset") == [], card
     quiet = _build(recipe, tmp_path / "quiet", "-q").strip()
     table = _summary(tmp_path / "quiet")
     assert quiet.startswith(table), quiet  # nothing before the summary
