@@ -274,3 +274,25 @@ def test_metric_refuses_ragged_finish_reasons() -> None:
             predictions=[["$\\boxed{1}$", "$\\boxed{2}$"]], references=["1"],
             finish_reasons=[["stop"]],
         )  # fmt: skip
+
+
+def test_eval_n2_with_two_seeds_gives_estimates_per_seed(tmp_path: Path, shared_data: Path) -> None:
+    table = _scripted_table(tmp_path, shared_data, 3)
+    args = [
+        "eval", "--engine", "scripted", "--engine-option", f"table={table}",
+        "--benchmarks", "gsm8k", "--limit", "3", "--template", "alpaca", "--max-tokens", "4096",
+        "--data-dir", str(shared_data), "--n", "2", "--seeds", "0,1", "--temperature", "0.7",
+        "--top-p", "0.9", "-o", str(tmp_path / "out"),
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    e = results["benchmarks"]["gsm8k"]["estimates"]
+    assert (e["items"], e["n"], e["seeds"]) == (3, 2, 2) and set(e["per_seed"]) == {"0", "1"}
+    for k in ("1", "2"):  # maj@k is the mean of the seeds' votes
+        assert e["maj@k"][k] == round(sum(s["maj@k"][k] for s in e["per_seed"].values()) / 2, 4)
+    # pass@1 pools both seeds' responses: the mean of the seeds' accuracies
+    per_seed = results["benchmarks"]["gsm8k"]["per_seed"]
+    assert e["pass@k"]["1"] == pytest.approx(sum(per_seed.values()) / 2, abs=1e-3)
+    assert results["protocol"]["seeds"] == [0, 1] and results["protocol"]["top_p"] == 0.9
+    assert "2 samples per item per seed, 2 seeds" in result.output
