@@ -99,7 +99,11 @@ def test_config_defaults_and_errors() -> None:
     assert config.benchmarks == ("math500", "gsm8k")
     assert (config.temperature, config.max_tokens, config.template) == (0.0, 2048, "chat")
     assert engine == {
-        "engine": "vllm", "model": None, "dtype": "bfloat16", "max_model_len": 4096, "options": ()
+        "engine": "vllm",
+        "model": None,
+        "dtype": "bfloat16",
+        "max_model_len": 4096,
+        "options": (),
     }
     # a build recipe's synthesis settings do not leak into the protocol
     paper, paper_engine = ev.resolve_config(load_recipe("paper"), {})
