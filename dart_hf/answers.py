@@ -606,6 +606,15 @@ def _equal(gold: str, pred_text: str, ctx: _Ctx) -> bool | None:
     return False
 
 
+def equivalent(a: str, b: str, *, timeout: int = 5) -> bool:
+    """Whether two extracted answers are the same answer (Math-Verify, `a` read as the gold).
+
+    Used to count votes among samples (gold audit, majority voting); no tolerance applies.
+    """
+    ctx = _Ctx(rules=DEFAULT_RULES, rel_tol=None, abs_tol=None, timeout=timeout)
+    return bool(_equal(a, b, ctx))
+
+
 def _match_all(golds: list[str], preds: list[str], ctx: _Ctx) -> bool:
     """Every gold element matches a distinct predicted element and the counts agree."""
     if len(golds) != len(preds):
