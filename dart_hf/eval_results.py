@@ -309,8 +309,10 @@ def estimates_markdown(results: dict[str, Any]) -> str | None:
         intro += (
             "; pass@k is the unbiased estimate 1 - C(n-c, k)/C(n, k)"
             + (" (samples pooled over seeds)" if several else "")
-            + "; maj@k is the vote of an item's first k samples (graded `ok` only; ties go to "
-            "the answer voted first" + ("; mean over seeds)" if several else ")")
+            + "; maj@k is the vote of an item's first k samples (only `ok` samples vote: "
+            "`no_answer`, `hedge`, `truncated`, `timeout` and `error` abstain; answers the "
+            "grader finds equal are one vote; a tie goes to the answer voted first; no vote is "
+            "wrong" + ("; mean over seeds)" if several else ")")
         )
     return intro + ".\n\n" + "\n".join(lines)
 
