@@ -233,23 +233,31 @@ def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[Path]:
         DartError: Another run (or this process) already holds the folder.
     """
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_FILE
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except PermissionError:
+        raise DartError(f"cannot write to {out}: permission denied") from None
     key = str(path.resolve())
     if key in _HELD:
+        os.close(fd)
         raise DartError(f"{out} is already in use by this process; use another output folder")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
-        holder = _holder(fd)
-        os.close(fd)
-        if exc.errno not in (errno.EAGAIN, errno.EACCES):
-            raise
-        raise DartError(
-            f"{out} is in use by another run ({holder}); wait for it to finish, "
-            "or use another output folder"
-        ) from None
+        if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            # a file system without locks (some bucket mounts): run, but say so
+            logger.warning("%s: this file system cannot lock files; not locking the folder", out)
+        else:
+            holder = _holder(fd)
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise DartError(
+                f"{out} is in use by another run ({holder}); wait for it to finish, "
+                "or use another output folder"
+            ) from None
     info = {
         "pid": os.getpid(),
         "command": command,

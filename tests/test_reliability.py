@@ -550,3 +550,26 @@ def test_lone_surrogate_names_the_line(tmp_path: Path) -> None:
                                    "-o", str(tmp_path / "o")])  # fmt: skip
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"{pool} line 2: text that is not valid Unicode" in res.output, res.output
+
+
+def test_lock_on_a_file_system_without_locks_warns_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import fcntl
+
+    def no_locks(*_a: object) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "lockf", no_locks)
+    with outputs.folder_lock(tmp_path / "bucket", "build"):
+        pass
+    assert "cannot lock files" in caplog.text
+
+
+def test_lock_on_a_read_only_folder_is_a_clear_error(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes anywhere")
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o555)
+    with pytest.raises(DartError, match="permission denied"), outputs.folder_lock(ro, "x"):
+        pass
