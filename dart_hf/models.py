@@ -223,11 +223,16 @@ def folder_hash(folder: str | Path) -> str:
     root = Path(folder).resolve()
     files = _files(root)
     key = [[str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
-    sidecar = cache_root() / "hashes" / (hashlib.sha256(str(root).encode()).hexdigest() + ".json")
-    with contextlib.suppress(OSError, ValueError):
-        cached = json.loads(sidecar.read_text())
-        if cached.get("key") == key:
-            return str(cached["sha256"])
+    name = hashlib.sha256(str(root).encode()).hexdigest() + ".json"
+    sidecar = cache_root() / "hashes" / name
+    places = [sidecar]
+    if not os.environ.get("DART_HF_CACHE"):  # hashes dart-hf 0.1 cached (a 7B model takes a while)
+        places.append(LEGACY_CACHE.expanduser() / "hashes" / name)
+    for place in places:
+        with contextlib.suppress(OSError, ValueError):
+            cached = json.loads(place.read_text())
+            if cached.get("key") == key:
+                return str(cached["sha256"])
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0")

@@ -160,3 +160,28 @@ def test_model_converted_in_the_old_cache_is_reused(
     assert models.embedded_folder()[1] == tmp_path / "hf" / "dart_hf" / "models" / name
     monkeypatch.setenv("DART_HF_CACHE", str(tmp_path / "own"))  # an explicit cache: no fallback
     assert models.embedded_folder()[1] == tmp_path / "own" / "models" / name
+
+
+def test_hash_cached_in_the_old_cache_is_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from huggingface_hub import constants as hf_constants
+
+    monkeypatch.delenv("DART_HF_CACHE", raising=False)
+    monkeypatch.setattr(models, "LEGACY_CACHE", tmp_path / "old-cache")
+    monkeypatch.setattr(hf_constants, "HF_HOME", str(tmp_path / "hf"))
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    models.folder_hash(folder)  # written under the new cache
+    (new,) = (tmp_path / "hf" / "dart_hf" / "hashes").iterdir()
+    record = json.loads(new.read_text())
+    new.unlink()
+    old = tmp_path / "old-cache" / "hashes"
+    old.mkdir(parents=True)
+    record["sha256"] = "from-the-old-cache"
+    name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest() + ".json"
+    (old / name).write_text(json.dumps(record))
+    assert models.folder_hash(folder) == "from-the-old-cache"
