@@ -826,3 +826,21 @@ def test_cli_build_push_names_every_release_not_pushed(
     for name in missing:
         assert f"dart-hf push {out / 'releases' / name} --org dart-org" in errors[0]
     _no_token_anywhere(tmp_path, result.output)
+
+
+def test_cli_push_model_folder_to_a_branch(
+    online: None, model_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)  # the fake Hub speaks LFS
+    with fake_hub(TOKEN, lfs_suffixes=(".safetensors",)) as (url, state):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        args = ["push", str(model_folder), "--repo", "dart-org/sft", "--revision", "step-2",
+                "--commit-message", "Step 2", "--token", TOKEN]  # fmt: skip
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        repo = state.repos["models/dart-org/sft"]
+        branch = repo.branches["step-2"]
+        assert "model.safetensors" in branch.files and repo.files == {}
+        assert branch.messages == [("Step 2", "")]
+        assert not any(p.startswith("checkpoints/") for p in branch.files)
+    assert TOKEN not in result.output
