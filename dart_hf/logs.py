@@ -183,9 +183,9 @@ def terminal(
             yield
     finally:
         ours.removeHandler(handler)
-        for h, fmt in hf_formats:
+        for h, formatter in hf_formats:
             h.removeFilter(echo)
-            h.setFormatter(fmt)
+            h.setFormatter(formatter)
         _state.verbosity, _state.log_file, _state.announced, old_ours, old_hf = saved
         ours.setLevel(old_ours)
         hf.setLevel(old_hf)
