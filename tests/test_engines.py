@@ -192,7 +192,7 @@ def test_vllm_engine_processes_die_with_the_command(tmp_path) -> None:
                                       "max_model_len": 1024}))  # fmt: skip
     out = tmp_path / "o"
     cmd = [sys.executable, "-c", "from dart_hf.cli import main; main()", "sample", "--engine",
-           "vllm", "--pool", "gsm8k", "--limit", "2", "--max-tokens", "16", "--config",
+           "vllm", "--pool", "gsm8k", "--limit", "4", "--max-tokens", "48", "--config",
            str(recipe), "-o", str(out)]  # fmt: skip
     for sig in (signal.SIGKILL, signal.SIGTERM):
         run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -206,7 +206,10 @@ def test_vllm_engine_processes_die_with_the_command(tmp_path) -> None:
         assert run.poll() is None, "the command ended before its engine started"
         assert any("VLLM" in c for c in engine.values()), engine
         time.sleep(5)  # the engine's workers start
-        pids = list(_descendants(run.pid))
+        tree = _descendants(run.pid)
+        pids = list(tree)
+        assert run.poll() is None, "the command finished before it could be killed"
+        assert any("EngineCore" in c for c in tree.values()), tree
         os.kill(run.pid, sig)  # the command alone, not its process group
         run.wait()
         until = time.time() + 10
@@ -218,7 +221,7 @@ def test_vllm_engine_processes_die_with_the_command(tmp_path) -> None:
         assert not left, f"after {signal.Signals(sig).name}: {left} survived 10 s"
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 completions for 2 queries" in done.stdout
+    assert "4 completions for 4 queries" in done.stdout
 
 
 WATCHED = """
