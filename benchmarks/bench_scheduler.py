@@ -200,7 +200,9 @@ def mean_se(values: list[float]) -> tuple[float, float]:
 # --------------------------------------------------------------------------- one model
 
 
-def bench_setup(model: str, setup: str, knobs: dict, n: int, seeds: int) -> dict:
+def bench_setup(
+    model: str, setup: str, knobs: dict, n: int, seeds: int, frontier: bool = True
+) -> dict:
     """Frontier, default point and oracle of one model and setup over `seeds` seeds."""
     base = DarsConfig(**PAPER, **SETUPS[setup], **knobs)
     frontier_cfg = dataclasses.replace(base, min_yield=0.0)
@@ -214,12 +216,17 @@ def bench_setup(model: str, setup: str, knobs: dict, n: int, seeds: int) -> dict
         ref_full, _ = run_reference(p, target, base.max_trials, ph, np.random.default_rng(seed))
         ref_total = int(ref_full["samples"].sum())
         budgets = [int(f * ref_total) for f in FRACTIONS]
-        _, snaps = run_reference(
-            p, target, base.max_trials, ph, np.random.default_rng(seed), budgets
-        )
+        snaps: list = [None] * len(budgets)
+        if frontier:
+            _, snaps = run_reference(
+                p, target, base.max_trials, ph, np.random.default_rng(seed), budgets
+            )
         row: dict = {"ref_full": metrics(ref_full, target, levels), "frontier": []}
         phase_total = int(ph[0].sum())
         for f, b, snap in zip(FRACTIONS, budgets, snaps, strict=True):
+            if not frontier:
+                row["frontier"].append({"fraction": f, "phase_only": True})
+                continue
             if b <= phase_total:  # both policies share the phase: nothing to compare
                 row["frontier"].append({"fraction": f, "phase_only": True})
                 continue
@@ -493,9 +500,33 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--json", default=None, help="write the raw results here, no report")
     ap.add_argument("--report-from", default=None, help="comma-separated --json files")
+    ap.add_argument(
+        "--defaults-only", action="store_true", help="skip the frontier (it runs min_yield 0)"
+    )
+    ap.add_argument(
+        "--defaults-from",
+        default=None,
+        help="with --report-from: --json files of a --defaults-only run whose default points, "
+        "oracle and pool figures replace those of the frontier run",
+    )
     args = ap.parse_args()
     if args.report_from:
         parts = [json.loads(Path(f).read_text()) for f in args.report_from.split(",")]
+        if args.defaults_from:
+            newer = [json.loads(Path(f).read_text()) for f in args.defaults_from.split(",")]
+            by_key = {(r["model"], r["setup"]): r for x in newer for r in x["results"]}
+            for x in parts:
+                x["knobs"] = newer[0]["knobs"]
+                x["pools"] = [
+                    p
+                    for y in newer
+                    for p in y["pools"]
+                    if p["model"] in {r["model"] for r in x["results"]}
+                ]
+                for r in x["results"]:
+                    d = by_key[(r["model"], r["setup"])]
+                    r["default"], r["oracle_ratio"] = d["default"], d["oracle_ratio"]
+                    r["settings"] = d["settings"]
         payload = {
             "knobs": parts[0]["knobs"],
             "paper": PAPER,
@@ -520,7 +551,9 @@ def main() -> None:
     t0 = time.perf_counter()
     for model in models:
         for setup in args.setups.split(","):
-            r = bench_setup(model, setup, knobs, args.queries, args.seeds)
+            r = bench_setup(
+                model, setup, knobs, args.queries, args.seeds, frontier=not args.defaults_only
+            )
             results.append(r)
             d = r["default"]
             worse = [

@@ -354,7 +354,7 @@ class DarsConfig:
     safety: float = 1.0
     growth: float = 1.0
     p_floor: float = 0.05
-    min_yield: float = 3.0
+    min_yield: float = 2.0
     first_value: float = 300.0
     prior_a: float = 0.5
     prior_b: float = 0.5
