@@ -483,7 +483,7 @@ def plot(results: list[dict], setup: str, path: Path) -> None:
             ax.tick_params(labelsize=7)
         ax_row[0].legend(fontsize=7)
     fig.suptitle(f"DARS frontier, {setup}", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80, metadata={"Software": None})
 
