@@ -50,8 +50,10 @@ def files_under(paths: list[str]) -> list[Path]:
         if p.is_file():
             found.append(p)
         else:
-            for pattern in ("**/graded.arrow", "**/*.parquet"):
-                found += sorted(p.glob(pattern))
+            graded = sorted(p.glob("**/graded.arrow"))
+            dirs = {g.parent for g in graded}
+            # a round's graded.arrow holds its shards' rows: read the shards only without one
+            found += graded + [f for f in sorted(p.glob("**/*.parquet")) if f.parent not in dirs]
     return found
 
 

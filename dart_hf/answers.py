@@ -25,7 +25,9 @@ A verdict is decided in this order (`judge`); `Verdict.source` names what decide
    with unbalanced brackets (`\\boxed{\\left( 2 + 3 }`) is malformed and wrong
    (`malformed_answer`). Mixed numbers (`1\\frac{4}{5}`, `4 4/9`) are read as sums
    (`mixed_number`; Math-Verify 0.9 reads them as products). A gold with one `\\pm` also
-   matches the set of its two values (`plus_minus`).
+   matches the set of its two values (`plus_minus`). An unboxed answer that Math-Verify took
+   from the head of an equation chain ("is 32 + 8 = 18 + 16 = 24.") is the chain's last value
+   (`equation_chain`).
 
 Everything here is pure computation; the grading pool (`dart_hf.grading`) runs it in worker
 processes under a hard wall-clock limit.
@@ -50,7 +52,8 @@ STATUSES = ("ok", "no_answer", "hedge", "timeout", "error", "truncated", "bad_go
 VERDICT_SOURCES = (
     "math_verify", "tolerance", "malformed_answer", "hedge", "multi_box", "unclosed_box",
     "no_answer", "bool_answer", "option_answer", "multi_answer", "list_answer", "word_answer",
-    "clock_time", "text_match", "e_notation", "mixed_number", "plus_minus", "truncated",
+    "clock_time", "text_match", "e_notation", "mixed_number", "plus_minus", "equation_chain",
+    "truncated",
     "bad_gold", "timeout", "error",
 )  # fmt: skip
 
@@ -707,6 +710,11 @@ def judge(
     if extracted is None or not extracted.strip():
         return Verdict(None, False, "no_answer", "no_answer")
     pred = extracted
+    chain_end = None if boxes else _chain_end(response, extracted)
+    if chain_end is not None:  # "The final answer is 32 + 8 + 4 + 4 = 18 + 8 + 16 = 24."
+        reparsed = parse_gold(chain_end, timeout)
+        if reparsed:
+            parsed, pred = reparsed, chain_end
 
     if multi_answer:
         gold_elems = _gold_elements(golds, True)
@@ -732,6 +740,8 @@ def judge(
         verdict, source = _judge_one(g, parsed, pred, boxes[-1] if boxes else None, ctx)
         if verdict and source == "math_verify" and mixed_numbers(g + response) != g + response:
             source = "mixed_number"
+        if source == "math_verify" and chain_end is not None and pred == chain_end:
+            source = "equation_chain"
         if not verdict and normalize_text(g) in texts:  # the gold's own text, unparsed
             return Verdict(pred, True, "ok", "text_match")
         if verdict:
@@ -743,6 +753,27 @@ def judge(
     if unreadable == len(golds):
         return Verdict(pred, None, "bad_gold", "bad_gold")
     return Verdict(pred, False, "ok", "math_verify")
+
+
+_CHAIN_RE = re.compile(r"\s*=\s*([^\n]*?)(?:\.\s|\.?$|\n)")
+
+
+def _chain_end(response: str, extracted: str) -> str | None:
+    """The last value of an equation chain that Math-Verify's extraction took the head of.
+
+    Math-Verify's expression extraction reads "The final answer is 32 + 8 + 4 + 4 = 18 + 8 +
+    16 = 24." as 32 + 8 + 4 + 4 (48, the gold, while the response's answer is 24). When the
+    extracted text is followed by `=`, the response's answer is the chain's last part.
+    """
+    text = extracted.strip().rstrip(".")
+    at = response.rfind(text) if text else -1
+    if at < 0:
+        return None
+    m = _CHAIN_RE.match(response, at + len(text))
+    if m is None:
+        return None
+    last = m.group(1).split("=")[-1].strip().rstrip(".").strip()
+    return last if last and last != text else None
 
 
 def _judge_one(
