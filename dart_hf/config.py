@@ -403,9 +403,7 @@ class DarsConfig:
                 f"one), got {self.first_value}"
             )
         if not (self.prior_a > 0 and self.prior_b > 0):
-            raise DartError(
-                f"prior_a and prior_b must be > 0, got {self.prior_a}, {self.prior_b}"
-            )
+            raise DartError(f"prior_a and prior_b must be > 0, got {self.prior_a}, {self.prior_b}")
         if not 0 <= self.prior_zero < 1:
             raise DartError(f"prior_zero must be in [0, 1), got {self.prior_zero}")
         if self.hopeless_alpha is not None:
