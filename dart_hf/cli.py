@@ -305,7 +305,8 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
     unfinished queries, as many per query as the adaptive scheduler asks, until each has its
     target (Uniform: k_u; Prop2Diff: ceil(k_p * fail_rate); VRT: the first vrt_n samples) or
     a stop rule fires (max_trials, budget, low_yield, no_correct). Flags override the recipe;
-    the settings used are saved to DIR/recipe.yaml. Rerunning the same command resumes a killed build.
+    the settings used are saved to DIR/recipe.yaml. Rerunning the same command resumes a
+    killed build.
 
     \b
     Writes DIR/releases/{dart-math-uniform,dart-math-hard,vrt,dart-math-pool} (Hub layout
