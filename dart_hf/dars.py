@@ -448,7 +448,10 @@ def schedule(state: State, config: DarsConfig, budget_left: int | None) -> np.nd
     aim = np.maximum(need - np.sqrt(need * (1 - np.minimum(p_est, 1.0))), np.minimum(need, 1))
     want = np.ceil(config.safety * aim / p_est).astype(np.int64)
     first = np.maximum(first_stops(state, config, price) - samples, 1)
-    want = np.where(state["corrects"] > 0, want, first)
+    # A loaded fail rate (`fail_rate_from`) tells a fresh query's pass rate, as a correct
+    # response would; only a query with neither is sampled towards its first stop point.
+    known = (state["corrects"] > 0) | ((samples == 0) & ~np.isnan(state["fail_rate"]))
+    want = np.where(known, want, first)
     grow = np.maximum(np.ceil(config.growth * samples), config.difficulty_samples)
     want = np.minimum(want, grow.astype(np.int64))
     want = np.maximum(want, state["min_samples"] - samples)
