@@ -341,7 +341,9 @@ def grade_dataset(
             "config": config,
             "response_column": response_column,
             "answer_column": answer_column,
-            "version": GRADE_VERSION,
+            # the Math-Verify version too: an upgrade without a GRADE_VERSION bump must not
+            # reuse datasets' cached verdicts
+            "version": f"{GRADE_VERSION}/math-verify-{grader_info()['version']}",
         },
         desc=desc,
     )
