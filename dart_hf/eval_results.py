@@ -396,13 +396,20 @@ def results_markdown(results: dict[str, Any], *, with_protocol: bool = True) -> 
             f"| {label} | | {_fmt(avg['accuracy'], avg['std'])} | {_fmt(avg['reported'])} | | | | |"
         )
     out = ["\n".join(lines)]
+    n = int(results.get("settings", {}).get("n") or 1)
+    if n > 1:
+        out[0] += (
+            f"\n\nn counts items; accuracy is over all responses ({n} per item and seed), and "
+            "no_answer, timeout, truncated and bad_gold count responses."
+        )
+    pooled = "pooled over seeds" + (" and responses" if n > 1 else "")
     for name in ("math", "math500"):
         if name in bench and "by_level" in bench[name]:
             b = bench[name]
             for key, title in (("by_level", "level"), ("by_domain", "subject")):
                 rows = [f"| {title} | n | accuracy |", "|---|---:|---:|"]
                 rows += [f"| {k} | {v['n']} | {_fmt(v['accuracy'])} |" for k, v in b[key].items()]
-                out.append(f"{b['label']} by {title} (pooled over seeds):\n\n" + "\n".join(rows))
+                out.append(f"{b['label']} by {title} ({pooled}):\n\n" + "\n".join(rows))
     estimates = estimates_markdown(results)
     if estimates:
         out.insert(1, estimates)
