@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from datasets import Dataset, concatenate_datasets
 
@@ -395,10 +396,33 @@ def decontamination_mask(queries: list[str], cfg: BuildConfig) -> tuple[np.ndarr
     return assemble.contaminated(queries, texts, cfg.decontam_ngram), used
 
 
+def gold_audit_columns(pool: Dataset, state: dars.State, cfg: BuildConfig) -> dict[str, list]:
+    """`gold_audit.audit_pool` over the samples of the queries without a correct one."""
+    from dart_hf import gold_audit
+
+    ids = list(state["id"])
+    unsolved = pa.array([q for q, c in zip(ids, state["corrects"], strict=True) if c == 0])
+    cols = ["id", "pred", "correct", "grade_status"]
+    table = pool.data.table.select(cols) if len(unsolved) else None
+    if table is not None:
+        table = table.filter(pc.is_in(table["id"], value_set=unsolved))
+    sub = table.to_pydict() if table is not None else {c: [] for c in cols}
+    config = gold_audit.GoldAuditConfig(cfg.gold_min_votes, cfg.gold_min_share,
+                                        cfg.exclude_disputed)  # fmt: skip
+    return gold_audit.audit_pool(
+        ids, sub["id"], sub["pred"], sub["correct"], sub["grade_status"], config
+    )
+
+
 def query_info(
-    queries: Dataset, state: dars.State, kept: dict[str, np.ndarray], excluded: np.ndarray
+    queries: Dataset,
+    state: dars.State,
+    kept: dict[str, np.ndarray],
+    excluded: np.ndarray,
+    audit: dict[str, list] | None = None,
 ) -> Dataset:
-    """Per-query table: samples, corrects, fail rate and its samples, targets, kept, stop."""
+    """Per-query table: samples, corrects, fail rate and its samples, targets, kept, stop,
+    and the gold audit (`gold_status`, majority answer and votes)."""
     cols: dict[str, Any] = {
         "id": list(state["id"]),
         "source": list(state["source"]),
@@ -417,6 +441,7 @@ def query_info(
     cols["reached"] = [r == "reached" for r in state["stop_reason"]]
     cols["decontaminated"] = excluded.tolist()
     cols["stop_reason"] = list(state["stop_reason"])
+    cols.update(audit or {})
     return Dataset.from_dict(cols)
 
 
@@ -436,7 +461,15 @@ def assemble_releases(
     pool = graded_pool(out)
     ids = list(state["id"])
     excluded, used = decontamination_mask(queries["query"], s.build)
-    sel = assemble.select(pool, ids, excluded=excluded)
+    audit = gold_audit_columns(pool, state, s.build)
+    disputed = np.array([g == "disputed" for g in audit["gold_status"]], dtype=bool)
+    if s.build.exclude_disputed and disputed.any():
+        sel = assemble.select(pool, ids, excluded=excluded | disputed)
+        gone = pa.array([q for q, d in zip(ids, disputed, strict=True) if d])
+        keep = pc.invert(pc.is_in(pool.data.table["id"], value_set=gone))
+        pool = pool.select(np.flatnonzero(keep.to_numpy(zero_copy_only=False)))
+    else:
+        sel = assemble.select(pool, ids, excluded=excluded)
     fail_rate = {
         q: (None if np.isnan(f) else float(f))
         for q, f in zip(ids, state["fail_rate"], strict=False)
@@ -462,7 +495,7 @@ def assemble_releases(
         del ds
     folder = into / POOL_RELEASE
     hub.write_hub_folder(
-        {"samples": pool, "queries": query_info(queries, state, kept, excluded)}, folder
+        {"samples": pool, "queries": query_info(queries, state, kept, excluded, audit)}, folder
     )
     releases["pool"] = folder
     figures = {
@@ -470,6 +503,7 @@ def assemble_releases(
         "rows": rows,
         "filters": filters,
         "excluded": excluded,
+        "gold_status": audit["gold_status"],
         "benchmarks": used,
         "correct_samples": int(np.sum(state["corrects"])),
     }
@@ -556,6 +590,12 @@ def _run_build(
         correct_samples=fig["correct_samples"],
         wall_time_s=sum(m["wall_time_s"] for m in meta),
         rounds=len(meta),
+        gold_status=fig["gold_status"],
+        gold_settings={
+            "gold_min_votes": s.build.gold_min_votes,
+            "gold_min_share": s.build.gold_min_share,
+            "exclude_disputed": s.build.exclude_disputed,
+        },
     )
     stats.save_stats(result_stats, out / "stats.json")
     final: dict[str, Path] = {}

@@ -82,6 +82,10 @@ COLUMN_DOCS: dict[str, str] = {
         "`truncated` (cut at max_tokens) or `bad_gold` (gold unreadable)"
     ),
     "verdict_source": "what decided the verdict: `math_verify` or the name of a grading rule",
+    "gold_status": "gold audit: `ok`, `disputed` (samples agree on another) or `unparseable`",
+    "gold_majority": "the samples' majority answer when the gold is disputed",
+    "gold_majority_votes": "samples behind the largest answer, for a query with none correct",
+    "gold_voters": "samples that gave a final answer (voting) for that query",
     "samples": "raw samples drawn for the query",
     "corrects": "correct samples among them",
     "fail_rate": "1 - corrects / samples over the difficulty-estimation samples",
@@ -467,6 +471,7 @@ def card_context(
         "grader": stats.get("grader", {}),
         "totals": stats.get("totals", {}),
         "stop_reasons": stats.get("stop_reasons", {}),
+        "gold_audit": stats.get("gold_audit"),
         "fail_rate": stats.get("fail_rate", {}),
         "strategies": strategies,
         "level_rows": level_rows(strat, spec.paper) if name else [],

@@ -435,6 +435,10 @@ class BuildConfig:
         data_dir: Folder with the full benchmark files for decontamination; None: bundled.
         decontaminate: Whether queries overlapping benchmark test questions are dropped.
         decontam_ngram: Word n-gram length of the overlap test.
+        gold_min_votes: Gold audit: least samples agreeing on another answer for `disputed`.
+        gold_min_share: Gold audit: share of the answering samples they must exceed.
+        exclude_disputed: Leave queries whose gold is disputed out of every release (the pool
+            release's samples included); default: kept and counted.
         push: Upload the releases after the build.
         org: Hub namespace for `push` (None: the logged-in user).
     """
@@ -452,6 +456,9 @@ class BuildConfig:
     data_dir: str | None = None
     decontaminate: bool = True
     decontam_ngram: int = 13
+    gold_min_votes: int = 4
+    gold_min_share: float = 0.5
+    exclude_disputed: bool = False
     push: bool = False
     org: str | None = None
 
@@ -481,3 +488,6 @@ class BuildConfig:
             raise DartError(f"shard_size must be >= 1, got {self.shard_size}")
         if self.decontam_ngram < 1:
             raise DartError(f"decontam_ngram must be >= 1, got {self.decontam_ngram}")
+        from dart_hf.gold_audit import GoldAuditConfig
+
+        GoldAuditConfig(self.gold_min_votes, self.gold_min_share, self.exclude_disputed)

@@ -124,6 +124,8 @@ def compute_stats(
     correct_samples: int,
     wall_time_s: float,
     rounds: int,
+    gold_status: list[str] | None = None,
+    gold_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble `stats.json` (schema in docs/DESIGN.md).
 
@@ -142,6 +144,9 @@ def compute_stats(
         correct_samples: Correct raw samples.
         wall_time_s: Wall time of the build (summed over resumed runs).
         rounds: Rounds run.
+        gold_status: Gold audit status per query (state order), if audited.
+        gold_settings: The audit's thresholds (`gold_min_votes`, `gold_min_share`,
+            `exclude_disputed`).
     """
     fr = state["fail_rate"]
     counts, edges = np.histogram(fr[~np.isnan(fr)], bins=HISTOGRAM_BINS, range=(0.0, 1.0))
@@ -190,7 +195,32 @@ def compute_stats(
         },
         "strategies": strategies,
         "dars": asdict(config) | {"strategies": list(config.strategies)},
+        "gold_audit": gold_audit_stats(state, gold_status, gold_settings),
     }
+
+
+def gold_audit_stats(
+    state: State, gold_status: list[str] | None, settings: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """Gold statuses overall and per level (level label as in the cards), or None."""
+    if gold_status is None:
+        return None
+    from dart_hf.gold_audit import GOLD_STATUSES, counts_by_level
+
+    by_level = counts_by_level(gold_status, [int(lv) for lv in state["level"]])
+    return {
+        **(settings or {}),
+        "counts": {g: gold_status.count(g) for g in GOLD_STATUSES},
+        "per_level": [
+            {"level": key, "label": _gold_level_label(key), **row} for key, row in by_level.items()
+        ],
+    }
+
+
+def _gold_level_label(key: str) -> str:
+    if key == "none":
+        return "unknown"
+    return "L0 (GSM8K)" if key == "0" else f"L{key}"
 
 
 def save_stats(stats: dict[str, Any], path: str | Path) -> None:

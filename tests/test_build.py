@@ -347,3 +347,36 @@ def test_org_names_the_repo_in_the_cards(tmp_path: Path) -> None:
     card = (out / "releases" / "dart-math-hard" / "README.md").read_text()
     assert 'load_dataset("my-org/dart-math-hard", split="train")' in card
     assert "<org>/" not in card
+
+
+def test_gold_audit_flags_a_wrong_gold(tmp_path: Path) -> None:
+    """Issue 17.3: a pool gold that no sample gives while the samples agree on another answer
+    is `disputed` in the query info and the cards; `exclude_disputed` drops its samples."""
+    questions = [("What is 2 + 3?", "5", "5"), ("What is 6 * 2?", "12", "97")]  # 97 is wrong
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps({"question": q, "answer": f"So.\n#### {g}"}) + "\n"
+                            for q, _, g in questions), encoding="utf-8")  # fmt: skip
+    truth = tmp_path / "truth.jsonl"  # what the simulated model answers when it hits
+    truth.write_text("".join(json.dumps({"query": q, "answer": a, "pass_rate": 0.9}) + "\n"
+                             for q, a, _ in questions), encoding="utf-8")  # fmt: skip
+    settings = {
+        **{k: v for k, v in BASE.items() if k not in ("pool", "limit")},
+        "pool": str(pool), "strategies": "uniform", "decontaminate": False,
+        "engine_options": {"table": str(truth)}, "gold_min_votes": 3,
+    }  # fmt: skip
+    res = build.run_build(settings, tmp_path / "run")
+    info = load_dataset(
+        str(res.releases["pool"]), "queries", split="train"
+    ).to_pandas().set_index("answer")  # fmt: skip
+    assert info.loc["5", "gold_status"] == "ok"
+    assert info.loc["97", "gold_status"] == "disputed"
+    assert info.loc["97", "gold_majority"] == "12" and info.loc["97", "gold_majority_votes"] >= 3
+    audit = res.stats["gold_audit"]
+    assert audit["counts"] == {"ok": 1, "unparseable": 0, "disputed": 1}
+    card = (res.releases["uniform"] / "README.md").read_text()
+    assert "Gold audit" in card and "| L0 (GSM8K) | 1 | 1 | 0 |" in card
+
+    dropped = build.run_build({**settings, "exclude_disputed": True}, tmp_path / "run2")
+    samples = load_dataset(str(dropped.releases["pool"]), "samples", split="train")
+    assert set(samples["answer"]) == {"5"}
+    assert "left out of every release" in (dropped.releases["pool"] / "README.md").read_text()
