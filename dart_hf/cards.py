@@ -117,6 +117,9 @@ SIZE_CATEGORIES = [
     (10_000_000, "1M<n<10M"),
     (100_000_000, "10M<n<100M"),
     (1_000_000_000, "100M<n<1B"),
+    (10_000_000_000, "1B<n<10B"),
+    (100_000_000_000, "10B<n<100B"),
+    (1_000_000_000_000, "100B<n<1T"),
 ]
 
 
@@ -260,7 +263,7 @@ def size_category(rows: int) -> str:
     for limit, label in SIZE_CATEGORIES:
         if rows < limit:
             return label
-    return "n>1B"
+    return "n>1T"
 
 
 def scrub_secrets(value: Any) -> Any:

@@ -404,6 +404,11 @@ def test_size_categories() -> None:
         "100K<n<1M",
         "10M<n<100M",
     ]
+    # every label is one the Hub lists (its snapshot in tests/data/hub_metadata.json)
+    listed = json.loads((Path(__file__).parent / "data" / "hub_metadata.json").read_text())
+    for n in (10**9, 5 * 10**9, 10**11, 10**13):
+        assert cards.size_category(n) in listed["size_categories"]["values"], n
+    assert cards.size_category(10**9) == "1B<n<10B"
 
 
 def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
