@@ -50,6 +50,8 @@ def load_train_data(data: str) -> Any:
     """
     import datasets
 
+    from dart_hf.sources import check_jsonl
+
     path = Path(data).expanduser()
     try:
         if path.is_file():
@@ -57,10 +59,18 @@ def load_train_data(data: str) -> Any:
             kind = kinds.get(path.suffix)
             if kind is None:
                 raise DartError(f"{data}: expected a .parquet, .jsonl or .json file")
+            if path.stat().st_size == 0:
+                raise DartError(f"training data {data} is empty")
+            if path.suffix == ".jsonl":
+                check_jsonl(path)  # a bad line is named by its number
             loaded: Any = datasets.load_dataset(kind, data_files=str(path), split="train")
         elif path.is_dir():
             loaded = datasets.load_dataset(str(path))
-        elif data.startswith((".", "/", "~")) or data.count("/") != 1:
+        elif (
+            data.startswith((".", "/", "~"))
+            or data.count("/") != 1
+            or path.suffix in (".parquet", ".jsonl", ".json")
+        ):
             raise DartError(f"training data {data!r} does not exist")
         else:
             loaded = datasets.load_dataset(data)

@@ -138,7 +138,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> tuple[Pa
     return folder, origin
 
 
-def _check_jsonl(path: Path) -> int:
+def check_jsonl(path: Path) -> int:
     """Parse every line once so that a bad line is reported by number; returns the row count."""
     rows = 0
     with path.open("rb") as handle:
@@ -187,7 +187,7 @@ def read_raw(ref: str | os.PathLike[str], *, split: str = "train") -> Dataset:
         if path.is_file():
             suffix = path.suffix.lower()
             if suffix in (".jsonl", ".json"):
-                _check_jsonl(path)
+                check_jsonl(path)
                 ds = datasets.load_dataset("json", data_files=str(path), split="train")
             elif suffix == ".parquet":
                 ds = datasets.load_dataset("parquet", data_files=str(path), split="train")

@@ -283,6 +283,21 @@ def test_load_train_data_errors(tmp_path: Path) -> None:
         load_train_data(str(bad.with_suffix(".txt").write_text("x") and bad.with_suffix(".txt")))
 
 
+def test_load_train_data_bad_files_name_the_problem(tmp_path: Path) -> None:
+    """Issue 14.9: an empty file, a bad line and a missing relative file each say so."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(DartError, match="is empty"):
+        load_train_data(str(empty))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps({"query": "q", "response": "r"}) + "\n{oops\n", encoding="utf-8")
+    with pytest.raises(DartError, match="line 2 is not valid JSON"):
+        load_train_data(str(broken))
+    with pytest.raises(DartError, match="does not exist") as err:
+        load_train_data("runs/pairs.jsonl")  # looks like a Hub id: owner/name
+    assert "Hub" not in str(err.value)
+
+
 # --------------------------------------------------------------------------- trainer
 
 
