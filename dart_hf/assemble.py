@@ -30,30 +30,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, Features, Value
 
-from dart_hf.answers import last_boxed
+from dart_hf.answers import boxed_answers, last_boxed
 from dart_hf.arrow_io import file_batches, mapped_files
 from dart_hf.errors import DartError
 
 # Bump when the flags below change, so cached maps are recomputed.
-ASSEMBLE_VERSION = "1"
+ASSEMBLE_VERSION = "2"
 RELEASE_COLUMNS = ("query", "response", "id", "source", "level", "domain", "fail_rate")
 REPEAT_NGRAM = 8
 REPEAT_MIN_COUNT = 5
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _WORD = re.compile(r"[a-z0-9]+")
-
-
-def boxed_answers(text: str) -> list[str]:
-    """Contents of every `\\boxed{...}`/`\\fbox{...}` in order (balanced braces)."""
-    out = []
-    for m in _BOX.finditer(text):
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            out.append(text[m.end() : i - 1].strip())
-    return out
 
 
 def multiple_boxed(response: str, pred: str | None) -> bool:
