@@ -284,7 +284,7 @@ def test_pred_is_what_math_verify_extracted() -> None:
 
 
 def test_a_prediction_never_makes_bad_gold() -> None:
-    for response in ("\\boxed{" + "9" * 50_000 + "}", r"\boxed{\frac{}{}}", "$$ $$", ""):
+    for response in ("\\boxed{" + "9" * 10_000 + "}", r"\boxed{\frac{}{}}", "$$ $$", ""):
         assert judge(response, "5").status != "bad_gold"
 
 
