@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
@@ -421,11 +422,9 @@ def results_markdown(results: dict[str, Any], *, with_protocol: bool = True) -> 
 # --------------------------------------------------------------------------- card
 
 
-def render_card(results: dict[str, Any]) -> str:
-    """The evaluation-results card (README.md of the predictions dataset), YAML header included.
-
-    Rendered from `dataset_cards/eval.md.j2` through `cards.render_template`.
-    """
+def render_card(results: dict[str, Any], plot: str | None = None) -> str:
+    """The body of the evaluation-results card (`dataset_cards/eval.md.j2`); `plot` is the
+    relative path of its figure. The YAML header is written by `write_eval_card`."""
     from dart_hf.cards import render_template
 
     context = {
@@ -433,5 +432,27 @@ def render_card(results: dict[str, Any]) -> str:
         "table": results_markdown(results, with_protocol=False),
         "labels": LABELS,
         "protocol": results.get("protocol") or {},
+        "plot": plot,
     }
     return render_template("eval.md.j2", context)
+
+
+def write_eval_card(folder: Path, results: dict[str, Any], *, rows: int) -> None:
+    """Write the predictions dataset's README: metadata through `DatasetCardData` (kept with
+    the `configs`/`dataset_info` already there), the accuracy figure and the card body."""
+    from dart_hf.cards import save_card, size_category
+    from dart_hf.plots import EVAL_PLOT, IMAGES_DIR, plot_eval_accuracy
+
+    drawn = plot_eval_accuracy(results, Path(folder) / IMAGES_DIR / EVAL_PLOT)
+    body = render_card(results, f"{IMAGES_DIR}/{EVAL_PLOT}" if drawn else None)
+    save_card(
+        Path(folder),
+        body,
+        pretty_name=f"Evaluation of {results.get('model')} with dart-hf",
+        language=["en"],
+        license="other",
+        license_name="per-benchmark",
+        task_categories=["text-generation"],
+        size_categories=[size_category(rows)],
+        tags=["mathematics", "evaluation", "dart-math", "dart-hf"],
+    )

@@ -33,10 +33,10 @@ from dart_hf.errors import DartError, unknown_name
 from dart_hf.eval_results import (
     EVAL_BENCHMARKS,
     SIX,
-    render_card,
     reported_for,
     results_markdown,
     summarize_predictions,
+    write_eval_card,
 )
 from dart_hf.fewshot import default_shots, exemplar_source, get_exemplars, olympiad_query
 
@@ -496,8 +496,8 @@ def write_outputs(results: dict[str, Any], per_bench: dict[str, Dataset], out: P
     if staged.exists():
         shutil.rmtree(staged)
     staged.mkdir(parents=True)
-    (staged / "README.md").write_text(render_card(results), encoding="utf-8")
     write_hub_folder(dict(per_bench), staged, split="test")
+    write_eval_card(staged, results, rows=sum(len(ds) for ds in per_bench.values()))
     replace_folder(staged, out / "predictions")
     staged.parent.rmdir()
 

@@ -144,3 +144,41 @@ def write_plots(stats: dict[str, Any], folder: Path) -> dict[str, str]:
         draw(stats, folder / rel)
         out[key] = rel
     return out
+
+
+EVAL_PLOT = "accuracy.png"
+
+
+def plot_eval_accuracy(results: dict[str, Any], path: Path) -> Path | None:
+    """Evaluation card figure: accuracy per benchmark (beside the paper's where known) and,
+    when MATH or MATH500 was evaluated, accuracy by MATH level. None when nothing was graded."""
+    benches = [
+        (b, e) for b, e in results.get("benchmarks", {}).items() if e.get("accuracy") is not None
+    ]
+    if not benches:
+        return None
+    level_src = next(
+        (e for b, e in benches if b in ("math500", "math") and e.get("by_level")), None
+    )
+    fig = Figure(figsize=(10 if level_src else 6, 3.6))
+    ax = fig.add_subplot(1, 2 if level_src else 1, 1)
+    xs = range(len(benches))
+    ours = [float(e["accuracy"]) for _, e in benches]
+    paper = [e.get("reported") for _, e in benches]
+    width = 0.4 if any(p is not None for p in paper) else 0.7
+    ax.bar([x - (width / 2 if width < 0.7 else 0) for x in xs], ours, width, label="this run")
+    if width < 0.7:
+        ax.bar([x + width / 2 for x in xs], [p or 0.0 for p in paper], width, label="paper")
+        ax.legend(fontsize=8)
+    ax.set_xticks(list(xs), [e.get("label", b) for b, e in benches], rotation=30, ha="right")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Accuracy per benchmark")
+    if level_src:
+        levels = sorted(level_src["by_level"], key=str)
+        lx = fig.add_subplot(1, 2, 2)
+        vals = [level_src["by_level"][k].get("accuracy") or 0.0 for k in levels]
+        lx.bar(range(len(levels)), vals, 0.7, color="tab:orange")
+        lx.set_xticks(range(len(levels)), [f"L{k}" for k in levels])
+        lx.set_ylabel("accuracy (%)")
+        lx.set_title(f"{level_src.get('label', 'MATH')} by level")
+    return _save(fig, path)

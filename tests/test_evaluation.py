@@ -237,6 +237,10 @@ def test_run_writes_results_predictions_and_card(scripted_run: tuple) -> None:
     assert "TheoremQA: 53 items that need a picture (not supplied) were left out." in card
     data = DatasetCard(card).data
     assert data.pretty_name == "Evaluation of scripted-eval with dart-hf"
+    # metadata from DatasetCardData: a Hub size label and a licence name; the figure is drawn
+    assert data.size_categories == ["n<1K"] and data.license_name == "per-benchmark"
+    assert "![accuracy per benchmark and MATH level](images/accuracy.png)" in card
+    assert (folder / "images" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert {c["config_name"] for c in data.configs} == set(ev.EVAL_BENCHMARKS)
     assert {i["config_name"] for i in data.dataset_info} == set(ev.EVAL_BENCHMARKS)
     total = []
