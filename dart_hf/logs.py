@@ -269,7 +269,9 @@ def engine_output(backend: str) -> Iterator[None]:
         os.dup2(saved[1], 2)
         for fd in saved:
             os.close(fd)
+        # what the engines log later (generation warnings) goes on to the file too
         _to_file("vllm", fh)
+        _to_file("transformers", fh)
 
 
 def _to_file(name: str, fh: IO[str]) -> None:
