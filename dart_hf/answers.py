@@ -121,8 +121,7 @@ def boxed_spans(text: str) -> tuple[list[str], bool]:
     Returns:
         `(contents, unclosed)`: `unclosed` is True when the last box is never closed.
     """
-    contents = [c for c, _, _ in _box_positions(text)]
-    return contents, bool(contents) and contents[-1] is None if False else _unclosed(text)
+    return boxed_answers(text), _unclosed(text)
 
 
 def _box_positions(text: str) -> list[tuple[str, int, int]]:
@@ -360,21 +359,6 @@ def to_words(s: str) -> str | None:
     return w
 
 
-_NUMBER_RE = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?$", re.IGNORECASE)
-
-
-def to_number(s: str) -> float | None:
-    """A plain decimal number (thousands commas, `$`, `%` and spacing removed), else None."""
-    t = strip_math_delimiters(s).replace("\\$", "").replace("{,}", ",").replace("\\!", "")
-    t = re.sub(r"\\?%", "", t).replace(" ", "").rstrip(".")
-    if re.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", t):
-        t = t.replace(",", "")
-    if not _NUMBER_RE.match(t):
-        return None
-    value = float(t)
-    return value if math.isfinite(value) else None
-
-
 def split_top_level(s: str, seps: tuple[str, ...] = (",",)) -> list[str]:
     """Split at separators outside (), [], {} (and `\\{ \\}`); parts are stripped."""
     parts: list[str] = []
@@ -498,6 +482,11 @@ def _constants(text: str) -> str:
     return _MATHRM_CONSTANT_RE.sub(r"\1", text) if "mathrm" in text else text
 
 
+def _prepare(text: str) -> str:
+    """The rewrites Math-Verify needs before it parses an answer or a response."""
+    return mixed_numbers(_constants(text))
+
+
 def parse_response(
     response: str, timeout: int, *, options: bool | tuple[str, ...] = False
 ) -> tuple[Any, str | None]:
@@ -508,7 +497,7 @@ def parse_response(
     """
     from math_verify import parse
 
-    response = mixed_numbers(_constants(response))
+    response = _prepare(response)
     parsed = list(parse(response, extraction_config=_response_config(options),
                         parsing_timeout=timeout))  # fmt: skip
     if not parsed:
@@ -522,7 +511,7 @@ def parse_gold(gold: str, timeout: int) -> tuple[Any, ...]:
     """Math-Verify's parse of a gold answer, read as `$gold$` unless it has `$` or a box."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
-    gold = mixed_numbers(_constants(gold))
+    gold = _prepare(gold)
     delimited = re.search(r"(?<!\\)\$", gold) or "\\boxed" in gold
     text = gold if delimited else f"${gold}$"
     config = [LatexExtractionConfig(), ExprExtractionConfig()]
@@ -583,9 +572,16 @@ def _within(g: float, p: float, rel_tol: float | None, abs_tol: float | None) ->
     return rel_tol is not None and abs(p - g) <= abs(g) * rel_tol
 
 
+def _within_tolerance(gold: Any, pred: Any, ctx: _Ctx) -> bool:
+    """Both parses are plain numbers within the benchmark's tolerance (never without one)."""
+    if ctx.rel_tol is None and ctx.abs_tol is None:
+        return False
+    gv, pv = _number_of(gold), _number_of(pred)
+    return gv is not None and pv is not None and _within(gv, pv, ctx.rel_tol, ctx.abs_tol)
+
+
 @dataclass(frozen=True)
 class _Ctx:
-    rules: AnswerRules
     rel_tol: float | None
     abs_tol: float | None
     timeout: int
@@ -601,12 +597,7 @@ def _equal(gold: str, pred_text: str, ctx: _Ctx) -> bool | None:
     p = parse_gold(strip_math_delimiters(pred_text), ctx.timeout)
     if not p:
         return False
-    if _verify(g, p, ctx.timeout):
-        return True
-    if ctx.rel_tol is not None or ctx.abs_tol is not None:
-        gv, pv = _number_of(g), _number_of(p)
-        return gv is not None and pv is not None and _within(gv, pv, ctx.rel_tol, ctx.abs_tol)
-    return False
+    return _verify(g, p, ctx.timeout) or _within_tolerance(g, p, ctx)
 
 
 def equivalent(a: str, b: str, *, timeout: int = 5) -> bool:
@@ -614,7 +605,7 @@ def equivalent(a: str, b: str, *, timeout: int = 5) -> bool:
 
     Used to count votes among samples (gold audit, majority voting); no tolerance applies.
     """
-    ctx = _Ctx(rules=DEFAULT_RULES, rel_tol=None, abs_tol=None, timeout=timeout)
+    ctx = _Ctx(rel_tol=None, abs_tol=None, timeout=timeout)
     return bool(_equal(a, b, ctx))
 
 
@@ -680,7 +671,6 @@ def judge(
     rules = rules_for(benchmark)
     kind = (answer_type or "").lower()
     ctx = _Ctx(
-        rules=rules,
         rel_tol=rules.float_rel_tol if kind in {"", "float", "list of float"} else None,
         abs_tol=tolerance if tolerance is not None and tolerance > 0 else None,
         timeout=timeout,
@@ -797,10 +787,8 @@ def _judge_one(
         as_latex = f"${e_note.group(1)} \\times 10^{{{int(e_note.group(2))}}}$"
         if _verify(g, parse_gold(as_latex, ctx.timeout), ctx.timeout):
             return True, "e_notation"
-    if ctx.rel_tol is not None or ctx.abs_tol is not None:
-        gv, pv = _number_of(g), _number_of(parsed)
-        if gv is not None and pv is not None and _within(gv, pv, ctx.rel_tol, ctx.abs_tol):
-            return True, "tolerance"
+    if _within_tolerance(g, parsed, ctx):
+        return True, "tolerance"
     if gold.count("\\pm") == 1:  # `\\frac{1\\pm\\sqrt{17}}{4}`: Math-Verify reads one value
         plus, minus = gold.replace("\\pm", "+"), gold.replace("\\pm", "-")
         both = parse_gold(plus + ", " + minus, ctx.timeout)

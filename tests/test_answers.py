@@ -18,7 +18,6 @@ from dart_hf.answers import (
     split_top_level,
     to_bool,
     to_minutes,
-    to_number,
     to_option,
 )
 from dart_hf.errors import DartError
@@ -216,7 +215,6 @@ def test_helpers() -> None:
     assert to_bool("No solution") is None
     assert to_option(r"\text{(B)}") == "b" and to_option("x") is None
     assert to_minutes("5:30 PM") == 17 * 60 + 30 and to_minutes("5") is None
-    assert to_number("1,234") == 1234.0 and to_number("12,34") is None
     assert split_top_level("(1,2), (3,4), x") == ["(1,2)", "(3,4)", "x"]
 
 
