@@ -142,8 +142,7 @@ def load_queries(cfg: BuildConfig) -> Dataset:
     """The build's query pool: pools concatenated, optional level slice and limit, checked."""
     from dart_hf import sources
 
-    parts = [sources.load_pool(name, data_dir=cfg.data_dir) for name in cfg.pool]
-    ds = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    ds = sources.load_pools(cfg.pool, data_dir=cfg.data_dir)  # ids unique across pools
     if cfg.levels is not None:
         levels = set(cfg.levels)
         ds = ds.filter(lambda lv: lv in levels, input_columns="level")
@@ -165,9 +164,6 @@ def load_queries(cfg: BuildConfig) -> Dataset:
         )  # fmt: skip
         drop = set(missing)
         ds = ds.select([i for i in range(len(ds)) if i not in drop])
-    ids = ds["id"]
-    if len(set(ids)) != len(ids):
-        raise DartError("the query pool has duplicate ids; give each pool once")
     return ds
 
 

@@ -286,7 +286,7 @@ def check_recipe_keys(recipe: dict[str, Any], where: str = "recipe") -> None:
             raise unknown_keys_error(f"{where} `{section}:`", unknown, section_keys(section))
 
 
-# --- DARS and build settings (issue 4) -----------------------------------------------------
+# --- DARS and build settings ------------------------------------------------------------------
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:
@@ -308,7 +308,8 @@ class DarsConfig:
         normalize_fail_rate: Prop2Diff divides fail_rate by the pool's maximum first.
         difficulty_samples: Raw samples per query in the difficulty phase (round 0).
         fail_rate_from: Query-info/state parquet of an earlier run; its fail rates are reused
-            (queries it lacks still get the difficulty phase).
+            and no difficulty phase runs, so every query needs a fail rate there (a query it
+            lacks, or has no fail rate for, is an error).
         max_trials: Raw samples per query at most (the paper's n_max).
         budget: Total raw samples of the build at most (None: queries * max_trials).
         round_cap: Raw samples per query per round at most.

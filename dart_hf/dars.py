@@ -510,11 +510,6 @@ def budget_left(state: State, config: DarsConfig) -> int | None:
     return config.budget - int(state["samples"].sum())
 
 
-def target_columns(config: DarsConfig) -> list[str]:
-    """The `target_<strategy>` columns of a state built with `config`."""
-    return [f"target_{name}" for name in config.strategies]
-
-
 def state_table(state: State) -> pa.Table:
     """The state as an Arrow table (level -1 becomes null)."""
     cols: dict[str, pa.Array] = {}

@@ -454,13 +454,11 @@ def sample_command(
         DartError: For a missing pool, unknown engine or template, a model path that does not
             exist, or invalid sampling settings (n < 1, negative temperature, ...).
     """
-    from datasets import concatenate_datasets
-
     from dart_hf.config import BuildConfig, build_dataclass, load_recipe, merge
     from dart_hf.engines import BACKENDS, check_model
     from dart_hf.errors import unknown_name
     from dart_hf.models import resolve_model
-    from dart_hf.sources import load_pool
+    from dart_hf.sources import load_pools
 
     settings = merge(load_recipe(recipe), options)
     where = f"{recipe} and options" if recipe else "options"
@@ -482,8 +480,7 @@ def sample_command(
     check_model(cfg.engine, cfg.model)
     if cfg.engine != "scripted":
         resolve_model(cfg.model)  # a bad model path fails here, before any pool or engine work
-    parts = [load_pool(p, data_dir=cfg.data_dir, limit=cfg.limit) for p in cfg.pool]
-    queries = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    queries = load_pools(cfg.pool, data_dir=cfg.data_dir, limit=cfg.limit)
     if cfg.limit is not None and len(queries) > cfg.limit:
         queries = queries.select(range(cfg.limit))
     spec = EngineSpec(
