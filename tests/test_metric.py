@@ -1,4 +1,4 @@
-"""The shipped `evaluate` metric loads offline and grades as the grading stage does."""
+"""The shipped `evaluate` metric: loads offline; accuracy, SE, pass@k against hand-read verdicts."""
 
 from __future__ import annotations
 
@@ -50,25 +50,50 @@ def test_truncated_responses_are_wrong_and_bad_gold_is_left_out(metric) -> None:
     assert (out["n"], out["correct"], out["accuracy"]) == (2, 1, 0.5)
 
 
-def test_agrees_with_the_grading_stage(metric) -> None:  # type: ignore[no-untyped-def]
-    from dart_hf.config import GradeConfig
-    from dart_hf.grading import grade_batch
+# (response, gold, benchmark, verdict read by hand): the same "3.1" is right on TheoremQA
+# (4% relative tolerance on floats) and wrong on MATH (no tolerance); options compare as
+# letters; DeepMind's 2.0 is the integer 2.
+BENCHMARK_CASES = [
+    ("The answer is $\\boxed{True}$.", "True", "theoremqa", True),
+    ("So the final answer is $\\boxed{(b)}$.", "(b)", "theoremqa", True),
+    ("So the final answer is $\\boxed{(c)}$.", "(b)", "theoremqa", False),
+    ("$\\boxed{3.1}$", "3.0", "theoremqa", True),
+    ("$\\boxed{3.1}$", "3.0", "math", False),
+    ("$\\boxed{2.0}$", "2", "deepmind_mathematics", True),
+    ("$\\boxed{-5}$", "5", "deepmind_mathematics", False),
+]
 
-    batch = {
-        "response": [
-            "The answer is $\\boxed{True}$.",
-            "So the final answer is $\\boxed{(b)}$.",
-            "$\\boxed{2.0}$",
-            "$\\boxed{-5}$",
-        ],
-        "answer": ["True", "(b)", "2", "5"],
-        "source": ["theoremqa", "theoremqa", "deepmind_mathematics", "deepmind_mathematics"],
-    }
-    graded = grade_batch(batch, config=GradeConfig())
+
+def test_each_benchmark_grades_by_its_rules(metric) -> None:  # type: ignore[no-untyped-def]
     out = metric.compute(
-        predictions=batch["response"], references=batch["answer"], benchmarks=batch["source"]
+        predictions=[c[0] for c in BENCHMARK_CASES],
+        references=[c[1] for c in BENCHMARK_CASES],
+        benchmarks=[c[2] for c in BENCHMARK_CASES],
     )
-    assert out["correct"] == sum(1 for c in graded["correct"] if c is True)
+    # 4 of 7 right; sample sd of four 1s and three 0s is sqrt(2/7), so se = sqrt(2/7) / sqrt(7)
+    assert (out["n"], out["correct"]) == (7, 4)
+    assert out["accuracy"] == pytest.approx(4 / 7)
+    assert out["se"] == pytest.approx(2**0.5 / 7)
+    assert (out["ok"], out["no_answer"], out["bad_gold"]) == (7, 0, 0)
+    for response, gold, bench, want in BENCHMARK_CASES:  # one at a time: no pooling effect
+        one = metric.compute(predictions=[response], references=[gold], benchmarks=[bench])
+        assert one["correct"] == int(want), (response, gold, bench)
+
+
+def test_pass_at_k_follows_each_benchmark(metric) -> None:  # type: ignore[no-untyped-def]
+    out = metric.compute(
+        predictions=[
+            ["$\\boxed{3.1}$", "$\\boxed{3.5}$", "$\\boxed{2.95}$"],  # 3%, 17%, 2% off: 2 of 3
+            ["$\\boxed{3.1}$", "$\\boxed{4}$", "$\\boxed{3}$"],  # exact only: 1 of 3
+        ],
+        references=["3.0", "3"],
+        benchmarks=["theoremqa", "math"],
+    )
+    # pass@k = 1 - C(n-c, k) / C(n, k) per item, averaged: item 1 (c=2), item 2 (c=1) of n=3
+    assert (out["n"], out["samples"]) == (2, 3)
+    assert out["pass@1"] == pytest.approx((2 / 3 + 1 / 3) / 2) == out["accuracy"]
+    assert out["pass@2"] == pytest.approx((1 + (1 - 1 / 3)) / 2)
+    assert out["pass@3"] == 1.0
 
 
 def test_mismatched_lengths_are_refused(metric) -> None:  # type: ignore[no-untyped-def]
