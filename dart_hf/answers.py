@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from dart_hf.errors import unknown_name
+from dart_hf.benchmarks import AnswerRules, rules_for
 
 #: Every `grade_status`: `ok` (graded), `no_answer` (no final answer found), `hedge` (several
 #: distinct final answers), `timeout` (grading passed its wall-clock limit), `error` (the
@@ -56,48 +56,6 @@ VERDICT_SOURCES = (
     "truncated",
     "bad_gold", "timeout", "error",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class AnswerRules:
-    """Per-benchmark answer handling.
-
-    Attributes:
-        float_rel_tol: Relative tolerance for float golds (TheoremQA's own evaluator: 4%).
-            None: numbers are compared by Math-Verify (integers exactly).
-        options: Whether golds like `(a)` are multiple-choice letters.
-    """
-
-    float_rel_tol: float | None = None
-    options: bool = False
-
-    def __post_init__(self) -> None:
-        if self.float_rel_tol is not None and not 0 <= self.float_rel_tol < 1:
-            raise ValueError(f"float_rel_tol must be in [0, 1), got {self.float_rel_tol}")
-
-
-#: Registry of benchmark names -> rules; rows whose `source` is not here use `DEFAULT_RULES`.
-BENCHMARK_RULES: dict[str, AnswerRules] = {
-    "math": AnswerRules(),
-    "math500": AnswerRules(),
-    "gsm8k": AnswerRules(),
-    "college_math": AnswerRules(),
-    "deepmind_mathematics": AnswerRules(),
-    "olympiadbench": AnswerRules(),
-    "theoremqa": AnswerRules(float_rel_tol=0.04, options=True),
-}
-DEFAULT_RULES = AnswerRules()
-
-
-def rules_for(name: str | None, *, strict: bool = False) -> AnswerRules:
-    """Rules of a benchmark; unknown names raise `DartError` when `strict`, else use defaults."""
-    if name is None:
-        return DEFAULT_RULES
-    if name in BENCHMARK_RULES:
-        return BENCHMARK_RULES[name]
-    if strict:
-        raise unknown_name("benchmark", name, BENCHMARK_RULES)
-    return DEFAULT_RULES
 
 
 @dataclass(frozen=True)
@@ -656,7 +614,7 @@ def judge(
         multi_answer: All gold answers must be given (order-free) instead of any one.
         unit: A unit that may follow the predicted answer (Math-Verify removes units itself).
         tolerance: Absolute numeric tolerance (OlympiadBench `error`).
-        benchmark: Name in `BENCHMARK_RULES`; unknown names use the defaults.
+        benchmark: A name in `benchmarks.BENCHMARKS`; other names use the default rules.
         timeout: Seconds for Math-Verify's own (signal-based) timeouts.
 
     Returns:

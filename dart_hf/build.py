@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import assemble, dars, outputs, stats
+from dart_hf import assemble, benchmarks, dars, outputs, stats
 from dart_hf.config import (
     BuildConfig,
     DarsConfig,
@@ -46,14 +46,6 @@ RELEASES: dict[str, tuple[str, str]] = {
     "vrt": ("vrt", "vrt"),
 }
 POOL_RELEASE = "dart-math-pool"
-DECONTAM_BENCHMARKS = (
-    "math",
-    "gsm8k",
-    "college_math",
-    "deepmind_mathematics",
-    "olympiadbench",
-    "theoremqa",
-)
 GRADED = "graded.arrow"  # Arrow IPC stream: datasets memory-maps it as is
 RECORD = "build.json"  # what made the folder: settings, grader, queries (outputs.check_fingerprint)
 STAGING = ".staging"  # releases are written here, then renamed into releases/
@@ -381,7 +373,7 @@ def decontamination_mask(queries: list[str], cfg: BuildConfig) -> tuple[np.ndarr
         return np.zeros(len(queries), dtype=bool), []
     texts: list[str] = []
     used = []
-    for name in DECONTAM_BENCHMARKS:
+    for name in benchmarks.decontaminated():
         try:
             bench = sources.load_benchmark(name, data_dir=cfg.data_dir, include_pictures=True)
         except DartError as exc:

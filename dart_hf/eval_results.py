@@ -19,22 +19,9 @@ from typing import Any
 
 from datasets import Dataset
 
+from dart_hf import benchmarks as registry
 from dart_hf.answers import STATUSES
 from dart_hf.passk import Sample, grader_equal, item_table
-
-SIX = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench", "theoremqa")
-"""The paper's six benchmarks, in its table order; the average is taken over these."""
-EVAL_BENCHMARKS = (*SIX, "math500")
-"""Benchmarks `dart-hf eval` accepts (MATH500 is reported apart from the six)."""
-LABELS = {
-    "math": "MATH",
-    "math500": "MATH500",
-    "gsm8k": "GSM8K",
-    "college_math": "CollegeMath",
-    "deepmind_mathematics": "DeepMind",
-    "olympiadbench": "OlympiadBench",
-    "theoremqa": "TheoremQA",
-}
 
 # Reported accuracies (%) keyed by Hub id. Source: DART-Math paper, Table 2 (the spec's table),
 # and the hkust-nlp/dart-math README for the Uniform models outside that table (None = not
@@ -206,7 +193,8 @@ def summarize_predictions(
     groups: dict[str, dict[int, list[int]]] = {}
     for i in range(n):
         groups.setdefault(cols["benchmark"][i], {}).setdefault(int(cols["seed"][i]), []).append(i)
-    order = [b for b in EVAL_BENCHMARKS if b in groups] + sorted(set(groups) - set(EVAL_BENCHMARKS))
+    known = registry.names()
+    order = [b for b in known if b in groups] + sorted(set(groups) - set(known))
     benchmarks: dict[str, Any] = {}
     for bench in order:
         per_seed: dict[str, float] = {}
@@ -214,6 +202,7 @@ def summarize_predictions(
         levels: dict[str, list[tuple[Any, str]]] = {}
         domains: dict[str, list[tuple[Any, str]]] = {}
         items = 0
+        by_level = bench in registry.BENCHMARKS and registry.BENCHMARKS[bench].by_level
         for seed, idx in sorted(groups[bench].items()):
             pairs = [(cols["correct"][i], cols["grade_status"][i]) for i in idx]
             _, acc = _acc(pairs)
@@ -222,11 +211,11 @@ def summarize_predictions(
             items = len({cols["id"][i] for i in idx}) if cols.get("id") else len(idx)
             for i, pair in zip(idx, pairs, strict=True):
                 counts[pair[1]] = counts.get(pair[1], 0) + 1
-                if bench in ("math", "math500"):
+                if by_level:
                     levels.setdefault(str(get["level"][i]), []).append(pair)
                     domains.setdefault(str(get["domain"][i]), []).append(pair)
         entry: dict[str, Any] = {
-            "label": LABELS.get(bench, bench),
+            "label": registry.label(bench),
             "n": items,
             **_spread(list(per_seed.values())),
             "per_seed": per_seed,
@@ -244,7 +233,8 @@ def summarize_predictions(
                 for k, v in sorted(domains.items())
             }
         benchmarks[bench] = entry
-    present = [b for b in SIX if b in benchmarks]
+    six = registry.averaged()
+    present = [b for b in six if b in benchmarks]
     seeds = sorted({s for b in present for s in benchmarks[b]["per_seed"]}, key=int)
     avg_per_seed = {
         s: round(statistics.fmean(benchmarks[b]["per_seed"][s] for b in present), 4)
@@ -253,10 +243,10 @@ def summarize_predictions(
     }
     average = {
         "benchmarks": present,
-        "complete": len(present) == len(SIX),
+        "complete": len(present) == len(six),
         **_spread(list(avg_per_seed.values())),
         "per_seed": avg_per_seed,
-        "reported": (reported or {}).get("average") if len(present) == len(SIX) else None,
+        "reported": (reported or {}).get("average") if len(present) == len(six) else None,
         "estimates": average_estimates([benchmarks[b]["estimates"] for b in present]),
     }
     return {"benchmarks": benchmarks, "average": average}
@@ -355,7 +345,7 @@ def protocol_markdown(p: dict[str, Any]) -> str:
     """The protocol record as a two-column Markdown table."""
     g = p["grader"]
     batch = ", ".join(f"{k} {v}" for k, v in p["batch"].items())
-    shots = ", ".join(f"{LABELS.get(b, b)} {k}" for b, k in (p.get("n_shots") or {}).items() if k)
+    shots = ", ".join(f"{registry.label(b)} {k}" for b, k in (p.get("n_shots") or {}).items() if k)
     rows = [
         ("engine", f"{p['engine']} {p['engine_version'] or ''}".strip()),
         ("model", f"`{p['model']}` (folder hash `{p['model_hash'] or '–'}`)"),
@@ -404,9 +394,8 @@ def results_markdown(results: dict[str, Any], *, with_protocol: bool = True) -> 
             "no_answer, timeout, truncated and bad_gold count responses."
         )
     pooled = "pooled over seeds" + (" and responses" if n > 1 else "")
-    for name in ("math", "math500"):
-        if name in bench and "by_level" in bench[name]:
-            b = bench[name]
+    for b in bench.values():
+        if "by_level" in b:
             for key, title in (("by_level", "level"), ("by_domain", "subject")):
                 rows = [f"| {title} | n | accuracy |", "|---|---:|---:|"]
                 rows += [f"| {k} | {v['n']} | {_fmt(v['accuracy'])} |" for k, v in b[key].items()]
@@ -430,7 +419,9 @@ def render_card(results: dict[str, Any], plot: str | None = None) -> str:
     context = {
         "r": results,
         "table": results_markdown(results, with_protocol=False),
-        "labels": LABELS,
+        "labels": {
+            b: registry.label(b) for b in (*registry.names(), *results.get("benchmarks", {}))
+        },
         "protocol": results.get("protocol") or {},
         "plot": plot,
     }

@@ -29,16 +29,15 @@ from typing import Any
 
 from datasets import Dataset, concatenate_datasets
 
+from dart_hf import benchmarks as registry
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.eval_results import (
-    EVAL_BENCHMARKS,
-    SIX,
     reported_for,
     results_markdown,
     summarize_predictions,
     write_eval_card,
 )
-from dart_hf.fewshot import default_shots, exemplar_source, get_exemplars, olympiad_query
+from dart_hf.fewshot import default_shots, exemplar_source, get_exemplars, pose_queries
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class EvalConfig:
     """Settings of an evaluation run (everything that changes its predictions).
 
     Attributes:
-        benchmarks: Benchmark names (see `EVAL_BENCHMARKS`).
+        benchmarks: Benchmark names (keys of `benchmarks.BENCHMARKS`).
         template: Prompt template (see `dart_hf.prompts.TEMPLATES`).
         n_shots: Exemplars per prompt; None means the paper's count (4, TheoremQA 5) for the
             `qa` template (base models) and 0 for the others.
@@ -86,7 +85,7 @@ class EvalConfig:
         num_proc: Grading worker processes.
     """
 
-    benchmarks: tuple[str, ...] = SIX
+    benchmarks: tuple[str, ...] = dataclasses.field(default_factory=registry.averaged)
     template: str = "chat"
     n_shots: int | None = None
     limit: int | None = None
@@ -104,8 +103,7 @@ class EvalConfig:
         if not self.benchmarks:
             raise DartError("no benchmark given")
         for name in self.benchmarks:
-            if name not in EVAL_BENCHMARKS:
-                raise unknown_name("benchmark", name, EVAL_BENCHMARKS)
+            registry.get(name)  # an unknown name lists the known ones
         if len(set(self.benchmarks)) != len(self.benchmarks):
             raise DartError(f"benchmarks listed twice: {', '.join(self.benchmarks)}")
         if self.limit is not None and self.limit < 1:
@@ -250,8 +248,8 @@ def resolve_config(
 def prepare_batch(batch: dict[str, list], *, benchmark: str, version: str = PREP_VERSION) -> dict:
     """Stage: pose each query as the benchmark's protocol does and tag it with its benchmark.
 
-    OlympiadBench queries get the official instruction (answer type, multiple answers, unit)
-    before the question; other benchmarks keep the question as it is.
+    A benchmark whose record names an instruction (OlympiadBench: the official one, with answer
+    type, multiple answers and unit) gets it before the question; others keep the question.
 
     Args:
         batch: Query rows in the normalised source schema.
@@ -259,16 +257,7 @@ def prepare_batch(batch: dict[str, list], *, benchmark: str, version: str = PREP
         version: Stage version (part of the cache fingerprint).
     """
     del version
-    queries = list(batch["query"])
-    if benchmark == "olympiadbench":
-        n = len(queries)
-        types = batch.get("answer_type") or [None] * n
-        multi = batch.get("multi_answer") or [False] * n
-        units = batch.get("unit") or [None] * n
-        queries = [
-            olympiad_query(q, t, bool(m), u)
-            for q, t, m, u in zip(queries, types, multi, units, strict=True)
-        ]
+    queries = pose_queries(batch, benchmark)
     return {"query": queries, "benchmark": [benchmark] * len(queries)}
 
 

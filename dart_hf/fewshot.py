@@ -1,7 +1,8 @@
-"""Fixed few-shot exemplars for evaluating base models (the paper: 4-shot, TheoremQA 5-shot).
+"""Few-shot exemplars for base models (the paper: 4-shot, TheoremQA 5-shot), and instructions.
 
 The exemplars ship as JSON under `dart_hf/fewshot/`, one file per exemplar set, each with the
-`source` it was taken from. Benchmarks without a training split of their own borrow a set:
+`source` it was taken from; a benchmark's record (`benchmarks.BENCHMARKS`) names its set and
+its default number of shots. Benchmarks without a training split of their own borrow a set:
 CollegeMath, DeepMind Mathematics and OlympiadBench use the MATH (Minerva) exemplars, as the
 reference code does for DeepMind Mathematics; MATH500 is a subset of MATH test.
 """
@@ -10,26 +11,14 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
+from dart_hf import benchmarks
 from dart_hf.errors import DartError, unknown_name
 
 EXEMPLAR_DIR = "fewshot"
-
-# benchmark -> exemplar set (a JSON file under dart_hf/fewshot/)
-EXEMPLAR_SETS: dict[str, str] = {
-    "math": "math",
-    "math500": "math",
-    "gsm8k": "gsm8k",
-    "college_math": "math",
-    "deepmind_mathematics": "math",
-    "olympiadbench": "math",
-    "theoremqa": "theoremqa",
-}
-
-# The paper's shot counts for base models.
-DEFAULT_SHOTS: dict[str, int] = {name: 4 for name in EXEMPLAR_SETS} | {"theoremqa": 5}
 
 
 @functools.cache
@@ -41,16 +30,12 @@ def _load_set(name: str) -> dict[str, Any]:
 
 def exemplar_source(benchmark: str) -> str:
     """Where the exemplars used for `benchmark` come from (for cards and results)."""
-    if benchmark not in EXEMPLAR_SETS:
-        raise unknown_name("benchmark", benchmark, EXEMPLAR_SETS)
-    return str(_load_set(EXEMPLAR_SETS[benchmark])["source"])
+    return str(_load_set(benchmarks.get(benchmark).exemplars)["source"])
 
 
 def default_shots(benchmark: str) -> int:
     """The paper's number of shots for a base model on `benchmark`."""
-    if benchmark not in DEFAULT_SHOTS:
-        raise unknown_name("benchmark", benchmark, DEFAULT_SHOTS)
-    return DEFAULT_SHOTS[benchmark]
+    return benchmarks.get(benchmark).shots
 
 
 def get_exemplars(benchmark: str, k: int) -> tuple[tuple[str, str], ...]:
@@ -63,11 +48,10 @@ def get_exemplars(benchmark: str, k: int) -> tuple[tuple[str, str], ...]:
     Raises:
         DartError: for an unknown benchmark or more shots than the set holds.
     """
-    if benchmark not in EXEMPLAR_SETS:
-        raise unknown_name("benchmark", benchmark, EXEMPLAR_SETS)
+    record = benchmarks.get(benchmark)
     if k < 0:
         raise DartError(f"n_shots must be >= 0, got {k}")
-    rows = _load_set(EXEMPLAR_SETS[benchmark])["exemplars"]
+    rows = _load_set(record.exemplars)["exemplars"]
     if k > len(rows):
         raise DartError(f"{benchmark}: {k} shots asked, but its exemplar set holds {len(rows)}")
     return tuple((str(r["query"]), str(r["response"])) for r in rows[:k])
@@ -131,3 +115,31 @@ def olympiad_query(
 ) -> str:
     """The query as OlympiadBench poses it: the official instruction, a newline, the question."""
     return olympiad_instruction(answer_type, multi_answer, unit) + "\n" + question
+
+
+def _pose_olympiad(batch: dict[str, list]) -> list[str]:
+    n = len(batch["query"])
+    types = batch.get("answer_type") or [None] * n
+    multi = batch.get("multi_answer") or [False] * n
+    units = batch.get("unit") or [None] * n
+    return [
+        olympiad_query(q, t, bool(m), u)
+        for q, t, m, u in zip(batch["query"], types, multi, units, strict=True)
+    ]
+
+
+#: Instructions a benchmark's record may name (`Benchmark.instruction`): a function from a
+#: batch of normalised rows to its queries as the benchmark poses them.
+INSTRUCTIONS: dict[str, Callable[[dict[str, list]], list[str]]] = {
+    "olympiadbench": _pose_olympiad,
+}
+
+
+def pose_queries(batch: dict[str, list], benchmark: str) -> list[str]:
+    """The batch's queries as `benchmark` poses them (its record's instruction, if any)."""
+    name = benchmarks.get(benchmark).instruction
+    if name is None:
+        return list(batch["query"])
+    if name not in INSTRUCTIONS:
+        raise unknown_name("instruction", name, INSTRUCTIONS)
+    return INSTRUCTIONS[name](batch)

@@ -150,16 +150,15 @@ EVAL_PLOT = "accuracy.png"
 
 
 def plot_eval_accuracy(results: dict[str, Any], path: Path) -> Path | None:
-    """Evaluation card figure: accuracy per benchmark (beside the paper's where known) and,
-    when MATH or MATH500 was evaluated, accuracy by MATH level. None when nothing was graded."""
+    """Evaluation card figure: accuracy per benchmark (beside the paper's where known) and, when
+    a benchmark reported by level (MATH, MATH500) was evaluated, accuracy by level. None when
+    nothing was graded."""
     benches = [
         (b, e) for b, e in results.get("benchmarks", {}).items() if e.get("accuracy") is not None
     ]
     if not benches:
         return None
-    level_src = next(
-        (e for b, e in benches if b in ("math500", "math") and e.get("by_level")), None
-    )
+    level_src = next((e for _, e in benches if e.get("by_level")), None)
     fig = Figure(figsize=(10 if level_src else 6, 3.6))
     ax = fig.add_subplot(1, 2 if level_src else 1, 1)
     xs = range(len(benches))

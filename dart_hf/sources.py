@@ -1,7 +1,7 @@
 """Query pools and benchmarks as `datasets.Dataset`s in one normalised schema.
 
-A source is named in a registry (`POOLS`, `BENCHMARKS`) or given as a path (JSONL, parquet,
-a folder of parquet shards) or a Hub repo id. Where a named source is read from:
+A source is named in a registry (`POOLS`, `benchmarks.BENCHMARKS`) or given as a path (JSONL,
+parquet, a folder of parquet shards) or a Hub repo id. Where a named source is read from:
 
 1. an explicit path (`load_pool(path)`, `load_benchmark(name, path=...)`);
 2. `data_dir` (argument, else the environment variable `DART_HF_DATA_DIR`), laid out like
@@ -28,6 +28,7 @@ from typing import Any
 import datasets
 from datasets import Dataset, Json, Value
 
+from dart_hf import benchmarks as registry
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.normalise import (
     NORMALISE_VERSION,
@@ -85,31 +86,11 @@ POOLS: dict[str, SourceSpec] = {
     ),
 }  # fmt: skip
 
-BENCHMARKS: dict[str, SourceSpec] = {
-    "math": SourceSpec(
-        "math", "math/test.jsonl", "math", "MIT", "MATH test (Hendrycks et al.), levels 1-5"
-    ),
-    "math500": SourceSpec(
-        "math500", "math500/test.jsonl", "math500", "MIT", "MATH-500 subset of MATH test"
-    ),
-    "gsm8k": SourceSpec("gsm8k", "gsm8k/test.jsonl", "gsm8k", "MIT", "GSM8K test"),
-    "college_math": SourceSpec(
-        "college_math", "college_math/test.jsonl", "college_math",
-        "per row (CC BY, CC BY-NC-SA, GFDL, ...)", "CollegeMath (MWPBench) test",
-    ),
-    "deepmind_mathematics": SourceSpec(
-        "deepmind_mathematics", "deepmind_mathematics/test.jsonl", "deepmind_mathematics",
-        "Apache-2.0", "DeepMind Mathematics sample used by DART-Math",
-    ),
-    "olympiadbench": SourceSpec(
-        "olympiadbench", "olympiadbench/test.jsonl", "olympiadbench", "Apache-2.0",
-        "OlympiadBench OE_TO_maths_en_COMP",
-    ),
-    "theoremqa": SourceSpec(
-        "theoremqa", "theoremqa/test.jsonl", "theoremqa", "MIT",
-        "TheoremQA (Chen et al.), theorem-driven STEM questions",
-    ),
-}  # fmt: skip
+
+def benchmark_spec(name: str) -> SourceSpec:
+    """Where benchmark `name` is read from and how (from its record in `benchmarks`)."""
+    b = registry.get(name)
+    return SourceSpec(b.name, b.file, b.normaliser, b.licence, b.description, b.split)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -449,9 +430,7 @@ def load_benchmark_source(
 ) -> LoadedSource:
     """Load a benchmark with its load report; see `load_benchmark`."""
     _check_limit(limit)
-    if name not in BENCHMARKS:
-        raise unknown_name("benchmark", name, BENCHMARKS)
-    spec = BENCHMARKS[name]
+    spec = benchmark_spec(name)
     location = str(path) if path is not None else str(_named_location(spec, data_dir))
     raw = read_raw(location, split=spec.split)
     normaliser = spec.normaliser
@@ -480,7 +459,7 @@ def load_benchmark(
     `dataset.info.description`, and returned by `load_benchmark_source`.
 
     Args:
-        name: A name in `BENCHMARKS` (chooses the normaliser).
+        name: A name in `benchmarks.BENCHMARKS` (chooses the file and normaliser).
         path: Read this file, folder or Hub repo id instead of the data dir.
         data_dir: Folder laid out like ../shared/data; default `$DART_HF_DATA_DIR`, else the
             bundled mini data.
@@ -523,7 +502,10 @@ def describe_sources(
 
     A source whose file is missing or bad is listed with the reason instead of failing.
     """
-    registries = {"pool": POOLS, "benchmark": BENCHMARKS}
+    registries = {
+        "pool": POOLS,
+        "benchmark": {name: benchmark_spec(name) for name in registry.BENCHMARKS},
+    }
     if kind not in registries:
         raise unknown_name("source kind", kind, registries)
     folder, _ = resolve_data_dir(data_dir)

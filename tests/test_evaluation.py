@@ -11,18 +11,22 @@ from click.testing import CliRunner
 from datasets import Dataset, load_dataset
 from huggingface_hub import DatasetCard
 
+from dart_hf import benchmarks
 from dart_hf import evaluation as ev
 from dart_hf.cli import cli
 from dart_hf.config import load_recipe
 from dart_hf.errors import DartError
 from dart_hf.eval_results import REPORTED_ACCURACIES
 from dart_hf.fewshot import (
-    DEFAULT_SHOTS,
+    default_shots,
     exemplar_source,
     get_exemplars,
     olympiad_instruction,
     olympiad_query,
 )
+
+SIX = benchmarks.averaged()
+EVAL_BENCHMARKS = benchmarks.names()
 
 # ------------------------------------------------------------------ protocol pieces
 
@@ -67,10 +71,10 @@ def test_prepare_batch_poses_olympiad_queries_and_tags_rows() -> None:
 
 
 def test_fewshot_sets_are_fixed_sourced_and_boxed() -> None:
-    assert DEFAULT_SHOTS["theoremqa"] == 5 and DEFAULT_SHOTS["math"] == 4
-    for bench in ev.EVAL_BENCHMARKS:
-        shots = get_exemplars(bench, DEFAULT_SHOTS[bench])
-        assert len(shots) == DEFAULT_SHOTS[bench]
+    assert default_shots("theoremqa") == 5 and default_shots("math") == 4
+    for bench in EVAL_BENCHMARKS:
+        shots = get_exemplars(bench, default_shots(bench))
+        assert len(shots) == default_shots(bench)
         assert all("\\boxed{" in response for _, response in shots)
         assert exemplar_source(bench)
     assert get_exemplars("math", 0) == ()
@@ -144,7 +148,7 @@ def test_reported_accuracies_by_hub_id_and_folder_name() -> None:
     assert ev.reported_for("deepseek-ai/deepseek-math-7b-rl")["theoremqa"] == 35.9  # type: ignore[index]
     assert ev.reported_for(None) is None and ev.reported_for("gpt2") is None
     for hub_id, acc in REPORTED_ACCURACIES.items():
-        six = [acc[b] for b in ev.SIX]
+        six = [acc[b] for b in SIX]
         if None not in six and acc["average"] is not None:
             assert abs(sum(six) / 6 - acc["average"]) < 0.11, hub_id  # type: ignore[arg-type]
 
@@ -194,7 +198,7 @@ def _scripted_spec(tmp_path: Path, shared_data: Path, n: int) -> tuple[object, s
     from dart_hf.sources import load_benchmark
 
     rows = []
-    for bench in ev.EVAL_BENCHMARKS:
+    for bench in EVAL_BENCHMARKS:
         ds = load_benchmark(bench, data_dir=shared_data, limit=n)
         for r in ds:
             rows.append(
@@ -213,7 +217,7 @@ def scripted_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
     spec, _ = _scripted_spec(tmp, shared_data, 4)
     # the scripted engine has no tokenizer, so not `chat`; it finds each item by its query text
     config = ev.EvalConfig(
-        benchmarks=ev.EVAL_BENCHMARKS, template="alpaca", limit=4, max_tokens=4096,
+        benchmarks=EVAL_BENCHMARKS, template="alpaca", limit=4, max_tokens=4096,
         data_dir=str(shared_data), shard_size=2,
     )  # fmt: skip
     out = tmp / "out"
@@ -226,8 +230,8 @@ def test_run_writes_results_predictions_and_card(scripted_run: tuple) -> None:
 
     config, _, out, results = scripted_run
     saved = json.loads((out / "results.json").read_text())
-    assert saved["benchmarks"].keys() == set(ev.EVAL_BENCHMARKS)
-    assert saved["average"]["complete"] and saved["average"]["benchmarks"] == list(ev.SIX)
+    assert saved["benchmarks"].keys() == set(EVAL_BENCHMARKS)
+    assert saved["average"]["complete"] and saved["average"]["benchmarks"] == list(SIX)
     assert saved["settings"]["temperature"] == 0.0 and saved["provenance"]["engine"] == "scripted"
     assert (out / "results.md").read_text() == ev.results_markdown(saved)
     folder = out / "predictions"
@@ -241,10 +245,10 @@ def test_run_writes_results_predictions_and_card(scripted_run: tuple) -> None:
     assert data.size_categories == ["n<1K"] and data.license_name == "per-benchmark"
     assert "![accuracy per benchmark and MATH level](images/accuracy.png)" in card
     assert (folder / "images" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert {c["config_name"] for c in data.configs} == set(ev.EVAL_BENCHMARKS)
-    assert {i["config_name"] for i in data.dataset_info} == set(ev.EVAL_BENCHMARKS)
+    assert {c["config_name"] for c in data.configs} == set(EVAL_BENCHMARKS)
+    assert {i["config_name"] for i in data.dataset_info} == set(EVAL_BENCHMARKS)
     total = []
-    for bench in ev.EVAL_BENCHMARKS:
+    for bench in EVAL_BENCHMARKS:
         ds = load_dataset(str(folder), bench, split="test")
         assert len(ds) == 4 and set(ds["benchmark"]) == {bench}
         assert {"query", "response", "pred", "gold", "correct", "grade_status", "seed"} <= set(
@@ -286,7 +290,7 @@ def test_rerun_resumes_without_regenerating(scripted_run: tuple) -> None:
 def test_regrading_a_predictions_file_twice_is_identical(scripted_run: tuple) -> None:
     _, _, out, results = scripted_run
     folder = out / "predictions"
-    preds = [load_dataset(str(folder), b, split="test") for b in ev.EVAL_BENCHMARKS]
+    preds = [load_dataset(str(folder), b, split="test") for b in EVAL_BENCHMARKS]
     from datasets import concatenate_datasets
 
     ds = concatenate_datasets(preds)
@@ -306,7 +310,7 @@ def test_metric_agrees_with_the_cli_table(scripted_run: tuple) -> None:
 
     _, _, out, results = scripted_run
     metric = evaluate.load(METRIC_PATH)
-    for bench in ev.EVAL_BENCHMARKS:
+    for bench in EVAL_BENCHMARKS:
         ds = load_dataset(str(out / "predictions"), bench, split="test")
         gold_fields = [
             {k: r[k] for k in ("answers", "answer_type", "multi_answer", "unit", "tolerance")}
@@ -467,7 +471,7 @@ def test_embedded_model_on_two_items_of_each_benchmark(
     out = tmp_path / "out"
     config = ev.EvalConfig(limit=2, max_tokens=64, data_dir=str(shared_data), shard_size=8)
     results = ev.run_eval(config, out, engine_spec=hf_spec, progress=False)
-    assert list(results["benchmarks"]) == list(ev.SIX)
+    assert list(results["benchmarks"]) == list(SIX)
     for bench, entry in results["benchmarks"].items():
         assert entry["n"] == 2 and sum(entry["counts"].values()) == 2, bench
         assert entry["accuracy"] is not None and 0 <= entry["accuracy"] <= 100
@@ -476,7 +480,7 @@ def test_embedded_model_on_two_items_of_each_benchmark(
     assert "| **Average** |" in md and "MATH by level" in md and "| TheoremQA | 2 |" in md
     folder = out / "predictions"
     metric = evaluate.load(METRIC_PATH)
-    for bench in ev.SIX:
+    for bench in SIX:
         ds = load_dataset(str(folder), bench, split="test")
         assert len(ds) == 2 and all(isinstance(r, str) for r in ds["response"])
         assert all(n <= 64 for n in ds["n_tokens"])

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 
 from dart_hf import sources
 from dart_hf.answers import last_boxed
+from dart_hf.benchmarks import BENCHMARKS
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 from dart_hf.normalise import SOURCE_FEATURES, gsm8k_answer, render_number, theoremqa_answer
 from dart_hf.sources import (
-    BENCHMARKS,
     POOLS,
     load_benchmark,
     load_benchmark_source,
