@@ -1,17 +1,29 @@
-"""Statistics: per-level figures recomputed by hand, the DESIGN.md schema, the printed table."""
+"""Statistics of a tiny pool, every figure worked out by hand.
+
+The pool: four queries with 4 raw samples each (the difficulty phase), correct 4, 1, 0, 2:
+    a  L0 (gsm8k)  4/4  fail rate 0     targets: uniform 2, prop2diff max(1, ceil(4*0))    = 1
+    b  L0 (gsm8k)  1/4  fail rate 0.75           uniform 2, prop2diff ceil(4*0.75)         = 3
+    c  L5 (math)   0/4  fail rate 1              uniform 2, prop2diff 4
+    d  no level    2/4  fail rate 0.5            decontaminated (left out of every release)
+a and d have their targets (reached); b and c stay open.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
+import pytest
 
 from dart_hf import dars, stats
 from dart_hf.config import DarsConfig
 
 
-def _stats() -> dict:
-    cfg = DarsConfig(strategies=("uniform", "prop2diff", "vrt"), k_u=2, k_p=4, vrt_n=4)
+def _stats(**extra: Any) -> dict:
+    cfg = DarsConfig(
+        strategies=("uniform", "prop2diff", "vrt"), k_u=2, k_p=4, vrt_n=4, difficulty_samples=4
+    )
     st = dars.new_state(["a", "b", "c", "d"], [0, 0, 5, None], ["gsm8k", "gsm8k", "math", "x"])
     st["samples"][:] = 4
     st["corrects"][:] = [4, 1, 0, 2]
@@ -37,6 +49,7 @@ def _stats() -> dict:
         correct_samples=7,
         wall_time_s=1.5,
         rounds=1,
+        **extra,
     )
 
 
@@ -62,31 +75,99 @@ def test_per_level_figures() -> None:
     assert s["strategies"]["vrt"]["per_level"][0]["share_at_target"] == 1.0
 
 
-def test_schema_and_table() -> None:
+def test_per_level_figures_of_every_strategy() -> None:
     s = _stats()
-    for key in ("recipe", "model", "engine", "sampling", "grader", "totals", "stop_reasons",
-                "fail_rate", "strategies"):  # fmt: skip
-        assert key in s
-    assert s["totals"]["raw_samples"] == 16 and s["totals"]["correct_samples"] == 7
-    assert sum(s["stop_reasons"].values()) == 2  # b and c are still open
-    assert sum(s["fail_rate"]["histogram"]["counts"]) == 4
-    json.dumps(s)
-    table = stats.format_table(s)
-    assert "uniform" in table and "prop2diff" in table and "stop reasons" in table
+    none_l5 = {"level": 5, "queries": 1, "mean_responses": 0.0, "coverage": 0.0,
+               "no_correct": 1, "below_target": 0, "budget_short": 0}  # fmt: skip
+    hard = s["strategies"]["prop2diff"]
+    assert hard["params"] == {"k_p": 4, "normalize_fail_rate": False, "max_trials": 64,
+                              "budget": None}  # fmt: skip
+    assert hard["rows"] == 4  # kept 1 + 1 + 0 + 2 (d is counted by the caller's rows)
+    assert hard["per_level"] == [
+        {"level": 0, "queries": 2, "mean_responses": 1.0, "coverage": 1.0,
+         "share_at_target": 0.5, "no_correct": 0, "below_target": 1, "budget_short": 0},
+        {**none_l5, "share_at_target": 0.0},
+    ]  # fmt: skip
+    # VRT keeps every correct among the first vrt_n = 4 samples: a 4, b 1, c 0, all at target
+    vrt = s["strategies"]["vrt"]
+    assert vrt["params"] == {"vrt_n": 4, "max_trials": 64, "budget": None}
+    assert vrt["rows"] == 7
+    assert vrt["per_level"] == [
+        {"level": 0, "queries": 2, "mean_responses": 2.5, "coverage": 1.0,
+         "share_at_target": 1.0, "no_correct": 0, "below_target": 0, "budget_short": 0},
+        {**none_l5, "share_at_target": 1.0},
+    ]  # fmt: skip
+    assert s["strategies"]["uniform"]["per_level"][1] == {**none_l5, "share_at_target": 0.0}
+    # the correct-only count ("incorrect") is not a quality filter: not in the strategies' table
+    assert all("incorrect" not in st["filters"] for st in s["strategies"].values())
 
 
-def test_stop_reasons_per_level_and_yield_rule() -> None:
+def test_totals_stop_reasons_and_fail_rates() -> None:
     s = _stats()
+    assert s["totals"] == {"queries": 4, "raw_samples": 16, "correct_samples": 7,
+                           "tokens": 100, "wall_time_s": 1.5, "rounds": 1}  # fmt: skip
+    assert s["model"] == {"model": "m", "model_hash": "h", "revision": None}
+    assert s["engine"] == {"engine": "scripted", "engine_version": "1"}
+    assert (s["recipe"], s["sampling"], s["grader"]) == (
+        {"k_u": 2}, {"temperature": 0.7}, {"name": "math-verify"}
+    )  # fmt: skip
+    # a (4 >= 2 correct) and d (2 >= 2) reached; b and c are still open
+    zero = {"max_trials": 0, "no_correct": 0, "low_yield": 0, "budget": 0}
+    assert s["stop_reasons"] == {"reached": 2, **zero}
     per = {row["level"]: row for row in s["stop_reasons_per_level"]}
-    assert set(per) == {0, 5, None}
-    assert per[0]["reached"] == 1 and sum(s["stop_reasons"].values()) == sum(
-        sum(v for k, v in row.items() if k != "level") for row in per.values()
+    assert per == {
+        0: {"level": 0, "reached": 1, **zero},  # a
+        5: {"level": 5, "reached": 0, **zero},  # c open
+        None: {"level": None, "reached": 1, **zero},  # d
+    }
+    # fail rates 0, 0.75, 1, 0.5 in tenths: bins [0, .1), [.5, .6), [.7, .8), [.9, 1]
+    fr = s["fail_rate"]
+    assert fr["phase_samples"] == 4 and fr["from"] is None
+    assert fr["histogram"]["edges"] == pytest.approx([i / 10 for i in range(11)])
+    assert fr["histogram"]["counts"] == [1, 0, 0, 0, 0, 1, 0, 1, 0, 1]
+    json.dumps(s)
+
+
+def test_gold_audit_counts_per_level() -> None:
+    assert _stats()["gold_audit"] is None  # not audited
+    audit = _stats(
+        gold_status=["ok", "ok", "disputed", "unparseable"],
+        gold_settings={"gold_min_votes": 3},
+    )["gold_audit"]
+    assert audit == {
+        "gold_min_votes": 3,
+        "counts": {"ok": 2, "unparseable": 1, "disputed": 1},
+        "per_level": [
+            {"level": "0", "label": "L0 (GSM8K)", "ok": 2, "unparseable": 0, "disputed": 0},
+            {"level": "5", "label": "L5", "ok": 0, "unparseable": 0, "disputed": 1},
+            {"level": "none", "label": "unknown", "ok": 0, "unparseable": 1, "disputed": 0},
+        ],
+    }
+
+
+def test_yield_rule_as_configured() -> None:
+    rule = _stats()["yield_rule"]
+    assert (rule["min_yield"], rule["first_value"], rule["horizon"]) == (2.0, 300.0, 1000)
+    assert rule["min_first_yield"] == pytest.approx(2.0 / 300.0)
+    assert rule["stated_prior"] == {"zero": 0.1, "a": 0.5, "b": 0.5}
+    assert [row["level"] for row in rule["prior_per_level"]] == [None, 0, 5]
+
+
+def test_printed_table() -> None:
+    lines = stats.format_table(_stats()).splitlines()
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in lines[1:] if
+            line.split()[0] in ("uniform", "prop2diff", "vrt")}  # fmt: skip
+    # queries, resp/q, paper, coverage, at target, none, below t
+    assert rows[("uniform", "0")] == ["2", "1.50", "39.93", "100.0%", "50.0%", "0", "1"]
+    assert rows[("prop2diff", "5")] == ["1", "0.00", "107.06", "0.0%", "0.0%", "1", "0"]
+    assert rows[("vrt", "0")] == ["2", "2.50", "-", "100.0%", "100.0%", "0", "0"]
+    assert rows[("vrt", "rows")] == ["7"]
+    assert lines[-3] == "queries 4, raw samples 16 (7 correct), tokens 100, rounds 1, wall 2 s"
+    assert lines[-2] == "stop reasons: reached 2, max_trials 0, no_correct 0, low_yield 0, budget 0"
+    assert lines[-1] == (
+        "filters: duplicate 3, multiple_boxed 0, repetition 1, non_ascii_answer 0; "
+        "decontaminated queries 1"
     )
-    rule = s["yield_rule"]
-    assert rule["min_yield"] == DarsConfig().min_yield and rule["horizon"] == 1000
-    assert rule["min_first_yield"] == rule["min_yield"] / rule["first_value"]
-    assert {row["level"] for row in rule["prior_per_level"]} == {0, 5, None}
-    assert all(row["no_correct_stop_samples"] >= 1 for row in rule["prior_per_level"])
 
 
 def test_table_shows_paper_figures_and_what_was_left_short() -> None:
