@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from datasets import load_dataset
+from datasets import Dataset, load_dataset
 
 from dart_hf import assemble, build, dars
 from dart_hf.cli import cli
@@ -101,23 +102,113 @@ def test_released_rows_are_min_t_unique_correct(
     info = load_dataset(str(out / "releases" / build.POOL_RELEASE), "queries", split="train")
     decontaminated = dict(zip(info["id"], info["decontaminated"], strict=True))
     releases = _releases(out)
+    # The scripted engine's glitches (engines/scripted.py) are the rows the quality filters
+    # must drop: a second, wrong box ("Perhaps it is \\boxed{...}") or a repetition loop.
+    glitches = ("Perhaps it is $\\boxed", " ".join(["so we repeat the step"] * 5))
+    pool.sort(key=lambda r: (r["round"], r["sample_idx"]))
+    glitched = [r for r in pool if r["correct"] and any(g in r["response"] for g in glitches)]
+    assert glitched, "no glitched correct sample: the filters were not exercised"
     for name, folder in (("uniform", "dart-math-uniform"), ("prop2diff", "dart-math-hard")):
-        got: dict[str, int] = {}
+        got: dict[str, list[str]] = {}
         for row in releases[folder]:
-            got[row["id"]] = got.get(row["id"], 0) + 1
+            got.setdefault(row["id"], []).append(row["response"])
         for i, qid in enumerate(final["id"]):
-            rows = [r for r in pool if r["id"] == qid]
-            flags = assemble.flag_batch(
-                {k: [r[k] for r in rows] for k in ("response", "correct", "pred")},
-                filters=tuple(assemble.FILTERS),
-            )
-            passed = zip(rows, flags["drop_reason"], strict=True)
-            unique = {r["response"] for r, f in passed if f is None}
-            t = final[f"target_{name}"][i]
-            want = 0 if decontaminated[qid] else min(t, len(unique))
-            assert got.get(qid, 0) == want, (name, qid)
+            clean: list[str] = []
+            for r in pool:
+                if r["id"] != qid or not r["correct"] or r["response"] in clean:
+                    continue
+                if not any(g in r["response"] for g in glitches):
+                    clean.append(r["response"])
+            want = [] if decontaminated[qid] else clean[: final[f"target_{name}"][i]]
+            assert got.get(qid, []) == want, (name, qid)
     cols = list(releases["dart-math-hard"][0])
     assert cols == ["query", "response", "id", "source", "level", "domain", "fail_rate"]
+
+
+# A graded pool written by hand: (query, round, sample_idx, response, correct) and, per row,
+# what assembly must do with it. Samples are numbered per query across rounds.
+_REPEAT = " ".join(["so we repeat the same step"] * 8)
+HAND_POOL = [
+    ("q1", 0, 0, "A. Adding, $\\boxed{5}$.", True),  # kept
+    ("q1", 0, 1, "B. Adding, $\\boxed{6}$.", False),  # incorrect
+    ("q1", 0, 2, "A. Adding, $\\boxed{5}$.", True),  # duplicate of sample 0
+    ("q1", 1, 3, "C. Maybe $\\boxed{4}$; no, it is $\\boxed{5}$.", True),  # multiple_boxed
+    ("q1", 1, 4, "D. So $\\boxed{5}$.", True),  # kept
+    ("q1", 1, 5, "E. Hence $\\boxed{5}$.", True),  # kept, beyond every target
+    ("q2", 0, 0, "F. Halving, $\\boxed{\\frac{1}{2}}$.", True),  # kept
+    ("q2", 0, 1, f"{_REPEAT} $\\boxed{{\\frac{{1}}{{2}}}}$.", True),  # repetition
+    ("q2", 0, 2, "G. Halving, $\\boxed{½}$.", True),  # non_ascii_answer
+    ("q2", 1, 3, "H. So $\\boxed{0.5}$.", True),  # kept
+    ("q2", 1, 4, "I. $\\boxed{1}$ or $\\boxed{2}$.", False),  # incorrect (checked first)
+]
+
+
+def _write_hand_build(out: Path) -> None:
+    """The pool above as a build's graded round files (rows of a round in shuffled order)."""
+    meta = {"q1": ("gsm8k", 0, None, "Tom has 2 + 3 apples; how many?", "5"),
+            "q2": ("math", 3, "Algebra", "What is half of one?", "\\frac{1}{2}")}  # fmt: skip
+    for r in (0, 1):
+        rows = [row for row in HAND_POOL if row[1] == r][::-1]
+        cols: dict[str, list] = {k: [] for k in ("id", "source", "level", "domain", "query",
+                                                 "answer", "round", "sample_idx", "response",
+                                                 "correct", "pred", "grade_status")}  # fmt: skip
+        for qid, rnd, sidx, response, correct in rows:
+            source, level, domain, query, answer = meta[qid]
+            for key, value in zip(cols, (qid, source, level, domain, query, answer, rnd, sidx,
+                                         response, correct, None, "ok"), strict=True):  # fmt: skip
+                cols[key].append(value)
+        table = pa.table(cols, schema=pa.schema([
+            ("id", pa.string()), ("source", pa.string()), ("level", pa.int32()),
+            ("domain", pa.string()), ("query", pa.string()), ("answer", pa.string()),
+            ("round", pa.int64()), ("sample_idx", pa.int64()), ("response", pa.string()),
+            ("correct", pa.bool_()), ("pred", pa.string()), ("grade_status", pa.string()),
+        ]))  # fmt: skip
+        folder = out / "rounds" / f"round-{r:03d}"
+        folder.mkdir(parents=True)
+        with (
+            pa.OSFile(str(folder / build.GRADED), "wb") as sink,
+            pa.ipc.new_stream(sink, table.schema) as writer,
+        ):
+            writer.write_table(table)
+
+
+def test_releases_of_a_hand_written_pool(tmp_path: Path) -> None:
+    """Each release holds exactly the rows read off the table above: correct, unfiltered,
+    first copy of a response, then the first t per query by (round, sample_idx)."""
+    out = tmp_path / "run"
+    _write_hand_build(out)
+    settings = build.BuildSettings.from_dict(
+        dict(BASE, strategies="uniform,prop2diff,vrt", k_u=2, k_p=4, vrt_n=3, decontaminate=False)
+    )
+    state = dars.new_state(["q1", "q2"], [0, 3], ["gsm8k", "math"])
+    state["samples"][:] = [6, 5]
+    state["corrects"][:] = [5, 4]
+    # fail rates 0.25 and 0.75: prop2diff t = ceil(4 * 0.25) = 1 and ceil(4 * 0.75) = 3
+    state = dars.freeze_difficulty(state, settings.dars, np.array([0.25, 0.75]), np.array([4, 4]))
+    assert state["target_prop2diff"].tolist() == [1, 3]
+    state["done"][:] = True
+    state["stop_reason"][:] = "reached"
+    queries = Dataset.from_dict({"id": ["q1", "q2"], "query": ["Tom has 2 + 3 apples; how many?",
+                                 "What is half of one?"], "answer": ["5", "\\frac{1}{2}"],
+                                 "domain": [None, "Algebra"]})  # fmt: skip
+    releases, figures = build.assemble_releases(out, queries, state, settings)
+
+    def released(name: str) -> list[tuple[str, str]]:
+        ds = load_dataset(str(releases[name]), split="train")
+        return [(r["id"], r["response"][:2]) for r in ds]
+
+    assert released("uniform") == [("q1", "A."), ("q1", "D."), ("q2", "F."), ("q2", "H.")]
+    assert released("prop2diff") == [("q1", "A."), ("q2", "F."), ("q2", "H.")]  # q2 short of 3
+    assert released("vrt") == [("q1", "A."), ("q2", "F.")]  # survivors among samples 0-2
+    assert figures["filters"] == {"incorrect": 2, "multiple_boxed": 1, "repetition": 1,
+                                  "non_ascii_answer": 1, "duplicate": 1}  # fmt: skip
+    assert {k: v.tolist() for k, v in figures["kept"].items()} == {
+        "uniform": [2, 2], "prop2diff": [1, 2], "vrt": [1, 1]
+    }  # fmt: skip
+    row = load_dataset(str(releases["uniform"]), split="train")[2]
+    assert row == {"query": "What is half of one?", "response": HAND_POOL[6][3], "id": "q2",
+                   "source": "math", "level": 3, "domain": "Algebra",
+                   "fail_rate": 0.75}  # fmt: skip
 
 
 def test_resume_after_each_round_equals_uninterrupted(
@@ -253,18 +344,27 @@ def test_bad_flags(args: list[str], message: str, tmp_path: Path) -> None:
     assert message in res.output and "Traceback" not in res.output
 
 
-def test_bad_pools(tmp_path: Path) -> None:
-    empty = tmp_path / "empty.jsonl"
-    empty.write_text("")
-    nogold = tmp_path / "nogold.jsonl"
-    nogold.write_text(json.dumps({"id": "x", "query": "What is 1+1?", "answer": ""}) + "\n")
-    for pool in (empty, nogold):
-        res = CliRunner().invoke(
-            cli, ["build", "--engine", "scripted", "--pool", str(pool), "-o", str(tmp_path / "o")]
-        )
-        assert res.exit_code != 0, res.output
-        assert "Traceback" not in res.output
-        assert str(pool.name) in res.output or "no rows" in res.output or "gold" in res.output
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([], "{pool} is empty (no JSON rows)"),
+        (
+            [{"question": "What is 1+1?", "answer": "1 + 1 = 2\n#### "}],
+            "the query pool ({pool}) has no gold answers (column 'answer' is empty in all 1 "
+            "rows); ",  # then what to do, which the --gold work is rewording
+        ),
+    ],
+    ids=["empty", "no-gold"],
+)
+def test_bad_pools(rows: list[dict], message: str, tmp_path: Path) -> None:
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = CliRunner().invoke(
+        cli, ["build", "--engine", "scripted", "--pool", str(pool), "-o", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 1, res.output
+    assert f"Error: {message.format(pool=pool)}" in res.output
+    assert "Traceback" not in res.output
 
 
 def test_recipe_mismatch_is_refused(scripted_build: tuple[Path, build.BuildResult]) -> None:
