@@ -1,0 +1,280 @@
+"""Identical outputs before and after a refactor: a scripted build and a scripted evaluation.
+
+Runs the same small scripted build (bundled GSM8K + MATH queries, every strategy) and scripted
+evaluation (the first items of every bundled benchmark) with the package as of a git revision
+(`--old`, default HEAD; extracted with `git archive` into a temporary folder and run in a child
+process with PYTHONPATH pointing there, as `bench_grading.py` does) and with the working tree,
+then compares what they wrote:
+
+- the releases (`build/releases/**`) and the evaluation's predictions: parquet files byte for
+  byte, cards (README.md) as text apart from version lines, plots and other files by bytes;
+- `build/stats.json` and `eval/results.json` as JSON, apart from timings (`VOLATILE_KEYS`);
+- `eval/results.md` as text;
+
+where text and JSON are compared with the output root and the package tree's own paths (a
+bundled data file's location) replaced by placeholders, and cards without timing lines.
+
+Each child gets its own datasets cache, so neither run reuses the other's cached maps (a
+module-level function is hashed by reference, so a changed body would not invalidate them).
+
+    .venv/bin/python benchmarks/compare_outputs.py [--old REV] [--new REV] [--queries 24]
+        [--expect GLOB[:COLUMN] ...]
+
+`--new REV` compares two revisions (e.g. a commit against its parent, when the working tree
+also holds other people's unfinished edits).
+
+`--expect GLOB` declares that files matching GLOB (relative to the output root, e.g.
+`build/releases/dart-math-pool/**`) may differ; `--expect GLOB:COLUMN` that parquet files
+matching GLOB may gain (or lose) COLUMN and must otherwise hold the same table. Prints one line
+per compared file and exits 1 when a file differs unexpectedly (or exists on one side only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+ARCHIVED = ("dart_hf", "dataset_cards")  # the package and the card templates it renders
+VOLATILE_KEYS = frozenset({"wall_time_s", "tokens_per_s", "samples_per_s", "created", "date"})
+"""JSON keys whose values are timings or dates: left out of the comparison."""
+VOLATILE_LINE = re.compile(r"dart[-_]hf \d+\.\d+\.\d+|wall time|tokens/s|samples/s")
+"""Card lines that name the package version or a timing: left out of the comparison."""
+LOCAL_PATH = re.compile(r"/[^\s\"'|`]*?/dart_hf/")
+"""A path into a package tree (e.g. a bundled data file): differs between the two trees."""
+
+BUILD = {
+    "engine": "scripted",
+    "pool": "gsm8k,math",
+    "template": "deepseekmath",
+    "temperature": 1.0,
+    "max_tokens": 4096,
+    "strategies": "uniform,prop2diff,vrt",
+    "k_u": 3,
+    "k_p": 6,
+    "vrt_n": 6,
+    "max_trials": 24,
+    "difficulty_samples": 4,
+    "round_cap": 6,
+    "hopeless_min_samples": 8,
+    "shard_size": 8,
+    "num_proc": 1,
+}
+"""The scripted build (plus `limit`): the settings of tests/test_build.py's scripted build."""
+BENCHMARKS = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench",
+              "theoremqa", "math500")  # fmt: skip
+"""The evaluated benchmarks, named here so that every revision runs the same ones."""
+
+
+def produce(out: str | Path, queries: int = 24, eval_items: int = 3) -> Path:
+    """Write a scripted build (`out/build`) and a scripted evaluation (`out/eval`).
+
+    Uses only what every revision to compare has (`build.run_build`, `evaluation.run_eval`,
+    `EvalConfig`, `engines.base.EngineSpec`, `sources.load_benchmark`), so it runs the same
+    against old and new code. Grading spawns workers: call it under `if __name__ == "__main__":`.
+    """
+    from dart_hf import build, evaluation
+    from dart_hf.engines.base import EngineSpec
+    from dart_hf.sources import load_benchmark
+
+    out = Path(out)
+    build.run_build({**BUILD, "limit": queries}, out / "build")
+    rows = []
+    for bench in BENCHMARKS:
+        for r in load_benchmark(bench, limit=eval_items):
+            level = r["level"] if r["level"] is not None else 3
+            rows.append({"query": r["query"], "answer": r["answer"], "solution": r["solution"],
+                         "level": level})  # fmt: skip
+    table = out / "eval-table.jsonl"
+    table.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    spec = EngineSpec(backend="scripted", model="scripted-eval", options=(("table", str(table)),))
+    config = evaluation.EvalConfig(
+        benchmarks=BENCHMARKS, template="alpaca", limit=eval_items,
+        max_tokens=4096, shard_size=4, num_proc=1,
+    )  # fmt: skip
+    evaluation.run_eval(config, out / "eval", engine_spec=spec, progress=False)
+    return out
+
+
+def compared_files(root: Path) -> list[str]:
+    """The files of an output root that are compared (relative POSIX paths, sorted)."""
+    picked: list[Path] = []
+    build, ev = root / "build", root / "eval"
+    if (build / "releases").is_dir():
+        picked += [p for p in (build / "releases").rglob("*") if p.is_file()]
+    if (ev / "predictions").is_dir():
+        picked += [p for p in (ev / "predictions").rglob("*") if p.is_file()]
+    picked += [p for p in (build / "stats.json", ev / "results.json", ev / "results.md")
+               if p.is_file()]  # fmt: skip
+    skip = (".cache", ".lock", ".tmp")
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in picked
+        if not any(part.startswith(skip) or part.endswith(".tmp") for part in p.parts)
+    )
+
+
+def _local(text: str, root: Path) -> str:
+    """Text with the output root and package-tree paths replaced by placeholders."""
+    return LOCAL_PATH.sub("<tree>/dart_hf/", text.replace(str(root), "<out>"))
+
+
+def _strip_volatile(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_volatile(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_strip_volatile(v) for v in value]
+    return value
+
+
+def _json(path: Path, root: Path) -> Any:
+    return _strip_volatile(json.loads(_local(path.read_text(encoding="utf-8"), root)))
+
+
+def _card_text(path: Path, root: Path) -> list[str]:
+    text = _local(path.read_text(encoding="utf-8"), root)
+    return [ln for ln in text.splitlines() if not VOLATILE_LINE.search(ln)]
+
+
+def _parquet_without(path: Path, columns: set[str]) -> Any:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    return table.drop_columns([c for c in table.column_names if c in columns])
+
+
+@dataclass(frozen=True)
+class Row:
+    """One compared file."""
+
+    path: str
+    status: str  # identical | identical* | different | only old | only new | expected (...)
+    unexpected: bool
+
+
+def _same(rel: str, old: Path, new: Path, columns: set[str]) -> bool:
+    a, b = old / rel, new / rel
+    name = Path(rel).name
+    if name.endswith(".json"):
+        return bool(_json(a, old) == _json(b, new))
+    if name.endswith(".md"):
+        return _card_text(a, old) == _card_text(b, new)
+    if a.read_bytes() == b.read_bytes():
+        return True
+    if name.endswith(".parquet") and columns:
+        return bool(_parquet_without(a, columns).equals(_parquet_without(b, columns)))
+    return False
+
+
+def compare_trees(old: str | Path, new: str | Path, expected: Iterable[str] = ()) -> list[Row]:
+    """Compare two output roots written by `produce`.
+
+    Args:
+        old: Output root of the old code.
+        new: Output root of the new code.
+        expected: `GLOB` (files that may differ, or exist on one side only) or `GLOB:COLUMN`
+            (parquet files that may gain or lose COLUMN; the rest of the table must be equal).
+
+    Returns:
+        One row per file found under either root.
+    """
+    old, new = Path(old), Path(new)
+    whole = [e for e in expected if ":" not in e]
+    cols: list[tuple[str, str]] = [tuple(e.split(":", 1)) for e in expected if ":" in e]  # type: ignore[misc]
+    a, b = set(compared_files(old)), set(compared_files(new))
+    rows = []
+    for rel in sorted(a | b):
+        allowed = any(fnmatch.fnmatch(rel, g) for g in whole)
+        columns = {c for g, c in cols if fnmatch.fnmatch(rel, g)}
+        if rel not in b or rel not in a:
+            status = "only old" if rel not in b else "only new"
+        elif (old / rel).read_bytes() == (new / rel).read_bytes():
+            status = "identical"
+        elif _same(rel, old, new, set()):
+            status = "identical*"  # apart from timings and local paths
+        elif columns and _same(rel, old, new, columns):
+            status = f"expected (columns {', '.join(sorted(columns))})"
+        else:
+            status = "different"
+        if allowed and not status.startswith(("identical", "expected")):
+            status = f"expected ({status})"
+        rows.append(Row(rel, status, status in ("different", "only old", "only new")))
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    """The comparison as a plain table, then a one-line summary."""
+    width = max((len(r.path) for r in rows), default=4)
+    lines = [f"{'file':<{width}}  status", f"{'-' * width}  ------"]
+    lines += [f"{r.path:<{width}}  {r.status}{'  <-- UNEXPECTED' if r.unexpected else ''}"
+              for r in rows]  # fmt: skip
+    same = sum(r.status.startswith("identical") for r in rows)
+    bad = sum(r.unexpected for r in rows)
+    lines.append(f"{len(rows)} files: {same} identical, {len(rows) - same - bad} expected "
+                 f"differences, {bad} unexpected (identical*: apart from timings and "
+                 "local paths)")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _run_child(tree: Path, out: Path, queries: int, eval_items: int, cache: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(tree), "HF_DATASETS_OFFLINE": "1",
+           "HF_DATASETS_CACHE": str(cache)}  # fmt: skip
+    env.pop("DART_HF_DATA_DIR", None)  # each tree's bundled data
+    code = (
+        "import sys, dart_hf; sys.path.insert(0, sys.argv[1]);"
+        "from compare_outputs import produce;"
+        "assert dart_hf.__file__.startswith(sys.argv[2]), dart_hf.__file__;"
+        "produce(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))"
+    )
+    args = [str(Path(__file__).parent), str(tree), str(out), str(queries), str(eval_items)]
+    subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=tree, check=True)
+
+
+def _extract(rev: str, into: Path) -> Path:
+    """The package and card templates as of `rev`, extracted into `into`."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", rev, *ARCHIVED], cwd=REPO,
+                             capture_output=True, check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--old", default="HEAD", help="git revision of the old code")
+    parser.add_argument("--new", default=None, help="git revision of the new code "
+                        "[default: the working tree]")  # fmt: skip
+    parser.add_argument("--queries", type=int, default=24, help="queries of the scripted build")
+    parser.add_argument("--eval-items", type=int, default=3, help="items per benchmark")
+    parser.add_argument("--expect", action="append", default=[], metavar="GLOB[:COLUMN]")
+    parser.add_argument("--keep", help="write both output roots here instead of a temp dir")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.keep) if args.keep else Path(tmp)
+        trees = {
+            "old": _extract(args.old, Path(tmp) / "old-tree"),
+            "new": REPO if args.new is None else _extract(args.new, Path(tmp) / "new-tree"),
+        }
+        for name, path in trees.items():
+            _run_child(
+                path, work / name, args.queries, args.eval_items, Path(tmp) / f"cache-{name}"
+            )
+        rows = compare_trees(work / "old", work / "new", args.expect)
+    print(f"old = {args.old}, new = {args.new or 'working tree'}; {args.queries} build "
+          f"queries, {args.eval_items} items per benchmark")  # fmt: skip
+    print(format_table(rows))
+    sys.exit(1 if any(r.unexpected for r in rows) or not rows else 0)
+
+
+if __name__ == "__main__":
+    main()
