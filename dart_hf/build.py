@@ -105,7 +105,7 @@ def resolve_settings(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[
 
     Unknown keys in the `build:` mapping or among the overrides are errors (they name the
     nearest valid ones); flat keys of other commands (e.g. `eval`'s `benchmarks`) are left to
-    them (`config.load_recipe` refuses keys that no command reads).
+    them (`recipe.load_recipe` refuses keys that no command reads).
     """
     section = recipe.get("build") or {}
     if not isinstance(section, dict):
@@ -546,8 +546,9 @@ def _run_build(
     progress: bool,
     executor: ExecutorSpec | None,
 ) -> BuildResult:
-    from dart_hf import cards, hub
+    from dart_hf import cards
     from dart_hf.grading import grader_info
+    from dart_hf.push import push_folders
 
     recipe = s.to_dict()
     _check_recipe(out, recipe, queries)
@@ -596,5 +597,5 @@ def _run_build(
         outputs.replace_folder(folder, final[name])
     staging.rmdir()
     if s.build.push:
-        hub.push_folders(list(final.values()), org=s.build.org)  # names every one not pushed
+        push_folders(list(final.values()), org=s.build.org)  # names every one not pushed
     return BuildResult(out=out, stats=result_stats, releases=final)

@@ -261,7 +261,7 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
     recipe given with --config. The transformers engine gives identical text for a seed; vLLM
     on CPU does not always.
     """
-    from dart_hf.sampling import sample_command
+    from dart_hf.sample import sample_command
 
     executor = executor_spec(options)
     summary = sample_command(recipe, out, options, executor=executor)
@@ -314,7 +314,7 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
     Without --model and --config the `embedded` recipe runs (SmolLM2 on CPU, ~15 min).
     """
     from dart_hf.build import resolve_settings, run_build
-    from dart_hf.config import load_recipe
+    from dart_hf.recipe import load_recipe
     from dart_hf.stats import format_table
 
     options["push"] = options["push"] or None  # an absent flag leaves the recipe's choice
@@ -359,7 +359,7 @@ def push_cmd(folder: str, repo: str | None, **options: Any) -> None:
     is never printed. If the push still fails, rerun the same command: files already on the
     Hub are skipped.
     """
-    from dart_hf.hub import push_folder
+    from dart_hf.push import push_folder
     from dart_hf.training import RESULTS_FILE, push_model
 
     push = push_model if (Path(folder) / RESULTS_FILE).is_file() else push_folder
@@ -475,9 +475,9 @@ def eval_cmd(
     benchmark, with the evaluation card) and DIR/samples/ (sampling shards). Rerunning the
     same command resumes a killed run. --push uploads DIR/predictions.
     """
-    from dart_hf.config import load_recipe
     from dart_hf.engines import EngineSpec
     from dart_hf.evaluation import push_results, resolve_config, results_markdown, run_eval
+    from dart_hf.recipe import load_recipe
 
     if repo is not None and not push:
         raise DartError("--repo needs --push")
@@ -599,7 +599,7 @@ def train_cmd(
     save_steps in the recipe, checkpoints go to DIR/checkpoints and rerunning the same command
     resumes from the newest one.
     """
-    from dart_hf.config import load_recipe
+    from dart_hf.recipe import load_recipe
     from dart_hf.training import (
         load_eval_results,
         push_model,

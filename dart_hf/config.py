@@ -1,26 +1,22 @@
-"""Frozen, self-validating configuration dataclasses and YAML recipes.
+"""Frozen, self-validating configuration dataclasses, and the checks of settings' values.
 
-Config flows one way: YAML recipe -> CLI overrides -> frozen dataclasses -> `fn_kwargs`
-of the stages (so datasets' fingerprints see it) -> the dataset card.
+Config flows one way: YAML recipe (`recipe.py`) -> CLI overrides -> frozen dataclasses ->
+`fn_kwargs` of the stages (so datasets' fingerprints see it) -> the dataset card.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import math
 import types
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dart_hf.errors import DartError, unknown_name
+from dart_hf.strategies import STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -80,44 +76,6 @@ class GradeConfig:
             raise DartError(f"timeout_s must be > 0, got {self.timeout_s}")
         if self.num_proc < 1:
             raise DartError(f"num_proc must be >= 1, got {self.num_proc}")
-
-
-RECIPE_DIR = "recipes"
-
-
-def recipe_names() -> list[str]:
-    """Names of the recipes shipped with the package."""
-    folder = resources.files("dart_hf") / RECIPE_DIR
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
-def load_recipe(name_or_path: str | None) -> dict[str, Any]:
-    """Load a recipe by shipped name ("paper", "embedded", "ci") or YAML path.
-
-    Returns an empty dict for None. Raises DartError naming the file on bad YAML.
-    """
-    if name_or_path is None:
-        return {}
-    path = Path(name_or_path)
-    if path.suffix in {".yaml", ".yml"} or path.exists():
-        if not path.is_file():
-            raise DartError(f"recipe file not found: {path}")
-        text = path.read_text(encoding="utf-8")
-        where = str(path)
-    else:
-        if name_or_path not in recipe_names():
-            raise unknown_name("recipe", name_or_path, recipe_names())
-        res = resources.files("dart_hf") / RECIPE_DIR / f"{name_or_path}.yaml"
-        text = res.read_text(encoding="utf-8")
-        where = f"recipe {name_or_path!r}"
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise DartError(f"{where}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise DartError(f"{where}: a recipe must be a mapping of settings")
-    check_recipe_keys(data, where)
-    return data
 
 
 def merge(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +166,7 @@ def check_value(name: str, value: Any, hint: Any, where: str = "recipe") -> Any:
 def build_dataclass(cls: type, settings: dict[str, Any], where: str = "recipe") -> Any:
     """Build a frozen dataclass from the settings it knows, ignoring the others.
 
-    Unknown keys are left for other dataclasses (`check_recipe_keys` rejects keys that no
+    Unknown keys are left for other dataclasses (`recipe.check_recipe_keys` rejects keys that no
     command reads). Every value is checked against the field's type with the field named
     (`check_value`); a None value means "not given" for fields that cannot be None.
     """
@@ -229,32 +187,6 @@ def build_dataclass(cls: type, settings: dict[str, Any], where: str = "recipe") 
         raise DartError(f"{where}: {exc}") from None
 
 
-# Recipe keys read by commands other than build and sample, and the sections of a recipe.
-SECTIONS = {
-    "build": "dart_hf.build:SETTING_NAMES",
-    "eval": "dart_hf.evaluation:SETTING_NAMES",
-    "train": "dart_hf.training:TrainConfig",
-}
-OTHER_KEYS = frozenset({"description"})
-
-
-def section_keys(section: str) -> frozenset[str]:
-    """The settings one command reads (`build`, `eval`, `train`); `sample` reads build's."""
-    module, _, name = SECTIONS[section].partition(":")
-    keys = getattr(importlib.import_module(module), name)
-    if dataclasses.is_dataclass(keys):
-        return frozenset(f.name for f in dataclasses.fields(keys))
-    return frozenset(keys)
-
-
-def recipe_keys() -> frozenset[str]:
-    """Every key some command reads at a recipe's top level."""
-    keys = set(OTHER_KEYS) | set(SECTIONS)
-    for section in SECTIONS:
-        keys |= section_keys(section)
-    return frozenset(keys)
-
-
 def unknown_keys_error(where: str, unknown: Iterable[str], valid: Iterable[str]) -> DartError:
     """The error for keys no command reads: each with its nearest valid keys."""
     valid = sorted(valid)
@@ -265,25 +197,6 @@ def unknown_keys_error(where: str, unknown: Iterable[str], valid: Iterable[str])
         parts.append(f"{key!r}" + (f" (did you mean {', '.join(near)}?)" if near else ""))
     listing = "" if guessed else f"; valid: {', '.join(valid)}"  # a guess is shorter to read
     return DartError(f"{where}: unknown setting(s) {', '.join(parts)}{listing}")
-
-
-def check_recipe_keys(recipe: dict[str, Any], where: str = "recipe") -> None:
-    """Refuse top-level keys that no command reads, and section keys their command does not.
-
-    A key is valid when some command reads it (`eval --config paper` accepts `k_u`).
-    """
-    unknown = set(recipe) - recipe_keys()
-    if unknown:
-        raise unknown_keys_error(where, unknown, recipe_keys())
-    for section in SECTIONS:
-        body = recipe.get(section)
-        if body is None:
-            continue
-        if not isinstance(body, dict):
-            raise DartError(f"{where}: `{section}` must be a mapping of settings")
-        unknown = set(body) - section_keys(section)
-        if unknown:
-            raise unknown_keys_error(f"{where} `{section}:`", unknown, section_keys(section))
 
 
 # --- DARS and build settings ------------------------------------------------------------------
@@ -301,7 +214,7 @@ class DarsConfig:
     """Difficulty-aware rejection sampling: targets, scheduler and stop rules.
 
     Attributes:
-        strategies: Strategies served by one pool (`dart_hf.dars.STRATEGIES`).
+        strategies: Strategies served by one pool (`dart_hf.strategies.STRATEGIES`).
         k_u: Uniform target (correct responses per query).
         k_p: Prop2Diff scale: t = ceil(k_p * fail_rate), at least 1.
         vrt_n: VRT baseline: keep all correct among the first `vrt_n` raw samples.
@@ -366,8 +279,6 @@ class DarsConfig:
     hopeless_alpha: float | None = None
 
     def __post_init__(self) -> None:
-        from dart_hf.dars import STRATEGIES  # lazy: dars imports this module
-
         object.__setattr__(self, "strategies", _as_tuple(self.strategies))
         if not self.strategies:
             raise DartError("strategies: give at least one of " + ", ".join(STRATEGIES))

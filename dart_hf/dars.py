@@ -20,7 +20,7 @@ drives the very same functions with simulated Bernoulli outcomes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from dart_hf import passrate
 from dart_hf.config import DarsConfig
 from dart_hf.errors import DartError
+from dart_hf.strategies import STRATEGIES
 
 State = dict[str, np.ndarray]
 
@@ -38,32 +39,6 @@ STOP_REASONS: tuple[str, ...] = ("reached", "max_trials", "no_correct", "low_yie
 written before it may also hold `hopeless` (counted by `stop_counts`)."""
 HORIZON = 1000
 """The yield rule's horizon: values are per 1,000 further samples."""
-
-
-def _uniform(fail_rate: np.ndarray, config: DarsConfig) -> np.ndarray:
-    return np.full(len(fail_rate), config.k_u, dtype=np.int64)
-
-
-def _prop2diff(fail_rate: np.ndarray, config: DarsConfig) -> np.ndarray:
-    fr = np.nan_to_num(np.asarray(fail_rate, dtype=np.float64), nan=1.0)
-    if config.normalize_fail_rate and len(fr) and fr.max() > 0:
-        fr = fr / fr.max()
-    # Round before ceil so 192 * 0.25 stays 48 despite float noise.
-    t = np.ceil(np.round(config.k_p * fr, 9)).astype(np.int64)
-    return np.maximum(t, 1)
-
-
-def _vrt(fail_rate: np.ndarray, config: DarsConfig) -> np.ndarray:
-    # VRT's "target" is a number of raw samples, not of correct responses.
-    return np.full(len(fail_rate), config.vrt_n, dtype=np.int64)
-
-
-# name -> (targets from frozen fail rates, whether the target counts correct responses)
-STRATEGIES: dict[str, tuple[Callable[[np.ndarray, DarsConfig], np.ndarray], bool]] = {
-    "uniform": (_uniform, True),
-    "prop2diff": (_prop2diff, True),
-    "vrt": (_vrt, False),
-}
 
 
 def new_state(ids: Sequence[str], levels: Sequence[int | None], sources: Sequence[str]) -> State:
@@ -123,10 +98,10 @@ def freeze_difficulty(
     target = np.zeros(n, dtype=np.int64)
     min_samples = np.zeros(n, dtype=np.int64)
     for name in config.strategies:
-        fn, counts_correct = STRATEGIES[name]
-        t = fn(fr, config)
+        strategy = STRATEGIES[name]
+        t = strategy.compute_targets(fr, config)
         out[f"target_{name}"] = t
-        if counts_correct:
+        if strategy.counts_correct:
             target = np.maximum(target, t)
         else:
             min_samples = np.maximum(min_samples, t)

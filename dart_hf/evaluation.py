@@ -493,7 +493,7 @@ def write_outputs(results: dict[str, Any], per_bench: dict[str, Dataset], out: P
 
 def push_results(out_dir: str | Path, repo: str | None, **kwargs: Any) -> str:
     """Upload the staged predictions dataset and its card (`DIR/predictions`) to the Hub."""
-    from dart_hf.hub import push_folder
+    from dart_hf.push import push_folder
 
     folder = Path(out_dir) / "predictions"
     if not (folder / "README.md").is_file():

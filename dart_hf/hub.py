@@ -287,15 +287,9 @@ def check_hub_folder(folder: Path) -> list[str]:
     return problems
 
 
-# Pushing lives in dart_hf.push (it imports this module); re-exported for callers of hub.
-from dart_hf.push import push_folder, push_folders, resolve_repo_id  # noqa: E402
-
 __all__ = [
     "check_hub_folder",
-    "push_folder",
-    "push_folders",
     "read_card",
-    "resolve_repo_id",
     "staged_files",
     "write_hub_folder",
 ]

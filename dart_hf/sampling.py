@@ -60,11 +60,6 @@ SAMPLE_FEATURES = Features(
     }
 )
 SAMPLE_COLUMNS = list(SAMPLE_FEATURES)
-SAMPLE_SETTINGS = (
-    "pool", "data_dir", "limit", "model", "engine", "engine_options", "dtype", "max_model_len",
-    "seed", "shard_size",
-)  # fmt: skip
-"""`BuildConfig` fields that `dart-hf sample` reads (with `SamplingConfig`'s)."""
 
 
 def shard_seed(seed: int, round: int, shard: int) -> int:
@@ -437,70 +432,3 @@ def load_samples(out_dir: str | Path, n_shards: int, features: Features | None =
     if not full:  # the parquet builder refuses a split with no rows
         return Dataset.from_dict({k: [] for k in features}, features=features)
     return cast(Dataset, Dataset.from_parquet(full, features=features))
-
-
-def sample_command(
-    recipe: str | None, out: str | Path, options: dict[str, Any], executor: Any = None
-) -> str:
-    """What `dart-hf sample` does: settings -> pool -> `run_sampling`; returns a summary line.
-
-    Args:
-        recipe: Recipe name or YAML path (`--config`), or None.
-        out: Output folder.
-        options: The command's options (None means "not given"; they override the recipe).
-        executor: An `executors.ExecutorSpec` (e.g. Ray); None samples in this process.
-
-    Raises:
-        DartError: For a missing pool, unknown engine or template, a model path that does not
-            exist, or invalid sampling settings (n < 1, negative temperature, ...).
-    """
-    from dart_hf.config import BuildConfig, build_dataclass, load_recipe, merge
-    from dart_hf.engines import BACKENDS, check_model
-    from dart_hf.errors import unknown_name
-    from dart_hf.models import resolve_model
-    from dart_hf.sources import load_pools
-
-    settings = merge(load_recipe(recipe), options)
-    where = f"{recipe} and options" if recipe else "options"
-    if not settings.get("pool"):
-        raise DartError("no query pool: give --pool NAME_OR_PATH (or `pool:` in the recipe)")
-    # the engine, pool and shard settings have the same names, types and checks as a build's
-    cfg = build_dataclass(
-        BuildConfig, {k: settings.get(k) for k in SAMPLE_SETTINGS}, where=where
-    )  # fmt: skip
-    if cfg.engine not in BACKENDS:
-        raise unknown_name("engine", cfg.engine, BACKENDS)
-    sampling = build_dataclass(SamplingConfig, settings, where=where)
-    get_template(sampling.template)
-    if sampling.max_tokens >= cfg.max_model_len:
-        raise DartError(
-            f"max_tokens {sampling.max_tokens} leaves no room for the prompt within "
-            f"max_model_len {cfg.max_model_len}"
-        )
-    check_model(cfg.engine, cfg.model)
-    if cfg.engine != "scripted":
-        resolve_model(cfg.model)  # a bad model path fails here, before any pool or engine work
-    queries = load_pools(cfg.pool, data_dir=cfg.data_dir, limit=cfg.limit)
-    if cfg.limit is not None and len(queries) > cfg.limit:
-        queries = queries.select(range(cfg.limit))
-    spec = EngineSpec(
-        backend=cfg.engine,
-        model=cfg.model,
-        seed=cfg.seed,
-        dtype=cfg.dtype,
-        max_model_len=cfg.max_model_len,
-        options=cfg.engine_options,
-    )
-    from dart_hf.executors import ExecutorSpec, make_executor
-
-    with outputs.folder_lock(out, "sample"), outputs.disk_full(out, out):
-        ds = make_executor(executor or ExecutorSpec()).sample(
-            queries, Path(out), engine_spec=spec, sampling=sampling, round=0, seed=cfg.seed,
-            shard_size=cfg.shard_size, progress=True,
-        )  # fmt: skip
-    cut = sum(1 for r in ds["finish_reason"] if r == "length")
-    tokens = int(sum(ds["n_tokens"]))
-    return (
-        f"{len(ds)} completions for {len(queries)} queries, {tokens} tokens "
-        f"({cut} cut at max_tokens) in {out}"
-    )

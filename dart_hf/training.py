@@ -572,7 +572,7 @@ def push_model(
     Returns:
         The URL of the commit.
     """
-    from dart_hf.hub import push_folder
+    from dart_hf.push import push_folder
 
     out = Path(out_dir)
     if not (out / RESULTS_FILE).is_file():

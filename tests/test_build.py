@@ -26,7 +26,7 @@ from datasets import Dataset, load_dataset
 
 from dart_hf import assemble, build, dars
 from dart_hf.cli import cli
-from dart_hf.config import load_recipe
+from dart_hf.recipe import load_recipe
 from dart_hf.errors import DartError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from dart_hf import dars, passrate
-from dart_hf.config import DarsConfig, build_dataclass, load_recipe
+from dart_hf.config import DarsConfig, build_dataclass
+from dart_hf.recipe import load_recipe
 from dart_hf.errors import DartError
 
 

@@ -19,7 +19,7 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 from huggingface_hub import constants as hf_constants
 
-from dart_hf import hub
+from dart_hf import hub, push
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 
@@ -237,7 +237,7 @@ def test_push_commits_the_staged_files_with_retries(
     retried: list[tuple[str, str]] = []
     with fake_hub(TOKEN) as (url, state):
         state.faults += [("create", "drop"), ("commit", 429)]
-        result = hub.push_folder(
+        result = push.push_folder(
             release,
             None,
             token=TOKEN,
@@ -263,12 +263,12 @@ def test_push_lfs_path_and_rerun_skips_unchanged(
 ) -> None:
     monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
     with fake_hub(TOKEN, lfs_suffixes=(".parquet", ".png")) as (url, state):
-        hub.push_folder(release, "dart-org/hard", token=TOKEN, endpoint=url, backoff_s=0.01)
+        push.push_folder(release, "dart-org/hard", token=TOKEN, endpoint=url, backoff_s=0.01)
         repo = state.repos["dart-org/hard"]
         assert repo.lfs == {"data/train-00000-of-00001.parquet", "images/plot.png"}
         assert {p: hashlib.sha256(b).hexdigest() for p, b in repo.files.items()} == _tree(release)
         puts = [entry for entry in state.log if entry[0] == "PUT"]
-        hub.push_folder(release, "dart-org/hard", token=TOKEN, endpoint=url, backoff_s=0.01)
+        push.push_folder(release, "dart-org/hard", token=TOKEN, endpoint=url, backoff_s=0.01)
         assert [entry for entry in state.log if entry[0] == "PUT"] == puts  # nothing re-uploaded
         assert len(repo.commits) == 1  # nothing changed: no second commit
 
@@ -281,7 +281,7 @@ def test_push_failure_says_what_was_uploaded_and_how_to_resume(
     with fake_hub(TOKEN, lfs_suffixes=(".parquet",)) as (url, state):
         state.faults += [("commit", 503)] * 3
         with pytest.raises(DartError) as err:
-            hub.push_folder(release, None, token=TOKEN, endpoint=url, retries=2, backoff_s=0.01)
+            push.push_folder(release, None, token=TOKEN, endpoint=url, retries=2, backoff_s=0.01)
         message = str(err.value)
         assert "1 of 1 large files were uploaded" in message
         assert "data/train-00000-of-00001.parquet" in message
@@ -292,7 +292,7 @@ def test_push_failure_says_what_was_uploaded_and_how_to_resume(
         assert state.repos["tester/dart-math-hard"].files == {}
         assert _tree(release) == before
         # resuming: the large file is not sent again
-        hub.push_folder(release, "tester/dart-math-hard", token=TOKEN, endpoint=url)
+        push.push_folder(release, "tester/dart-math-hard", token=TOKEN, endpoint=url)
         assert sum(1 for e in state.log if e[0] == "PUT") == 1
         assert set(state.repos["tester/dart-math-hard"].files) == set(before)
     _no_token_anywhere(tmp_path, message)
@@ -301,7 +301,7 @@ def test_push_failure_says_what_was_uploaded_and_how_to_resume(
 def test_push_gives_up_on_non_retryable_errors(online: None, release: Path) -> None:
     with fake_hub(TOKEN) as (url, state):
         with pytest.raises(DartError, match="was not created; nothing was uploaded") as err:
-            hub.push_folder(release, "someone-else/x", token=TOKEN, endpoint=url, backoff_s=0.01)
+            push.push_folder(release, "someone-else/x", token=TOKEN, endpoint=url, backoff_s=0.01)
         assert sum(1 for e in state.log if e[1] == "/api/repos/create") == 1  # 403: no retry
         assert TOKEN not in str(err.value)
 
@@ -309,39 +309,39 @@ def test_push_gives_up_on_non_retryable_errors(online: None, release: Path) -> N
 def test_push_without_or_with_a_bad_token(online: None, release: Path) -> None:
     with fake_hub(TOKEN) as (url, _):
         with pytest.raises(DartError, match="no Hugging Face token"):
-            hub.push_folder(release, None, endpoint=url)
+            push.push_folder(release, None, endpoint=url)
         with pytest.raises(DartError, match="refused the token") as err:
-            hub.push_folder(release, None, token="hf_wrong_secret", endpoint=url)
+            push.push_folder(release, None, token="hf_wrong_secret", endpoint=url)
         assert "hf_wrong_secret" not in str(err.value)
 
 
 def test_push_refuses_offline_and_unstaged(release: Path, tmp_path: Path) -> None:
     with pytest.raises(DartError, match="not a staged release"):
-        hub.push_folder(tmp_path / "nothing", None, token=TOKEN)
+        push.push_folder(tmp_path / "nothing", None, token=TOKEN)
     if hf_constants.is_offline_mode():
         with pytest.raises(DartError, match="HF_HUB_OFFLINE"):
-            hub.push_folder(release, None, token=TOKEN)
+            push.push_folder(release, None, token=TOKEN)
     (release / "loader.py").write_text("x = 1\n")
     with pytest.raises(DartError, match="loading scripts"):
-        hub.push_folder(release, None, token=TOKEN)
+        push.push_folder(release, None, token=TOKEN)
 
 
 def test_repo_id_resolution() -> None:
     def me() -> dict:
         return {"name": "alice"}
 
-    assert hub.resolve_repo_id(Path("/x/dart-math-hard"), None, None, me) == "alice/dart-math-hard"
-    assert hub.resolve_repo_id(Path("/x/f"), "name", "org", me) == "org/name"
-    assert hub.resolve_repo_id(Path("/x/f"), "o/n", None, me) == "o/n"
+    assert push.resolve_repo_id(Path("/x/dart-math-hard"), None, None, me) == "alice/dart-math-hard"
+    assert push.resolve_repo_id(Path("/x/f"), "name", "org", me) == "org/name"
+    assert push.resolve_repo_id(Path("/x/f"), "o/n", None, me) == "o/n"
     with pytest.raises(DartError, match="conflicts"):
-        hub.resolve_repo_id(Path("/x/f"), "o/n", "org", me)
+        push.resolve_repo_id(Path("/x/f"), "o/n", "org", me)
     with pytest.raises(DartError, match="invalid repo id"):
-        hub.resolve_repo_id(Path("/x/f"), "bad name", None, me)
+        push.resolve_repo_id(Path("/x/f"), "bad name", None, me)
 
 
 def test_pushed_dataset_loads_by_repo_id(online: None, release: Path, tmp_path: Path) -> None:
     with fake_hub(TOKEN) as (url, _):
-        hub.push_folder(release, "dart-org/dart-math-hard", token=TOKEN, endpoint=url)
+        push.push_folder(release, "dart-org/dart-math-hard", token=TOKEN, endpoint=url)
         env = {
             **os.environ,
             "HF_ENDPOINT": url,
@@ -574,12 +574,12 @@ def test_preupload_and_lfs_are_retried_by_huggingface_hub_only(
         with fake_hub(TOKEN, lfs_suffixes=(".parquet",)) as (url, state):
             state.faults += [(step, 503)] * 50
             with pytest.raises(DartError, match="resume with the same command") as err:
-                hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=5)
+                push.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=5)
             assert _requests(state.log, part) == 6  # huggingface_hub's 1 + 5, was 6 x 6
             assert "HTTP 503" in str(err.value)
     with fake_hub(TOKEN, lfs_suffixes=(".parquet",)) as (url, state):
         state.faults += [("preupload", 503)]  # one refusal: huggingface_hub's retry suffices
-        hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=5)
+        push.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=5)
         assert _requests(state.log, "/preupload/") == 2
         assert len(state.repos["tester/x"].commits) == 1
 
@@ -589,7 +589,7 @@ def test_refused_commit_is_retried_honouring_retry_after(
 ) -> None:
     with fake_hub(TOKEN) as (url, state):
         state.faults += [("commit", 429), ("commit", 503)]
-        hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=2)
+        push.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=2)
         assert _requests(state.log, "/commit/") == 3
         assert len(state.repos["tester/x"].commits) == 1
     assert clock.waits == [0.0, 0.0]  # the fake Hub says Retry-After: 0
@@ -598,7 +598,7 @@ def test_refused_commit_is_retried_honouring_retry_after(
     with fake_hub(TOKEN) as (url, state):  # --retries 0: no retry at all
         state.faults += [("commit", 429)]
         with pytest.raises(DartError, match="0 retries"):
-            hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=0)
+            push.push_folder(release, "tester/x", token=TOKEN, endpoint=url, retries=0)
         assert _requests(state.log, "/commit/") == 1
 
 
@@ -639,14 +639,14 @@ def test_lost_commit_answer_is_not_committed_twice(
 ) -> None:
     with fake_hub(TOKEN) as (url, state):
         state.faults.append(("commit", "lost"))  # applied, answer lost: the retry must see it
-        result = hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url)
+        result = push.push_folder(release, "tester/x", token=TOKEN, endpoint=url)
         repo = state.repos["tester/x"]
         assert len(repo.commits) == 1 and set(repo.files) == set(hub.staged_files(release))
         assert result.startswith(f"{url}/datasets/tester/x/commit/")
     with fake_hub(TOKEN) as (url, state):  # a pull request is not retried after a lost answer
         state.faults.append(("commit", "lost"))
         with pytest.raises(DartError, match="a pull request may have been opened") as err:
-            hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url, create_pr=True)
+            push.push_folder(release, "tester/x", token=TOKEN, endpoint=url, create_pr=True)
         assert f"{url}/datasets/tester/x/discussions" in str(err.value)
         assert len(state.repos["tester/x"].prs) == 1
 
@@ -722,7 +722,7 @@ def test_push_folders_names_every_release_not_pushed(
     with fake_hub(TOKEN) as (url, state):
         state.faults += [("commit", "pass"), ("commit", 400)]
         with pytest.raises(DartError) as err:
-            hub.push_folders(folders, org="dart-org", token=TOKEN, endpoint=url)
+            push.push_folders(folders, org="dart-org", token=TOKEN, endpoint=url)
         message = str(err.value)
         assert message.startswith(
             f"2 of 3 releases not pushed (dart-math-hard, vrt) (they are staged in {tmp_path});"
@@ -732,7 +732,7 @@ def test_push_folders_names_every_release_not_pushed(
             assert f"dart-hf push {folder} --org dart-org" in message
         assert _requests(state.log, "whoami") == 0
         assert set(state.repos) == {"dart-org/dart-math-uniform", "dart-org/dart-math-hard"}
-        urls = hub.push_folders(folders, org="dart-org", token=TOKEN, endpoint=url)
+        urls = push.push_folders(folders, org="dart-org", token=TOKEN, endpoint=url)
         assert len(urls) == 3 and len(state.repos["dart-org/vrt"].commits) == 1
 
 
@@ -760,7 +760,7 @@ def test_fake_hub_rejects_an_invalid_card(online: None, release: Path) -> None:
     (release / "README.md").write_text(bad, encoding="utf-8")
     with fake_hub(TOKEN) as (url, state):
         with pytest.raises(DartError, match="not-a-licence") as err:
-            hub.push_folder(release, "tester/x", token=TOKEN, endpoint=url)
+            push.push_folder(release, "tester/x", token=TOKEN, endpoint=url)
         assert "Invalid metadata in README.md" in str(err.value)
         assert "n>1B" in str(err.value)
         assert state.repos["tester/x"].files == {}

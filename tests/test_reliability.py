@@ -458,7 +458,7 @@ def test_bad_eval_settings_fail_before_any_work(section: dict, message: str) -> 
 
 def test_a_key_read_by_any_command_is_valid() -> None:
     from dart_hf import evaluation as ev
-    from dart_hf.config import load_recipe
+    from dart_hf.recipe import load_recipe
 
     config, _ = ev.resolve_config(load_recipe("paper"), {})  # paper has k_u, max_trials, ...
     assert config.max_tokens == 2048

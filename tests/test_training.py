@@ -18,7 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from dart_hf.cli import cli
-from dart_hf.config import load_recipe
+from dart_hf.recipe import load_recipe
 from dart_hf.errors import DartError
 from dart_hf.packing import (
     PackedCollator,
