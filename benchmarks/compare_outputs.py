@@ -46,7 +46,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 ARCHIVED = ("dart_hf", "dataset_cards")  # the package and the card templates it renders
-VOLATILE_KEYS = frozenset({"wall_time_s", "tokens_per_s", "samples_per_s", "created", "date"})
+VOLATILE_KEYS = frozenset(
+    {"wall_time_s", "wall_s", "tokens_per_s", "samples_per_s", "created", "date"}
+)
 """JSON keys whose values are timings or dates: left out of the comparison."""
 VOLATILE_LINE = re.compile(r"dart[-_]hf \d+\.\d+\.\d+|wall time|tokens/s|samples/s")
 """Card lines that name the package version or a timing: left out of the comparison."""
@@ -126,7 +128,7 @@ def compared_files(root: Path) -> list[str]:
 
 def _local(text: str, root: Path) -> str:
     """Text with the output root and package-tree paths replaced by placeholders."""
-    return LOCAL_PATH.sub("<tree>/dart_hf/", text.replace(str(root), "<out>"))
+    return LOCAL_PATH.sub("<tree>/dart_hf/", text).replace(str(root), "<out>")
 
 
 def _strip_volatile(value: Any) -> Any:
@@ -260,7 +262,7 @@ def main() -> None:
     parser.add_argument("--keep", help="write both output roots here instead of a temp dir")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(args.keep) if args.keep else Path(tmp)
+        work = Path(args.keep) if args.keep else Path(tmp) / "outputs"
         trees = {
             "old": _extract(args.old, Path(tmp) / "old-tree"),
             "new": REPO if args.new is None else _extract(args.new, Path(tmp) / "new-tree"),
