@@ -26,8 +26,8 @@ from datasets import Dataset, load_dataset
 
 from dart_hf import assemble, build, dars
 from dart_hf.cli import cli
-from dart_hf.recipe import load_recipe
 from dart_hf.errors import DartError
+from dart_hf.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = {
