@@ -197,8 +197,13 @@ def resolve_precision(config: TrainConfig) -> dict[str, Any]:
 
     cuda = _cuda()
     bf16 = config.bf16
+    supported = cuda and bool(torch.cuda.is_bf16_supported())
     if bf16 is None:
-        bf16 = cuda and bool(torch.cuda.is_bf16_supported())
+        bf16 = supported
+    elif bf16 and not supported:
+        # transformers' own refusal is a ValueError deep inside TrainingArguments
+        where = "this GPU has no bf16 support" if cuda else "no CUDA GPU is visible"
+        raise DartError(f"bf16: true needs a CUDA GPU with bf16 ({where}); leave bf16 unset")
     checkpointing = cuda if config.gradient_checkpointing is None else config.gradient_checkpointing
     attn = config.attn_implementation
     if attn is None:

@@ -18,7 +18,6 @@ import yaml
 from click.testing import CliRunner
 
 from dart_hf.cli import cli
-from dart_hf.recipe import load_recipe
 from dart_hf.errors import DartError
 from dart_hf.packing import (
     PackedCollator,
@@ -28,6 +27,7 @@ from dart_hf.packing import (
     tokenize_batch,
 )
 from dart_hf.prompts import render_prompt
+from dart_hf.recipe import load_recipe
 from dart_hf.training import (
     TrainConfig,
     load_eval_results,
@@ -397,6 +397,15 @@ def test_training_arguments_carry_the_schedule(tmp_path: Path) -> None:
     assert args.seed == 9 and args.save_steps == 4
     assert args.get_warmup_steps(100) == 3  # warmup ratio 0.03
     assert not args.bf16 and not args.gradient_checkpointing  # CPU
+
+
+def test_bf16_without_a_bf16_gpu_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dart_hf import training
+
+    monkeypatch.setattr(training, "_cuda", lambda: False)
+    assert training.resolve_precision(TrainConfig())["bf16"] is False
+    with pytest.raises(DartError, match=r"bf16: true needs a CUDA GPU .*no CUDA GPU is visible"):
+        training.resolve_precision(TrainConfig(bf16=True))
 
 
 # --------------------------------------------------------------------------- CLI and card
