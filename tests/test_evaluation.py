@@ -14,7 +14,6 @@ from huggingface_hub import DatasetCard
 from dart_hf import benchmarks
 from dart_hf import evaluation as ev
 from dart_hf.cli import cli
-from dart_hf.recipe import load_recipe
 from dart_hf.errors import DartError
 from dart_hf.eval_results import REPORTED_ACCURACIES
 from dart_hf.fewshot import (
@@ -24,6 +23,7 @@ from dart_hf.fewshot import (
     olympiad_instruction,
     olympiad_query,
 )
+from dart_hf.recipe import load_recipe
 
 SIX = benchmarks.averaged()
 EVAL_BENCHMARKS = benchmarks.names()
