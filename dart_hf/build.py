@@ -49,6 +49,7 @@ POOL_RELEASE = "dart-math-pool"
 GRADED = "graded.arrow"  # Arrow IPC stream: datasets memory-maps it as is
 RECORD = "build.json"  # what made the folder: settings, grader, queries (outputs.check_fingerprint)
 STAGING = ".staging"  # releases are written here, then renamed into releases/
+REGRADING = ".regrade"  # `dart-hf regrade` stages its files here, then moves them in
 NOT_FINGERPRINTED = frozenset({"push", "org", "num_proc"})
 """Settings that change no output file (cards are re-rendered on every run)."""
 
@@ -222,6 +223,10 @@ def fingerprint(settings: dict[str, Any], queries: Dataset) -> dict[str, Any]:
 
 def _check_recipe(out: Path, settings: dict[str, Any], queries: Dataset) -> None:
     """Record what makes this build in `out`, or refuse a rerun made with anything else."""
+    if (out / REGRADING).is_dir():  # its files are half moved in: finish it before sampling on
+        raise DartError(
+            f"{out}: a regrade was interrupted; run `dart-hf regrade {out}` to finish it"
+        )
     record = out / RECORD
     if not record.is_file() and (out / "recipe.yaml").is_file() and _has_work(out):
         raise DartError(
@@ -230,8 +235,9 @@ def _check_recipe(out: Path, settings: dict[str, Any], queries: Dataset) -> None
         )
     status = outputs.check_fingerprint(
         record, fingerprint(settings, queries), what="a build", has_work=lambda: _has_work(out),
-        remedy="use a new --out (a build cannot be regraded: its rounds were scheduled on "
-        "these verdicts)",
+        remedy="use a new --out", regradable=("grader",),
+        regrade_remedy=f"run `dart-hf regrade {out}` to grade its samples again with the current "
+        "grader (then this command continues the build where new targets need more samples)",
     )  # fmt: skip
     if status == "replaced":  # an earlier run that finished nothing: its derived files go too
         (out / "scripted-table.parquet").unlink(missing_ok=True)
@@ -434,7 +440,12 @@ def query_info(
 
 
 def assemble_releases(
-    out: Path, queries: Dataset, state: dars.State, s: BuildSettings, into: Path | None = None
+    out: Path,
+    queries: Dataset,
+    state: dars.State,
+    s: BuildSettings,
+    into: Path | None = None,
+    pool: Dataset | None = None,
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write every release folder; return them and the figures the statistics need.
 
@@ -442,11 +453,13 @@ def assemble_releases(
         into: Folder the releases are written to (default `out/releases`); `run_build`
             stages them in `out/releases/.staging` and renames each one in when its card is
             written, so a release is complete or absent.
+        pool: The graded samples (default: `graded_pool(out)`; `dart-hf regrade` passes the
+            samples it graded again, before they replace the build's).
     """
     from dart_hf import hub
 
     into = into or out / "releases"
-    pool = graded_pool(out)
+    pool = graded_pool(out) if pool is None else pool
     ids = list(state["id"])
     excluded, used = decontamination_mask(queries["query"], s.build)
     audit = gold_audit_columns(pool, state, s.build)
@@ -546,8 +559,6 @@ def _run_build(
     progress: bool,
     executor: ExecutorSpec | None,
 ) -> BuildResult:
-    from dart_hf import cards
-    from dart_hf.grading import grader_info
     from dart_hf.push import push_folders
 
     recipe = s.to_dict()
@@ -560,11 +571,31 @@ def _run_build(
     )  # fmt: skip
     staging = out / "releases" / STAGING
     releases, fig = assemble_releases(out, queries, state, s, into=staging)
+    result_stats = release_stats(out, s, recipe, state, fig)
+    stats.save_stats(result_stats, out / "stats.json")
+    write_cards(releases, result_stats, s)
+    final: dict[str, Path] = {}
+    for name, folder in releases.items():
+        final[name] = out / "releases" / folder.name
+        outputs.replace_folder(folder, final[name])
+    staging.rmdir()
+    if s.build.push:
+        push_folders(list(final.values()), org=s.build.org)  # names every one not pushed
+    return BuildResult(out=out, stats=result_stats, releases=final)
+
+
+def release_stats(
+    out: Path, s: BuildSettings, recipe: dict[str, Any], state: dars.State, fig: dict[str, Any]
+) -> dict[str, Any]:
+    """`stats.json` of a build: the final state, the figures of `assemble_releases`, the
+    rounds' tokens and wall time, the engine's provenance and the current grader."""
+    from dart_hf.grading import grader_info
+
     meta = _round_meta(out)
     first = Dataset.from_file(str(_round_dir(out, 0) / GRADED)).select(range(1)).to_list()
     prov = {k: (first[0].get(k) if first else None)
             for k in ("engine", "engine_version", "model", "model_hash")}  # fmt: skip
-    result_stats = stats.compute_stats(
+    return stats.compute_stats(
         state=state,
         config=s.dars,
         kept=fig["kept"],
@@ -586,16 +617,14 @@ def _run_build(
             "exclude_disputed": s.build.exclude_disputed,
         },
     )
-    stats.save_stats(result_stats, out / "stats.json")
-    final: dict[str, Path] = {}
+
+
+def write_cards(releases: dict[str, Path], result_stats: dict[str, Any], s: BuildSettings) -> None:
+    """Write the card of every (staged) release folder from the build's statistics."""
+    from dart_hf import cards
+
     for name, folder in releases.items():
         kind = RELEASES[name][1] if name in RELEASES else "pool"
         strategy = name if name in RELEASES else s.dars.strategies[0]
         extra = {"repo_id": f"{s.build.org}/{folder.name}"} if s.build.org else None
         cards.write_card(folder, kind, result_stats, strategy=strategy, extra=extra)
-        final[name] = out / "releases" / folder.name
-        outputs.replace_folder(folder, final[name])
-    staging.rmdir()
-    if s.build.push:
-        push_folders(list(final.values()), org=s.build.org)  # names every one not pushed
-    return BuildResult(out=out, stats=result_stats, releases=final)

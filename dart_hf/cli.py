@@ -326,6 +326,35 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
         click.echo(f"{name}: {folder}")
 
 
+@cli.command("regrade")
+@click.argument("out", metavar="DIR", type=click.Path(exists=True, file_okay=False))
+@click.option("--num-proc", type=int, default=None,
+              help="Grading processes [default: the folder's own setting].")  # fmt: skip
+@user_errors
+def regrade_cmd(out: str, num_proc: int | None) -> None:
+    """Grade every saved sample of a build or evaluation folder again, drawing none.
+
+    For a build (DIR of `dart-hf build`): every raw sample is graded with the current grader,
+    the difficulty phase's fail rates, the targets and the stop reasons are recomputed from
+    the new verdicts round by round as the build would have, and the releases, stats.json and
+    cards are assembled again (current filters and decontamination). Where the new targets
+    need samples the build does not have, the command says how many, and `dart-hf build
+    --config DIR/recipe.yaml -o DIR` draws them.
+
+    For an evaluation (DIR of `dart-hf eval`): the same as `dart-hf eval --regrade` with the
+    settings DIR/results.json records.
+
+    Prints what changed (verdicts flipped each way; rows added and removed per release;
+    queries whose target or stop reason changed) and saves it as DIR/regrade.json. A killed
+    regrade resumes when rerun; a folder whose raw samples are incomplete is refused.
+    """
+    from dart_hf.regrade import REPORT, format_report, regrade
+
+    result = regrade(out, num_proc=num_proc, progress=True)
+    click.echo(format_report(result.report))
+    click.echo(f"wrote {Path(out) / REPORT}")
+
+
 # ---------------------------------------------------------------- release (hub.py, cards.py)
 
 

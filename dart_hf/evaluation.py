@@ -396,6 +396,7 @@ def _run_eval(
     spec_dict = engine_spec.to_dict() if hasattr(engine_spec, "to_dict") else {}
     per_bench: dict[str, Dataset] = {}
     generation: dict[str, Any] = {}
+    recorded: dict[str, Any] | None = None  # the engine's provenance, as the samples hold it
     for bench, (queries, _) in loaded.items():
         sampling = SamplingConfig(
             n=config.n,
@@ -430,6 +431,11 @@ def _run_eval(
             )
             if samples["id"] != [i for i in posed["id"] for _ in range(config.n)]:
                 raise DartError(f"{folder}: the shards do not match the benchmark's items")
+            if recorded is None and len(samples):
+                first = samples.select(range(1)).to_list()[0]
+                recorded = {
+                    k: first[k] for k in ("engine", "engine_version", "model", "model_hash")
+                }
             gold = queries.select_columns(golds)
             if config.n > 1:  # one row per response: each item's golds repeated n times
                 gold = gold.select([i for i in range(len(gold)) for _ in range(config.n)])
@@ -446,7 +452,8 @@ def _run_eval(
             [c for c in PREDICTION_COLUMNS if c in graded.column_names]
         )
     preds = concatenate_datasets(list(per_bench.values()))
-    provenance = dict(get_engine(engine_spec).provenance())
+    # a rerun or regrade whose shards are all done needs no engine (nor a GPU) for this
+    provenance = recorded or dict(get_engine(engine_spec).provenance())
     model_id = spec_dict.get("model") or provenance.get("model")
     reported = reported_for(spec_dict.get("model"))
     results: dict[str, Any] = {

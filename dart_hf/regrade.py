@@ -1,0 +1,761 @@
+"""`dart-hf regrade`: grade the saved samples of a build or an evaluation again, drawing none.
+
+A build folder: every round's raw samples (`rounds/round-XXX/shard-*.parquet`) are graded
+with the current grader, and the per-query state is replayed round by round from the new
+verdicts with the round loop's own functions (`dars.update_counts`, `freeze_difficulty`,
+`apply_stop_rules`, `schedule`): fail rates of the difficulty phase and the targets follow the
+new verdicts (unless the build loaded its fail rates, `fail_rate_from`), and so do the stop
+reasons. A query sampled in a round was open when that round was scheduled, so it is opened
+again before that round's samples are added; with the build's own verdicts this changes
+nothing, so a regrade with an unchanged grader reproduces the build's states exactly. The
+releases, `stats.json` and the cards are then assembled again from the same raw samples (the
+current filters and decontamination). Where the new targets need samples the build does not
+have, the last state leaves those queries open: `dart-hf build` on the same folder (its
+`build.json` now names the current grader) samples them from the next round on.
+
+Everything new is staged in `DIR/.regrade/` (one graded file per round, the states, releases,
+statistics, record), and `changes.json` there is written once all of it is; only then are the
+files moved in, `build.json` last. A killed regrade reruns from what it finished (graded
+rounds are kept; a half-done move is completed), and a build refuses to run while `.regrade/`
+exists. A folder whose raw samples are incomplete (a round that did not finish) is refused.
+
+An evaluation folder: `evaluation.run_eval(..., regrade=True)` with the settings its
+`results.json` records, which is what `dart-hf eval --regrade` does.
+
+Both write `DIR/regrade.json`: the verdicts flipped in each direction (and every flipped
+sample), and for a build the rows added and removed per release and the queries whose
+target or stop reason changed; `format_report` renders it for the terminal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import yaml
+from datasets import Dataset, concatenate_datasets
+
+from dart_hf import build, dars, outputs, sampling
+from dart_hf.errors import DartError
+
+logger = logging.getLogger(__name__)
+
+WORK = build.REGRADING
+"""Staging folder of a regrade in progress (a build refuses to run while it exists)."""
+REPORT = "regrade.json"
+CHANGES = "changes.json"
+"""In `WORK`: the report, written once every new file is staged (the commit may then start)."""
+PLAN = "plan.json"
+"""In `WORK`: the grader the staged files were graded with."""
+VERDICT_COLUMNS = ("correct", "grade_status", "pred")
+
+
+@dataclasses.dataclass
+class RegradeResult:
+    """What a regrade did: the folder, its kind (`build` or `eval`) and the report."""
+
+    out: Path
+    kind: str
+    report: dict[str, Any]
+
+
+def regrade(
+    out: str | Path, *, num_proc: int | None = None, progress: bool = False
+) -> RegradeResult:
+    """Regrade a build or an evaluation folder (see the module docstring).
+
+    Args:
+        out: A folder written by `dart-hf build` or `dart-hf eval`.
+        num_proc: Grading worker processes (default: the folder's own setting).
+        progress: Show progress bars.
+
+    Raises:
+        DartError: Not such a folder, incomplete raw samples, settings, queries or gold
+            answers that differ from the folder's record, a folder in use, or a full disk.
+    """
+    out = Path(out)
+    if not out.is_dir():
+        raise DartError(f"{out}: no such folder")
+    if (out / build.RECORD).is_file() or (out / "rounds").is_dir():
+        return regrade_build(out, num_proc=num_proc, progress=progress)
+    if (out / "results.json").is_file() or (out / "samples").is_dir():
+        return regrade_eval(out, num_proc=num_proc, progress=progress)
+    raise DartError(
+        f"{out} holds neither a build ({build.RECORD}, rounds/) nor an evaluation "
+        "(results.json, samples/)"
+    )
+
+
+# --------------------------------------------------------------------------- build folders
+
+
+def build_settings(out: Path, num_proc: int | None = None) -> tuple[build.BuildSettings, dict]:
+    """The settings a build folder records (`recipe.yaml`), checked; and their flat form."""
+    path = out / "recipe.yaml"
+    if not (out / build.RECORD).is_file():
+        raise DartError(
+            f"{out}: no {build.RECORD} (a build from an older dart-hf, or none): nothing records "
+            "which grader and queries made it, so it cannot be regraded"
+        )
+    if not path.is_file():
+        raise DartError(f"{path} is missing: the build's settings are unknown")
+    try:
+        settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DartError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(settings, dict):
+        raise DartError(f"{path}: not a mapping of settings")
+    if num_proc is not None:
+        settings["num_proc"] = num_proc
+    s = build.BuildSettings.from_dict(settings, where=str(path))
+    gold = getattr(s.build, "gold", "answer")
+    if gold != "answer":
+        # its golds are votes of the vote phase, and its fail rates come from a later round:
+        # `replay_states` replays the difficulty phase of a build with given golds only
+        raise DartError(
+            f"{out} was built with gold: {gold}; regrading such a build is not supported "
+            "yet (its golds are the samples' own votes)"
+        )
+    return s, s.to_dict()
+
+
+def sampled_rounds(out: Path) -> list[int]:
+    """Shard counts of the build's rounds, in round order, once every raw sample is on disk.
+
+    Raises:
+        DartError: No round, a gap in the rounds, or a round that did not finish (a shard
+            missing, no graded rows, or fewer rows than the round recorded), named.
+    """
+    folders = sorted(p for p in (out / "rounds").glob("round-*") if p.is_dir())
+    if not folders:
+        raise DartError(f"{out}: no sampled rounds (rounds/ is empty): nothing to regrade")
+    numbers = [int(p.name.split("-")[1]) for p in folders]
+    gaps = sorted(set(range(numbers[-1] + 1)) - set(numbers))
+    if gaps:
+        raise DartError(
+            f"{out}/rounds: round {gaps[0]:03d} is missing: the raw samples are incomplete"
+        )
+    finish = f"rerun `dart-hf build --config {out}/recipe.yaml -o {out}` to finish it, then regrade"
+    shards = []
+    for r, folder in zip(numbers, folders, strict=True):
+        manifest = folder / sampling.MANIFEST
+        if not manifest.is_file():
+            raise DartError(
+                f"{folder}: no {sampling.MANIFEST}: round {r} was never sampled; {finish}"
+            )
+        record = json.loads(manifest.read_text(encoding="utf-8"))
+        n_shards = -(-int(record["queries"]) // int(record["shard_size"]))
+        have = [k for k in range(n_shards) if sampling.shard_path(folder, k).is_file()]
+        graded = (folder / build.GRADED).is_file() and (folder / "meta.json").is_file()
+        if len(have) < n_shards or not graded:
+            what = f"{len(have)} of {n_shards} shards" + ("" if graded else ", not graded")
+            raise DartError(
+                f"{folder}: round {r} did not finish ({what}): the raw samples are incomplete; "
+                f"{finish}"
+            )
+        rows = sum(pq.read_metadata(sampling.shard_path(folder, k)).num_rows for k in have)
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        if rows != int(meta["raw_samples"]):
+            raise DartError(
+                f"{folder}: the shards hold {rows} samples, meta.json records "
+                f"{meta['raw_samples']}: the raw samples are incomplete"
+            )
+        shards.append(n_shards)
+    return shards
+
+
+def _stage_record(out: Path, recipe: dict[str, Any], queries: Dataset, work: Path) -> dict:
+    """Stage the updated `build.json` in `work`; refuse anything but a grader change.
+
+    Returns the grader the build's samples were graded with.
+    """
+    old = json.loads((out / build.RECORD).read_text(encoding="utf-8"))
+    new = json.loads(json.dumps(build.fingerprint(recipe, queries), default=str))
+    diff = [
+        line
+        for line in outputs.fingerprint_diff(old, new)
+        if not line.startswith("grader.") and not line.startswith("grader ")
+    ]
+    if diff:
+        raise DartError(
+            f"{out} cannot be regraded: {'; '.join(diff)}. A regrade keeps the build's "
+            f"settings ({out}/recipe.yaml), queries and gold answers and changes only the grader"
+        )
+    outputs.atomic_write(work / build.RECORD, json.dumps(new, indent=1, sort_keys=True) + "\n")
+    return old.get("grader") or {}
+
+
+def _grade_round(out: Path, r: int, n_shards: int, s: build.BuildSettings, work: Path) -> Path:
+    """Grade round r's raw shards with the current grader into `work` (kept when there)."""
+    from dart_hf.executors import ExecutorSpec, make_executor
+
+    target = work / f"round-{r:03d}.arrow"
+    if target.is_file():
+        return target
+    raw = sampling.load_samples(build._round_dir(out, r), n_shards)
+    logger.info("regrading round %d: %d samples", r, len(raw))
+    graded = make_executor(ExecutorSpec()).grade(raw, s.grade)
+    build.write_arrow(graded, target)
+    return target
+
+
+def _verdict_table(path: Path) -> pa.Table:
+    table = Dataset.from_file(str(path)).data.table
+    return table.select(["id", "round", "sample_idx", *VERDICT_COLUMNS])
+
+
+def compare_verdicts(old: pa.Table, new: pa.Table, keys: Iterable[str]) -> dict[str, Any]:
+    """Verdicts of the same samples (same row order) before and after a regrade.
+
+    Returns:
+        `samples`, `wrong_to_correct`, `correct_to_wrong` (a null `correct`, `bad_gold`,
+        counts as not correct), `status_changes` ("ok -> hedge": n) and `flipped`: one entry
+        per sample whose `correct` changed (the key columns, was/now, status and pred).
+    """
+    keys = list(keys)
+    for key in keys:
+        if not old.column(key).equals(new.column(key)):
+            raise DartError(f"regraded samples do not line up with the saved ones (column {key})")
+    was = pc.fill_null(old.column("correct"), False)
+    now = pc.fill_null(new.column("correct"), False)
+    flip = pc.not_equal(was, now)
+    moved = pc.not_equal(
+        pc.fill_null(old.column("grade_status"), ""), pc.fill_null(new.column("grade_status"), "")
+    )
+    statuses = Counter(
+        f"{a} -> {b}"
+        for a, b in zip(
+            old.filter(moved).column("grade_status").to_pylist(),
+            new.filter(moved).column("grade_status").to_pylist(),
+            strict=True,
+        )
+    )
+    before, after = old.filter(flip).to_pylist(), new.filter(flip).to_pylist()
+    flipped = [
+        {
+            **{k: a[k] for k in keys},
+            "was": bool(a["correct"]),
+            "now": bool(b["correct"]),
+            "status": [a["grade_status"], b["grade_status"]],
+            "pred": [a["pred"], b["pred"]],
+        }
+        for a, b in zip(before, after, strict=True)
+    ]
+    up = sum(1 for f in flipped if f["now"])
+    return {
+        "samples": old.num_rows,
+        "wrong_to_correct": up,
+        "correct_to_wrong": len(flipped) - up,
+        "status_changes": dict(sorted(statuses.items())),
+        "flipped": flipped,
+    }
+
+
+def _merge_verdicts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    statuses: Counter[str] = Counter()
+    for p in parts:
+        statuses.update(p["status_changes"])
+    return {
+        "samples": sum(p["samples"] for p in parts),
+        "wrong_to_correct": sum(p["wrong_to_correct"] for p in parts),
+        "correct_to_wrong": sum(p["correct_to_wrong"] for p in parts),
+        "status_changes": dict(sorted(statuses.items())),
+        "flipped": [f for p in parts for f in p["flipped"]],
+    }
+
+
+def replay_states(
+    ids: list[str],
+    levels: list[int | None],
+    sources: list[str],
+    rounds: Iterable[tuple[int, np.ndarray, np.ndarray]],
+    config: dars.DarsConfig,
+) -> Iterator[tuple[int, dars.State]]:
+    """The states the round loop reaches on these verdicts, one per round (as `run_rounds`).
+
+    Args:
+        ids, levels, sources: The query pool, in state order.
+        rounds: Per round in order: its number, the state row of each sample, its verdict.
+        config: The build's DARS settings.
+
+    Yields:
+        (round, state after it); after the last round, if queries are still open and the
+        scheduler has nothing left to give them, one more: the closing state the loop saves.
+    """
+    state = dars.new_state(ids, levels, sources)
+    if config.fail_rate_from:
+        fr, frs = dars.load_fail_rates(config.fail_rate_from, ids)
+        state = dars.freeze_difficulty(state, config, fr, frs)
+    r = -1
+    for r, index, correct in rounds:
+        sampled = np.unique(index)
+        # these queries were open when round r was scheduled (their samples exist)
+        state = {**state, "done": state["done"].copy(), "stop_reason": state["stop_reason"].copy()}
+        state["done"][sampled] = False
+        state["stop_reason"][sampled] = None
+        state = dars.update_counts(state, index, correct, r)
+        if r == 0 and not config.fail_rate_from:
+            state = dars.freeze_difficulty(state, config)
+        state = dars.apply_stop_rules(state, config, dars.budget_left(state, config))
+        yield r, state
+    if not state["done"].all():
+        n = dars.schedule(state, config, dars.budget_left(state, config))
+        if not n.any():  # as the loop: nothing left to spend, every open query closes
+            yield r + 1, dars.apply_stop_rules(state, config, budget_left=0)
+
+
+def more_samples(state: dars.State, config: dars.DarsConfig) -> dict[str, Any] | None:
+    """What the open queries of a state still need: None when every query is finished.
+
+    Returns:
+        `queries` open, `next_round` (the raw samples the scheduler asks for next) and
+        `projected` (what they would take in all at the current price, `projected_spend`).
+    """
+    if state["done"].all():
+        return None
+    left = dars.budget_left(state, config)
+    n = dars.schedule(state, config, left)
+    price = dars.budget_price(state, config, left)
+    return {
+        "queries": int((~state["done"]).sum()),
+        "next_round": int(n.sum()),
+        "projected": int(dars.projected_spend(state, config, price).sum()),
+    }
+
+
+def _value(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and np.isnan(x):
+        return None
+    return x
+
+
+def compare_states(
+    old: dars.State | None, new: dars.State, strategies: Iterable[str]
+) -> dict[str, Any]:
+    """Queries whose target (any strategy) or stop reason differs between two final states.
+
+    An open query's stop reason is None (shown as `open`).
+    """
+    strategies = list(strategies)
+    if old is None or list(old["id"]) != list(new["id"]):
+        return {"compared": False, "target_changed": {}, "stop_reason_changed": 0,
+                "stop_reasons": {}, "changed": []}  # fmt: skip
+    columns = [f"target_{name}" for name in strategies]
+    changed = []
+    stops: Counter[str] = Counter()
+    targets: Counter[str] = Counter()
+    for i, qid in enumerate(new["id"]):
+        entry: dict[str, Any] = {}
+        for col in [*columns, "stop_reason"]:
+            a = _value(old[col][i]) if col in old else None
+            b = _value(new[col][i])
+            if a != b:
+                entry[col] = [a, b]
+        if not entry:
+            continue
+        if "stop_reason" in entry:
+            stops[" -> ".join(x or "open" for x in entry["stop_reason"])] += 1
+        targets.update(c.removeprefix("target_") for c in entry if c.startswith("target_"))
+        changed.append({
+            "id": qid, "level": _value(new["level"][i]),
+            "corrects": [_value(old["corrects"][i]), _value(new["corrects"][i])],
+            "fail_rate": [_value(old["fail_rate"][i]), _value(new["fail_rate"][i])],
+            **entry,
+        })  # fmt: skip
+    return {
+        "compared": True,
+        "target_changed": {name: targets[name] for name in strategies if targets[name]},
+        "stop_reason_changed": sum(stops.values()),
+        "stop_reasons": dict(sorted(stops.items())),
+        "changed": changed,
+    }
+
+
+def _hash(text: Any) -> int:
+    digest = hashlib.blake2b(str(text).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def release_keys(folder: Path) -> dict[str, Counter]:
+    """Row keys of every config of a release folder: (id, round, sample_idx) for raw samples,
+    (id, response hash) for released responses, the id for query tables."""
+    out: dict[str, Counter] = {}
+    if not folder.is_dir():
+        return out
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = sorted(sub.glob("*.parquet"))
+        if not files:
+            continue
+        names = pq.read_schema(files[0]).names
+        if {"round", "sample_idx"} <= set(names):
+            cols = ["id", "round", "sample_idx"]
+        elif "response" in names:
+            cols = ["id", "response"]
+        else:
+            cols = ["id"]
+        keys: Counter = Counter()
+        for f in files:
+            t = pq.read_table(f, columns=cols).to_pydict()
+            if "response" in t:
+                t["response"] = [_hash(x) for x in t["response"]]
+            keys.update(zip(*(t[c] for c in cols), strict=True))
+        out[sub.name] = keys
+    return out
+
+
+def compare_releases(old_root: Path, new: dict[str, Path]) -> dict[str, dict[str, int]]:
+    """Rows before and after, added and removed, per release (and config of the pool)."""
+    report: dict[str, dict[str, int]] = {}
+    for folder in new.values():
+        before, after = release_keys(old_root / folder.name), release_keys(folder)
+        for config in sorted(set(before) | set(after)):
+            a, b = before.get(config, Counter()), after.get(config, Counter())
+            name = folder.name if config == "data" else f"{folder.name}/{config}"
+            report[name] = {
+                "rows_before": sum(a.values()),
+                "rows_after": sum(b.values()),
+                "added": sum((b - a).values()),
+                "removed": sum((a - b).values()),
+            }
+    return report
+
+
+def regrade_build(
+    out: Path, *, num_proc: int | None = None, progress: bool = False
+) -> RegradeResult:
+    """Regrade a build folder (see the module docstring)."""
+    del progress  # grading shows datasets' own bar
+    s, recipe = build_settings(out, num_proc)
+    queries = build.load_queries(s.build)
+    with outputs.folder_lock(out, "regrade"), outputs.disk_full(out, out):
+        work = out / WORK
+        plan = {"grader": _grader()}
+        while True:
+            if not (work / CHANGES).is_file():  # nothing moved in yet
+                if (work / PLAN).is_file() and json.loads((work / PLAN).read_text()) != plan:
+                    shutil.rmtree(work)  # staged by another grader: start again
+                shards = sampled_rounds(out)
+                work.mkdir(exist_ok=True)
+                outputs.atomic_write(work / PLAN, json.dumps(plan) + "\n")
+                _stage_build(out, s, recipe, queries, shards, work)
+            report = json.loads((work / CHANGES).read_text(encoding="utf-8"))
+            t0 = time.perf_counter()  # the staging time (maybe of a killed run) is in the report
+            _commit_build(out, work)  # a commit once started is finished, whatever the grader
+            report["wall_time_s"] = round(report["wall_time_s"] + time.perf_counter() - t0, 2)
+            outputs.atomic_write(out / REPORT, json.dumps(report, indent=1, default=str) + "\n")
+            shutil.rmtree(work)
+            if report["grader"]["after"] == plan["grader"]:
+                break
+    return RegradeResult(out=out, kind="build", report=report)
+
+
+def _grader() -> dict[str, Any]:
+    from dart_hf.grading import grader_info
+
+    return grader_info()
+
+
+def _stage_build(
+    out: Path,
+    s: build.BuildSettings,
+    recipe: dict[str, Any],
+    queries: Dataset,
+    shards: list[int],
+    work: Path,
+) -> None:
+    """Grade every round into `work`, replay the states, assemble, and write the report."""
+    t0 = time.perf_counter()
+    graded_before = _stage_record(out, recipe, queries, work)
+    paths = [_grade_round(out, r, n, s, work) for r, n in enumerate(shards)]
+    verdicts = _merge_verdicts([
+        compare_verdicts(
+            _verdict_table(build._round_dir(out, r) / build.GRADED), _verdict_table(p),
+            ("id", "round", "sample_idx"),
+        )
+        for r, p in enumerate(paths)
+    ])  # fmt: skip
+    ids = list(queries["id"])
+    position = {q: i for i, q in enumerate(ids)}
+
+    def rounds() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        for r, p in enumerate(paths):
+            t = Dataset.from_file(str(p)).data.table.select(["id", "correct"])
+            index = np.asarray([position[q] for q in t.column("id").to_pylist()], dtype=np.int64)
+            yield r, index, np.asarray(t.column("correct").to_pylist(), dtype=object)
+
+    states = work / "state"
+    if states.exists():
+        shutil.rmtree(states)
+    state = None
+    for r, state in replay_states(ids, queries["level"], queries["source"], rounds(), s.dars):
+        dars.save_state(state, states / f"round-{r:03d}.parquet")
+    assert state is not None  # at least one round (sampled_rounds)
+    last = build.last_round(out)
+    old_state = dars.load_state(build._state_path(out, last)) if last >= 0 else None
+    pool = concatenate_datasets([Dataset.from_file(str(p)) for p in paths])
+    staged = work / "releases"
+    if staged.exists():
+        shutil.rmtree(staged)
+    releases, fig = build.assemble_releases(out, queries, state, s, into=staged, pool=pool)
+    result_stats = build.release_stats(out, s, recipe, state, fig)
+    from dart_hf import stats
+
+    stats.save_stats(result_stats, work / "stats.json")
+    build.write_cards(releases, result_stats, s)
+    need = more_samples(state, s.dars)
+    report = {
+        "kind": "build",
+        "folder": str(out),
+        "grader": {"before": graded_before, "after": _grader()},
+        "verdicts": verdicts,
+        "releases": compare_releases(out / "releases", releases),
+        "queries": compare_states(old_state, state, s.dars.strategies),
+        "more_samples": None if need is None else {
+            **need, "command": f"dart-hf build --config {out}/recipe.yaml -o {out}",
+        },
+        "wall_time_s": round(time.perf_counter() - t0, 2),
+    }  # fmt: skip
+    outputs.atomic_write(work / CHANGES, json.dumps(report, indent=1, default=str) + "\n")
+
+
+def _commit_build(out: Path, work: Path) -> None:
+    """Move the staged files in; every step may be repeated after a kill (`build.json` last)."""
+    for path in sorted(work.glob("round-*.arrow")):
+        r = int(path.stem.split("-")[1])
+        os.replace(path, build._round_dir(out, r) / build.GRADED)
+    states = work / "state"
+    if states.is_dir():
+        (out / "state").mkdir(exist_ok=True)
+        keep = {p.name for p in states.glob("round-*.parquet")}
+        for old in (out / "state").glob("round-*.parquet"):
+            if old.name not in keep:
+                old.unlink()
+        for path in sorted(states.glob("round-*.parquet")):
+            os.replace(path, out / "state" / path.name)
+        states.rmdir()
+    if (work / "stats.json").is_file():
+        os.replace(work / "stats.json", out / "stats.json")
+    staged = work / "releases"
+    if staged.is_dir():
+        (out / "releases").mkdir(exist_ok=True)
+        for folder in sorted(p for p in staged.iterdir() if p.is_dir()):
+            outputs.replace_folder(folder, out / "releases" / folder.name)
+        shutil.rmtree(staged)
+    if (work / build.RECORD).is_file():
+        os.replace(work / build.RECORD, out / build.RECORD)
+
+
+# --------------------------------------------------------------------------- eval folders
+
+
+def eval_settings(results: dict[str, Any], where: str, num_proc: int | None = None) -> tuple:
+    """The `EvalConfig` and `EngineSpec` an evaluation's `results.json` records."""
+    from dart_hf.config import build_dataclass
+    from dart_hf.engines import EngineSpec
+    from dart_hf.evaluation import EvalConfig
+
+    settings = results.get("settings")
+    if not isinstance(settings, dict) or not isinstance(settings.get("engine"), dict):
+        raise DartError(f"{where}: no evaluation settings recorded")
+    names = {f.name for f in dataclasses.fields(EvalConfig)}
+    values = {k: v for k, v in settings.items() if k in names}
+    if num_proc is not None:
+        values["num_proc"] = num_proc
+    config = build_dataclass(EvalConfig, values, where=where)
+    engine = settings["engine"]
+
+    def frozen(x: Any) -> Any:  # options must stay hashable (engines are cached by spec)
+        if isinstance(x, list):
+            return tuple(frozen(v) for v in x)
+        if isinstance(x, dict):
+            return tuple(sorted((k, frozen(v)) for k, v in x.items()))
+        return x
+
+    fields = {f.name for f in dataclasses.fields(EngineSpec)} - {"options"}
+    spec = EngineSpec(
+        **{k: v for k, v in engine.items() if k in fields},
+        options=tuple(sorted((k, frozen(v)) for k, v in (engine.get("options") or {}).items())),
+    )
+    return config, spec
+
+
+def check_eval_samples(out: Path, config: Any) -> None:
+    """Refuse an evaluation whose sampling shards are not all on disk (one line, named)."""
+    for bench in config.benchmarks:
+        for seed in config.seeds:
+            folder = out / "samples" / bench / f"seed-{seed}"
+            manifest = folder / sampling.MANIFEST
+            if not manifest.is_file():
+                raise DartError(
+                    f"{folder}: never sampled: the raw samples are incomplete; rerun the "
+                    f"`dart-hf eval` command of {out} to finish it, then regrade"
+                )
+            record = json.loads(manifest.read_text(encoding="utf-8"))
+            n_shards = -(-int(record["queries"]) // int(record["shard_size"]))
+            have = sum(sampling.shard_path(folder, k).is_file() for k in range(n_shards))
+            if have < n_shards:
+                raise DartError(
+                    f"{folder}: {have} of {n_shards} shards: the raw samples are incomplete; "
+                    f"rerun the `dart-hf eval` command of {out} to finish it, then regrade"
+                )
+
+
+EVAL_KEYS = ("benchmark", "id", "seed", "sample_idx")
+
+
+def prediction_verdicts(folder: Path) -> pa.Table:
+    """Key and verdict columns of every prediction of an evaluation's `predictions/`."""
+    cols = [*EVAL_KEYS, *VERDICT_COLUMNS]
+    parts = [pq.read_table(f, columns=cols) for f in sorted(folder.glob("*/*.parquet"))]
+    if not parts:
+        raise DartError(f"{folder}: no predictions: the evaluation did not finish")
+    table = pa.concat_tables([p.cast(parts[0].schema) for p in parts])
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in EVAL_KEYS])
+    return table.take(order)
+
+
+def regrade_eval(
+    out: Path, *, num_proc: int | None = None, progress: bool = False
+) -> RegradeResult:
+    """Regrade an evaluation folder: `run_eval(regrade=True)` with its recorded settings."""
+    from dart_hf.evaluation import run_eval
+
+    path = out / "results.json"
+    if not path.is_file():
+        raise DartError(
+            f"{out}: no results.json: the evaluation did not finish; rerun its `dart-hf eval` "
+            "command to finish it, then regrade"
+        )
+    t0 = time.perf_counter()
+    results = json.loads(path.read_text(encoding="utf-8"))
+    config, spec = eval_settings(results, str(path), num_proc)
+    check_eval_samples(out, config)
+    work = out / WORK
+    before_path = work / "predictions.parquet"  # the verdicts before, kept across a kill
+    if not before_path.is_file():
+        work.mkdir(exist_ok=True)
+        tmp = work / "predictions.parquet.tmp"
+        pq.write_table(prediction_verdicts(out / "predictions"), tmp)
+        os.replace(tmp, before_path)
+        outputs.atomic_write(work / PLAN, json.dumps({"grader": results.get("grader")}) + "\n")
+    before = pq.read_table(before_path)
+    graded_before = json.loads((work / PLAN).read_text(encoding="utf-8"))["grader"]
+    new = run_eval(config, out, engine_spec=spec, progress=progress, regrade=True)
+    after = prediction_verdicts(out / "predictions")
+    if after.num_rows != before.num_rows:
+        raise DartError(f"{out}: the regraded predictions do not line up with the saved ones")
+    accuracy = {
+        bench: [
+            (results.get("benchmarks", {}).get(bench) or {}).get("accuracy"),
+            entry.get("accuracy"),
+        ]
+        for bench, entry in new.get("benchmarks", {}).items()
+    }
+    report = {
+        "kind": "eval",
+        "folder": str(out),
+        "grader": {"before": graded_before, "after": new.get("grader")},
+        "verdicts": compare_verdicts(before, after.cast(before.schema), EVAL_KEYS),
+        "accuracy": accuracy,
+        "wall_time_s": round(time.perf_counter() - t0, 2),
+    }
+    outputs.atomic_write(out / REPORT, json.dumps(report, indent=1, default=str) + "\n")
+    shutil.rmtree(work)
+    return RegradeResult(out=out, kind="eval", report=report)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
+
+
+def _grader_text(g: dict[str, Any] | None) -> str:
+    if not g:
+        return "unknown"
+    return f"{g.get('name')} {g.get('version')} (grade version {g.get('grade_version')})"
+
+
+def format_report(report: dict[str, Any], max_queries: int = 20) -> str:
+    """The report of a regrade as plain-text tables, for the CLI to print."""
+    v = report["verdicts"]
+    lines = [
+        f"regrade of {report['folder']} ({report['kind']}), {v['samples']} samples, "
+        f"{report['wall_time_s']:.1f} s",
+        f"grader: {_grader_text(report['grader']['before'])} -> "
+        f"{_grader_text(report['grader']['after'])}",
+        "",
+        *_table([
+            ["verdicts", "samples", "wrong -> correct", "correct -> wrong"],
+            ["", str(v["samples"]), str(v["wrong_to_correct"]), str(v["correct_to_wrong"])],
+        ]),
+    ]  # fmt: skip
+    if v["status_changes"]:
+        lines.append(
+            "status changes: " + ", ".join(f"{k} {n}" for k, n in v["status_changes"].items())
+        )
+    if report["kind"] == "eval":
+        rows = [["benchmark", "accuracy before", "after"]]
+        for bench, (a, b) in report["accuracy"].items():
+            rows.append([bench, "-" if a is None else f"{a:.2f}", "-" if b is None else f"{b:.2f}"])
+        lines += ["", *_table(rows)]
+        return "\n".join(lines)
+    rows = [["release", "rows before", "rows after", "added", "removed"]]
+    for name, r in report["releases"].items():
+        rows.append([name, *(str(r[k]) for k in ("rows_before", "rows_after", "added", "removed"))])
+    lines += ["", *_table(rows)]
+    q = report["queries"]
+    lines.append("")
+    if not q["compared"]:
+        lines.append("queries: no earlier final state to compare with")
+    else:
+        targets = ", ".join(f"{k} {n}" for k, n in q["target_changed"].items()) or "none"
+        stops = ", ".join(f"{k} {n}" for k, n in q["stop_reasons"].items()) or "none"
+        lines.append(f"queries whose target changed: {targets}; stop reason changed: {stops}")
+        if q["changed"]:
+            cols = sorted({c for e in q["changed"] for c in e if c.startswith("target_")})
+            rows = [["id", "level", "corrects", *cols, "stop reason"]]
+            for e in q["changed"][:max_queries]:
+                stop = e.get("stop_reason")
+                rows.append([
+                    e["id"], "-" if e["level"] in (None, -1) else str(e["level"]),
+                    "{} -> {}".format(*e["corrects"]),
+                    *("{} -> {}".format(*e[c]) if c in e else "" for c in cols),
+                    "" if stop is None else " -> ".join(x or "open" for x in stop),
+                ])  # fmt: skip
+            lines += _table(rows)
+            if len(q["changed"]) > max_queries:
+                lines.append(f"... {len(q['changed']) - max_queries} more in {REPORT}")
+    need = report.get("more_samples")
+    if need:
+        lines.append(
+            f"{need['queries']} queries need more samples than the build has: the next round "
+            f"asks for {need['next_round']} (about {need['projected']} in all); "
+            f"`{need['command']}` draws them"
+        )
+    else:
+        lines.append("every query is finished: no more samples needed")
+    return "\n".join(lines)
