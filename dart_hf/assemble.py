@@ -141,9 +141,12 @@ class Selection:
         """Mask over `order`: the first `targets[q]` responses of every query q."""
         return self.rank < targets[self.qidx]
 
-    def first_samples(self, n: int) -> np.ndarray:
-        """Mask over `order`: surviving responses among each query's first n raw samples."""
-        return self.sample_idx < n
+    def first_samples(self, n: int | np.ndarray) -> np.ndarray:
+        """Mask over `order`: surviving responses among each query's first n raw samples
+        (`n` one count, or one per query in state order)."""
+        if np.ndim(n) == 0:
+            return self.sample_idx < n
+        return self.sample_idx < np.asarray(n)[self.qidx]
 
     def kept_per_query(self, mask: np.ndarray, n_queries: int) -> np.ndarray:
         """Kept responses per state row under a mask over `order`."""

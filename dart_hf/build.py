@@ -36,15 +36,10 @@ from dart_hf.config import (
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError
 from dart_hf.executors import Executor, ExecutorSpec, make_executor
+from dart_hf.strategies import POOL, STRATEGIES
 
 logger = logging.getLogger(__name__)
 
-# Release folder per strategy, and the card kind that describes it.
-RELEASES: dict[str, tuple[str, str]] = {
-    "uniform": ("dart-math-uniform", "uniform"),
-    "prop2diff": ("dart-math-hard", "hard"),
-    "vrt": ("vrt", "vrt"),
-}
 POOL_RELEASE = "dart-math-pool"
 GRADED = "graded.arrow"  # Arrow IPC stream: datasets memory-maps it as is
 RECORD = "build.json"  # what made the folder: settings, grader, queries (outputs.check_fingerprint)
@@ -479,10 +474,7 @@ def assemble_releases(
     kept: dict[str, np.ndarray] = {}
     plan: dict[str, np.ndarray] = {}
     for name in s.dars.strategies:
-        if name == "vrt":
-            mask = sel.first_samples(s.dars.vrt_n)
-        else:
-            mask = sel.first_t(state[f"target_{name}"])
+        mask = STRATEGIES[name].select(sel, state[f"target_{name}"])
         kept[name] = sel.kept_per_query(mask, len(ids))
         plan[name] = sel.order[mask]
     filters = sel.filters
@@ -490,7 +482,7 @@ def assemble_releases(
     rows = {name: len(r) for name, r in plan.items()}
     for name, selected in plan.items():
         ds = assemble.release(pool, selected, fail_rate)
-        folder = into / RELEASES[name][0]
+        folder = into / STRATEGIES[name].release
         hub.write_hub_folder({"default": ds}, folder)
         releases[name] = folder
         del ds
@@ -498,7 +490,7 @@ def assemble_releases(
     hub.write_hub_folder(
         {"samples": pool, "queries": query_info(queries, state, kept, excluded, audit)}, folder
     )
-    releases["pool"] = folder
+    releases[POOL] = folder
     figures = {
         "kept": kept,
         "rows": rows,
@@ -624,7 +616,7 @@ def write_cards(releases: dict[str, Path], result_stats: dict[str, Any], s: Buil
     from dart_hf import cards
 
     for name, folder in releases.items():
-        kind = RELEASES[name][1] if name in RELEASES else "pool"
-        strategy = name if name in RELEASES else s.dars.strategies[0]
+        kind = STRATEGIES[name].card if name in STRATEGIES else POOL
+        strategy = name if name in STRATEGIES else s.dars.strategies[0]
         extra = {"repo_id": f"{s.build.org}/{folder.name}"} if s.build.org else None
         cards.write_card(folder, kind, result_stats, strategy=strategy, extra=extra)

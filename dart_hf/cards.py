@@ -21,6 +21,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from dart_hf import hub, plots
 from dart_hf.errors import DartError, unknown_name
+from dart_hf.strategies import POOL, STRATEGIES
 
 TEMPLATE_DIR = "dataset_cards"
 SECRET_KEY = re.compile(
@@ -29,9 +30,10 @@ SECRET_KEY = re.compile(
 """Recipe keys dropped before a card shows them (`hf_token`, not `max_tokens`)."""
 RUN_WIDE = ("max_trials", "budget")
 """Settings shared by every strategy of a build: shown once, not as strategy parameters."""
-PAPER_MEAN_RESPONSES = dict(
-    zip(("uniform", "hard"), plots.PAPER_MEAN_RESPONSES.values(), strict=True)
-)
+PAPER_MEAN_RESPONSES = {
+    s.card: list(s.paper_mean_responses) for s in STRATEGIES.values() if s.paper_mean_responses
+}
+"""The paper's released figures by card kind (the registered strategies' at import)."""
 DART_SUMMARY = (
     "Rejection tuning builds math SFT data by sampling solutions from a model and keeping the "
     "correct ones, but sampling every question equally leaves hard questions with few or no "
@@ -130,28 +132,36 @@ class CardKind:
     Attributes:
         template: File in `dataset_cards/`.
         pretty_name: Card title and `pretty_name` metadata.
-        strategies: Keys of `stats["strategies"]` tried in order when none is given.
-        paper: Key of `PAPER_MEAN_RESPONSES` shown beside the per-level table, or None.
+        strategies: Keys of `stats["strategies"]` tried in order when none is given (then the
+            kind itself).
+        paper_name: The paper's released set shown beside the per-level table, or None.
+        paper_means: Its mean responses per query, L0-L5, or None.
+        description: The strategy in a sentence (the generic `strategy.md.j2` card shows it).
     """
 
     template: str
     pretty_name: str
     strategies: tuple[str, ...]
-    paper: str | None = None
+    paper_name: str | None = None
+    paper_means: tuple[float, ...] | None = None
+    description: str = ""
 
     def __post_init__(self) -> None:
         if not self.template.endswith(".md.j2"):
             raise DartError(f"card template {self.template!r} must end with .md.j2")
-        if self.paper is not None and self.paper not in PAPER_MEAN_RESPONSES:
-            raise unknown_name("paper figures", self.paper, PAPER_MEAN_RESPONSES)
 
 
-CARD_KINDS: dict[str, CardKind] = {
-    "uniform": CardKind("uniform.md.j2", "DART-Math-Uniform (dart-hf)", ("uniform",), "uniform"),
-    "hard": CardKind("hard.md.j2", "DART-Math-Hard (dart-hf)", ("prop2diff", "hard"), "hard"),
-    "vrt": CardKind("vrt.md.j2", "VRT baseline (dart-hf)", ("vrt",)),
-    "pool": CardKind("pool.md.j2", "DART-Math raw sample pool (dart-hf)", ()),
-}
+POOL_CARD = CardKind("pool.md.j2", "DART-Math raw sample pool (dart-hf)", ())
+
+
+def card_kinds() -> dict[str, CardKind]:
+    """Every card kind: one per strategy in `strategies.STRATEGIES` (its `card`), and `pool`."""
+    kinds = {
+        s.card: CardKind(s.card_template, s.pretty_name, (s.name,), s.paper_name,
+                         s.paper_mean_responses, s.description)
+        for s in STRATEGIES.values()
+    }  # fmt: skip
+    return {**kinds, POOL: POOL_CARD}
 
 
 # --------------------------------------------------------------------------- templates
@@ -333,7 +343,7 @@ def stop_rule(settings: dict[str, Any], rule: dict[str, Any] | None) -> str:
 
 def resolve_strategy(kind: str, stats: dict[str, Any], strategy: str | None) -> str | None:
     """The `stats["strategies"]` key a card describes (None for the pool card)."""
-    spec = CARD_KINDS[kind]
+    spec = card_kinds()[kind]
     available = stats.get("strategies", {})
     if strategy is not None:
         if strategy not in available:
@@ -350,9 +360,11 @@ def resolve_strategy(kind: str, stats: dict[str, Any], strategy: str | None) -> 
     )
 
 
-def level_rows(strat: dict[str, Any], paper: str | None) -> list[dict[str, Any]]:
-    """Per-level table rows of one strategy, with the paper's figures where they exist."""
-    ref = PAPER_MEAN_RESPONSES.get(paper or "")
+def level_rows(
+    strat: dict[str, Any], paper: tuple[float, ...] | list[float] | None
+) -> list[dict[str, Any]]:
+    """Per-level table rows of one strategy, with the paper's figures (L0-L5) where given."""
+    ref = paper
     rows = []
     for row in sorted(
         strat.get("per_level", []),
@@ -428,16 +440,17 @@ def card_context(
     plot_paths: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Everything a card template sees (also handy for tests)."""
-    if kind not in CARD_KINDS:
-        raise unknown_name("card kind", kind, CARD_KINDS)
+    kinds = card_kinds()
+    if kind not in kinds:
+        raise unknown_name("card kind", kind, kinds)
     extra = dict(extra or {})
-    spec = CARD_KINDS[kind]
+    spec = kinds[kind]
     name = resolve_strategy(kind, stats, strategy)
     recipe = scrub_secrets(stats.get("recipe", {}))
     strategies = stats.get("strategies", {})
     strat = strategies.get(name, {}) if name else {}
     existing = hub.read_card(folder)
-    if name and kind != "pool":
+    if name and kind != POOL:
         rows = int(strat.get("rows", 0))
     else:
         rows = int(stats.get("totals", {}).get("raw_samples", 0))
@@ -477,13 +490,14 @@ def card_context(
         "gold_audit": stats.get("gold_audit"),
         "fail_rate": stats.get("fail_rate", {}),
         "strategies": strategies,
-        "level_rows": level_rows(strat, spec.paper) if name else [],
+        "level_rows": level_rows(strat, spec.paper_means) if name else [],
         "strategy_rows": {k: level_rows(v, None) for k, v in strategies.items()},
         "strategy_params": {
             k: {p: x for p, x in v.get("params", {}).items() if p not in RUN_WIDE}
             for k, v in strategies.items()
         },
-        "paper": spec.paper,
+        "paper": spec.paper_name,
+        "description": spec.description,
         "prompt": _prompt(stats, extra),
         "columns": _columns(
             existing, {**KIND_COLUMN_DOCS.get(kind, {}), **extra.get("column_docs", {})}
@@ -538,7 +552,7 @@ def write_card(
 
     Args:
         folder: The staged release folder.
-        kind: One of `CARD_KINDS` (uniform, hard, vrt, pool).
+        kind: One of `card_kinds()` (uniform, hard, vrt: each strategy's `card`; and pool).
         stats: The build's statistics (DESIGN.md "Statistics").
         strategy: Key of `stats["strategies"]` to describe; default from the kind.
         extra: Optional overrides: `repo_id`, `pretty_name`, `license`, `prompt_template`,
@@ -557,7 +571,7 @@ def write_card(
     context = card_context(
         folder, kind, stats, strategy=strategy, extra=extra, plot_paths=plot_paths
     )
-    body = render_template(CARD_KINDS[kind].template, context)
+    body = render_template(card_kinds()[kind].template, context)
     plots.write_plots(stats, folder)
     tags = ["math", "synthetic", "rejection-sampling", "dart-math", *extra.get("tags", [])]
     return save_card(

@@ -13,13 +13,23 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from dart_hf.errors import DartError
+from dart_hf.strategies import STRATEGIES
 
 IMAGES_DIR = "images"
-PAPER_MEAN_RESPONSES: dict[str, list[float]] = {
-    "DART-Math-Uniform (paper)": [39.93, 40.0, 40.0, 39.80, 39.54, 37.14],
-    "DART-Math-Hard (paper)": [8.49, 14.28, 33.52, 54.94, 79.59, 107.06],
-}
-"""Mean correct responses per query in the released sets, GSM8K (L0) then MATH L1-L5."""
+
+
+def paper_mean_responses() -> dict[str, list[float]]:
+    """Mean correct responses per query in the paper's released sets, GSM8K (L0) then MATH
+    L1-L5, by legend label (from `strategies.STRATEGIES`)."""
+    return {
+        f"{s.paper_name} (paper)": list(s.paper_mean_responses)
+        for s in STRATEGIES.values()
+        if s.paper_name and s.paper_mean_responses
+    }
+
+
+PAPER_MEAN_RESPONSES = paper_mean_responses()
+"""The registered strategies' paper figures (as at import)."""
 METAMATHQA_COVERAGE: list[float] = [98.1, 93.6, 86.7, 76.6, 48.9]
 """MetaMathQA coverage (%) of MATH train queries, levels 1-5."""
 PLOT_FILES = {
@@ -75,7 +85,7 @@ def plot_responses_per_level(stats: dict[str, Any], path: Path) -> Path:
     if strategies:
         ax.legend(fontsize=7)
     paper_x = list(range(6))
-    for i, (label, values) in enumerate(PAPER_MEAN_RESPONSES.items()):
+    for i, (label, values) in enumerate(paper_mean_responses().items()):
         ref.bar([v - 0.4 + 0.4 * (i + 0.5) for v in paper_x], values, 0.4, label=label)
     ref.set_xticks(paper_x, [level_label(lv) for lv in range(6)], fontsize=7)
     ref.set_title("Released sets (paper)")

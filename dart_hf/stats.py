@@ -16,24 +16,15 @@ import numpy as np
 from dart_hf import dars
 from dart_hf.config import DarsConfig
 from dart_hf.dars import State
+from dart_hf.strategies import STRATEGIES
 
 FILTER_KEYS = ("duplicate", "multiple_boxed", "repetition", "non_ascii_answer")
 HISTOGRAM_BINS = 10
-PAPER_MEAN_RESPONSES: dict[str, list[float]] = {
-    "uniform": [39.93, 40.0, 40.0, 39.80, 39.54, 37.14],
-    "prop2diff": [8.49, 14.28, 33.52, 54.94, 79.59, 107.06],
-}
-"""Mean responses per query of the paper's released sets (DART-Math-Uniform / -Hard), L0-L5."""
 
 
 def strategy_params(name: str, config: DarsConfig) -> dict[str, Any]:
-    """The parameters that define a strategy's release."""
-    common = {"max_trials": config.max_trials, "budget": config.budget}
-    if name == "uniform":
-        return {"k_u": config.k_u, **common}
-    if name == "prop2diff":
-        return {"k_p": config.k_p, "normalize_fail_rate": config.normalize_fail_rate, **common}
-    return {"vrt_n": config.vrt_n, **common}
+    """The parameters that define a strategy's release (`Strategy.card_params`)."""
+    return STRATEGIES[name].card_params(config)
 
 
 def per_level(
@@ -153,10 +144,9 @@ def compute_stats(
     strategies: dict[str, Any] = {}
     for name in config.strategies:
         k = kept[name]
-        if name == "vrt":
-            at_target = state["samples"] >= np.minimum(config.vrt_n, config.max_trials)
-        else:
-            at_target = k >= state[f"target_{name}"]
+        at_target = STRATEGIES[name].at_target(
+            k, state[f"target_{name}"], state["samples"], config.max_trials
+        )
         strategies[name] = {
             "params": strategy_params(name, config),
             "rows": int(rows[name]),
@@ -242,7 +232,7 @@ def format_table(stats: dict[str, Any]) -> str:
         f"{'coverage':>8} {'at target':>9} {'none':>6} {'below t':>7}"
     ]
     for name, s in stats["strategies"].items():
-        paper = PAPER_MEAN_RESPONSES.get(name)
+        paper = STRATEGIES[name].paper_mean_responses if name in STRATEGIES else None
         for row in s["per_level"]:
             lv = row["level"]
             ref = f"{paper[lv]:.2f}" if paper and lv is not None and 0 <= lv <= 5 else "-"

@@ -26,6 +26,8 @@ COUNTS = ("correct", "samples")
 """What a strategy's target counts."""
 RUN_WIDE_PARAMS = ("max_trials", "budget")
 """DARS settings every strategy's release depends on (stored with each strategy's params)."""
+POOL = "pool"
+"""The key, card kind and release name of the raw sample pool (not a strategy)."""
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,14 @@ class Strategy:
         params: `DarsConfig` fields passed to `targets` and shown on the card, in order.
         counts: What a target counts (`COUNTS`): `correct` responses, or raw `samples`.
         release: Release folder under `releases/`.
-        card: Card kind (`cards.CARD_KINDS`), also a name `cards.write_card` accepts.
-        card_template: Template in `dataset_cards/`.
+        card: Card kind (`cards.card_kinds()`), the name `cards.write_card` takes.
+        card_template: Template in `dataset_cards/` (`strategy.md.j2`: a generic card that
+            shows `description` and the parameters).
         pretty_name: Card title and `pretty_name` metadata.
         paper_name: Name of the paper's released set this strategy reproduces, or None.
         paper_mean_responses: That set's mean responses per query, GSM8K (L0) then MATH
-            L1-L5 (the cards and plots show them beside the build's), or None.
+            L1-L5 (the cards, plots and printed table show them beside the build's), or None.
+        description: What the strategy keeps, in a sentence (the generic card shows it).
     """
 
     name: str
@@ -57,8 +61,11 @@ class Strategy:
     pretty_name: str
     paper_name: str | None = None
     paper_mean_responses: tuple[float, ...] | None = None
+    description: str = ""
 
     def __post_init__(self) -> None:
+        if POOL in (self.name, self.card):
+            raise DartError(f"strategy {self.name}: {POOL!r} names the raw sample pool's release")
         if self.counts not in COUNTS:
             raise DartError(f"strategy {self.name}: counts must be one of {', '.join(COUNTS)}")
         if not self.card_template.endswith(".md.j2"):
@@ -78,6 +85,12 @@ class Strategy:
     def card_params(self, config: Any) -> dict[str, Any]:
         """The parameters that define this strategy's release (its own, then run-wide)."""
         return {p: getattr(config, p) for p in (*self.params, *RUN_WIDE_PARAMS)}
+
+    def select(self, selection: Any, targets: np.ndarray) -> np.ndarray:
+        """Mask over an `assemble.Selection`'s rows: the rows this strategy releases."""
+        if self.counts_correct:
+            return np.asarray(selection.first_t(targets))
+        return np.asarray(selection.first_samples(targets))
 
     def at_target(
         self, kept: np.ndarray, target: np.ndarray, samples: np.ndarray, max_trials: int
