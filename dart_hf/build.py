@@ -1,7 +1,9 @@
 """`dart-hf build`: one pool of graded raw samples, assembled into every requested release.
 
 Round 0 is the difficulty phase (`difficulty_samples` per query, or fail rates loaded from an
-earlier run); fail rates are then frozen and targets set. Every later round filters the open
+earlier run); fail rates are then frozen and targets set. With `gold: majority` round 0 is a
+vote phase whose majority answers become the golds of rows without one (`gold_majority.py`),
+and round 1 is the difficulty phase. Every later round filters the open
 queries, asks the scheduler for per-query counts (`n_samples`, `sample_offset`), samples them
 (`sampling.run_sampling` into `rounds/round-XXX/`), grades them, updates the counts and applies
 the stop rules before the next round is scheduled. The state is saved after every round
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import yaml
 from datasets import Dataset, concatenate_datasets
 
@@ -130,20 +133,37 @@ def load_queries(cfg: BuildConfig) -> Dataset:
     """The build's query pool: pools concatenated, optional level slice and limit, checked."""
     from dart_hf import sources
 
-    ds = sources.load_pools(cfg.pool, data_dir=cfg.data_dir)  # ids unique across pools
+    ds = sources.load_pools(  # ids unique across pools
+        cfg.pool, data_dir=cfg.data_dir, query_column=cfg.query_column,
+        answer_column=cfg.answer_column,
+    )  # fmt: skip
     if cfg.levels is not None:
         levels = set(cfg.levels)
+        found = sorted({"none" if lv is None else str(lv) for lv in ds["level"]})
         ds = ds.filter(lambda lv: lv in levels, input_columns="level")
+        if len(ds) == 0:
+            raise DartError(
+                f"the query pool ({', '.join(cfg.pool)}) has no rows of levels "
+                f"{', '.join(map(str, cfg.levels))} (setting `levels`; its rows have levels "
+                f"{', '.join(found)}); set `levels` in a recipe (`levels: null` keeps all)"
+            )
     if cfg.limit is not None and cfg.limit < len(ds):
         ds = ds.select(stratified_head(ds["level"], cfg.limit))
     if len(ds) == 0:
         raise DartError(f"the query pool ({', '.join(cfg.pool)}) has no rows")
     answers = ds["answer"]
     missing = [i for i, a in enumerate(answers) if a is None or not str(a).strip()]
+    if missing and cfg.gold == "majority":
+        logger.info(
+            "%d of %d queries have no gold answer: gold: majority takes the majority answer of "
+            "their first samples", len(missing), len(ds),
+        )  # fmt: skip
+        return ds
     if len(missing) == len(ds):
         raise DartError(
-            f"the query pool ({', '.join(cfg.pool)}) has no gold answers "
-            f"(column 'answer' is empty in all {len(ds)} rows); DARS needs them"
+            f"the query pool ({', '.join(cfg.pool)}) has no gold answers (column 'answer' is "
+            f"empty in all {len(ds)} rows); name the answer column with --answer-column, or "
+            f"give --gold majority to take each query's majority answer as its gold"
         )
     if missing:
         logger.warning(
@@ -204,13 +224,22 @@ def _has_work(out: Path) -> bool:
     return any((out / "rounds").glob("round-*/shard-*.parquet")) or last_round(out) >= 0
 
 
+LATER_SETTINGS: dict[str, Any] = {"gold": "answer", "query_column": None, "answer_column": None}
+"""Settings added after build folders existed, with their defaults: at the default they are
+left out of the fingerprint, so those folders still resume."""
+
+
 def fingerprint(settings: dict[str, Any], queries: Dataset) -> dict[str, Any]:
     """What makes a build: its settings, the grader, and a content hash of the queries and of
     their gold answers (a pool whose golds changed under the same ids is a different build)."""
     from dart_hf.grading import grader_info
 
     return {
-        "settings": {k: v for k, v in settings.items() if k not in NOT_FINGERPRINTED},
+        "settings": {
+            k: v
+            for k, v in settings.items()
+            if k not in NOT_FINGERPRINTED and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])
+        },
         "grader": grader_info(),
         "data": outputs.data_fingerprint(queries),
     }
@@ -300,6 +329,69 @@ def _run_round(
     return Dataset.from_file(str(graded_path)), meta
 
 
+GRADE_COLUMNS = ("pred", "correct", "grade_status", "verdict_source")
+"""The columns `grading.grade_batch` adds."""
+
+
+def read_majority_table(out: Path) -> dict[str, list[Any]]:
+    """The votes of a `gold: majority` build (`gold_majority.TABLE`)."""
+    from dart_hf import gold_majority
+
+    path = out / gold_majority.TABLE
+    if not path.is_file():
+        raise DartError(f"{out}: the vote phase's golds ({path.name}) are missing; use a new --out")
+    return pq.read_table(path).to_pydict()
+
+
+def with_majority_golds(out: Path, queries: Dataset) -> Dataset:
+    """The queries with the golds of the build's vote phase (`queries` unchanged without one)."""
+    from dart_hf import gold_majority
+
+    if not (out / gold_majority.TABLE).is_file():
+        return queries
+    return gold_majority.apply_golds(queries, gold_majority.golds_of(read_majority_table(out)))
+
+
+def vote_phase(
+    out: Path, queries: Dataset, graded: Dataset, s: BuildSettings, executor: Executor
+) -> tuple[Dataset, Dataset]:
+    """Golds for the queries without one from the vote round's samples, then that round
+    graded again against them. Returns the regraded round and the queries with their golds.
+
+    The votes are saved (`gold_majority.TABLE`) before the round is regraded, and regrading
+    is skipped once done, so a build killed anywhere in between resumes to the same result.
+    """
+    from dart_hf import gold_audit, gold_majority
+
+    path = out / gold_majority.TABLE
+    if not path.is_file():
+        needs = [q for q, a in zip(queries["id"], queries["answer"], strict=True)
+                 if not (a or "").strip()]  # fmt: skip
+        config = gold_audit.GoldAuditConfig(s.build.gold_min_votes, s.build.gold_min_share)
+        votes = gold_majority.vote(graded, needs, config, timeout=max(1, int(s.grade.timeout_s)))
+        schema = pa.schema([("id", pa.string()), ("gold_source", pa.string()),
+                            ("gold_majority", pa.string()), ("gold_majority_votes", pa.int64()),
+                            ("gold_voters", pa.int64())])  # fmt: skip
+        tmp = path.with_name(path.name + ".tmp")
+        with outputs.disk_full(path, tmp):
+            pq.write_table(pa.table(votes, schema=schema), tmp)
+            tmp.replace(path)
+        left = votes["gold_source"].count(None)
+        logger.info("vote phase: %d golds from majority votes, %d queries without a clear "
+                    "majority left out", len(needs) - left, left)  # fmt: skip
+    golds = gold_majority.golds_of(read_majority_table(out))
+    rows = graded.data.table.select(["id", "answer"])
+    pending = pc.and_(pc.is_in(rows["id"], value_set=pa.array(list(golds), pa.string())),
+                      pc.equal(rows["answer"], ""))  # fmt: skip
+    if golds and pc.any(pending).as_py():
+        fresh = graded.remove_columns([c for c in GRADE_COLUMNS if c in graded.column_names])
+        regraded = executor.grade(gold_majority.apply_golds(fresh, golds), s.grade)
+        target = _round_dir(out, gold_majority.VOTE_ROUND) / GRADED
+        write_arrow(regraded, target)
+        graded = Dataset.from_file(str(target))
+    return graded, gold_majority.apply_golds(queries, golds)
+
+
 def run_rounds(
     queries: Dataset,
     out: Path,
@@ -313,11 +405,23 @@ def run_rounds(
     The executor (local by default, or Ray) only decides where sampling and grading run:
     files, counts, stop rules and resume are the same with either.
     """
+    from dart_hf import gold_majority
+
     executor = executor or make_executor(ExecutorSpec())
     cfg = s.dars
+    majority = s.build.gold == "majority"
+    phases = 2 if majority and not cfg.fail_rate_from else 1  # the vote, then the fail rates
+    if majority and cfg.max_trials < phases * cfg.difficulty_samples:
+        raise DartError(
+            f"gold: majority samples difficulty_samples ({cfg.difficulty_samples}) twice, a "
+            f"vote phase that sets the golds and a phase that measures fail rates; max_trials "
+            f"({cfg.max_trials}) must be at least {phases * cfg.difficulty_samples}"
+        )
     ids = queries["id"]
     position = {q: i for i, q in enumerate(ids)}
     prev = last_round(out)
+    if majority and prev >= gold_majority.VOTE_ROUND:
+        queries = with_majority_golds(out, queries)
     if prev >= 0:
         state = dars.load_state(_state_path(out, prev))
         if list(state["id"]) != list(ids):
@@ -327,16 +431,17 @@ def run_rounds(
         if cfg.fail_rate_from:
             fr, frs = dars.load_fail_rates(cfg.fail_rate_from, ids)
             state = dars.freeze_difficulty(state, cfg, fr, frs)
-        elif cfg.budget is not None and cfg.budget < len(ids) * cfg.difficulty_samples:
+        elif cfg.budget is not None and cfg.budget < phases * len(ids) * cfg.difficulty_samples:
             raise DartError(
                 f"budget {cfg.budget} is below the difficulty phase "
-                f"({len(ids)} queries x {cfg.difficulty_samples} samples)"
+                f"({phases} x {len(ids)} queries x {cfg.difficulty_samples} samples)"
             )
     r = prev + 1
     while not state["done"].all():
-        phase = r == 0 and not cfg.fail_rate_from
-        if phase:
-            n = np.full(len(ids), cfg.difficulty_samples, dtype=np.int64)
+        vote = majority and r == gold_majority.VOTE_ROUND
+        phase = not cfg.fail_rate_from and r == (gold_majority.FAIL_RATE_ROUND if majority else 0)
+        if vote or phase:
+            n = np.where(state["done"], 0, cfg.difficulty_samples).astype(np.int64)
         else:
             n = dars.schedule(state, cfg, dars.budget_left(state, cfg))
             if not n.any():  # nothing left to spend: close every open query
@@ -344,11 +449,21 @@ def run_rounds(
                 dars.save_state(state, _state_path(out, r))
                 break
         graded, _ = _run_round(r, queries, state, n, out, spec, s, progress, executor)
+        if vote:  # golds from the votes; the round is graded again against them
+            graded, queries = vote_phase(out, queries, graded, s, executor)
+        before = state
         index = np.asarray([position[q] for q in graded["id"]], dtype=np.int64)
         state = dars.update_counts(state, index, graded["correct"], r)
+        if vote:
+            state = gold_majority.leave_out(state, read_majority_table(out))
         if phase:
-            state = dars.freeze_difficulty(state, cfg)
-        state = dars.apply_stop_rules(state, cfg, dars.budget_left(state, cfg))
+            state = (
+                gold_majority.freeze_phase(state, before, cfg)
+                if majority
+                else dars.freeze_difficulty(state, cfg)
+            )
+        if not (vote and not cfg.fail_rate_from):  # no targets before the fail-rate phase
+            state = dars.apply_stop_rules(state, cfg, dars.budget_left(state, cfg))
         dars.save_state(state, _state_path(out, r))
         logger.info(
             "round %d: %d samples, %d queries open", r, len(graded), int((~state["done"]).sum())
@@ -458,6 +573,13 @@ def assemble_releases(
     ids = list(state["id"])
     excluded, used = decontamination_mask(queries["query"], s.build)
     audit = gold_audit_columns(pool, state, s.build)
+    votes = None
+    if s.build.gold == "majority":  # the golds of the vote phase, and its votes per query
+        from dart_hf import gold_majority
+
+        queries = with_majority_golds(out, queries)
+        votes = read_majority_table(out)
+        audit = gold_majority.audit_columns(audit, ids, votes)
     disputed = np.array([g == "disputed" for g in audit["gold_status"]], dtype=bool)
     if s.build.exclude_disputed and disputed.any():
         sel = assemble.select(pool, ids, excluded=excluded | disputed)
@@ -497,6 +619,7 @@ def assemble_releases(
         "filters": filters,
         "excluded": excluded,
         "gold_status": audit["gold_status"],
+        "gold_majority": votes,
         "benchmarks": used,
         "correct_samples": int(np.sum(state["corrects"])),
     }
@@ -587,6 +710,17 @@ def release_stats(
     first = Dataset.from_file(str(_round_dir(out, 0) / GRADED)).select(range(1)).to_list()
     prov = {k: (first[0].get(k) if first else None)
             for k in ("engine", "engine_version", "model", "model_hash")}  # fmt: skip
+    majority = None
+    if fig.get("gold_majority") is not None:
+        from dart_hf import gold_majority
+
+        majority = gold_majority.majority_stats(
+            list(state["id"]), [int(lv) for lv in state["level"]], fig["gold_majority"],
+            {"gold": s.build.gold, "gold_min_votes": s.build.gold_min_votes,
+             "gold_min_share": s.build.gold_min_share,
+             "vote_samples": s.dars.difficulty_samples,
+             "fail_rate_round": None if s.dars.fail_rate_from else gold_majority.FAIL_RATE_ROUND},
+        )  # fmt: skip
     return stats.compute_stats(
         state=state,
         config=s.dars,
@@ -608,6 +742,7 @@ def release_stats(
             "gold_min_share": s.build.gold_min_share,
             "exclude_disputed": s.build.exclude_disputed,
         },
+        gold_majority=majority,
     )
 
 
@@ -618,5 +753,9 @@ def write_cards(releases: dict[str, Path], result_stats: dict[str, Any], s: Buil
     for name, folder in releases.items():
         kind = STRATEGIES[name].card if name in STRATEGIES else POOL
         strategy = name if name in STRATEGIES else s.dars.strategies[0]
-        extra = {"repo_id": f"{s.build.org}/{folder.name}"} if s.build.org else None
-        cards.write_card(folder, kind, result_stats, strategy=strategy, extra=extra)
+        extra: dict[str, Any] = {"repo_id": f"{s.build.org}/{folder.name}"} if s.build.org else {}
+        if result_stats.get("gold_majority"):
+            from dart_hf.gold_majority import COLUMN_DOCS
+
+            extra["column_docs"] = COLUMN_DOCS
+        cards.write_card(folder, kind, result_stats, strategy=strategy, extra=extra or None)

@@ -488,6 +488,7 @@ def card_context(
         "totals": stats.get("totals", {}),
         "stop_reasons": stats.get("stop_reasons", {}),
         "gold_audit": stats.get("gold_audit"),
+        "gold_majority": stats.get("gold_majority"),
         "fail_rate": stats.get("fail_rate", {}),
         "strategies": strategies,
         "level_rows": level_rows(strat, spec.paper_means) if name else [],

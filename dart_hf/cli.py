@@ -284,6 +284,12 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
 @click.option(
     "--data-dir", default=None, help="Folder laid out like ../shared/data [default: bundled]."
 )
+@click.option("--query-column", default=None, help="Question column of pool files and Hub repos.")
+@click.option("--answer-column", default=None, help="Their gold-answer column (optional with "
+              "--gold majority).")  # fmt: skip
+@click.option("--gold", type=click.Choice(["answer", "majority"]), default=None,
+              help="Gold answers: the pool's, or majority votes of the samples for rows "
+              "without one [default: answer].")  # fmt: skip
 @click.option("--model", default=None, help="Hub id or local folder [default: embedded SmolLM2].")
 @click.option("--engine", default=None, help="vllm, transformers or scripted (a simulation).")
 @click.option("--strategies", default=None, help="Comma-separated: uniform,prop2diff,vrt.")
@@ -307,6 +313,11 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
     a stop rule fires (max_trials, budget, low_yield, no_correct). Flags override the recipe;
     the settings used are saved to DIR/recipe.yaml. Rerunning the same command resumes a
     killed build.
+
+    A pool may be any file or Hub dataset with a question column (--query-column; its answers
+    with --answer-column). With --gold majority, rows without an answer get the majority
+    answer of their first samples as gold (a model vote, said so in the cards; queries without
+    a clear majority are left out and counted), and fail rates come from the next round.
 
     \b
     Writes DIR/releases/{dart-math-uniform,dart-math-hard,vrt,dart-math-pool} (Hub layout

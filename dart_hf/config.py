@@ -329,6 +329,11 @@ class DarsConfig:
             raise DartError(f"hopeless_min_samples must be >= 0, got {self.hopeless_min_samples}")
 
 
+GOLD_MODES = ("answer", "majority")
+"""Values of `BuildConfig.gold`: the pool's answers, or majority votes where a row has none
+(`dart_hf.gold_majority`)."""
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """Where a build's queries come from, what samples them, and what it writes.
@@ -347,10 +352,16 @@ class BuildConfig:
         data_dir: Folder with the full benchmark files for decontamination; None: bundled.
         decontaminate: Whether queries overlapping benchmark test questions are dropped.
         decontam_ngram: Word n-gram length of the overlap test.
-        gold_min_votes: Gold audit: least samples agreeing on another answer for `disputed`.
-        gold_min_share: Gold audit: share of the answering samples they must exceed.
+        gold_min_votes: Gold audit: least samples agreeing on another answer for `disputed`;
+            with `gold: majority`, least samples agreeing on the answer that becomes the gold.
+        gold_min_share: Share of the answering samples they must exceed (both uses).
         exclude_disputed: Leave queries whose gold is disputed out of every release (the pool
             release's samples included); default: kept and counted.
+        gold: Where gold answers come from: `answer` (the pool's; rows without one are
+            dropped) or `majority` (rows without one get the majority answer of their first
+            round of samples, a model vote; queries without a clear one are left out).
+        query_column: The question column of pools given as files or Hub repo ids.
+        answer_column: Their gold-answer column (optional with `gold: majority`).
         push: Upload the releases after the build.
         org: Hub namespace for `push` (None: the logged-in user).
     """
@@ -371,6 +382,9 @@ class BuildConfig:
     gold_min_votes: int = 4
     gold_min_share: float = 0.5
     exclude_disputed: bool = False
+    gold: str = "answer"
+    query_column: str | None = None
+    answer_column: str | None = None
     push: bool = False
     org: str | None = None
 
@@ -403,3 +417,9 @@ class BuildConfig:
         from dart_hf.gold_audit import GoldAuditConfig
 
         GoldAuditConfig(self.gold_min_votes, self.gold_min_share, self.exclude_disputed)
+        if self.gold not in GOLD_MODES:
+            raise unknown_name("gold", self.gold, GOLD_MODES)
+        for name in ("query_column", "answer_column"):
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise DartError(f"{name} must name a column, got {value!r}")

@@ -152,9 +152,12 @@ def fit_prior(state: State, config: DarsConfig) -> State:
             if all(name in state for name in PRIOR_COLUMNS)
             else None
         )
+        # a query left out for want of a gold (`gold: majority`) has no pass rate to fit
+        fitted = state["stop_reason"] != "no_majority"
         _, per_query = passrate.fit_pool(
-            state["level"], state["corrects"], state["samples"], fallback, start
-        )
+            state["level"], np.where(fitted, state["corrects"], 0),
+            np.where(fitted, state["samples"], 0), fallback, start,
+        )  # fmt: skip
     else:
         per_query = np.tile(np.asarray(fallback, dtype=np.float64), (len(state["level"]), 1))
     for i, name in enumerate(PRIOR_COLUMNS):

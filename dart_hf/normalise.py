@@ -1,7 +1,8 @@
 """Raw rows of every supported format -> one normalised schema (`SOURCE_FEATURES`).
 
 A normaliser per format (MATH, MATH500, GSM8K, CollegeMath, DeepMind Mathematics,
-OlympiadBench, TheoremQA, and already-normalised tables) turns a raw row into the common
+OlympiadBench, TheoremQA, already-normalised tables, and `plain`: any table with a question
+column) turns a raw row into the common
 columns; gold answers are extracted the way each benchmark's own evaluator reads them
 (GSM8K's `####` line, MATH's last `\\boxed{}`, TheoremQA's typed values). `normalise_batch`
 is the `Dataset.map` stage that `dart_hf.sources` runs over every pool and benchmark.
@@ -299,6 +300,31 @@ def _row_normalised(row: Mapping[str, Any], idx: int, source: str, split: str, w
     return out
 
 
+def _loose_level(value: Any, where: str) -> int | None:
+    """A level 0-5 (`3`, `"Level 3"`), or None when missing or unreadable (MATH's `Level ?`)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return _typed("level", value, where)
+    except DartError:
+        logger.warning("%s: level %r is not 0-5; level left null", where, value)
+        return None
+
+
+def _row_plain(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
+    """Any table with a question column `query` (a pool's own column mapped to it by
+    `query_column`); `answer` (or the column `answer_column` names) is optional, and so are
+    `id` / `unique_id`, `level`, `domain` / `type` / `subject` and `solution`."""
+    return {
+        "id": _make_id(source, split, row.get("id") or row.get("unique_id"), idx),
+        "query": as_text(row["query"]),
+        "answer": as_text(row.get("answer")),
+        "level": _loose_level(row.get("level"), where),
+        "domain": _opt_text(row.get("domain") or row.get("type") or row.get("subject")),
+        "solution": _opt_text(row.get("solution")),
+    }
+
+
 RowNormaliser = Callable[[Mapping[str, Any], int, str, str, str], dict]
 
 
@@ -324,6 +350,7 @@ NORMALISERS: dict[str, Normaliser] = {
     "olympiadbench": Normaliser(_row_olympiadbench, ("question", "final_answer")),
     "theoremqa": Normaliser(_row_theoremqa, ("Question", "Answer", "Answer_type")),
     "normalised": Normaliser(_row_normalised, ("id", "source", "query", "answer")),
+    "plain": Normaliser(_row_plain, ("query",)),
 }
 
 

@@ -208,7 +208,7 @@ def _load_repo(ref: str, split: str) -> Dataset:
 
 
 def detect_format(columns: Iterable[str], sample_answers: Iterable[Any] = ()) -> str | None:
-    """Guess a pool's raw format from its columns: `normalised`, `math`, `gsm8k`, or None.
+    """Guess a pool's raw format from its columns: `normalised`, `math`, `gsm8k`, `plain` or None.
 
     Args:
         columns: Column names.
@@ -221,7 +221,40 @@ def detect_format(columns: Iterable[str], sample_answers: Iterable[Any] = ()) ->
         return "math"
     if {"question", "answer"} <= present and any("####" in as_text(a) for a in sample_answers):
         return "gsm8k"
+    if "query" in present:
+        return "plain"
     return None
+
+
+def map_columns(
+    raw: Dataset, ref: str, *, query_column: str | None = None, answer_column: str | None = None
+) -> Dataset:
+    """Rename a pool's question column to `query` and its answer column to `answer`.
+
+    A column already named like the target is replaced (the named one wins).
+
+    Raises:
+        DartError: A named column is not in the table; the message lists the ones it has.
+    """
+    for setting, column, target in (
+        ("query_column", query_column, "query"),
+        ("answer_column", answer_column, "answer"),
+    ):
+        if column is None:
+            continue
+        if column not in raw.column_names:
+            flag = "--" + setting.replace("_", "-")
+            raise DartError(
+                f"{ref} has no column {column!r} ({flag}); its columns: "
+                f"{', '.join(raw.column_names)}"
+            )
+        if column == target:
+            continue
+        if target in raw.column_names:
+            logger.info("%s: column %r replaced by %r (%s)", ref, target, column, setting)
+            raw = raw.remove_columns(target)
+        raw = raw.rename_column(column, target)
+    return raw
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -309,7 +342,9 @@ def _finish(
         dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
         raise DartError(f"{location}: duplicate ids {', '.join(dupes[:5])}")
     empty = sum(1 for a in ds["answer"] if not a)
-    if empty:
+    if empty == len(ds):  # a pool of questions only: a build needs `gold: majority`
+        logger.info("%s: no gold answers (%d rows)", location, empty)
+    elif empty:
         logger.warning("%s: %d rows have an empty gold answer (graded bad_gold)", location, empty)
     ds.info.description = (
         f"{description}. Read from {location}: {rows_read} rows, {excluded} needing a picture "
@@ -334,6 +369,8 @@ def load_pool_source(
     data_dir: str | os.PathLike[str] | None = None,
     limit: int | None = None,
     pool_format: str | None = None,
+    query_column: str | None = None,
+    answer_column: str | None = None,
 ) -> LoadedSource:
     """Load a query pool with its load report; see `load_pool`."""
     _check_limit(limit)
@@ -355,6 +392,7 @@ def load_pool_source(
             raise unknown_name("pool", ref, POOLS)
         raise DartError(f"file not found: {ref}")
     raw = read_raw(ref, split="train")
+    raw = map_columns(raw, ref, query_column=query_column, answer_column=answer_column)
     if pool_format is None:
         sample = raw.select(range(min(20, len(raw))))
         answers = sample["answer"] if "answer" in raw.column_names else []
@@ -362,13 +400,14 @@ def load_pool_source(
         if pool_format is None:
             raise DartError(
                 f"cannot tell the format of {ref} from its columns ({', '.join(raw.column_names)})"
-                f"; expected problem+solution (math), question+answer with '####' (gsm8k), or "
-                f"id+source+query+answer (normalised); or name the format, one of: "
+                f"; expected problem+solution (math), question+answer with '####' (gsm8k), "
+                f"id+source+query+answer (normalised) or a query column (plain); name the "
+                f"question column with --query-column, or the format, one of: "
                 f"{', '.join(NORMALISERS)}"
             )
     elif pool_format not in NORMALISERS:
         raise unknown_name("pool format", pool_format, NORMALISERS)
-    source = "pool" if pool_format == "normalised" else pool_format
+    source = "pool" if pool_format in ("normalised", "plain") else pool_format
     ds = _normalise(raw, source=source, normaliser=pool_format, split="train", location=ref)
     return _finish(
         ds, source=source, location=ref, licence="as given by the file's authors",
@@ -382,6 +421,8 @@ def load_pool(
     data_dir: str | os.PathLike[str] | None = None,
     limit: int | None = None,
     pool_format: str | None = None,
+    query_column: str | None = None,
+    answer_column: str | None = None,
 ) -> Dataset:
     """Load a query pool as normalised rows.
 
@@ -393,13 +434,19 @@ def load_pool(
         limit: Keep only the first `limit` rows.
         pool_format: Raw format of a path/repo (`math`, `gsm8k`, `normalised`, or any key of
             `NORMALISERS`); None detects it from the columns.
+        query_column: The question column of a path/repo, read as `query` (the format is
+            then `plain` unless the columns say otherwise); named pools ignore it.
+        answer_column: Its gold-answer column, read as `answer` (optional: a pool without
+            answers needs the build setting `gold: majority`).
 
     Raises:
-        DartError: Unknown name, missing or malformed file, missing columns.
+        DartError: Unknown name, missing or malformed file, missing columns (a named column
+            that is not there is named with the columns the file has).
     """
     return load_pool_source(
-        name_or_path, data_dir=data_dir, limit=limit, pool_format=pool_format
-    ).dataset
+        name_or_path, data_dir=data_dir, limit=limit, pool_format=pool_format,
+        query_column=query_column, answer_column=answer_column,
+    ).dataset  # fmt: skip
 
 
 def load_pools(
@@ -408,9 +455,21 @@ def load_pools(
     data_dir: str | os.PathLike[str] | None = None,
     limit: int | None = None,
     pool_format: str | None = None,
+    query_column: str | None = None,
+    answer_column: str | None = None,
 ) -> Dataset:
     """Load several pools (see `load_pool`) and concatenate them; ids must stay unique."""
-    parts = [load_pool(n, data_dir=data_dir, limit=limit, pool_format=pool_format) for n in names]
+    parts = [
+        load_pool(
+            n,
+            data_dir=data_dir,
+            limit=limit,
+            pool_format=pool_format,
+            query_column=query_column,
+            answer_column=answer_column,
+        )  # fmt: skip
+        for n in names
+    ]
     if not parts:
         raise DartError("no pools given")
     ds = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)

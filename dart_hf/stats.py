@@ -117,6 +117,7 @@ def compute_stats(
     rounds: int,
     gold_status: list[str] | None = None,
     gold_settings: dict[str, Any] | None = None,
+    gold_majority: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble `stats.json` (schema in docs/DESIGN.md).
 
@@ -138,10 +139,16 @@ def compute_stats(
         gold_status: Gold audit status per query (state order), if audited.
         gold_settings: The audit's thresholds (`gold_min_votes`, `gold_min_share`,
             `exclude_disputed`).
+        gold_majority: `gold: majority` builds: `gold_majority.majority_stats` (written as
+            `gold_majority`); the queries it left out (`no_majority`) are left out of the
+            per-level figures too.
     """
     fr = state["fail_rate"]
     counts, edges = np.histogram(fr[~np.isnan(fr)], bins=HISTOGRAM_BINS, range=(0.0, 1.0))
     strategies: dict[str, Any] = {}
+    # queries left out for want of a gold (`gold: majority`) are in no figure
+    left_out = np.asarray(state["stop_reason"], dtype=object) == "no_majority"
+    unfigured = np.asarray(excluded, dtype=bool) | left_out
     for name in config.strategies:
         k = kept[name]
         at_target = STRATEGIES[name].at_target(
@@ -152,9 +159,9 @@ def compute_stats(
             "rows": int(rows[name]),
             "filters": {key: int(filters.get(key, 0)) for key in FILTER_KEYS},
             "decontaminated_queries": int(excluded.sum()),
-            "per_level": per_level(state, k, at_target, excluded),
+            "per_level": per_level(state, k, at_target, unfigured),
         }
-    return {
+    out = {
         "recipe": recipe,
         "model": {
             "model": provenance.get("model"),
@@ -187,6 +194,9 @@ def compute_stats(
         "dars": asdict(config) | {"strategies": list(config.strategies)},
         "gold_audit": gold_audit_stats(state, gold_status, gold_settings),
     }
+    if gold_majority is not None:
+        out["gold_majority"] = gold_majority
+    return out
 
 
 def gold_audit_stats(
@@ -197,7 +207,9 @@ def gold_audit_stats(
         return None
     from dart_hf.gold_audit import GOLD_STATUSES, counts_by_level
 
-    by_level = counts_by_level(gold_status, [int(lv) for lv in state["level"]])
+    audited = [(g, int(lv)) for g, lv in zip(gold_status, state["level"], strict=True) if g]
+    gold_status = [g for g, _ in audited]  # majority golds (`gold: majority`) are not audited
+    by_level = counts_by_level(gold_status, [lv for _, lv in audited])
     return {
         **(settings or {}),
         "counts": {g: gold_status.count(g) for g in GOLD_STATUSES},
@@ -250,6 +262,12 @@ def format_table(stats: dict[str, Any]) -> str:
         f"wall {t['wall_time_s']:.0f} s"
     )
     lines.append("stop reasons: " + ", ".join(f"{k} {v}" for k, v in stats["stop_reasons"].items()))
+    if stats.get("gold_majority"):
+        c = stats["gold_majority"]["counts"]
+        lines.append(
+            f"golds: {c['majority']} majority votes (model votes, not verified), "
+            f"{c['answer']} from the pool, {c['no_majority']} queries left out (no clear majority)"
+        )
     first = next(iter(stats["strategies"].values()), None)
     if first:
         lines.append(

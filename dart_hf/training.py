@@ -564,14 +564,14 @@ def push_model(
 ) -> str:
     """Upload a trained model folder (weights, tokenizer, card) to a Hub model repo.
 
-    `options` go to `hub.push_folder` as they are (`revision`, `create_pr`, `commit_message`,
+    `options` go to `push.push_folder` as they are (`revision`, `create_pr`, `commit_message`,
     `commit_description`).
 
-    Checkpoints stay local. Every step is retried as a dataset push is (`hub.push_folder`),
+    Checkpoints stay local. Every step is retried as a dataset push is (`push.push_folder`),
     and files the Hub already has are skipped, so rerunning a failed push resumes it
     (`dart-hf push OUT --repo ORG/NAME` pushes a trained model folder too).
 
-    `repo_id` and `org` resolve as for `hub.push_folder` (`ORG/NAME`, `NAME`, or None for the
+    `repo_id` and `org` resolve as for `push.push_folder` (`ORG/NAME`, `NAME`, or None for the
     folder's name).
 
     Returns:

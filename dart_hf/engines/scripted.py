@@ -8,8 +8,10 @@ filters have something to count.
 
 Options (`EngineSpec.options`):
     table: parquet/JSONL path with columns `query`, `answer`, optionally `solution`,
-        `pass_rate`, `level`. Required: the engine only sees prompts, so it finds each
-        prompt's row by the query text it contains.
+        `pass_rate`, `level`, `wrong_answers` (a list: a miss gives one of them at random
+        instead of the one perturbed answer, a model whose wrong answers disagree). Required:
+        the engine only sees prompts, so it finds each prompt's row by the query text it
+        contains.
     level_pass_rates: pass rate per level when the table has no `pass_rate`
         (a mapping level -> rate, or a comma list for levels 0..5); default
         0.9,0.8,0.6,0.45,0.3,0.15 (GSM8K easy, MATH harder by level).
@@ -150,7 +152,8 @@ class ScriptedEngine:
                 else:
                     body = f"{body}\n" + " ".join(["so we repeat the step"] * 12)
         else:
-            final = closer.format(perturb(gold))
+            wrong = row.get("wrong_answers")  # misses that scatter; else one consistent miss
+            final = closer.format(rng.choice(wrong) if wrong else perturb(gold))
         text = f"{opener}\n{body}\n{note}\n{final}"
         words = text.split(" ")
         if len(words) > max_tokens:

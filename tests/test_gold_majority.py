@@ -1,0 +1,318 @@
+"""Issue 17.4: pools without gold answers (`gold: majority`), and pools with other column names.
+
+The scripted engine (a labelled simulation) answers from its own table, which holds the real
+MATH golds; the pool handed to the build has them removed (no `solution`, no answer), so the
+grader only ever sees the golds the votes produced.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from datasets import load_dataset
+
+from dart_hf import build, dars, gold_majority
+from dart_hf.answers import equivalent, final_answer_text
+from dart_hf.cli import cli
+from dart_hf.engines.scripted import perturb
+from dart_hf.errors import DartError
+from dart_hf.gold_audit import GoldAuditConfig
+from dart_hf.sources import load_pool
+
+REPO = Path(__file__).resolve().parents[1]
+MATH = REPO / "dart_hf" / "data" / "math" / "train.jsonl"
+SCATTER = [str(1001 + k) for k in range(50)]  # wrong answers that (nearly) never agree
+BASE = {
+    "engine": "scripted",
+    "query_column": "problem",
+    "gold": "majority",
+    "template": "deepseekmath",
+    "temperature": 1.0,
+    "max_tokens": 4096,
+    "strategies": "uniform,prop2diff",
+    "k_u": 3,
+    "k_p": 6,
+    "max_trials": 32,
+    "difficulty_samples": 8,
+    "round_cap": 8,
+    "shard_size": 8,
+    "num_proc": 1,
+    "decontaminate": False,
+    "gold_min_votes": 4,
+    "gold_min_share": 0.5,
+}
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _kind(i: int) -> str:
+    """How the simulated model answers row i: right, scattered or consistently wrong."""
+    return ("right", "right", "scatter", "wrong")[i % 4]
+
+
+@pytest.fixture(scope="module")
+def slice_build(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A build on 12 MATH rows with their answers (and solutions) removed."""
+    tmp = tmp_path_factory.mktemp("majority")
+    raw = [json.loads(line) for line in MATH.read_text(encoding="utf-8").splitlines()[:12]]
+    pool = _write_jsonl(
+        tmp / "no-answers.jsonl",
+        [{k: r[k] for k in ("problem", "level", "type", "unique_id")} for r in raw],
+    )
+    truth, gold = [], {}
+    for i, r in enumerate(raw):
+        answer = final_answer_text(r["solution"])
+        query = r["problem"].strip()
+        gold[query] = answer
+        kind = _kind(i)
+        truth.append(
+            {
+                "query": query,
+                "answer": answer,
+                "solution": r["solution"],
+                "pass_rate": {"right": 0.95, "scatter": 0.0, "wrong": 0.05}[kind],
+                "wrong_answers": SCATTER if kind == "scatter" else None,
+            }
+        )
+    table = _write_jsonl(tmp / "model.jsonl", truth)
+    settings = {**BASE, "pool": str(pool), "engine_options": {"table": str(table)}}
+    out = tmp / "run"
+    result = build.run_build(settings, out)
+    info = load_dataset(str(result.releases["pool"]), "queries", split="train").to_list()
+    return {"out": out, "result": result, "info": info, "raw": raw, "gold": gold,
+            "settings": settings}  # fmt: skip
+
+
+def test_votes_recover_the_real_golds_and_leave_out_the_rest(slice_build: dict) -> None:
+    info, gold = slice_build["info"], slice_build["gold"]
+    assert len(info) == 12
+    for i, row in enumerate(info):
+        real = gold[row["query"]]
+        kind = _kind(i)
+        if kind == "right":  # the model is right most of the time: its vote is the real gold
+            assert row["gold_source"] == "majority", row
+            assert row["answer"] == real and row["gold_majority"] == real
+            assert row["gold_majority_votes"] >= BASE["gold_min_votes"]
+            assert row["gold_majority_votes"] > BASE["gold_min_share"] * row["gold_voters"]
+            assert row["gold_status"] is None  # a vote is not audited against itself
+            assert row["stop_reason"] != gold_majority.NO_MAJORITY
+        elif kind == "scatter":  # no two wrong answers agree: left out, counted
+            assert row["gold_source"] is None and row["answer"] == ""
+            assert row["stop_reason"] == gold_majority.NO_MAJORITY
+            assert row["samples"] == BASE["difficulty_samples"] and row["corrects"] == 0
+            assert row["gold_majority_votes"] < BASE["gold_min_votes"]
+        else:  # consistently wrong: the vote is the model's wrong answer (what the card says)
+            assert row["gold_source"] == "majority"
+            assert row["answer"] == perturb(real) and not equivalent(real, row["answer"])
+    gm = slice_build["result"].stats["gold_majority"]
+    assert gm["counts"] == {"answer": 0, "majority": 9, "no_majority": 3}
+    assert sum(r["no_majority"] for r in gm["per_level"]) == 3
+    assert {r["label"] for r in gm["per_level"]} <= {f"L{k}" for k in range(1, 6)}
+    assert gm["vote_samples"] == BASE["difficulty_samples"] and gm["fail_rate_round"] == 1
+
+
+def test_left_out_queries_are_in_no_release_or_figure(slice_build: dict) -> None:
+    result, info = slice_build["result"], slice_build["info"]
+    left = {r["query"] for r in info if r["gold_source"] is None}
+    for name in ("uniform", "prop2diff"):
+        rows = load_dataset(str(result.releases[name]), split="train")
+        assert len(rows) > 0 and not (set(rows["query"]) & left)
+        per_level = result.stats["strategies"][name]["per_level"]
+        assert sum(r["queries"] for r in per_level) == 12 - len(left)
+    assert result.stats["stop_reasons"][gold_majority.NO_MAJORITY] == len(left)
+
+
+def test_fail_rates_come_from_the_samples_that_did_not_vote(slice_build: dict) -> None:
+    out = slice_build["out"]
+    final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
+    phase = datasets.Dataset.from_file(str(out / "rounds" / "round-001" / build.GRADED))
+    voted = final["stop_reason"] != gold_majority.NO_MAJORITY
+    for i in np.flatnonzero(voted):
+        mine = [c for q, c in zip(phase["id"], phase["correct"], strict=True)
+                if q == final["id"][i]]  # fmt: skip
+        assert len(mine) == final["fail_rate_samples"][i] == BASE["difficulty_samples"]
+        assert final["fail_rate"][i] == pytest.approx(1 - sum(bool(c) for c in mine) / len(mine))
+    assert np.isnan(final["fail_rate"][~voted]).all()
+    # the vote round was graded again against the golds: its agreeing samples are correct
+    votes = datasets.Dataset.from_file(str(out / "rounds" / "round-000" / build.GRADED))
+    golds = {r["id"]: r["answer"] for r in slice_build["info"] if r["gold_source"]}
+    for q, a, c in zip(votes["id"], votes["answer"], votes["correct"], strict=True):
+        assert (a == golds[q] and c is not None) if q in golds else (a == "" and c is None)
+
+
+def test_cards_say_the_golds_are_model_votes(slice_build: dict) -> None:
+    result = slice_build["result"]
+    for name in ("uniform", "prop2diff", "pool"):
+        card = (result.releases[name] / "README.md").read_text(encoding="utf-8")
+        assert "are model votes, not verified" in card, name
+        assert "could never look harder than 1 minus its vote share" in card
+        assert "| level | `answer` | `majority` | `no_majority` (left out) |" in card
+    pool_card = (result.releases["pool"] / "README.md").read_text(encoding="utf-8")
+    assert "the synthesis model's majority vote, not a verified answer" in pool_card
+
+
+def test_rerun_and_resume_after_the_vote(slice_build: dict, tmp_path: Path) -> None:
+    """The same command on the same folder resumes; resuming after round 0 gives the same."""
+    copy = tmp_path / "run"
+    shutil.copytree(slice_build["out"], copy)
+    for p in sorted((copy / "state").glob("round-*.parquet"))[1:]:
+        p.unlink()
+    for d in sorted((copy / "rounds").glob("round-*"))[1:]:
+        shutil.rmtree(d)
+    shutil.rmtree(copy / "releases")
+    again = build.run_build(slice_build["settings"], copy)
+    info = load_dataset(str(again.releases["pool"]), "queries", split="train").to_list()
+    assert info == slice_build["info"]
+
+
+def test_a_default_build_keeps_its_fingerprint() -> None:
+    """The new settings at their defaults are not in the fingerprint (older folders resume)."""
+    ds = datasets.Dataset.from_dict({"id": ["a"], "query": ["q"], "answer": ["1"]})
+    s = build.BuildSettings.from_dict({"engine": "scripted"}).to_dict()
+    assert {"gold", "query_column", "answer_column"} <= set(s)
+    fp = build.fingerprint(s, ds)["settings"]
+    assert not {"gold", "query_column", "answer_column"} & set(fp)
+    s2 = build.BuildSettings.from_dict({"engine": "scripted", "gold": "majority"}).to_dict()
+    assert build.fingerprint(s2, ds)["settings"]["gold"] == "majority"
+
+
+def test_majority_needs_a_clear_vote() -> None:
+    config = GoldAuditConfig(min_votes=3, min_share=0.5)
+    votes = ["5", "5", "5", None, "7", "\\frac{10}{2}", "7", "8", "8", "9", "9"]
+    ids = ["a"] * 4 + ["b"] * 4 + ["c"] * 3
+    got = gold_majority.majority_golds(["a", "b", "c", "d"], ids, votes, config)
+    assert got["gold_source"] == ["majority", None, None, None]
+    assert got["gold_majority"][:2] == ["5", "7"] and got["gold_majority_votes"][:2] == [3, 2]
+    assert got["gold_voters"] == [3, 4, 3, 0]
+    # equal answers vote together: 5 and 10/2 make 3 of 4
+    got = gold_majority.majority_golds(["x"], ["x"] * 4, ["5", "\\frac{10}{2}", "5", "6"], config)
+    assert got["gold_source"] == ["majority"] and got["gold_majority_votes"] == [3]
+
+
+@pytest.mark.parametrize(
+    ("response", "reason", "expected"),
+    [
+        ("So $\\boxed{12}$.", "stop", "12"),
+        ("So $\\boxed{12}$.", "length", None),  # cut at max_tokens: no vote
+        ("So $\\boxed{12", "stop", None),  # unclosed box
+        ("The answer is 12.", "stop", "12"),  # Math-Verify's extraction
+        ("I give up.", "stop", None),
+        ("$\\boxed{1}$ and $\\boxed{2}$", "stop", "1, 2"),  # read as golds are read
+    ],
+)
+def test_what_a_sample_votes_for(response: str, reason: str, expected: str | None) -> None:
+    assert gold_majority.response_answer(response, reason) == expected
+
+
+# --- bad input and column mapping ------------------------------------------------------------
+
+
+def test_pool_without_answers_needs_gold_majority(tmp_path: Path) -> None:
+    rows = [{"prompt": "What is 1+1?", "level": 1}, {"prompt": "What is 2+2?", "level": 1}]
+    pool = _write_jsonl(tmp_path / "q.jsonl", rows)
+    args = ["--pool", str(pool), "--query-column", "prompt", "-o", str(tmp_path / "o")]
+    res = CliRunner().invoke(cli, ["build", "--engine", "scripted", *args])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1, res.output
+    assert "has no gold answers" in lines[0] and "--gold majority" in lines[0]
+    assert "--answer-column" in lines[0]
+
+
+def test_missing_query_column_names_the_columns(tmp_path: Path) -> None:
+    pool = _write_jsonl(tmp_path / "q.jsonl", [{"prompt": "What is 1+1?", "final": "2"}])
+    args = ["--pool", str(pool), "--query-column", "question", "-o", str(tmp_path / "o")]
+    res = CliRunner().invoke(cli, ["build", "--engine", "scripted", *args])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1, res.output
+    assert "no column 'question' (--query-column)" in lines[0]
+    assert "its columns: prompt, final" in lines[0]
+    with pytest.raises(DartError, match=r"no column 'answer' \(--answer-column\)"):
+        load_pool(pool, query_column="prompt", answer_column="answer")
+    # without --query-column, a file whose format cannot be told says to name it
+    with pytest.raises(DartError, match="--query-column"):
+        load_pool(pool)
+
+
+def test_majority_needs_room_for_two_phases(tmp_path: Path) -> None:
+    pool = _write_jsonl(tmp_path / "q.jsonl", [{"query": "What is 1+1?"}])
+    table = _write_jsonl(tmp_path / "t.jsonl", [{"query": "What is 1+1?", "answer": "2"}])
+    settings = {**BASE, "pool": str(pool), "query_column": None, "max_trials": 12,
+                "engine_options": {"table": str(table)}}  # fmt: skip
+    with pytest.raises(DartError, match="max_trials .12. must be at least 16"):
+        build.run_build(settings, tmp_path / "o")
+    with pytest.raises(DartError, match="unknown gold 'votes'; valid: answer, majority"):
+        build.BuildSettings.from_dict({"engine": "scripted", "gold": "votes"})
+
+
+def test_columns_mapped_in_jsonl_parquet_and_hub_folder(tmp_path: Path) -> None:
+    rows = [
+        {"prompt": "What is 2+3?", "final": "5", "level": "Level 2", "answer": "junk"},
+        {"prompt": "What is 6*7?", "final": "42", "level": "3", "answer": "junk"},
+    ]
+    jsonl = _write_jsonl(tmp_path / "p.jsonl", rows)
+    parquet = tmp_path / "p.parquet"
+    datasets.Dataset.from_list(rows).to_parquet(parquet)
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    datasets.Dataset.from_list(rows).to_parquet(repo / "data" / "train-00000-of-00001.parquet")
+    for ref in (jsonl, parquet, repo):
+        ds = load_pool(ref, query_column="prompt", answer_column="final")
+        assert ds["query"] == ["What is 2+3?", "What is 6*7?"], ref
+        assert ds["answer"] == ["5", "42"] and ds["answers"] == [["5"], ["42"]]  # named wins
+        assert ds["level"] == [2, 3] and ds["id"] == ["pool/train/0", "pool/train/1"]
+    # a question column alone: no answers (a build then needs gold: majority)
+    ds = load_pool(jsonl, query_column="prompt")
+    assert ds["answer"] == ["junk", "junk"]
+    bare = _write_jsonl(tmp_path / "bare.jsonl", [{"prompt": "What is 1+1?"}])
+    assert load_pool(bare, query_column="prompt")["answer"] == [""]
+
+
+def test_build_with_mapped_columns_and_pool_answers(tmp_path: Path) -> None:
+    """`--query-column/--answer-column` on a build: the pool's golds, as a normal build."""
+    rows = [{"prompt": "What is 2+3?", "final": "5"}, {"prompt": "What is 6*7?", "final": "42"}]
+    pool = _write_jsonl(tmp_path / "p.jsonl", rows)
+    settings = {**BASE, "pool": str(pool), "query_column": "prompt", "answer_column": "final",
+                "gold": "answer", "difficulty_samples": 4}  # fmt: skip
+    result = build.run_build(settings, tmp_path / "run")
+    info = load_dataset(str(result.releases["pool"]), "queries", split="train")
+    assert info["answer"] == ["5", "42"] and "gold_source" not in info.column_names
+    assert "gold_majority" not in result.stats
+    assert "model votes" not in (result.releases["uniform"] / "README.md").read_text()
+
+
+def test_mixed_pool_keeps_its_own_answers(tmp_path: Path) -> None:
+    """Rows with an answer keep it (and its audit); only the others vote."""
+    rows = [
+        {"prompt": "What is 2+3?", "final": "5"},
+        {"prompt": "What is 6*7?", "final": ""},
+        {"prompt": "What is 9-4?", "final": "6"},  # a wrong pool gold: the audit disputes it
+    ]
+    pool = _write_jsonl(tmp_path / "p.jsonl", rows)
+    truth = [{"query": r["prompt"], "answer": a, "pass_rate": 1.0}  # misses would give 6
+             for r, a in zip(rows, ["5", "42", "5"], strict=True)]  # fmt: skip
+    table = _write_jsonl(tmp_path / "t.jsonl", truth)
+    settings = {**BASE, "pool": str(pool), "query_column": "prompt", "answer_column": "final",
+                "engine_options": {"table": str(table)}}  # fmt: skip
+    result = build.run_build(settings, tmp_path / "run")
+    info = load_dataset(str(result.releases["pool"]), "queries", split="train").to_list()
+    by_query = {r["query"]: r for r in info}
+    assert by_query["What is 2+3?"]["gold_source"] == "answer"
+    assert by_query["What is 2+3?"]["gold_status"] == "ok"
+    assert by_query["What is 6*7?"]["gold_source"] == "majority"
+    assert by_query["What is 6*7?"]["answer"] == "42"
+    assert by_query["What is 9-4?"]["gold_status"] == "disputed"
+    assert by_query["What is 9-4?"]["gold_majority"] == "5"
+    gm = result.stats["gold_majority"]
+    assert gm["counts"] == {"answer": 2, "majority": 1, "no_majority": 0}
+    assert result.stats["gold_audit"]["counts"] == {"ok": 1, "unparseable": 0, "disputed": 1}
