@@ -65,35 +65,16 @@ def executor_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def executor_spec(options: dict[str, Any]) -> Any:
     """Pop the executor options and return an ExecutorSpec (None: run in this process)."""
-    from dart_hf.executors import ExecutorSpec
+    from dart_hf.executors import from_flags
 
-    address = options.pop("ray_address", None)
-    dp = options.pop("data_parallel", None)
-    tp = options.pop("tensor_parallel", None)
-    dp, tp = (1 if dp is None else dp), (1 if tp is None else tp)
-    if tp < 1 or dp < 1:
-        raise DartError("--data-parallel and --tensor-parallel must be >= 1")
-    if tp > 1:
-        engine_options = dict(options.get("engine_options") or {})
-        engine_options["tensor_parallel_size"] = tp
-        options["engine_options"] = engine_options
-    if address is None and dp == 1:
-        return None
-    gpus = float(tp) if _cuda_available() else 0.0
-    return ExecutorSpec(
-        kind="ray",
-        address=None if address in (None, "local") else address,
-        data_parallel=dp,
-        gpus_per_engine=gpus,
+    spec, engine_options = from_flags(
+        options.pop("ray_address", None),
+        options.pop("data_parallel", None),
+        options.pop("tensor_parallel", None),
     )
-
-
-def _cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+    if engine_options:
+        options["engine_options"] = {**(options.get("engine_options") or {}), **engine_options}
+    return spec
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -472,6 +453,7 @@ def _key_values(pairs: tuple[str, ...], flag: str) -> dict[str, Any] | None:
               "enforce_eager=true for vllm); VALUE is read as YAML.")  # fmt: skip
 @click.option("--regrade", is_flag=True, help="Grade the saved samples of -o again with the "
               "current grader and gold answers (after a grader upgrade).")  # fmt: skip
+@executor_options
 @user_errors
 def eval_cmd(
     model: str | None,
@@ -492,6 +474,7 @@ def eval_cmd(
     repo: str | None,
     engine_option: tuple[str, ...] = (),
     regrade: bool = False,
+    **executor_flags: Any,
 ) -> None:
     """Evaluate a model on the DART-Math benchmarks with the paper's protocol.
 
@@ -514,8 +497,10 @@ def eval_cmd(
     Writes DIR/results.json, DIR/results.md, DIR/predictions/ (Hub layout, one config per
     benchmark, with the evaluation card) and DIR/samples/ (sampling shards). Rerunning the
     same command resumes a killed run. --push uploads DIR/predictions.
+
+    --ray / --data-parallel run sampling on Ray engine actors and grading as Ray tasks, as for
+    `dart-hf build` (same shards, seeds and verdicts as in this process).
     """
-    from dart_hf.engines import EngineSpec
     from dart_hf.evaluation import push_results, resolve_config, results_markdown, run_eval
     from dart_hf.recipe import load_recipe
 
@@ -535,17 +520,11 @@ def eval_cmd(
         "max_tokens": max_tokens,
         "data_dir": data_dir,
         "engine_options": _key_values(engine_option, "--engine-option"),
+        **executor_flags,
     }
-    config, eng = resolve_config(load_recipe(recipe), overrides)
-    spec = EngineSpec(
-        backend=eng["engine"],
-        model=eng["model"],
-        dtype=eng["dtype"],
-        seed=config.seeds[0],
-        max_model_len=eng["max_model_len"],
-        options=eng["options"],
-    )
-    results = run_eval(config, out, engine_spec=spec, regrade=regrade)
+    executor = executor_spec(overrides)
+    config, spec = resolve_config(load_recipe(recipe), overrides)
+    results = run_eval(config, out, engine_spec=spec, regrade=regrade, executor=executor)
     click.echo(results_markdown(results))
     click.echo(f"results: {out}/results.json, {out}/results.md; predictions: {out}/predictions")
     if push:

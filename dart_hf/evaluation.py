@@ -30,6 +30,7 @@ from typing import Any
 from datasets import Dataset, concatenate_datasets
 
 from dart_hf import benchmarks as registry
+from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.eval_results import (
     reported_for,
@@ -37,6 +38,7 @@ from dart_hf.eval_results import (
     summarize_predictions,
     write_eval_card,
 )
+from dart_hf.executors import Executor, ExecutorSpec, make_executor
 from dart_hf.fewshot import default_shots, exemplar_source, get_exemplars, pose_queries
 
 logger = logging.getLogger(__name__)
@@ -184,7 +186,7 @@ def _pick(settings: dict[str, Any], key: str, default: Any) -> Any:
 
 def resolve_config(
     recipe: dict[str, Any], overrides: dict[str, Any]
-) -> tuple[EvalConfig, dict[str, Any]]:
+) -> tuple[EvalConfig, EngineSpec]:
     """Build the evaluation settings from a recipe and CLI flags (None = not given).
 
     The recipe may keep evaluation settings flat or under an `eval:` mapping (which wins).
@@ -195,8 +197,7 @@ def resolve_config(
     Values are checked by `config.build_dataclass` (types, ranges, the field named).
 
     Returns:
-        The EvalConfig, and the engine settings (`engine`, `model`, `dtype`, `max_model_len`,
-        `options`).
+        The EvalConfig, and the engine to evaluate (seeded with the first seed).
     """
     from dart_hf.config import BuildConfig, build_dataclass, check_value, unknown_keys_error
 
@@ -230,16 +231,17 @@ def resolve_config(
         raise unknown_name("engine", engine_cfg.engine, BACKENDS)
     check_model(engine_cfg.engine, engine_cfg.model)
     max_model_len = settings.get("max_model_len")
-    engine = {
-        "engine": engine_cfg.engine,
-        "model": engine_cfg.model,
-        "dtype": engine_cfg.dtype,
-        "max_model_len": engine_cfg.max_model_len
+    spec = EngineSpec(
+        backend=engine_cfg.engine,
+        model=engine_cfg.model,
+        seed=config.seeds[0],
+        dtype=engine_cfg.dtype,
+        max_model_len=engine_cfg.max_model_len
         if max_model_len is not None
         else max(4096, config.max_tokens + 2048),
-        "options": engine_cfg.engine_options,
-    }
-    return config, engine
+        options=engine_cfg.engine_options,
+    )
+    return config, spec
 
 
 # --------------------------------------------------------------------------- stages
@@ -261,29 +263,43 @@ def prepare_batch(batch: dict[str, list], *, benchmark: str, version: str = PREP
     return {"query": queries, "benchmark": [benchmark] * len(queries)}
 
 
-def grade_predictions(preds: Dataset, *, timeout_s: float = 5.0, num_proc: int = 1) -> Dataset:
+def grade_predictions(
+    preds: Dataset,
+    *,
+    timeout_s: float = 5.0,
+    num_proc: int = 1,
+    executor: Executor | None = None,
+) -> Dataset:
     """Grade (or regrade) a predictions table: new `pred`, `correct`, `grade_status` columns.
 
     The predictions keep every gold field the grader reads, so regrading a saved predictions
     file gives the verdicts it holds.
+
+    Args:
+        preds: Rows with `benchmark`, `response`, `gold` and the gold details.
+        timeout_s: Wall-clock limit per row.
+        num_proc: Grading processes (capped at rows and cores).
+        executor: Where grading runs (default: this process's grading pool; Ray grades chunks
+            of rows as tasks through the same pool code).
     """
     missing = [c for c in ("benchmark", "response", "gold") if c not in preds.column_names]
     if missing:
         found = ", ".join(preds.column_names)
         raise DartError(f"predictions lack column(s) {', '.join(missing)}; found {found}")
     from dart_hf.config import GradeConfig
-    from dart_hf.grading import grade_dataset
 
     old = [c for c in ("pred", "correct", "grade_status", "source") if c in preds.column_names]
     ds = preds.remove_columns(old).add_column("source", list(preds["benchmark"]))
-    from dart_hf.executors import capped
-
-    graded = grade_dataset(
-        ds,
-        capped(GradeConfig(timeout_s=timeout_s, num_proc=num_proc), len(ds)),
-        response_column="response",
-        answer_column="gold",
-    )
+    # executors grade the `answer` column; a predictions table calls its gold `gold`
+    clash = "answer" in ds.column_names
+    if clash:
+        ds = ds.rename_column("answer", "_answer")
+    ds = ds.rename_column("gold", "answer")
+    executor = executor or make_executor(ExecutorSpec())
+    graded = executor.grade(ds, GradeConfig(timeout_s=timeout_s, num_proc=num_proc))
+    graded = graded.rename_column("answer", "gold")
+    if clash:
+        graded = graded.rename_column("_answer", "answer")
     return graded.remove_columns(["source"])
 
 
@@ -345,6 +361,7 @@ def run_eval(
     engine_spec: Any,
     progress: bool = True,
     regrade: bool = False,
+    executor: ExecutorSpec | None = None,
 ) -> dict[str, Any]:
     """Run the evaluation and write its outputs under `out_dir`.
 
@@ -359,6 +376,8 @@ def run_eval(
         progress: Show progress bars.
         regrade: Accept a folder whose samples were graded with another grader or other gold
             answers (same queries and settings): the samples are kept and graded again.
+        executor: Where sampling and grading run (default: this process; or Ray, as for
+            `dart-hf build`: the same shards, seeds and verdicts either way).
 
     Returns:
         The results (as saved in `results.json`).
@@ -374,7 +393,10 @@ def run_eval(
     loaded = {bench: _load_queries(config, bench) for bench in config.benchmarks}
     out = Path(out_dir)
     with outputs.folder_lock(out, "eval"), outputs.disk_full(out, out):
-        return _run_eval(config, out, loaded, engine_spec, progress, regrade, start)
+        return _run_eval(
+            config, out, loaded, engine_spec, progress, regrade, start,
+            make_executor(executor or ExecutorSpec()),
+        )  # fmt: skip
 
 
 def _run_eval(
@@ -385,12 +407,13 @@ def _run_eval(
     progress: bool,
     regrade: bool,
     start: float,
+    executor: Executor,
 ) -> dict[str, Any]:
     from dart_hf import outputs
     from dart_hf.config import SamplingConfig
     from dart_hf.engines import get_engine
     from dart_hf.grading import grader_info
-    from dart_hf.sampling import generation_totals, run_sampling
+    from dart_hf.sampling import generation_totals
 
     data_info = {bench: info for bench, (_, info) in loaded.items()}
     spec_dict = engine_spec.to_dict() if hasattr(engine_spec, "to_dict") else {}
@@ -419,7 +442,7 @@ def _run_eval(
                 "data": outputs.data_fingerprint(queries),
             }
             _check_settings(folder.with_suffix(".json"), fingerprint, folder, regrade)
-            samples = run_sampling(
+            samples = executor.sample(
                 posed,
                 folder,
                 engine_spec=engine_spec,
@@ -446,7 +469,10 @@ def _run_eval(
         )
         logger.info("grading %s", bench)
         graded = grade_predictions(
-            concatenate_datasets(parts), timeout_s=config.grade_timeout_s, num_proc=config.num_proc
+            concatenate_datasets(parts),
+            timeout_s=config.grade_timeout_s,
+            num_proc=config.num_proc,
+            executor=executor,
         )
         per_bench[bench] = graded.select_columns(
             [c for c in PREDICTION_COLUMNS if c in graded.column_names]

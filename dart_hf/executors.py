@@ -66,6 +66,44 @@ class ExecutorSpec:
             raise DartError(f"grade_chunk must be >= 1, got {self.grade_chunk}")
 
 
+def from_flags(
+    ray: str | None, data_parallel: int | None, tensor_parallel: int | None
+) -> tuple[ExecutorSpec | None, dict[str, Any]]:
+    """The executor that `--ray`, `--data-parallel` and `--tensor-parallel` ask for.
+
+    Args:
+        ray: None (not given), "local" (`--ray` alone: start a local cluster) or an address.
+        data_parallel: Engines (Ray actors, one per device); None = 1.
+        tensor_parallel: GPUs per engine (vLLM's tensor parallelism); None = 1.
+
+    Returns:
+        The spec (None: everything in this process) and the engine options the flags set
+        (`tensor_parallel_size` when above 1).
+    """
+    dp = 1 if data_parallel is None else data_parallel
+    tp = 1 if tensor_parallel is None else tensor_parallel
+    if tp < 1 or dp < 1:
+        raise DartError("--data-parallel and --tensor-parallel must be >= 1")
+    engine_options: dict[str, Any] = {"tensor_parallel_size": tp} if tp > 1 else {}
+    if ray is None and dp == 1:
+        return None, engine_options
+    spec = ExecutorSpec(
+        kind="ray",
+        address=None if ray in (None, "local") else ray,
+        data_parallel=dp,
+        gpus_per_engine=float(tp) if _cuda_available() else 0.0,
+    )
+    return spec, engine_options
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def available_cores() -> int:
     """CPU cores this process may run on (its affinity mask, else the machine's count)."""
     try:

@@ -14,6 +14,7 @@ from huggingface_hub import DatasetCard
 from dart_hf import benchmarks
 from dart_hf import evaluation as ev
 from dart_hf.cli import cli
+from dart_hf.engines import EngineSpec
 from dart_hf.errors import DartError
 from dart_hf.eval_results import REPORTED_ACCURACIES
 from dart_hf.fewshot import (
@@ -102,18 +103,14 @@ def test_config_defaults_and_errors() -> None:
     config, engine = ev.resolve_config({}, {"benchmarks": "math500,gsm8k", "limit": 3})
     assert config.benchmarks == ("math500", "gsm8k")
     assert (config.temperature, config.max_tokens, config.template) == (0.0, 2048, "chat")
-    assert engine == {
-        "engine": "vllm",
-        "model": None,
-        "dtype": "bfloat16",
-        "max_model_len": 4096,
-        "options": (),
-    }
+    assert engine == EngineSpec(
+        backend="vllm", model=None, seed=0, dtype="bfloat16", max_model_len=4096, options=()
+    )
     # a build recipe's synthesis settings do not leak into the protocol
     paper, paper_engine = ev.resolve_config(load_recipe("paper"), {})
     assert (paper.max_tokens, paper.limit, paper.shard_size, paper.num_proc) == (2048, None, 64, 1)
     assert paper.template == "deepseekmath" and paper.temperature == 0.0
-    assert paper_engine["model"] == "deepseek-ai/deepseek-math-7b-rl"
+    assert paper_engine.model == "deepseek-ai/deepseek-math-7b-rl"
     evald, _ = ev.resolve_config({"limit": 24, "eval": {"limit": 5, "max_tokens": 512}}, {})
     assert (evald.limit, evald.max_tokens) == (5, 512)
     assert ev.default_template("hkust-nlp/dart-math-llama3-8b-prop2diff") == "alpaca"

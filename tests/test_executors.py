@@ -126,3 +126,64 @@ def test_bad_executor_settings() -> None:
         ExecutorSpec(kind="ray", data_parallel=0)
     with pytest.raises(DartError, match="unknown executor"):
         ExecutorSpec(kind="slurm")
+
+
+def _eval_table(tmp_path: Path, benches: tuple[str, ...], limit: int) -> EngineSpec:
+    """A scripted engine whose table holds the bundled benchmarks' first items."""
+    import json as _json
+
+    from dart_hf.sources import load_benchmark
+
+    rows = []
+    for bench in benches:
+        for r in load_benchmark(bench, limit=limit):
+            rows.append({"query": r["query"], "answer": r["answer"], "solution": r["solution"],
+                         "level": 3 if r["level"] is None else r["level"]})  # fmt: skip
+    table = tmp_path / "table.jsonl"
+    table.write_text("".join(_json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return EngineSpec(backend="scripted", model="scripted-eval", options=(("table", str(table)),))
+
+
+def test_ray_evaluation_equals_local(ray_cluster: object, tmp_path: Path) -> None:
+    """`dart-hf eval --data-parallel 2` runs on the same executors as a build, with the same
+    shards, predictions and results as in this process; its shards were sampled by actors."""
+    from dart_hf import evaluation as ev
+
+    benches = ("gsm8k", "math500")
+    spec = _eval_table(tmp_path, benches, 6)
+    config = ev.EvalConfig(
+        benchmarks=benches, template="alpaca", limit=6, n=2, temperature=0.8, max_tokens=1024,
+        shard_size=2,
+    )  # fmt: skip
+    local = ev.run_eval(config, tmp_path / "local", engine_spec=spec, progress=False)
+    on_ray = ev.run_eval(
+        config, tmp_path / "ray", engine_spec=spec, progress=False,
+        executor=ExecutorSpec(kind="ray", data_parallel=2, grade_chunk=5),
+    )  # fmt: skip
+    assert on_ray["benchmarks"] == local["benchmarks"] and on_ray["average"] == local["average"]
+    for bench in benches:
+        a = load_dataset(str(tmp_path / "local" / "predictions"), bench, split="test").to_list()
+        b = load_dataset(str(tmp_path / "ray" / "predictions"), bench, split="test").to_list()
+        assert a == b and len(a) == 12
+        tasks = tmp_path / "ray" / "samples" / bench / "seed-0" / RAY_TASKS
+        records = [json.loads(x) for x in tasks.read_text(encoding="utf-8").splitlines()]
+        assert sorted(r["shard"] for r in records) == [0, 1, 2]
+        assert all(r["kind"] == "sample" and r["actor_id"] for r in records)
+
+
+def test_eval_executor_flags() -> None:
+    from click.testing import CliRunner
+
+    from dart_hf.cli import cli
+
+    result = CliRunner().invoke(cli, ["eval", "--data-parallel", "0", "-o", "x"])
+    assert result.exit_code != 0 and "--data-parallel and --tensor-parallel must be >= 1" in (
+        result.output
+    )
+    from dart_hf.executors import from_flags
+
+    assert from_flags(None, None, None) == (None, {})
+    spec, options = from_flags("local", 2, 2)
+    assert spec is not None and spec.kind == "ray" and spec.address is None
+    assert spec.data_parallel == 2 and options == {"tensor_parallel_size": 2}
+    assert from_flags("10.0.0.1:6379", None, None)[0].address == "10.0.0.1:6379"  # type: ignore[union-attr]
