@@ -69,6 +69,9 @@ FILTERS: dict[str, Callable[[str, str | None], bool]] = {
     "non_ascii_answer": non_ascii_answer,
 }
 DROP_REASONS = ("incorrect", *FILTERS, "duplicate")
+#: Every value of the pool release's `drop_reason` column (null: the sample may be released;
+#: whether a release takes it depends on the strategy's target).
+ROW_DROP_REASONS = (*DROP_REASONS, "decontaminated")
 
 
 def flag_batch(
@@ -128,6 +131,7 @@ class Selection:
         sample_idx: `sample_idx` of each entry of `order`.
         filters: Rows dropped per reason (over all queries, decontaminated ones excluded).
         decontaminated_rows: Correct, filtered rows of decontaminated queries.
+        drop_codes: Per pool row, the index of its reason in `ROW_DROP_REASONS` (-1: none).
     """
 
     order: np.ndarray
@@ -136,6 +140,14 @@ class Selection:
     sample_idx: np.ndarray
     filters: dict[str, int] = field(default_factory=dict)
     decontaminated_rows: int = 0
+    drop_codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+
+    def drop_reason(self) -> pa.Array:
+        """The pool's `drop_reason` column: why each sample can be in no release (null: it
+        can; whether a release takes it depends on the strategy's target)."""
+        codes = self.drop_codes
+        indices = pa.array(codes, type=pa.int8(), mask=codes < 0)
+        return pa.DictionaryArray.from_arrays(indices, pa.array(ROW_DROP_REASONS)).cast(pa.string())
 
     def first_t(self, targets: np.ndarray) -> np.ndarray:
         """Mask over `order`: the first `targets[q]` responses of every query q."""
@@ -167,13 +179,17 @@ class _Survivors:
     sample_idx: np.ndarray
     hashes: np.ndarray  # 64-bit hash of the response
     dropped: dict[str, int]  # rows dropped per reason (duplicates are counted later)
+    codes: np.ndarray  # per pool row: index into ROW_DROP_REASONS, -1 where it survives
 
 
 def _scan_pool(pool: Dataset, state_ids: Sequence[str], filters: tuple[str, ...]) -> _Survivors:
     """`flag_batch` over the whole pool, streamed, keeping a few numbers per surviving row."""
     position = {q: i for i, q in enumerate(state_ids)}
     dropped = dict.fromkeys(DROP_REASONS, 0)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("rows", "qidx", "rounds", "sidx", "h")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("rows", "qidx", "rounds", "sidx", "h", "codes")
+    }
+    code_of = {r: i for i, r in enumerate(ROW_DROP_REASONS)}
     start = 0
     for batch in file_batches(pool):
         cols = {c: batch.column(c).to_pylist() for c in ("response", "correct", "pred")
@@ -182,6 +198,9 @@ def _scan_pool(pool: Dataset, state_ids: Sequence[str], filters: tuple[str, ...]
         for reason, k in Counter(r for r in out["drop_reason"] if r is not None).items():
             dropped[reason] += k
         keep = np.asarray([r is None for r in out["drop_reason"]], dtype=bool)
+        parts["codes"].append(
+            np.asarray([-1 if r is None else code_of[r] for r in out["drop_reason"]], np.int8)
+        )
         encoded = pc.dictionary_encode(batch.column("id"))
         names = encoded.dictionary.to_pylist()
         unknown = [q for q in names if q not in position]
@@ -203,6 +222,7 @@ def _scan_pool(pool: Dataset, state_ids: Sequence[str], filters: tuple[str, ...]
         sample_idx=joined["sidx"],
         hashes=joined["h"],
         dropped=dropped,
+        codes=joined["codes"].astype(np.int8),
     )
 
 
@@ -236,6 +256,7 @@ def select(
         pool = pool.flatten_indices()
     scan = _scan_pool(pool, state_ids, filters)
     counts = scan.dropped
+    codes = scan.codes
     idx, qidx, rounds, sidx, hashes = (
         scan.rows,
         scan.qidx,
@@ -260,6 +281,8 @@ def select(
     bad = np.zeros(len(state_ids), dtype=bool) if excluded is None else excluded
     row_bad = bad[qidx]
     decon_rows = int((first & row_bad).sum())
+    codes[idx[~first]] = ROW_DROP_REASONS.index("duplicate")
+    codes[idx[first & row_bad]] = ROW_DROP_REASONS.index("decontaminated")
     keep = first & ~row_bad
     order, q, sidx = idx[keep], qidx[keep], sidx[keep]
     starts = np.r_[0, np.flatnonzero(q[1:] != q[:-1]) + 1] if len(q) else np.zeros(0, int)
@@ -272,6 +295,7 @@ def select(
         sample_idx=sidx,
         filters=counts,
         decontaminated_rows=decon_rows,
+        drop_codes=codes,
     )
 
 

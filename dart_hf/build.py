@@ -581,13 +581,14 @@ def assemble_releases(
         votes = read_majority_table(out)
         audit = gold_majority.audit_columns(audit, ids, votes)
     disputed = np.array([g == "disputed" for g in audit["gold_status"]], dtype=bool)
-    if s.build.exclude_disputed and disputed.any():
-        sel = assemble.select(pool, ids, excluded=excluded | disputed)
+    drop_disputed = s.build.exclude_disputed and bool(disputed.any())
+    sel = assemble.select(pool, ids, excluded=excluded | disputed if drop_disputed else excluded)
+    # why each sample can be in no release, stored with the pool's samples
+    samples = pool.add_column("drop_reason", sel.drop_reason())
+    if drop_disputed:  # the pool release leaves out the samples of disputed queries
         gone = pa.array([q for q, d in zip(ids, disputed, strict=True) if d])
         keep = pc.invert(pc.is_in(pool.data.table["id"], value_set=gone))
-        pool = pool.select(np.flatnonzero(keep.to_numpy(zero_copy_only=False)))
-    else:
-        sel = assemble.select(pool, ids, excluded=excluded)
+        samples = samples.select(np.flatnonzero(keep.to_numpy(zero_copy_only=False)))
     fail_rate = {
         q: (None if np.isnan(f) else float(f))
         for q, f in zip(ids, state["fail_rate"], strict=False)
@@ -610,7 +611,8 @@ def assemble_releases(
         del ds
     folder = into / POOL_RELEASE
     hub.write_hub_folder(
-        {"samples": pool, "queries": query_info(queries, state, kept, excluded, audit)}, folder
+        {"samples": samples, "queries": query_info(queries, state, kept, excluded, audit)},
+        folder,
     )
     releases[POOL] = folder
     figures = {

@@ -101,6 +101,11 @@ COLUMN_DOCS: dict[str, str] = {
     ),
     "reached": "the query reached its target (stop reason `reached`)",
     "decontaminated": "the query overlaps a benchmark and is left out of every release",
+    "drop_reason": (
+        "why the sample can be in no release: `incorrect`, a quality filter "
+        "(`multiple_boxed`, `repetition`, `non_ascii_answer`), `duplicate` or `decontaminated`; "
+        "null: it may be released (each release takes a query's first ones up to its target)"
+    ),
     "n_samples": "raw samples scheduled for the query in that round",
     "sample_offset": "`sample_idx` of the first of them",
 }

@@ -102,6 +102,28 @@ def test_decontaminated_queries_are_dropped() -> None:
     assert sel.decontaminated_rows == 1
 
 
+def test_drop_reason_names_why_each_sample_is_in_no_release() -> None:
+    # pool order deliberately not (query, round, sample_idx): the duplicate is the later copy
+    rows = [
+        ("q1", 1, 4, "then \\boxed{4}", True),  # a copy of q1's round-0 response: duplicate
+        ("q1", 0, 0, "then \\boxed{4}", True),  # released
+        ("q1", 0, 1, "wrong \\boxed{5}", False),
+        ("q1", 0, 2, "maybe \\boxed{5} or \\boxed{4}", True),
+        ("q2", 0, 0, "so \\boxed{4}", True),  # its query is decontaminated
+        ("q2", 0, 1, "oops \\boxed{7}", False),
+        ("q1", 1, 3, "also \\boxed{4}", True),  # correct, clean: may be released
+    ]
+    sel = assemble.select(_pool(rows), ["q1", "q2"], excluded=np.array([False, True]))
+    assert sel.drop_reason().to_pylist() == [
+        "duplicate", None, "incorrect", "multiple_boxed", "decontaminated", "incorrect", None,
+    ]  # fmt: skip
+    assert sel.filters["duplicate"] == 1 and sel.decontaminated_rows == 1
+    assert set(assemble.ROW_DROP_REASONS) == {
+        "incorrect", "multiple_boxed", "repetition", "non_ascii_answer", "duplicate",
+        "decontaminated",
+    }  # fmt: skip
+
+
 def test_contaminated_ngrams() -> None:
     bench = ["A train travels 270 miles in 3 hours. At the same rate, how many more hours?"]
     queries = [

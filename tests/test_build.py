@@ -123,6 +123,17 @@ def test_released_rows_are_min_t_unique_correct(
             assert got.get(qid, []) == want, (name, qid)
     cols = list(releases["dart-math-hard"][0])
     assert cols == ["query", "response", "id", "source", "level", "domain", "fail_rate"]
+    # The pool release stores why a sample is in no release; every released one has none.
+    samples = load_dataset(str(out / "releases" / build.POOL_RELEASE), "samples", split="train")
+    eligible = {(r["id"], r["response"]) for r in samples if r["drop_reason"] is None}
+    for r in samples:
+        if not r["correct"]:
+            assert r["drop_reason"] == "incorrect"
+        elif decontaminated[r["id"]] and r["drop_reason"] != "duplicate":
+            assert r["drop_reason"] == "decontaminated"
+    for name in ("dart-math-uniform", "dart-math-hard"):
+        assert all((row["id"], row["response"]) in eligible for row in releases[name])
+    assert {r["drop_reason"] for r in samples} >= {None, "incorrect"}
 
 
 # A graded pool written by hand: (query, round, sample_idx, response, correct) and, per row,
