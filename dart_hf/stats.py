@@ -14,11 +14,14 @@ from typing import Any
 import numpy as np
 
 from dart_hf import dars
+from dart_hf.assemble import FILTERS
 from dart_hf.config import DarsConfig
 from dart_hf.dars import State
 from dart_hf.strategies import STRATEGIES
 
-FILTER_KEYS = ("duplicate", "multiple_boxed", "repetition", "non_ascii_answer")
+#: Rows dropped per reason, as the cards count them: dedup and every quality filter of
+#: `assemble.FILTERS` (a new filter is counted without a change here).
+FILTER_KEYS = ("duplicate", *FILTERS)
 HISTOGRAM_BINS = 10
 
 
