@@ -36,7 +36,7 @@ def make_pool(n: int, path: Path) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from dart_hf.build import arrow_batch_rows
+    from dart_hf.arrow_io import arrow_batch_rows
 
     rng = np.random.default_rng(0)
     writer = None

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import build, dars, outputs, sampling
+from dart_hf import arrow_io, build, dars, outputs, sampling
 from dart_hf.errors import DartError
 
 logger = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ def _grade_round(out: Path, r: int, n_shards: int, s: build.BuildSettings, work:
     raw = sampling.load_samples(build._round_dir(out, r), n_shards)
     logger.info("regrading round %d: %d samples", r, len(raw))
     graded = make_executor(ExecutorSpec()).grade(raw, s.grade)
-    build.write_arrow(graded, target)
+    arrow_io.write_arrow(graded, target)
     return target
 
 

@@ -8,7 +8,7 @@ import pytest
 from datasets import Dataset, Features, Value, concatenate_datasets
 
 from dart_hf import arrow_io
-from dart_hf.build import write_arrow
+from dart_hf.arrow_io import write_arrow
 from dart_hf.errors import DartError
 
 
@@ -114,7 +114,7 @@ def test_staged_shards_are_the_same_streamed_or_not(
 def test_graded_files_are_written_in_batches_of_about_4_mb(tmp_path: Path) -> None:
     """Opening an Arrow file maps ~64 KB at each batch header, so the build's files use
     ~4 MB batches rather than 1,000 rows (10 MB of 1 KB rows: 3 batches, not 10)."""
-    from dart_hf.build import ARROW_BATCH_BYTES, arrow_batch_rows
+    from dart_hf.arrow_io import ARROW_BATCH_BYTES, arrow_batch_rows
 
     ds = Dataset.from_dict({"response": ["z" * 1020] * 10_000})
     rows = arrow_batch_rows(ds.data.table)

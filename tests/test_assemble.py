@@ -158,7 +158,7 @@ def test_no_boxed_answer_is_not_flagged(text: str) -> None:
 def test_release_streams_a_file_backed_pool_like_the_in_memory_path(tmp_path: Path) -> None:
     """Two round files, rows released out of pool order: same rows, order and features as
     `select` + `map`, written once as a cache file next to the pool and reused."""
-    from dart_hf.build import write_arrow
+    from dart_hf.arrow_io import write_arrow
 
     rng = np.random.default_rng(0)
     rows = [

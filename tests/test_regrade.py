@@ -27,7 +27,7 @@ import pytest
 from click.testing import CliRunner
 from datasets import Dataset, load_dataset
 
-from dart_hf import answers, build, dars, grading, outputs, regrade, sampling
+from dart_hf import answers, arrow_io, build, dars, grading, outputs, regrade, sampling
 from dart_hf.answers import Verdict
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
@@ -355,9 +355,11 @@ def test_killed_regrade_resumes(
     with pytest.raises(DartError, match="regrade was interrupted"):
         build.run_build(build.resolve_settings({}, settings), out)
     written = []
-    real_write = build.write_arrow
+    real_write = arrow_io.write_arrow
     monkeypatch.setattr(
-        build, "write_arrow", lambda ds, path, *a: (written.append(path.name), real_write(ds, path))
+        arrow_io,
+        "write_arrow",
+        lambda ds, path, *a: (written.append(path.name), real_write(ds, path)),
     )
     regrade.regrade(out)
     if where == "grading":
