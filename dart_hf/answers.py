@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -48,6 +49,19 @@ from dart_hf.benchmarks import AnswerRules, rules_for
 #: grader failed on the row), `truncated` (cut at max_tokens), `bad_gold` (gold unreadable).
 #: Only `bad_gold` rows are left out of accuracy; every other status counts as graded.
 STATUSES = ("ok", "no_answer", "hedge", "timeout", "error", "truncated", "bad_gold")
+
+
+def accuracy(
+    correct: Sequence[bool | None], statuses: Sequence[str]
+) -> tuple[int, int, float | None]:
+    """The one accuracy rule: `(graded, right, right / graded)` over rows' verdicts, where
+    `bad_gold` rows (gold unreadable) are left out and the accuracy is None when none is left.
+    """
+    graded = [c for c, s in zip(correct, statuses, strict=True) if s != "bad_gold"]
+    right = sum(1 for c in graded if c is True)
+    return len(graded), right, (right / len(graded) if graded else None)
+
+
 #: Every `verdict_source`: what decided a row (see the module docstring).
 VERDICT_SOURCES = (
     "math_verify", "tolerance", "malformed_answer", "hedge", "multi_box", "unclosed_box",

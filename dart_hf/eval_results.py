@@ -20,7 +20,7 @@ from typing import Any
 from datasets import Dataset
 
 from dart_hf import benchmarks as registry
-from dart_hf.answers import STATUSES
+from dart_hf.answers import STATUSES, accuracy
 from dart_hf.passk import Sample, grader_equal, item_table
 
 # Reported accuracies (%) keyed by Hub id. Source: DART-Math paper, Table 2 (the spec's table),
@@ -74,8 +74,8 @@ def _pct(correct: int, graded: int) -> float | None:
 
 def _acc(rows: Sequence[tuple[Any, str]]) -> tuple[int, float | None]:
     """(graded items, accuracy %) over (correct, grade_status) pairs; bad_gold is left out."""
-    graded = [c for c, s in rows if s != "bad_gold"]
-    return len(graded), _pct(sum(1 for c in graded if c is True), len(graded))
+    graded, right, _ = accuracy([c for c, _ in rows], [s for _, s in rows])
+    return graded, _pct(right, graded)
 
 
 def _spread(values: list[float]) -> dict[str, float | None]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from dart_hf.answers import STATUSES, Verdict, last_boxed, rules_for
+from dart_hf.answers import STATUSES, Verdict, accuracy, last_boxed, rules_for
 from dart_hf.config import GradeConfig
 from dart_hf.errors import DartError
 
@@ -361,14 +361,13 @@ def summarize(ds: Dataset | dict[str, list]) -> dict[str, Any]:
     counts = {s: 0 for s in STATUSES}
     for s in statuses:
         counts[s] = counts.get(s, 0) + 1
-    graded = sum(1 for s in statuses if s != "bad_gold")
-    right = sum(1 for s, c in zip(statuses, corrects, strict=True) if s != "bad_gold" and c)
+    graded, right, acc = accuracy(corrects, statuses)
     return {
         "rows": len(statuses),
         "counts": counts,
         "graded": graded,
         "correct": right,
-        "accuracy": right / graded if graded else None,
+        "accuracy": acc,
     }
 
 

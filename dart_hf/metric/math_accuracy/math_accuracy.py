@@ -8,7 +8,7 @@ from typing import Any
 import datasets
 import evaluate
 
-from dart_hf.answers import STATUSES
+from dart_hf.answers import STATUSES, accuracy
 
 _DESCRIPTION = """\
 Accuracy of the final answers in model responses to math problems. Each response's answer is
@@ -150,14 +150,14 @@ class MathAccuracy(evaluate.Metric):
                     batch[key] = [row.get(key) for row in rows]
         out = grade_batch(batch, config=GradeConfig(timeout_s=timeout_s, num_proc=num_proc))
         statuses = Counter(out["grade_status"])
+        n, correct, acc = accuracy(out["correct"], out["grade_status"])
         graded = [
             c for c, s in zip(out["correct"], out["grade_status"], strict=True) if s != "bad_gold"
         ]
-        correct = sum(1 for c in graded if c is True)
         return {
-            "accuracy": correct / len(graded) if graded else None,
+            "accuracy": acc,
             "se": standard_error([1.0 if c is True else 0.0 for c in graded]),
-            "n": len(graded),
+            "n": n,
             "correct": correct,
             **{s: statuses.get(s, 0) for s in STATUSES},
         }
