@@ -8,8 +8,10 @@ family fixed before tuning, plus two held-out models) and draws Bernoulli outcom
 
 Policies (all share the same difficulty phase of `difficulty_samples` per query and the
 same targets frozen from it):
-  ours       the production policy: the yield rule, and under `--budget` the budget's
-             shadow price (`dars.budget_price`).
+  ours       the production policy: every query's marginal value per sample under its
+             posterior (the level's nonparametric prior times its own counts;
+             `dars.yield_rates`) against a price, `min_yield`, or under `--budget` the
+             budget's shadow price common to all queries (`dars.budget_price`).
   reference  the reference code's loop: one request per unfinished query per sweep, sweeps
              concatenated into 16,384-request batches, counts updated after each batch, a
              query finishes on corrects > t (strict) or max_trials samples; "stopped at B"
@@ -26,6 +28,8 @@ standard error over seeds; the default settings' point without a budget; the ora
 Writes benchmarks/results/bench_scheduler.{json,md} and bench_scheduler_<setup>.png.
 
 Usage: python benchmarks/bench_scheduler.py [--seeds 5] [--queries 15000] [--models a,b]
+(the committed results: --seeds 5 --queries 4000, run as two halves of the models with
+--json, then --report-from; about 20 minutes on two loaded cores)
 """
 
 from __future__ import annotations

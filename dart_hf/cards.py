@@ -330,8 +330,10 @@ def stop_rule(settings: dict[str, Any], rule: dict[str, Any] | None) -> str:
     )
     if rule.get("no_correct_stop", True):
         text += (
-            f"; a first correct response counts {rule['first_value']:g} times, so a query "
-            f"with none keeps sampling while it expects at least {rule['min_first_yield']:.3g} "
+            f"; a first correct response counts {rule['first_value']:g} times the query's "
+            f"target, so a query with none"
+            + (f" (target {rule['largest_target']:,})" if rule.get("largest_target") else "")
+            + f" keeps sampling while it expects at least {rule['min_first_yield']:.3g} "
             f"first ones per {rule['horizon']:,} samples"
         )
     else:

@@ -234,18 +234,20 @@ class DarsConfig:
             expects at least this many new correct responses (below its target) per 1,000
             further samples (0: never stop a query for low yield). With some correct
             responses the expectation is 1,000 x the posterior mean pass rate.
-        first_value: A query's first correct response counts as this many later ones, so a
-            query with none keeps sampling while it expects at least
-            `min_yield / first_value` first correct responses in its next 1,000 samples.
-            Under a `budget` it also sets the exchange rate between coverage and rows.
-        prior_a: Beta prior on every query's pass rate, Beta(prior_a, prior_b); the
-            posterior after n samples with c correct is Beta(prior_a + c, prior_b + n - c).
+        first_value: The value of a query's first correct response (its coverage), in
+            units of its target t: it counts as `first_value` x t later ones, so a query
+            with none keeps sampling while its next 1,000 samples are expected to bring at
+            least `min_yield / (first_value x t)` first correct responses (plus what a
+            first one unlocks). Under a `budget` it also sets the exchange rate between
+            coverage and rows.
+        prior_a: Stated pass-rate prior: Beta(prior_a, prior_b) for queries that can be
+            solved; EM starts from it and it stays where the counts say nothing.
         prior_b: See `prior_a`.
-        prior_zero: Prior share of queries that can never be solved (wrong gold answers);
-            it only matters for queries with no correct response yet.
-        prior_fit: Fit (prior_zero, prior_a, prior_b) per level to the pool's own counts
-            after every round (empirical Bayes, `dart_hf.passrate`); the stated values are
-            the prior before any sample and with this off.
+        prior_zero: Stated prior share of queries that can never be solved (wrong gold
+            answers); it only matters for queries with no correct response yet.
+        prior_fit: Fit the pass-rate prior per level to the pool's own counts after every
+            round (empirical Bayes: a nonparametric mixture over a pass-rate grid,
+            `dart_hf.passrate`), starting from the stated prior; off: the stated prior.
         hopeless: Legacy key of the old hopeless rule (None: not given). `true` loads as
             the yield rule above; `false` turns the stop for queries with no correct
             response off (as the old rule's off switch did).
@@ -269,7 +271,7 @@ class DarsConfig:
     growth: float = 1.0
     p_floor: float = 0.05
     min_yield: float = 2.0
-    first_value: float = 300.0
+    first_value: float = 2.5
     prior_a: float = 0.5
     prior_b: float = 0.5
     prior_zero: float = 0.1
@@ -311,8 +313,8 @@ class DarsConfig:
             )
         if not self.first_value >= 1:
             raise DartError(
-                f"first_value must be >= 1 (a first response is worth at least a later "
-                f"one), got {self.first_value}"
+                f"first_value must be >= 1 (a query's first correct response is worth at "
+                f"least its target in later ones), got {self.first_value}"
             )
         if not (self.prior_a > 0 and self.prior_b > 0):
             raise DartError(f"prior_a and prior_b must be > 0, got {self.prior_a}, {self.prior_b}")

@@ -20,7 +20,7 @@ drives the very same functions with simulated Bernoulli outcomes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -138,35 +138,70 @@ PRIOR_COLUMNS = ("prior_zero", "prior_a", "prior_b")
 """State columns holding each query's prior (its level's fit), written by `apply_stop_rules`."""
 
 
-def fit_prior(state: State, config: DarsConfig) -> State:
-    """The state with every query's prior: its level's empirical-Bayes fit (`passrate`).
+_CACHE: dict[tuple, object] = {}
+"""Per-process cache of the grid fit and the no-correct curves: every decision of a round
+reads them, and each is a function of the state's counts and the settings alone."""
 
-    With `prior_fit` off, or before any sample, the stated prior
-    (`prior_zero`, `prior_a`, `prior_b`) for every query.
+
+def _cached(key: tuple, make: Callable[[], object]) -> object:
+    if key not in _CACHE:
+        if len(_CACHE) > 16:
+            _CACHE.clear()
+        _CACHE[key] = make()
+    return _CACHE[key]
+
+
+def beliefs(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Every query's pass-rate prior on `passrate.P`: (group per query, (groups, grid) weights).
+
+    With `prior_fit` (after any sample): its level's nonparametric fit to the pool's counts
+    (`passrate.fit_grid_pool`, started from the stated prior); else the stated prior
+    (`prior_zero` at p = 0, Beta(`prior_a`, `prior_b`) elsewhere).
     """
-    out = dict(state)
-    fallback = (config.prior_zero, config.prior_a, config.prior_b)
-    if config.prior_fit:
-        start = (
-            np.stack([state[name] for name in PRIOR_COLUMNS], axis=1)
-            if all(name in state for name in PRIOR_COLUMNS)
-            else None
-        )
+    stated = passrate.beta_weights(config.prior_zero, config.prior_a, config.prior_b)
+    if not config.prior_fit:
+        return np.zeros(len(state["samples"]), dtype=np.int64), stated[None, :]
+    key = (
+        "fit",
+        state["level"].tobytes(),
+        state["corrects"].tobytes(),
+        state["samples"].tobytes(),
+        (state["stop_reason"] == "no_majority").tobytes(),
+        stated.tobytes(),
+    )
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
         # a query left out for want of a gold (`gold: majority`) has no pass rate to fit
         fitted = state["stop_reason"] != "no_majority"
-        _, per_query = passrate.fit_pool(
-            state["level"], np.where(fitted, state["corrects"], 0),
-            np.where(fitted, state["samples"], 0), fallback, start,
-        )  # fmt: skip
-    else:
-        per_query = np.tile(np.asarray(fallback, dtype=np.float64), (len(state["level"]), 1))
+        levels, weights = passrate.fit_grid_pool(
+            state["level"],
+            np.where(fitted, state["corrects"], 0),
+            np.where(fitted, state["samples"], 0),
+            stated,
+        )
+        return np.searchsorted(levels, state["level"]), weights
+
+    return _cached(key, make)  # type: ignore[return-value]
+
+
+def fit_prior(state: State, config: DarsConfig) -> State:
+    """The state with every query's prior summarised in `prior_zero, prior_a, prior_b`.
+
+    The summary (for the cards) is the prior's mass at p = 0 and the Beta of the same mean
+    and variance over the rest; the decisions use the grid prior itself (`beliefs`).
+    """
+    out = dict(state)
+    group, weights = beliefs(state, config)
+    rows = np.asarray([passrate.summary(w) for w in weights])
+    if not config.prior_fit:
+        rows = np.asarray([[config.prior_zero, config.prior_a, config.prior_b]])
     for i, name in enumerate(PRIOR_COLUMNS):
-        out[name] = per_query[:, i].copy()
+        out[name] = rows[group, i].copy()
     return out
 
 
 def priors(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(zero, a, b) per query: the state's prior columns, else the stated prior."""
+    """(zero, a, b) per query: the state's prior summary columns, else the stated prior."""
     if all(name in state for name in PRIOR_COLUMNS) and config.prior_fit:
         return tuple(np.asarray(state[name], dtype=np.float64) for name in PRIOR_COLUMNS)  # type: ignore[return-value]
     n = len(state["samples"])
@@ -177,28 +212,27 @@ def priors(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray, np
     )
 
 
-def yield_rates(state: State, config: DarsConfig) -> np.ndarray:
-    """Expected value of a query's next `HORIZON` samples, in kept responses (the policy's index).
+def posterior_mean(state: State, config: DarsConfig) -> np.ndarray:
+    """E[p | c correct of n] per query under its prior (Beta-Binomial on the grid)."""
+    group, weights = beliefs(state, config)
+    post = passrate.posterior(state["corrects"], state["samples"], weights[group])
+    return post @ passrate.P
 
-    With c >= 1 correct responses in n samples (c below target): 1,000 x the posterior mean
-    pass rate (a + c) / (a + b + n), the expected new kept responses per 1,000 further
-    samples. With none: `first_value` x the chance of a first correct response in the next
-    1,000 samples (`passrate.first_chance`, which weighs in the prior share of queries that
-    can never be solved), since a first correct response counts `first_value` times. A query
-    still short of `min_samples` (VRT) is worth infinity; a query at its target is worth 0.
+
+def yield_rates(state: State, config: DarsConfig) -> np.ndarray:
+    """The marginal value of a query's next samples, per 1,000, in kept rows (the index).
+
+    With c >= 1 correct responses in n samples (c below target): 1,000 E[p | c, n], the
+    expected new kept responses per 1,000 further samples. With none: the value of the
+    first correct response it may find, `none_curves`. A query still short of
+    `min_samples` (VRT) is worth infinity; a query at its target is worth 0.
     """
-    zero, a, b = priors(state, config)
-    n = state["samples"].astype(np.float64)
-    c = state["corrects"].astype(np.float64)
-    value = HORIZON * (a + c) / (a + b + n)
+    value = HORIZON * posterior_mean(state, config)
     none = state["corrects"] == 0
     if none.any():
-        if math.isinf(config.first_value):
-            value[none] = np.inf
-        else:
-            value[none] = config.first_value * passrate.first_chance(
-                n[none], zero[none], a[none], b[none], HORIZON
-            )
+        group, curves = none_curves(state, config)
+        n = np.minimum(state["samples"], config.max_trials)
+        value[none] = curves[group[none], n[none]]
     # Legacy `hopeless: false` never stops a query with none; nor does the rule before
     # `hopeless_min_samples`: such a query is worth sampling whatever the price.
     floor = config.hopeless_min_samples or 0
@@ -209,36 +243,82 @@ def yield_rates(state: State, config: DarsConfig) -> np.ndarray:
     return value
 
 
+def _decay(max_trials: int) -> np.ndarray:
+    """(max_trials + 1, grid) matrix of (1 - p)^n."""
+    n = np.arange(max_trials + 1, dtype=np.float64)
+    return _cached(  # type: ignore[return-value]
+        ("decay", max_trials), lambda: np.exp(n[:, None] * passrate.LOG_Q[None, :])
+    )
+
+
+def none_curve(weights: np.ndarray, target: float, config: DarsConfig) -> np.ndarray:
+    """The index of a query with no correct response under `weights`, for n = 0 .. max_trials.
+
+    The marginal value of one more sample, per 1,000: 1,000 E[p (W + S(p)) | none in n].
+    The sample is correct with probability p; its first correct response is worth
+    W = `first_value` x t rows (the query's coverage, in units of its target t) plus
+    S(p), what it unlocks: the rows the query then yields above the price,
+    min(t - 1, p (max_trials - n)) x (1 - min_yield / (1,000 p)). The curve falls with n.
+    """
+    if math.isinf(config.first_value):
+        return np.full(config.max_trials + 1, np.inf)
+    p = passrate.P
+    n = np.arange(config.max_trials + 1, dtype=np.float64)
+    safe = np.where(p > 0, p, 1.0)
+    above = np.where(p > 0, np.clip(1.0 - config.min_yield / (HORIZON * safe), 0.0, 1.0), 0.0)
+    unlock = above * np.minimum(
+        max(target - 1.0, 0.0), np.maximum(config.max_trials - n, 0)[:, None] * p
+    )
+    decay = _decay(config.max_trials) * weights  # unnormalised posterior given none in n
+    gain = p * (config.first_value * target + unlock)
+    den = decay.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return HORIZON * np.where(den > 0, (decay * gain).sum(axis=1) / den, 0.0)
+
+
+def none_curves(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray]:
+    """`none_curve` of every prior group: (group per query, (groups, max_trials + 1)).
+
+    t is the largest target in the group (a query with none after the difficulty phase has
+    the largest Prop2Diff target anyway).
+    """
+    group, weights = beliefs(state, config)
+    tmax = np.zeros(len(weights))
+    np.maximum.at(tmax, group, state["target"].astype(np.float64))
+    key = ("curves", weights.tobytes(), tmax.tobytes(), config)
+    curves = _cached(
+        key,
+        lambda: np.stack([none_curve(w, t, config) for w, t in zip(weights, tmax, strict=True)]),
+    )
+    return group, curves  # type: ignore[return-value]
+
+
 def first_stop_samples(
-    config: DarsConfig, price: float, prior: tuple[float, float, float] | None = None
+    config: DarsConfig,
+    price: float,
+    prior: tuple[float, float, float] | np.ndarray | None = None,
+    target: int | None = None,
 ) -> int:
     """Samples after which a query with no correct response is worth less than `price`.
 
-    The bound of the no-correct rule: the least n with first_value x first_chance(n) < price
-    under `prior` (zero, a, b; default: the stated prior), at least `hopeless_min_samples`
-    when given; `max_trials` when there is none.
+    The bound of the no-correct rule: the least n whose `none_curve` is below `price`, under
+    `prior` (grid weights, or (zero, a, b); default: the stated prior) and `target`
+    (default: the largest of the strategies' targets), at least `hopeless_min_samples` when
+    given; `max_trials` when there is none.
     """
-    floor = config.hopeless_min_samples or 0
     if price <= 0 or math.isinf(config.first_value) or config.hopeless is False:
         return config.max_trials
-    z, a, b = prior if prior is not None else (config.prior_zero, config.prior_a, config.prior_b)
-
-    def below(n: int) -> bool:
-        chance = passrate.first_chance(np.array([float(n)]), z, a, b, HORIZON)[0]
-        return bool(config.first_value * chance < price)
-
-    if not below(config.max_trials):
-        return config.max_trials
-    lo, hi = 0, config.max_trials  # below(hi) holds; find the least n with below(n)
-    if below(lo):
-        return min(max(lo, floor), config.max_trials)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if below(mid):
-            hi = mid
-        else:
-            lo = mid
-    return min(max(hi, floor), config.max_trials)
+    if prior is None:
+        prior = (config.prior_zero, config.prior_a, config.prior_b)
+    weights = passrate.beta_weights(*prior) if len(prior) == 3 else np.asarray(prior)
+    if target is None:
+        target = max(
+            config.k_u if "uniform" in config.strategies else 1,
+            config.k_p if "prop2diff" in config.strategies else 1,
+        )
+    below = none_curve(weights, float(target), config) < price
+    stop = int(below.argmax()) if below.any() else config.max_trials
+    return min(max(stop, config.hopeless_min_samples or 0), config.max_trials)
 
 
 def first_stops(state: State, config: DarsConfig, price: float) -> np.ndarray:
@@ -255,19 +335,7 @@ class _FirstStops:
 
     def __init__(self, state: State, config: DarsConfig) -> None:
         self.config = config
-        zero, a, b = priors(state, config)
-        keys = np.stack([zero, a, b], axis=1)
-        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-        self.inverse = np.asarray(inverse).reshape(-1)
-        n = np.arange(config.max_trials + 1, dtype=np.float64)
-        self.curves = np.stack(
-            [
-                config.first_value * passrate.first_chance(n, z, x, y, HORIZON)
-                if not math.isinf(config.first_value)
-                else np.full(len(n), np.inf)
-                for z, x, y in uniq
-            ]
-        )
+        self.inverse, self.curves = none_curves(state, config)
 
     def __call__(self, price: float) -> np.ndarray:
         cfg = self.config
@@ -331,8 +399,7 @@ def apply_stop_rules(state: State, config: DarsConfig, budget_left: int | None) 
 def _pass_estimate(state: State, config: DarsConfig) -> np.ndarray:
     """Posterior mean pass rate (before any sample: 1 - a loaded fail rate), >= p_floor."""
     n = state["samples"]
-    _, a, b = priors(state, config)
-    post = (a + state["corrects"]) / (a + b + n)
+    post = posterior_mean(state, config)
     prior = 1.0 - np.nan_to_num(state["fail_rate"], nan=0.5)
     return np.maximum(np.where(n > 0, post, prior), config.p_floor)
 

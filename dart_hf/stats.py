@@ -76,11 +76,10 @@ def yield_rule(state: State, config: DarsConfig) -> dict[str, Any]:
     zero, a, b = dars.priors(state, config)
     levels = state["level"]
     prior = []
+    stops = dars.first_stops(state, config, config.min_yield)  # under the fitted grid prior
     for lv in sorted(set(levels.tolist())):
         i = int(np.flatnonzero(levels == lv)[0])
-        stop = dars.first_stop_samples(
-            config, config.min_yield, (float(zero[i]), float(a[i]), float(b[i]))
-        )
+        stop = stops[i]
         prior.append(
             {
                 "level": None if lv < 0 else int(lv),
@@ -90,10 +89,13 @@ def yield_rule(state: State, config: DarsConfig) -> dict[str, Any]:
                 "no_correct_stop_samples": int(stop),
             }
         )
+    largest = max(1, int(state["target"].max())) if len(state["target"]) else 1
     return {
         "min_yield": config.min_yield,
         "first_value": config.first_value,
-        "min_first_yield": config.min_yield / config.first_value,
+        # a first correct response counts first_value x the query's target t
+        "largest_target": largest,
+        "min_first_yield": config.min_yield / (config.first_value * largest),
         "horizon": dars.HORIZON,
         "prior_fit": config.prior_fit,
         "stated_prior": {"zero": config.prior_zero, "a": config.prior_a, "b": config.prior_b},

@@ -11,8 +11,8 @@ import pytest
 
 from dart_hf import dars, passrate
 from dart_hf.config import DarsConfig, build_dataclass
-from dart_hf.recipe import load_recipe
 from dart_hf.errors import DartError
+from dart_hf.recipe import load_recipe
 
 
 def _state(n: int = 4) -> dars.State:
@@ -79,9 +79,10 @@ def test_yield_rule_keeps_every_query_worth_its_price(seed: int) -> None:
     cfg = DarsConfig(strategies=("prop2diff",), k_p=192, max_trials=8192, min_yield=2.0)
     st = _random_state(rng, 3000, cfg)
     out = dars.apply_stop_rules(st, cfg, None)
-    zero, a, b = dars.priors(out, cfg)
     c, n, t = out["corrects"], out["samples"], out["target"]
-    expected = 1000 * (a + c) / (a + b + n)  # new correct responses per 1,000 samples
+    # new correct responses per 1,000 samples: the posterior mean under the level's prior
+    expected = 1000 * dars.posterior_mean(out, cfg)
+    assert np.allclose(dars.yield_rates(out, cfg)[(c > 0) & (c < t)], expected[(c > 0) & (c < t)])
     some = (c > 0) & (c < t) & (n < cfg.max_trials)
     assert (out["stop_reason"][some & (expected >= cfg.min_yield)] == None).all()  # noqa: E711
     low = out["stop_reason"] == "low_yield"
@@ -100,17 +101,23 @@ def test_no_correct_stop_is_bounded() -> None:
         difficulty_samples=64,
         round_cap=1024,
         min_yield=3.0,
-        first_value=100.0,
+        first_value=1.0,
         prior_fit=False,
         hopeless_min_samples=128,
     )
     bound = dars.first_stop_samples(cfg, cfg.min_yield)
     assert 128 <= bound < cfg.max_trials
-    # The bound is where a first correct response is worth less than the price.
-    chance = passrate.first_chance(
-        np.array([bound - 1.0, float(bound)]), cfg.prior_zero, cfg.prior_a, cfg.prior_b, 1000
-    )
-    assert cfg.first_value * chance[0] >= cfg.min_yield > cfg.first_value * chance[1]
+    # The bound is where one more sample's value (a first correct response, worth
+    # first_value x t rows plus what it unlocks) falls below the price.
+    stated = passrate.beta_weights(cfg.prior_zero, cfg.prior_a, cfg.prior_b)
+    curve = dars.none_curve(stated, 40.0, cfg)
+    assert (np.diff(curve) <= 1e-12).all()  # falls with n: stopping for good is right
+    assert curve[bound - 1] >= cfg.min_yield > curve[bound]
+    # Worth more for a larger target, and exactly the first-value part without the unlock.
+    assert (dars.none_curve(stated, 80.0, cfg) > curve).all()
+    p = passrate.P
+    post = stated * (1 - p) ** 100
+    assert curve[100] >= 1000 * (post @ (p * 40.0)) / post.sum()
     st = dars.new_state(["never", "easy"], [5, 0], ["math", "gsm8k"])
     st["samples"][:] = 64
     st["corrects"][:] = [0, 60]
@@ -225,18 +232,35 @@ def test_legacy_hopeless_keys() -> None:
     assert cfg.min_yield > 0 and cfg.first_value >= 1
 
 
-def test_passrate_fit_and_lgamma() -> None:
-    x = np.array([0.03, 0.4, 1.0, 3.5, 77.0, 9000.5])
-    assert np.allclose(passrate.lgamma(x), [math.lgamma(v) for v in x], rtol=1e-12)
+def test_passrate_grid_fit() -> None:
+    """The nonparametric prior finds the unsolvable share and a near-zero mode as they are."""
     rng = np.random.default_rng(0)
-    p = np.where(rng.random(20000) < 0.1, 0.0, rng.beta(0.4, 2.0, 20000))
-    n = np.where(np.arange(20000) < 5000, 1000, 64)
-    zero, a, b = passrate.fit(rng.binomial(n, p), n, (0.1, 0.5, 0.5))
-    assert abs(zero - 0.1) < 0.02 and abs(a - 0.4) < 0.05 and abs(b - 2.0) < 0.3
+    m = 8000
+    kind = rng.choice(3, m, p=[0.1, 0.3, 0.6])  # never solvable / near zero / easy
+    p = np.where(kind == 0, 0.0, np.where(kind == 1, 10 ** rng.uniform(-3, -2, m), 0.8))
+    n = np.where(np.arange(m) < 4000, 4096, 64)
+    c = rng.binomial(n, p)
+    start = passrate.beta_weights(0.1, 0.5, 0.5)
+    w = passrate.fit_grid(c, n, start)
+    grid = passrate.P
+    assert abs(w.sum() - 1) < 1e-9
+    assert abs(w[0] - 0.1) < 0.03
+    near = (grid > 5e-4) & (grid < 2e-2)
+    assert abs(w[near].sum() - 0.3) < 0.04
+    assert abs(w[grid > 0.5].sum() - 0.6) < 0.03
+    # A posterior follows the query's own counts.
+    post = passrate.posterior(np.array([400, 0]), np.array([500, 4096]), w)
+    assert abs(post[0] @ grid - 0.8) < 0.02 and post[1, 0] > 0.5
+    levels, per_level = passrate.fit_grid_pool(np.zeros(m, dtype=int), c, n, start)
+    assert levels.tolist() == [0] and np.allclose(per_level[0], w)
+    zero, a, b = passrate.summary(w)
+    assert abs(zero - w[0]) < 1e-12 and a > 0 and b > 0
 
 
 def test_schedule_is_bounded() -> None:
-    cfg = DarsConfig(strategies=("uniform",), k_u=10, max_trials=50, round_cap=20, budget=1000)
+    cfg = DarsConfig(
+        strategies=("uniform",), k_u=10, max_trials=50, round_cap=20, budget=1000, prior_fit=False
+    )
     st = dars.freeze_difficulty(_state(4), cfg)
     st["samples"][:] = [4, 48, 4, 4]
     st["corrects"][:] = [4, 0, 0, 1]

@@ -147,8 +147,9 @@ def test_gold_audit_counts_per_level() -> None:
 
 def test_yield_rule_as_configured() -> None:
     rule = _stats()["yield_rule"]
-    assert (rule["min_yield"], rule["first_value"], rule["horizon"]) == (2.0, 300.0, 1000)
-    assert rule["min_first_yield"] == pytest.approx(2.0 / 300.0)
+    assert (rule["min_yield"], rule["first_value"], rule["horizon"]) == (2.0, 2.5, 1000)
+    t = rule["largest_target"]
+    assert t >= 1 and rule["min_first_yield"] == pytest.approx(2.0 / (2.5 * t))
     assert rule["stated_prior"] == {"zero": 0.1, "a": 0.5, "b": 0.5}
     assert [row["level"] for row in rule["prior_per_level"]] == [None, 0, 5]
 
