@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from dart_hf.config import (
     GradeConfig,
     SamplingConfig,
     build_dataclass,
-    unknown_keys_error,
+    resolve_section,
 )
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError
@@ -101,22 +102,9 @@ SETTING_NAMES = frozenset(
 
 
 def resolve_settings(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Flat build settings: recipe keys, its `build:` mapping (wins), then CLI overrides.
-
-    Unknown keys in the `build:` mapping or among the overrides are errors (they name the
-    nearest valid ones); flat keys of other commands (e.g. `eval`'s `benchmarks`) are left to
-    them (`recipe.load_recipe` refuses keys that no command reads).
-    """
-    section = recipe.get("build") or {}
-    if not isinstance(section, dict):
-        raise DartError("recipe: `build` must be a mapping of settings")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    for where, keys in (("recipe `build:`", section), ("option", given)):
-        unknown = sorted(set(keys) - SETTING_NAMES)
-        if unknown:
-            raise unknown_keys_error(where, unknown, SETTING_NAMES)
-    flat = {k: v for k, v in recipe.items() if k in SETTING_NAMES}
-    return {**flat, **section, **given}
+    """Flat build settings: recipe keys, its `build:` mapping (wins), then CLI overrides
+    (`config.resolve_section`, the one settings path; `dart-hf sample` reads the same)."""
+    return resolve_section(recipe, "build", overrides, SETTING_NAMES)
 
 
 def stratified_head(levels: list[int | None], limit: int) -> list[int]:
@@ -664,11 +652,13 @@ def _run_build(
     releases, fig = assemble_releases(out, queries, state, s, into=staging)
     result_stats = release_stats(out, s, recipe, state, fig)
     stats.save_stats(result_stats, out / "stats.json")
-    write_cards(releases, result_stats, s)
     final: dict[str, Path] = {}
-    for name, folder in releases.items():
+
+    def move_in(name: str, folder: Path) -> None:  # each release lands once its card is written
         final[name] = out / "releases" / folder.name
         outputs.replace_folder(folder, final[name])
+
+    write_cards(releases, result_stats, s, written=move_in)
     staging.rmdir()
     if s.build.push:
         push_folders(list(final.values()), org=s.build.org)  # names every one not pushed
@@ -722,8 +712,18 @@ def release_stats(
     )
 
 
-def write_cards(releases: dict[str, Path], result_stats: dict[str, Any], s: BuildSettings) -> None:
-    """Write the card of every (staged) release folder from the build's statistics."""
+def write_cards(
+    releases: dict[str, Path],
+    result_stats: dict[str, Any],
+    s: BuildSettings,
+    written: Callable[[str, Path], None] | None = None,
+) -> None:
+    """Write the card of every (staged) release folder from the build's statistics.
+
+    Args:
+        written: Called with (name, folder) as soon as a folder's card is written (the build
+            moves the release in then, so a later failure leaves every finished one in place).
+    """
     from dart_hf import cards
 
     for name, folder in releases.items():
@@ -735,3 +735,5 @@ def write_cards(releases: dict[str, Path], result_stats: dict[str, Any], s: Buil
 
             extra["column_docs"] = COLUMN_DOCS
         cards.write_card(folder, kind, result_stats, strategy=strategy, extra=extra or None)
+        if written is not None:
+            written(name, folder)

@@ -78,11 +78,52 @@ class GradeConfig:
             raise DartError(f"num_proc must be >= 1, got {self.num_proc}")
 
 
-def merge(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Overlay CLI overrides (None means "not given") on a recipe."""
-    out = dict(recipe)
-    out.update({k: v for k, v in overrides.items() if v is not None})
-    return out
+def resolve_section(
+    recipe: dict[str, Any],
+    section: str,
+    overrides: dict[str, Any],
+    names: Iterable[str],
+    *,
+    flat_names: Iterable[str] | None = None,
+    flat_strict: bool = False,
+    where: str = "recipe",
+) -> dict[str, Any]:
+    """The one settings path of every command: recipe -> its section -> flags.
+
+    The recipe's top-level keys that the command reads come first, its `section:` mapping
+    wins over them, and flags (None = not given) win over both. A key in the section or among
+    the flags that the command does not read is an error naming the nearest valid ones;
+    top-level keys of other commands are left to them (`recipe.load_recipe` refuses keys that
+    no command reads). The values are checked when the dataclasses are built
+    (`build_dataclass`).
+
+    Args:
+        recipe: The loaded recipe (`recipe.load_recipe`).
+        section: The command's mapping: `build` (also read by `sample`), `eval` or `train`.
+        overrides: The command's flags.
+        names: Every setting the command reads.
+        flat_names: The top-level keys it reads (default: `names`); `eval` reads only a few,
+            so a build recipe's synthesis settings do not change the evaluation protocol.
+        flat_strict: Top-level keys outside `flat_names` are errors too (a recipe that holds
+            one command's settings only).
+        where: What the recipe is called in messages.
+    """
+    names = frozenset(names)
+    flat_names = names if flat_names is None else frozenset(flat_names)
+    body = recipe.get(section) or {}
+    if not isinstance(body, dict):
+        raise DartError(f"{where}: `{section}` must be a mapping of settings")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    top = {k: v for k, v in recipe.items() if k != section}
+    checks = [(f"{where} `{section}:`", body, names), ("option", given, names)]
+    if flat_strict:
+        checks.append((where, top, flat_names))
+    for place, keys, valid in checks:
+        unknown = set(keys) - valid
+        if unknown:
+            raise unknown_keys_error(place, unknown, valid)
+    flat = {k: v for k, v in top.items() if k in flat_names}
+    return {**flat, **body, **given}
 
 
 def _number(name: str, value: Any, kind: type, where: str) -> Any:

@@ -199,18 +199,11 @@ def resolve_config(
     Returns:
         The EvalConfig, and the engine to evaluate (seeded with the first seed).
     """
-    from dart_hf.config import BuildConfig, build_dataclass, check_value, unknown_keys_error
+    from dart_hf.config import BuildConfig, build_dataclass, check_value, resolve_section
 
-    section = recipe.get("eval") or {}
-    if not isinstance(section, dict):
-        raise DartError("recipe: `eval` must be a mapping of settings")
-    unknown = set(section) - SETTING_NAMES
-    if unknown:
-        raise unknown_keys_error("recipe `eval:`", unknown, SETTING_NAMES)
     # A build recipe's other flat keys (limit, max_tokens, shard_size, ...) describe synthesis,
-    # not the evaluation protocol, so only these are read outside `eval:`.
-    flat = {k: v for k, v in recipe.items() if k in RECIPE_KEYS}
-    settings = {**flat, **section, **{k: v for k, v in overrides.items() if v is not None}}
+    # not the evaluation protocol, so only RECIPE_KEYS are read outside `eval:`.
+    settings = resolve_section(recipe, "eval", overrides, SETTING_NAMES, flat_names=RECIPE_KEYS)
     where = "evaluation settings"
     seeds = check_value("seeds", _pick(settings, "seeds", (0,)), tuple[int, ...], where)
     values = {k: v for k, v in settings.items() if k not in ENGINE_KEYS}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dart_hf import outputs
-from dart_hf.config import BuildConfig, SamplingConfig, build_dataclass, merge
+from dart_hf.config import BuildConfig, SamplingConfig, build_dataclass, resolve_section
 from dart_hf.engines import BACKENDS, EngineSpec, check_model
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.executors import ExecutorSpec, make_executor
@@ -41,7 +41,10 @@ def sample_command(
         DartError: For a missing pool, unknown engine or template, a model path that does not
             exist, or invalid sampling settings (n < 1, negative temperature, ...).
     """
-    settings = merge(load_recipe(recipe), options)
+    from dart_hf.build import SETTING_NAMES
+
+    # the same settings path as a build's: flat keys, the `build:` mapping, then the flags
+    settings = resolve_section(load_recipe(recipe), "build", options, SETTING_NAMES)
     where = f"{recipe} and options" if recipe else "options"
     if not settings.get("pool"):
         raise DartError("no query pool: give --pool NAME_OR_PATH (or `pool:` in the recipe)")

@@ -152,16 +152,17 @@ def resolve_train_config(
     Raises:
         DartError: Unknown settings (listing the valid ones) or values of the wrong type.
     """
-    section = recipe.get("train", recipe)
-    if not isinstance(section, dict):
-        raise DartError(f"{where}: 'train' must be a mapping of settings")
-    names = [f.name for f in dataclasses.fields(TrainConfig)]
-    unknown = sorted(set(section) - set(names))
-    if unknown:
-        raise DartError(
-            f"{where}: unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(names)}"
-        )
-    settings = {**section, **{k: v for k, v in overrides.items() if v is not None}}
+    from dart_hf.config import resolve_section
+
+    names = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+    # With a `train:` mapping, the top level holds other commands' settings (a build recipe's
+    # `model` is the synthesis model, not the one to train); without one, it is all training.
+    has_section = "train" in recipe
+    settings = resolve_section(
+        recipe, "train", overrides, names,
+        flat_names=frozenset() if has_section else names, flat_strict=not has_section,
+        where=where,
+    )  # fmt: skip
     for key, kind in _FIELD_TYPES.items():
         value = settings.get(key)
         if value is None or isinstance(value, bool):

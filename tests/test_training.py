@@ -172,7 +172,7 @@ def test_recipe_overrides_and_errors() -> None:
     config = resolve_train_config({"lr": "1e-5", "epochs": 2}, {"epochs": 5.0, "seed": None})
     assert (config.lr, config.epochs, config.seed) == (1e-5, 5.0, 0)
     assert resolve_train_config({"train": {"grad_accum": 3}}, {}).grad_accum == 3
-    with pytest.raises(DartError, match="unknown training setting.*learning_rate.*valid:"):
+    with pytest.raises(DartError, match="unknown setting.*learning_rate.*valid:"):
         resolve_train_config({"learning_rate": 1e-5}, {})
     with pytest.raises(DartError, match="batch_size must be a whole number"):
         resolve_train_config({"batch_size": 1.5}, {})
