@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.strategies import STRATEGIES
 
@@ -466,3 +467,20 @@ class BuildConfig:
             value = getattr(self, name)
             if value is not None and not value.strip():
                 raise DartError(f"{name} must name a column, got {value!r}")
+
+    def engine_spec(self, *, seed: int | None = None, **options: Any) -> EngineSpec:
+        """The engine these settings name: the one place an `EngineSpec` is made from
+        settings (build, sample and eval call it).
+
+        Args:
+            seed: The engine's base seed (default: `seed`).
+            **options: Engine options added to `engine_options` (e.g. a scripted table).
+        """
+        return EngineSpec(
+            backend=self.engine,
+            model=self.model,
+            seed=self.seed if seed is None else seed,
+            dtype=self.dtype,
+            max_model_len=self.max_model_len,
+            options=tuple(sorted({**dict(self.engine_options), **options}.items())),
+        )

@@ -223,18 +223,11 @@ def resolve_config(
     if engine_cfg.engine not in BACKENDS:
         raise unknown_name("engine", engine_cfg.engine, BACKENDS)
     check_model(engine_cfg.engine, engine_cfg.model)
-    max_model_len = settings.get("max_model_len")
-    spec = EngineSpec(
-        backend=engine_cfg.engine,
-        model=engine_cfg.model,
-        seed=config.seeds[0],
-        dtype=engine_cfg.dtype,
-        max_model_len=engine_cfg.max_model_len
-        if max_model_len is not None
-        else max(4096, config.max_tokens + 2048),
-        options=engine_cfg.engine_options,
-    )
-    return config, spec
+    if settings.get("max_model_len") is None:  # room for the prompt beside max_tokens
+        engine_cfg = dataclasses.replace(
+            engine_cfg, max_model_len=max(4096, config.max_tokens + 2048)
+        )
+    return config, engine_cfg.engine_spec(seed=config.seeds[0])
 
 
 # --------------------------------------------------------------------------- stages

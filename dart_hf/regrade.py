@@ -579,18 +579,7 @@ def eval_settings(results: dict[str, Any], where: str, num_proc: int | None = No
     config = build_dataclass(EvalConfig, values, where=where)
     engine = settings["engine"]
 
-    def frozen(x: Any) -> Any:  # options must stay hashable (engines are cached by spec)
-        if isinstance(x, list):
-            return tuple(frozen(v) for v in x)
-        if isinstance(x, dict):
-            return tuple(sorted((k, frozen(v)) for k, v in x.items()))
-        return x
-
-    fields = {f.name for f in dataclasses.fields(EngineSpec)} - {"options"}
-    spec = EngineSpec(
-        **{k: v for k, v in engine.items() if k in fields},
-        options=tuple(sorted((k, frozen(v)) for k, v in (engine.get("options") or {}).items())),
-    )
+    spec = EngineSpec.from_dict(engine)
     return config, spec
 
 

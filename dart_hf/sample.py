@@ -11,7 +11,7 @@ from typing import Any
 
 from dart_hf import outputs
 from dart_hf.config import BuildConfig, SamplingConfig, build_dataclass, resolve_section
-from dart_hf.engines import BACKENDS, EngineSpec, check_model
+from dart_hf.engines import BACKENDS, check_model
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.executors import ExecutorSpec, make_executor
 from dart_hf.models import resolve_model
@@ -67,14 +67,7 @@ def sample_command(
     queries = load_pools(cfg.pool, data_dir=cfg.data_dir, limit=cfg.limit)
     if cfg.limit is not None and len(queries) > cfg.limit:
         queries = queries.select(range(cfg.limit))
-    spec = EngineSpec(
-        backend=cfg.engine,
-        model=cfg.model,
-        seed=cfg.seed,
-        dtype=cfg.dtype,
-        max_model_len=cfg.max_model_len,
-        options=cfg.engine_options,
-    )
+    spec = cfg.engine_spec()
     with outputs.folder_lock(out, "sample"), outputs.disk_full(out, out):
         ds = make_executor(executor or ExecutorSpec()).sample(
             queries, Path(out), engine_spec=spec, sampling=sampling, round=0, seed=cfg.seed,

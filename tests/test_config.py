@@ -58,3 +58,24 @@ def test_sample_reads_the_build_mapping(tmp_path) -> None:  # type: ignore[no-un
     recipe.write_text(yaml.safe_dump({"build": build}))
     summary = sample_command(str(recipe), tmp_path / "out", {"max_tokens": 256})
     assert summary.startswith("4 completions for 2 queries")
+
+
+def test_one_engine_spec_from_settings_and_back_from_a_record() -> None:
+    import json
+
+    from dart_hf.config import BuildConfig
+    from dart_hf.engines import EngineSpec
+
+    cfg = BuildConfig(
+        model="m", engine="scripted", seed=7, dtype="float32", max_model_len=1024,
+        engine_options={"table": "t.jsonl", "glitch_rate": 0.0},
+    )  # fmt: skip
+    spec = cfg.engine_spec(level_pass_rates=[0.5, 0.4])
+    assert spec == EngineSpec(
+        backend="scripted", model="m", seed=7, dtype="float32", max_model_len=1024,
+        options=(("glitch_rate", 0.0), ("level_pass_rates", [0.5, 0.4]), ("table", "t.jsonl")),
+    )  # fmt: skip
+    assert cfg.engine_spec(seed=3).seed == 3 and cfg.engine_spec().options == cfg.engine_options
+    record = json.loads(json.dumps(cfg.engine_spec(table="x").to_dict()))
+    assert EngineSpec.from_dict(record) == cfg.engine_spec(table="x")
+    hash(EngineSpec.from_dict({"backend": "vllm", "options": {"a": [1, 2], "b": {"c": 1}}}))

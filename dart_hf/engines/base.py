@@ -66,6 +66,22 @@ class EngineSpec:
         d["options"] = dict(self.options)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EngineSpec:
+        """The spec a record holds (`to_dict`'s form, e.g. read back from JSON): options become
+        sorted pairs again, with lists as tuples so the spec stays hashable."""
+
+        def frozen(x: Any) -> Any:
+            if isinstance(x, list):
+                return tuple(frozen(v) for v in x)
+            if isinstance(x, dict):
+                return tuple(sorted((k, frozen(v)) for k, v in x.items()))
+            return x
+
+        fields = {"backend", "model", "seed", "dtype", "max_model_len"}
+        options = tuple(sorted((k, frozen(v)) for k, v in (d.get("options") or {}).items()))
+        return cls(**{k: v for k, v in d.items() if k in fields}, options=options)
+
 
 class Engine(Protocol):
     """A built generation backend."""
