@@ -41,7 +41,6 @@ from dart_hf.config import (
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError
 from dart_hf.executors import Executor, ExecutorSpec, make_executor
-from dart_hf.stats import BuildStats
 from dart_hf.strategies import POOL, STRATEGIES
 
 logger = logging.getLogger(__name__)
@@ -91,7 +90,7 @@ class BuildResult:
     """What a build produced."""
 
     out: Path
-    stats: BuildStats
+    stats: dict[str, Any]
     releases: dict[str, Path] = field(default_factory=dict)
 
 
@@ -482,8 +481,7 @@ def query_info(
     audit: dict[str, list] | None = None,
 ) -> Dataset:
     """Per-query table: samples, corrects, fail rate and its samples, targets, kept, stop,
-    and the gold audit (`gold_status`, majority answer and votes); the `queries` config of
-    the release schema (`gold_source` when the audit has it: a `gold: majority` build)."""
+    and the gold audit (`gold_status`, majority answer and votes)."""
     cols: dict[str, Any] = {
         "id": list(state["id"]),
         "source": list(state["source"]),
@@ -503,24 +501,7 @@ def query_info(
     cols["decontaminated"] = excluded.tolist()
     cols["stop_reason"] = list(state["stop_reason"])
     cols.update(audit or {})
-    return schema.table(schema.QUERIES, cols, list(kept), majority="gold_source" in cols)
-
-
-def check_pool_schema(out: Path, samples: Dataset) -> None:
-    """Refuse graded rounds whose columns are not the pool release's `samples` config.
-
-    Releases are assembled again on every run, so a folder made under an older release
-    schema resumes; only graded samples that lack (or mistype) a column, made by an older
-    grader or sampler, cannot give the current schema.
-    """
-    problems = schema.problems_of(samples.features, schema.features(schema.SAMPLES))
-    if problems:
-        raise DartError(
-            f"{out}: the graded rounds do not hold the columns of release schema "
-            f"{schema.RELEASE_SCHEMA_VERSION} ({'; '.join(problems)}): they were made by an "
-            f"older dart-hf; run `dart-hf regrade {out}` to grade them again, or build into a "
-            "new --out"
-        )
+    return Dataset.from_dict(cols)
 
 
 def assemble_releases(
@@ -530,7 +511,7 @@ def assemble_releases(
     s: BuildSettings,
     into: Path | None = None,
     pool: Dataset | None = None,
-) -> tuple[dict[str, Path], stats.BuildFigures]:
+) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write every release folder; return them and the figures the statistics need.
 
     Args:
@@ -559,7 +540,6 @@ def assemble_releases(
     sel = assemble.select(pool, ids, excluded=excluded | disputed if drop_disputed else excluded)
     # why each sample can be in no release, stored with the pool's samples
     samples = pool.add_column("drop_reason", sel.drop_reason())
-    check_pool_schema(out, samples)
     if drop_disputed:  # the pool release leaves out the samples of disputed queries
         gone = pa.array([q for q, d in zip(ids, disputed, strict=True) if d])
         keep = pc.invert(pc.is_in(pool.data.table["id"], value_set=gone))
@@ -579,8 +559,7 @@ def assemble_releases(
     del sel  # write one release at a time with only its row indices in memory
     rows = {name: len(r) for name, r in plan.items()}
     for name, selected in plan.items():
-        ds = assemble.release(pool, selected, fail_rate, columns=schema.names(schema.RELEASE))
-        schema.check_features(ds.features, schema.RELEASE, where=STRATEGIES[name].release)
+        ds = assemble.release(pool, selected, fail_rate)
         folder = into / STRATEGIES[name].release
         hub.write_hub_folder({"default": ds}, folder)
         releases[name] = folder
@@ -591,16 +570,16 @@ def assemble_releases(
         folder,
     )
     releases[POOL] = folder
-    figures = stats.BuildFigures(
-        kept=kept,
-        rows=rows,
-        filters=filters,
-        excluded=excluded,
-        correct_samples=int(np.sum(state["corrects"])),
-        benchmarks=used,
-        gold_status=audit["gold_status"],
-        gold_votes=votes,
-    )
+    figures = {
+        "kept": kept,
+        "rows": rows,
+        "filters": filters,
+        "excluded": excluded,
+        "gold_status": audit["gold_status"],
+        "gold_majority": votes,
+        "benchmarks": used,
+        "correct_samples": int(np.sum(state["corrects"])),
+    }
     return releases, figures
 
 
@@ -680,12 +659,8 @@ def _run_build(
 
 
 def release_stats(
-    out: Path,
-    s: BuildSettings,
-    recipe: dict[str, Any],
-    state: dars.State,
-    fig: stats.BuildFigures,
-) -> BuildStats:
+    out: Path, s: BuildSettings, recipe: dict[str, Any], state: dars.State, fig: dict[str, Any]
+) -> dict[str, Any]:
     """`stats.json` of a build: the final state, the figures of `assemble_releases`, the
     rounds' tokens and wall time, the engine's provenance and the current grader."""
     from dart_hf.grading import grader_info
@@ -695,36 +670,44 @@ def release_stats(
     prov = {k: (first[0].get(k) if first else None)
             for k in ("engine", "engine_version", "model", "model_hash")}  # fmt: skip
     majority = None
-    if fig.gold_votes is not None:
+    if fig.get("gold_majority") is not None:
         from dart_hf import gold_majority
 
-        majority = stats.GoldMajority.from_dict(gold_majority.majority_stats(
-            list(state["id"]), [int(lv) for lv in state["level"]], fig.gold_votes,
+        majority = gold_majority.majority_stats(
+            list(state["id"]), [int(lv) for lv in state["level"]], fig["gold_majority"],
             {"gold": s.build.gold, "gold_min_votes": s.build.gold_min_votes,
              "gold_min_share": s.build.gold_min_share,
              "vote_samples": s.dars.difficulty_samples,
              "fail_rate_round": None if s.dars.fail_rate_from else gold_majority.FAIL_RATE_ROUND},
-        ))  # fmt: skip
-    run = stats.RunRecord(
-        recipe=recipe | {"decontamination_benchmarks": fig.benchmarks},
+        )  # fmt: skip
+    return stats.compute_stats(
+        state=state,
+        config=s.dars,
+        kept=fig["kept"],
+        rows=fig["rows"],
+        filters=fig["filters"],
+        excluded=fig["excluded"],
+        recipe=recipe | {"decontamination_benchmarks": fig["benchmarks"]},
+        provenance=prov,
         sampling=asdict(s.sampling),
         grader=grader_info(),
-        model=stats.ModelInfo(prov["model"], prov["model_hash"]),
-        engine=stats.EngineInfo(prov["engine"], prov["engine_version"]),
         tokens=sum(m["tokens"] for m in meta),
+        correct_samples=fig["correct_samples"],
         wall_time_s=sum(m["wall_time_s"] for m in meta),
         rounds=len(meta),
-        gold=stats.GoldSettings(
-            s.build.gold_min_votes, s.build.gold_min_share, s.build.exclude_disputed
-        ),
+        gold_status=fig["gold_status"],
+        gold_settings={
+            "gold_min_votes": s.build.gold_min_votes,
+            "gold_min_share": s.build.gold_min_share,
+            "exclude_disputed": s.build.exclude_disputed,
+        },
         gold_majority=majority,
     )
-    return stats.compute_stats(state, s.dars, fig, run)
 
 
 def write_cards(
     releases: dict[str, Path],
-    result_stats: BuildStats,
+    result_stats: dict[str, Any],
     s: BuildSettings,
     written: Callable[[str, Path], None] | None = None,
 ) -> None:
@@ -740,8 +723,10 @@ def write_cards(
         kind = STRATEGIES[name].card if name in STRATEGIES else POOL
         strategy = name if name in STRATEGIES else s.dars.strategies[0]
         extra: dict[str, Any] = {"repo_id": f"{s.build.org}/{folder.name}"} if s.build.org else {}
-        if result_stats.gold_majority is not None:
-            extra["column_docs"] = schema.majority_meanings()
+        if result_stats.get("gold_majority"):
+            from dart_hf.gold_majority import COLUMN_DOCS
+
+            extra["column_docs"] = COLUMN_DOCS
         cards.write_card(folder, kind, result_stats, strategy=strategy, extra=extra or None)
         if written is not None:
             written(name, folder)
