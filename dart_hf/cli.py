@@ -41,10 +41,12 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def executor_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options choosing where sampling and grading run (this process, or Ray)."""
     fn = click.option(
+        "--tensor-parallel-size",
         "--tensor-parallel",
+        "tensor_parallel_size",
         type=int,
         default=None,
-        help="GPUs per engine (vLLM tensor parallelism) [default: 1].",
+        help="GPUs per engine (vLLM's tensor_parallel_size engine option) [default: 1].",
     )(fn)
     fn = click.option(
         "--data-parallel",
@@ -70,7 +72,7 @@ def executor_spec(options: dict[str, Any]) -> Any:
     spec, engine_options = from_flags(
         options.pop("ray_address", None),
         options.pop("data_parallel", None),
-        options.pop("tensor_parallel", None),
+        options.pop("tensor_parallel_size", None),
     )
     if engine_options:
         options["engine_options"] = {**(options.get("engine_options") or {}), **engine_options}
@@ -161,8 +163,8 @@ def benchmarks_cmd(data_dir: str | None) -> None:
 @click.option("--benchmark", default=None, help="Force per-benchmark answer handling "
               "[default: each row's `source`].")  # fmt: skip
 @click.option("--num-proc", type=int, default=1, show_default=True, help="Grading processes.")
-@click.option("--timeout", type=float, default=5.0, show_default=True,
-              help="Hard wall-clock limit per item, in seconds.")  # fmt: skip
+@click.option("--timeout-s", "--timeout", "timeout_s", type=float, default=5.0,
+              show_default=True, help="Hard wall-clock limit per item, in seconds.")  # fmt: skip
 @user_errors
 def grade_cmd(
     input_path: str,
@@ -171,7 +173,7 @@ def grade_cmd(
     answer_column: str,
     benchmark: str | None,
     num_proc: int,
-    timeout: float,
+    timeout_s: float,
 ) -> None:
     """Grade responses against gold answers and print a summary.
 
@@ -188,12 +190,12 @@ def grade_cmd(
     from dart_hf.outputs import disk_full
     from dart_hf.sources import read_raw
 
-    config = GradeConfig(timeout_s=timeout, num_proc=num_proc, benchmark=benchmark)
+    config = GradeConfig(timeout_s=timeout_s, num_proc=num_proc, benchmark=benchmark)
     ds = read_raw(input_path)
     workers, note = grading_workers(num_proc, len(ds))
     if note:
         click.echo(f"--{note.replace('_', '-')}", err=True)
-        config = GradeConfig(timeout_s=timeout, num_proc=workers, benchmark=benchmark)
+        config = GradeConfig(timeout_s=timeout_s, num_proc=workers, benchmark=benchmark)
     graded = grade_dataset(ds, config, response_column=response_column, answer_column=answer_column)
     with disk_full(out, f"{out}.tmp", out):
         save_table(graded, out)

@@ -83,7 +83,7 @@ class EvalConfig:
         max_tokens: Maximum new tokens; a response cut there counts as wrong (`truncated`).
         data_dir: Folder with `<benchmark>/test.jsonl` (e.g. ../shared/data); None = bundled.
         shard_size: Queries per sampling shard (the unit of resume).
-        grade_timeout_s: Hard wall-clock limit per graded item.
+        timeout_s: Hard wall-clock limit per graded item.
         num_proc: Grading worker processes.
     """
 
@@ -98,7 +98,7 @@ class EvalConfig:
     max_tokens: int = 2048
     data_dir: str | None = None
     shard_size: int = 64
-    grade_timeout_s: float = 5.0
+    timeout_s: float = 5.0
     num_proc: int = 1
 
     def __post_init__(self) -> None:
@@ -134,8 +134,8 @@ class EvalConfig:
             raise DartError(f"--n-shots must be >= 0, got {self.n_shots}")
         if self.shard_size < 1:
             raise DartError(f"shard_size must be >= 1, got {self.shard_size}")
-        if not 0 < self.grade_timeout_s < float("inf"):  # also NaN
-            raise DartError(f"grade_timeout_s must be > 0 and finite, got {self.grade_timeout_s}")
+        if not 0 < self.timeout_s < float("inf"):  # also NaN
+            raise DartError(f"timeout_s must be > 0 and finite, got {self.timeout_s}")
         if self.num_proc < 1:
             raise DartError(f"num_proc must be >= 1, got {self.num_proc}")
         from dart_hf.prompts import get_template
@@ -456,7 +456,7 @@ def _run_eval(
         logger.info("grading %s", bench)
         graded = grade_predictions(
             concatenate_datasets(parts),
-            timeout_s=config.grade_timeout_s,
+            timeout_s=config.timeout_s,
             num_proc=config.num_proc,
             executor=executor,
         )

@@ -67,23 +67,23 @@ class ExecutorSpec:
 
 
 def from_flags(
-    ray: str | None, data_parallel: int | None, tensor_parallel: int | None
+    ray: str | None, data_parallel: int | None, tensor_parallel_size: int | None
 ) -> tuple[ExecutorSpec | None, dict[str, Any]]:
-    """The executor that `--ray`, `--data-parallel` and `--tensor-parallel` ask for.
+    """The executor that `--ray`, `--data-parallel` and `--tensor-parallel-size` ask for.
 
     Args:
         ray: None (not given), "local" (`--ray` alone: start a local cluster) or an address.
         data_parallel: Engines (Ray actors, one per device); None = 1.
-        tensor_parallel: GPUs per engine (vLLM's tensor parallelism); None = 1.
+        tensor_parallel_size: GPUs per engine (vLLM's engine option); None = 1.
 
     Returns:
         The spec (None: everything in this process) and the engine options the flags set
         (`tensor_parallel_size` when above 1).
     """
     dp = 1 if data_parallel is None else data_parallel
-    tp = 1 if tensor_parallel is None else tensor_parallel
+    tp = 1 if tensor_parallel_size is None else tensor_parallel_size
     if tp < 1 or dp < 1:
-        raise DartError("--data-parallel and --tensor-parallel must be >= 1")
+        raise DartError("--data-parallel and --tensor-parallel-size must be >= 1")
     engine_options: dict[str, Any] = {"tensor_parallel_size": tp} if tp > 1 else {}
     if ray is None and dp == 1:
         return None, engine_options

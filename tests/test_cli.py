@@ -72,7 +72,7 @@ def test_executor_options() -> None:
     assert spec.kind == "ray" and spec.data_parallel == 2 and spec.address is None
     assert executor_spec({"ray_address": "local"}).address is None
     assert executor_spec({"ray_address": "ray://head:10001"}).address == "ray://head:10001"
-    options = {"tensor_parallel": 2, "engine_options": {"kv_cache_gib": 1}}
+    options = {"tensor_parallel_size": 2, "engine_options": {"kv_cache_gib": 1}}
     assert executor_spec(options) is None
     assert options["engine_options"] == {"kv_cache_gib": 1, "tensor_parallel_size": 2}
     with pytest.raises(DartError, match="must be >= 1"):

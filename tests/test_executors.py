@@ -177,7 +177,7 @@ def test_eval_executor_flags() -> None:
     from dart_hf.cli import cli
 
     result = CliRunner().invoke(cli, ["eval", "--data-parallel", "0", "-o", "x"])
-    assert result.exit_code != 0 and "--data-parallel and --tensor-parallel must be >= 1" in (
+    assert result.exit_code != 0 and "--data-parallel and --tensor-parallel-size must be >= 1" in (
         result.output
     )
     from dart_hf.executors import from_flags

@@ -444,8 +444,8 @@ def test_bad_recipes_are_one_line_errors_naming_the_field(
     ("section", "message"),
     [
         ({"num_proc": 0}, "num_proc must be >= 1, got 0"),  # was: refused only at grading
-        ({"grade_timeout_s": float("inf")}, "grade_timeout_s must be a finite number, got inf"),
-        ({"grade_timeout_s": 0}, "grade_timeout_s must be > 0 and finite, got 0"),
+        ({"timeout_s": float("inf")}, "timeout_s must be a finite number, got inf"),
+        ({"timeout_s": 0}, "timeout_s must be > 0 and finite, got 0"),
         ({"engine": "tgi"}, "unknown engine 'tgi'"),
     ],
 )
