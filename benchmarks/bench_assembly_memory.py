@@ -87,7 +87,7 @@ def assemble_pool(path: Path, out: Path) -> dict:
     import numpy as np
     from datasets import Dataset
 
-    from dart_hf import assemble, hub
+    from dart_hf import assemble, hub, schema
 
     peak_anon = [0]
     stop = threading.Event()
@@ -111,7 +111,7 @@ def assemble_pool(path: Path, out: Path) -> dict:
     filters = sel.filters
     del sel
     for name, rows in plan.items():
-        ds = assemble.release(pool, rows, fail_rate)
+        ds = assemble.release(pool, rows, fail_rate, columns=schema.names(schema.RELEASE))
         hub.write_hub_folder({"default": ds}, out / name)
         del ds
         gc.collect()

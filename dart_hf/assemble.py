@@ -36,7 +36,6 @@ from dart_hf.errors import DartError
 
 # Bump when the flags below change, so cached maps are recomputed.
 ASSEMBLE_VERSION = "2"
-RELEASE_COLUMNS = ("query", "response", "id", "source", "level", "domain", "fail_rate")
 REPEAT_NGRAM = 8
 REPEAT_MIN_COUNT = 5
 _WORD = re.compile(r"[a-z0-9]+")
@@ -299,8 +298,15 @@ def select(
     )
 
 
-def release(pool: Dataset, rows: np.ndarray, fail_rate: dict[str, float | None]) -> Dataset:
-    """The released dataset: `query`, `response` first, then id, source, level, domain, fail_rate.
+def release(
+    pool: Dataset,
+    rows: np.ndarray,
+    fail_rate: dict[str, float | None],
+    *,
+    columns: Sequence[str],
+) -> Dataset:
+    """The released dataset: the pool's `columns` (`schema.names(schema.RELEASE)`), in that
+    order, where `fail_rate` is the query's frozen fail rate.
 
     A pool read from Arrow files (the build's) is streamed with plain reads: the released rows
     are taken batch by batch into a cache file next to the pool (`release-<hash>.arrow`, reused
@@ -311,11 +317,12 @@ def release(pool: Dataset, rows: np.ndarray, fail_rate: dict[str, float | None])
         pool: The graded pool.
         rows: Pool row indices in release order.
         fail_rate: Frozen fail rate per query id.
+        columns: The released columns, in order (the release schema's).
     """
     rows = np.asarray(rows, dtype=np.int64)
     files = mapped_files(pool)
     if files is None:
-        view = pool.select(rows).select_columns([c for c in RELEASE_COLUMNS if c != "fail_rate"])
+        view = pool.select(rows).select_columns([c for c in columns if c != "fail_rate"])
         view = view.map(
             _add_fail_rate,
             batched=True,
@@ -323,25 +330,32 @@ def release(pool: Dataset, rows: np.ndarray, fail_rate: dict[str, float | None])
             fn_kwargs={"fail_rate": fail_rate},
             desc="release",
         )
-        return view.select_columns(list(RELEASE_COLUMNS))
+        return view.select_columns(list(columns))
     digest = hashlib.sha1(ASSEMBLE_VERSION.encode())
+    digest.update(repr(list(columns)).encode())
     digest.update(str(pool._fingerprint).encode())
     digest.update(rows.tobytes())
     digest.update(repr(sorted(fail_rate.items(), key=lambda kv: kv[0])).encode())
     final = Path(files[0]).parent / f"release-{digest.hexdigest()[:16]}.arrow"
     if not final.is_file():
-        _write_release(pool, rows, fail_rate, final)
+        _write_release(pool, rows, fail_rate, final, list(columns))
     return Dataset.from_file(str(final))
 
 
 def _write_release(
-    pool: Dataset, rows: np.ndarray, fail_rate: dict[str, float | None], final: Path
+    pool: Dataset,
+    rows: np.ndarray,
+    fail_rate: dict[str, float | None],
+    final: Path,
+    released: list[str],
 ) -> None:
     """Stream the released rows of a file-backed pool into `final` (atomic), in release order."""
     from datasets.arrow_writer import ArrowWriter
 
-    columns = [c for c in RELEASE_COLUMNS if c != "fail_rate"]
-    features = Features({**{c: pool.features[c] for c in columns}, "fail_rate": Value("float64")})
+    columns = [c for c in released if c != "fail_rate"]
+    features = Features(
+        {c: (Value("float64") if c == "fail_rate" else pool.features[c]) for c in released}
+    )
     order = np.argsort(rows, kind="stable")
     wanted = rows[order]
     tag = f"{os.getpid()}.tmp"
@@ -356,7 +370,7 @@ def _write_release(
                 part = part.take(pa.array(wanted[lo:hi] - start))
                 ids = part.column("id").to_pylist()
                 rates = pa.array([fail_rate[i] for i in ids], type=pa.float64())
-                buffered.append(part.append_column("fail_rate", rates))
+                buffered.append(part.append_column("fail_rate", rates).select(released))
             # Record batches of _WRITE_ROWS rows, not one per pool batch: reading a file of
             # small batches through a memory map faults in (and keeps) nearly all its pages.
             if sum(t.num_rows for t in buffered) >= _WRITE_ROWS:

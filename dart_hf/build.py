@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import assemble, benchmarks, dars, outputs, stats
+from dart_hf import assemble, benchmarks, dars, outputs, schema, stats
 from dart_hf.arrow_io import write_arrow
 from dart_hf.config import (
     BuildConfig,
@@ -481,7 +481,8 @@ def query_info(
     audit: dict[str, list] | None = None,
 ) -> Dataset:
     """Per-query table: samples, corrects, fail rate and its samples, targets, kept, stop,
-    and the gold audit (`gold_status`, majority answer and votes)."""
+    and the gold audit (`gold_status`, majority answer and votes); the `queries` config of
+    the release schema (`gold_source` when the audit has it: a `gold: majority` build)."""
     cols: dict[str, Any] = {
         "id": list(state["id"]),
         "source": list(state["source"]),
@@ -501,7 +502,24 @@ def query_info(
     cols["decontaminated"] = excluded.tolist()
     cols["stop_reason"] = list(state["stop_reason"])
     cols.update(audit or {})
-    return Dataset.from_dict(cols)
+    return schema.table(schema.QUERIES, cols, list(kept), majority="gold_source" in cols)
+
+
+def check_pool_schema(out: Path, samples: Dataset) -> None:
+    """Refuse graded rounds whose columns are not the pool release's `samples` config.
+
+    Releases are assembled again on every run, so a folder made under an older release
+    schema resumes; only graded samples that lack (or mistype) a column, made by an older
+    grader or sampler, cannot give the current schema.
+    """
+    problems = schema.problems_of(samples.features, schema.features(schema.SAMPLES))
+    if problems:
+        raise DartError(
+            f"{out}: the graded rounds do not hold the columns of release schema "
+            f"{schema.RELEASE_SCHEMA_VERSION} ({'; '.join(problems)}): they were made by an "
+            f"older dart-hf; run `dart-hf regrade {out}` to grade them again, or build into a "
+            "new --out"
+        )
 
 
 def assemble_releases(
@@ -540,6 +558,7 @@ def assemble_releases(
     sel = assemble.select(pool, ids, excluded=excluded | disputed if drop_disputed else excluded)
     # why each sample can be in no release, stored with the pool's samples
     samples = pool.add_column("drop_reason", sel.drop_reason())
+    check_pool_schema(out, samples)
     if drop_disputed:  # the pool release leaves out the samples of disputed queries
         gone = pa.array([q for q, d in zip(ids, disputed, strict=True) if d])
         keep = pc.invert(pc.is_in(pool.data.table["id"], value_set=gone))
@@ -559,7 +578,8 @@ def assemble_releases(
     del sel  # write one release at a time with only its row indices in memory
     rows = {name: len(r) for name, r in plan.items()}
     for name, selected in plan.items():
-        ds = assemble.release(pool, selected, fail_rate)
+        ds = assemble.release(pool, selected, fail_rate, columns=schema.names(schema.RELEASE))
+        schema.check_features(ds.features, schema.RELEASE, where=STRATEGIES[name].release)
         folder = into / STRATEGIES[name].release
         hub.write_hub_folder({"default": ds}, folder)
         releases[name] = folder
@@ -724,9 +744,7 @@ def write_cards(
         strategy = name if name in STRATEGIES else s.dars.strategies[0]
         extra: dict[str, Any] = {"repo_id": f"{s.build.org}/{folder.name}"} if s.build.org else {}
         if result_stats.get("gold_majority"):
-            from dart_hf.gold_majority import COLUMN_DOCS
-
-            extra["column_docs"] = COLUMN_DOCS
+            extra["column_docs"] = schema.majority_meanings()
         cards.write_card(folder, kind, result_stats, strategy=strategy, extra=extra or None)
         if written is not None:
             written(name, folder)

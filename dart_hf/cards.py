@@ -19,7 +19,7 @@ import jinja2
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from dart_hf import hub, plots
+from dart_hf import hub, plots, schema
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.strategies import POOL, STRATEGIES
 
@@ -50,72 +50,6 @@ CITATION = """@article{tong2024dartmath,
   primaryClass={cs.CL},
   url={https://arxiv.org/abs/2407.13690},
 }"""
-COLUMN_DOCS: dict[str, str] = {
-    "id": "stable query id, e.g. `math/train/algebra/1234`, `gsm8k/train/17`",
-    "source": "query pool the question comes from (`math`, `gsm8k`)",
-    "query": "the question",
-    "response": "a sampled solution whose final answer was graded correct",
-    "answer": "gold final answer",
-    "level": "difficulty level: MATH 1-5, GSM8K 0",
-    "domain": "MATH subject",
-    "solution": "reference solution of the source dataset",
-    "answer_type": "answer type given by the source",
-    "answers": "every accepted gold answer",
-    "multi_answer": "the question has several answers",
-    "unit": "unit of the answer",
-    "tolerance": "numeric tolerance of the answer",
-    "needs_picture": "the question needs a picture that is not supplied",
-    "sample_idx": "index of the sample among all samples of its query",
-    "round": "DARS round that sampled it",
-    "finish_reason": "`stop`, or `length` when cut at max_tokens (graded wrong)",
-    "n_tokens": "generated tokens",
-    "temperature": "sampling temperature",
-    "top_p": "nucleus sampling mass",
-    "max_tokens": "maximum new tokens",
-    "template": "prompt template name",
-    "engine": "inference engine",
-    "engine_version": "inference engine version",
-    "model": "synthesis model",
-    "model_hash": "hash of the synthesis model folder",
-    "pred": "final answer as Math-Verify (or the rule named in `verdict_source`) extracted it",
-    "correct": "graded correct (null: the gold answer could not be read)",
-    "grade_status": (
-        "`ok`, `no_answer`, `hedge` (several distinct final answers), `timeout`, `error`, "
-        "`truncated` (cut at max_tokens) or `bad_gold` (gold unreadable)"
-    ),
-    "verdict_source": "what decided the verdict: `math_verify` or the name of a grading rule",
-    "gold_status": "gold audit: `ok`, `disputed` (samples agree on another) or `unparseable`",
-    "gold_majority": "the samples' majority answer when the gold is disputed",
-    "gold_majority_votes": "samples behind the largest answer, for a query with none correct",
-    "gold_voters": "samples that gave a final answer (voting) for that query",
-    "samples": "raw samples drawn for the query",
-    "corrects": "correct samples among them",
-    "fail_rate": "1 - corrects / samples over the difficulty-estimation samples",
-    "fail_rate_samples": "samples behind the fail-rate estimate",
-    "target": "largest target number of correct responses over the strategies",
-    "done": "no more sampling is scheduled for the query",
-    "stop_reason": (
-        "why sampling stopped: `reached`, `max_trials`, `no_correct` (none correct, a first "
-        "one no longer worth the samples), `low_yield` (some correct, below target, too few "
-        "expected per 1,000 samples), `budget`"
-    ),
-    "reached": "the query reached its target (stop reason `reached`)",
-    "decontaminated": "the query overlaps a benchmark and is left out of every release",
-    "drop_reason": (
-        "why the sample can be in no release: `incorrect`, a quality filter "
-        "(`multiple_boxed`, `repetition`, `non_ascii_answer`), `duplicate` or `decontaminated`; "
-        "null: it may be released (each release takes a query's first ones up to its target)"
-    ),
-    "n_samples": "raw samples scheduled for the query in that round",
-    "sample_offset": "`sample_idx` of the first of them",
-}
-PREFIX_DOCS: dict[str, str] = {
-    "target_": "target number of correct responses under `{}` (VRT: raw samples)",
-    "kept_": "responses of the query released in the `{}` set",
-}
-KIND_COLUMN_DOCS: dict[str, dict[str, str]] = {
-    "pool": {"response": "a sampled solution, correct or not (see `correct`)"},
-}
 SIZE_CATEGORIES = [
     (1_000, "n<1K"),
     (10_000, "1K<n<10K"),
@@ -396,22 +330,20 @@ def level_rows(
 
 
 def _columns(card: DatasetCard | None, extra_docs: dict[str, str]) -> list[dict[str, str]]:
+    """Every config's columns with their meanings: `extra_docs`, else the release schema's."""
     if card is None:
         return []
     infos = card.data.to_dict().get("dataset_info") or []
     if isinstance(infos, dict):
         infos = [infos]
-    docs = {**COLUMN_DOCS, **extra_docs}
     out = []
     for info in infos:
         config = info.get("config_name", hub.DEFAULT_CONFIG)
         for feat in info.get("features", []):
             name = feat.get("name", "")
             dtype = feat.get("dtype") or ("list" if "list" in feat else "struct")
-            meaning = docs.get(name, "")
-            for prefix, text in PREFIX_DOCS.items():
-                if not meaning and name.startswith(prefix):
-                    meaning = text.format(name[len(prefix) :])
+            declared = config if config in schema.CONFIGS else schema.RELEASE
+            meaning = extra_docs.get(name) or schema.meaning(declared, name)
             out.append({"config": config, "name": name, "dtype": str(dtype), "meaning": meaning})
     return out
 
@@ -507,9 +439,8 @@ def card_context(
         "paper": spec.paper_name,
         "description": spec.description,
         "prompt": _prompt(stats, extra),
-        "columns": _columns(
-            existing, {**KIND_COLUMN_DOCS.get(kind, {}), **extra.get("column_docs", {})}
-        ),
+        "columns": _columns(existing, extra.get("column_docs", {})),
+        "release_schema": schema.RELEASE_SCHEMA_VERSION,
         "configs": [c.get("config_name") for c in _configs(existing)],
         "plots": plot_paths or {},
         "summary": DART_SUMMARY,

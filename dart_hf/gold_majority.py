@@ -46,34 +46,6 @@ VOTE_VERSION = "1"
 """Bump when `vote_batch` output changes."""
 TABLE_COLUMNS = ("id", "gold_source", "gold_majority", "gold_majority_votes", "gold_voters")
 
-COLUMN_DOCS = {
-    "answer": (
-        "gold final answer: the pool's own, or the samples' majority answer (see "
-        "`gold_source` in the query info)"
-    ),
-    "gold_source": (
-        "where the gold answer comes from: `answer` (the pool's own) or `majority` (the "
-        "synthesis model's majority vote, not a verified answer); null: no clear majority, "
-        "the query was left out (stop reason `no_majority`)"
-    ),
-    "gold_status": "gold audit of a pool answer (`ok`, `disputed`, `unparseable`); null: a vote",
-    "gold_majority": (
-        "the samples' majority answer: the gold when `gold_source` is `majority`, the largest "
-        "answer when the vote was not clear, else the other answer of a disputed gold"
-    ),
-    "gold_majority_votes": "samples behind the largest answer",
-    "gold_voters": "samples that gave a final answer (voting) for that query",
-    "stop_reason": (
-        "why sampling stopped: `reached`, `max_trials`, `no_correct`, `low_yield`, `budget`, "
-        "or `no_majority` (no gold answer and no clear majority among its samples: left out)"
-    ),
-    "fail_rate": (
-        "1 - corrects / samples over the fail-rate phase (round 1), whose samples did not "
-        "vote on the gold"
-    ),
-}
-"""Column docs of the cards of a `gold: majority` build."""
-
 _BOX = re.compile(r"\\(?:boxed|fbox)\b")
 
 

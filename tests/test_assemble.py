@@ -11,6 +11,9 @@ from datasets import Dataset, concatenate_datasets
 
 from dart_hf import assemble
 
+RELEASED = ["query", "response", "id", "source", "level", "domain", "fail_rate"]
+"""The columns of a released set, written out (the release schema declares the same)."""
+
 
 def _pool(rows: list[tuple[str, int, int, str, bool]]) -> Dataset:
     """rows: (id, round, sample_idx, response, correct)."""
@@ -84,8 +87,10 @@ def test_first_t_dedup_and_counts() -> None:
     kept = sel.kept_per_query(mask, 3)
     # released rows per query = min(t, unique correct after filters)
     assert kept.tolist() == [min(3, 4), min(3, 1), 0]
-    rel = assemble.release(pool, sel.order[mask], {"q1": 0.2, "q2": 0.5, "q3": 1.0})
-    assert rel.column_names == list(assemble.RELEASE_COLUMNS)
+    rel = assemble.release(
+        pool, sel.order[mask], {"q1": 0.2, "q2": 0.5, "q3": 1.0}, columns=RELEASED
+    )
+    assert rel.column_names == RELEASED
     assert rel["response"] == [
         "first \\boxed{4}", "second \\boxed{4}", "third \\boxed{4}", "only \\boxed{4}",
     ]  # fmt: skip
@@ -140,9 +145,9 @@ def test_release_fingerprint_tracks_selection() -> None:
     pool = _pool(rows)
     ids = ["q0", "q1", "q2"]
     fr = dict.fromkeys(ids, 0.5)
-    a = assemble.release(pool, assemble.select(pool, ids).order[:6], fr)
-    b = assemble.release(pool, assemble.select(pool, ids).order[:6], fr)
-    c = assemble.release(pool, assemble.select(pool, ids).order[:9], fr)
+    a = assemble.release(pool, assemble.select(pool, ids).order[:6], fr, columns=RELEASED)
+    b = assemble.release(pool, assemble.select(pool, ids).order[:6], fr, columns=RELEASED)
+    c = assemble.release(pool, assemble.select(pool, ids).order[:9], fr, columns=RELEASED)
     assert a._fingerprint == b._fingerprint
     assert a._fingerprint != c._fingerprint
 
@@ -179,15 +184,15 @@ def test_release_streams_a_file_backed_pool_like_the_in_memory_path(tmp_path: Pa
     sel = assemble.select(files, ids)
     picked = sel.order[sel.first_t(np.full(7, 900))]
     assert (np.diff(picked) < 0).any()  # release order is not pool order
-    streamed = assemble.release(files, picked, fr)
-    expected = assemble.release(memory, picked, fr)
+    streamed = assemble.release(files, picked, fr, columns=RELEASED)
+    expected = assemble.release(memory, picked, fr, columns=RELEASED)
     assert streamed.features == expected.features
     assert streamed.to_dict() == expected.to_dict()
     cached = sorted((tmp_path / "round-0").glob("release-*.arrow"))
     assert [Path(f["filename"]) for f in streamed.cache_files] == cached
     assert not list(tmp_path.rglob("*.tmp"))
     mtime = cached[0].stat().st_mtime_ns
-    again = assemble.release(files, picked, fr)
+    again = assemble.release(files, picked, fr, columns=RELEASED)
     assert again.to_dict() == expected.to_dict() and cached[0].stat().st_mtime_ns == mtime
-    empty = assemble.release(files, picked[:0], fr)
+    empty = assemble.release(files, picked[:0], fr, columns=RELEASED)
     assert len(empty) == 0 and empty.features == expected.features

@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 from datasets import Dataset, load_dataset
 
-from dart_hf import assemble, build, dars
+from dart_hf import assemble, build, dars, schema
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 from dart_hf.recipe import load_recipe
@@ -168,12 +168,17 @@ def _write_hand_build(out: Path) -> None:
             for key, value in zip(cols, (qid, source, level, domain, query, answer, rnd, sidx,
                                          response, correct, None, "ok"), strict=True):  # fmt: skip
                 cols[key].append(value)
-        table = pa.table(cols, schema=pa.schema([
-            ("id", pa.string()), ("source", pa.string()), ("level", pa.int32()),
-            ("domain", pa.string()), ("query", pa.string()), ("answer", pa.string()),
-            ("round", pa.int64()), ("sample_idx", pa.int64()), ("response", pa.string()),
-            ("correct", pa.bool_()), ("pred", pa.string()), ("grade_status", pa.string()),
-        ]))  # fmt: skip
+        n = len(rows)
+        # the other columns of a graded sample (the release schema's `samples` config)
+        cols |= {"answers": [[a] for a in cols["answer"]], "multi_answer": [False] * n,
+                 "needs_picture": [False] * n, "n_samples": [1] * n, "sample_offset": [0] * n,
+                 "finish_reason": ["stop"] * n, "n_tokens": [1] * n, "temperature": [1.0] * n,
+                 "top_p": [1.0] * n, "max_tokens": [4096] * n, "template": ["deepseekmath"] * n,
+                 "engine": ["scripted"] * n, "engine_version": ["0"] * n, "model": ["m"] * n,
+                 "model_hash": ["h"] * n, "verdict_source": ["math_verify"] * n}  # fmt: skip
+        graded = schema.features(schema.SAMPLES)
+        del graded["drop_reason"]  # added by the assembly
+        table = pa.table({c: cols.get(c, [None] * n) for c in graded}, schema=graded.arrow_schema)
         folder = out / "rounds" / f"round-{r:03d}"
         folder.mkdir(parents=True)
         with (
@@ -287,7 +292,8 @@ def test_fingerprints_follow_settings(scripted_build: tuple[Path, build.BuildRes
     fr = dict.fromkeys(ids, 0.5)
 
     def uniform(k: int):
-        return assemble.release(pool, sel.order[sel.first_t(np.full(len(ids), k))], fr)
+        rows = sel.order[sel.first_t(np.full(len(ids), k))]
+        return assemble.release(pool, rows, fr, columns=schema.names(schema.RELEASE))
 
     a, b, c = uniform(2), uniform(2), uniform(3)
     assert a._fingerprint == b._fingerprint and a.cache_files == b.cache_files  # cache reused

@@ -192,6 +192,8 @@ def test_releases_equal_assembling_the_raw_samples_with_the_new_grader(
     pool = Dataset.from_list(rows).add_column("correct", correct)
     for col in ("pred", "grade_status", "verdict_source"):  # the filters read `pred`
         pool = pool.add_column(col, build.graded_pool(out)[col])
+    graded = build.graded_pool(out).features  # the types (and order) a graded round has
+    pool = pool.select_columns(list(graded)).cast(graded)
     state = dars.new_state(ids, queries["level"], queries["source"])
     pos = {q: i for i, q in enumerate(ids)}
     for r, ok in zip(rows, correct, strict=True):
