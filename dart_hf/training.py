@@ -494,7 +494,6 @@ def _hub_like(name: Any) -> bool:
 
 def render_model_card(summary: dict[str, Any], eval_results: dict[str, Any] | None = None) -> str:
     """The model card (README.md, YAML header included) of a trained model."""
-    import jinja2
     from huggingface_hub import EvalResult, ModelCardData
 
     model_id = summary["model"]["model"]
@@ -521,20 +520,18 @@ def render_model_card(summary: dict[str, Any], eval_results: dict[str, Any] | No
         ]
         or None,
     )
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_cards_dir())),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    return env.get_template(CARD_TEMPLATE).render(
-        yaml=card_data.to_yaml(),
-        name=name,
-        s=summary,
-        c=summary["config"],
-        rows=rows,
-        eval=eval_results,
-        prompt=_prompt_text(summary["config"]["template"]),
-    )
+    from dart_hf.cards import render_template  # the one card renderer
+
+    context = {
+        "yaml": card_data.to_yaml(),
+        "name": name,
+        "s": summary,
+        "c": summary["config"],
+        "rows": rows,
+        "eval": eval_results,
+        "prompt": _prompt_text(summary["config"]["template"]),
+    }
+    return render_template(CARD_TEMPLATE, context)
 
 
 def write_model_card(out_dir: str | Path, eval_results: dict[str, Any] | None = None) -> Path:
