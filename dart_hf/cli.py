@@ -185,21 +185,14 @@ def grade_cmd(
     leaves out `bad_gold` rows.
     """
     from dart_hf.config import GradeConfig
-    from dart_hf.executors import grading_workers
-    from dart_hf.grading import grade_dataset, save_table, summarize
-    from dart_hf.outputs import disk_full
-    from dart_hf.sources import read_raw
+    from dart_hf.grading import grade_file
 
     config = GradeConfig(timeout_s=timeout_s, num_proc=num_proc, benchmark=benchmark)
-    ds = read_raw(input_path)
-    workers, note = grading_workers(num_proc, len(ds))
+    summary, note = grade_file(
+        input_path, out, config, response_column=response_column, answer_column=answer_column
+    )
     if note:
         click.echo(f"--{note.replace('_', '-')}", err=True)
-        config = GradeConfig(timeout_s=timeout_s, num_proc=workers, benchmark=benchmark)
-    graded = grade_dataset(ds, config, response_column=response_column, answer_column=answer_column)
-    with disk_full(out, f"{out}.tmp", out):
-        save_table(graded, out)
-    summary = summarize(graded)
     for status, count in summary["counts"].items():
         click.echo(f"{status:<10} {count:>8}")
     click.echo(f"{'rows':<10} {summary['rows']:>8}")

@@ -29,6 +29,7 @@ from datasets import Dataset, concatenate_datasets
 from dart_hf.config import GradeConfig, SamplingConfig
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError, missing_package, unknown_name
+from dart_hf.grading import grading_workers
 
 logger = logging.getLogger(__name__)
 
@@ -102,27 +103,6 @@ def _cuda_available() -> bool:
     except ImportError:
         return False
     return bool(torch.cuda.is_available())
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def grading_workers(requested: int, rows: int) -> tuple[int, str | None]:
-    """Grading processes to start: at most one per row and one per core.
-
-    Returns:
-        The count, and a message saying why it is below `requested` (None when it is not).
-    """
-    cores = available_cores()
-    n = max(1, min(requested, rows, cores))
-    if n >= requested:
-        return requested, None
-    return n, f"num_proc {requested} capped at {n} ({rows} rows, {cores} cores)"
 
 
 def capped(config: GradeConfig, rows: int) -> GradeConfig:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
 import math
 import multiprocessing as mp
@@ -371,6 +372,27 @@ def summarize(ds: Dataset | dict[str, list]) -> dict[str, Any]:
     }
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def grading_workers(requested: int, rows: int) -> tuple[int, str | None]:
+    """Grading processes to start: at most one per row and one per core.
+
+    Returns:
+        The count, and a message saying why it is below `requested` (None when it is not).
+    """
+    cores = available_cores()
+    n = max(1, min(requested, rows, cores))
+    if n >= requested:
+        return requested, None
+    return n, f"num_proc {requested} capped at {n} ({rows} rows, {cores} cores)"
+
+
 def save_table(ds: Dataset, out: str | os.PathLike[str], shard_rows: int = 100_000) -> None:
     """Write rows as JSONL or parquet by the suffix of `out`, else as a folder of parquet shards.
 
@@ -397,3 +419,36 @@ def save_table(ds: Dataset, out: str | os.PathLike[str], shard_rows: int = 100_0
         target = os.path.join(path, f"shard-{k:05d}.parquet")
         ds.shard(n_shards, k, contiguous=True).to_parquet(f"{target}.tmp")
         os.replace(f"{target}.tmp", target)
+
+
+def grade_file(
+    input_path: str,
+    out: str,
+    config: GradeConfig,
+    *,
+    response_column: str = "response",
+    answer_column: str = "answer",
+) -> tuple[dict[str, Any], str | None]:
+    """What `dart-hf grade` does: read a table, grade it, write it; return the summary.
+
+    Args:
+        input_path: JSONL, parquet or a folder of parquet shards (`sources.read_raw`).
+        out: Where the graded rows go (`save_table`).
+        config: Grading settings; `num_proc` is capped at rows and cores.
+        response_column: Column of model responses.
+        answer_column: Column of gold answers.
+
+    Returns:
+        `summarize`'s figures, and the note saying why `num_proc` was capped (None if not).
+    """
+    from dart_hf.outputs import disk_full
+    from dart_hf.sources import read_raw
+
+    ds = read_raw(input_path)
+    workers, note = grading_workers(config.num_proc, len(ds))
+    if note:
+        config = dataclasses.replace(config, num_proc=workers)
+    graded = grade_dataset(ds, config, response_column=response_column, answer_column=answer_column)
+    with disk_full(out, f"{out}.tmp", out):
+        save_table(graded, out)
+    return summarize(graded), note

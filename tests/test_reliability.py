@@ -480,7 +480,7 @@ def test_bad_grade_flags(args: list[str], message: str, tmp_path: Path) -> None:
 
 
 def test_grade_workers_are_capped_at_rows_and_cores(tmp_path: Path) -> None:
-    from dart_hf.executors import available_cores
+    from dart_hf.grading import available_cores
 
     data = tmp_path / "in.jsonl"
     data.write_text("".join(json.dumps({"response": f"\\boxed{{{i}}}", "answer": "1"}) + "\n"
