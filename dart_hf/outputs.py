@@ -234,15 +234,14 @@ def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[Path]:
     """
     out = Path(folder)
     path = out / LOCK_FILE
+    key = str(path.resolve())
+    if key in _HELD:  # before opening it: closing any fd of the file drops this process's lock
+        raise DartError(f"{out} is already in use by this process; use another output folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except PermissionError:
         raise DartError(f"cannot write to {out}: permission denied") from None
-    key = str(path.resolve())
-    if key in _HELD:
-        os.close(fd)
-        raise DartError(f"{out} is already in use by this process; use another output folder")
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
