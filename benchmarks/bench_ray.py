@@ -77,8 +77,8 @@ def main() -> None:
     same = releases(tmp / "ray") == releases(tmp / "local")
     result = {
         "queries": args.limit,
-        "raw_samples": local.stats["totals"]["raw_samples"],
-        "rounds": local.stats["totals"]["rounds"],
+        "raw_samples": local.stats.totals.raw_samples,
+        "rounds": local.stats.totals.rounds,
         "local_s": round(t_local, 2),
         "ray_init_s": round(t_init, 2),
         "ray_build_s": round(t_ray, 2),

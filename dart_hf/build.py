@@ -41,6 +41,7 @@ from dart_hf.config import (
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError
 from dart_hf.executors import Executor, ExecutorSpec, make_executor
+from dart_hf.stats import BuildStats
 from dart_hf.strategies import POOL, STRATEGIES
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class BuildResult:
     """What a build produced."""
 
     out: Path
-    stats: dict[str, Any]
+    stats: BuildStats
     releases: dict[str, Path] = field(default_factory=dict)
 
 
@@ -529,7 +530,7 @@ def assemble_releases(
     s: BuildSettings,
     into: Path | None = None,
     pool: Dataset | None = None,
-) -> tuple[dict[str, Path], dict[str, Any]]:
+) -> tuple[dict[str, Path], stats.BuildFigures]:
     """Write every release folder; return them and the figures the statistics need.
 
     Args:
@@ -590,16 +591,16 @@ def assemble_releases(
         folder,
     )
     releases[POOL] = folder
-    figures = {
-        "kept": kept,
-        "rows": rows,
-        "filters": filters,
-        "excluded": excluded,
-        "gold_status": audit["gold_status"],
-        "gold_majority": votes,
-        "benchmarks": used,
-        "correct_samples": int(np.sum(state["corrects"])),
-    }
+    figures = stats.BuildFigures(
+        kept=kept,
+        rows=rows,
+        filters=filters,
+        excluded=excluded,
+        correct_samples=int(np.sum(state["corrects"])),
+        benchmarks=used,
+        gold_status=audit["gold_status"],
+        gold_votes=votes,
+    )
     return releases, figures
 
 
@@ -679,8 +680,12 @@ def _run_build(
 
 
 def release_stats(
-    out: Path, s: BuildSettings, recipe: dict[str, Any], state: dars.State, fig: dict[str, Any]
-) -> dict[str, Any]:
+    out: Path,
+    s: BuildSettings,
+    recipe: dict[str, Any],
+    state: dars.State,
+    fig: stats.BuildFigures,
+) -> BuildStats:
     """`stats.json` of a build: the final state, the figures of `assemble_releases`, the
     rounds' tokens and wall time, the engine's provenance and the current grader."""
     from dart_hf.grading import grader_info
@@ -690,44 +695,36 @@ def release_stats(
     prov = {k: (first[0].get(k) if first else None)
             for k in ("engine", "engine_version", "model", "model_hash")}  # fmt: skip
     majority = None
-    if fig.get("gold_majority") is not None:
+    if fig.gold_votes is not None:
         from dart_hf import gold_majority
 
-        majority = gold_majority.majority_stats(
-            list(state["id"]), [int(lv) for lv in state["level"]], fig["gold_majority"],
+        majority = stats.GoldMajority.from_dict(gold_majority.majority_stats(
+            list(state["id"]), [int(lv) for lv in state["level"]], fig.gold_votes,
             {"gold": s.build.gold, "gold_min_votes": s.build.gold_min_votes,
              "gold_min_share": s.build.gold_min_share,
              "vote_samples": s.dars.difficulty_samples,
              "fail_rate_round": None if s.dars.fail_rate_from else gold_majority.FAIL_RATE_ROUND},
-        )  # fmt: skip
-    return stats.compute_stats(
-        state=state,
-        config=s.dars,
-        kept=fig["kept"],
-        rows=fig["rows"],
-        filters=fig["filters"],
-        excluded=fig["excluded"],
-        recipe=recipe | {"decontamination_benchmarks": fig["benchmarks"]},
-        provenance=prov,
+        ))  # fmt: skip
+    run = stats.RunRecord(
+        recipe=recipe | {"decontamination_benchmarks": fig.benchmarks},
         sampling=asdict(s.sampling),
         grader=grader_info(),
+        model=stats.ModelInfo(prov["model"], prov["model_hash"]),
+        engine=stats.EngineInfo(prov["engine"], prov["engine_version"]),
         tokens=sum(m["tokens"] for m in meta),
-        correct_samples=fig["correct_samples"],
         wall_time_s=sum(m["wall_time_s"] for m in meta),
         rounds=len(meta),
-        gold_status=fig["gold_status"],
-        gold_settings={
-            "gold_min_votes": s.build.gold_min_votes,
-            "gold_min_share": s.build.gold_min_share,
-            "exclude_disputed": s.build.exclude_disputed,
-        },
+        gold=stats.GoldSettings(
+            s.build.gold_min_votes, s.build.gold_min_share, s.build.exclude_disputed
+        ),
         gold_majority=majority,
     )
+    return stats.compute_stats(state, s.dars, fig, run)
 
 
 def write_cards(
     releases: dict[str, Path],
-    result_stats: dict[str, Any],
+    result_stats: BuildStats,
     s: BuildSettings,
     written: Callable[[str, Path], None] | None = None,
 ) -> None:
@@ -743,7 +740,7 @@ def write_cards(
         kind = STRATEGIES[name].card if name in STRATEGIES else POOL
         strategy = name if name in STRATEGIES else s.dars.strategies[0]
         extra: dict[str, Any] = {"repo_id": f"{s.build.org}/{folder.name}"} if s.build.org else {}
-        if result_stats.get("gold_majority"):
+        if result_stats.gold_majority is not None:
             extra["column_docs"] = schema.majority_meanings()
         cards.write_card(folder, kind, result_stats, strategy=strategy, extra=extra or None)
         if written is not None:

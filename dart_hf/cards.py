@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from dart_hf import hub, plots, schema
 from dart_hf.errors import DartError, unknown_name
+from dart_hf.stats import BuildStats, StrategyStats, YieldRule
 from dart_hf.strategies import POOL, STRATEGIES
 
 TEMPLATE_DIR = "dataset_cards"
@@ -71,7 +73,7 @@ class CardKind:
     Attributes:
         template: File in `dataset_cards/`.
         pretty_name: Card title and `pretty_name` metadata.
-        strategies: Keys of `stats["strategies"]` tried in order when none is given (then the
+        strategies: Keys of `stats.strategies` tried in order when none is given (then the
             kind itself).
         paper_name: The paper's released set shown beside the per-level table, or None.
         paper_means: Its mean responses per query, L0-L5, or None.
@@ -224,68 +226,36 @@ def scrub_secrets(value: Any) -> Any:
     return value
 
 
-def find_setting(recipe: dict[str, Any], name: str) -> Any:
-    """A recipe setting by name, at the top level or one level down (e.g. `dars.max_trials`)."""
-    if name in recipe:
-        return recipe[name]
-    for value in recipe.values():
-        if isinstance(value, dict) and name in value:
-            return value[name]
-    return None
-
-
-def hopeless_rule(settings: dict[str, Any]) -> str:
-    """The hopeless stop rule in words, from the DARS settings (`hopeless*` keys)."""
-    rule = find_setting(settings, "hopeless")
-    if rule is None:
-        return "none"
-    if rule is False:
-        return "off"
-    if rule is not True:
-        return fmt_kv(rule)
-    n = find_setting(settings, "hopeless_min_samples")
-    alpha = find_setting(settings, "hopeless_alpha")
-    text = "on: a query with no correct response"
-    if n is not None:
-        text += f" after at least {n} samples"
-    text += " stops when the upper confidence bound on its pass rate"
-    if alpha is not None:
-        text += f" (alpha = {alpha})"
-    return text + " times its remaining trials is below its need"
-
-
-def stop_rule(settings: dict[str, Any], rule: dict[str, Any] | None) -> str:
-    """The stop rule in words: the yield rule from `stats["yield_rule"]`, else the old one."""
-    if not rule:
-        return hopeless_rule(settings)
+def stop_rule(rule: YieldRule) -> str:
+    """The stop rule in words, from the build's `yield_rule` statistics."""
     text = (
-        f"a query keeps sampling while it expects at least {rule['min_yield']:g} new correct "
-        f"responses per {rule['horizon']:,} further samples"
+        f"a query keeps sampling while it expects at least {rule.min_yield:g} new correct "
+        f"responses per {rule.horizon:,} further samples"
     )
-    if rule.get("no_correct_stop", True):
+    if rule.no_correct_stop:
         text += (
-            f"; a first correct response counts {rule['first_value']:g} times the query's "
+            f"; a first correct response counts {rule.first_value:g} times the query's "
             f"target, so a query with none"
-            + (f" (target {rule['largest_target']:,})" if rule.get("largest_target") else "")
-            + f" keeps sampling while it expects at least {rule['min_first_yield']:.3g} "
-            f"first ones per {rule['horizon']:,} samples"
+            + (f" (target {rule.largest_target:,})" if rule.largest_target else "")
+            + f" keeps sampling while it expects at least {rule.min_first_yield:.3g} "
+            f"first ones per {rule.horizon:,} samples"
         )
     else:
         text += "; a query with no correct response is never stopped by this rule"
-    prior = rule.get("stated_prior", {})
+    prior = rule.stated_prior
     text += (
-        f" (pass-rate prior: {fmt_pct(prior.get('zero'))} never solvable, else "
-        f"Beta({prior.get('a')}, {prior.get('b')})"
-        + (", fitted per level to this pool" if rule.get("prior_fit") else "")
+        f" (pass-rate prior: {fmt_pct(prior.zero)} never solvable, else "
+        f"Beta({prior.a}, {prior.b})"
+        + (", fitted per level to this pool" if rule.prior_fit else "")
         + ")"
     )
     return text
 
 
-def resolve_strategy(kind: str, stats: dict[str, Any], strategy: str | None) -> str | None:
-    """The `stats["strategies"]` key a card describes (None for the pool card)."""
+def resolve_strategy(kind: str, stats: BuildStats, strategy: str | None) -> str | None:
+    """The `stats.strategies` key a card describes (None for the pool card)."""
     spec = card_kinds()[kind]
-    available = stats.get("strategies", {})
+    available = stats.strategies
     if strategy is not None:
         if strategy not in available:
             raise unknown_name("strategy in stats", strategy, available)
@@ -302,31 +272,29 @@ def resolve_strategy(kind: str, stats: dict[str, Any], strategy: str | None) -> 
 
 
 def level_rows(
-    strat: dict[str, Any], paper: tuple[float, ...] | list[float] | None
+    strat: StrategyStats, paper: tuple[float, ...] | list[float] | None
 ) -> list[dict[str, Any]]:
     """Per-level table rows of one strategy, with the paper's figures (L0-L5) where given."""
-    ref = paper
     rows = []
-    for row in sorted(
-        strat.get("per_level", []),
-        key=lambda r: (r.get("level") is None, r.get("level") or 0),
-    ):
-        lv = row.get("level")
-        in_paper = lv is not None and 0 <= lv <= 5
+    for row in sorted(strat.per_level, key=lambda r: (r.level is None, r.level or 0)):
+        lv = row.level
+        in_paper = paper is not None and lv is not None and 0 <= lv <= 5
         rows.append(
             {
-                "no_correct": None,
-                "below_target": None,
-                "budget_short": None,
-                **row,
+                **asdict(row),
                 "label": plots.level_label(lv),
-                "paper_mean": ref[lv] if ref is not None and in_paper else None,
+                "paper_mean": paper[lv] if in_paper else None,  # type: ignore[index]
                 "metamath_coverage": (
                     plots.METAMATHQA_COVERAGE[lv - 1] / 100 if lv and 1 <= lv <= 5 else None
                 ),
             }
         )
     return rows
+
+
+def run_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A strategy's parameters without the run-wide settings (`RUN_WIDE`, shown once)."""
+    return {k: v for k, v in params.items() if k not in RUN_WIDE}
 
 
 def _columns(card: DatasetCard | None, extra_docs: dict[str, str]) -> list[dict[str, str]]:
@@ -348,19 +316,13 @@ def _columns(card: DatasetCard | None, extra_docs: dict[str, str]) -> list[dict[
     return out
 
 
-def _prompt(stats: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def _prompt(sampling: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """The prompt template's text, whether it goes through the chat template, its stops."""
     if extra.get("prompt_template"):
         return {"text": str(extra["prompt_template"]), "chat": False, "stop": []}
-    sampling = stats.get("sampling", {})
-    if sampling.get("prompt"):
-        return {"text": str(sampling["prompt"]), "chat": False, "stop": []}
-    try:  # the prompt registry belongs to prompts.py; show its text when it has one
-        from dart_hf import prompts
+    from dart_hf import prompts  # the prompt registry: show its text when it has one
 
-        tpl: Any = prompts.TEMPLATES.get(sampling.get("template"))
-    except ImportError:
-        tpl = None
+    tpl: Any = prompts.TEMPLATES.get(sampling["template"])
     text = tpl if isinstance(tpl, str) else getattr(tpl, "text", None)
     return {
         "text": text if isinstance(text, str) else None,
@@ -369,76 +331,76 @@ def _prompt(stats: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def as_stats(stats: BuildStats | Mapping[str, Any]) -> BuildStats:
+    """The typed statistics, from themselves or from `stats.json`'s mapping."""
+    return stats if isinstance(stats, BuildStats) else BuildStats.from_dict(stats)
+
+
 def card_context(
     folder: Path,
     kind: str,
-    stats: dict[str, Any],
+    stats: BuildStats | Mapping[str, Any],
     *,
     strategy: str | None = None,
     extra: dict[str, Any] | None = None,
     plot_paths: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Everything a card template sees (also handy for tests)."""
+    """Everything a card template sees (also handy for tests).
+
+    Templates get the plain (`to_dict`) form of each part of the statistics; every setting a
+    card shows comes from one place: the run-wide DARS settings from `stats.dars`, a
+    strategy's from its `params`, sampling from `stats.sampling`.
+    """
     kinds = card_kinds()
     if kind not in kinds:
         raise unknown_name("card kind", kind, kinds)
+    stats = as_stats(stats)
+    plain = stats.to_dict()
     extra = dict(extra or {})
     spec = kinds[kind]
     name = resolve_strategy(kind, stats, strategy)
-    recipe = scrub_secrets(stats.get("recipe", {}))
-    strategies = stats.get("strategies", {})
-    strat = strategies.get(name, {}) if name else {}
+    strat = stats.strategies[name] if name else None
     existing = hub.read_card(folder)
-    if name and kind != POOL:
-        rows = int(strat.get("rows", 0))
-    else:
-        rows = int(stats.get("totals", {}).get("raw_samples", 0))
+    rows = strat.rows if strat is not None and kind != POOL else stats.totals.raw_samples
     repo_id = extra.get("repo_id") or f"<org>/{Path(folder).resolve().name}"
-    all_params = dict(strat.get("params", {}))
-    # run-wide settings: the stats' `dars` block, else the recipe, else the strategy's params
-    settings = {**all_params, **recipe, **scrub_secrets(stats.get("dars", {}))}
-    params = {k: v for k, v in all_params.items() if k not in RUN_WIDE}
-    normalize = params.get("normalize_fail_rate", params.get("normalize"))
+    params = run_params(strat.params) if strat is not None else {}
     return {
         "kind": kind,
         "pretty_name": extra.get("pretty_name", spec.pretty_name),
         "repo_id": repo_id,
         "strategy": name,
-        "s": strat,
+        "s": strat.to_dict() if strat is not None else {},
         "params": params,
-        "normalize": normalize,
+        "normalize": params.get("normalize_fail_rate"),  # a Prop2Diff parameter
         "rows": rows,
         "dars": {
-            "max_trials": find_setting(settings, "max_trials"),
-            "budget": find_setting(settings, "budget"),
-            "stop_rule": stop_rule(settings, stats.get("yield_rule")),
+            "max_trials": stats.dars.max_trials,
+            "budget": stats.dars.budget,
+            "stop_rule": stop_rule(stats.yield_rule),
         },
-        "yield_rule": stats.get("yield_rule"),
+        "yield_rule": plain["yield_rule"],
         "stops_per_level": [
-            {**row, "label": plots.level_label(row.get("level"))}
-            for row in stats.get("stop_reasons_per_level", [])
+            {**row.to_dict(), "label": plots.level_label(row.level)}
+            for row in stats.stop_reasons_per_level
         ],
-        "budget_short": sum(int(r.get("budget_short") or 0) for r in strat.get("per_level", [])),
-        "recipe": recipe,
-        "model": stats.get("model", {}),
-        "engine": stats.get("engine", {}),
-        "sampling": stats.get("sampling", {}),
-        "grader": stats.get("grader", {}),
-        "totals": stats.get("totals", {}),
-        "stop_reasons": stats.get("stop_reasons", {}),
-        "gold_audit": stats.get("gold_audit"),
-        "gold_majority": stats.get("gold_majority"),
-        "fail_rate": stats.get("fail_rate", {}),
-        "strategies": strategies,
-        "level_rows": level_rows(strat, spec.paper_means) if name else [],
-        "strategy_rows": {k: level_rows(v, None) for k, v in strategies.items()},
-        "strategy_params": {
-            k: {p: x for p, x in v.get("params", {}).items() if p not in RUN_WIDE}
-            for k, v in strategies.items()
-        },
+        "budget_short": sum(r.budget_short for r in strat.per_level) if strat else 0,
+        "recipe": scrub_secrets(stats.recipe),
+        "model": plain["model"],
+        "engine": plain["engine"],
+        "sampling": plain["sampling"],
+        "grader": plain["grader"],
+        "totals": plain["totals"],
+        "stop_reasons": plain["stop_reasons"],
+        "gold_audit": plain["gold_audit"],
+        "gold_majority": plain["gold_majority"] if stats.gold_majority is not None else None,
+        "fail_rate": plain["fail_rate"],
+        "strategies": plain["strategies"],
+        "level_rows": level_rows(strat, spec.paper_means) if strat is not None else [],
+        "strategy_rows": {k: level_rows(v, None) for k, v in stats.strategies.items()},
+        "strategy_params": {k: run_params(v.params) for k, v in stats.strategies.items()},
         "paper": spec.paper_name,
         "description": spec.description,
-        "prompt": _prompt(stats, extra),
+        "prompt": _prompt(stats.sampling, extra),
         "columns": _columns(existing, extra.get("column_docs", {})),
         "release_schema": schema.RELEASE_SCHEMA_VERSION,
         "configs": [c.get("config_name") for c in _configs(existing)],
@@ -480,7 +442,7 @@ def save_card(folder: Path, body: str, **metadata: Any) -> DatasetCard:
 def write_card(
     folder: Path,
     kind: str,
-    stats: dict[str, Any],
+    stats: BuildStats | Mapping[str, Any],
     *,
     strategy: str | None = None,
     extra: dict[str, Any] | None = None,
@@ -492,8 +454,8 @@ def write_card(
     Args:
         folder: The staged release folder.
         kind: One of `card_kinds()` (uniform, hard, vrt: each strategy's `card`; and pool).
-        stats: The build's statistics (DESIGN.md "Statistics").
-        strategy: Key of `stats["strategies"]` to describe; default from the kind.
+        stats: The build's statistics, or `stats.json` as read (DESIGN.md "Statistics").
+        strategy: Key of `stats.strategies` to describe; default from the kind.
         extra: Optional overrides: `repo_id`, `pretty_name`, `license`, `prompt_template`,
             `column_docs` (column -> meaning), `tags` (added), `notes` (markdown appended).
 
@@ -501,17 +463,18 @@ def write_card(
         The written card.
 
     Raises:
-        DartError: Unknown kind or strategy, or stats missing what the template needs.
+        DartError: Unknown kind or strategy, or stats missing a part (naming it).
     """
     folder = Path(folder)
     extra = dict(extra or {})
+    stats = as_stats(stats)
     # render first (bad kind/strategy/stats fail fast), then draw the plots the body embeds
     plot_paths = {k: f"{plots.IMAGES_DIR}/{name}" for k, name in plots.PLOT_FILES.items()}
     context = card_context(
         folder, kind, stats, strategy=strategy, extra=extra, plot_paths=plot_paths
     )
     body = render_template(card_kinds()[kind].template, context)
-    plots.write_plots(stats, folder)
+    plots.write_plots(stats.to_dict(), folder)
     tags = ["math", "synthetic", "rejection-sampling", "dart-math", *extra.get("tags", [])]
     return save_card(
         folder,

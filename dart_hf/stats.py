@@ -1,15 +1,19 @@
 """Build statistics from the data: per level, per strategy; saved as `stats.json` for the cards.
 
-The schema is the one in docs/DESIGN.md ("Statistics"). Levels: GSM8K = 0, MATH 1-5, null for
-sources without levels.
+The figures are typed (`BuildStats` and its parts, frozen dataclasses); `BuildStats.to_dict()`
+is `stats.json` (schema in docs/DESIGN.md, "Statistics") and `BuildStats.from_dict` reads one
+back. `compute_stats` builds them from the final state, the DARS settings, what the releases
+measured (`BuildFigures`, from `build.assemble_releases`) and what the run recorded
+(`RunRecord`). Levels: GSM8K = 0, MATH 1-5, null for sources without levels.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -17,12 +21,476 @@ from dart_hf import dars
 from dart_hf.assemble import FILTERS
 from dart_hf.config import DarsConfig
 from dart_hf.dars import State
+from dart_hf.errors import DartError
 from dart_hf.strategies import STRATEGIES
 
 #: Rows dropped per reason, as the cards count them: dedup and every quality filter of
 #: `assemble.FILTERS` (a new filter is counted without a change here).
 FILTER_KEYS = ("duplicate", *FILTERS)
 HISTOGRAM_BINS = 10
+
+_T = TypeVar("_T")
+
+
+def _check(cls: type, d: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    """`d`, if it holds every field of `cls` and no other key (else the error naming them)."""
+    names = [f.name for f in fields(cls)]
+    missing = [n for n in names if n not in d]
+    extra = [k for k in d if k not in names]
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unknown {', '.join(map(str, extra))}"] if extra else []
+        )
+        raise DartError(f"stats {where}: {'; '.join(parts)}")
+    return d
+
+
+def _flat(cls: type[_T], d: Mapping[str, Any], where: str) -> _T:
+    """A flat record (plain fields only) from its mapping."""
+    return cls(**_check(cls, d, where))
+
+
+def _level(lv: Any) -> int | None:
+    return None if lv < 0 else int(lv)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Counts of the whole build."""
+
+    queries: int
+    raw_samples: int
+    correct_samples: int
+    tokens: int
+    wall_time_s: float
+    rounds: int
+
+
+@dataclass(frozen=True)
+class LevelRow:
+    """One strategy's figures at one level.
+
+    `no_correct`: queries with no kept response; `below_target`: queries with some, but
+    fewer than the target; `budget_short`: queries the budget stopped below their target.
+    """
+
+    level: int | None
+    queries: int
+    mean_responses: float
+    coverage: float
+    share_at_target: float
+    no_correct: int
+    below_target: int
+    budget_short: int
+
+
+@dataclass(frozen=True)
+class StrategyStats:
+    """One strategy's release: its parameters, rows, rows filtered and its per-level rows."""
+
+    params: dict[str, Any]
+    rows: int
+    filters: dict[str, int]
+    decontaminated_queries: int
+    per_level: tuple[LevelRow, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `stats.json` form."""
+        return {
+            "params": dict(self.params),
+            "rows": self.rows,
+            "filters": dict(self.filters),
+            "decontaminated_queries": self.decontaminated_queries,
+            "per_level": [asdict(r) for r in self.per_level],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "strategy") -> StrategyStats:
+        """Read the `stats.json` form."""
+        d = _check(cls, d, where)
+        rows = tuple(_flat(LevelRow, r, f"{where}.per_level") for r in d["per_level"])
+        return cls(dict(d["params"]), d["rows"], dict(d["filters"]),
+                   d["decontaminated_queries"], rows)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StopRow:
+    """Queries per stop reason at one level (None: no level)."""
+
+    level: int | None
+    counts: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `stats.json` form: the level, then one key per stop reason."""
+        return {"level": self.level, **self.counts}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StopRow:
+        """Read the `stats.json` form."""
+        return cls(d["level"], {k: v for k, v in d.items() if k != "level"})
+
+
+@dataclass(frozen=True)
+class PriorRow:
+    """The pass-rate prior a level ended with, and when a query with none correct stops."""
+
+    level: int | None
+    zero: float
+    a: float
+    b: float
+    no_correct_stop_samples: int
+
+
+@dataclass(frozen=True)
+class StatedPrior:
+    """The prior as stated in the settings (`prior_zero`, `prior_a`, `prior_b`)."""
+
+    zero: float
+    a: float
+    b: float
+
+
+@dataclass(frozen=True)
+class YieldRule:
+    """The yield rule's settings and the prior it ended with, per level."""
+
+    min_yield: float
+    first_value: float
+    largest_target: int
+    min_first_yield: float
+    horizon: int
+    prior_fit: bool
+    stated_prior: StatedPrior
+    prior_per_level: tuple[PriorRow, ...]
+    no_correct_stop: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `stats.json` form."""
+        out = asdict(self)
+        out["prior_per_level"] = [asdict(r) for r in self.prior_per_level]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> YieldRule:
+        """Read the `stats.json` form."""
+        d = _check(cls, d, "yield_rule")
+        return cls(
+            min_yield=d["min_yield"],
+            first_value=d["first_value"],
+            largest_target=d["largest_target"],
+            min_first_yield=d["min_first_yield"],
+            horizon=d["horizon"],
+            prior_fit=d["prior_fit"],
+            stated_prior=_flat(StatedPrior, d["stated_prior"], "yield_rule.stated_prior"),
+            prior_per_level=tuple(
+                _flat(PriorRow, r, "yield_rule.prior_per_level") for r in d["prior_per_level"]
+            ),
+            no_correct_stop=d["no_correct_stop"],
+        )
+
+
+@dataclass(frozen=True)
+class FailRate:
+    """Where the fail rates came from and their histogram.
+
+    Attributes:
+        phase_samples: Samples per query of the difficulty phase (None: `fail_rate_from`).
+        source: `fail_rate_from` (written as `from`), or None.
+        edges: Histogram bin edges over [0, 1].
+        counts: Queries per bin.
+    """
+
+    phase_samples: int | None
+    source: str | None
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `stats.json` form."""
+        return {
+            "phase_samples": self.phase_samples,
+            "from": self.source,
+            "histogram": {"edges": list(self.edges), "counts": list(self.counts)},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FailRate:
+        """Read the `stats.json` form."""
+        hist = d["histogram"]
+        return cls(d["phase_samples"], d["from"], tuple(hist["edges"]), tuple(hist["counts"]))
+
+
+@dataclass(frozen=True)
+class GoldLevelRow:
+    """Queries per gold status (audit) or gold source (majority) at one level.
+
+    Attributes:
+        level: The level as text (`"0"`-`"5"`, `"none"`).
+        label: Its label in the cards (`L0 (GSM8K)`, `L5`, `unknown`).
+        counts: Queries per status or source.
+    """
+
+    level: str
+    label: str
+    counts: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `stats.json` form: level, label, then one key per status."""
+        return {"level": self.level, "label": self.label, **self.counts}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GoldLevelRow:
+        """Read the `stats.json` form."""
+        rest = {k: v for k, v in d.items() if k not in ("level", "label")}
+        return cls(d["level"], d["label"], rest)
+
+
+@dataclass(frozen=True)
+class GoldSettings:
+    """The gold audit's thresholds (the build settings of the same names)."""
+
+    gold_min_votes: int
+    gold_min_share: float
+    exclude_disputed: bool
+
+
+@dataclass(frozen=True)
+class GoldAudit:
+    """Gold statuses overall and per level, with the audit's thresholds."""
+
+    settings: GoldSettings
+    counts: dict[str, int]
+    per_level: tuple[GoldLevelRow, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `stats.json` form: the thresholds at the top, then counts and per level."""
+        return {
+            **asdict(self.settings),
+            "counts": dict(self.counts),
+            "per_level": [r.to_dict() for r in self.per_level],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GoldAudit:
+        """Read the `stats.json` form."""
+        names = [f.name for f in fields(GoldSettings)]
+        return cls(
+            _flat(GoldSettings, {k: v for k, v in d.items() if k in names}, "gold_audit"),
+            dict(d["counts"]),
+            tuple(GoldLevelRow.from_dict(r) for r in d["per_level"]),
+        )
+
+
+@dataclass(frozen=True)
+class GoldMajority:
+    """`gold: majority` builds: the vote's settings and queries per gold source and level
+    (`answer`, `majority`, and `no_majority`: left out)."""
+
+    gold: str
+    gold_min_votes: int
+    gold_min_share: float
+    vote_samples: int
+    fail_rate_round: int | None
+    counts: dict[str, int]
+    per_level: tuple[GoldLevelRow, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `stats.json` form (`gold_majority.majority_stats`)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["counts"] = dict(self.counts)
+        out["per_level"] = [r.to_dict() for r in self.per_level]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GoldMajority:
+        """Read the `stats.json` form."""
+        d = _check(cls, d, "gold_majority")
+        return cls(
+            gold=d["gold"],
+            gold_min_votes=d["gold_min_votes"],
+            gold_min_share=d["gold_min_share"],
+            vote_samples=d["vote_samples"],
+            fail_rate_round=d["fail_rate_round"],
+            counts=dict(d["counts"]),
+            per_level=tuple(GoldLevelRow.from_dict(r) for r in d["per_level"]),
+        )
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The synthesis model, as the graded samples record it."""
+
+    model: str | None
+    model_hash: str | None
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """The inference engine, as the graded samples record it."""
+
+    engine: str | None
+    engine_version: str | None
+
+
+@dataclass(frozen=True)
+class BuildStats:
+    """Every figure of a build (`stats.json`), read by the cards, plots and the CLI's table.
+
+    Attributes:
+        recipe: Every setting of the build after overrides, and the decontamination
+            benchmarks (shown verbatim in the cards, secrets scrubbed).
+        model: The synthesis model.
+        engine: The inference engine.
+        sampling: The sampling settings.
+        grader: Grader name and versions (`grading.grader_info`).
+        totals: Counts of the whole build.
+        stop_reasons: Queries per stop reason.
+        stop_reasons_per_level: The same per level.
+        yield_rule: The stop rule's settings and fitted priors.
+        fail_rate: Fail-rate source and histogram.
+        strategies: Per strategy (in the settings' order), its release's figures.
+        dars: The build's DARS settings: the one place the cards read them from.
+        gold_audit: Gold statuses, or None when not audited.
+        gold_majority: `gold: majority` builds: the vote's figures, else None (and absent
+            from `stats.json`).
+    """
+
+    recipe: dict[str, Any]
+    model: ModelInfo
+    engine: EngineInfo
+    sampling: dict[str, Any]
+    grader: dict[str, Any]
+    totals: Totals
+    stop_reasons: dict[str, int]
+    stop_reasons_per_level: tuple[StopRow, ...]
+    yield_rule: YieldRule
+    fail_rate: FailRate
+    strategies: dict[str, StrategyStats]
+    dars: DarsConfig
+    gold_audit: GoldAudit | None = None
+    gold_majority: GoldMajority | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """`stats.json` (plain JSON types; key order as written)."""
+        out: dict[str, Any] = {
+            "recipe": self.recipe,
+            "model": asdict(self.model),
+            "engine": asdict(self.engine),
+            "sampling": self.sampling,
+            "grader": self.grader,
+            "totals": asdict(self.totals),
+            "stop_reasons": dict(self.stop_reasons),
+            "stop_reasons_per_level": [r.to_dict() for r in self.stop_reasons_per_level],
+            "yield_rule": self.yield_rule.to_dict(),
+            "fail_rate": self.fail_rate.to_dict(),
+            "strategies": {k: v.to_dict() for k, v in self.strategies.items()},
+            "dars": asdict(self.dars) | {"strategies": list(self.dars.strategies)},
+            "gold_audit": None if self.gold_audit is None else self.gold_audit.to_dict(),
+        }
+        if self.gold_majority is not None:
+            out["gold_majority"] = self.gold_majority.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BuildStats:
+        """Read `stats.json` (as `to_dict` writes it).
+
+        Raises:
+            DartError: A part is missing or holds keys its record does not have (the
+                message names the part).
+        """
+        try:
+            audit, majority = d.get("gold_audit"), d.get("gold_majority")
+            try:
+                config = DarsConfig(**d["dars"])
+            except TypeError as exc:
+                raise DartError(f"stats dars: {exc}") from None
+            return cls(
+                recipe=d["recipe"],
+                model=_flat(ModelInfo, d["model"], "model"),
+                engine=_flat(EngineInfo, d["engine"], "engine"),
+                sampling=d["sampling"],
+                grader=d["grader"],
+                totals=_flat(Totals, d["totals"], "totals"),
+                stop_reasons=dict(d["stop_reasons"]),
+                stop_reasons_per_level=tuple(
+                    StopRow.from_dict(r) for r in d["stop_reasons_per_level"]
+                ),
+                yield_rule=YieldRule.from_dict(d["yield_rule"]),
+                fail_rate=FailRate.from_dict(d["fail_rate"]),
+                strategies={
+                    k: StrategyStats.from_dict(v, f"strategies.{k}")
+                    for k, v in d["strategies"].items()
+                },
+                dars=config,
+                gold_audit=None if audit is None else GoldAudit.from_dict(audit),
+                gold_majority=None if majority is None else GoldMajority.from_dict(majority),
+            )
+        except KeyError as exc:
+            raise DartError(f"stats: missing {exc.args[0]}") from None
+
+
+@dataclass(frozen=True)
+class BuildFigures:
+    """What assembling the releases measured (`build.assemble_releases`).
+
+    Attributes:
+        kept: Released responses per query (state order) for every strategy.
+        rows: Rows of every release.
+        filters: Rows dropped per reason (`duplicate` and the quality filters).
+        excluded: Decontaminated queries (state order).
+        correct_samples: Correct raw samples.
+        benchmarks: The benchmarks decontaminated against.
+        gold_status: Gold audit status per query (state order), None if not audited.
+        gold_votes: `gold: majority` builds: the vote table (`id`, `gold_source`, ...).
+    """
+
+    kept: dict[str, np.ndarray]
+    rows: dict[str, int]
+    filters: dict[str, int]
+    excluded: np.ndarray
+    correct_samples: int
+    benchmarks: list[str]
+    gold_status: list[str] | None = None
+    gold_votes: dict[str, list[Any]] | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the run itself recorded, beside the releases' figures (`build.release_stats`).
+
+    Attributes:
+        recipe: Every setting of the build after overrides.
+        sampling: Sampling settings.
+        grader: Grader name and versions.
+        model: The synthesis model.
+        engine: The inference engine.
+        tokens: Generated tokens over all raw samples.
+        wall_time_s: Wall time of the build (summed over resumed runs).
+        rounds: Rounds run.
+        gold: The gold audit's thresholds (None: not audited).
+        gold_majority: `gold: majority` builds: the vote's figures
+            (`gold_majority.majority_stats`); the queries it left out (`no_majority`) are left
+            out of the per-level figures too.
+    """
+
+    recipe: dict[str, Any]
+    sampling: dict[str, Any]
+    grader: dict[str, Any]
+    model: ModelInfo
+    engine: EngineInfo
+    tokens: int
+    wall_time_s: float
+    rounds: int
+    gold: GoldSettings | None = None
+    gold_majority: GoldMajority | None = None
+
+
+# --------------------------------------------------------------------------- figures
 
 
 def strategy_params(name: str, config: DarsConfig) -> dict[str, Any]:
@@ -32,11 +500,9 @@ def strategy_params(name: str, config: DarsConfig) -> dict[str, Any]:
 
 def per_level(
     state: State, kept: np.ndarray, at_target: np.ndarray, excluded: np.ndarray
-) -> list[dict[str, Any]]:
+) -> tuple[LevelRow, ...]:
     """Per level: queries, mean kept responses, coverage, share at target, what was left short.
 
-    `no_correct`: queries with no kept response; `below_target`: queries with some, but
-    fewer than the target; `budget_short`: queries the budget stopped below their target.
     Decontaminated queries (`excluded`) are left out of every figure.
     """
     levels = state["level"]
@@ -46,32 +512,30 @@ def per_level(
         m = (levels == lv) & ~excluded
         n = int(m.sum())
         out.append(
-            {
-                "level": None if lv < 0 else int(lv),
-                "queries": n,
-                "mean_responses": round(float(kept[m].mean()), 4) if n else 0.0,
-                "coverage": round(float((kept[m] >= 1).mean()), 4) if n else 0.0,
-                "share_at_target": round(float(at_target[m].mean()), 4) if n else 0.0,
-                "no_correct": int((m & (kept == 0)).sum()),
-                "below_target": int((m & (kept > 0) & ~at_target).sum()),
-                "budget_short": int((m & budget & ~at_target).sum()),
-            }
+            LevelRow(
+                level=_level(lv),
+                queries=n,
+                mean_responses=round(float(kept[m].mean()), 4) if n else 0.0,
+                coverage=round(float((kept[m] >= 1).mean()), 4) if n else 0.0,
+                share_at_target=round(float(at_target[m].mean()), 4) if n else 0.0,
+                no_correct=int((m & (kept == 0)).sum()),
+                below_target=int((m & (kept > 0) & ~at_target).sum()),
+                budget_short=int((m & budget & ~at_target).sum()),
+            )
         )
-    return out
+    return tuple(out)
 
 
-def stops_per_level(state: State) -> list[dict[str, Any]]:
+def stops_per_level(state: State) -> tuple[StopRow, ...]:
     """Queries per stop reason and level (null: the query has no level)."""
     levels = state["level"]
-    out = []
-    for lv in sorted(set(levels.tolist())):
-        m = levels == lv
-        counts = dars.stop_counts(state["stop_reason"][m])
-        out.append({"level": None if lv < 0 else int(lv), **counts})
-    return out
+    return tuple(
+        StopRow(_level(lv), dars.stop_counts(state["stop_reason"][levels == lv]))
+        for lv in sorted(set(levels.tolist()))
+    )
 
 
-def yield_rule(state: State, config: DarsConfig) -> dict[str, Any]:
+def yield_rule(state: State, config: DarsConfig) -> YieldRule:
     """The yield rule's settings and the prior it ended with, per level (for the cards)."""
     zero, a, b = dars.priors(state, config)
     levels = state["level"]
@@ -79,149 +543,108 @@ def yield_rule(state: State, config: DarsConfig) -> dict[str, Any]:
     stops = dars.first_stops(state, config, config.min_yield)  # under the fitted grid prior
     for lv in sorted(set(levels.tolist())):
         i = int(np.flatnonzero(levels == lv)[0])
-        stop = stops[i]
         prior.append(
-            {
-                "level": None if lv < 0 else int(lv),
-                "zero": round(float(zero[i]), 4),
-                "a": round(float(a[i]), 4),
-                "b": round(float(b[i]), 4),
-                "no_correct_stop_samples": int(stop),
-            }
+            PriorRow(
+                level=_level(lv),
+                zero=round(float(zero[i]), 4),
+                a=round(float(a[i]), 4),
+                b=round(float(b[i]), 4),
+                no_correct_stop_samples=int(stops[i]),
+            )
         )
     largest = max(1, int(state["target"].max())) if len(state["target"]) else 1
-    return {
-        "min_yield": config.min_yield,
-        "first_value": config.first_value,
+    return YieldRule(
+        min_yield=config.min_yield,
+        first_value=config.first_value,
         # a first correct response counts first_value x the query's target t
-        "largest_target": largest,
-        "min_first_yield": config.min_yield / (config.first_value * largest),
-        "horizon": dars.HORIZON,
-        "prior_fit": config.prior_fit,
-        "stated_prior": {"zero": config.prior_zero, "a": config.prior_a, "b": config.prior_b},
-        "prior_per_level": prior,
-        "no_correct_stop": config.hopeless is not False,
-    }
+        largest_target=largest,
+        min_first_yield=config.min_yield / (config.first_value * largest),
+        horizon=dars.HORIZON,
+        prior_fit=config.prior_fit,
+        stated_prior=StatedPrior(config.prior_zero, config.prior_a, config.prior_b),
+        prior_per_level=tuple(prior),
+        no_correct_stop=config.hopeless is not False,
+    )
 
 
 def compute_stats(
-    *,
-    state: State,
-    config: DarsConfig,
-    kept: dict[str, np.ndarray],
-    rows: dict[str, int],
-    filters: dict[str, int],
-    excluded: np.ndarray,
-    recipe: dict[str, Any],
-    provenance: dict[str, Any],
-    sampling: dict[str, Any],
-    grader: dict[str, Any],
-    tokens: int,
-    correct_samples: int,
-    wall_time_s: float,
-    rounds: int,
-    gold_status: list[str] | None = None,
-    gold_settings: dict[str, Any] | None = None,
-    gold_majority: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Assemble `stats.json` (schema in docs/DESIGN.md).
+    state: State, config: DarsConfig, figures: BuildFigures, run: RunRecord
+) -> BuildStats:
+    """The statistics of a build (`stats.json` is their `to_dict()`).
 
     Args:
         state: Final per-query state.
         config: DARS settings of the build.
-        kept: Released responses per query (state order) for every strategy.
-        rows: Rows of every release.
-        filters: Rows dropped per reason (`duplicate` and the quality filters).
-        excluded: Decontaminated queries (state order).
-        recipe: Every setting of the build after overrides.
-        provenance: Engine provenance (`engine`, `engine_version`, `model`, `model_hash`).
-        sampling: Sampling settings.
-        grader: Grader name and versions.
-        tokens: Generated tokens over all raw samples.
-        correct_samples: Correct raw samples.
-        wall_time_s: Wall time of the build (summed over resumed runs).
-        rounds: Rounds run.
-        gold_status: Gold audit status per query (state order), if audited.
-        gold_settings: The audit's thresholds (`gold_min_votes`, `gold_min_share`,
-            `exclude_disputed`).
-        gold_majority: `gold: majority` builds: `gold_majority.majority_stats` (written as
-            `gold_majority`); the queries it left out (`no_majority`) are left out of the
-            per-level figures too.
+        figures: What assembling the releases measured.
+        run: What the run recorded (settings, provenance, tokens, time, gold settings).
     """
     fr = state["fail_rate"]
     counts, edges = np.histogram(fr[~np.isnan(fr)], bins=HISTOGRAM_BINS, range=(0.0, 1.0))
-    strategies: dict[str, Any] = {}
+    excluded = np.asarray(figures.excluded, dtype=bool)
     # queries left out for want of a gold (`gold: majority`) are in no figure
     left_out = np.asarray(state["stop_reason"], dtype=object) == "no_majority"
-    unfigured = np.asarray(excluded, dtype=bool) | left_out
+    unfigured = excluded | left_out
+    strategies: dict[str, StrategyStats] = {}
     for name in config.strategies:
-        k = kept[name]
+        k = figures.kept[name]
         at_target = STRATEGIES[name].at_target(
             k, state[f"target_{name}"], state["samples"], config.max_trials
         )
-        strategies[name] = {
-            "params": strategy_params(name, config),
-            "rows": int(rows[name]),
-            "filters": {key: int(filters.get(key, 0)) for key in FILTER_KEYS},
-            "decontaminated_queries": int(excluded.sum()),
-            "per_level": per_level(state, k, at_target, unfigured),
-        }
-    out = {
-        "recipe": recipe,
-        "model": {
-            "model": provenance.get("model"),
-            "model_hash": provenance.get("model_hash"),
-            "revision": provenance.get("revision"),
-        },
-        "engine": {
-            "engine": provenance.get("engine"),
-            "engine_version": provenance.get("engine_version"),
-        },
-        "sampling": sampling,
-        "grader": grader,
-        "totals": {
-            "queries": len(state["id"]),
-            "raw_samples": int(state["samples"].sum()),
-            "correct_samples": int(correct_samples),
-            "tokens": int(tokens),
-            "wall_time_s": round(float(wall_time_s), 2),
-            "rounds": int(rounds),
-        },
-        "stop_reasons": dars.stop_counts(state["stop_reason"]),
-        "stop_reasons_per_level": stops_per_level(state),
-        "yield_rule": yield_rule(state, config),
-        "fail_rate": {
-            "phase_samples": config.difficulty_samples if not config.fail_rate_from else None,
-            "from": config.fail_rate_from,
-            "histogram": {"edges": edges.round(4).tolist(), "counts": counts.tolist()},
-        },
-        "strategies": strategies,
-        "dars": asdict(config) | {"strategies": list(config.strategies)},
-        "gold_audit": gold_audit_stats(state, gold_status, gold_settings),
-    }
-    if gold_majority is not None:
-        out["gold_majority"] = gold_majority
-    return out
+        strategies[name] = StrategyStats(
+            params=strategy_params(name, config),
+            rows=int(figures.rows[name]),
+            filters={key: int(figures.filters.get(key, 0)) for key in FILTER_KEYS},
+            decontaminated_queries=int(excluded.sum()),
+            per_level=per_level(state, k, at_target, unfigured),
+        )
+    return BuildStats(
+        recipe=run.recipe,
+        model=run.model,
+        engine=run.engine,
+        sampling=run.sampling,
+        grader=run.grader,
+        totals=Totals(
+            queries=len(state["id"]),
+            raw_samples=int(state["samples"].sum()),
+            correct_samples=int(figures.correct_samples),
+            tokens=int(run.tokens),
+            wall_time_s=round(float(run.wall_time_s), 2),
+            rounds=int(run.rounds),
+        ),
+        stop_reasons=dars.stop_counts(state["stop_reason"]),
+        stop_reasons_per_level=stops_per_level(state),
+        yield_rule=yield_rule(state, config),
+        fail_rate=FailRate(
+            phase_samples=config.difficulty_samples if not config.fail_rate_from else None,
+            source=config.fail_rate_from,
+            edges=tuple(edges.round(4).tolist()),
+            counts=tuple(counts.tolist()),
+        ),
+        strategies=strategies,
+        dars=config,
+        gold_audit=gold_audit_stats(state, figures.gold_status, run.gold),
+        gold_majority=run.gold_majority,
+    )
 
 
 def gold_audit_stats(
-    state: State, gold_status: list[str] | None, settings: dict[str, Any] | None
-) -> dict[str, Any] | None:
+    state: State, gold_status: list[str] | None, settings: GoldSettings | None
+) -> GoldAudit | None:
     """Gold statuses overall and per level (level label as in the cards), or None."""
-    if gold_status is None:
+    if gold_status is None or settings is None:
         return None
     from dart_hf.gold_audit import GOLD_STATUSES, counts_by_level
 
     audited = [(g, int(lv)) for g, lv in zip(gold_status, state["level"], strict=True) if g]
     gold_status = [g for g, _ in audited]  # majority golds (`gold: majority`) are not audited
     by_level = counts_by_level(gold_status, [lv for _, lv in audited])
-    return {
-        **(settings or {}),
-        "counts": {g: gold_status.count(g) for g in GOLD_STATUSES},
-        "per_level": [
-            {"level": key, "label": _gold_level_label(key), **row} for key, row in by_level.items()
-        ],
-    }
+    return GoldAudit(
+        settings=settings,
+        counts={g: gold_status.count(g) for g in GOLD_STATUSES},
+        per_level=tuple(
+            GoldLevelRow(key, _gold_level_label(key), dict(row)) for key, row in by_level.items()
+        ),
+    )
 
 
 def _gold_level_label(key: str) -> str:
@@ -230,15 +653,23 @@ def _gold_level_label(key: str) -> str:
     return "L0 (GSM8K)" if key == "0" else f"L{key}"
 
 
-def save_stats(stats: dict[str, Any], path: str | Path) -> None:
+# --------------------------------------------------------------------------- files and table
+
+
+def save_stats(stats: BuildStats, path: str | Path) -> None:
     """Write `stats.json` (atomically)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(stats, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(stats.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
-def format_table(stats: dict[str, Any]) -> str:
+def load_stats(path: str | Path) -> BuildStats:
+    """Read a `stats.json`."""
+    return BuildStats.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def format_table(stats: BuildStats) -> str:
     """A plain-text table of the statistics, for the CLI to print.
 
     Per strategy and level: mean responses per query beside the paper's released set's,
@@ -248,36 +679,35 @@ def format_table(stats: dict[str, Any]) -> str:
         f"{'strategy':<10} {'level':>5} {'queries':>7} {'resp/q':>7} {'paper':>7} "
         f"{'coverage':>8} {'at target':>9} {'none':>6} {'below t':>7}"
     ]
-    for name, s in stats["strategies"].items():
+    for name, s in stats.strategies.items():
         paper = STRATEGIES[name].paper_mean_responses if name in STRATEGIES else None
-        for row in s["per_level"]:
-            lv = row["level"]
+        for row in s.per_level:
+            lv = row.level
             ref = f"{paper[lv]:.2f}" if paper and lv is not None and 0 <= lv <= 5 else "-"
             lines.append(
-                f"{name:<10} {'-' if lv is None else str(lv):>5} {row['queries']:>7} "
-                f"{row['mean_responses']:>7.2f} {ref:>7} {row['coverage']:>8.1%} "
-                f"{row['share_at_target']:>9.1%} {row.get('no_correct', 0):>6} "
-                f"{row.get('below_target', 0):>7}"
+                f"{name:<10} {'-' if lv is None else str(lv):>5} {row.queries:>7} "
+                f"{row.mean_responses:>7.2f} {ref:>7} {row.coverage:>8.1%} "
+                f"{row.share_at_target:>9.1%} {row.no_correct:>6} {row.below_target:>7}"
             )
-        lines.append(f"{name:<10} {'rows':>5} {s['rows']:>7}")
-    t = stats["totals"]
+        lines.append(f"{name:<10} {'rows':>5} {s.rows:>7}")
+    t = stats.totals
     lines.append(
-        f"queries {t['queries']}, raw samples {t['raw_samples']} "
-        f"({t['correct_samples']} correct), tokens {t['tokens']}, rounds {t['rounds']}, "
-        f"wall {t['wall_time_s']:.0f} s"
+        f"queries {t.queries}, raw samples {t.raw_samples} "
+        f"({t.correct_samples} correct), tokens {t.tokens}, rounds {t.rounds}, "
+        f"wall {t.wall_time_s:.0f} s"
     )
-    lines.append("stop reasons: " + ", ".join(f"{k} {v}" for k, v in stats["stop_reasons"].items()))
-    if stats.get("gold_majority"):
-        c = stats["gold_majority"]["counts"]
+    lines.append("stop reasons: " + ", ".join(f"{k} {v}" for k, v in stats.stop_reasons.items()))
+    if stats.gold_majority is not None:
+        c = stats.gold_majority.counts
         lines.append(
             f"golds: {c['majority']} majority votes (model votes, not verified), "
             f"{c['answer']} from the pool, {c['no_majority']} queries left out (no clear majority)"
         )
-    first = next(iter(stats["strategies"].values()), None)
+    first = next(iter(stats.strategies.values()), None)
     if first:
         lines.append(
             "filters: "
-            + ", ".join(f"{k} {v}" for k, v in first["filters"].items())
-            + f"; decontaminated queries {first['decontaminated_queries']}"
+            + ", ".join(f"{k} {v}" for k, v in first.filters.items())
+            + f"; decontaminated queries {first.decontaminated_queries}"
         )
     return "\n".join(lines)

@@ -216,9 +216,9 @@ def test_releases_of_a_hand_written_pool(tmp_path: Path) -> None:
     assert released("uniform") == [("q1", "A."), ("q1", "D."), ("q2", "F."), ("q2", "H.")]
     assert released("prop2diff") == [("q1", "A."), ("q2", "F."), ("q2", "H.")]  # q2 short of 3
     assert released("vrt") == [("q1", "A."), ("q2", "F.")]  # survivors among samples 0-2
-    assert figures["filters"] == {"incorrect": 2, "multiple_boxed": 1, "repetition": 1,
+    assert figures.filters == {"incorrect": 2, "multiple_boxed": 1, "repetition": 1,
                                   "non_ascii_answer": 1, "duplicate": 1}  # fmt: skip
-    assert {k: v.tolist() for k, v in figures["kept"].items()} == {
+    assert {k: v.tolist() for k, v in figures.kept.items()} == {
         "uniform": [2, 2], "prop2diff": [1, 2], "vrt": [1, 1]
     }  # fmt: skip
     row = load_dataset(str(releases["uniform"]), split="train")[2]
@@ -276,8 +276,8 @@ def test_exactly_t_correct_finishes(tmp_path: Path) -> None:
     assert final["corrects"].tolist() == [3, 3, 3]
     assert set(final["stop_reason"]) == {"reached"}
     assert final["target_prop2diff"].tolist() == [1, 1, 1]  # fail rate 0: at least one
-    hard = result.stats["strategies"]["prop2diff"]["per_level"][0]
-    assert hard["mean_responses"] == 1.0 and hard["coverage"] == 1.0
+    hard = result.stats.strategies["prop2diff"].per_level[0]
+    assert hard.mean_responses == 1.0 and hard.coverage == 1.0
 
 
 def test_fingerprints_follow_settings(scripted_build: tuple[Path, build.BuildResult]) -> None:
@@ -437,7 +437,7 @@ def test_benchmark_questions_are_decontaminated(tmp_path: Path) -> None:
     pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
     settings = dict(BASE, pool=str(pool), limit=None, strategies="uniform")
     result = build.run_build(settings, tmp_path / "out")
-    assert result.stats["strategies"]["uniform"]["decontaminated_queries"] == 1
+    assert result.stats.strategies["uniform"].decontaminated_queries == 1
     released = _releases(tmp_path / "out")["dart-math-uniform"]
     assert {r["query"] for r in released} == {rows[1]["question"]}
 
@@ -488,8 +488,8 @@ def test_gold_audit_flags_a_wrong_gold(tmp_path: Path) -> None:
     assert info.loc["5", "gold_status"] == "ok"
     assert info.loc["97", "gold_status"] == "disputed"
     assert info.loc["97", "gold_majority"] == "12" and info.loc["97", "gold_majority_votes"] >= 3
-    audit = res.stats["gold_audit"]
-    assert audit["counts"] == {"ok": 1, "unparseable": 0, "disputed": 1}
+    audit = res.stats.gold_audit
+    assert audit is not None and audit.counts == {"ok": 1, "unparseable": 0, "disputed": 1}
     card = (res.releases["uniform"] / "README.md").read_text()
     assert "Gold audit" in card and "| L0 (GSM8K) | 1 | 1 | 0 |" in card
 

@@ -8,6 +8,7 @@ import math
 import random
 import re
 from collections import Counter
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ import pytest
 from datasets import Dataset, Features, load_dataset
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from dart_hf import cards, hub
+from dart_hf import cards, hub, stats
+from dart_hf.config import DarsConfig
 from dart_hf.errors import DartError
 
 K_U, K_P, BUDGET, MAX_TRIALS = 3, 7, 1234, 48
@@ -69,6 +71,7 @@ def _per_level(queries: list[dict], kept: Counter, strat: str) -> list[dict]:
                 "share_at_target": sum(kept[q["id"]] >= q[f"target_{strat}"] for q in qs) / len(qs),
                 "no_correct": sum(kept[q["id"]] == 0 for q in qs),
                 "below_target": sum(0 < kept[q["id"]] < q[f"target_{strat}"] for q in qs),
+                "budget_short": 0,
             }
         )
     return out
@@ -79,16 +82,11 @@ def _stats(build: dict[str, Any]) -> dict[str, Any]:
     qs = build["queries"]
     strategies = {}
     run_wide = {"max_trials": MAX_TRIALS, "budget": BUDGET}
-    dars = {
-        "strategies": ["uniform", "prop2diff"],
-        "k_u": K_U,
-        "k_p": K_P,
-        "normalize_fail_rate": False,
-        **run_wide,
-        "hopeless": True,
-        "hopeless_min_samples": 16,
-        "hopeless_alpha": 0.05,
-    }
+    config = DarsConfig(
+        strategies=("uniform", "prop2diff"), k_u=K_U, k_p=K_P, **run_wide, hopeless=True,
+        hopeless_min_samples=16,
+    )  # fmt: skip
+    dars = asdict(config) | {"strategies": list(config.strategies)}
     for strat, params in (
         ("uniform", {"k_u": K_U, **run_wide}),
         ("prop2diff", {"k_p": K_P, "normalize_fail_rate": False, **run_wide}),
@@ -131,11 +129,25 @@ def _stats(build: dict[str, Any]) -> dict[str, Any]:
             "rounds": 4,
         },
         "stop_reasons": {"reached": 20, "max_trials": 9, "budget": 4, "hopeless": 3},
+        "stop_reasons_per_level": [],
+        "yield_rule": {
+            "min_yield": 2.0,
+            "first_value": 2.5,
+            "largest_target": 7,
+            "min_first_yield": 0.1143,
+            "horizon": 1000,
+            "prior_fit": True,
+            "stated_prior": {"zero": 0.1, "a": 0.5, "b": 0.5},
+            "prior_per_level": [],
+            "no_correct_stop": True,
+        },  # fmt: skip
         "fail_rate": {
             "phase_samples": 8,
+            "from": None,
             "histogram": {"edges": [0, 0.5, 1.0], "counts": [10, 26]},
         },
         "strategies": strategies,
+        "gold_audit": None,
     }
 
 
@@ -203,11 +215,12 @@ def test_unusual_parameters_are_shown_exactly(tmp_path: Path) -> None:
         text = card.text
         assert f"| `max_trials` (raw samples per query at most) | {MAX_TRIALS} |" in text
         assert f"| `budget` (raw samples in total at most) | {BUDGET} |" in text
-        # stats written before the yield rule describe the old rule
         assert (
-            "| stop rule | on: a query with no correct response after at least 16 samples "
-            "stops when the upper confidence bound on its pass rate (alpha = 0.05) times its "
-            "remaining trials is below its need |"
+            "| stop rule | a query keeps sampling while it expects at least 2 new correct "
+            "responses per 1,000 further samples; a first correct response counts 2.5 times the "
+            "query's target, so a query with none (target 7) keeps sampling while it expects at "
+            "least 0.114 first ones per 1,000 samples (pass-rate prior: 10.0% never solvable, "
+            "else Beta(0.5, 0.5), fitted per level to this pool) |"
         ) in text
         assert "| fail-rate estimate | 8 samples per query (difficulty phase) |" in text
         assert "max_trials = " not in text and "budget = " not in text
@@ -328,7 +341,7 @@ def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(DartError, match="no strategy for a 'hard' card"):
         cards.write_card(tmp_path, "hard", stats)
     del stats["strategies"]["uniform"]["filters"]
-    with pytest.raises(DartError, match="uniform.md.j2: .*filters"):
+    with pytest.raises(DartError, match="stats strategies.uniform: missing filters"):
         cards.write_card(tmp_path, "uniform", stats)
     with pytest.raises(
         DartError, match="unknown card template 'nope.md.j2'; valid: .*uniform.md.j2"
@@ -360,25 +373,18 @@ def test_formatters(value: float | None, pct: str, f2: str, num: str) -> None:
 
 
 def test_stop_rule_in_words() -> None:
-    rule = {
-        "min_yield": 3.0, "first_value": 300.0, "min_first_yield": 0.01, "horizon": 1000,
-        "prior_fit": True, "stated_prior": {"zero": 0.1, "a": 0.5, "b": 0.5},
-        "no_correct_stop": True,
-    }  # fmt: skip
-    text = cards.stop_rule({}, rule)
+    rule = stats.YieldRule(
+        min_yield=3.0, first_value=300.0, largest_target=4, min_first_yield=0.01, horizon=1000,
+        prior_fit=True, stated_prior=stats.StatedPrior(zero=0.1, a=0.5, b=0.5),
+        prior_per_level=(), no_correct_stop=True,
+    )  # fmt: skip
+    text = cards.stop_rule(rule)
     assert text.startswith("a query keeps sampling while it expects at least 3 new correct")
-    assert "counts 300 times" in text and "at least 0.01 first ones per 1,000" in text
+    assert "counts 300 times" in text and "(target 4)" in text
+    assert "at least 0.01 first ones per 1,000" in text
     assert "10.0% never solvable, else Beta(0.5, 0.5), fitted per level" in text
-    off = cards.stop_rule({}, {**rule, "no_correct_stop": False})
-    assert "never stopped by this rule" in off
-    assert cards.stop_rule({"hopeless": False}, None) == "off"
-
-
-def test_hopeless_rule_in_words() -> None:
-    assert cards.hopeless_rule({}) == "none"
-    assert cards.hopeless_rule({"dars": {"hopeless": False}}) == "off"
-    assert cards.hopeless_rule({"hopeless": {"after": 16}}) == "after = 16"
-    assert cards.hopeless_rule({"hopeless": True}).startswith("on: a query with no correct")
+    off = cards.stop_rule(replace(rule, no_correct_stop=False, prior_fit=False))
+    assert "never stopped by this rule" in off and "fitted" not in off
 
 
 def test_scrub_secrets_keeps_ordinary_settings() -> None:
@@ -415,8 +421,7 @@ def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
     """The stats module's real output (not a hand-made dict) renders into every card."""
     import numpy as np
 
-    from dart_hf import dars, stats
-    from dart_hf.config import DarsConfig
+    from dart_hf import dars
 
     build = _build()
     qs = build["queries"]
@@ -437,25 +442,32 @@ def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
         for s in ("uniform", "prop2diff")
     }
     kept["vrt"] = kept["uniform"]
-    result = stats.compute_stats(
-        state=state,
-        config=config,
+    figures = stats.BuildFigures(
         kept=kept,
         rows={s: int(k.sum()) for s, k in kept.items()},
         filters={"duplicate": 2},
         excluded=np.zeros(len(qs), dtype=bool),
+        correct_samples=int(state["corrects"].sum()),
+        benchmarks=[],
+    )
+    run = stats.RunRecord(
         recipe={"k_u": K_U, "hf_token": "hf_should_never_show"},
-        provenance={"engine": "vllm", "engine_version": "0.32.0", "model": "m", "model_hash": "h"},
         sampling={"temperature": 0.7, "top_p": 0.95, "max_tokens": 64, "template": "chat"},
         grader={"name": "math-verify", "version": "0.9.0", "grade_version": 1},
+        model=stats.ModelInfo("m", "h"),
+        engine=stats.EngineInfo("vllm", "0.32.0"),
         tokens=100,
-        correct_samples=int(state["corrects"].sum()),
         wall_time_s=12.5,
         rounds=3,
     )
+    typed = stats.compute_stats(state, config, figures, run)
+    _, typed_card = _stage(tmp_path / "typed", "hard", "prop2diff", build, typed)
+    result = typed.to_dict()
     result = json.loads(json.dumps(result))  # as read back from stats.json
     for kind, strat in (("uniform", "uniform"), ("hard", "prop2diff"), ("vrt", "uniform")):
         folder, card = _stage(tmp_path, kind, strat, build, result)
+        if kind == "hard":  # the typed object and its stats.json render the same card
+            assert card.text == typed_card.text.replace("/typed/", "/")
         assert hub.check_hub_folder(folder) == []
         assert f"| `max_trials` (raw samples per query at most) | {MAX_TRIALS} |" in card.text
         assert f"| `budget` (raw samples in total at most) | {BUDGET} |" in card.text

@@ -131,12 +131,9 @@ def test_version_is_the_package_version() -> None:
 
 def _summary(out: Path) -> str:
     """What the build prints at the end: the statistics table, then a line per release."""
-    import json
+    from dart_hf.stats import format_table, load_stats
 
-    from dart_hf.stats import format_table
-
-    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
-    return format_table(stats).strip()
+    return format_table(load_stats(out / "stats.json")).strip()
 
 
 def test_default_quiet_and_no_bars(recipe: Path, tmp_path: Path) -> None:

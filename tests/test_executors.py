@@ -59,7 +59,7 @@ def test_ray_build_equals_local_build(ray_cluster: object, tmp_path: Path) -> No
     assert _releases(tmp_path / "ray") == _releases(tmp_path / "local")
     assert _state(tmp_path / "ray") == _state(tmp_path / "local")
     for key in ("raw_samples", "correct_samples", "rounds"):
-        assert on_ray.stats["totals"][key] == local.stats["totals"][key]
+        assert getattr(on_ray.stats.totals, key) == getattr(local.stats.totals, key)
     # Evidence that Ray ran the sampling: task and actor ids from Ray's runtime context,
     # in worker processes other than this one.
     records = [

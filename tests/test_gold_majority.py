@@ -113,11 +113,11 @@ def test_votes_recover_the_real_golds_and_leave_out_the_rest(slice_build: dict) 
         else:  # consistently wrong: the vote is the model's wrong answer (what the card says)
             assert row["gold_source"] == "majority"
             assert row["answer"] == perturb(real) and not equivalent(real, row["answer"])
-    gm = slice_build["result"].stats["gold_majority"]
-    assert gm["counts"] == {"answer": 0, "majority": 9, "no_majority": 3}
-    assert sum(r["no_majority"] for r in gm["per_level"]) == 3
-    assert {r["label"] for r in gm["per_level"]} <= {f"L{k}" for k in range(1, 6)}
-    assert gm["vote_samples"] == BASE["difficulty_samples"] and gm["fail_rate_round"] == 1
+    gm = slice_build["result"].stats.gold_majority
+    assert gm.counts == {"answer": 0, "majority": 9, "no_majority": 3}
+    assert sum(r.counts["no_majority"] for r in gm.per_level) == 3
+    assert {r.label for r in gm.per_level} <= {f"L{k}" for k in range(1, 6)}
+    assert gm.vote_samples == BASE["difficulty_samples"] and gm.fail_rate_round == 1
 
 
 def test_left_out_queries_are_in_no_release_or_figure(slice_build: dict) -> None:
@@ -126,9 +126,9 @@ def test_left_out_queries_are_in_no_release_or_figure(slice_build: dict) -> None
     for name in ("uniform", "prop2diff"):
         rows = load_dataset(str(result.releases[name]), split="train")
         assert len(rows) > 0 and not (set(rows["query"]) & left)
-        per_level = result.stats["strategies"][name]["per_level"]
-        assert sum(r["queries"] for r in per_level) == 12 - len(left)
-    assert result.stats["stop_reasons"][gold_majority.NO_MAJORITY] == len(left)
+        per_level = result.stats.strategies[name].per_level
+        assert sum(r.queries for r in per_level) == 12 - len(left)
+    assert result.stats.stop_reasons[gold_majority.NO_MAJORITY] == len(left)
 
 
 def test_fail_rates_come_from_the_samples_that_did_not_vote(slice_build: dict) -> None:
@@ -287,7 +287,7 @@ def test_build_with_mapped_columns_and_pool_answers(tmp_path: Path) -> None:
     result = build.run_build(settings, tmp_path / "run")
     info = load_dataset(str(result.releases["pool"]), "queries", split="train")
     assert info["answer"] == ["5", "42"] and "gold_source" not in info.column_names
-    assert "gold_majority" not in result.stats
+    assert result.stats.gold_majority is None and "gold_majority" not in result.stats.to_dict()
     assert "model votes" not in (result.releases["uniform"] / "README.md").read_text()
 
 
@@ -313,6 +313,6 @@ def test_mixed_pool_keeps_its_own_answers(tmp_path: Path) -> None:
     assert by_query["What is 6*7?"]["answer"] == "42"
     assert by_query["What is 9-4?"]["gold_status"] == "disputed"
     assert by_query["What is 9-4?"]["gold_majority"] == "5"
-    gm = result.stats["gold_majority"]
-    assert gm["counts"] == {"answer": 2, "majority": 1, "no_majority": 0}
-    assert result.stats["gold_audit"]["counts"] == {"ok": 1, "unparseable": 0, "disputed": 1}
+    gm, audit = result.stats.gold_majority, result.stats.gold_audit
+    assert gm is not None and gm.counts == {"answer": 2, "majority": 1, "no_majority": 0}
+    assert audit is not None and audit.counts == {"ok": 1, "unparseable": 0, "disputed": 1}

@@ -11,6 +11,8 @@ a and d have their targets (reached); b and c stay open.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,9 +20,14 @@ import pytest
 
 from dart_hf import dars, stats
 from dart_hf.config import DarsConfig
+from dart_hf.errors import DartError
+
+DATA = Path(__file__).parent / "data"
 
 
-def _stats(**extra: Any) -> dict:
+def _typed(
+    gold_status: list[str] | None = None, gold: stats.GoldSettings | None = None
+) -> stats.BuildStats:
     cfg = DarsConfig(
         strategies=("uniform", "prop2diff", "vrt"), k_u=2, k_p=4, vrt_n=4, difficulty_samples=4
     )
@@ -34,23 +41,32 @@ def _stats(**extra: Any) -> dict:
         "prop2diff": np.array([1, 1, 0, 2]),
         "vrt": np.array([4, 1, 0, 2]),
     }
-    return stats.compute_stats(
-        state=st,
-        config=cfg,
+    figures = stats.BuildFigures(
         kept=kept,
         rows={k: int(v.sum()) for k, v in kept.items()},
         filters={"duplicate": 3, "repetition": 1, "incorrect": 9},
         excluded=np.array([False, False, False, True]),
+        correct_samples=7,
+        benchmarks=["math500"],
+        gold_status=gold_status,
+    )
+    run = stats.RunRecord(
         recipe={"k_u": 2},
-        provenance={"engine": "scripted", "engine_version": "1", "model": "m", "model_hash": "h"},
         sampling={"temperature": 0.7},
         grader={"name": "math-verify"},
+        model=stats.ModelInfo("m", "h"),
+        engine=stats.EngineInfo("scripted", "1"),
         tokens=100,
-        correct_samples=7,
         wall_time_s=1.5,
         rounds=1,
-        **extra,
+        gold=gold,
     )
+    return stats.compute_stats(st, cfg, figures, run)
+
+
+def _stats(**extra: Any) -> dict:
+    """`stats.json` of the tiny pool, as written."""
+    return _typed(**extra).to_dict()
 
 
 def test_per_level_figures() -> None:
@@ -132,10 +148,12 @@ def test_gold_audit_counts_per_level() -> None:
     assert _stats()["gold_audit"] is None  # not audited
     audit = _stats(
         gold_status=["ok", "ok", "disputed", "unparseable"],
-        gold_settings={"gold_min_votes": 3},
+        gold=stats.GoldSettings(gold_min_votes=3, gold_min_share=0.5, exclude_disputed=False),
     )["gold_audit"]
     assert audit == {
         "gold_min_votes": 3,
+        "gold_min_share": 0.5,
+        "exclude_disputed": False,
         "counts": {"ok": 2, "unparseable": 1, "disputed": 1},
         "per_level": [
             {"level": "0", "label": "L0 (GSM8K)", "ok": 2, "unparseable": 0, "disputed": 0},
@@ -155,7 +173,7 @@ def test_yield_rule_as_configured() -> None:
 
 
 def test_printed_table() -> None:
-    lines = stats.format_table(_stats()).splitlines()
+    lines = stats.format_table(_typed()).splitlines()
     rows = {tuple(line.split()[:2]): line.split()[2:] for line in lines[1:] if
             line.split()[0] in ("uniform", "prop2diff", "vrt")}  # fmt: skip
     # queries, resp/q, paper, coverage, at target, none, below t
@@ -172,10 +190,76 @@ def test_printed_table() -> None:
 
 
 def test_table_shows_paper_figures_and_what_was_left_short() -> None:
-    table = stats.format_table(_stats())
+    table = stats.format_table(_typed())
     header, *rows = table.splitlines()
     assert "paper" in header and "none" in header and "below t" in header
     uniform_l0 = next(r for r in rows if r.startswith("uniform") and r.split()[1] == "0")
     assert "39.93" in uniform_l0
     hard_l5 = next(r for r in rows if r.startswith("prop2diff") and r.split()[1] == "5")
     assert "107.06" in hard_l5
+
+
+def _majority() -> stats.GoldMajority:
+    from dart_hf import gold_majority
+
+    table = {"id": ["a", "b", "c"], "gold_source": ["majority", None, "majority"]}
+    settings = {"gold": "majority", "gold_min_votes": 4, "gold_min_share": 0.5,
+                "vote_samples": 4, "fail_rate_round": 1}  # fmt: skip
+    return stats.GoldMajority.from_dict(
+        gold_majority.majority_stats(["a", "b", "c", "d"], [0, 0, 5, -1], table, settings)
+    )
+
+
+def test_stats_json_round_trips() -> None:
+    audited = _typed(
+        gold_status=["ok", "ok", "disputed", "unparseable"],
+        gold=stats.GoldSettings(gold_min_votes=3, gold_min_share=0.5, exclude_disputed=True),
+    )
+    for x in (_typed(), audited, replace(audited, gold_majority=_majority())):
+        d = x.to_dict()
+        assert stats.BuildStats.from_dict(d) == x
+        # as written to and read back from stats.json: the same object, the same text
+        text = json.dumps(d, indent=2)
+        back = stats.BuildStats.from_dict(json.loads(text))
+        assert back == x
+        assert json.dumps(back.to_dict(), indent=2) == text
+    assert list(_stats()) == [
+        "recipe", "model", "engine", "sampling", "grader", "totals", "stop_reasons",
+        "stop_reasons_per_level", "yield_rule", "fail_rate", "strategies", "dars", "gold_audit",
+    ]  # fmt: skip
+    assert "gold_majority" not in _stats()
+    assert list(replace(audited, gold_majority=_majority()).to_dict())[-1] == "gold_majority"
+
+
+def test_save_and_load(tmp_path: Path) -> None:
+    x = _typed()
+    stats.save_stats(x, tmp_path / "stats.json")
+    assert stats.load_stats(tmp_path / "stats.json") == x
+
+
+def test_stats_json_of_the_previous_revision_loads() -> None:
+    """stats.json written at 0de8a5e (the revision before typed statistics) by the scripted
+    build of benchmarks/compare_outputs.py with 12 queries loads, and writes back the same."""
+    saved = json.loads((DATA / "stats-0de8a5e.json").read_text(encoding="utf-8"))
+    typed = stats.BuildStats.from_dict(saved)
+    assert typed.to_dict() == saved
+    assert json.dumps(typed.to_dict()) == json.dumps(saved)  # key order too
+    assert typed.dars.max_trials == 24 and typed.totals.queries == 12
+    assert list(typed.strategies) == ["uniform", "prop2diff", "vrt"]
+    assert typed.gold_audit is not None and typed.gold_majority is None
+    assert stats.format_table(typed).splitlines()[0].startswith("strategy")
+
+
+def test_a_missing_part_is_named() -> None:
+    d = _stats()
+    del d["strategies"]["uniform"]["filters"]
+    with pytest.raises(DartError, match="stats strategies.uniform: missing filters"):
+        stats.BuildStats.from_dict(d)
+    d = _stats()
+    d["totals"]["extra"] = 1
+    with pytest.raises(DartError, match="stats totals: unknown extra"):
+        stats.BuildStats.from_dict(d)
+    d = _stats()
+    del d["yield_rule"]
+    with pytest.raises(DartError, match="stats: missing yield_rule"):
+        stats.BuildStats.from_dict(d)
