@@ -474,7 +474,7 @@ def write_card(
         folder, kind, stats, strategy=strategy, extra=extra, plot_paths=plot_paths
     )
     body = render_template(card_kinds()[kind].template, context)
-    plots.write_plots(stats.to_dict(), folder)
+    plots.write_plots(stats, folder)
     tags = ["math", "synthetic", "rejection-sampling", "dart-math", *extra.get("tags", [])]
     return save_card(
         folder,

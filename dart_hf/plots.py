@@ -1,4 +1,5 @@
-"""PNG plots for dataset cards, drawn from `stats.json` (matplotlib Agg, no pyplot state).
+"""PNG plots for dataset cards, drawn from a build's `BuildStats` (matplotlib Agg, no pyplot
+state).
 
 Three figures: correct responses per query by level for every built strategy (beside the
 paper's released figures), coverage by level (beside MetaMathQA), and the fail-rate histogram.
@@ -13,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from dart_hf.errors import DartError
+from dart_hf.stats import BuildStats, StrategyStats
 from dart_hf.strategies import STRATEGIES
 
 IMAGES_DIR = "images"
@@ -46,15 +48,13 @@ def level_label(level: int | None) -> str:
     return "L0 (GSM8K)" if level == 0 else f"L{level}"
 
 
-def _levels(stats: dict[str, Any]) -> list[int | None]:
-    seen: set[int | None] = set()
-    for strat in stats.get("strategies", {}).values():
-        seen.update(row.get("level") for row in strat.get("per_level", []))
+def _levels(stats: BuildStats) -> list[int | None]:
+    seen = {row.level for strat in stats.strategies.values() for row in strat.per_level}
     return sorted(seen, key=lambda lv: (lv is None, lv if lv is not None else 0))
 
 
-def _by_level(strat: dict[str, Any], key: str) -> dict[int | None, float]:
-    return {row.get("level"): float(row.get(key, 0.0)) for row in strat.get("per_level", [])}
+def _by_level(strat: StrategyStats, key: str) -> dict[int | None, float]:
+    return {row.level: float(getattr(row, key)) for row in strat.per_level}
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -64,13 +64,13 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_responses_per_level(stats: dict[str, Any], path: Path) -> Path:
+def plot_responses_per_level(stats: BuildStats, path: Path) -> Path:
     """Mean kept responses per query by level: this build's strategies beside the paper's.
 
     Two panels, because a small build's counts would vanish on the paper's scale.
     """
     levels = _levels(stats)
-    strategies = stats.get("strategies", {})
+    strategies = stats.strategies
     fig = Figure(figsize=(9, 3.6))
     ax, ref = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     x = list(range(len(levels)))
@@ -94,13 +94,13 @@ def plot_responses_per_level(stats: dict[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_coverage(stats: dict[str, Any], path: Path) -> Path:
+def plot_coverage(stats: BuildStats, path: Path) -> Path:
     """Coverage (% of queries with at least one kept response) by level; MetaMathQA as dots."""
     levels = _levels(stats)
     fig = Figure(figsize=(7, 3.6))
     ax = fig.add_subplot()
     x = list(range(len(levels)))
-    for name, strat in stats.get("strategies", {}).items():
+    for name, strat in stats.strategies.items():
         cov = _by_level(strat, "coverage")
         ax.plot(x, [100 * cov.get(lv, 0.0) for lv in levels], marker=".", label=name)
     pts = [(i, METAMATHQA_COVERAGE[lv - 1]) for i, lv in enumerate(levels) if lv and 1 <= lv <= 5]
@@ -115,10 +115,9 @@ def plot_coverage(stats: dict[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_fail_rate_histogram(stats: dict[str, Any], path: Path) -> Path:
-    """Histogram of per-query fail rates from `stats["fail_rate"]["histogram"]`."""
-    hist = stats.get("fail_rate", {}).get("histogram", {})
-    edges, counts = list(hist.get("edges", [])), list(hist.get("counts", []))
+def plot_fail_rate_histogram(stats: BuildStats, path: Path) -> Path:
+    """Histogram of per-query fail rates from `stats.fail_rate`."""
+    edges, counts = list(stats.fail_rate.edges), list(stats.fail_rate.counts)
     if edges and len(edges) != len(counts) + 1:
         raise DartError(
             f"stats fail_rate.histogram: {len(edges)} edges for {len(counts)} counts "
@@ -129,14 +128,14 @@ def plot_fail_rate_histogram(stats: dict[str, Any], path: Path) -> Path:
     if counts:
         widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
         ax.bar(edges[:-1], counts, width=widths, align="edge", edgecolor="black")
-    n = stats.get("fail_rate", {}).get("phase_samples")
+    n = stats.fail_rate.phase_samples
     ax.set_xlabel("fail rate" + (f" (estimated from {n} samples per query)" if n else ""))
     ax.set_ylabel("queries")
     ax.set_title("Difficulty of the query pool")
     return _save(fig, path)
 
 
-def write_plots(stats: dict[str, Any], folder: Path) -> dict[str, str]:
+def write_plots(stats: BuildStats, folder: Path) -> dict[str, str]:
     """Draw every plot into `folder/images/`.
 
     Returns:

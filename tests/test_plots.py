@@ -3,6 +3,7 @@ given (read back from the matplotlib figure), and its pixels change with them.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,30 +12,44 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from dart_hf import plots
+from dart_hf import plots, stats
 from dart_hf.errors import DartError
 
-STATS = {
-    "fail_rate": {
-        "phase_samples": 8,
-        "histogram": {"edges": [0, 0.25, 0.5, 0.75, 1], "counts": [4, 3, 2, 1]},
-    },
-    "strategies": {
-        name: {
-            "per_level": [
-                {
-                    "level": lv,
-                    "queries": 3,
-                    "mean_responses": m * (lv + 1),
-                    "coverage": 1 - lv / 10,
-                    "share_at_target": 0.5,
-                }
-                for lv in range(6)
-            ]
-        }
+BASE = stats.load_stats(Path(__file__).parent / "data" / "stats-0de8a5e.json")
+
+
+def _row(level: int | None, mean: float, coverage: float = 0.0) -> stats.LevelRow:
+    return stats.LevelRow(
+        level=level, queries=3, mean_responses=mean, coverage=coverage, share_at_target=0.5,
+        no_correct=0, below_target=0, budget_short=0,
+    )  # fmt: skip
+
+
+def _stats(
+    rows: dict[str, list[stats.LevelRow]],
+    edges: list[float] | None = None,
+    counts: list[int] | None = None,
+    phase_samples: int | None = None,
+) -> stats.BuildStats:
+    """A build's statistics with these per-level rows and this fail-rate histogram."""
+    strategies = {
+        name: stats.StrategyStats(params={}, rows=0, filters={}, decontaminated_queries=0,
+                                  per_level=tuple(r))
+        for name, r in rows.items()
+    }  # fmt: skip
+    hist = stats.FailRate(phase_samples, None, tuple(edges or ()), tuple(counts or ()))
+    return replace(BASE, strategies=strategies, fail_rate=hist)
+
+
+STATS = _stats(
+    {
+        name: [_row(lv, m * (lv + 1), 1 - lv / 10) for lv in range(6)]
         for name, m in (("uniform", 1.0), ("prop2diff", 2.0), ("vrt", 0.5))
     },
-}
+    edges=[0, 0.25, 0.5, 0.75, 1],
+    counts=[4, 3, 2, 1],
+    phase_samples=8,
+)
 
 
 LEVEL_LABELS = ["L0 (GSM8K)", "L1", "L2", "L3", "L4", "L5"]
@@ -125,8 +140,8 @@ def test_fail_rate_figure_draws_the_histogram(tmp_path: Path, figures: dict[str,
 
 def test_pixels_follow_the_stats(tmp_path: Path) -> None:
     def draw(counts: list[int], name: str) -> np.ndarray:
-        stats = {"fail_rate": {"histogram": {"edges": [0, 0.25, 0.5, 0.75, 1], "counts": counts}}}
-        return _image(plots.plot_fail_rate_histogram(stats, tmp_path / name))
+        drawn = _stats({}, edges=[0, 0.25, 0.5, 0.75, 1], counts=counts)
+        return _image(plots.plot_fail_rate_histogram(drawn, tmp_path / name))
 
     first, again, other = draw([4, 3, 2, 1], "a.png"), draw([4, 3, 2, 1], "b.png"), draw(
         [1, 2, 3, 4], "c.png"
@@ -138,7 +153,7 @@ def test_pixels_follow_the_stats(tmp_path: Path) -> None:
 
 
 def test_plots_from_sparse_stats(tmp_path: Path, figures: dict[str, Figure]) -> None:
-    sparse = {"strategies": {"uniform": {"per_level": [{"level": None, "mean_responses": 1.0}]}}}
+    sparse = _stats({"uniform": [_row(None, 1.0)]})
     for rel in plots.write_plots(sparse, tmp_path).values():
         assert _image(tmp_path / rel).size
     ours = figures["responses_per_level.png"].axes[0]
@@ -146,7 +161,7 @@ def test_plots_from_sparse_stats(tmp_path: Path, figures: dict[str, Figure]) -> 
     assert _bar_heights(ours) == [1.0]
     assert len(figures["fail_rate_histogram.png"].axes[0].patches) == 0  # no histogram, no bars
     assert figures["fail_rate_histogram.png"].axes[0].get_xlabel() == "fail rate"
-    for rel in plots.write_plots({}, tmp_path / "empty").values():
+    for rel in plots.write_plots(_stats({}), tmp_path / "empty").values():
         assert _image(tmp_path / "empty" / rel).size
 
 
@@ -167,7 +182,7 @@ def test_eval_accuracy_figure(tmp_path: Path, figures: dict[str, Figure]) -> Non
 
 
 def test_bad_histogram_is_a_dart_error(tmp_path: Path) -> None:
-    bad = {"fail_rate": {"histogram": {"edges": [0, 1], "counts": [1, 2]}}}
+    bad = _stats({}, edges=[0, 1], counts=[1, 2])
     with pytest.raises(DartError, match="fail_rate.histogram: 2 edges for 2 counts"):
         plots.plot_fail_rate_histogram(bad, tmp_path / "x.png")
 
