@@ -120,7 +120,9 @@ def vote(
     table = graded.data.table.select(["id", "response", "finish_reason"])
     if graded._indices is not None:
         table = graded.flatten_indices().data.table.select(["id", "response", "finish_reason"])
-    table = table.filter(pc.is_in(table["id"], value_set=pa.array(list(query_ids))))
+    # typed: an empty list (every row has its own gold) would be a null array, not strings
+    wanted = pa.array(list(query_ids), type=table.schema.field("id").type)
+    table = table.filter(pc.is_in(table["id"], value_set=wanted))
     rows = table.to_pydict()  # the vote phase only: difficulty_samples rows per query
     cast = vote_batch(rows, timeout=timeout)["vote"]
     return majority_golds(query_ids, rows["id"], cast, config, timeout=timeout)

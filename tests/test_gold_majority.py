@@ -198,6 +198,22 @@ def test_majority_needs_a_clear_vote() -> None:
     assert got["gold_source"] == ["majority"] and got["gold_majority_votes"] == [3]
 
 
+def test_a_pool_whose_rows_all_have_golds_votes_on_nothing() -> None:
+    """`gold: majority` on a pool with every answer: nothing to vote on, no error (an empty id
+    list was a null-typed Arrow array that `is_in` refused)."""
+    graded = datasets.Dataset.from_dict(
+        {
+            "id": ["q1", "q1"],
+            "response": ["\\boxed{2}", "\\boxed{2}"],
+            "finish_reason": ["stop"] * 2,
+        }
+    )
+    out = gold_majority.vote(graded, [], GoldAuditConfig())
+    assert out == {c: [] for c in gold_majority.TABLE_COLUMNS}
+    two = gold_majority.vote(graded, ["q1"], GoldAuditConfig(min_votes=2))
+    assert two["gold_source"] == ["majority"] and two["gold_majority_votes"] == [2]
+
+
 @pytest.mark.parametrize(
     ("response", "reason", "expected"),
     [
