@@ -87,20 +87,20 @@ def test_a_declared_new_column_is_expected_and_the_rest_still_compared(
     a, b = two_runs
     c = _copy(b, tmp_path / "c")
     table = pq.read_table(c / POOL)
-    pq.write_table(table.append_column("drop_reason", pa.array([None] * len(table), pa.string())),
+    pq.write_table(table.append_column("extra_flag", pa.array([None] * len(table), pa.string())),
                    c / POOL)  # fmt: skip
     glob = "build/releases/dart-math-pool/samples/*.parquet"
     assert {r.path: r.status for r in co.compare_trees(a, c)}[POOL] == "different"
-    rows = {r.path: r for r in co.compare_trees(a, c, expected=[f"{glob}:drop_reason"])}
-    assert rows[POOL].status == "expected (columns drop_reason)" and not rows[POOL].unexpected
+    rows = {r.path: r for r in co.compare_trees(a, c, expected=[f"{glob}:extra_flag"])}
+    assert rows[POOL].status == "expected (columns extra_flag)" and not rows[POOL].unexpected
     # the declared column does not hide a change elsewhere in the table
     responses = table["response"].to_pylist()
     responses[-1] = "changed"
     changed = table.set_column(table.schema.get_field_index("response"), "response",
                                pa.array(responses))  # fmt: skip
-    pq.write_table(changed.append_column("drop_reason", pa.array([None] * len(table), pa.string())),
+    pq.write_table(changed.append_column("extra_flag", pa.array([None] * len(table), pa.string())),
                    c / POOL)  # fmt: skip
-    rows = {r.path: r for r in co.compare_trees(a, c, expected=[f"{glob}:drop_reason"])}
+    rows = {r.path: r for r in co.compare_trees(a, c, expected=[f"{glob}:extra_flag"])}
     assert rows[POOL].status == "different" and rows[POOL].unexpected
 
 
