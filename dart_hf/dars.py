@@ -311,10 +311,14 @@ def first_stop_samples(
     if prior is None:
         prior = (config.prior_zero, config.prior_a, config.prior_b)
     weights = passrate.beta_weights(*prior) if len(prior) == 3 else np.asarray(prior)
-    if target is None:
+    if target is None:  # the hardest query's target (fail rate 1) among correct-counting ones
         target = max(
-            config.k_u if "uniform" in config.strategies else 1,
-            config.k_p if "prop2diff" in config.strategies else 1,
+            (
+                int(STRATEGIES[name].compute_targets(np.ones(1), config)[0])
+                for name in config.strategies
+                if STRATEGIES[name].counts_correct
+            ),
+            default=1,
         )
     below = none_curve(weights, float(target), config) < price
     stop = int(below.argmax()) if below.any() else config.max_trials

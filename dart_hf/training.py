@@ -190,6 +190,12 @@ def _cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def _bf16_supported() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_bf16_supported())
+
+
 def resolve_precision(config: TrainConfig) -> dict[str, Any]:
     """Concrete bf16 / gradient checkpointing / attention backend for this machine."""
     import importlib.util
@@ -198,13 +204,8 @@ def resolve_precision(config: TrainConfig) -> dict[str, Any]:
 
     cuda = _cuda()
     bf16 = config.bf16
-    supported = cuda and bool(torch.cuda.is_bf16_supported())
     if bf16 is None:
-        bf16 = supported
-    elif bf16 and not supported:
-        # transformers' own refusal is a ValueError deep inside TrainingArguments
-        where = "this GPU has no bf16 support" if cuda else "no CUDA GPU is visible"
-        raise DartError(f"bf16: true needs a CUDA GPU with bf16 ({where}); leave bf16 unset")
+        bf16 = cuda and bool(torch.cuda.is_bf16_supported())
     checkpointing = cuda if config.gradient_checkpointing is None else config.gradient_checkpointing
     attn = config.attn_implementation
     if attn is None:
@@ -227,6 +228,10 @@ def training_arguments(config: TrainConfig, out_dir: str | Path, *, progress: bo
     from transformers import TrainingArguments
 
     precision = resolve_precision(config)
+    if precision["bf16"] and not (_cuda() and _bf16_supported()):
+        # the Trainer's own refusal is a ValueError deep inside TrainingArguments
+        where = "this GPU has no bf16 support" if _cuda() else "no CUDA GPU is visible"
+        raise DartError(f"bf16: true needs a CUDA GPU with bf16 ({where}); leave bf16 unset")
     fields = TrainingArguments.__dataclass_fields__
     warmup: dict[str, Any] = (
         {"warmup_ratio": config.warmup_ratio}

@@ -399,13 +399,16 @@ def test_training_arguments_carry_the_schedule(tmp_path: Path) -> None:
     assert not args.bf16 and not args.gradient_checkpointing  # CPU
 
 
-def test_bf16_without_a_bf16_gpu_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bf16_without_a_bf16_gpu_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from dart_hf import training
 
     monkeypatch.setattr(training, "_cuda", lambda: False)
     assert training.resolve_precision(TrainConfig())["bf16"] is False
+    assert training.resolve_precision(TrainConfig(bf16=True))["bf16"] is True  # autocast: fine
     with pytest.raises(DartError, match=r"bf16: true needs a CUDA GPU .*no CUDA GPU is visible"):
-        training.resolve_precision(TrainConfig(bf16=True))
+        training.training_arguments(TrainConfig(bf16=True), tmp_path, progress=False)
 
 
 # --------------------------------------------------------------------------- CLI and card
