@@ -275,9 +275,16 @@ def engine_output(backend: str) -> Iterator[None]:
 
 
 def _to_file(name: str, fh: IO[str]) -> None:
-    """Point the stream handlers of logger `name` (set up on its import) at `fh`."""
+    """Point the terminal handlers of logger `name` (set up on its import) at `fh`.
+
+    Only handlers writing to the terminal move: others on the same logger (an application's,
+    or pytest's capture handlers, which it attaches to non-propagating loggers) stay as they are.
+    """
+    terminal = {id(s) for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)}
     for handler in logging.getLogger(name).handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(
-            handler, logging.FileHandler
+        if (
+            isinstance(handler, logging.StreamHandler)
+            and not isinstance(handler, logging.FileHandler)
+            and id(handler.stream) in terminal
         ):
             handler.setStream(fh)

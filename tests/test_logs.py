@@ -82,3 +82,25 @@ def test_verbose_leaves_the_engine_on_the_terminal(
         os.write(1, b"vllm says hi\n")
     assert "vllm says hi" in capfd.readouterr().out
     assert not (tmp_path / logs.LOG_NAME).exists()
+
+
+def test_only_terminal_handlers_follow_the_engine_into_the_log_file(tmp_path: Path) -> None:
+    """After an engine starts, transformers' own stderr handler writes to the log file; a
+    handler someone else put on that logger (an application's, pytest's capture) keeps its
+    stream."""
+    import io
+    import logging
+    import sys
+
+    tf = logging.getLogger("transformers")
+    own, other = logging.StreamHandler(sys.stderr), logging.StreamHandler(io.StringIO())
+    tf.addHandler(own)
+    tf.addHandler(other)
+    try:
+        with logs.terminal(logs.DEFAULT, out=tmp_path), logs.engine_output("transformers"):
+            pass
+        assert own.stream is not sys.stderr and own.stream.name.endswith(logs.LOG_NAME)
+        assert isinstance(other.stream, io.StringIO)
+    finally:
+        tf.removeHandler(own)
+        tf.removeHandler(other)
