@@ -257,6 +257,7 @@ def plan_sampling(
     todo = tuple(k for k in range(n_shards) if not shard_path(out, k).is_file())
     for stale in out.glob(".shard-*.parquet.tmp-*"):  # left by a killed run
         stale.unlink(missing_ok=True)
+    _log_unlogged_shards(out, [k for k in range(n_shards) if k not in set(todo)])
     return SamplingPlan(
         out=out,
         n_shards=n_shards,
@@ -265,6 +266,41 @@ def plan_sampling(
         per_shard=per_shard,
         features=Features({**queries.features, **SAMPLE_FEATURES}),
     )
+
+
+def _logged_shards(out: Path) -> set[int]:
+    """Shards that `shards.jsonl` has a line for (a line cut short by a kill is not one)."""
+    log = out / SHARD_LOG
+    done: set[int] = set()
+    if log.is_file():
+        for line in filter(str.strip, log.read_text(encoding="utf-8").splitlines()):
+            with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError, ValueError):
+                done.add(int(json.loads(line)["shard"]))
+    return done
+
+
+def _log_unlogged_shards(out: Path, finished: list[int]) -> None:
+    """Give a finished shard whose log line a kill prevented (the file is renamed in before
+    the line is written) its line, read from the file, so the totals count it once."""
+    log = out / SHARD_LOG
+    if log.is_file() and log.stat().st_size:
+        with open(log, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            cut = fh.read(1) != b"\n"
+        if cut:  # a line cut short by a kill: end it, so the next line starts on its own
+            with outputs.disk_full(log), open(log, "a", encoding="utf-8") as fh:
+                fh.write("\n")
+    missing = sorted(set(finished) - _logged_shards(out)) if finished else []
+    if not missing:
+        return
+    import pyarrow.parquet as pq
+
+    with outputs.disk_full(log), open(log, "a", encoding="utf-8") as fh:
+        for k in missing:
+            tokens = pq.read_table(shard_path(out, k), columns=["n_tokens"])["n_tokens"]
+            line = {"shard": k, "completions": len(tokens), "tokens": int(sum(tokens.to_pylist())),
+                    "wall_s": 0.0, "pid": None, "recovered": True}  # fmt: skip
+            fh.write(json.dumps(line) + "\n")
 
 
 def sample_shard(
@@ -354,7 +390,7 @@ def generation_totals(out_dirs: list[Path]) -> dict[str, Any]:
         "tokens": tokens,
         "wall_s": round(wall, 1),
         "tokens_per_s": round(tokens / wall, 1) if wall else None,
-        "processes": len({line.get("pid") for line in generated}),
+        "processes": len({line["pid"] for line in generated if line.get("pid") is not None}),
     }
 
 

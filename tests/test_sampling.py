@@ -315,14 +315,19 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     finished = sorted(resumed.glob("shard-*.parquet"))
     assert 1 <= len(finished) < 6, "kill came too late to test resuming"
     stamp = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in finished}
-    logged_before = [json.loads(x) for x in (resumed / "shards.jsonl").read_text().splitlines()]
+    log_file = resumed / "shards.jsonl"  # a kill between a shard's rename and its line: none
+    logged_before = (
+        [json.loads(x) for x in log_file.read_text().splitlines()] if log_file.is_file() else []
+    )
 
     again = subprocess.run(_cli_sample(resumed, recipe), env=env, cwd=REPO, capture_output=True)
     assert again.returncode == 0, again.stderr.decode()[-2000:]
     for f, before in stamp.items():
         assert (f.stat().st_mtime_ns, f.read_bytes()) == before  # finished shards untouched
     log = [json.loads(x) for x in (resumed / "shards.jsonl").read_text().splitlines()]
-    rerun = [x["shard"] for x in log[len(logged_before) :]]
+    # lines the rerun added: shards it generated, and finished shards whose line the kill
+    # prevented (recovered from their files, not generated again)
+    rerun = [x["shard"] for x in log[len(logged_before) :] if not x.get("recovered")]
     assert not {int(f.name[6:11]) for f in finished} & set(rerun)  # nothing regenerated
     assert len({x["shard"] for x in log}) == len(log)
 
@@ -333,6 +338,29 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     assert len(keys) == len(set(keys)) == 12
     assert keys == [(r["id"], r["round"], r["sample_idx"]) for r in a]
     assert [r["response"] for r in b] == [r["response"] for r in a]  # deterministic engine
+
+
+def test_a_shard_whose_log_line_a_kill_prevented_is_logged_once(
+    echo: EchoEngine, tmp_path: Path
+) -> None:
+    """A kill between a shard's rename and its `shards.jsonl` line: the rerun generates nothing
+    again, gives the shard a line read from its file, and the totals count every shard once."""
+    out = tmp_path / "s"
+    kw = {"engine_spec": FAKE, "sampling": SAMPLING, "round": 0, "seed": 3, "shard_size": 2}
+    sampling.run_sampling(_queries(5), out, progress=False, **kw)
+    log = out / sampling.SHARD_LOG
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(lines[:1]) + "\n" + lines[1][:10])  # shard 1 unlogged, 2 cut short
+    sampling.run_sampling(_queries(5), out, progress=False, **kw)
+    assert len(echo.calls) == 3  # nothing sampled twice
+    again = [json.loads(x) for x in log.read_text().splitlines()[2:]]  # after the cut line
+    assert [(x["shard"], x["recovered"], x["completions"], x["tokens"]) for x in again] == [
+        (1, True, 4, 20), (2, True, 2, 10),
+    ]  # fmt: skip
+    totals = sampling.generation_totals([out])
+    assert (totals["shards"], totals["completions"], totals["tokens"]) == (3, 10, 50)
+    sampling.run_sampling(_queries(5), out, progress=False, **kw)  # logged now: no new line
+    assert len(log.read_text().splitlines()) == 4  # shard 0, the cut line, shards 1 and 2
 
 
 def test_generation_totals_count_every_run_once(tmp_path: Path) -> None:
