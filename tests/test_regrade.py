@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import test_build as build_tests
 from click.testing import CliRunner
 from datasets import Dataset, load_dataset
 
@@ -32,24 +33,7 @@ from dart_hf.answers import Verdict
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 
-BASE = {
-    "engine": "scripted",
-    "pool": "gsm8k,math",
-    "limit": 10,
-    "template": "deepseekmath",
-    "temperature": 1.0,
-    "max_tokens": 4096,
-    "strategies": "uniform,prop2diff,vrt",
-    "k_u": 3,
-    "k_p": 6,
-    "vrt_n": 6,
-    "max_trials": 24,
-    "difficulty_samples": 4,
-    "round_cap": 6,
-    "hopeless_min_samples": 8,
-    "shard_size": 4,
-    "num_proc": 1,
-}
+BASE = build_tests.BASE  # the scripted build of test_build
 OLD_VERSION = "0-naive"
 
 
