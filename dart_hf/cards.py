@@ -228,18 +228,44 @@ def scrub_secrets(value: Any) -> Any:
 
 def stop_rule(rule: YieldRule) -> str:
     """The stop rule in words, from the build's `yield_rule` statistics."""
-    text = (
-        f"a query keeps sampling while it expects at least {rule.min_yield:g} new correct "
-        f"responses per {rule.horizon:,} further samples"
-    )
-    if rule.no_correct_stop:
-        text += (
-            f"; a first correct response counts {rule.first_value:g} times the query's "
-            f"target, so a query with none"
-            + (f" (target {rule.largest_target:,})" if rule.largest_target else "")
-            + f" keeps sampling while it expects at least {rule.min_first_yield:.3g} "
-            f"first ones per {rule.horizon:,} samples"
+    per = f"per {rule.horizon:,} further samples"
+    if rule.min_yield is None:
+        spread = (
+            f"{rule.price_median:.3g}"
+            if rule.price_min == rule.price_max
+            else f"{rule.price_median:.3g} (median; {rule.price_min:.3g} to {rule.price_max:.3g})"
         )
+        text = (
+            f"a query keeps sampling while it expects more new correct responses {per} "
+            f"than a price set every round so that at most {fmt_pct(rule.row_loss)} of the "
+            f"rows a run to max_trials would keep are given up (expected); queries were "
+            f"stopped below target at {spread} {per}"
+        )
+    else:
+        text = (
+            f"a query keeps sampling while it expects at least {rule.min_yield:g} new "
+            f"correct responses {per}"
+        )
+    if rule.no_correct_stop:
+        if rule.first_value is None:
+            text += (
+                "; a query with none keeps sampling while its chance of a first one, valued "
+                f"so that each level keeps all but {fmt_pct(rule.coverage_loss)} of the "
+                "coverage a run to max_trials would give (expected), is worth the price"
+            )
+        else:
+            text += (
+                f"; a first correct response counts {rule.first_value:g} times the query's "
+                "target"
+            )
+        rows = [r for r in rule.prior_per_level if r.no_correct]
+        if rows:
+            text += " (stopped with none: " + ", ".join(
+                f"{'no level' if r.level is None else f'level {r.level}'} {r.no_correct:,} "
+                f"after a median {r.no_correct_samples:,} samples"
+                + (f", a first one worth {r.first_rows:,.0f} rows" if r.first_rows else "")
+                for r in rows
+            ) + ")"
     else:
         text += "; a query with no correct response is never stopped by this rule"
     prior = rule.stated_prior

@@ -275,13 +275,22 @@ class DarsConfig:
         min_yield: The sampling price, in the user's terms: a query keeps sampling while it
             expects at least this many new correct responses (below its target) per 1,000
             further samples (0: never stop a query for low yield). With some correct
-            responses the expectation is 1,000 x the posterior mean pass rate.
+            responses the expectation is 1,000 x the posterior mean pass rate. None (the
+            default): set every round from `row_loss`, and recorded in the card.
         first_value: The value of a query's first correct response (its coverage), in
             units of its target t: it counts as `first_value` x t later ones, so a query
-            with none keeps sampling while its next 1,000 samples are expected to bring at
-            least `min_yield / (first_value x t)` first correct responses (plus what a
-            first one unlocks). Under a `budget` it also sets the exchange rate between
-            coverage and rows.
+            with none keeps sampling while its next sample's chance of a first one times
+            that value (plus what a first one unlocks) is worth the price. Under a
+            `budget` it also sets the exchange rate between coverage and rows. None (the
+            default): set every round and level from `coverage_loss`.
+        row_loss: With `min_yield` unset: the share of the kept rows a run of every query
+            to max_trials would give that the build may give up to save samples, in
+            expectation under the fitted prior; the price is the highest that keeps the
+            projected loss within it (0.005: half a percent).
+        coverage_loss: With `first_value` unset: per level, the share of its queries that a
+            run to max_trials would give a correct response which may be left without
+            one, in expectation; the value of a first response is the least that keeps
+            the projected loss within it (0.005: half a point).
         prior_a: Stated pass-rate prior: Beta(prior_a, prior_b) for queries that can be
             solved; EM starts from it and it stays where the counts say nothing.
         prior_b: See `prior_a`.
@@ -312,8 +321,10 @@ class DarsConfig:
     safety: float = 1.0
     growth: float = 1.0
     p_floor: float = 0.05
-    min_yield: float = 2.0
-    first_value: float = 2.5
+    min_yield: float | None = None
+    first_value: float | None = None
+    row_loss: float = 0.005
+    coverage_loss: float = 0.005
     prior_a: float = 0.5
     prior_b: float = 0.5
     prior_zero: float = 0.1
@@ -348,16 +359,20 @@ class DarsConfig:
             raise DartError(f"growth must be > 0, got {self.growth}")
         if not 0 < self.p_floor <= 1:
             raise DartError(f"p_floor must be in (0, 1], got {self.p_floor}")
-        if not self.min_yield >= 0:
+        if self.min_yield is not None and not self.min_yield >= 0:
             raise DartError(
-                f"min_yield must be >= 0 (correct responses per 1,000 samples), got "
-                f"{self.min_yield}"
+                f"min_yield must be >= 0 (correct responses per 1,000 samples) or null "
+                f"(derived from row_loss), got {self.min_yield}"
             )
-        if not self.first_value >= 1:
+        if self.first_value is not None and not self.first_value > 0:
             raise DartError(
-                f"first_value must be >= 1 (a query's first correct response is worth at "
-                f"least its target in later ones), got {self.first_value}"
+                f"first_value must be > 0 (a query's first correct response, in units of "
+                f"its target) or null (derived from coverage_loss), got {self.first_value}"
             )
+        for name in ("row_loss", "coverage_loss"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 <= value < 1):
+                raise DartError(f"{name} must be a share in [0, 1), got {value!r}")
         if not (self.prior_a > 0 and self.prior_b > 0):
             raise DartError(f"prior_a and prior_b must be > 0, got {self.prior_a}, {self.prior_b}")
         if not 0 <= self.prior_zero < 1:

@@ -4,14 +4,19 @@ One pool serves every requested strategy. The per-query state is a table of nump
 (`State`), saved as Arrow/parquet after every round (`state/round-XXX.parquet`):
 
     id, level, source, samples, corrects, fail_rate, fail_rate_samples,
-    target_<strategy>..., target, min_samples, done, stop_reason, last_round
+    target_<strategy>..., target, min_samples, done, stop_reason, last_round,
+    prior_zero, prior_a, prior_b, stop_price, stop_first_rows
 
 `target` is the largest correct-response target over the strategies that count correct
 responses (uniform, prop2diff); VRT needs raw samples instead, so it sets `min_samples`
 (= `vrt_n`) and `target_vrt` holds that sample count. A query is finished when it has
 `corrects >= target` and `samples >= min_samples` (`reached`), has used `max_trials`
-(`max_trials`), is judged unable to reach its target (`hopeless`), or the build's raw-sample
-budget is spent (`budget`).
+(`max_trials`), is given up by the yield rule with no correct response (`no_correct`) or
+with some below its target (`low_yield`), or the build's raw-sample budget is spent
+(`budget`). The yield rule's price and the value of a first correct response are stated
+(`min_yield`, `first_value`) or, by default, set every round from the state so that the
+projected loss of rows and of each level's coverage stays within `row_loss` and
+`coverage_loss` (`prices`).
 
 Every function here is pure over numpy arrays: the build calls them, the scheduler benchmark
 drives the very same functions with simulated Bernoulli outcomes.
@@ -19,6 +24,7 @@ drives the very same functions with simulated Bernoulli outcomes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -134,6 +140,9 @@ def update_counts(state: State, index: np.ndarray, correct: np.ndarray, round_: 
     return out
 
 
+STOP_PRICE_COLUMNS = ("stop_price", "stop_first_rows")
+"""State columns holding the yield rule's price and first-response value when a query
+stopped (written by `apply_stop_rules`; null while it is open)."""
 PRIOR_COLUMNS = ("prior_zero", "prior_a", "prior_b")
 """State columns holding each query's prior (its level's fit), written by `apply_stop_rules`."""
 
@@ -145,7 +154,7 @@ reads them, and each is a function of the state's counts and the settings alone.
 
 def _cached(key: tuple, make: Callable[[], object]) -> object:
     if key not in _CACHE:
-        if len(_CACHE) > 16:
+        if len(_CACHE) > 64:
             _CACHE.clear()
         _CACHE[key] = make()
     return _CACHE[key]
@@ -173,15 +182,46 @@ def beliefs(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray]:
     def make() -> tuple[np.ndarray, np.ndarray]:
         # a query left out for want of a gold (`gold: majority`) has no pass rate to fit
         fitted = state["stop_reason"] != "no_majority"
+        samples = np.where(fitted, state["samples"], 0)
         levels, weights = passrate.fit_grid_pool(
-            state["level"],
-            np.where(fitted, state["corrects"], 0),
-            np.where(fitted, state["samples"], 0),
-            stated,
+            state["level"], np.where(fitted, state["corrects"], 0), samples, stated
         )
-        return np.searchsorted(levels, state["level"]), weights
+        group = np.searchsorted(levels, state["level"])
+        return group, _unresolved(weights, group, samples, stated)
 
     return _cached(key, make)  # type: ignore[return-value]
+
+
+def _unresolved(
+    weights: np.ndarray, group: np.ndarray, samples: np.ndarray, stated: np.ndarray
+) -> np.ndarray:
+    """Give back to the stated prior what no count of a level can tell: p = 0 from p < 1/n.
+
+    No query of a level with at most n samples tells a pass rate below 1 / n from none,
+    so of the fit's mass there (p = 0 and the grid rates below 1 / n, n the most samples
+    of any query of the level) the share at p > 0 is at least the stated prior's share,
+    spread in the stated prior's shape. The maximum likelihood fit pushes such mass to
+    p = 0 (the boundary), and the queries that are hard but solvable, the ones DART is
+    for, would look unsolvable before they are tried; the split the counts cannot decide
+    is decided towards solvable, since that error costs samples (bounded by max_trials)
+    where the other costs coverage.
+    """
+    out = weights.copy()
+    nmax = np.zeros(len(weights))
+    np.maximum.at(nmax, group, samples.astype(np.float64))
+    for g in range(len(weights)):
+        bound = 1.0 / max(nmax[g], 1.0)
+        tiny = (passrate.P > 0) & (bound > passrate.P)
+        region_mass = float(weights[g, 0] + weights[g, tiny].sum())
+        stated_region = float(stated[0] + stated[tiny].sum())
+        if region_mass <= 0 or stated_region <= 0:
+            continue
+        want = region_mass * float(stated[tiny].sum()) / stated_region
+        have = float(weights[g, tiny].sum())
+        if want > have:
+            out[g, tiny] = weights[g, tiny] + (want - have) * stated[tiny] / stated[tiny].sum()
+            out[g, 0] = region_mass - want
+    return out
 
 
 def fit_prior(state: State, config: DarsConfig) -> State:
@@ -219,6 +259,218 @@ def posterior_mean(state: State, config: DarsConfig) -> np.ndarray:
     return post @ passrate.P
 
 
+GIVEN_UP = ("no_correct", "low_yield", "hopeless")
+"""Stop reasons of queries the yield rule gave up on (their further rows count as lost)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Prices:
+    """The yield rule's two exchange rates for one state (`prices`).
+
+    Attributes:
+        min_yield: The price: a query keeps sampling while it expects at least this many
+            new kept rows per 1,000 samples (the stated `min_yield`, else the highest price
+            whose projected loss of rows is within `row_loss`).
+        first_rows: Per prior group (level): what a first correct response is worth, in
+            kept rows, itself included (`first_value` x the group's largest target when
+            stated, else min_yield / (1,000 p1), p1 the highest pass rate the level's
+            coverage may give up within `coverage_loss`).
+        row_loss: Projected share of the rows a run to max_trials would keep that the
+            price gives up (already given up, plus what stopping below it will give up).
+        coverage_loss: Per group: projected share of its queries left without a correct
+            response that a run to max_trials would have covered.
+        derived: Whether `min_yield` (first) and `first_rows` (second) come from the
+            tolerances rather than stated values.
+    """
+
+    min_yield: float
+    first_rows: np.ndarray
+    row_loss: float
+    coverage_loss: np.ndarray
+    derived: tuple[bool, bool]
+
+
+def prices(state: State, config: DarsConfig) -> Prices:
+    """The price and the value of a first correct response the tolerances allow (cached).
+
+    What the policy maximises is unchanged (kept rows plus coverage minus a price per
+    sample); `row_loss` and `coverage_loss` say how much of each a user gives up for the
+    samples it saves, and these are the Lagrange multipliers that hold exactly that much.
+    Under each query's posterior (its level's fitted prior times its counts), a run to
+    max_trials would still bring it min(t - c, p x trials left) rows and, with none yet,
+    coverage with probability 1 - (1 - p)^(trials left). At price lambda a query given up
+    loses all of that; an open query whose posterior mean is below lambda is given up now;
+    any other loses what lies at pass rates below lambda (where it stops once its counts
+    show it). The price is the highest grid rate whose total projected loss, queries
+    already given up included, is at most `row_loss` of the projected rows; per level, p1
+    is the highest rate (<= lambda) whose projected coverage loss is at most
+    `coverage_loss` of the level's queries, and a first correct response is worth
+    lambda / p1 rows, so that a query with none is sampled exactly while its chance of a
+    first one per sample is worth the price. Every input is the state: resuming after any
+    round recomputes the same prices.
+    """
+    key = (
+        "prices",
+        state["corrects"].tobytes(),
+        state["samples"].tobytes(),
+        state["target"].tobytes(),
+        state["done"].tobytes(),
+        np.asarray([str(r) for r in state["stop_reason"]]).tobytes(),
+        state["level"].tobytes(),
+        config,
+    )
+    return _cached(key, lambda: _prices(state, config))  # type: ignore[return-value]
+
+
+def _prices(state: State, config: DarsConfig) -> Prices:
+    group, weights = beliefs(state, config)
+    p = passrate.P
+    c, n, t = state["corrects"], state["samples"], state["target"]
+    reason = state["stop_reason"]
+    gold = reason != "no_majority"
+    need = np.maximum(t - c, 0)
+    rem = np.maximum(config.max_trials - n, 0)
+    given_up = state["done"] & np.isin(reason.astype(str), GIVEN_UP) & gold
+    live = ~state["done"] & gold & (need > 0)
+    look = given_up | live
+    idx = np.flatnonzero(look)
+    post = passrate.posterior(c[idx], n[idx], weights[group[idx]])
+    rows = np.minimum(need[idx, None], p[None, :] * rem[idx, None])
+    mass = post * rows
+    full = mass.sum(axis=1)
+    # cum[:, k]: rows at pass rates below p[k]
+    cum = np.concatenate([np.zeros((len(idx), 1)), np.cumsum(mass, axis=1)[:, :-1]], axis=1)
+    kept_now = float(np.minimum(c, t)[gold].sum())
+    total = kept_now + float(full.sum())
+    lost = float(full[given_up[idx]].sum())
+    open_some = live[idx] & (c[idx] > 0)
+    mean = post @ p
+    open_rest = live[idx] & ~open_some
+    loss = (
+        lost
+        + np.where(mean[open_some, None] < p[None, :], full[open_some, None], cum[open_some]).sum(
+            axis=0
+        )
+        + cum[open_rest].sum(axis=0)
+    )
+    # the highest grid rate within the tolerance (at least the grid's lowest rate above 0)
+    ok = loss <= config.row_loss * total + 1e-9
+    k = max(int(np.flatnonzero(ok).max()) if ok.any() else 1, 1)
+    derived_price = config.min_yield is None
+    price = HORIZON * float(p[k]) if config.min_yield is None else float(config.min_yield)
+    row_share = float(loss[k]) / total if total > 0 and derived_price else float("nan")
+    lam = price / HORIZON if price > 0 else float(p[k])
+    groups = len(weights)
+    tmax = np.zeros(groups)
+    np.maximum.at(tmax, group, t.astype(np.float64))
+    cov_loss = np.full(groups, np.nan)
+    if config.first_value is not None:
+        first = config.first_value * np.maximum(tmax, 1.0)
+    else:
+        first, cov_loss = _first_rows(
+            state, config, lam * HORIZON, group, weights, tmax, live, given_up
+        )
+    return Prices(
+        min_yield=price,
+        first_rows=first,
+        row_loss=row_share,
+        coverage_loss=cov_loss,
+        derived=(derived_price, config.first_value is None),
+    )
+
+
+def _first_rows(
+    state: State,
+    config: DarsConfig,
+    price: float,
+    group: np.ndarray,
+    weights: np.ndarray,
+    tmax: np.ndarray,
+    live: np.ndarray,
+    given_up: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: the least first-response value (rows) whose coverage loss fits the tolerance.
+
+    The loss is the rule's own: a query with none in n stops at its group's stop point s(W)
+    (`none_curve` below the price), so of the coverage a run to max_trials would give it,
+    1 - (1 - p)^(trials left), it forgoes (1 - p)^(s - n) - (1 - p)^(trials left), averaged
+    over its posterior; queries already given up with none forgo all of theirs. The loss
+    falls as W rises (the stop point moves out), so W is found by bisection (log scale).
+    """
+    c, n = state["corrects"], state["samples"]
+    cfg = dataclasses.replace(config, min_yield=price)
+    first = np.ones(len(weights))
+    cov_loss = np.zeros(len(weights))
+    gold = state["stop_reason"] != "no_majority"
+    for g in range(len(weights)):
+        members = int((gold & (group == g)).sum())
+        none = (group == g) & (c == 0)
+        open_q = np.flatnonzero(none & live)
+        gone_q = np.flatnonzero(none & given_up)
+        if members == 0 or (len(open_q) == 0 and len(gone_q) == 0):
+            continue
+        gone = 0.0
+        if len(gone_q):
+            rem_g = np.maximum(config.max_trials - n[gone_q], 0)
+            post_g = passrate.posterior(c[gone_q], n[gone_q], weights[g][None, :])
+            gone = float((post_g * -np.expm1(rem_g[:, None] * passrate.LOG_Q[None, :])).sum())
+        loss = _NoneLoss(cfg, weights[g], float(tmax[g]), n[open_q], gone)
+        allowed = config.coverage_loss * members
+        lo, hi = 0.0, math.log(1e7)
+        if loss(1.0) <= allowed:
+            hi = 0.0
+        else:
+            for _ in range(24):
+                mid = (lo + hi) / 2
+                if loss(math.exp(mid)) <= allowed:
+                    hi = mid
+                else:
+                    lo = mid
+        first[g] = math.exp(hi)
+        cov_loss[g] = loss(first[g]) / members
+    return first, cov_loss
+
+
+class _NoneLoss:
+    """Expected coverage one level forgoes, as a function of its first-response value W.
+
+    Its open queries with none (samples `n`) stop at the level's stop point s(W) at the
+    price (`config.min_yield`); `gone` is what queries already given up forgo.
+    """
+
+    def __init__(
+        self, config: DarsConfig, weights: np.ndarray, target: float, n: np.ndarray, gone: float
+    ) -> None:
+        self.config, self.weights, self.target, self.n, self.gone = (
+            config,
+            weights,
+            target,
+            n,
+            gone,
+        )
+        rem = np.maximum(config.max_trials - n, 0)
+        zeros = np.zeros(len(n), dtype=np.int64)
+        self.post = passrate.posterior(zeros, n, weights[None, :])
+        self.never = np.exp(rem[:, None] * passrate.LOG_Q[None, :])  # none in a full run
+
+    def __call__(self, first_rows: float) -> float:
+        cfg = self.config
+        curve = none_curve(self.weights, self.target, cfg, first_rows)
+        below = curve < (cfg.min_yield or 0.0)
+        stop = int(below.argmax()) if below.any() else cfg.max_trials
+        stop = min(max(stop, cfg.hopeless_min_samples or 0), cfg.max_trials)
+        left = np.maximum(stop - self.n, 0)
+        miss = np.exp(left[:, None] * passrate.LOG_Q[None, :]) - self.never
+        return self.gone + float((self.post * miss).sum())
+
+
+def effective(state: State, config: DarsConfig) -> DarsConfig:
+    """`config` with `min_yield` set to the price in force for `state` (`prices`)."""
+    if config.min_yield is not None:
+        return config
+    return dataclasses.replace(config, min_yield=prices(state, config).min_yield)
+
+
 def yield_rates(state: State, config: DarsConfig) -> np.ndarray:
     """The marginal value of a query's next samples, per 1,000, in kept rows (the index).
 
@@ -227,6 +479,7 @@ def yield_rates(state: State, config: DarsConfig) -> np.ndarray:
     first correct response it may find, `none_curves`. A query still short of
     `min_samples` (VRT) is worth infinity; a query at its target is worth 0.
     """
+    config = effective(state, config)
     value = HORIZON * posterior_mean(state, config)
     none = state["corrects"] == 0
     if none.any():
@@ -251,44 +504,71 @@ def _decay(max_trials: int) -> np.ndarray:
     )
 
 
-def none_curve(weights: np.ndarray, target: float, config: DarsConfig) -> np.ndarray:
+def none_curve(
+    weights: np.ndarray, target: float, config: DarsConfig, first_rows: float | None = None
+) -> np.ndarray:
     """The index of a query with no correct response under `weights`, for n = 0 .. max_trials.
 
     The marginal value of one more sample, per 1,000: 1,000 E[p (W + S(p)) | none in n].
     The sample is correct with probability p; its first correct response is worth
-    W = `first_value` x t rows (the query's coverage, in units of its target t) plus
-    S(p), what it unlocks: the rows the query then yields above the price,
+    W rows (`first_rows`; default `first_value` x t: its coverage, in units of its target
+    t) plus S(p), what it unlocks: the rows the query then yields above the price,
     min(t - 1, p (max_trials - n)) x (1 - min_yield / (1,000 p)). The curve falls with n.
     """
-    if math.isinf(config.first_value):
+    if first_rows is None:
+        first_rows = (config.first_value or 1.0) * target
+    if math.isinf(first_rows):
         return np.full(config.max_trials + 1, np.inf)
-    p = passrate.P
-    n = np.arange(config.max_trials + 1, dtype=np.float64)
-    safe = np.where(p > 0, p, 1.0)
-    above = np.where(p > 0, np.clip(1.0 - config.min_yield / (HORIZON * safe), 0.0, 1.0), 0.0)
-    unlock = above * np.minimum(
-        max(target - 1.0, 0.0), np.maximum(config.max_trials - n, 0)[:, None] * p
-    )
-    decay = _decay(config.max_trials) * weights  # unnormalised posterior given none in n
-    gain = p * (config.first_value * target + unlock)
-    den = decay.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return HORIZON * np.where(den > 0, (decay * gain).sum(axis=1) / den, 0.0)
+    first, unlock = _none_parts(weights, target, config)
+    return HORIZON * (first_rows * first + unlock)
+
+
+def _none_parts(
+    weights: np.ndarray, target: float, config: DarsConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """`none_curve` is linear in W: (E[p | none in n], E[p S(p) | none in n]) over n (cached)."""
+    key = ("none_parts", weights.tobytes(), float(target), config.max_trials, config.min_yield)
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        price = config.min_yield or 0.0
+        p = passrate.P
+        n = np.arange(config.max_trials + 1, dtype=np.float64)
+        safe = np.where(p > 0, p, 1.0)
+        above = np.where(p > 0, np.clip(1.0 - price / (HORIZON * safe), 0.0, 1.0), 0.0)
+        unlock = above * np.minimum(
+            max(target - 1.0, 0.0), np.maximum(config.max_trials - n, 0)[:, None] * p
+        )
+        decay = _decay(config.max_trials) * weights  # unnormalised posterior given none in n
+        den = decay.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            a = np.where(den > 0, (decay @ p) / den, 0.0)
+            b = np.where(den > 0, (decay * (p * unlock)).sum(axis=1) / den, 0.0)
+        return a, b
+
+    return _cached(key, make)  # type: ignore[return-value]
 
 
 def none_curves(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray]:
     """`none_curve` of every prior group: (group per query, (groups, max_trials + 1)).
 
     t is the largest target in the group (a query with none after the difficulty phase has
-    the largest Prop2Diff target anyway).
+    the largest Prop2Diff target anyway); a first correct response is worth the group's
+    `prices` first_rows.
     """
+    config = effective(state, config)
     group, weights = beliefs(state, config)
     tmax = np.zeros(len(weights))
     np.maximum.at(tmax, group, state["target"].astype(np.float64))
-    key = ("curves", weights.tobytes(), tmax.tobytes(), config)
+    first = prices(state, config).first_rows
+    key = ("curves", weights.tobytes(), tmax.tobytes(), first.tobytes(), config)
     curves = _cached(
         key,
-        lambda: np.stack([none_curve(w, t, config) for w, t in zip(weights, tmax, strict=True)]),
+        lambda: np.stack(
+            [
+                none_curve(w, t, config, float(f))
+                for w, t, f in zip(weights, tmax, first, strict=True)
+            ]
+        ),
     )
     return group, curves  # type: ignore[return-value]
 
@@ -306,7 +586,7 @@ def first_stop_samples(
     (default: the largest of the strategies' targets), at least `hopeless_min_samples` when
     given; `max_trials` when there is none.
     """
-    if price <= 0 or math.isinf(config.first_value) or config.hopeless is False:
+    if price <= 0 or config.hopeless is False:
         return config.max_trials
     if prior is None:
         prior = (config.prior_zero, config.prior_a, config.prior_b)
@@ -343,7 +623,7 @@ class _FirstStops:
 
     def __call__(self, price: float) -> np.ndarray:
         cfg = self.config
-        if price <= 0 or math.isinf(cfg.first_value) or cfg.hopeless is False:
+        if price <= 0 or cfg.hopeless is False:
             return np.full(len(self.inverse), cfg.max_trials, dtype=np.int64)
         # least n with curve[n] < price (curves fall with n); none: max_trials
         below = self.curves < price
@@ -354,15 +634,17 @@ class _FirstStops:
 
 def stop_masks(state: State, config: DarsConfig) -> dict[str, np.ndarray]:
     """Open queries the yield rule stops: `no_correct` and `low_yield` (below target, some)."""
+    config = effective(state, config)
     n = state["samples"]
     c = state["corrects"]
     value = yield_rates(state, config)
+    price = float(config.min_yield or 0.0)
     eligible = ~state["done"] & (n >= state["min_samples"]) & (c < state["target"])
-    low = value < config.min_yield
+    low = value < price
     no_correct = eligible & (c == 0) & low
     if config.hopeless is False:
         no_correct &= False
-    no_correct &= n >= first_stops(state, config, config.min_yield)
+    no_correct &= n >= first_stops(state, config, price)
     return {"no_correct": no_correct, "low_yield": eligible & (c > 0) & low}
 
 
@@ -370,14 +652,17 @@ def apply_stop_rules(state: State, config: DarsConfig, budget_left: int | None) 
     """Mark finished queries with their stop reason (first matching rule wins).
 
     Order: `reached` (>= target correct, not strictly more, and >= min_samples raw samples),
-    `max_trials`, `no_correct` (none correct, a first one now expected less often than
-    `min_yield / first_value` per 1,000 samples), `low_yield` (some correct, below target,
-    fewer than `min_yield` new ones expected per 1,000 samples), then `budget` for every
-    query still open once the budget is spent.
+    `max_trials`, `no_correct` (none correct, and its next sample's chance of a first one,
+    times what a first one is worth, `prices` first_rows, is below the price), `low_yield`
+    (some correct, below target, fewer than the price's new ones expected per 1,000
+    samples), then `budget` for every query still open once the budget is spent. Each
+    query stopped here gets the round's price and first-response value in `stop_price`
+    and `stop_first_rows`.
     """
     out = fit_prior(state, config)
     state = out
-    done = state["done"].copy()
+    before = state["done"]
+    done = before.copy()
     reason = state["stop_reason"].copy()
     open_ = ~done
     reached = (state["corrects"] >= state["target"]) & (state["samples"] >= state["min_samples"])
@@ -397,6 +682,17 @@ def apply_stop_rules(state: State, config: DarsConfig, budget_left: int | None) 
         open_ &= ~hit
     out["done"] = done
     out["stop_reason"] = reason
+    # what the yield rule's prices were when each query stopped (for the statistics)
+    n = len(done)
+    stopped = done & ~before
+    group = beliefs(state, config)[0]
+    now = prices(state, config)
+    for name, value in zip(
+        STOP_PRICE_COLUMNS, (np.full(n, now.min_yield), now.first_rows[group]), strict=True
+    ):
+        col = np.asarray(state.get(name, np.full(n, np.nan)), dtype=np.float64).copy()
+        col[stopped] = value[stopped]
+        out[name] = col
     return out
 
 
@@ -444,11 +740,40 @@ def budget_price(state: State, config: DarsConfig, budget_left: int | None) -> f
 
     The budget's shadow price: the price >= `min_yield` at which the `projected_spend` of
     the queries worth more just fits `budget_left` (bisection in log space; the query at the
-    margin is admitted and trimmed by `fit_budget`). Without a budget: `min_yield`.
+    margin is admitted and trimmed by `fit_budget`). Without a budget: `min_yield`. While
+    the budget binds, a first correct response is valued as `_budget_terms` says.
     """
-    base = float(config.min_yield)
+    return _budget_terms(state, config, budget_left)[0]
+
+
+BUDGET_FIRST_VALUE = 2.5
+"""What a first correct response is worth, in units of the query's target, while a budget
+binds and `first_value` is not stated (`_budget_terms`)."""
+
+
+def _budget_terms(
+    state: State, config: DarsConfig, budget_left: int | None
+) -> tuple[float, DarsConfig]:
+    """(the budget's price, the settings the round is scheduled with at that price).
+
+    The tolerances say what a build gives up to save samples; while the budget binds no
+    sample is saved (all are spent), so the budget's price alone rations them, with a
+    first correct response worth `first_value` (stated) or `BUDGET_FIRST_VALUE` times
+    the query's target, the rate at which, at equal budget, the policy is never worse
+    than the reference's round robin on coverage (benchmarks/bench_scheduler.py).
+    """
+    config = effective(state, config)
+    base = float(config.min_yield or 0.0)
     if budget_left is None:
-        return base
+        return base, config
+    price = _shadow_price(state, config, budget_left, base)
+    if price <= base or config.first_value is not None:
+        return price, config
+    rationed = dataclasses.replace(config, first_value=BUDGET_FIRST_VALUE)
+    return _shadow_price(state, rationed, budget_left, base), rationed
+
+
+def _shadow_price(state: State, config: DarsConfig, budget_left: int, base: float) -> float:
     parts = _spend_parts(state, config)
 
     def fits(price: float) -> bool:
@@ -488,7 +813,7 @@ def schedule(state: State, config: DarsConfig, budget_left: int | None) -> np.nd
     """
     open_ = ~state["done"]
     samples = state["samples"]
-    price = budget_price(state, config, budget_left)
+    price, config = _budget_terms(state, config, budget_left)
     value = yield_rates(state, config)
     need = np.maximum(state["target"] - state["corrects"], 0)
     # Aim one standard deviation short of the need, so a round rarely overshoots the target;
@@ -567,6 +892,8 @@ def state_table(state: State) -> pa.Table:
             cols[key] = pa.array(values, type=pa.int32(), mask=values < 0)
         elif key in ("id", "source", "stop_reason"):
             cols[key] = pa.array(list(values), type=pa.string())
+        elif key in STOP_PRICE_COLUMNS:  # null until the query stops
+            cols[key] = pa.array(values, type=pa.float64(), mask=np.isnan(values))
         else:
             cols[key] = pa.array(values)
     return pa.table(cols)

@@ -306,6 +306,10 @@ def replay_states(
         state = {**state, "done": state["done"].copy(), "stop_reason": state["stop_reason"].copy()}
         state["done"][sampled] = False
         state["stop_reason"][sampled] = None
+        for name in dars.STOP_PRICE_COLUMNS:
+            if name in state:
+                state[name] = state[name].copy()
+                state[name][sampled] = np.nan
         state = dars.update_counts(state, index, correct, r)
         if r == 0 and not config.fail_rate_from:
             state = dars.freeze_difficulty(state, config)

@@ -135,13 +135,26 @@ class StopRow:
 
 @dataclass(frozen=True)
 class PriorRow:
-    """The pass-rate prior a level ended with, and when a query with none correct stops."""
+    """A level's pass-rate prior at the end, and how its queries with none correct stopped.
+
+    Attributes:
+        level: The level (None: queries without one).
+        zero, a, b: The fitted prior's summary: mass at p = 0, and the Beta of the same
+            mean and variance over the rest.
+        first_rows: What a first correct response was worth, in kept rows (median over
+            the level's queries stopped by the yield rule with none; else over its stops;
+            None: no query of the level stopped).
+        no_correct: Queries of the level stopped with none correct (`no_correct`).
+        no_correct_samples: Median raw samples of those queries (0: none such).
+    """
 
     level: int | None
     zero: float
     a: float
     b: float
-    no_correct_stop_samples: int
+    first_rows: float | None
+    no_correct: int
+    no_correct_samples: int
 
 
 @dataclass(frozen=True)
@@ -155,12 +168,31 @@ class StatedPrior:
 
 @dataclass(frozen=True)
 class YieldRule:
-    """The yield rule's settings and the prior it ended with, per level."""
+    """The yield rule's settings, the prices it used, and the prior it ended with, per level.
 
-    min_yield: float
-    first_value: float
-    largest_target: int
-    min_first_yield: float
+    Attributes:
+        min_yield: The stated price (new correct responses per 1,000 samples); None: it
+            was derived from `row_loss` every round.
+        first_value: The stated value of a first correct response, in units of the
+            query's target; None: derived from `coverage_loss` every round.
+        row_loss: Share of the rows a run to max_trials would keep that the price may
+            give up (projected under the posterior; None: a build from before it).
+        coverage_loss: Per level, share of its queries that a run to max_trials would
+            cover which may be left without a correct response (projected likewise).
+        price_min, price_median, price_max: The price in force when queries were stopped
+            below target by the rule (`no_correct`, `low_yield`; all stops when none was).
+        horizon: The price's unit: per this many samples.
+        prior_fit, stated_prior, prior_per_level: The prior, as stated and per level.
+        no_correct_stop: Whether queries with none correct are stopped at all.
+    """
+
+    min_yield: float | None
+    first_value: float | None
+    row_loss: float | None
+    coverage_loss: float | None
+    price_min: float
+    price_median: float
+    price_max: float
     horizon: int
     prior_fit: bool
     stated_prior: StatedPrior
@@ -176,20 +208,57 @@ class YieldRule:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> YieldRule:
         """Read the `stats.json` form."""
+        if "min_first_yield" in d:  # written before the tolerances (stated prices only)
+            d = _legacy_yield_rule(d)
         d = _check(cls, d, "yield_rule")
         return cls(
-            min_yield=d["min_yield"],
-            first_value=d["first_value"],
-            largest_target=d["largest_target"],
-            min_first_yield=d["min_first_yield"],
-            horizon=d["horizon"],
-            prior_fit=d["prior_fit"],
+            **{
+                k: d[k]
+                for k in (
+                    "min_yield",
+                    "first_value",
+                    "row_loss",
+                    "coverage_loss",
+                    "price_min",
+                    "price_median",
+                    "price_max",
+                    "horizon",
+                    "prior_fit",
+                    "no_correct_stop",
+                )
+            },
             stated_prior=_flat(StatedPrior, d["stated_prior"], "yield_rule.stated_prior"),
             prior_per_level=tuple(
                 _flat(PriorRow, r, "yield_rule.prior_per_level") for r in d["prior_per_level"]
             ),
-            no_correct_stop=d["no_correct_stop"],
         )
+
+
+def _legacy_yield_rule(d: Mapping[str, Any]) -> dict[str, Any]:
+    """A `yield_rule` written before the tolerances, in today's form (its stated prices)."""
+    price = d.get("min_yield")
+    return {
+        "min_yield": price,
+        "first_value": d.get("first_value"),
+        "row_loss": None,
+        "coverage_loss": None,
+        "price_min": price,
+        "price_median": price,
+        "price_max": price,
+        "horizon": d.get("horizon"),
+        "prior_fit": d.get("prior_fit"),
+        "stated_prior": d.get("stated_prior"),
+        "prior_per_level": [
+            {
+                **{k: r.get(k) for k in ("level", "zero", "a", "b")},
+                "first_rows": None,
+                "no_correct": 0,
+                "no_correct_samples": 0,
+            }
+            for r in d.get("prior_per_level", [])
+        ],
+        "no_correct_stop": d.get("no_correct_stop"),
+    }
 
 
 @dataclass(frozen=True)
@@ -536,29 +605,46 @@ def stops_per_level(state: State) -> tuple[StopRow, ...]:
 
 
 def yield_rule(state: State, config: DarsConfig) -> YieldRule:
-    """The yield rule's settings and the prior it ended with, per level (for the cards)."""
+    """The yield rule's settings, prices and the prior it ended with, per level (cards)."""
     zero, a, b = dars.priors(state, config)
     levels = state["level"]
+    n = len(levels)
+    reason = state["stop_reason"]
+    price = np.asarray(state.get("stop_price", np.full(n, np.nan)), dtype=np.float64)
+    first = np.asarray(state.get("stop_first_rows", np.full(n, np.nan)), dtype=np.float64)
+    given_up = np.isin(reason.astype(str), dars.GIVEN_UP)
+    none = reason == "no_correct"
     prior = []
-    stops = dars.first_stops(state, config, config.min_yield)  # under the fitted grid prior
     for lv in sorted(set(levels.tolist())):
-        i = int(np.flatnonzero(levels == lv)[0])
+        at = levels == lv
+        i = int(np.flatnonzero(at)[0])
+        pick = first[at & none] if (at & none).any() else first[at]
+        pick = pick[np.isfinite(pick)]
         prior.append(
             PriorRow(
                 level=_level(lv),
                 zero=round(float(zero[i]), 4),
                 a=round(float(a[i]), 4),
                 b=round(float(b[i]), 4),
-                no_correct_stop_samples=int(stops[i]),
+                first_rows=round(float(np.median(pick)), 2) if len(pick) else None,
+                no_correct=int((at & none).sum()),
+                no_correct_samples=(
+                    int(np.median(state["samples"][at & none])) if (at & none).any() else 0
+                ),
             )
         )
-    largest = max(1, int(state["target"].max())) if len(state["target"]) else 1
+    spread = price[given_up] if given_up.any() else price
+    spread = spread[np.isfinite(spread)]
+    if not len(spread):
+        spread = np.asarray([config.min_yield if config.min_yield is not None else np.nan])
     return YieldRule(
         min_yield=config.min_yield,
         first_value=config.first_value,
-        # a first correct response counts first_value x the query's target t
-        largest_target=largest,
-        min_first_yield=config.min_yield / (config.first_value * largest),
+        row_loss=config.row_loss,
+        coverage_loss=config.coverage_loss,
+        price_min=round(float(spread.min()), 3),
+        price_median=round(float(np.median(spread)), 3),
+        price_max=round(float(spread.max()), 3),
         horizon=dars.HORIZON,
         prior_fit=config.prior_fit,
         stated_prior=StatedPrior(config.prior_zero, config.prior_a, config.prior_b),

@@ -131,10 +131,13 @@ def _stats(build: dict[str, Any]) -> dict[str, Any]:
         "stop_reasons": {"reached": 20, "max_trials": 9, "budget": 4, "hopeless": 3},
         "stop_reasons_per_level": [],
         "yield_rule": {
-            "min_yield": 2.0,
-            "first_value": 2.5,
-            "largest_target": 7,
-            "min_first_yield": 0.1143,
+            "min_yield": None,
+            "first_value": None,
+            "row_loss": 0.005,
+            "coverage_loss": 0.005,
+            "price_min": 1.2,
+            "price_median": 2.5,
+            "price_max": 6.0,
             "horizon": 1000,
             "prior_fit": True,
             "stated_prior": {"zero": 0.1, "a": 0.5, "b": 0.5},
@@ -216,11 +219,14 @@ def test_unusual_parameters_are_shown_exactly(tmp_path: Path) -> None:
         assert f"| `max_trials` (raw samples per query at most) | {MAX_TRIALS} |" in text
         assert f"| `budget` (raw samples in total at most) | {BUDGET} |" in text
         assert (
-            "| stop rule | a query keeps sampling while it expects at least 2 new correct "
-            "responses per 1,000 further samples; a first correct response counts 2.5 times the "
-            "query's target, so a query with none (target 7) keeps sampling while it expects at "
-            "least 0.114 first ones per 1,000 samples (pass-rate prior: 10.0% never solvable, "
-            "else Beta(0.5, 0.5), fitted per level to this pool) |"
+            "| stop rule | a query keeps sampling while it expects more new correct responses "
+            "per 1,000 further samples than a price set every round so that at most 0.5% of the "
+            "rows a run to max_trials would keep are given up (expected); queries were stopped "
+            "below target at 2.5 (median; 1.2 to 6) per 1,000 further samples; a query with "
+            "none keeps sampling while its chance of a first one, valued so that each level "
+            "keeps all but 0.5% of the coverage a run to max_trials would give (expected), is "
+            "worth the price (pass-rate prior: 10.0% never solvable, else Beta(0.5, 0.5), "
+            "fitted per level to this pool) |"
         ) in text
         assert "| fail-rate estimate | 8 samples per query (difficulty phase) |" in text
         assert "max_trials = " not in text and "budget = " not in text
@@ -374,17 +380,31 @@ def test_formatters(value: float | None, pct: str, f2: str, num: str) -> None:
 
 def test_stop_rule_in_words() -> None:
     rule = stats.YieldRule(
-        min_yield=3.0, first_value=300.0, largest_target=4, min_first_yield=0.01, horizon=1000,
-        prior_fit=True, stated_prior=stats.StatedPrior(zero=0.1, a=0.5, b=0.5),
-        prior_per_level=(), no_correct_stop=True,
+        min_yield=3.0, first_value=300.0, row_loss=0.005, coverage_loss=0.005, price_min=3.0,
+        price_median=3.0, price_max=3.0, horizon=1000, prior_fit=True,
+        stated_prior=stats.StatedPrior(zero=0.1, a=0.5, b=0.5),
+        prior_per_level=(
+            stats.PriorRow(level=5, zero=0.2, a=0.3, b=2.0, first_rows=1200.0, no_correct=7,
+                           no_correct_samples=512),
+            stats.PriorRow(level=0, zero=0.0, a=5.0, b=1.0, first_rows=None, no_correct=0,
+                           no_correct_samples=0),
+        ),
+        no_correct_stop=True,
     )  # fmt: skip
     text = cards.stop_rule(rule)
     assert text.startswith("a query keeps sampling while it expects at least 3 new correct")
-    assert "counts 300 times" in text and "(target 4)" in text
-    assert "at least 0.01 first ones per 1,000" in text
+    assert "counts 300 times the query's target" in text
+    assert "stopped with none: level 5 7 after a median 512 samples, a first one worth " in text
+    assert "1,200 rows" in text and "level 0" not in text
     assert "10.0% never solvable, else Beta(0.5, 0.5), fitted per level" in text
     off = cards.stop_rule(replace(rule, no_correct_stop=False, prior_fit=False))
     assert "never stopped by this rule" in off and "fitted" not in off
+    derived = cards.stop_rule(
+        replace(rule, min_yield=None, first_value=None, price_min=1.5, price_max=6.0)
+    )
+    assert "at most 0.5% of the rows a run to max_trials would keep" in derived
+    assert "stopped below target at 3 (median; 1.5 to 6) per 1,000 further samples" in derived
+    assert "all but 0.5% of the coverage" in derived
 
 
 def test_scrub_secrets_keeps_ordinary_settings() -> None:
@@ -471,11 +491,20 @@ def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
         assert hub.check_hub_folder(folder) == []
         assert f"| `max_trials` (raw samples per query at most) | {MAX_TRIALS} |" in card.text
         assert f"| `budget` (raw samples in total at most) | {BUDGET} |" in card.text
+        rule = typed.yield_rule
         assert (
-            f"| stop rule | a query keeps sampling while it expects at least {config.min_yield:g} "
-            "new correct responses per 1,000 further samples; a first correct response counts "
+            "| stop rule | a query keeps sampling while it expects more new correct responses "
+            "per 1,000 further samples than a price set every round so that at most 0.5% of "
+            "the rows"
         ) in card.text
-        assert "| level | zero | a | b | a query with none stops after |" in card.text
+        assert f"queries were stopped below target at {rule.price_median:.3g}" in card.text
+        assert (
+            "| level | zero | a | b | stopped with none | after (median raw samples) "
+            "| a first one worth (rows) |"
+        ) in card.text
+        for row in rule.prior_per_level:  # each level's row, from the final state
+            lv = row.level if row.level is not None else "n/a"
+            assert f"| {lv} | {cards.fmt_pct(row.zero)} | {cards.fmt_f2(row.a)} |" in card.text
         assert "none correct | below target, some |" in card.text
         assert "`no_correct`: stopped with no correct response" in card.text
         assert "What the budget cost" in card.text

@@ -73,20 +73,29 @@ def _random_state(rng: np.random.Generator, n: int, cfg: DarsConfig) -> dars.Sta
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_yield_rule_keeps_every_query_worth_its_price(seed: int) -> None:
-    """A query with a correct response is stopped only when < min_yield per 1,000 expected."""
+@pytest.mark.parametrize("min_yield", [2.0, None])
+def test_yield_rule_keeps_every_query_worth_its_price(seed: int, min_yield) -> None:
+    """A query with a correct response is stopped only when below the price per 1,000.
+
+    The price is `min_yield` when stated, else the one `row_loss` allows (`dars.prices`),
+    recorded per stopped query in `stop_price`.
+    """
     rng = np.random.default_rng(seed)
-    cfg = DarsConfig(strategies=("prop2diff",), k_p=192, max_trials=8192, min_yield=2.0)
+    cfg = DarsConfig(strategies=("prop2diff",), k_p=192, max_trials=8192, min_yield=min_yield)
     st = _random_state(rng, 3000, cfg)
+    price = dars.prices(st, cfg).min_yield
+    assert price == (min_yield if min_yield is not None else price) and price > 0
     out = dars.apply_stop_rules(st, cfg, None)
     c, n, t = out["corrects"], out["samples"], out["target"]
     # new correct responses per 1,000 samples: the posterior mean under the level's prior
     expected = 1000 * dars.posterior_mean(out, cfg)
     assert np.allclose(dars.yield_rates(out, cfg)[(c > 0) & (c < t)], expected[(c > 0) & (c < t)])
     some = (c > 0) & (c < t) & (n < cfg.max_trials)
-    assert (out["stop_reason"][some & (expected >= cfg.min_yield)] == None).all()  # noqa: E711
+    assert (out["stop_reason"][some & (expected >= price)] == None).all()  # noqa: E711
     low = out["stop_reason"] == "low_yield"
-    assert low.any() and (expected[low] < cfg.min_yield).all() and (c[low] > 0).all()
+    assert low.any() and (expected[low] < price).all() and (c[low] > 0).all()
+    assert np.allclose(out["stop_price"][out["done"]], price)
+    assert np.isnan(out["stop_price"][~out["done"]]).all()
     # Queries stopped with none are told apart from those stopped below target with some.
     nc = out["stop_reason"] == "no_correct"
     assert nc.any() and (c[nc] == 0).all()
@@ -229,7 +238,89 @@ def test_legacy_hopeless_keys() -> None:
     recipe = load_recipe("paper")
     cfg = build_dataclass(DarsConfig, recipe)
     assert (cfg.k_u, cfg.k_p, cfg.max_trials) == (40, 192, 8192)
-    assert cfg.min_yield > 0 and cfg.first_value >= 1
+    # the paper recipe states tolerances; the price and the first-response value follow
+    assert cfg.min_yield is None and cfg.first_value is None
+    assert (cfg.row_loss, cfg.coverage_loss) == (0.005, 0.005)
+
+
+def _tolerance_state(seed: int, n: int = 3000) -> tuple[dars.State, DarsConfig]:
+    """A pool after its difficulty phase and two rounds, some queries already given up."""
+    rng = np.random.default_rng(seed)
+    cfg = DarsConfig(strategies=("prop2diff",), k_p=192, max_trials=8192, difficulty_samples=64)
+    levels = rng.integers(0, 6, n)
+    p = np.where(rng.random(n) < 0.08, 0.0, rng.beta(0.4, 0.4 + levels / 2.0))
+    st = dars.new_state([str(i) for i in range(n)], list(levels), ["x"] * n)
+    st["samples"][:] = 64
+    st["corrects"][:] = rng.binomial(64, p)
+    st = dars.freeze_difficulty(st, cfg)
+    st = dars.apply_stop_rules(st, cfg, None)
+    for _ in range(2):
+        k = dars.schedule(st, cfg, None)
+        st = dict(st)
+        st["samples"] = st["samples"] + k
+        st["corrects"] = st["corrects"] + rng.binomial(k, p)
+        st = dars.apply_stop_rules(st, cfg, None)
+    return st, cfg
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_derived_price_is_the_highest_within_row_loss(seed: int) -> None:
+    """The price gives up at most `row_loss` of the projected rows; a tighter one is lower."""
+    st, cfg = _tolerance_state(seed)
+    assert st["done"].any() and not st["done"].all()
+    now = dars.prices(st, cfg)
+    assert now.derived == (True, True)
+    assert 0 <= now.row_loss <= cfg.row_loss + 1e-12
+    grid = passrate.P
+    k = int(np.argmin(np.abs(grid * 1000 - now.min_yield)))
+    assert math.isclose(grid[k] * 1000, now.min_yield)  # a grid rate
+    loose = dars.prices(st, DarsConfig(**{**_fields(cfg), "row_loss": 0.05}))
+    tight = dars.prices(st, DarsConfig(**{**_fields(cfg), "row_loss": 0.001}))
+    assert tight.min_yield <= now.min_yield <= loose.min_yield
+    assert tight.min_yield < loose.min_yield
+    # a stated price is used as stated, and the tolerance then only sets the first value
+    fixed = dars.prices(st, DarsConfig(**{**_fields(cfg), "min_yield": 3.0}))
+    assert fixed.min_yield == 3.0 and fixed.derived == (False, True)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_derived_first_value_holds_coverage_loss_per_level(seed: int) -> None:
+    """Each level's projected coverage loss is within `coverage_loss`, and a looser
+    tolerance values a first correct response less (its queries with none stop earlier)."""
+    st, cfg = _tolerance_state(seed)
+    now = dars.prices(st, cfg)
+    feasible = now.first_rows < 1e7 * 0.999  # the already given up may exceed it alone
+    assert (now.coverage_loss[feasible] <= cfg.coverage_loss + 1e-9).all()
+    loose = dars.prices(st, DarsConfig(**{**_fields(cfg), "coverage_loss": 0.05}))
+    assert (loose.first_rows <= now.first_rows + 1e-9).all()
+    assert (loose.first_rows < now.first_rows).any()
+    # a stated first value is first_value x the level's largest target
+    fixed = dars.prices(st, DarsConfig(**{**_fields(cfg), "first_value": 2.0}))
+    group = dars.beliefs(st, cfg)[0]
+    tmax = np.zeros(len(fixed.first_rows))
+    np.maximum.at(tmax, group, st["target"].astype(float))
+    assert np.allclose(fixed.first_rows, 2.0 * tmax)
+
+
+def test_unresolved_mass_is_not_pushed_to_zero() -> None:
+    """Counts of 0 in n cannot tell p = 0 from p < 1/n: the fit keeps the stated share there."""
+    cfg = DarsConfig(strategies=("uniform",), k_u=40, max_trials=2048)
+    n = 400
+    st = dars.new_state([str(i) for i in range(n)], [5] * n, ["x"] * n)
+    st["samples"][:] = 64
+    st["corrects"][: n // 2] = 0
+    st["corrects"][n // 2 :] = 40
+    st = dars.freeze_difficulty(st, cfg)
+    _, weights = dars.beliefs(st, cfg)
+    stated = passrate.beta_weights(cfg.prior_zero, cfg.prior_a, cfg.prior_b)
+    tiny = (passrate.P > 0) & (passrate.P < 1 / 64)
+    region = weights[0, 0] + weights[0, tiny].sum()
+    share = stated[tiny].sum() / (stated[0] + stated[tiny].sum())
+    assert weights[0, tiny].sum() >= share * region - 1e-9
+    assert math.isclose(weights[0].sum(), 1.0)
+    # the raw maximum-likelihood fit puts (nearly) all of it at zero
+    raw = passrate.fit_grid(st["corrects"], st["samples"], stated)
+    assert raw[tiny].sum() < weights[0, tiny].sum()
 
 
 def test_passrate_grid_fit() -> None:
@@ -259,7 +350,14 @@ def test_passrate_grid_fit() -> None:
 
 def test_schedule_is_bounded() -> None:
     cfg = DarsConfig(
-        strategies=("uniform",), k_u=10, max_trials=50, round_cap=20, budget=1000, prior_fit=False
+        strategies=("uniform",),
+        k_u=10,
+        max_trials=50,
+        round_cap=20,
+        budget=1000,
+        prior_fit=False,
+        min_yield=0.0,  # every open query is worth sampling: only the caps bind
+        first_value=1.0,
     )
     st = dars.freeze_difficulty(_state(4), cfg)
     st["samples"][:] = [4, 48, 4, 4]

@@ -165,10 +165,12 @@ def test_gold_audit_counts_per_level() -> None:
 
 def test_yield_rule_as_configured() -> None:
     rule = _stats()["yield_rule"]
-    assert (rule["min_yield"], rule["first_value"], rule["horizon"]) == (2.0, 2.5, 1000)
-    t = rule["largest_target"]
-    assert t >= 1 and rule["min_first_yield"] == pytest.approx(2.0 / (2.5 * t))
+    assert (rule["min_yield"], rule["first_value"], rule["horizon"]) == (None, None, 1000)
+    assert (rule["row_loss"], rule["coverage_loss"]) == (0.005, 0.005)
+    assert 0 < rule["price_min"] <= rule["price_median"] <= rule["price_max"]
     assert rule["stated_prior"] == {"zero": 0.1, "a": 0.5, "b": 0.5}
+    for row in rule["prior_per_level"]:
+        assert row["no_correct"] >= 0 and (row["no_correct"] > 0) == (row["no_correct_samples"] > 0)
     assert [row["level"] for row in rule["prior_per_level"]] == [None, 0, 5]
 
 
@@ -242,8 +244,23 @@ def test_stats_json_of_the_previous_revision_loads() -> None:
     build of benchmarks/compare_outputs.py with 12 queries loads, and writes back the same."""
     saved = json.loads((DATA / "stats-0de8a5e.json").read_text(encoding="utf-8"))
     typed = stats.BuildStats.from_dict(saved)
-    assert typed.to_dict() == saved
-    assert json.dumps(typed.to_dict()) == json.dumps(saved)  # key order too
+    back = typed.to_dict()
+    # its yield rule (stated prices, before the tolerances) reads in today's form
+    old_rule = saved.pop("yield_rule")
+    rule = back.pop("yield_rule")
+    assert (rule["min_yield"], rule["first_value"]) == (old_rule["min_yield"], old_rule["first_value"])
+    assert rule["price_median"] == old_rule["min_yield"] and rule["row_loss"] is None
+    assert [r["level"] for r in rule["prior_per_level"]] == [
+        r["level"] for r in old_rule["prior_per_level"]
+    ]
+    # its DARS settings gain the two tolerances, at their defaults
+    assert {k: v for k, v in back["dars"].items() if k not in ("row_loss", "coverage_loss")} == (
+        saved["dars"]
+    )
+    assert (back["dars"]["row_loss"], back["dars"]["coverage_loss"]) == (0.005, 0.005)
+    back["dars"] = saved["dars"]
+    assert back == saved
+    assert json.dumps(back) == json.dumps(saved)  # key order too
     assert typed.dars.max_trials == 24 and typed.totals.queries == 12
     assert list(typed.strategies) == ["uniform", "prop2diff", "vrt"]
     assert typed.gold_audit is not None and typed.gold_majority is None
