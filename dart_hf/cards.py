@@ -255,17 +255,20 @@ def stop_rule(rule: YieldRule) -> str:
             )
         else:
             text += (
-                f"; a first correct response counts {rule.first_value:g} times the query's "
-                "target"
+                f"; a first correct response counts {rule.first_value:g} times the query's target"
             )
         rows = [r for r in rule.prior_per_level if r.no_correct]
         if rows:
-            text += " (stopped with none: " + ", ".join(
-                f"{'no level' if r.level is None else f'level {r.level}'} {r.no_correct:,} "
-                f"after a median {r.no_correct_samples:,} samples"
-                + (f", a first one worth {r.first_rows:,.0f} rows" if r.first_rows else "")
-                for r in rows
-            ) + ")"
+            text += (
+                " (stopped with none: "
+                + ", ".join(
+                    f"{'no level' if r.level is None else f'level {r.level}'} {r.no_correct:,} "
+                    f"after a median {r.no_correct_samples:,} samples"
+                    + (f", a first one worth {r.first_rows:,.0f} rows" if r.first_rows else "")
+                    for r in rows
+                )
+                + ")"
+            )
     else:
         text += "; a query with no correct response is never stopped by this rule"
     prior = rule.stated_prior

@@ -290,7 +290,7 @@ class DarsConfig:
         coverage_loss: With `first_value` unset: per level, the share of its queries that a
             run to max_trials would give a correct response which may be left without
             one, in expectation; the value of a first response is the least that keeps
-            the projected loss within it (0.005: half a point).
+            the projected loss within it (0.004: 0.4 points).
         prior_a: Stated pass-rate prior: Beta(prior_a, prior_b) for queries that can be
             solved; EM starts from it and it stays where the counts say nothing.
         prior_b: See `prior_a`.
@@ -324,7 +324,7 @@ class DarsConfig:
     min_yield: float | None = None
     first_value: float | None = None
     row_loss: float = 0.005
-    coverage_loss: float = 0.005
+    coverage_loss: float = 0.004
     prior_a: float = 0.5
     prior_b: float = 0.5
     prior_zero: float = 0.1

@@ -302,12 +302,11 @@ def prices(state: State, config: DarsConfig) -> Prices:
     loses all of that; an open query whose posterior mean is below lambda is given up now;
     any other loses what lies at pass rates below lambda (where it stops once its counts
     show it). The price is the highest grid rate whose total projected loss, queries
-    already given up included, is at most `row_loss` of the projected rows; per level, p1
-    is the highest rate (<= lambda) whose projected coverage loss is at most
-    `coverage_loss` of the level's queries, and a first correct response is worth
-    lambda / p1 rows, so that a query with none is sampled exactly while its chance of a
-    first one per sample is worth the price. Every input is the state: resuming after any
-    round recomputes the same prices.
+    already given up included, is at most `row_loss` of the projected rows. Per level, a
+    first correct response is worth the least W rows at which the rule's own stop point
+    for queries with none (`none_curve` below the price) forgoes at most `coverage_loss`
+    of the level's queries' coverage (`_first_rows`). Every input is the state: resuming
+    after any round recomputes the same prices.
     """
     key = (
         "prices",

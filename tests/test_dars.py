@@ -205,8 +205,9 @@ def _drive(cfg: DarsConfig, p: np.ndarray, resume_dir=None) -> dars.State:
     return st
 
 
+@pytest.mark.parametrize("min_yield", [5.0, None])
 @pytest.mark.parametrize("budget", [None, 9000])
-def test_resume_after_every_round_equals_an_uninterrupted_run(tmp_path, budget) -> None:
+def test_resume_after_every_round_equals_an_uninterrupted_run(tmp_path, budget, min_yield) -> None:
     rng = np.random.default_rng(3)
     p = np.where(rng.random(300) < 0.1, 0.0, rng.beta(0.5, 1.5, 300))
     cfg = DarsConfig(
@@ -217,7 +218,7 @@ def test_resume_after_every_round_equals_an_uninterrupted_run(tmp_path, budget) 
         difficulty_samples=8,
         round_cap=64,
         budget=budget,
-        min_yield=5.0,
+        min_yield=min_yield,
     )
     straight = _drive(cfg, p)
     resumed = _drive(cfg, p, tmp_path)
@@ -225,6 +226,8 @@ def test_resume_after_every_round_equals_an_uninterrupted_run(tmp_path, budget) 
         assert straight[key].tolist() == resumed[key].tolist(), key
     assert list(straight["stop_reason"]) == list(resumed["stop_reason"])
     assert np.allclose(straight["prior_a"], resumed["prior_a"])
+    for key in dars.STOP_PRICE_COLUMNS:  # the prices in force, as the rounds had them
+        assert np.allclose(straight[key], resumed[key], equal_nan=True), key
     assert (straight["samples"] <= cfg.max_trials).all()
     if budget is not None:
         assert straight["samples"].sum() <= budget
@@ -240,7 +243,7 @@ def test_legacy_hopeless_keys() -> None:
     assert (cfg.k_u, cfg.k_p, cfg.max_trials) == (40, 192, 8192)
     # the paper recipe states tolerances; the price and the first-response value follow
     assert cfg.min_yield is None and cfg.first_value is None
-    assert (cfg.row_loss, cfg.coverage_loss) == (0.005, 0.005)
+    assert (cfg.row_loss, cfg.coverage_loss) == (0.005, 0.004)
 
 
 def _tolerance_state(seed: int, n: int = 3000) -> tuple[dars.State, DarsConfig]:
