@@ -583,7 +583,8 @@ def first_stop_samples(
     The bound of the no-correct rule: the least n whose `none_curve` is below `price`, under
     `prior` (grid weights, or (zero, a, b); default: the stated prior) and `target`
     (default: the largest of the strategies' targets), at least `hopeless_min_samples` when
-    given; `max_trials` when there is none.
+    given; `max_trials` when there is none. A first correct response counts `first_value` x
+    the target (1 x when `first_value` is unset: the derived value needs a state, `prices`).
     """
     if price <= 0 or config.hopeless is False:
         return config.max_trials
