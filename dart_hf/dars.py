@@ -276,7 +276,8 @@ class Prices:
             stated, else min_yield / (1,000 p1), p1 the highest pass rate the level's
             coverage may give up within `coverage_loss`).
         row_loss: Projected share of the rows a run to max_trials would keep that the
-            price gives up (already given up, plus what stopping below it will give up).
+            price gives up (already given up, plus what stopping below it will give up; the
+            largest over the releases that count correct responses, each with its targets).
         coverage_loss: Per group: projected share of its queries left without a correct
             response that a run to max_trials would have covered.
         derived: Whether `min_yield` (first) and `first_rows` (second) come from the
@@ -302,7 +303,8 @@ def prices(state: State, config: DarsConfig) -> Prices:
     loses all of that; an open query whose posterior mean is below lambda is given up now;
     any other loses what lies at pass rates below lambda (where it stops once its counts
     show it). The price is the highest grid rate whose total projected loss, queries
-    already given up included, is at most `row_loss` of the projected rows. Per level, a
+    already given up included, is at most `row_loss` of the projected rows of every release
+    that counts correct responses (each with its own targets). Per level, a
     first correct response is worth the least W rows at which the rule's own stop point
     for queries with none (`none_curve` below the price) forgoes at most `coverage_loss`
     of the level's queries' coverage (`_first_rows`). Every input is the state: resuming
@@ -334,30 +336,39 @@ def _prices(state: State, config: DarsConfig) -> Prices:
     look = given_up | live
     idx = np.flatnonzero(look)
     post = passrate.posterior(c[idx], n[idx], weights[group[idx]])
-    rows = np.minimum(need[idx, None], p[None, :] * rem[idx, None])
-    mass = post * rows
-    full = mass.sum(axis=1)
-    # cum[:, k]: rows at pass rates below p[k]
-    cum = np.concatenate([np.zeros((len(idx), 1)), np.cumsum(mass, axis=1)[:, :-1]], axis=1)
-    kept_now = float(np.minimum(c, t)[gold].sum())
-    total = kept_now + float(full.sum())
-    lost = float(full[given_up[idx]].sum())
-    open_some = live[idx] & (c[idx] > 0)
     mean = post @ p
-    open_rest = live[idx] & ~open_some
-    loss = (
-        lost
-        + np.where(mean[open_some, None] < p[None, :], full[open_some, None], cum[open_some]).sum(
-            axis=0
+    open_some = live[idx] & (c[idx] > 0)
+    # every release that counts correct responses keeps its own rows: the price must hold
+    # the tolerance for each (a pool serving Uniform and Prop2Diff loses mostly the rows of
+    # one of them)
+    targets = [
+        state.get(f"target_{name}", t)
+        for name in config.strategies
+        if STRATEGIES[name].counts_correct
+    ] or [t]
+    ok = np.ones(len(p), dtype=bool)
+    shares = []
+    for ts in targets:
+        rows = np.minimum(np.maximum(ts[idx] - c[idx], 0)[:, None], p[None, :] * rem[idx, None])
+        mass = post * rows
+        full = mass.sum(axis=1)
+        # cum[:, k]: rows at pass rates below p[k]
+        cum = np.concatenate([np.zeros((len(idx), 1)), np.cumsum(mass, axis=1)[:, :-1]], axis=1)
+        total = float(np.minimum(c, ts)[gold].sum()) + float(full.sum())
+        loss = (
+            float(full[given_up[idx]].sum())
+            + np.where(
+                mean[open_some, None] < p[None, :], full[open_some, None], cum[open_some]
+            ).sum(axis=0)
+            + cum[live[idx] & ~open_some].sum(axis=0)
         )
-        + cum[open_rest].sum(axis=0)
-    )
+        ok &= loss <= config.row_loss * total + 1e-9
+        shares.append(loss / total if total > 0 else np.zeros(len(p)))
     # the highest grid rate within the tolerance (at least the grid's lowest rate above 0)
-    ok = loss <= config.row_loss * total + 1e-9
     k = max(int(np.flatnonzero(ok).max()) if ok.any() else 1, 1)
     derived_price = config.min_yield is None
     price = HORIZON * float(p[k]) if config.min_yield is None else float(config.min_yield)
-    row_share = float(loss[k]) / total if total > 0 and derived_price else float("nan")
+    row_share = max(float(x[k]) for x in shares) if derived_price else float("nan")
     lam = price / HORIZON if price > 0 else float(p[k])
     groups = len(weights)
     tmax = np.zeros(groups)
