@@ -291,6 +291,19 @@ class Prices:
     derived: tuple[bool, bool]
 
 
+def _prices_key(state: State, config: DarsConfig) -> tuple:
+    return (
+        "prices",
+        state["corrects"].tobytes(),
+        state["samples"].tobytes(),
+        state["target"].tobytes(),
+        state["done"].tobytes(),
+        np.asarray([str(r) for r in state["stop_reason"]]).tobytes(),
+        state["level"].tobytes(),
+        config,
+    )
+
+
 def prices(state: State, config: DarsConfig) -> Prices:
     """The price and the value of a first correct response the tolerances allow (cached).
 
@@ -310,16 +323,7 @@ def prices(state: State, config: DarsConfig) -> Prices:
     of the level's queries' coverage (`_first_rows`). Every input is the state: resuming
     after any round recomputes the same prices.
     """
-    key = (
-        "prices",
-        state["corrects"].tobytes(),
-        state["samples"].tobytes(),
-        state["target"].tobytes(),
-        state["done"].tobytes(),
-        np.asarray([str(r) for r in state["stop_reason"]]).tobytes(),
-        state["level"].tobytes(),
-        config,
-    )
+    key = _prices_key(state, config)
     return _cached(key, lambda: _prices(state, config))  # type: ignore[return-value]
 
 
@@ -478,7 +482,13 @@ def effective(state: State, config: DarsConfig) -> DarsConfig:
     """`config` with `min_yield` set to the price in force for `state` (`prices`)."""
     if config.min_yield is not None:
         return config
-    return dataclasses.replace(config, min_yield=prices(state, config).min_yield)
+    now = prices(state, config)
+    out = dataclasses.replace(config, min_yield=now.min_yield)
+    # at its own price the stated config derives the same first-response values: reuse them
+    # (`_first_rows` is the costly part of `prices`)
+    stated = dataclasses.replace(now, row_loss=float("nan"), derived=(False, now.derived[1]))
+    _cached(_prices_key(state, out), lambda: stated)
+    return out
 
 
 def yield_rates(state: State, config: DarsConfig) -> np.ndarray:

@@ -467,3 +467,47 @@ def test_bad_config(kwargs: dict, match: str) -> None:
 def test_empty_pool() -> None:
     with pytest.raises(DartError, match="no rows"):
         dars.new_state([], [], [])
+
+
+def test_derived_price_holds_row_loss_for_every_release() -> None:
+    """A pool serving Uniform and Prop2Diff: the price is the lower of the two releases'
+    prices, each computed with its own targets (not one price for the combined target)."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    cfg = DarsConfig(
+        strategies=("uniform", "prop2diff"), k_u=40, k_p=192, max_trials=8192, difficulty_samples=64
+    )
+    levels = rng.integers(0, 6, n)
+    p = np.where(rng.random(n) < 0.05, 0.0, rng.beta(0.5, 0.3 + levels / 3.0))
+    st = dars.new_state([str(i) for i in range(n)], list(levels), ["x"] * n)
+    st["samples"][:] = 64
+    st["corrects"][:] = rng.binomial(64, p)
+    st = dars.freeze_difficulty(st, cfg)
+    both = dars.prices(st, cfg).min_yield
+    alone = {
+        name: dars.prices(st, DarsConfig(**{**_fields(cfg), "strategies": (name,)})).min_yield
+        for name in cfg.strategies
+    }
+    assert alone["uniform"] != alone["prop2diff"]
+    assert both == min(alone.values())
+
+
+def test_a_binding_budget_values_a_first_response_at_the_budget_rate() -> None:
+    """While the budget binds, a first correct response counts BUDGET_FIRST_VALUE x target
+    (the schedule equals one with that `first_value` stated); without one, the derived value."""
+    st, cfg = _tolerance_state(1)
+    stated = DarsConfig(**{**_fields(cfg), "first_value": dars.BUDGET_FIRST_VALUE})
+    tight = 20_000
+    assert dars.budget_price(st, cfg, tight) > dars.prices(st, cfg).min_yield  # it binds
+    assert dars.schedule(st, cfg, tight).tolist() == dars.schedule(st, stated, tight).tolist()
+    assert dars.schedule(st, cfg, tight).sum() <= tight
+    none = ~st["done"] & (st["corrects"] == 0)
+    assert none.any()
+    assert not np.allclose(dars.yield_rates(st, cfg)[none], dars.yield_rates(st, stated)[none])
+
+
+@pytest.mark.parametrize("name", ["row_loss", "coverage_loss"])
+def test_tolerances_out_of_range_are_refused(name: str) -> None:
+    for bad in (-0.1, 1.0, "half"):
+        with pytest.raises(DartError, match=f"{name} must be a share in \\[0, 1\\), got"):
+            DarsConfig(**{name: bad})
