@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from dart_hf.errors import DartError
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -15,13 +17,16 @@ class Completion:
 
     Attributes:
         text: The generated text, without the prompt and without the stop string.
-        finish_reason: "stop" (EOS or a stop string) or "length" (cut at max_tokens).
+        finish_reason: "stop" (EOS or a stop string) or "length" (cut at max_tokens); any
+            other value (e.g. "error") marks a sample that failed: it is not graded.
         n_tokens: Number of generated tokens, as the model's tokenizer counts them.
+        error: Why the sample failed (one line, no secrets); None for a completion.
     """
 
     text: str
     finish_reason: str
     n_tokens: int
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,28 @@ class GenerationParams:
     max_tokens: int = 512
     stop: tuple[str, ...] = ()
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One completion to generate: the unit of a round's stream.
+
+    Attributes:
+        key: (query id, round, sample_idx), assigned when the request is created; the
+            journal and the shard files are keyed by it.
+        prompt: The fully rendered prompt.
+        params: Sampling settings (`params.n` is ignored: one request is one completion).
+        seed: The request's seed for engines that seed per request (scripted, transformers);
+            engines seeded per round (vLLM) ignore it.
+        index: The completion's position among its query's requests of the same shard
+            (the scripted engine draws from (seed, prompt, index)).
+    """
+
+    key: tuple[str, int, int]
+    prompt: str
+    params: GenerationParams
+    seed: int = 0
+    index: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,3 +134,33 @@ class Engine(Protocol):
     def count_tokens(self, text: str) -> int:
         """Number of tokens of `text` under the model's tokenizer (no special tokens)."""
         ...
+
+
+class StreamingEngine(Protocol):
+    """An engine that takes the round's requests one at a time and keeps itself full.
+
+    The sampling stage bridges to it: `complete` is always awaited on the engine's own event
+    loop (one per process, in its own thread), never on the caller's, so an engine may hold
+    loop-bound objects (an `httpx.AsyncClient`, vLLM's request queues). The stage caps the
+    requests in flight (`max_in_flight`, default `default_max_in_flight`).
+
+    Per-sample failures are a `Completion` whose `finish_reason` is neither "stop" nor
+    "length" (with `error` set); a failure that must stop the command (a server that died,
+    a refused key) raises `EngineFailure`.
+    """
+
+    spec: EngineSpec
+    default_max_in_flight: int
+
+    async def complete(self, request: Request) -> Completion:
+        """Generate one completion."""
+        ...
+
+    def provenance(self) -> dict[str, str]:
+        """Return engine name, engine version, model id and model folder hash."""
+        ...
+
+
+class EngineFailure(DartError):
+    """The engine cannot go on (the command stops with this one-line message; a rerun
+    resumes). The message names no secret."""
