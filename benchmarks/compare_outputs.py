@@ -1,14 +1,24 @@
-"""Identical outputs before and after a refactor: a scripted build and a scripted evaluation.
+"""Identical outputs before and after a refactor, through the command line.
 
-Runs the same small scripted build (bundled GSM8K + MATH queries, every strategy) and scripted
-evaluation (the first items of every bundled benchmark) with the package as of a git revision
-(`--old`, default HEAD; extracted with `git archive` into a temporary folder and run in a child
-process with PYTHONPATH pointing there, as `bench_grading.py` does) and with the working tree,
-then compares what they wrote:
+Runs the same small scripted jobs with the package as of a git revision (`--old`, default
+HEAD; extracted with `git archive` into a temporary folder) and with the working tree (or
+`--new REV`), each as `python -m dart_hf ...` child processes with PYTHONPATH pointing at
+that tree, so the check works across revisions whatever the module layout:
 
-- the releases (`build/releases/**`) and the evaluation's predictions: parquet files byte for
+- `build`: a scripted build (bundled GSM8K + MATH queries, every strategy);
+- `majority`: a scripted `gold: majority` build on GSM8K questions whose answers were
+  removed (the simulated model knows them: a vote phase, then the usual rounds);
+- `regrade`: `dart-hf regrade` of a copy of `build` (the same grader: the replayed states,
+  releases, stats and cards must come out as the build's, and `regrade.json` as before);
+- `eval`: a scripted evaluation (the first items of every bundled benchmark).
+
+The inputs (recipes, the pool without answers, the simulated model's tables) are written
+once by this script and given to both runs. Then it compares what they wrote:
+
+- the releases (`*/releases/**`) and the evaluation's predictions: parquet files byte for
   byte, cards (README.md) as text apart from version lines, plots and other files by bytes;
-- `build/stats.json` and `eval/results.json` as JSON, apart from timings (`VOLATILE_KEYS`);
+- `*/stats.json`, `regrade/regrade.json` and `eval/results.json` as JSON, apart from
+  timings (`VOLATILE_KEYS`);
 - `eval/results.md` as text;
 
 where text and JSON are compared with the output root and the package tree's own paths (a
@@ -18,7 +28,7 @@ Each child gets its own datasets cache, so neither run reuses the other's cached
 module-level function is hashed by reference, so a changed body would not invalidate them).
 
     .venv/bin/python benchmarks/compare_outputs.py [--old REV] [--new REV] [--queries 24]
-        [--expect GLOB[:COLUMN] ...]
+        [--cases build,majority,regrade,eval] [--expect GLOB[:COLUMN] ...]
 
 `--new REV` compares two revisions (e.g. a commit against its parent, when the working tree
 also holds other people's unfinished edits).
@@ -36,10 +46,11 @@ import fnmatch
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +65,7 @@ VOLATILE_LINE = re.compile(r"dart[-_]hf \d+\.\d+\.\d+|wall time|tokens/s|samples
 """Card lines that name the package version or a timing: left out of the comparison."""
 LOCAL_PATH = re.compile(r"/[^\s\"'|`]*?/dart_hf/")
 """A path into a package tree (e.g. a bundled data file): differs between the two trees."""
+CASES = ("build", "majority", "regrade", "eval")
 
 BUILD = {
     "engine": "scripted",
@@ -68,56 +80,151 @@ BUILD = {
     "max_trials": 24,
     "difficulty_samples": 4,
     "round_cap": 6,
-    "hopeless_min_samples": 8,
+    "no_correct_min_samples": 8,
     "shard_size": 8,
     "num_proc": 1,
 }
-"""The scripted build (plus `limit`): the settings of tests/test_build.py's scripted build."""
+"""The scripted build (plus `limit`): the settings of the scripted end-to-end build tests."""
+MAJORITY = {
+    "engine": "scripted",
+    "query_column": "question",
+    "gold": "majority",
+    "template": "deepseekmath",
+    "temperature": 1.0,
+    "max_tokens": 4096,
+    "strategies": "uniform,prop2diff",
+    "k_u": 3,
+    "k_p": 6,
+    "max_trials": 32,
+    "difficulty_samples": 8,
+    "round_cap": 8,
+    "shard_size": 8,
+    "num_proc": 1,
+    "decontaminate": False,
+    "gold_min_votes": 4,
+    "gold_min_share": 0.5,
+}
+"""The `gold: majority` build: rows 0, 1 answered right, 2 scattered, 3 consistently wrong."""
+RENAMED = {"no_correct_min_samples": "hopeless_min_samples"}
+"""Settings renamed since: new name -> the name a tree that lacks the new one reads."""
 BENCHMARKS = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench",
               "theoremqa", "math500")  # fmt: skip
 """The evaluated benchmarks, named here so that every revision runs the same ones."""
+SCATTER = [str(1001 + k) for k in range(50)]
 
 
-def produce(out: str | Path, queries: int = 24, eval_items: int = 3) -> Path:
-    """Write a scripted build (`out/build`) and a scripted evaluation (`out/eval`).
+def _jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
 
-    Uses only what every revision to compare has (`build.run_build`, `evaluation.run_eval`,
-    `EvalConfig`, `engines.base.EngineSpec`, `sources.load_benchmark`), so it runs the same
-    against old and new code. Grading spawns workers: call it under `if __name__ == "__main__":`.
+
+def prepare_inputs(work: str | Path, queries: int = 24, eval_items: int = 3) -> Path:
+    """Write the inputs every run shares into `work` (recipes, pools, simulated models).
+
+    Reads the bundled data of this script's own tree; both runs get the same files.
     """
-    from dart_hf import build, evaluation
-    from dart_hf.engines.base import EngineSpec
-    from dart_hf.sources import load_benchmark
+    import yaml
 
-    out = Path(out)
-    build.run_build({**BUILD, "limit": queries}, out / "build")
-    rows = []
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "build.yaml").write_text(yaml.safe_dump({**BUILD, "limit": queries}), "utf-8")
+    data = REPO / "dart_hf" / "data"
+    raw = [json.loads(x) for x in (data / "gsm8k" / "train.jsonl").read_text("utf-8").split("\n")
+           if x.strip()][:12]  # fmt: skip
+    pool = _jsonl(work / "no-answers.jsonl", ({"question": r["question"]} for r in raw))
+    truth = []
+    for i, r in enumerate(raw):
+        kind = ("right", "right", "scatter", "wrong")[i % 4]
+        truth.append({
+            "query": r["question"].strip(), "answer": r["answer"].split("####")[-1].strip(),
+            "solution": r["answer"],
+            "pass_rate": {"right": 0.95, "scatter": 0.0, "wrong": 0.05}[kind],
+            "wrong_answers": SCATTER if kind == "scatter" else None,
+        })  # fmt: skip
+    table = _jsonl(work / "majority-model.jsonl", truth)
+    majority = {**MAJORITY, "pool": str(pool), "engine_options": {"table": str(table)}}
+    (work / "majority.yaml").write_text(yaml.safe_dump(majority), "utf-8")
+    import datasets
+
+    from dart_hf.sources import load_benchmark  # this tree's: the same table for both runs
+
+    datasets.disable_progress_bars()
+
+    evals = []
     for bench in BENCHMARKS:
         for r in load_benchmark(bench, limit=eval_items):
             level = r["level"] if r["level"] is not None else 3
-            rows.append({"query": r["query"], "answer": r["answer"], "solution": r["solution"],
-                         "level": level})  # fmt: skip
-    table = out / "eval-table.jsonl"
-    table.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    spec = EngineSpec(backend="scripted", model="scripted-eval", options=(("table", str(table)),))
-    config = evaluation.EvalConfig(
-        benchmarks=BENCHMARKS, template="alpaca", limit=eval_items,
-        max_tokens=4096, shard_size=4, num_proc=1,
-    )  # fmt: skip
-    evaluation.run_eval(config, out / "eval", engine_spec=spec, progress=False)
+            evals.append({"query": r["query"], "answer": r["answer"], "solution": r["solution"],
+                          "level": level})  # fmt: skip
+    eval_table = _jsonl(work / "eval-table.jsonl", evals)
+    recipe = {"eval": {
+        "engine": "scripted", "model": "scripted-eval",
+        "engine_options": {"table": str(eval_table)}, "benchmarks": list(BENCHMARKS),
+        "template": "alpaca", "limit": eval_items, "max_tokens": 4096, "shard_size": 4,
+        "num_proc": 1,
+    }}  # fmt: skip
+    (work / "eval.yaml").write_text(yaml.safe_dump(recipe), "utf-8")
+    return work
+
+
+def _for_tree(recipe: Path, tree: Path, into: Path) -> Path:
+    """The recipe with settings renamed since written under the names `tree` reads."""
+    import yaml
+
+    settings = yaml.safe_load(recipe.read_text("utf-8"))
+    source = "\n".join(p.read_text("utf-8") for p in (tree / "dart_hf").rglob("*.py"))
+    for new, old in RENAMED.items():
+        if new in settings and f"{new}:" not in source:
+            settings[old] = settings.pop(new)
+    into.write_text(yaml.safe_dump(settings), "utf-8")
+    return into
+
+
+def produce(
+    tree: str | Path,
+    inputs: str | Path,
+    out: str | Path,
+    cases: Sequence[str] = CASES,
+    cache: str | Path | None = None,
+) -> Path:
+    """Run every case with the package of `tree` through its CLI, writing `out/<case>/`."""
+    tree, inputs, out = Path(tree), Path(inputs), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(tree), "HF_DATASETS_OFFLINE": "1",
+           "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}  # fmt: skip
+    if cache is not None:
+        env["HF_DATASETS_CACHE"] = str(cache)
+    env.pop("DART_HF_DATA_DIR", None)  # each tree's bundled data
+
+    def cli(*args: str) -> None:
+        cmd = [sys.executable, "-m", "dart_hf", *args, "-q"]
+        done = subprocess.run(cmd, env=env, cwd=out, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(args)} failed with {tree}:\n{done.stderr[-3000:]}")
+
+    if "build" in cases or "regrade" in cases:
+        recipe = _for_tree(inputs / "build.yaml", tree, out / "build.yaml")
+        cli("build", "--config", str(recipe), "-o", str(out / "build"))
+    if "regrade" in cases:
+        shutil.copytree(out / "build", out / "regrade")
+        cli("regrade", str(out / "regrade"))
+    if "majority" in cases:
+        recipe = _for_tree(inputs / "majority.yaml", tree, out / "majority.yaml")
+        cli("build", "--config", str(recipe), "-o", str(out / "majority"))
+    if "eval" in cases:
+        cli("eval", "--config", str(inputs / "eval.yaml"), "-o", str(out / "eval"))
     return out
 
 
 def compared_files(root: Path) -> list[str]:
     """The files of an output root that are compared (relative POSIX paths, sorted)."""
     picked: list[Path] = []
-    build, ev = root / "build", root / "eval"
-    if (build / "releases").is_dir():
-        picked += [p for p in (build / "releases").rglob("*") if p.is_file()]
-    if (ev / "predictions").is_dir():
-        picked += [p for p in (ev / "predictions").rglob("*") if p.is_file()]
-    picked += [p for p in (build / "stats.json", ev / "results.json", ev / "results.md")
-               if p.is_file()]  # fmt: skip
+    for case in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        for sub in ("releases", "predictions"):
+            if (case / sub).is_dir():
+                picked += [p for p in (case / sub).rglob("*") if p.is_file()]
+        picked += [case / name for name in ("stats.json", "regrade.json", "results.json",
+                                            "results.md") if (case / name).is_file()]  # fmt: skip
     skip = (".cache", ".lock", ".tmp")
     return sorted(
         p.relative_to(root).as_posix()
@@ -228,20 +335,6 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _run_child(tree: Path, out: Path, queries: int, eval_items: int, cache: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(tree), "HF_DATASETS_OFFLINE": "1",
-           "HF_DATASETS_CACHE": str(cache)}  # fmt: skip
-    env.pop("DART_HF_DATA_DIR", None)  # each tree's bundled data
-    code = (
-        "import sys, dart_hf; sys.path.insert(0, sys.argv[1]);"
-        "from compare_outputs import produce;"
-        "assert dart_hf.__file__.startswith(sys.argv[2]), dart_hf.__file__;"
-        "produce(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))"
-    )
-    args = [str(Path(__file__).parent), str(tree), str(out), str(queries), str(eval_items)]
-    subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=tree, check=True)
-
-
 def _extract(rev: str, into: Path) -> Path:
     """The package and card templates as of `rev`, extracted into `into`."""
     into.mkdir(parents=True)
@@ -258,22 +351,26 @@ def main() -> None:
                         "[default: the working tree]")  # fmt: skip
     parser.add_argument("--queries", type=int, default=24, help="queries of the scripted build")
     parser.add_argument("--eval-items", type=int, default=3, help="items per benchmark")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
     parser.add_argument("--expect", action="append", default=[], metavar="GLOB[:COLUMN]")
     parser.add_argument("--keep", help="write both output roots here instead of a temp dir")
     args = parser.parse_args()
+    cases = [c for c in args.cases.split(",") if c]
+    unknown = sorted(set(cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case {unknown[0]!r}; valid: {', '.join(CASES)}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep) if args.keep else Path(tmp) / "outputs"
+        inputs = prepare_inputs(work / "inputs", args.queries, args.eval_items)
         trees = {
             "old": _extract(args.old, Path(tmp) / "old-tree"),
             "new": REPO if args.new is None else _extract(args.new, Path(tmp) / "new-tree"),
         }
         for name, path in trees.items():
-            _run_child(
-                path, work / name, args.queries, args.eval_items, Path(tmp) / f"cache-{name}"
-            )
+            produce(path, inputs, work / name, cases, cache=Path(tmp) / f"cache-{name}")
         rows = compare_trees(work / "old", work / "new", args.expect)
-    print(f"old = {args.old}, new = {args.new or 'working tree'}; {args.queries} build "
-          f"queries, {args.eval_items} items per benchmark")  # fmt: skip
+    print(f"old = {args.old}, new = {args.new or 'working tree'}; cases {', '.join(cases)}; "
+          f"{args.queries} build queries, {args.eval_items} items per benchmark")  # fmt: skip
     print(format_table(rows))
     sys.exit(1 if any(r.unexpected for r in rows) or not rows else 0)
 

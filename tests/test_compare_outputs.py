@@ -1,8 +1,9 @@
 """benchmarks/compare_outputs.py: the identical-output check that guards refactors.
 
-The script runs old and new code in child processes; here the same `produce` and
-`compare_trees` run in-process on the working tree: twice (the outputs must be deterministic,
-or the check would flag every refactor) and against deliberately changed copies.
+The script runs old and new code through their CLI in child processes; here the same
+`prepare_inputs`, `produce` and `compare_trees` run on the working tree: twice (the outputs
+must be deterministic, or the check would flag every refactor) and against deliberately
+changed copies.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ UNIFORM_CARD = "build/releases/dart-math-uniform/README.md"
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("compare")
-    return co.produce(tmp / "a", queries=8, eval_items=1), co.produce(
-        tmp / "b", queries=8, eval_items=1
-    )
+    inputs = co.prepare_inputs(tmp / "inputs", queries=8, eval_items=1)
+    repo = Path(__file__).resolve().parents[1]
+    return co.produce(repo, inputs, tmp / "a"), co.produce(repo, inputs, tmp / "b")
 
 
 def _copy(run: Path, to: Path) -> Path:
@@ -49,7 +50,10 @@ def test_two_runs_of_the_same_code_are_identical(two_runs: tuple[Path, Path]) ->
     paths = {r.path for r in rows}
     # every release, the statistics and the evaluation outputs are compared
     assert {POOL, UNIFORM_CARD, "build/stats.json", "eval/results.json", "eval/results.md"} <= paths
+    assert {"majority/stats.json", "regrade/regrade.json", "regrade/stats.json"} <= paths
     assert any(p.startswith("build/releases/vrt/data/") for p in paths)
+    assert any(p.startswith("majority/releases/dart-math-pool/queries/") for p in paths)
+    assert any(p.startswith("regrade/releases/dart-math-hard/data/") for p in paths)
     assert any(p.startswith("eval/predictions/math/") for p in paths)
     # parquet files are the same bytes, not merely equal after normalising
     assert all(r.status == "identical" for r in rows if r.path.endswith(".parquet"))
