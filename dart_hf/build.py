@@ -41,16 +41,13 @@ from dart_hf.config import (
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError
 from dart_hf.executors import Executor, ExecutorSpec, make_executor
+from dart_hf.folders import BuildFolder
 from dart_hf.stats import BuildStats
 from dart_hf.strategies import POOL, STRATEGIES
 
 logger = logging.getLogger(__name__)
 
 POOL_RELEASE = "dart-math-pool"
-GRADED = "graded.arrow"  # Arrow IPC stream: datasets memory-maps it as is
-RECORD = "build.json"  # what made the folder: settings, grader, queries (outputs.check_fingerprint)
-STAGING = ".staging"  # releases are written here, then renamed into releases/
-REGRADING = ".regrade"  # `dart-hf regrade` stages its files here, then moves them in
 NOT_FINGERPRINTED = frozenset({"push", "org", "num_proc"})
 """Settings that change no output file (cards are re-rendered on every run)."""
 
@@ -169,24 +166,6 @@ def _open_rows(n_samples: int) -> bool:
     return n_samples > 0
 
 
-def _round_dir(out: Path, r: int) -> Path:
-    return out / "rounds" / f"round-{r:03d}"
-
-
-def _state_path(out: Path, r: int) -> Path:
-    return out / "state" / f"round-{r:03d}.parquet"
-
-
-def last_round(out: Path) -> int:
-    """Index of the last finished round in `out` (-1 when none)."""
-    done = sorted((out / "state").glob("round-*.parquet"))
-    return int(done[-1].stem.split("-")[1]) if done else -1
-
-
-def _has_work(out: Path) -> bool:
-    return any((out / "rounds").glob("round-*/shard-*.parquet")) or last_round(out) >= 0
-
-
 LATER_SETTINGS: dict[str, Any] = {"gold": "answer", "query_column": None, "answer_column": None}
 """Settings added after build folders existed, with their defaults: at the default they are
 left out of the fingerprint, so those folders still resume."""
@@ -208,34 +187,34 @@ def fingerprint(settings: dict[str, Any], queries: Dataset) -> dict[str, Any]:
     }
 
 
-def _check_recipe(out: Path, settings: dict[str, Any], queries: Dataset) -> None:
-    """Record what makes this build in `out`, or refuse a rerun made with anything else."""
-    if (out / REGRADING).is_dir():  # its files are half moved in: finish it before sampling on
+def _check_recipe(folder: BuildFolder, settings: dict[str, Any], queries: Dataset) -> None:
+    """Record what makes this build in the folder, or refuse a rerun made with anything else."""
+    out = folder.root
+    if folder.regrade_work.path.is_dir():  # half moved in: finish it before sampling on
         raise DartError(
             f"{out}: a regrade was interrupted; run `dart-hf regrade {out}` to finish it"
         )
-    record = out / RECORD
-    if not record.is_file() and (out / "recipe.yaml").is_file() and _has_work(out):
+    if not folder.record.is_file() and folder.recipe.is_file() and folder.has_work():
         raise DartError(
             f"{out} holds a build from an older dart-hf that did not record its grader and "
-            f"queries ({RECORD} is missing); use a new --out"
+            f"queries ({folder.record.name} is missing); use a new --out"
         )
     status = outputs.check_fingerprint(
-        record, fingerprint(settings, queries), what="a build", has_work=lambda: _has_work(out),
+        folder.record, fingerprint(settings, queries), what="a build", has_work=folder.has_work,
         remedy="use a new --out", regradable=("grader",),
         regrade_remedy=f"run `dart-hf regrade {out}` to grade its samples again with the current "
         "grader (then this command continues the build where new targets need more samples)",
     )  # fmt: skip
     if status == "replaced":  # an earlier run that finished nothing: its derived files go too
-        (out / "scripted-table.parquet").unlink(missing_ok=True)
-    outputs.atomic_write(out / "recipe.yaml", yaml.safe_dump(settings, sort_keys=True))
+        folder.scripted_table.unlink(missing_ok=True)
+    outputs.atomic_write(folder.recipe, yaml.safe_dump(settings, sort_keys=True))
 
 
-def engine_spec(cfg: BuildConfig, out: Path, queries: Dataset) -> EngineSpec:
+def engine_spec(cfg: BuildConfig, folder: BuildFolder, queries: Dataset) -> EngineSpec:
     """The engine spec; the scripted engine gets a query/answer table written from the pool."""
     options = dict(cfg.engine_options)
     if cfg.engine == "scripted" and "table" not in options:
-        table = out / "scripted-table.parquet"
+        table = folder.scripted_table
         if not table.is_file():
             cols = [
                 c for c in ("query", "answer", "solution", "level") if c in queries.column_names
@@ -250,17 +229,17 @@ def _run_round(
     queries: Dataset,
     state: dars.State,
     n: np.ndarray,
-    out: Path,
+    build_folder: BuildFolder,
     spec: EngineSpec,
     s: BuildSettings,
     progress: bool,
     executor: Executor,
 ) -> tuple[Dataset, dict[str, Any]]:
     """Sample and grade one round (resuming its shards); returns graded rows and round meta."""
-    folder = _round_dir(out, r)
-    graded_path = folder / GRADED
-    meta_path = folder / "meta.json"
-    if graded_path.is_file() and meta_path.is_file():
+    folder = build_folder.round(r)
+    graded_path = folder.graded
+    meta_path = folder.meta
+    if folder.finished():
         graded = Dataset.from_file(str(graded_path))
         return graded, json.loads(meta_path.read_text(encoding="utf-8"))
     t0 = time.perf_counter()
@@ -289,37 +268,37 @@ GRADE_COLUMNS = ("pred", "correct", "grade_status", "verdict_source")
 """The columns `grading.grade_batch` adds."""
 
 
-def read_majority_table(out: Path) -> dict[str, list[Any]]:
-    """The votes of a `gold: majority` build (`gold_majority.TABLE`)."""
-    from dart_hf import gold_majority
-
-    path = out / gold_majority.TABLE
+def read_majority_table(folder: BuildFolder) -> dict[str, list[Any]]:
+    """The votes of a `gold: majority` build (`BuildFolder.majority_votes`)."""
+    path = folder.majority_votes
     if not path.is_file():
-        raise DartError(f"{out}: the vote phase's golds ({path.name}) are missing; use a new --out")
+        raise DartError(
+            f"{folder.root}: the vote phase's golds ({path.name}) are missing; use a new --out"
+        )
     return pq.read_table(path).to_pydict()
 
 
-def with_majority_golds(out: Path, queries: Dataset) -> Dataset:
+def with_majority_golds(folder: BuildFolder, queries: Dataset) -> Dataset:
     """The queries with the golds of the build's vote phase (`queries` unchanged without one)."""
     from dart_hf import gold_majority
 
-    if not (out / gold_majority.TABLE).is_file():
+    if not folder.majority_votes.is_file():
         return queries
-    return gold_majority.apply_golds(queries, gold_majority.golds_of(read_majority_table(out)))
+    return gold_majority.apply_golds(queries, gold_majority.golds_of(read_majority_table(folder)))
 
 
 def vote_phase(
-    out: Path, queries: Dataset, graded: Dataset, s: BuildSettings, executor: Executor
+    folder: BuildFolder, queries: Dataset, graded: Dataset, s: BuildSettings, executor: Executor
 ) -> tuple[Dataset, Dataset]:
     """Golds for the queries without one from the vote round's samples, then that round
     graded again against them. Returns the regraded round and the queries with their golds.
 
-    The votes are saved (`gold_majority.TABLE`) before the round is regraded, and regrading
+    The votes are saved (`BuildFolder.majority_votes`) before the round is regraded, and regrading
     is skipped once done, so a build killed anywhere in between resumes to the same result.
     """
     from dart_hf import gold_audit, gold_majority
 
-    path = out / gold_majority.TABLE
+    path = folder.majority_votes
     if not path.is_file():
         needs = [q for q, a in zip(queries["id"], queries["answer"], strict=True)
                  if not (a or "").strip()]  # fmt: skip
@@ -335,14 +314,14 @@ def vote_phase(
         left = votes["gold_source"].count(None)
         logger.info("vote phase: %d golds from majority votes, %d queries without a clear "
                     "majority left out", len(needs) - left, left)  # fmt: skip
-    golds = gold_majority.golds_of(read_majority_table(out))
+    golds = gold_majority.golds_of(read_majority_table(folder))
     rows = graded.data.table.select(["id", "answer"])
     pending = pc.and_(pc.is_in(rows["id"], value_set=pa.array(list(golds), pa.string())),
                       pc.equal(rows["answer"], ""))  # fmt: skip
     if golds and pc.any(pending).as_py():
         fresh = graded.remove_columns([c for c in GRADE_COLUMNS if c in graded.column_names])
         regraded = executor.grade(gold_majority.apply_golds(fresh, golds), s.grade)
-        target = _round_dir(out, gold_majority.VOTE_ROUND) / GRADED
+        target = folder.round(gold_majority.VOTE_ROUND).graded
         write_arrow(regraded, target)
         graded = Dataset.from_file(str(target))
     return graded, gold_majority.apply_golds(queries, golds)
@@ -350,7 +329,7 @@ def vote_phase(
 
 def run_rounds(
     queries: Dataset,
-    out: Path,
+    folder: BuildFolder,
     s: BuildSettings,
     spec: EngineSpec,
     progress: bool = False,
@@ -375,13 +354,15 @@ def run_rounds(
         )
     ids = queries["id"]
     position = {q: i for i, q in enumerate(ids)}
-    prev = last_round(out)
+    prev = folder.last_round()
     if majority and prev >= gold_majority.VOTE_ROUND:
-        queries = with_majority_golds(out, queries)
+        queries = with_majority_golds(folder, queries)
     if prev >= 0:
-        state = dars.load_state(_state_path(out, prev))
+        state = dars.load_state(folder.state(prev))
         if list(state["id"]) != list(ids):
-            raise DartError(f"{out}: saved state does not match the query pool; use a new --out")
+            raise DartError(
+                f"{folder.root}: saved state does not match the query pool; use a new --out"
+            )
     else:
         state = dars.new_state(ids, queries["level"], queries["source"])
         if cfg.fail_rate_from:
@@ -402,16 +383,16 @@ def run_rounds(
             n = dars.schedule(state, cfg, dars.budget_left(state, cfg))
             if not n.any():  # nothing left to spend: close every open query
                 state = dars.apply_stop_rules(state, cfg, budget_left=0)
-                dars.save_state(state, _state_path(out, r))
+                dars.save_state(state, folder.state(r))
                 break
-        graded, _ = _run_round(r, queries, state, n, out, spec, s, progress, executor)
+        graded, _ = _run_round(r, queries, state, n, folder, spec, s, progress, executor)
         if vote:  # golds from the votes; the round is graded again against them
-            graded, queries = vote_phase(out, queries, graded, s, executor)
+            graded, queries = vote_phase(folder, queries, graded, s, executor)
         before = state
         index = np.asarray([position[q] for q in graded["id"]], dtype=np.int64)
         state = dars.update_counts(state, index, graded["correct"], r)
         if vote:
-            state = gold_majority.leave_out(state, read_majority_table(out))
+            state = gold_majority.leave_out(state, read_majority_table(folder))
         if phase:
             state = (
                 gold_majority.freeze_phase(state, before, cfg)
@@ -420,7 +401,7 @@ def run_rounds(
             )
         if not (vote and not cfg.fail_rate_from):  # no targets before the fail-rate phase
             state = dars.apply_stop_rules(state, cfg, dars.budget_left(state, cfg))
-        dars.save_state(state, _state_path(out, r))
+        dars.save_state(state, folder.state(r))
         logger.info(
             "round %d: %d samples, %d queries open", r, len(graded), int((~state["done"]).sum())
         )
@@ -428,12 +409,12 @@ def run_rounds(
     return state
 
 
-def graded_pool(out: Path) -> Dataset:
+def graded_pool(folder: BuildFolder) -> Dataset:
     """Every graded raw sample of the build, in round order (memory-mapped)."""
-    files = sorted(str(p) for p in (out / "rounds").glob(f"round-*/{GRADED}"))
+    files = folder.graded_files()
     if not files:
-        raise DartError(f"{out}: no graded rounds")
-    parts = [Dataset.from_file(f) for f in files]
+        raise DartError(f"{folder.root}: no graded rounds")
+    parts = [Dataset.from_file(str(f)) for f in files]
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
@@ -524,7 +505,7 @@ def check_pool_schema(out: Path, samples: Dataset) -> None:
 
 
 def assemble_releases(
-    out: Path,
+    folder: BuildFolder,
     queries: Dataset,
     state: dars.State,
     s: BuildSettings,
@@ -534,16 +515,16 @@ def assemble_releases(
     """Write every release folder; return them and the figures the statistics need.
 
     Args:
-        into: Folder the releases are written to (default `out/releases`); `run_build`
-            stages them in `out/releases/.staging` and renames each one in when its card is
+        into: Folder the releases are written to (default `folder.releases`); `run_build`
+            stages them in `folder.staging` and renames each one in when its card is
             written, so a release is complete or absent.
-        pool: The graded samples (default: `graded_pool(out)`; `dart-hf regrade` passes the
-            samples it graded again, before they replace the build's).
+        pool: The graded samples (default: `graded_pool(folder)`; `dart-hf regrade` passes
+            the samples it graded again, before they replace the build's).
     """
     from dart_hf import hub
 
-    into = into or out / "releases"
-    pool = graded_pool(out) if pool is None else pool
+    into = into or folder.releases
+    pool = graded_pool(folder) if pool is None else pool
     ids = list(state["id"])
     excluded, used = decontamination_mask(queries["query"], s.build)
     audit = gold_audit_columns(pool, state, s.build)
@@ -551,15 +532,15 @@ def assemble_releases(
     if s.build.gold == "majority":  # the golds of the vote phase, and its votes per query
         from dart_hf import gold_majority
 
-        queries = with_majority_golds(out, queries)
-        votes = read_majority_table(out)
+        queries = with_majority_golds(folder, queries)
+        votes = read_majority_table(folder)
         audit = gold_majority.audit_columns(audit, ids, votes)
     disputed = np.array([g == "disputed" for g in audit["gold_status"]], dtype=bool)
     drop_disputed = s.build.exclude_disputed and bool(disputed.any())
     sel = assemble.select(pool, ids, excluded=excluded | disputed if drop_disputed else excluded)
     # why each sample can be in no release, stored with the pool's samples
     samples = pool.add_column("drop_reason", sel.drop_reason())
-    check_pool_schema(out, samples)
+    check_pool_schema(folder.root, samples)
     if drop_disputed:  # the pool release leaves out the samples of disputed queries
         gone = pa.array([q for q, d in zip(ids, disputed, strict=True) if d])
         keep = pc.invert(pc.is_in(pool.data.table["id"], value_set=gone))
@@ -581,16 +562,16 @@ def assemble_releases(
     for name, selected in plan.items():
         ds = assemble.release(pool, selected, fail_rate, columns=schema.names(schema.RELEASE))
         schema.check_features(ds.features, schema.RELEASE, where=STRATEGIES[name].release)
-        folder = into / STRATEGIES[name].release
-        hub.write_hub_folder({"default": ds}, folder)
-        releases[name] = folder
+        target = into / STRATEGIES[name].release
+        hub.write_hub_folder({"default": ds}, target)
+        releases[name] = target
         del ds
-    folder = into / POOL_RELEASE
+    target = into / POOL_RELEASE
     hub.write_hub_folder(
         {"samples": samples, "queries": query_info(queries, state, kept, excluded, audit)},
-        folder,
+        target,
     )
-    releases[POOL] = folder
+    releases[POOL] = target
     figures = stats.BuildFigures(
         kept=kept,
         rows=rows,
@@ -604,11 +585,8 @@ def assemble_releases(
     return releases, figures
 
 
-def _round_meta(out: Path) -> list[dict[str, Any]]:
-    return [
-        json.loads(p.read_text(encoding="utf-8"))
-        for p in sorted((out / "rounds").glob("round-*/meta.json"))
-    ]
+def _round_meta(folder: BuildFolder) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in folder.metas()]
 
 
 def run_build(
@@ -639,15 +617,15 @@ def run_build(
 
     s = BuildSettings.from_dict(settings)
     check_model(s.build.engine, s.build.model)
-    out = Path(out)
+    folder = BuildFolder(Path(out))
     queries = load_queries(s.build)
-    with outputs.folder_lock(out, "build"), outputs.disk_full(out, out):
-        return _run_build(s, out, queries, progress, executor)
+    with folder.lock("build"):
+        return _run_build(s, folder, queries, progress, executor)
 
 
 def _run_build(
     s: BuildSettings,
-    out: Path,
+    folder: BuildFolder,
     queries: Dataset,
     progress: bool,
     executor: ExecutorSpec | None,
@@ -655,32 +633,31 @@ def _run_build(
     from dart_hf.push import push_folders
 
     recipe = s.to_dict()
-    _check_recipe(out, recipe, queries)
-    outputs.remove_temp(out)  # left by a killed run (we hold the lock: nobody else writes)
-    spec = engine_spec(s.build, out, queries)
+    _check_recipe(folder, recipe, queries)
+    outputs.remove_temp(folder.root)  # left by a killed run (we hold the lock)
+    spec = engine_spec(s.build, folder, queries)
     state = run_rounds(
-        queries, out, s, spec, progress=progress,
+        queries, folder, s, spec, progress=progress,
         executor=make_executor(executor or ExecutorSpec()),
     )  # fmt: skip
-    staging = out / "releases" / STAGING
-    releases, fig = assemble_releases(out, queries, state, s, into=staging)
-    result_stats = release_stats(out, s, recipe, state, fig)
-    stats.save_stats(result_stats, out / "stats.json")
+    releases, fig = assemble_releases(folder, queries, state, s, into=folder.staging)
+    result_stats = release_stats(folder, s, recipe, state, fig)
+    stats.save_stats(result_stats, folder.stats)
     final: dict[str, Path] = {}
 
-    def move_in(name: str, folder: Path) -> None:  # each release lands once its card is written
-        final[name] = out / "releases" / folder.name
-        outputs.replace_folder(folder, final[name])
+    def move_in(name: str, staged: Path) -> None:  # each release lands once its card is written
+        final[name] = folder.release(staged.name)
+        outputs.replace_folder(staged, final[name])
 
     write_cards(releases, result_stats, s, written=move_in)
-    staging.rmdir()
+    folder.staging.rmdir()
     if s.build.push:
         push_folders(list(final.values()), org=s.build.org)  # names every one not pushed
-    return BuildResult(out=out, stats=result_stats, releases=final)
+    return BuildResult(out=folder.root, stats=result_stats, releases=final)
 
 
 def release_stats(
-    out: Path,
+    folder: BuildFolder,
     s: BuildSettings,
     recipe: dict[str, Any],
     state: dars.State,
@@ -690,8 +667,8 @@ def release_stats(
     rounds' tokens and wall time, the engine's provenance and the current grader."""
     from dart_hf.grading import grader_info
 
-    meta = _round_meta(out)
-    first = Dataset.from_file(str(_round_dir(out, 0) / GRADED)).select(range(1)).to_list()
+    meta = _round_meta(folder)
+    first = Dataset.from_file(str(folder.round(0).graded)).select(range(1)).to_list()
     prov = {k: (first[0].get(k) if first else None)
             for k in ("engine", "engine_version", "model", "model_hash")}  # fmt: skip
     majority = None

@@ -335,11 +335,11 @@ def regrade_cmd(out: str, num_proc: int | None) -> None:
     queries whose target or stop reason changed) and saves it as DIR/regrade.json. A killed
     regrade resumes when rerun; a folder whose raw samples are incomplete is refused.
     """
-    from dart_hf.regrade import REPORT, format_report, regrade
+    from dart_hf.regrade import format_report, regrade
 
     result = regrade(out, num_proc=num_proc, progress=True)
     click.echo(format_report(result.report))
-    click.echo(f"wrote {Path(out) / REPORT}")
+    click.echo(f"wrote {result.report_file}")
 
 
 # ---------------------------------------------------------------- release (hub.py, cards.py)

@@ -40,6 +40,7 @@ from dart_hf.eval_results import (
 )
 from dart_hf.executors import Executor, ExecutorSpec, make_executor
 from dart_hf.fewshot import default_shots, exemplar_source, get_exemplars, pose_queries
+from dart_hf.folders import EvalFolder, SamplingFolder
 
 logger = logging.getLogger(__name__)
 
@@ -296,13 +297,14 @@ REGRADABLE = ("grader", "data.gold_hash")
 """What `--regrade` may change in a folder: the saved samples stay valid."""
 
 
-def _check_settings(path: Path, fingerprint: dict[str, Any], folder: Path, regrade: bool) -> None:
+def _check_settings(
+    path: Path, fingerprint: dict[str, Any], folder: SamplingFolder, regrade: bool
+) -> None:
     """Refuse to resume shards made with other settings, another grader or other golds."""
     from dart_hf import outputs
 
     outputs.check_fingerprint(
-        path, fingerprint, what="samples", folder=folder,
-        has_work=lambda: any(folder.glob("shard-*.parquet")),
+        path, fingerprint, what="samples", folder=folder.path, has_work=folder.has_shards,
         remedy="use another -o/--out (or delete that folder)",
         allow=REGRADABLE if regrade else (), regradable=REGRADABLE,
         regrade_remedy="rerun with --regrade to grade the saved samples again with the current "
@@ -372,22 +374,20 @@ def run_eval(
         DartError: Bad input, a folder holding samples made with other settings (or another
             grader or other golds, without `regrade`), a folder in use, or a full disk.
     """
-    from dart_hf import outputs
-
     start = time.time()
     # every benchmark is loaded (and checked) before an engine starts
     loaded = {bench: _load_queries(config, bench) for bench in config.benchmarks}
-    out = Path(out_dir)
-    with outputs.folder_lock(out, "eval"), outputs.disk_full(out, out):
+    folder = EvalFolder(Path(out_dir))
+    with folder.lock("eval"):
         return _run_eval(
-            config, out, loaded, engine_spec, progress, regrade, start,
+            config, folder, loaded, engine_spec, progress, regrade, start,
             make_executor(executor or ExecutorSpec()),
         )  # fmt: skip
 
 
 def _run_eval(
     config: EvalConfig,
-    out: Path,
+    out: EvalFolder,
     loaded: dict[str, tuple[Dataset, dict[str, Any]]],
     engine_spec: Any,
     progress: bool,
@@ -421,13 +421,13 @@ def _run_eval(
         golds = [c for c in outputs.GOLD_COLUMNS if c in queries.column_names]
         posed = queries.remove_columns(golds)
         for seed in config.seeds:
-            folder = out / "samples" / bench / f"seed-{seed}"
+            folder = out.samples(bench, seed)
             fingerprint = {
                 "settings": {**config.sampling_dict(bench, seed), "engine": spec_dict},
                 "grader": grader_info(),
                 "data": outputs.data_fingerprint(queries),
             }
-            _check_settings(folder.with_suffix(".json"), fingerprint, folder, regrade)
+            _check_settings(out.samples_record(bench, seed), fingerprint, folder, regrade)
             samples = executor.sample(
                 posed,
                 folder,
@@ -439,7 +439,7 @@ def _run_eval(
                 progress=progress,
             )
             if samples["id"] != [i for i in posed["id"] for _ in range(config.n)]:
-                raise DartError(f"{folder}: the shards do not match the benchmark's items")
+                raise DartError(f"{folder.path}: the shards do not match the benchmark's items")
             if recorded is None and len(samples):
                 first = samples.select(range(1)).to_list()[0]
                 recorded = {
@@ -450,9 +450,7 @@ def _run_eval(
                 gold = gold.select([i for i in range(len(gold)) for _ in range(config.n)])
             samples = concatenate_datasets([samples, gold], axis=1)
             parts.append(_to_predictions(samples, seed))
-        generation[bench] = generation_totals(
-            [out / "samples" / bench / f"seed-{seed}" for seed in config.seeds]
-        )
+        generation[bench] = generation_totals([out.samples(bench, seed) for seed in config.seeds])
         logger.info("grading %s", bench)
         graded = grade_predictions(
             concatenate_datasets(parts),
@@ -491,22 +489,22 @@ def _run_eval(
     return results
 
 
-def write_outputs(results: dict[str, Any], per_bench: dict[str, Dataset], out: Path) -> None:
+def write_outputs(results: dict[str, Any], per_bench: dict[str, Dataset], out: EvalFolder) -> None:
     """Write results.json, results.md and the predictions dataset with its card."""
     from dart_hf.hub import write_hub_folder
     from dart_hf.outputs import atomic_write, replace_folder
 
-    atomic_write(out / "results.json", json.dumps(results, indent=1, default=str) + "\n")
-    atomic_write(out / "results.md", results_markdown(results))
+    atomic_write(out.results, json.dumps(results, indent=1, default=str) + "\n")
+    atomic_write(out.results_md, results_markdown(results))
     # derived data: rebuilt whole (no stale config survives), staged and renamed in, so a
     # killed run leaves the old predictions or the new ones, never a mix
-    staged = out / ".staging" / "predictions"
+    staged = out.staging
     if staged.exists():
         shutil.rmtree(staged)
     staged.mkdir(parents=True)
     write_hub_folder(dict(per_bench), staged, split="test")
     write_eval_card(staged, results, rows=sum(len(ds) for ds in per_bench.values()))
-    replace_folder(staged, out / "predictions")
+    replace_folder(staged, out.predictions)
     staged.parent.rmdir()
 
 
@@ -514,7 +512,7 @@ def push_results(out_dir: str | Path, repo: str | None, **kwargs: Any) -> str:
     """Upload the staged predictions dataset and its card (`DIR/predictions`) to the Hub."""
     from dart_hf.push import push_folder
 
-    folder = Path(out_dir) / "predictions"
+    folder = EvalFolder(Path(out_dir)).predictions
     if not (folder / "README.md").is_file():
         raise DartError(f"{folder}: no staged predictions; run the evaluation first")
     return push_folder(folder, repo, **kwargs)

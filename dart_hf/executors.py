@@ -29,11 +29,10 @@ from datasets import Dataset, concatenate_datasets
 from dart_hf.config import GradeConfig, SamplingConfig
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError, missing_package, unknown_name
+from dart_hf.folders import SamplingFolder
 from dart_hf.grading import grading_workers
 
 logger = logging.getLogger(__name__)
-
-RAY_TASKS = "ray_tasks.jsonl"
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ class Executor(Protocol):
     def sample(
         self,
         queries: Dataset,
-        out_dir: Path,
+        out_dir: SamplingFolder | Path,
         *,
         engine_spec: EngineSpec,
         sampling: SamplingConfig,
@@ -143,7 +142,7 @@ class LocalExecutor:
     def __init__(self, spec: ExecutorSpec) -> None:
         self.spec = spec
 
-    def sample(self, queries: Dataset, out_dir: Path, **kwargs: Any) -> Dataset:
+    def sample(self, queries: Dataset, out_dir: SamplingFolder | Path, **kwargs: Any) -> Dataset:
         """Sample with `sampling.run_sampling`."""
         from dart_hf import sampling
 
@@ -197,7 +196,7 @@ class _EngineActor:
     ) -> dict[str, Any]:
         from dart_hf import sampling
 
-        meta = sampling.sample_shard(Dataset(table), Path(out_dir), k, **kwargs)
+        meta = sampling.sample_shard(Dataset(table), SamplingFolder(Path(out_dir)), k, **kwargs)
         return {**meta, **_task_record("sample", shard=k)}
 
 
@@ -241,15 +240,15 @@ class RayExecutor:
             have.append(self._actor_cls.options(**options).remote())
         return have
 
-    def _log(self, out_dir: Path, records: list[dict[str, Any]]) -> None:
-        with open(out_dir / RAY_TASKS, "a", encoding="utf-8") as fh:
+    def _log(self, folder: SamplingFolder, records: list[dict[str, Any]]) -> None:
+        with open(folder.ray_log, "a", encoding="utf-8") as fh:
             for rec in records:
                 fh.write(json.dumps(rec, default=str) + "\n")
 
     def sample(
         self,
         queries: Dataset,
-        out_dir: Path,
+        out_dir: SamplingFolder | Path,
         *,
         engine_spec: EngineSpec,
         sampling: SamplingConfig,
@@ -264,7 +263,7 @@ class RayExecutor:
         from dart_hf import sampling as sampling_mod
         from dart_hf.logs import progress_bar as tqdm  # honours -q, TQDM_DISABLE
 
-        plan = sampling_mod.plan_sampling(
+        plan = sampling_mod.open_sampling(
             queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,
             seed=seed, shard_size=shard_size,
         )  # fmt: skip
@@ -288,8 +287,8 @@ class RayExecutor:
                 ):
                     records.append(rec)
                     bar.update(1)
-            self._log(plan.out, records)
-        return sampling_mod.load_samples(plan.out, plan.n_shards, plan.features)
+            self._log(plan.folder, records)
+        return sampling_mod.load_samples(plan.folder, plan.n_shards, plan.features)
 
     def grade(self, raw: Dataset, config: GradeConfig) -> Dataset:
         """Grade chunks of rows as Ray tasks, keeping row order."""

@@ -40,8 +40,6 @@ NO_MAJORITY = "no_majority"
 """Stop reason of a query left out because its vote phase found no clear majority."""
 VOTE_ROUND = 0
 FAIL_RATE_ROUND = 1
-TABLE = "gold-majority.parquet"
-"""The votes of a build (`DIR/gold-majority.parquet`): one row per query without an answer."""
 VOTE_VERSION = "1"
 """Bump when `vote_batch` output changes."""
 TABLE_COLUMNS = ("id", "gold_source", "gold_majority", "gold_majority_votes", "gold_voters")

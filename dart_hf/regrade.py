@@ -50,26 +50,21 @@ from datasets import Dataset, concatenate_datasets
 
 from dart_hf import arrow_io, build, dars, outputs, sampling
 from dart_hf.errors import DartError
+from dart_hf.folders import BuildFolder, EvalFolder, RegradeWork
 
 logger = logging.getLogger(__name__)
 
-WORK = build.REGRADING
-"""Staging folder of a regrade in progress (a build refuses to run while it exists)."""
-REPORT = "regrade.json"
-CHANGES = "changes.json"
-"""In `WORK`: the report, written once every new file is staged (the commit may then start)."""
-PLAN = "plan.json"
-"""In `WORK`: the grader the staged files were graded with."""
 VERDICT_COLUMNS = ("correct", "grade_status", "pred")
 
 
 @dataclasses.dataclass
 class RegradeResult:
-    """What a regrade did: the folder, its kind (`build` or `eval`) and the report."""
+    """What a regrade did: the folder, its kind (`build` or `eval`), the report and its file."""
 
     out: Path
     kind: str
     report: dict[str, Any]
+    report_file: Path
 
 
 def regrade(
@@ -89,12 +84,12 @@ def regrade(
     out = Path(out)
     if not out.is_dir():
         raise DartError(f"{out}: no such folder")
-    if (out / build.RECORD).is_file() or (out / "rounds").is_dir():
-        return regrade_build(out, num_proc=num_proc, progress=progress)
-    if (out / "results.json").is_file() or (out / "samples").is_dir():
-        return regrade_eval(out, num_proc=num_proc, progress=progress)
+    if BuildFolder(out).is_build():
+        return regrade_build(BuildFolder(out), num_proc=num_proc, progress=progress)
+    if EvalFolder(out).is_eval():
+        return regrade_eval(EvalFolder(out), num_proc=num_proc, progress=progress)
     raise DartError(
-        f"{out} holds neither a build ({build.RECORD}, rounds/) nor an evaluation "
+        f"{out} holds neither a build (build.json, rounds/) nor an evaluation "
         "(results.json, samples/)"
     )
 
@@ -102,13 +97,15 @@ def regrade(
 # --------------------------------------------------------------------------- build folders
 
 
-def build_settings(out: Path, num_proc: int | None = None) -> tuple[build.BuildSettings, dict]:
+def build_settings(
+    folder: BuildFolder, num_proc: int | None = None
+) -> tuple[build.BuildSettings, dict]:
     """The settings a build folder records (`recipe.yaml`), checked; and their flat form."""
-    path = out / "recipe.yaml"
-    if not (out / build.RECORD).is_file():
+    out, path = folder.root, folder.recipe
+    if not folder.record.is_file():
         raise DartError(
-            f"{out}: no {build.RECORD} (a build from an older dart-hf, or none): nothing records "
-            "which grader and queries made it, so it cannot be regraded"
+            f"{out}: no {folder.record.name} (a build from an older dart-hf, or none): nothing "
+            "records which grader and queries made it, so it cannot be regraded"
         )
     if not path.is_file():
         raise DartError(f"{path} is missing: the build's settings are unknown")
@@ -132,57 +129,61 @@ def build_settings(out: Path, num_proc: int | None = None) -> tuple[build.BuildS
     return s, s.to_dict()
 
 
-def sampled_rounds(out: Path) -> list[int]:
+def sampled_rounds(folder: BuildFolder) -> list[int]:
     """Shard counts of the build's rounds, in round order, once every raw sample is on disk.
 
     Raises:
         DartError: No round, a gap in the rounds, or a round that did not finish (a shard
             missing, no graded rows, or fewer rows than the round recorded), named.
     """
-    folders = sorted(p for p in (out / "rounds").glob("round-*") if p.is_dir())
-    if not folders:
+    out = folder.root
+    rounds = folder.round_folders()
+    if not rounds:
         raise DartError(f"{out}: no sampled rounds (rounds/ is empty): nothing to regrade")
-    numbers = [int(p.name.split("-")[1]) for p in folders]
+    numbers = [f.number for f in rounds]
     gaps = sorted(set(range(numbers[-1] + 1)) - set(numbers))
     if gaps:
         raise DartError(
-            f"{out}/rounds: round {gaps[0]:03d} is missing: the raw samples are incomplete"
+            f"{folder.rounds}: round {gaps[0]:03d} is missing: the raw samples are incomplete"
         )
-    finish = f"rerun `dart-hf build --config {out}/recipe.yaml -o {out}` to finish it, then regrade"
+    finish = f"rerun `dart-hf build --config {folder.recipe} -o {out}` to finish it, then regrade"
     shards = []
-    for r, folder in zip(numbers, folders, strict=True):
-        manifest = folder / sampling.MANIFEST
-        if not manifest.is_file():
+    for rf in rounds:
+        r = rf.number
+        count = rf.recorded_count()
+        if count is None:
             raise DartError(
-                f"{folder}: no {sampling.MANIFEST}: round {r} was never sampled; {finish}"
+                f"{rf.path}: no {rf.manifest.name}: round {r} was never sampled; {finish}"
             )
-        record = json.loads(manifest.read_text(encoding="utf-8"))
-        n_shards = -(-int(record["queries"]) // int(record["shard_size"]))
-        have = [k for k in range(n_shards) if sampling.shard_path(folder, k).is_file()]
-        graded = (folder / build.GRADED).is_file() and (folder / "meta.json").is_file()
-        if len(have) < n_shards or not graded:
-            what = f"{len(have)} of {n_shards} shards" + ("" if graded else ", not graded")
+        missing = rf.missing(count)
+        if missing or not rf.finished():
+            what = f"{count - len(missing)} of {count} shards" + (
+                "" if rf.finished() else ", not graded"
+            )
             raise DartError(
-                f"{folder}: round {r} did not finish ({what}): the raw samples are incomplete; "
+                f"{rf.path}: round {r} did not finish ({what}): the raw samples are incomplete; "
                 f"{finish}"
             )
-        rows = sum(pq.read_metadata(sampling.shard_path(folder, k)).num_rows for k in have)
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        rows = sum(pq.read_metadata(rf.shard(k)).num_rows for k in range(count))
+        meta = json.loads(rf.meta.read_text(encoding="utf-8"))
         if rows != int(meta["raw_samples"]):
             raise DartError(
-                f"{folder}: the shards hold {rows} samples, meta.json records "
+                f"{rf.path}: the shards hold {rows} samples, {rf.meta.name} records "
                 f"{meta['raw_samples']}: the raw samples are incomplete"
             )
-        shards.append(n_shards)
+        shards.append(count)
     return shards
 
 
-def _stage_record(out: Path, recipe: dict[str, Any], queries: Dataset, work: Path) -> dict:
+def _stage_record(
+    folder: BuildFolder, recipe: dict[str, Any], queries: Dataset, work: RegradeWork
+) -> dict:
     """Stage the updated `build.json` in `work`; refuse anything but a grader change.
 
     Returns the grader the build's samples were graded with.
     """
-    old = json.loads((out / build.RECORD).read_text(encoding="utf-8"))
+    out = folder.root
+    old = json.loads(folder.record.read_text(encoding="utf-8"))
     new = json.loads(json.dumps(build.fingerprint(recipe, queries), default=str))
     diff = [
         line
@@ -192,20 +193,22 @@ def _stage_record(out: Path, recipe: dict[str, Any], queries: Dataset, work: Pat
     if diff:
         raise DartError(
             f"{out} cannot be regraded: {'; '.join(diff)}. A regrade keeps the build's "
-            f"settings ({out}/recipe.yaml), queries and gold answers and changes only the grader"
+            f"settings ({folder.recipe}), queries and gold answers and changes only the grader"
         )
-    outputs.atomic_write(work / build.RECORD, json.dumps(new, indent=1, sort_keys=True) + "\n")
+    outputs.atomic_write(work.record, json.dumps(new, indent=1, sort_keys=True) + "\n")
     return old.get("grader") or {}
 
 
-def _grade_round(out: Path, r: int, n_shards: int, s: build.BuildSettings, work: Path) -> Path:
+def _grade_round(
+    folder: BuildFolder, r: int, n_shards: int, s: build.BuildSettings, work: RegradeWork
+) -> Path:
     """Grade round r's raw shards with the current grader into `work` (kept when there)."""
     from dart_hf.executors import ExecutorSpec, make_executor
 
-    target = work / f"round-{r:03d}.arrow"
+    target = work.graded(r)
     if target.is_file():
         return target
-    raw = sampling.load_samples(build._round_dir(out, r), n_shards)
+    raw = sampling.load_samples(folder.round(r), n_shards)
     logger.info("regrading round %d: %d samples", r, len(raw))
     graded = make_executor(ExecutorSpec()).grade(raw, s.grade)
     arrow_io.write_arrow(graded, target)
@@ -440,32 +443,32 @@ def compare_releases(old_root: Path, new: dict[str, Path]) -> dict[str, dict[str
 
 
 def regrade_build(
-    out: Path, *, num_proc: int | None = None, progress: bool = False
+    folder: BuildFolder, *, num_proc: int | None = None, progress: bool = False
 ) -> RegradeResult:
     """Regrade a build folder (see the module docstring)."""
     del progress  # grading shows datasets' own bar
-    s, recipe = build_settings(out, num_proc)
+    s, recipe = build_settings(folder, num_proc)
     queries = build.load_queries(s.build)
-    with outputs.folder_lock(out, "regrade"), outputs.disk_full(out, out):
-        work = out / WORK
+    with folder.lock("regrade"):
+        work = folder.regrade_work
         plan = {"grader": _grader()}
         while True:
-            if not (work / CHANGES).is_file():  # nothing moved in yet
-                if (work / PLAN).is_file() and json.loads((work / PLAN).read_text()) != plan:
-                    shutil.rmtree(work)  # staged by another grader: start again
-                shards = sampled_rounds(out)
-                work.mkdir(exist_ok=True)
-                outputs.atomic_write(work / PLAN, json.dumps(plan) + "\n")
-                _stage_build(out, s, recipe, queries, shards, work)
-            report = json.loads((work / CHANGES).read_text(encoding="utf-8"))
+            if not work.changes.is_file():  # nothing moved in yet
+                if work.plan.is_file() and json.loads(work.plan.read_text()) != plan:
+                    shutil.rmtree(work.path)  # staged by another grader: start again
+                shards = sampled_rounds(folder)
+                work.path.mkdir(exist_ok=True)
+                outputs.atomic_write(work.plan, json.dumps(plan) + "\n")
+                _stage_build(folder, s, recipe, queries, shards, work)
+            report = json.loads(work.changes.read_text(encoding="utf-8"))
             t0 = time.perf_counter()  # the staging time (maybe of a killed run) is in the report
-            _commit_build(out, work)  # a commit once started is finished, whatever the grader
+            _commit_build(folder, work)  # a commit once started is finished, whatever the grader
             report["wall_time_s"] = round(report["wall_time_s"] + time.perf_counter() - t0, 2)
-            outputs.atomic_write(out / REPORT, json.dumps(report, indent=1, default=str) + "\n")
-            shutil.rmtree(work)
+            outputs.atomic_write(folder.report, json.dumps(report, indent=1, default=str) + "\n")
+            shutil.rmtree(work.path)
             if report["grader"]["after"] == plan["grader"]:
                 break
-    return RegradeResult(out=out, kind="build", report=report)
+    return RegradeResult(out=folder.root, kind="build", report=report, report_file=folder.report)
 
 
 def _grader() -> dict[str, Any]:
@@ -475,20 +478,21 @@ def _grader() -> dict[str, Any]:
 
 
 def _stage_build(
-    out: Path,
+    folder: BuildFolder,
     s: build.BuildSettings,
     recipe: dict[str, Any],
     queries: Dataset,
     shards: list[int],
-    work: Path,
+    work: RegradeWork,
 ) -> None:
     """Grade every round into `work`, replay the states, assemble, and write the report."""
     t0 = time.perf_counter()
-    graded_before = _stage_record(out, recipe, queries, work)
-    paths = [_grade_round(out, r, n, s, work) for r, n in enumerate(shards)]
+    out = folder.root
+    graded_before = _stage_record(folder, recipe, queries, work)
+    paths = [_grade_round(folder, r, n, s, work) for r, n in enumerate(shards)]
     verdicts = _merge_verdicts([
         compare_verdicts(
-            _verdict_table(build._round_dir(out, r) / build.GRADED), _verdict_table(p),
+            _verdict_table(folder.round(r).graded), _verdict_table(p),
             ("id", "round", "sample_idx"),
         )
         for r, p in enumerate(paths)
@@ -502,24 +506,23 @@ def _stage_build(
             index = np.asarray([position[q] for q in t.column("id").to_pylist()], dtype=np.int64)
             yield r, index, np.asarray(t.column("correct").to_pylist(), dtype=object)
 
-    states = work / "state"
-    if states.exists():
-        shutil.rmtree(states)
+    if work.states.exists():
+        shutil.rmtree(work.states)
     state = None
     for r, state in replay_states(ids, queries["level"], queries["source"], rounds(), s.dars):
-        dars.save_state(state, states / f"round-{r:03d}.parquet")
+        dars.save_state(state, work.state(r))
     assert state is not None  # at least one round (sampled_rounds)
-    last = build.last_round(out)
-    old_state = dars.load_state(build._state_path(out, last)) if last >= 0 else None
+    last = folder.last_round()
+    old_state = dars.load_state(folder.state(last)) if last >= 0 else None
     pool = concatenate_datasets([Dataset.from_file(str(p)) for p in paths])
-    staged = work / "releases"
+    staged = work.releases
     if staged.exists():
         shutil.rmtree(staged)
-    releases, fig = build.assemble_releases(out, queries, state, s, into=staged, pool=pool)
-    result_stats = build.release_stats(out, s, recipe, state, fig)
+    releases, fig = build.assemble_releases(folder, queries, state, s, into=staged, pool=pool)
+    result_stats = build.release_stats(folder, s, recipe, state, fig)
     from dart_hf import stats
 
-    stats.save_stats(result_stats, work / "stats.json")
+    stats.save_stats(result_stats, work.stats)
     build.write_cards(releases, result_stats, s)
     need = more_samples(state, s.dars)
     report = {
@@ -527,41 +530,38 @@ def _stage_build(
         "folder": str(out),
         "grader": {"before": graded_before, "after": _grader()},
         "verdicts": verdicts,
-        "releases": compare_releases(out / "releases", releases),
+        "releases": compare_releases(folder.releases, releases),
         "queries": compare_states(old_state, state, s.dars.strategies),
         "more_samples": None if need is None else {
-            **need, "command": f"dart-hf build --config {out}/recipe.yaml -o {out}",
+            **need, "command": f"dart-hf build --config {folder.recipe} -o {out}",
         },
         "wall_time_s": round(time.perf_counter() - t0, 2),
     }  # fmt: skip
-    outputs.atomic_write(work / CHANGES, json.dumps(report, indent=1, default=str) + "\n")
+    outputs.atomic_write(work.changes, json.dumps(report, indent=1, default=str) + "\n")
 
 
-def _commit_build(out: Path, work: Path) -> None:
+def _commit_build(folder: BuildFolder, work: RegradeWork) -> None:
     """Move the staged files in; every step may be repeated after a kill (`build.json` last)."""
-    for path in sorted(work.glob("round-*.arrow")):
-        r = int(path.stem.split("-")[1])
-        os.replace(path, build._round_dir(out, r) / build.GRADED)
-    states = work / "state"
-    if states.is_dir():
-        (out / "state").mkdir(exist_ok=True)
-        keep = {p.name for p in states.glob("round-*.parquet")}
-        for old in (out / "state").glob("round-*.parquet"):
+    for r, path in work.graded_rounds():
+        os.replace(path, folder.round(r).graded)
+    if work.states.is_dir():
+        folder.states.mkdir(exist_ok=True)
+        keep = {p.name for p in work.states.glob("round-*.parquet")}
+        for old in folder.state_files():
             if old.name not in keep:
                 old.unlink()
-        for path in sorted(states.glob("round-*.parquet")):
-            os.replace(path, out / "state" / path.name)
-        states.rmdir()
-    if (work / "stats.json").is_file():
-        os.replace(work / "stats.json", out / "stats.json")
-    staged = work / "releases"
-    if staged.is_dir():
-        (out / "releases").mkdir(exist_ok=True)
-        for folder in sorted(p for p in staged.iterdir() if p.is_dir()):
-            outputs.replace_folder(folder, out / "releases" / folder.name)
-        shutil.rmtree(staged)
-    if (work / build.RECORD).is_file():
-        os.replace(work / build.RECORD, out / build.RECORD)
+        for path in sorted(work.states.glob("round-*.parquet")):
+            os.replace(path, folder.states / path.name)
+        work.states.rmdir()
+    if work.stats.is_file():
+        os.replace(work.stats, folder.stats)
+    if work.releases.is_dir():
+        folder.releases.mkdir(exist_ok=True)
+        for staged in sorted(p for p in work.releases.iterdir() if p.is_dir()):
+            outputs.replace_folder(staged, folder.release(staged.name))
+        shutil.rmtree(work.releases)
+    if work.record.is_file():
+        os.replace(work.record, folder.record)
 
 
 # --------------------------------------------------------------------------- eval folders
@@ -587,23 +587,22 @@ def eval_settings(results: dict[str, Any], where: str, num_proc: int | None = No
     return config, spec
 
 
-def check_eval_samples(out: Path, config: Any) -> None:
+def check_eval_samples(folder: EvalFolder, config: Any) -> None:
     """Refuse an evaluation whose sampling shards are not all on disk (one line, named)."""
+    out = folder.root
     for bench in config.benchmarks:
         for seed in config.seeds:
-            folder = out / "samples" / bench / f"seed-{seed}"
-            manifest = folder / sampling.MANIFEST
-            if not manifest.is_file():
+            samples = folder.samples(bench, seed)
+            count = samples.recorded_count()
+            if count is None:
                 raise DartError(
-                    f"{folder}: never sampled: the raw samples are incomplete; rerun the "
+                    f"{samples.path}: never sampled: the raw samples are incomplete; rerun the "
                     f"`dart-hf eval` command of {out} to finish it, then regrade"
                 )
-            record = json.loads(manifest.read_text(encoding="utf-8"))
-            n_shards = -(-int(record["queries"]) // int(record["shard_size"]))
-            have = sum(sampling.shard_path(folder, k).is_file() for k in range(n_shards))
-            if have < n_shards:
+            have = count - len(samples.missing(count))
+            if have < count:
                 raise DartError(
-                    f"{folder}: {have} of {n_shards} shards: the raw samples are incomplete; "
+                    f"{samples.path}: {have} of {count} shards: the raw samples are incomplete; "
                     f"rerun the `dart-hf eval` command of {out} to finish it, then regrade"
                 )
 
@@ -611,24 +610,24 @@ def check_eval_samples(out: Path, config: Any) -> None:
 EVAL_KEYS = ("benchmark", "id", "seed", "sample_idx")
 
 
-def prediction_verdicts(folder: Path) -> pa.Table:
+def prediction_verdicts(folder: EvalFolder) -> pa.Table:
     """Key and verdict columns of every prediction of an evaluation's `predictions/`."""
     cols = [*EVAL_KEYS, *VERDICT_COLUMNS]
-    parts = [pq.read_table(f, columns=cols) for f in sorted(folder.glob("*/*.parquet"))]
+    parts = [pq.read_table(f, columns=cols) for f in folder.prediction_files()]
     if not parts:
-        raise DartError(f"{folder}: no predictions: the evaluation did not finish")
+        raise DartError(f"{folder.predictions}: no predictions: the evaluation did not finish")
     table = pa.concat_tables([p.cast(parts[0].schema) for p in parts])
     order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in EVAL_KEYS])
     return table.take(order)
 
 
 def regrade_eval(
-    out: Path, *, num_proc: int | None = None, progress: bool = False
+    folder: EvalFolder, *, num_proc: int | None = None, progress: bool = False
 ) -> RegradeResult:
     """Regrade an evaluation folder: `run_eval(regrade=True)` with its recorded settings."""
     from dart_hf.evaluation import run_eval
 
-    path = out / "results.json"
+    out, path = folder.root, folder.results
     if not path.is_file():
         raise DartError(
             f"{out}: no results.json: the evaluation did not finish; rerun its `dart-hf eval` "
@@ -637,19 +636,19 @@ def regrade_eval(
     t0 = time.perf_counter()
     results = json.loads(path.read_text(encoding="utf-8"))
     config, spec = eval_settings(results, str(path), num_proc)
-    check_eval_samples(out, config)
-    work = out / WORK
-    before_path = work / "predictions.parquet"  # the verdicts before, kept across a kill
+    check_eval_samples(folder, config)
+    work = folder.regrade_work
+    before_path = work.predictions  # the verdicts before, kept across a kill
     if not before_path.is_file():
-        work.mkdir(exist_ok=True)
-        tmp = work / "predictions.parquet.tmp"
-        pq.write_table(prediction_verdicts(out / "predictions"), tmp)
+        work.path.mkdir(exist_ok=True)
+        tmp = before_path.with_name(before_path.name + ".tmp")
+        pq.write_table(prediction_verdicts(folder), tmp)
         os.replace(tmp, before_path)
-        outputs.atomic_write(work / PLAN, json.dumps({"grader": results.get("grader")}) + "\n")
+        outputs.atomic_write(work.plan, json.dumps({"grader": results.get("grader")}) + "\n")
     before = pq.read_table(before_path)
-    graded_before = json.loads((work / PLAN).read_text(encoding="utf-8"))["grader"]
+    graded_before = json.loads(work.plan.read_text(encoding="utf-8"))["grader"]
     new = run_eval(config, out, engine_spec=spec, progress=progress, regrade=True)
-    after = prediction_verdicts(out / "predictions")
+    after = prediction_verdicts(folder)
     if after.num_rows != before.num_rows:
         raise DartError(f"{out}: the regraded predictions do not line up with the saved ones")
     accuracy = {
@@ -667,9 +666,9 @@ def regrade_eval(
         "accuracy": accuracy,
         "wall_time_s": round(time.perf_counter() - t0, 2),
     }
-    outputs.atomic_write(out / REPORT, json.dumps(report, indent=1, default=str) + "\n")
-    shutil.rmtree(work)
-    return RegradeResult(out=out, kind="eval", report=report)
+    outputs.atomic_write(folder.report, json.dumps(report, indent=1, default=str) + "\n")
+    shutil.rmtree(work.path)
+    return RegradeResult(out=out, kind="eval", report=report, report_file=folder.report)
 
 
 # --------------------------------------------------------------------------- the report
@@ -741,7 +740,7 @@ def format_report(report: dict[str, Any], max_queries: int = 20) -> str:
                 ])  # fmt: skip
             lines += _table(rows)
             if len(q["changed"]) > max_queries:
-                lines.append(f"... {len(q['changed']) - max_queries} more in {REPORT}")
+                lines.append(f"... {len(q['changed']) - max_queries} more in regrade.json")
     need = report.get("more_samples")
     if need:
         lines.append(

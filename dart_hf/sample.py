@@ -14,6 +14,7 @@ from dart_hf.config import BuildConfig, SamplingConfig, build_dataclass, resolve
 from dart_hf.engines import BACKENDS, check_model
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.executors import ExecutorSpec, make_executor
+from dart_hf.folders import SamplingFolder
 from dart_hf.models import resolve_model
 from dart_hf.prompts import get_template
 from dart_hf.recipe import load_recipe
@@ -68,9 +69,10 @@ def sample_command(
     if cfg.limit is not None and len(queries) > cfg.limit:
         queries = queries.select(range(cfg.limit))
     spec = cfg.engine_spec()
-    with outputs.folder_lock(out, "sample"), outputs.disk_full(out, out):
+    folder = SamplingFolder(Path(out))
+    with outputs.folder_lock(folder.path, "sample"), outputs.disk_full(folder.path, folder.path):
         ds = make_executor(executor or ExecutorSpec()).sample(
-            queries, Path(out), engine_spec=spec, sampling=sampling, round=0, seed=cfg.seed,
+            queries, folder, engine_spec=spec, sampling=sampling, round=0, seed=cfg.seed,
             shard_size=cfg.shard_size, progress=True,
         )  # fmt: skip
     cut = sum(1 for r in ds["finish_reason"] if r == "length")

@@ -31,6 +31,7 @@ from dart_hf import outputs
 from dart_hf.config import SamplingConfig
 from dart_hf.engines import EngineSpec, GenerationParams, get_engine
 from dart_hf.errors import DartError
+from dart_hf.folders import SamplingFolder, n_shards
 from dart_hf.prompts import get_template, render_prompt
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,6 @@ logger = logging.getLogger(__name__)
 # by reference, so an edited body alone does not invalidate caches).
 SAMPLE_VERSION = "1"
 DEFAULT_SHARD_SIZE = 64
-MANIFEST = "sampling.json"
-SHARD_LOG = "shards.jsonl"
 
 SAMPLE_FEATURES = Features(
     {
@@ -158,13 +157,10 @@ def _queries_hash(queries: Dataset) -> str:
     return outputs.content_hash(queries)
 
 
-def _has_shards(out_dir: Path) -> bool:
-    return any(out_dir.glob("shard-*.parquet"))
-
-
-def _check_manifest(out_dir: Path, settings: dict[str, Any]) -> None:
+def _check_manifest(folder: SamplingFolder, settings: dict[str, Any]) -> None:
     outputs.check_fingerprint(
-        out_dir / MANIFEST, settings, what="shards", has_work=lambda: _has_shards(out_dir),
+        folder.manifest, settings, what="shards", has_work=folder.has_shards,
+        folder=folder.path,
     )  # fmt: skip
 
 
@@ -182,9 +178,9 @@ def _quiet_datasets_bars() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def shard_path(out_dir: str | Path, shard: int) -> Path:
-    """Path of shard `shard` under `out_dir`."""
-    return Path(out_dir) / f"shard-{shard:05d}.parquet"
+def as_folder(folder: SamplingFolder | str | Path) -> SamplingFolder:
+    """A sampling folder from its path (or itself)."""
+    return folder if isinstance(folder, SamplingFolder) else SamplingFolder(Path(folder))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,7 +188,7 @@ class SamplingPlan:
     """The shards of one sampling run: fixed by the query rows and `shard_size` alone.
 
     Attributes:
-        out: Output folder.
+        folder: The sampling folder.
         n_shards: Number of shards.
         shard_size: Query rows per shard.
         todo: Shards whose file does not exist yet.
@@ -200,12 +196,17 @@ class SamplingPlan:
         features: Features of the sample rows.
     """
 
-    out: Path
+    folder: SamplingFolder
     n_shards: int
     shard_size: int
     todo: tuple[int, ...]
     per_shard: tuple[int, ...]
     features: Features
+
+    @property
+    def out(self) -> Path:
+        """The folder's path."""
+        return self.folder.path
 
     def shard_rows(self, queries: Dataset, k: int) -> Dataset:
         """The query rows of shard k."""
@@ -216,7 +217,35 @@ class SamplingPlan:
 
 def plan_sampling(
     queries: Dataset,
-    out_dir: str | Path,
+    folder: SamplingFolder | str | Path,
+    *,
+    sampling: SamplingConfig,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+) -> SamplingPlan:
+    """The shards of a run and those still missing, read from the folder (writes nothing)."""
+    if shard_size < 1:
+        raise DartError(f"shard_size must be >= 1, got {shard_size}")
+    if "query" not in queries.column_names:
+        raise DartError(f"queries need a 'query' column; found: {', '.join(queries.column_names)}")
+    folder = as_folder(folder)
+    count = n_shards(len(queries), shard_size)
+    counts = (
+        queries["n_samples"] if "n_samples" in queries.column_names else [sampling.n] * len(queries)
+    )
+    per_shard = tuple(sum(counts[k * shard_size : (k + 1) * shard_size]) for k in range(count))
+    return SamplingPlan(
+        folder=folder,
+        n_shards=count,
+        shard_size=shard_size,
+        todo=tuple(folder.missing(count)),
+        per_shard=per_shard,
+        features=Features({**queries.features, **SAMPLE_FEATURES}),
+    )
+
+
+def open_sampling(
+    queries: Dataset,
+    folder: SamplingFolder | str | Path,
     *,
     engine_spec: EngineSpec,
     sampling: SamplingConfig,
@@ -224,15 +253,14 @@ def plan_sampling(
     seed: int = 0,
     shard_size: int = DEFAULT_SHARD_SIZE,
 ) -> SamplingPlan:
-    """Check (or write) the folder's manifest and list the shards left to sample."""
-    if shard_size < 1:
-        raise DartError(f"shard_size must be >= 1, got {shard_size}")
-    if "query" not in queries.column_names:
-        raise DartError(f"queries need a 'query' column; found: {', '.join(queries.column_names)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Check (or write) the folder's manifest, clear what a killed run left, and plan.
+
+    Refuses a folder whose shards were made with other settings (`outputs.check_fingerprint`).
+    """
+    plan = plan_sampling(queries, folder, sampling=sampling, shard_size=shard_size)
+    plan.out.mkdir(parents=True, exist_ok=True)
     _check_manifest(
-        out,
+        plan.folder,
         json.loads(
             json.dumps(
                 {
@@ -249,28 +277,16 @@ def plan_sampling(
             )
         ),
     )
-    n_shards = -(-len(queries) // shard_size)
-    counts = (
-        queries["n_samples"] if "n_samples" in queries.column_names else [sampling.n] * len(queries)
-    )
-    per_shard = tuple(sum(counts[k * shard_size : (k + 1) * shard_size]) for k in range(n_shards))
-    todo = tuple(k for k in range(n_shards) if not shard_path(out, k).is_file())
-    for stale in out.glob(".shard-*.parquet.tmp-*"):  # left by a killed run
+    for stale in plan.folder.stale_temps():  # left by a killed run
         stale.unlink(missing_ok=True)
-    _log_unlogged_shards(out, [k for k in range(n_shards) if k not in set(todo)])
-    return SamplingPlan(
-        out=out,
-        n_shards=n_shards,
-        shard_size=shard_size,
-        todo=todo,
-        per_shard=per_shard,
-        features=Features({**queries.features, **SAMPLE_FEATURES}),
-    )
+    todo = set(plan.todo)
+    _log_unlogged_shards(plan.folder, [k for k in range(plan.n_shards) if k not in todo])
+    return plan
 
 
-def _logged_shards(out: Path) -> set[int]:
+def _logged_shards(folder: SamplingFolder) -> set[int]:
     """Shards that `shards.jsonl` has a line for (a line cut short by a kill is not one)."""
-    log = out / SHARD_LOG
+    log = folder.shard_log
     done: set[int] = set()
     if log.is_file():
         for line in filter(str.strip, log.read_text(encoding="utf-8").splitlines()):
@@ -279,10 +295,10 @@ def _logged_shards(out: Path) -> set[int]:
     return done
 
 
-def _log_unlogged_shards(out: Path, finished: list[int]) -> None:
+def _log_unlogged_shards(folder: SamplingFolder, finished: list[int]) -> None:
     """Give a finished shard whose log line a kill prevented (the file is renamed in before
     the line is written) its line, read from the file, so the totals count it once."""
-    log = out / SHARD_LOG
+    log = folder.shard_log
     if log.is_file() and log.stat().st_size:
         with open(log, "rb") as fh:
             fh.seek(-1, os.SEEK_END)
@@ -290,14 +306,14 @@ def _log_unlogged_shards(out: Path, finished: list[int]) -> None:
         if cut:  # a line cut short by a kill: end it, so the next line starts on its own
             with outputs.disk_full(log), open(log, "a", encoding="utf-8") as fh:
                 fh.write("\n")
-    missing = sorted(set(finished) - _logged_shards(out)) if finished else []
+    missing = sorted(set(finished) - _logged_shards(folder)) if finished else []
     if not missing:
         return
     import pyarrow.parquet as pq
 
     with outputs.disk_full(log), open(log, "a", encoding="utf-8") as fh:
         for k in missing:
-            tokens = pq.read_table(shard_path(out, k), columns=["n_tokens"])["n_tokens"]
+            tokens = pq.read_table(folder.shard(k), columns=["n_tokens"])["n_tokens"]
             line = {"shard": k, "completions": len(tokens), "tokens": int(sum(tokens.to_pylist())),
                     "wall_s": 0.0, "pid": None, "recovered": True}  # fmt: skip
             fh.write(json.dumps(line) + "\n")
@@ -305,7 +321,7 @@ def _log_unlogged_shards(out: Path, finished: list[int]) -> None:
 
 def sample_shard(
     part: Dataset,
-    out_dir: Path,
+    folder: SamplingFolder | str | Path,
     k: int,
     *,
     engine_spec: EngineSpec,
@@ -319,7 +335,8 @@ def sample_shard(
     A shard whose file exists is left untouched (a retried task after a lost worker writes
     nothing twice). Returns the shard's line of `shards.jsonl` (completions, tokens, time).
     """
-    path = shard_path(out_dir, k)
+    folder = as_folder(folder)
+    path = folder.shard(k)
     if path.is_file():
         return {"shard": k, "completions": 0, "tokens": 0, "skipped": True}
     t_shard = time.perf_counter()
@@ -341,7 +358,7 @@ def sample_shard(
             "version": SAMPLE_VERSION,
         },
     )
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = folder.shard_temp(k, os.getpid())
     with outputs.disk_full(path, tmp):
         samples.to_parquet(str(tmp))
         os.replace(tmp, path)
@@ -353,14 +370,14 @@ def sample_shard(
         "pid": os.getpid(),
     }
     with (
-        outputs.disk_full(out_dir / SHARD_LOG),
-        open(out_dir / SHARD_LOG, "a", encoding="utf-8") as fh,
+        outputs.disk_full(folder.shard_log),
+        open(folder.shard_log, "a", encoding="utf-8") as fh,
     ):
         fh.write(json.dumps(line) + "\n")
     return line
 
 
-def generation_totals(out_dirs: list[Path]) -> dict[str, Any]:
+def generation_totals(folders: list[SamplingFolder] | list[Path]) -> dict[str, Any]:
     """What `shards.jsonl` of these sampling folders records, summed over every run.
 
     A resumed job's own wall time covers only its last invocation; these totals count every
@@ -372,8 +389,8 @@ def generation_totals(out_dirs: list[Path]) -> dict[str, Any]:
         `tokens_per_s` and `processes` (distinct pids that generated shards, i.e. invocations).
     """
     lines = []
-    for out_dir in out_dirs:
-        log = Path(out_dir) / SHARD_LOG
+    for folder in folders:
+        log = as_folder(folder).shard_log
         if log.is_file():
             with open(log, encoding="utf-8") as fh:
                 for line in filter(str.strip, fh):
@@ -396,7 +413,7 @@ def generation_totals(out_dirs: list[Path]) -> dict[str, Any]:
 
 def run_sampling(
     queries: Dataset,
-    out_dir: str | Path,
+    out_dir: SamplingFolder | str | Path,
     *,
     engine_spec: EngineSpec,
     sampling: SamplingConfig,
@@ -422,7 +439,7 @@ def run_sampling(
     Returns:
         All samples, shard after shard, as one dataset.
     """
-    plan = plan_sampling(
+    plan = open_sampling(
         queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round, seed=seed,
         shard_size=shard_size,
     )  # fmt: skip
@@ -443,19 +460,22 @@ def run_sampling(
     with bar, _quiet_datasets_bars():
         for k in plan.todo:
             line = sample_shard(
-                plan.shard_rows(queries, k), plan.out, k, engine_spec=engine_spec,
+                plan.shard_rows(queries, k), plan.folder, k, engine_spec=engine_spec,
                 sampling=sampling, round=round, seed=seed, shard_size=shard_size,
             )  # fmt: skip
             tokens += line["tokens"]
             bar.update(line["completions"])
             bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
-    return load_samples(plan.out, plan.n_shards, plan.features)
+    return load_samples(plan.folder, plan.n_shards, plan.features)
 
 
-def load_samples(out_dir: str | Path, n_shards: int, features: Features | None = None) -> Dataset:
-    """Concatenate shards 0..n_shards-1 of `out_dir` (memory-mapped Arrow, no copies kept)."""
-    out = Path(out_dir)
-    files = [shard_path(out, k) for k in range(n_shards)]
+def load_samples(
+    folder: SamplingFolder | str | Path, count: int, features: Features | None = None
+) -> Dataset:
+    """Concatenate shards 0..count-1 of a folder (memory-mapped Arrow, no copies kept)."""
+    folder = as_folder(folder)
+    out = folder.path
+    files = [folder.shard(k) for k in range(count)]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise DartError(f"{out}: missing shards {', '.join(missing[:3])}")

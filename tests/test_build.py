@@ -27,6 +27,7 @@ from datasets import Dataset, load_dataset
 from dart_hf import assemble, build, dars, schema
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
+from dart_hf.folders import BuildFolder
 from dart_hf.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +86,7 @@ def test_outputs_and_invariants(scripted_build: tuple[Path, build.BuildResult]) 
     assert (final["target_prop2diff"] >= 1).all()
     assert (final["target_uniform"] == BASE["k_u"]).all()
     # Counts in the state equal the graded rows on disk.
-    pool = build.graded_pool(out)
+    pool = build.graded_pool(BuildFolder(out))
     assert len(pool) == final["samples"].sum()
     assert sum(pool["correct"]) == final["corrects"].sum()
     stats = json.loads((out / "stats.json").read_text())
@@ -98,7 +99,7 @@ def test_released_rows_are_min_t_unique_correct(
 ) -> None:
     out, _ = scripted_build
     final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
-    pool = build.graded_pool(out).to_list()
+    pool = build.graded_pool(BuildFolder(out)).to_list()
     info = load_dataset(str(out / "releases" / build.POOL_RELEASE), "queries", split="train")
     decontaminated = dict(zip(info["id"], info["decontaminated"], strict=True))
     releases = _releases(out)
@@ -182,7 +183,7 @@ def _write_hand_build(out: Path) -> None:
         folder = out / "rounds" / f"round-{r:03d}"
         folder.mkdir(parents=True)
         with (
-            pa.OSFile(str(folder / build.GRADED), "wb") as sink,
+            pa.OSFile(str(folder / "graded.arrow"), "wb") as sink,
             pa.ipc.new_stream(sink, table.schema) as writer,
         ):
             writer.write_table(table)
@@ -207,7 +208,7 @@ def test_releases_of_a_hand_written_pool(tmp_path: Path) -> None:
     queries = Dataset.from_dict({"id": ["q1", "q2"], "query": ["Tom has 2 + 3 apples; how many?",
                                  "What is half of one?"], "answer": ["5", "\\frac{1}{2}"],
                                  "domain": [None, "Algebra"]})  # fmt: skip
-    releases, figures = build.assemble_releases(out, queries, state, settings)
+    releases, figures = build.assemble_releases(BuildFolder(out), queries, state, settings)
 
     def released(name: str) -> list[tuple[str, str]]:
         ds = load_dataset(str(releases[name]), split="train")
@@ -285,7 +286,7 @@ def test_fingerprints_follow_settings(scripted_build: tuple[Path, build.BuildRes
     from dart_hf.sampling import sample_batch
 
     out, _ = scripted_build
-    pool = build.graded_pool(out)
+    pool = build.graded_pool(BuildFolder(out))
     final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
     ids = list(final["id"])
     sel = assemble.select(pool, ids)
@@ -303,7 +304,7 @@ def test_fingerprints_follow_settings(scripted_build: tuple[Path, build.BuildRes
 
     def fingerprint(model: str) -> str:
         spec = build.engine_spec(
-            build.BuildSettings.from_dict(dict(BASE, model=model)).build, out, queries
+            build.BuildSettings.from_dict(dict(BASE, model=model)).build, BuildFolder(out), queries
         )
         kw = {"engine_spec": spec, "sampling": SamplingConfig(template="deepseekmath"),
               "round": 1, "seed": 0}  # fmt: skip
@@ -338,7 +339,7 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     assert shard.exists(), "round 1 never started"
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
-    assert not (tmp_path / "run" / "rounds" / "round-001" / build.GRADED).exists()
+    assert not (tmp_path / "run" / "rounds" / "round-001" / "graded.arrow").exists()
     again = _cli_build(args, tmp_path / "run")
     output = again.stdout.read().decode() if again.stdout else ""
     assert again.wait(timeout=600) == 0, output

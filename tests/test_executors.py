@@ -22,7 +22,7 @@ from dart_hf import build, sampling
 from dart_hf.config import GradeConfig, SamplingConfig
 from dart_hf.engines import EngineSpec
 from dart_hf.errors import DartError
-from dart_hf.executors import RAY_TASKS, ExecutorSpec, LocalExecutor, RayExecutor
+from dart_hf.executors import ExecutorSpec, LocalExecutor, RayExecutor
 from dart_hf.sources import load_pool
 
 ray = pytest.importorskip("ray")
@@ -64,12 +64,12 @@ def test_ray_build_equals_local_build(ray_cluster: object, tmp_path: Path) -> No
     # in worker processes other than this one.
     records = [
         json.loads(line)
-        for path in (tmp_path / "ray" / "rounds").glob(f"round-*/{RAY_TASKS}")
+        for path in (tmp_path / "ray" / "rounds").glob("round-*/ray_tasks.jsonl")
         for line in path.read_text().splitlines()
     ]
     assert records and all(r["task_id"] and r["actor_id"] for r in records)
     assert {r["pid"] for r in records}.isdisjoint({os.getpid()})
-    assert not (tmp_path / "local" / "rounds" / "round-000" / RAY_TASKS).exists()
+    assert not (tmp_path / "local" / "rounds" / "round-000" / "ray_tasks.jsonl").exists()
 
 
 def test_ray_grading_matches_local(ray_cluster: object) -> None:
@@ -165,7 +165,7 @@ def test_ray_evaluation_equals_local(ray_cluster: object, tmp_path: Path) -> Non
         a = load_dataset(str(tmp_path / "local" / "predictions"), bench, split="test").to_list()
         b = load_dataset(str(tmp_path / "ray" / "predictions"), bench, split="test").to_list()
         assert a == b and len(a) == 12
-        tasks = tmp_path / "ray" / "samples" / bench / "seed-0" / RAY_TASKS
+        tasks = tmp_path / "ray" / "samples" / bench / "seed-0" / "ray_tasks.jsonl"
         records = [json.loads(x) for x in tasks.read_text(encoding="utf-8").splitlines()]
         assert sorted(r["shard"] for r in records) == [0, 1, 2]
         assert all(r["kind"] == "sample" and r["actor_id"] for r in records)

@@ -134,7 +134,7 @@ def test_left_out_queries_are_in_no_release_or_figure(slice_build: dict) -> None
 def test_fail_rates_come_from_the_samples_that_did_not_vote(slice_build: dict) -> None:
     out = slice_build["out"]
     final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
-    phase = datasets.Dataset.from_file(str(out / "rounds" / "round-001" / build.GRADED))
+    phase = datasets.Dataset.from_file(str(out / "rounds" / "round-001" / "graded.arrow"))
     voted = final["stop_reason"] != gold_majority.NO_MAJORITY
     for i in np.flatnonzero(voted):
         mine = [c for q, c in zip(phase["id"], phase["correct"], strict=True)
@@ -143,7 +143,7 @@ def test_fail_rates_come_from_the_samples_that_did_not_vote(slice_build: dict) -
         assert final["fail_rate"][i] == pytest.approx(1 - sum(bool(c) for c in mine) / len(mine))
     assert np.isnan(final["fail_rate"][~voted]).all()
     # the vote round was graded again against the golds: its agreeing samples are correct
-    votes = datasets.Dataset.from_file(str(out / "rounds" / "round-000" / build.GRADED))
+    votes = datasets.Dataset.from_file(str(out / "rounds" / "round-000" / "graded.arrow"))
     golds = {r["id"]: r["answer"] for r in slice_build["info"] if r["gold_source"]}
     for q, a, c in zip(votes["id"], votes["answer"], votes["correct"], strict=True):
         assert (a == golds[q] and c is not None) if q in golds else (a == "" and c is None)

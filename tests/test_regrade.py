@@ -32,6 +32,7 @@ from dart_hf import answers, arrow_io, build, dars, grading, outputs, regrade, s
 from dart_hf.answers import Verdict
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
+from dart_hf.folders import BuildFolder, EvalFolder, SamplingFolder
 
 BASE = build_tests.BASE  # the scripted build of test_build
 OLD_VERSION = "0-naive"
@@ -85,7 +86,7 @@ def old_build(tmp_path_factory: pytest.TempPathFactory, settings: dict) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         _old_grader(mp)
         build.run_build(build.resolve_settings({}, settings), out)
-    assert json.loads((out / build.RECORD).read_text())["grader"]["grade_version"] == OLD_VERSION
+    assert json.loads(BuildFolder(out).record.read_text())["grader"]["grade_version"] == OLD_VERSION
     return out
 
 
@@ -102,7 +103,7 @@ def _rounds(out: Path) -> Iterator[tuple[int, Path]]:
 
 
 def _raw(folder: Path) -> Dataset:
-    manifest = json.loads((folder / sampling.MANIFEST).read_text())
+    manifest = json.loads(SamplingFolder(folder).manifest.read_text())
     return sampling.load_samples(folder, math.ceil(manifest["queries"] / manifest["shard_size"]))
 
 
@@ -119,7 +120,7 @@ def _judged(row: dict) -> bool:
 def _verdicts(out: Path) -> dict[tuple, bool]:
     got = {}
     for _, folder in _rounds(out):
-        t = Dataset.from_file(str(folder / build.GRADED)).select_columns(
+        t = Dataset.from_file(str(folder / "graded.arrow")).select_columns(
             ["id", "round", "sample_idx", "correct"]
         )
         for row in t.to_list():
@@ -156,11 +157,11 @@ def test_regrade_flips_exactly_the_verdicts_that_change(
     assert v["correct_to_wrong"] == sum(not expected[k] for k in flips) > 0
     assert v["samples"] == len(expected)
     assert "ok -> hedge" in v["status_changes"]
-    saved = json.loads((out / regrade.REPORT).read_text())
+    saved = json.loads(BuildFolder(out).report.read_text())
     assert saved["verdicts"]["flipped"] == v["flipped"]
-    record = json.loads((out / build.RECORD).read_text())
+    record = json.loads(BuildFolder(out).record.read_text())
     assert record["grader"] == grading.grader_info()
-    assert not (out / regrade.WORK).exists()
+    assert not BuildFolder(out).regrade_work.path.exists()
 
 
 def test_releases_equal_assembling_the_raw_samples_with_the_new_grader(
@@ -175,8 +176,8 @@ def test_releases_equal_assembling_the_raw_samples_with_the_new_grader(
     correct = [_judged(r) for r in rows]
     pool = Dataset.from_list(rows).add_column("correct", correct)
     for col in ("pred", "grade_status", "verdict_source"):  # the filters read `pred`
-        pool = pool.add_column(col, build.graded_pool(out)[col])
-    graded = build.graded_pool(out).features  # the types (and order) a graded round has
+        pool = pool.add_column(col, build.graded_pool(BuildFolder(out))[col])
+    graded = build.graded_pool(BuildFolder(out)).features  # a graded round's types and order
     pool = pool.select_columns(list(graded)).cast(graded)
     state = dars.new_state(ids, queries["level"], queries["source"])
     pos = {q: i for i, q in enumerate(ids)}
@@ -199,7 +200,9 @@ def test_releases_equal_assembling_the_raw_samples_with_the_new_grader(
     for col in ("samples", "corrects", "fail_rate", "target_uniform", "target_prop2diff"):
         assert np.allclose(final[col], state[col]), col
     state["stop_reason"] = final["stop_reason"]  # the replay's; releases do not depend on it
-    expected, _ = build.assemble_releases(out, queries, state, s, into=tmp_path / "rel", pool=pool)
+    expected, _ = build.assemble_releases(
+        BuildFolder(out), queries, state, s, into=tmp_path / "rel", pool=pool
+    )
     for name, folder in expected.items():
         if name == "pool":
             continue
@@ -291,7 +294,7 @@ def test_unchanged_grader_reproduces_the_build(
 
 
 def _snapshot(out: Path) -> dict:
-    report = json.loads((out / regrade.REPORT).read_text())
+    report = json.loads(BuildFolder(out).report.read_text())
     report.pop("wall_time_s")
     if report["more_samples"]:
         report["more_samples"].pop("command")  # names the folder
@@ -300,7 +303,7 @@ def _snapshot(out: Path) -> dict:
         "states": {p.name: pq.read_table(p).to_pylist() for p in (out / "state").glob("*")},
         "releases": _release_rows(out),
         "stats": json.loads((out / "stats.json").read_text()),
-        "record": json.loads((out / build.RECORD).read_text()),
+        "record": json.loads(BuildFolder(out).record.read_text()),
         "report": {**report, "folder": None},
     }
 
@@ -337,7 +340,7 @@ def test_killed_regrade_resumes(
     with pytest.raises(RuntimeError, match="injected"):
         regrade.regrade(out)
     monkeypatch.undo()
-    assert (out / regrade.WORK).is_dir()
+    assert BuildFolder(out).regrade_work.path.is_dir()
     with pytest.raises(DartError, match="regrade was interrupted"):
         build.run_build(build.resolve_settings({}, settings), out)
     written = []
@@ -366,7 +369,7 @@ def test_incomplete_raw_samples_are_refused(old_build: Path, tmp_path: Path) -> 
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "the raw samples are incomplete" in lines[0]
     assert str(out / "rounds" / "round-001") in lines[0]
-    assert not (out / regrade.WORK).exists()
+    assert not BuildFolder(out).regrade_work.path.exists()
     other = tmp_path / "empty"
     other.mkdir()
     result = CliRunner().invoke(cli, ["regrade", str(other)])
@@ -411,7 +414,7 @@ def test_eval_folder_regrade_is_eval_regrade(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
     second = tmp_path / "b"
     shutil.copytree(first, second)
-    before = regrade.prediction_verdicts(first / "predictions").to_pylist()
+    before = regrade.prediction_verdicts(EvalFolder(first)).to_pylist()
     result = runner.invoke(cli, [*_eval_args(table, first), "--regrade"])
     assert result.exit_code == 0, result.output
     from dart_hf import engines
@@ -434,18 +437,18 @@ def test_eval_folder_regrade_is_eval_regrade(tmp_path: Path) -> None:
         pa_ = load_dataset(str(first / "predictions"), bench, split="test").to_list()
         pb_ = load_dataset(str(second / "predictions"), bench, split="test").to_list()
         assert pa_ == pb_
-    after = regrade.prediction_verdicts(second / "predictions").to_pylist()
+    after = regrade.prediction_verdicts(EvalFolder(second)).to_pylist()
     flips = {
         (x["benchmark"], x["id"], x["seed"], x["sample_idx"])
         for x, y in zip(before, after, strict=True)
         if bool(x["correct"]) != bool(y["correct"])
     }
-    report = json.loads((second / regrade.REPORT).read_text())
+    report = json.loads(EvalFolder(second).report.read_text())
     got = {
         (f["benchmark"], f["id"], f["seed"], f["sample_idx"]) for f in report["verdicts"]["flipped"]
     }
     assert got == flips and report["verdicts"]["wrong_to_correct"] > 0
-    assert not (second / regrade.WORK).exists()
+    assert not EvalFolder(second).regrade_work.path.exists()
 
 
 def test_eval_folder_with_missing_shards_is_refused(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from dart_hf.cli import cli
 from dart_hf.config import GradeConfig, SamplingConfig
 from dart_hf.engines import Completion, EngineSpec, GenerationParams
 from dart_hf.errors import DartError
+from dart_hf.folders import SamplingFolder
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = EngineSpec(backend="scripted", options=(("test", "echo"),))
@@ -348,7 +349,7 @@ def test_a_shard_whose_log_line_a_kill_prevented_is_logged_once(
     out = tmp_path / "s"
     kw = {"engine_spec": FAKE, "sampling": SAMPLING, "round": 0, "seed": 3, "shard_size": 2}
     sampling.run_sampling(_queries(5), out, progress=False, **kw)
-    log = out / sampling.SHARD_LOG
+    log = SamplingFolder(out).shard_log
     lines = log.read_text().splitlines()
     log.write_text("\n".join(lines[:1]) + "\n" + lines[1][:10])  # shard 1 unlogged, 2 cut short
     sampling.run_sampling(_queries(5), out, progress=False, **kw)
@@ -371,10 +372,10 @@ def test_generation_totals_count_every_run_once(tmp_path: Path) -> None:
         {"shard": 0, "completions": 4, "tokens": 100, "wall_s": 2.0, "pid": 11},
         {"shard": 1, "completions": 4, "tokens": 60, "wall_s": 2.0, "pid": 22},  # resumed
     ]
-    (first / sampling.SHARD_LOG).write_text(
+    SamplingFolder(first).shard_log.write_text(
         "".join(json.dumps(x) + "\n" for x in lines) + '{"shard": 2, "compl'  # killed mid-line
     )
-    (second / sampling.SHARD_LOG).write_text(
+    SamplingFolder(second).shard_log.write_text(
         json.dumps({"shard": 0, "completions": 0, "tokens": 0, "skipped": True}) + "\n"
     )
     assert sampling.generation_totals([first, second, tmp_path / "absent"]) == {

@@ -139,7 +139,7 @@ def _config_of(path: Path) -> str:
 def test_graded_rounds_without_a_declared_column_are_refused(built: Path, tmp_path: Path) -> None:
     old = tmp_path / "old"
     shutil.copytree(built, old)
-    for graded in (old / "rounds").glob(f"round-*/{build.GRADED}"):
+    for graded in (old / "rounds").glob("round-*/graded.arrow"):
         ds = Dataset.from_file(str(graded)).remove_columns(["verdict_source"])
         tmp = graded.with_name("graded.new")
         write_arrow(ds.flatten_indices(), tmp)
