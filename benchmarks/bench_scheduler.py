@@ -4,7 +4,7 @@ Not run in CI. Simulates a pool of queries per pass-rate model (`scheduler_model
 family fixed before tuning, plus two held-out models) and draws Bernoulli outcomes directly
 (as binomial counts; no text). Every scheduling and stopping decision of "ours" goes through
 `dart_hf.dars` (`new_state`, `freeze_difficulty`, `schedule`, `apply_stop_rules`,
-`budget_left`), driven the way `build.run_rounds` drives them.
+`budget_left`), driven by the build's own round step (`rounds.run`).
 
 Policies (all share the same difficulty phase of `difficulty_samples` per query and the
 same targets frozen from it):
@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scheduler_models  # noqa: E402
 
-from dart_hf import dars  # noqa: E402
+from dart_hf import dars, rounds  # noqa: E402
 from dart_hf.config import DarsConfig  # noqa: E402
 
 BATCH = 16_384
@@ -82,24 +82,32 @@ def start_state(levels: np.ndarray, cfg: DarsConfig, ph: tuple) -> dars.State:
     return dars.freeze_difficulty(st, cfg)
 
 
+class Simulated:
+    """Round outcomes drawn as binomial counts (a `rounds.RoundSource`)."""
+
+    def __init__(self, p: np.ndarray, rng: np.random.Generator) -> None:
+        self.p, self.rng = p, rng
+
+    def run(self, r: int, requests: np.ndarray, state: dars.State) -> rounds.Outcome | None:
+        del r, state
+        if not requests.any():
+            return None
+        return rounds.Outcome(requests, self.rng.binomial(requests, self.p))
+
+
 def run_ours(p: np.ndarray, st: dars.State, cfg: DarsConfig, rng) -> dict:
-    """Rounds of schedule -> sample -> count -> stop rules, as `build.run_rounds` runs them."""
+    """Rounds of schedule -> sample -> count -> stop rules: the build's round step
+    (`rounds.run`), with the phase's state given and binomial outcomes."""
     st = dars.apply_stop_rules(st, cfg, dars.budget_left(st, cfg))
-    rounds = 0
-    while not st["done"].all():
-        n = dars.schedule(st, cfg, dars.budget_left(st, cfg))
-        if not n.any():
-            st = dars.apply_stop_rules(st, cfg, budget_left=0)
-            break
-        st = dict(st)
-        st["samples"] = st["samples"] + n
-        st["corrects"] = st["corrects"] + rng.binomial(n, p)
-        st = dars.apply_stop_rules(st, cfg, dars.budget_left(st, cfg))
-        rounds += 1
+    fixed = rounds.Phases(vote=None, fail_rate=None, freeze=lambda after, before: after)
+    n_rounds = 0
+    for _, step in rounds.run(st, 1, cfg, fixed, Simulated(p, rng)):
+        st = step.state
+        n_rounds += step.ran
     return {
         "samples": st["samples"],
         "corrects": st["corrects"],
-        "rounds": rounds,
+        "rounds": n_rounds,
         "stop_reasons": dars.stop_counts(st["stop_reason"]),
         "state": st,
     }

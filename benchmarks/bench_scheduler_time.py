@@ -31,15 +31,16 @@ CASES = (
 """(pass-rate model, setup, budget as a share of the reference's full run or None)."""
 
 
-def child(queries: int) -> None:
-    """Run every case once with the `dart_hf` on sys.path; print one JSON line per case."""
+def child(queries: int, bench: str) -> None:
+    """Run every case once with the `dart_hf` on sys.path and that tree's benchmark scripts
+    (`bench`); print one JSON line per case."""
     import dataclasses
     import hashlib
     import time
 
     import numpy as np
 
-    sys.path.insert(0, str(BENCH))
+    sys.path.insert(0, bench)
     import bench_scheduler as bs
     import scheduler_models
 
@@ -72,11 +73,14 @@ def child(queries: int) -> None:
 
 
 def run(tree: Path, queries: int) -> list[dict]:
+    """One child process with `tree`'s package and benchmark scripts (cwd there too, so the
+    working tree's package cannot shadow an older one)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
     code = f"import sys; sys.path.insert(0, {str(BENCH)!r}); import bench_scheduler_time as b; "
-    code += f"b.child({queries})"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout  # fmt: skip
+    code += f"b.child({queries}, {str(tree / 'benchmarks')!r})"
+    code += "; import dart_hf; assert dart_hf.__file__.startswith(sys.argv[1]), dart_hf.__file__"
+    out = subprocess.run([sys.executable, "-c", code, str(tree)], env=env, cwd=tree,
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
@@ -89,7 +93,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "old"
         old.mkdir()
-        archive = subprocess.run(["git", "archive", args.old, "dart_hf"], cwd=REPO,
+        archive = subprocess.run(["git", "archive", args.old, "dart_hf", "benchmarks"], cwd=REPO,
                                  capture_output=True, check=True).stdout  # fmt: skip
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
         runs: dict[str, list[list[dict]]] = {"old": [], "new": []}

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import assemble, benchmarks, dars, outputs, schema, stats
+from dart_hf import assemble, benchmarks, dars, outputs, rounds, schema, stats
 from dart_hf.arrow_io import write_arrow
 from dart_hf.config import (
     BuildConfig,
@@ -237,22 +237,19 @@ def _run_round(
 ) -> tuple[Dataset, dict[str, Any]]:
     """Sample and grade one round (resuming its shards); returns graded rows and round meta."""
     folder = build_folder.round(r)
-    graded_path = folder.graded
-    meta_path = folder.meta
     if folder.finished():
-        graded = Dataset.from_file(str(graded_path))
-        return graded, json.loads(meta_path.read_text(encoding="utf-8"))
+        graded = Dataset.from_file(str(folder.graded))
+        return graded, json.loads(folder.meta.read_text(encoding="utf-8"))
     t0 = time.perf_counter()
     todo = queries.add_column("n_samples", n.tolist()).add_column(
         "sample_offset", state["samples"].tolist()
     )
     todo = todo.filter(_open_rows, input_columns="n_samples", desc=f"round {r}: open queries")
-    raw = executor.sample(
+    graded = executor.run_round(
         todo, folder, engine_spec=spec, sampling=s.sampling, round=r, seed=s.build.seed,
-        shard_size=s.build.shard_size, progress=progress,
+        shard_size=s.build.shard_size, grade=s.grade, progress=progress,
     )  # fmt: skip
-    graded = executor.grade(raw, s.grade)
-    write_arrow(graded, graded_path)
+    write_arrow(graded, folder.graded)
     meta = {
         "round": r,
         "queries": len(todo),
@@ -260,8 +257,53 @@ def _run_round(
         "tokens": int(np.sum(graded["n_tokens"])) if len(graded) else 0,
         "wall_time_s": round(time.perf_counter() - t0, 3),
     }
-    meta_path.write_text(json.dumps(meta) + "\n", encoding="utf-8")
-    return Dataset.from_file(str(graded_path)), meta
+    folder.meta.write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    return Dataset.from_file(str(folder.graded)), meta
+
+
+class BuildRounds:
+    """A build's rounds for `rounds.advance`: sampled and graded by the executor into the
+    build folder (a finished round is read back), the vote round's golds set from its votes.
+
+    `queries` holds the vote phase's golds once it has run.
+    """
+
+    def __init__(
+        self,
+        folder: BuildFolder,
+        queries: Dataset,
+        s: BuildSettings,
+        spec: EngineSpec,
+        executor: Executor,
+        progress: bool = False,
+    ) -> None:
+        self.folder, self.queries, self.s, self.spec = folder, queries, s, spec
+        self.executor, self.progress = executor, progress
+        self.position = {q: i for i, q in enumerate(queries["id"])}
+        self.majority = s.build.gold == "majority"
+        self.last_rows = 0
+
+    def run(self, r: int, requests: np.ndarray, state: dars.State) -> rounds.Outcome | None:
+        """Sample and grade round r; None when nothing is requested."""
+        from dart_hf import gold_majority
+
+        if not requests.any():
+            return None
+        graded, _ = _run_round(
+            r, self.queries, state, requests, self.folder, self.spec, self.s, self.progress,
+            self.executor,
+        )  # fmt: skip
+        adjust = None
+        if self.majority and r == gold_majority.VOTE_ROUND:
+            # golds from the votes; the round is graded again against them
+            graded, self.queries = vote_phase(
+                self.folder, self.queries, graded, self.s, self.executor
+            )
+            votes = read_majority_table(self.folder)
+            adjust = lambda st: gold_majority.leave_out(st, votes)  # noqa: E731
+        self.last_rows = len(graded)
+        index = np.asarray([self.position[q] for q in graded["id"]], dtype=np.int64)
+        return rounds.Outcome.from_rows(index, graded["correct"], len(self.position), adjust)
 
 
 GRADE_COLUMNS = ("pred", "correct", "grade_status", "verdict_source")
@@ -337,8 +379,9 @@ def run_rounds(
 ) -> dars.State:
     """Run (or resume) rounds until every query has a stop reason; returns the final state.
 
-    The executor (local by default, or Ray) only decides where sampling and grading run:
-    files, counts, stop rules and resume are the same with either.
+    Each round is one `rounds.advance` step, saved as `state/round-XXX.parquet`. The
+    executor (local by default, or Ray) only decides where sampling and grading run: files,
+    counts, stop rules and resume are the same with either.
     """
     from dart_hf import gold_majority
 
@@ -353,7 +396,6 @@ def run_rounds(
             f"({cfg.max_trials}) must be at least {phases * cfg.difficulty_samples}"
         )
     ids = queries["id"]
-    position = {q: i for i, q in enumerate(ids)}
     prev = folder.last_round()
     if majority and prev >= gold_majority.VOTE_ROUND:
         queries = with_majority_golds(folder, queries)
@@ -364,48 +406,25 @@ def run_rounds(
                 f"{folder.root}: saved state does not match the query pool; use a new --out"
             )
     else:
-        state = dars.new_state(ids, queries["level"], queries["source"])
-        if cfg.fail_rate_from:
-            fr, frs = dars.load_fail_rates(cfg.fail_rate_from, ids)
-            state = dars.freeze_difficulty(state, cfg, fr, frs)
-        elif cfg.budget is not None and cfg.budget < phases * len(ids) * cfg.difficulty_samples:
+        state = rounds.start(ids, queries["level"], queries["source"], cfg)
+        if (
+            not cfg.fail_rate_from
+            and cfg.budget is not None
+            and cfg.budget < phases * len(ids) * cfg.difficulty_samples
+        ):
             raise DartError(
                 f"budget {cfg.budget} is below the difficulty phase "
                 f"({phases} x {len(ids)} queries x {cfg.difficulty_samples} samples)"
             )
-    r = prev + 1
-    while not state["done"].all():
-        vote = majority and r == gold_majority.VOTE_ROUND
-        phase = not cfg.fail_rate_from and r == (gold_majority.FAIL_RATE_ROUND if majority else 0)
-        if vote or phase:
-            n = np.where(state["done"], 0, cfg.difficulty_samples).astype(np.int64)
-        else:
-            n = dars.schedule(state, cfg, dars.budget_left(state, cfg))
-            if not n.any():  # nothing left to spend: close every open query
-                state = dars.apply_stop_rules(state, cfg, budget_left=0)
-                dars.save_state(state, folder.state(r))
-                break
-        graded, _ = _run_round(r, queries, state, n, folder, spec, s, progress, executor)
-        if vote:  # golds from the votes; the round is graded again against them
-            graded, queries = vote_phase(folder, queries, graded, s, executor)
-        before = state
-        index = np.asarray([position[q] for q in graded["id"]], dtype=np.int64)
-        state = dars.update_counts(state, index, graded["correct"], r)
-        if vote:
-            state = gold_majority.leave_out(state, read_majority_table(folder))
-        if phase:
-            state = (
-                gold_majority.freeze_phase(state, before, cfg)
-                if majority
-                else dars.freeze_difficulty(state, cfg)
-            )
-        if not (vote and not cfg.fail_rate_from):  # no targets before the fail-rate phase
-            state = dars.apply_stop_rules(state, cfg, dars.budget_left(state, cfg))
+    source = BuildRounds(folder, queries, s, spec, executor, progress)
+    for r, step in rounds.run(state, prev + 1, cfg, rounds.phases(cfg, majority), source):
+        state = step.state
         dars.save_state(state, folder.state(r))
-        logger.info(
-            "round %d: %d samples, %d queries open", r, len(graded), int((~state["done"]).sum())
-        )
-        r += 1
+        if step.ran:
+            logger.info(
+                "round %d: %d samples, %d queries open",
+                r, source.last_rows, int((~state["done"]).sum()),
+            )  # fmt: skip
     return state
 
 

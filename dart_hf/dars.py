@@ -25,9 +25,11 @@ drives the very same functions with simulated Bernoulli outcomes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -147,49 +149,38 @@ PRIOR_COLUMNS = ("prior_zero", "prior_a", "prior_b")
 """State columns holding each query's prior (its level's fit), written by `apply_stop_rules`."""
 
 
-_CACHE: dict[tuple, object] = {}
-"""Per-process cache of the grid fit and the no-correct curves: every decision of a round
-reads them, and each is a function of the state's counts and the settings alone."""
+class Beliefs(NamedTuple):
+    """Every query's pass-rate prior on `passrate.P`.
+
+    Attributes:
+        group: The prior group (level) of each query.
+        weights: (groups, grid) prior weights.
+    """
+
+    group: np.ndarray
+    weights: np.ndarray
 
 
-def _cached(key: tuple, make: Callable[[], object]) -> object:
-    if key not in _CACHE:
-        if len(_CACHE) > 64:
-            _CACHE.clear()
-        _CACHE[key] = make()
-    return _CACHE[key]
-
-
-def beliefs(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Every query's pass-rate prior on `passrate.P`: (group per query, (groups, grid) weights).
+def beliefs(state: State, config: DarsConfig) -> Beliefs:
+    """Every query's pass-rate prior on `passrate.P`: its group and the groups' weights.
 
     With `prior_fit` (after any sample): its level's nonparametric fit to the pool's counts
     (`passrate.fit_grid_pool`, started from the stated prior); else the stated prior
-    (`prior_zero` at p = 0, Beta(`prior_a`, `prior_b`) elsewhere).
+    (`prior_zero` at p = 0, Beta(`prior_a`, `prior_b`) elsewhere). The fit reads only the
+    counts, the levels and which queries were left out for want of a gold, so a state that
+    differs in stop reasons alone has the same beliefs (`Pricing` takes them along).
     """
     stated = passrate.beta_weights(config.prior_zero, config.prior_a, config.prior_b)
     if not config.prior_fit:
-        return np.zeros(len(state["samples"]), dtype=np.int64), stated[None, :]
-    key = (
-        "fit",
-        state["level"].tobytes(),
-        state["corrects"].tobytes(),
-        state["samples"].tobytes(),
-        (state["stop_reason"] == "no_majority").tobytes(),
-        stated.tobytes(),
+        return Beliefs(np.zeros(len(state["samples"]), dtype=np.int64), stated[None, :])
+    # a query left out for want of a gold (`gold: majority`) has no pass rate to fit
+    fitted = state["stop_reason"] != "no_majority"
+    samples = np.where(fitted, state["samples"], 0)
+    levels, weights = passrate.fit_grid_pool(
+        state["level"], np.where(fitted, state["corrects"], 0), samples, stated
     )
-
-    def make() -> tuple[np.ndarray, np.ndarray]:
-        # a query left out for want of a gold (`gold: majority`) has no pass rate to fit
-        fitted = state["stop_reason"] != "no_majority"
-        samples = np.where(fitted, state["samples"], 0)
-        levels, weights = passrate.fit_grid_pool(
-            state["level"], np.where(fitted, state["corrects"], 0), samples, stated
-        )
-        group = np.searchsorted(levels, state["level"])
-        return group, _unresolved(weights, group, samples, stated)
-
-    return _cached(key, make)  # type: ignore[return-value]
+    group = np.searchsorted(levels, state["level"])
+    return Beliefs(group, _unresolved(weights, group, samples, stated))
 
 
 def _unresolved(
@@ -224,48 +215,13 @@ def _unresolved(
     return out
 
 
-def fit_prior(state: State, config: DarsConfig) -> State:
-    """The state with every query's prior summarised in `prior_zero, prior_a, prior_b`.
-
-    The summary (for the cards) is the prior's mass at p = 0 and the Beta of the same mean
-    and variance over the rest; the decisions use the grid prior itself (`beliefs`).
-    """
-    out = dict(state)
-    group, weights = beliefs(state, config)
-    rows = np.asarray([passrate.summary(w) for w in weights])
-    if not config.prior_fit:
-        rows = np.asarray([[config.prior_zero, config.prior_a, config.prior_b]])
-    for i, name in enumerate(PRIOR_COLUMNS):
-        out[name] = rows[group, i].copy()
-    return out
-
-
-def priors(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(zero, a, b) per query: the state's prior summary columns, else the stated prior."""
-    if all(name in state for name in PRIOR_COLUMNS) and config.prior_fit:
-        return tuple(np.asarray(state[name], dtype=np.float64) for name in PRIOR_COLUMNS)  # type: ignore[return-value]
-    n = len(state["samples"])
-    return (
-        np.full(n, config.prior_zero),
-        np.full(n, config.prior_a),
-        np.full(n, config.prior_b),
-    )
-
-
-def posterior_mean(state: State, config: DarsConfig) -> np.ndarray:
-    """E[p | c correct of n] per query under its prior (Beta-Binomial on the grid)."""
-    group, weights = beliefs(state, config)
-    post = passrate.posterior(state["corrects"], state["samples"], weights[group])
-    return post @ passrate.P
-
-
 GIVEN_UP = ("no_correct", "low_yield", "hopeless")
 """Stop reasons of queries the yield rule gave up on (their further rows count as lost)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Prices:
-    """The yield rule's two exchange rates for one state (`prices`).
+    """The yield rule's two exchange rates for one state (`Pricing.prices`).
 
     Attributes:
         min_yield: The price: a query keeps sampling while it expects at least this many
@@ -291,24 +247,16 @@ class Prices:
     derived: tuple[bool, bool]
 
 
-def _prices_key(state: State, config: DarsConfig) -> tuple:
-    return (
-        "prices",
-        state["corrects"].tobytes(),
-        state["samples"].tobytes(),
-        state["target"].tobytes(),
-        state["done"].tobytes(),
-        np.asarray([str(r) for r in state["stop_reason"]]).tobytes(),
-        state["level"].tobytes(),
-        config,
-    )
+class Pricing:
+    """The yield rule's view of one state: its beliefs, prices and the index curves they give.
 
+    Every decision about a state reads it; it is computed once per state and passed along
+    (a round computes one for its schedule and one for its stop rules), with nothing kept
+    between calls. `config` is the settings with `min_yield` set to the price in force.
 
-def prices(state: State, config: DarsConfig) -> Prices:
-    """The price and the value of a first correct response the tolerances allow (cached).
-
-    What the policy maximises is unchanged (kept rows plus coverage minus a price per
-    sample); `row_loss` and `coverage_loss` say how much of each a user gives up for the
+    The price and the value of a first correct response come from the tolerances unless
+    stated. What the policy maximises is unchanged (kept rows plus coverage minus a price
+    per sample); `row_loss` and `coverage_loss` say how much of each a user gives up for the
     samples it saves, and these are the Lagrange multipliers that hold exactly that much.
     Under each query's posterior (its level's fitted prior times its counts), a run to
     max_trials would still bring it min(t - c, p x trials left) rows and, with none yet,
@@ -317,18 +265,83 @@ def prices(state: State, config: DarsConfig) -> Prices:
     any other loses what lies at pass rates below lambda (where it stops once its counts
     show it). The price is the highest grid rate whose total projected loss, queries
     already given up included, is at most `row_loss` of the projected rows of every release
-    that counts correct responses (each with its own targets). Per level, a
-    first correct response is worth the least W rows at which the rule's own stop point
-    for queries with none (`none_curve` below the price) forgoes at most `coverage_loss`
-    of the level's queries' coverage (`_first_rows`). Every input is the state: resuming
-    after any round recomputes the same prices.
+    that counts correct responses (each with its own targets). Per level, a first correct
+    response is worth the least W rows at which the rule's own stop point for queries with
+    none (`none_curve` below the price) forgoes at most `coverage_loss` of the level's
+    queries' coverage (`_first_rows`). Every input is the state: resuming after any round
+    recomputes the same prices.
     """
-    key = _prices_key(state, config)
-    return _cached(key, lambda: _prices(state, config))  # type: ignore[return-value]
+
+    def __init__(
+        self,
+        state: State,
+        config: DarsConfig,
+        belief: Beliefs | None = None,
+        memo: dict[tuple[int, float, float, int], tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
+        self.state = state
+        self.stated = config
+        self.beliefs = belief if belief is not None else beliefs(state, config)
+        self._parts = {} if memo is None else memo
+        self.prices = _prices(self)
+        self.config = (
+            config
+            if config.min_yield is not None
+            else dataclasses.replace(config, min_yield=self.prices.min_yield)
+        )
+
+    def with_config(self, config: DarsConfig) -> Pricing:
+        """The same state priced under other settings (same beliefs: the fit is unchanged)."""
+        return Pricing(self.state, config, self.beliefs, self._parts)
+
+    def parts(self, g: int, target: float, config: DarsConfig) -> tuple[np.ndarray, np.ndarray]:
+        """`_none_parts` of group g for one target and price (kept for this state)."""
+        key = (g, float(target), float(config.min_yield or 0.0), config.max_trials)
+        if key not in self._parts:
+            self._parts[key] = _none_parts(self.beliefs.weights[g], target, config)
+        return self._parts[key]
+
+    @functools.cached_property
+    def group_targets(self) -> np.ndarray:
+        """The largest target of each prior group."""
+        tmax = np.zeros(len(self.beliefs.weights))
+        np.maximum.at(tmax, self.beliefs.group, self.state["target"].astype(np.float64))
+        return tmax
+
+    @functools.cached_property
+    def mean(self) -> np.ndarray:
+        """E[p | c correct of n] per query under its prior (Beta-Binomial on the grid)."""
+        group, weights = self.beliefs
+        post = passrate.posterior(self.state["corrects"], self.state["samples"], weights[group])
+        return post @ passrate.P
+
+    @functools.cached_property
+    def curves(self) -> np.ndarray:
+        """`none_curve` of every prior group under `config`: (groups, max_trials + 1).
+
+        t is the largest target in the group (a query with none after the difficulty phase
+        has the largest Prop2Diff target anyway); a first correct response is worth the
+        group's `prices.first_rows`.
+        """
+        cfg = self.config
+        rows = []
+        for g, (t, f) in enumerate(zip(self.group_targets, self.prices.first_rows, strict=True)):
+            if math.isinf(f):
+                rows.append(np.full(cfg.max_trials + 1, np.inf))
+                continue
+            first, unlock = self.parts(g, float(t), cfg)
+            rows.append(HORIZON * (float(f) * first + unlock))
+        return np.stack(rows)
 
 
-def _prices(state: State, config: DarsConfig) -> Prices:
-    group, weights = beliefs(state, config)
+def prices(state: State, config: DarsConfig) -> Prices:
+    """The price and the value of a first correct response for a state (`Pricing`)."""
+    return Pricing(state, config).prices
+
+
+def _prices(pricing: Pricing) -> Prices:
+    state, config = pricing.state, pricing.stated
+    group, weights = pricing.beliefs
     p = passrate.P
     c, n, t = state["corrects"], state["samples"], state["target"]
     reason = state["stop_reason"]
@@ -375,15 +388,12 @@ def _prices(state: State, config: DarsConfig) -> Prices:
     row_share = max(float(x[k]) for x in shares) if derived_price else float("nan")
     lam = price / HORIZON if price > 0 else float(p[k])
     groups = len(weights)
-    tmax = np.zeros(groups)
-    np.maximum.at(tmax, group, t.astype(np.float64))
+    tmax = pricing.group_targets
     cov_loss = np.full(groups, np.nan)
     if config.first_value is not None:
         first = config.first_value * np.maximum(tmax, 1.0)
     else:
-        first, cov_loss = _first_rows(
-            state, config, lam * HORIZON, group, weights, tmax, live, given_up
-        )
+        first, cov_loss = _first_rows(pricing, lam * HORIZON, live, given_up)
     return Prices(
         min_yield=price,
         first_rows=first,
@@ -394,14 +404,7 @@ def _prices(state: State, config: DarsConfig) -> Prices:
 
 
 def _first_rows(
-    state: State,
-    config: DarsConfig,
-    price: float,
-    group: np.ndarray,
-    weights: np.ndarray,
-    tmax: np.ndarray,
-    live: np.ndarray,
-    given_up: np.ndarray,
+    pricing: Pricing, price: float, live: np.ndarray, given_up: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per group: the least first-response value (rows) whose coverage loss fits the tolerance.
 
@@ -411,6 +414,9 @@ def _first_rows(
     over its posterior; queries already given up with none forgo all of theirs. The loss
     falls as W rises (the stop point moves out), so W is found by bisection (log scale).
     """
+    state, config = pricing.state, pricing.stated
+    group, weights = pricing.beliefs
+    tmax = pricing.group_targets
     c, n = state["corrects"], state["samples"]
     cfg = dataclasses.replace(config, min_yield=price)
     first = np.ones(len(weights))
@@ -428,7 +434,8 @@ def _first_rows(
             rem_g = np.maximum(config.max_trials - n[gone_q], 0)
             post_g = passrate.posterior(c[gone_q], n[gone_q], weights[g][None, :])
             gone = float((post_g * -np.expm1(rem_g[:, None] * passrate.LOG_Q[None, :])).sum())
-        loss = _NoneLoss(cfg, weights[g], float(tmax[g]), n[open_q], gone)
+        parts = pricing.parts(g, float(tmax[g]), cfg)
+        loss = _NoneLoss(cfg, weights[g], parts, n[open_q], gone)
         allowed = config.coverage_loss * members
         lo, hi = 0.0, math.log(1e7)
         if loss(1.0) <= allowed:
@@ -453,15 +460,14 @@ class _NoneLoss:
     """
 
     def __init__(
-        self, config: DarsConfig, weights: np.ndarray, target: float, n: np.ndarray, gone: float
+        self,
+        config: DarsConfig,
+        weights: np.ndarray,
+        parts: tuple[np.ndarray, np.ndarray],
+        n: np.ndarray,
+        gone: float,
     ) -> None:
-        self.config, self.weights, self.target, self.n, self.gone = (
-            config,
-            weights,
-            target,
-            n,
-            gone,
-        )
+        self.config, self.parts, self.n, self.gone = config, parts, n, gone
         rem = np.maximum(config.max_trials - n, 0)
         zeros = np.zeros(len(n), dtype=np.int64)
         self.post = passrate.posterior(zeros, n, weights[None, :])
@@ -469,7 +475,8 @@ class _NoneLoss:
 
     def __call__(self, first_rows: float) -> float:
         cfg = self.config
-        curve = none_curve(self.weights, self.target, cfg, first_rows)
+        first, unlock = self.parts
+        curve = HORIZON * (first_rows * first + unlock)
         below = curve < (cfg.min_yield or 0.0)
         stop = int(below.argmax()) if below.any() else cfg.max_trials
         stop = min(max(stop, cfg.hopeless_min_samples or 0), cfg.max_trials)
@@ -479,33 +486,58 @@ class _NoneLoss:
 
 
 def effective(state: State, config: DarsConfig) -> DarsConfig:
-    """`config` with `min_yield` set to the price in force for `state` (`prices`)."""
-    if config.min_yield is not None:
-        return config
-    now = prices(state, config)
-    out = dataclasses.replace(config, min_yield=now.min_yield)
-    # at its own price the stated config derives the same first-response values: reuse them
-    # (`_first_rows` is the costly part of `prices`)
-    stated = dataclasses.replace(now, row_loss=float("nan"), derived=(False, now.derived[1]))
-    _cached(_prices_key(state, out), lambda: stated)
+    """`config` with `min_yield` set to the price in force for `state` (`Pricing.config`)."""
+    return config if config.min_yield is not None else Pricing(state, config).config
+
+
+def fit_prior(state: State, config: DarsConfig, pricing: Pricing | None = None) -> State:
+    """The state with every query's prior summarised in `prior_zero, prior_a, prior_b`.
+
+    The summary (for the cards) is the prior's mass at p = 0 and the Beta of the same mean
+    and variance over the rest; the decisions use the grid prior itself (`beliefs`).
+    """
+    out = dict(state)
+    group, weights = pricing.beliefs if pricing is not None else beliefs(state, config)
+    rows = np.asarray([passrate.summary(w) for w in weights])
+    if not config.prior_fit:
+        rows = np.asarray([[config.prior_zero, config.prior_a, config.prior_b]])
+    for i, name in enumerate(PRIOR_COLUMNS):
+        out[name] = rows[group, i].copy()
     return out
 
 
-def yield_rates(state: State, config: DarsConfig) -> np.ndarray:
+def priors(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(zero, a, b) per query: the state's prior summary columns, else the stated prior."""
+    if all(name in state for name in PRIOR_COLUMNS) and config.prior_fit:
+        return tuple(np.asarray(state[name], dtype=np.float64) for name in PRIOR_COLUMNS)  # type: ignore[return-value]
+    n = len(state["samples"])
+    return (
+        np.full(n, config.prior_zero),
+        np.full(n, config.prior_a),
+        np.full(n, config.prior_b),
+    )
+
+
+def posterior_mean(state: State, config: DarsConfig) -> np.ndarray:
+    """E[p | c correct of n] per query under its prior (Beta-Binomial on the grid)."""
+    return Pricing(state, config).mean
+
+
+def yield_rates(state: State, config: DarsConfig, pricing: Pricing | None = None) -> np.ndarray:
     """The marginal value of a query's next samples, per 1,000, in kept rows (the index).
 
     With c >= 1 correct responses in n samples (c below target): 1,000 E[p | c, n], the
     expected new kept responses per 1,000 further samples. With none: the value of the
-    first correct response it may find, `none_curves`. A query still short of
+    first correct response it may find, `Pricing.curves`. A query still short of
     `min_samples` (VRT) is worth infinity; a query at its target is worth 0.
     """
-    config = effective(state, config)
-    value = HORIZON * posterior_mean(state, config)
+    pricing = pricing if pricing is not None else Pricing(state, config)
+    config = pricing.config
+    value = HORIZON * pricing.mean
     none = state["corrects"] == 0
     if none.any():
-        group, curves = none_curves(state, config)
         n = np.minimum(state["samples"], config.max_trials)
-        value[none] = curves[group[none], n[none]]
+        value[none] = pricing.curves[pricing.beliefs.group[none], n[none]]
     # Legacy `hopeless: false` never stops a query with none; nor does the rule before
     # `hopeless_min_samples`: such a query is worth sampling whatever the price.
     floor = config.hopeless_min_samples or 0
@@ -516,12 +548,14 @@ def yield_rates(state: State, config: DarsConfig) -> np.ndarray:
     return value
 
 
+@functools.lru_cache(maxsize=4)
 def _decay(max_trials: int) -> np.ndarray:
-    """(max_trials + 1, grid) matrix of (1 - p)^n."""
+    """(max_trials + 1, grid) matrix of (1 - p)^n: a table of constants of the grid (kept
+    per max_trials, as the grid itself is; it holds nothing of any state)."""
     n = np.arange(max_trials + 1, dtype=np.float64)
-    return _cached(  # type: ignore[return-value]
-        ("decay", max_trials), lambda: np.exp(n[:, None] * passrate.LOG_Q[None, :])
-    )
+    table = np.exp(n[:, None] * passrate.LOG_Q[None, :])
+    table.flags.writeable = False
+    return table
 
 
 def none_curve(
@@ -546,51 +580,29 @@ def none_curve(
 def _none_parts(
     weights: np.ndarray, target: float, config: DarsConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`none_curve` is linear in W: (E[p | none in n], E[p S(p) | none in n]) over n (cached)."""
-    key = ("none_parts", weights.tobytes(), float(target), config.max_trials, config.min_yield)
-
-    def make() -> tuple[np.ndarray, np.ndarray]:
-        price = config.min_yield or 0.0
-        p = passrate.P
-        n = np.arange(config.max_trials + 1, dtype=np.float64)
-        safe = np.where(p > 0, p, 1.0)
-        above = np.where(p > 0, np.clip(1.0 - price / (HORIZON * safe), 0.0, 1.0), 0.0)
-        unlock = above * np.minimum(
-            max(target - 1.0, 0.0), np.maximum(config.max_trials - n, 0)[:, None] * p
-        )
-        decay = _decay(config.max_trials) * weights  # unnormalised posterior given none in n
-        den = decay.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            a = np.where(den > 0, (decay @ p) / den, 0.0)
-            b = np.where(den > 0, (decay * (p * unlock)).sum(axis=1) / den, 0.0)
-        return a, b
-
-    return _cached(key, make)  # type: ignore[return-value]
-
-
-def none_curves(state: State, config: DarsConfig) -> tuple[np.ndarray, np.ndarray]:
-    """`none_curve` of every prior group: (group per query, (groups, max_trials + 1)).
-
-    t is the largest target in the group (a query with none after the difficulty phase has
-    the largest Prop2Diff target anyway); a first correct response is worth the group's
-    `prices` first_rows.
-    """
-    config = effective(state, config)
-    group, weights = beliefs(state, config)
-    tmax = np.zeros(len(weights))
-    np.maximum.at(tmax, group, state["target"].astype(np.float64))
-    first = prices(state, config).first_rows
-    key = ("curves", weights.tobytes(), tmax.tobytes(), first.tobytes(), config)
-    curves = _cached(
-        key,
-        lambda: np.stack(
-            [
-                none_curve(w, t, config, float(f))
-                for w, t, f in zip(weights, tmax, first, strict=True)
-            ]
-        ),
+    """`none_curve` is linear in W: (E[p | none in n], E[p S(p) | none in n]) over n."""
+    price = config.min_yield or 0.0
+    p = passrate.P
+    n = np.arange(config.max_trials + 1, dtype=np.float64)
+    safe = np.where(p > 0, p, 1.0)
+    above = np.where(p > 0, np.clip(1.0 - price / (HORIZON * safe), 0.0, 1.0), 0.0)
+    unlock = above * np.minimum(
+        max(target - 1.0, 0.0), np.maximum(config.max_trials - n, 0)[:, None] * p
     )
-    return group, curves  # type: ignore[return-value]
+    decay = _decay(config.max_trials) * weights  # unnormalised posterior given none in n
+    den = decay.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = np.where(den > 0, (decay @ p) / den, 0.0)
+        b = np.where(den > 0, (decay * (p * unlock)).sum(axis=1) / den, 0.0)
+    return a, b
+
+
+def none_curves(
+    state: State, config: DarsConfig, pricing: Pricing | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`none_curve` of every prior group: (group per query, (groups, max_trials + 1))."""
+    pricing = pricing if pricing is not None else Pricing(state, config)
+    return pricing.beliefs.group, pricing.curves
 
 
 def first_stop_samples(
@@ -626,9 +638,11 @@ def first_stop_samples(
     return min(max(stop, config.hopeless_min_samples or 0), config.max_trials)
 
 
-def first_stops(state: State, config: DarsConfig, price: float) -> np.ndarray:
+def first_stops(
+    state: State, config: DarsConfig, price: float, pricing: Pricing | None = None
+) -> np.ndarray:
     """`first_stop_samples` of every query under its own prior, for one price."""
-    return _FirstStops(state, config)(price)
+    return _FirstStops(pricing if pricing is not None else Pricing(state, config))(price)
 
 
 class _FirstStops:
@@ -638,9 +652,9 @@ class _FirstStops:
     prior gets its index curve over n = 0 .. max_trials once; a price is then one lookup.
     """
 
-    def __init__(self, state: State, config: DarsConfig) -> None:
-        self.config = config
-        self.inverse, self.curves = none_curves(state, config)
+    def __init__(self, pricing: Pricing) -> None:
+        self.config = pricing.config
+        self.inverse, self.curves = pricing.beliefs.group, pricing.curves
 
     def __call__(self, price: float) -> np.ndarray:
         cfg = self.config
@@ -653,23 +667,28 @@ class _FirstStops:
         return stop.astype(np.int64)[self.inverse]
 
 
-def stop_masks(state: State, config: DarsConfig) -> dict[str, np.ndarray]:
+def stop_masks(
+    state: State, config: DarsConfig, pricing: Pricing | None = None
+) -> dict[str, np.ndarray]:
     """Open queries the yield rule stops: `no_correct` and `low_yield` (below target, some)."""
-    config = effective(state, config)
+    pricing = pricing if pricing is not None else Pricing(state, config)
+    config = pricing.config
     n = state["samples"]
     c = state["corrects"]
-    value = yield_rates(state, config)
+    value = yield_rates(state, config, pricing)
     price = float(config.min_yield or 0.0)
     eligible = ~state["done"] & (n >= state["min_samples"]) & (c < state["target"])
     low = value < price
     no_correct = eligible & (c == 0) & low
     if config.hopeless is False:
         no_correct &= False
-    no_correct &= n >= first_stops(state, config, price)
+    no_correct &= n >= _FirstStops(pricing)(price)
     return {"no_correct": no_correct, "low_yield": eligible & (c > 0) & low}
 
 
-def apply_stop_rules(state: State, config: DarsConfig, budget_left: int | None) -> State:
+def apply_stop_rules(
+    state: State, config: DarsConfig, budget_left: int | None, pricing: Pricing | None = None
+) -> State:
     """Mark finished queries with their stop reason (first matching rule wins).
 
     Order: `reached` (>= target correct, not strictly more, and >= min_samples raw samples),
@@ -679,15 +698,19 @@ def apply_stop_rules(state: State, config: DarsConfig, budget_left: int | None) 
     samples), then `budget` for every query still open once the budget is spent. Each
     query stopped here gets the round's price and first-response value in `stop_price`
     and `stop_first_rows`.
+
+    Args:
+        pricing: The state's `Pricing` when the caller has it (else it is computed here).
     """
-    out = fit_prior(state, config)
-    state = out
+    pricing = pricing if pricing is not None else Pricing(state, config)
+    state = fit_prior(state, config, pricing)
+    out = state
     before = state["done"]
     done = before.copy()
     reason = state["stop_reason"].copy()
     open_ = ~done
     reached = (state["corrects"] >= state["target"]) & (state["samples"] >= state["min_samples"])
-    masks = stop_masks(state, config)
+    masks = stop_masks(state, config, pricing)
     rules = [
         ("reached", reached),
         ("max_trials", state["samples"] >= config.max_trials),
@@ -706,8 +729,8 @@ def apply_stop_rules(state: State, config: DarsConfig, budget_left: int | None) 
     # what the yield rule's prices were when each query stopped (for the statistics)
     n = len(done)
     stopped = done & ~before
-    group = beliefs(state, config)[0]
-    now = prices(state, config)
+    group = pricing.beliefs.group
+    now = Pricing(out, config, pricing.beliefs).prices  # of the state after the stops
     for name, value in zip(
         STOP_PRICE_COLUMNS, (np.full(n, now.min_yield), now.first_rows[group]), strict=True
     ):
@@ -717,21 +740,22 @@ def apply_stop_rules(state: State, config: DarsConfig, budget_left: int | None) 
     return out
 
 
-def _pass_estimate(state: State, config: DarsConfig) -> np.ndarray:
+def _pass_estimate(state: State, pricing: Pricing) -> np.ndarray:
     """Posterior mean pass rate (before any sample: 1 - a loaded fail rate), >= p_floor."""
     n = state["samples"]
-    post = posterior_mean(state, config)
     prior = 1.0 - np.nan_to_num(state["fail_rate"], nan=0.5)
-    return np.maximum(np.where(n > 0, post, prior), config.p_floor)
+    return np.maximum(np.where(n > 0, pricing.mean, prior), pricing.config.p_floor)
 
 
-def _spend_parts(state: State, config: DarsConfig) -> tuple:
+def _spend_parts(state: State, pricing: Pricing) -> tuple:
     """(index, samples to target, has a correct response, stop points) of every query."""
+    config = pricing.config
     n = state["samples"]
     need = np.maximum(state["target"] - state["corrects"], 0)
-    to_target = np.ceil(config.safety * need / _pass_estimate(state, config)).astype(np.int64)
+    to_target = np.ceil(config.safety * need / _pass_estimate(state, pricing)).astype(np.int64)
     to_target = np.maximum(to_target, state["min_samples"] - n)
-    return yield_rates(state, config), to_target, state["corrects"] > 0, _FirstStops(state, config)
+    value = yield_rates(state, config, pricing)
+    return value, to_target, state["corrects"] > 0, _FirstStops(pricing)
 
 
 def _spend_at(
@@ -747,16 +771,21 @@ def _spend_at(
     return np.where(~state["done"] & (value >= price), np.maximum(spend, 0), 0)
 
 
-def projected_spend(state: State, config: DarsConfig, price: float) -> np.ndarray:
+def projected_spend(
+    state: State, config: DarsConfig, price: float, pricing: Pricing | None = None
+) -> np.ndarray:
     """Raw samples each open query would still take if sampling stopped below `price`.
 
     With some correct: need / pass estimate (VRT: at least min_samples - n), if its index is
     at least `price`; with none: up to `first_stop_samples(price)`. Capped by max_trials.
     """
-    return _spend_at(state, config, _spend_parts(state, config), price)
+    pricing = pricing if pricing is not None else Pricing(state, config)
+    return _spend_at(state, pricing.config, _spend_parts(state, pricing), price)
 
 
-def budget_price(state: State, config: DarsConfig, budget_left: int | None) -> float:
+def budget_price(
+    state: State, config: DarsConfig, budget_left: int | None, pricing: Pricing | None = None
+) -> float:
     """The price per 1,000 samples at which the projected spend fits the budget left.
 
     The budget's shadow price: the price >= `min_yield` at which the `projected_spend` of
@@ -764,7 +793,8 @@ def budget_price(state: State, config: DarsConfig, budget_left: int | None) -> f
     margin is admitted and trimmed by `fit_budget`). Without a budget: `min_yield`. While
     the budget binds, a first correct response is valued as `_budget_terms` says.
     """
-    return _budget_terms(state, config, budget_left)[0]
+    pricing = pricing if pricing is not None else Pricing(state, config)
+    return _budget_terms(state, pricing, budget_left)[0]
 
 
 BUDGET_FIRST_VALUE = 2.5
@@ -772,10 +802,8 @@ BUDGET_FIRST_VALUE = 2.5
 binds and `first_value` is not stated (`_budget_terms`)."""
 
 
-def _budget_terms(
-    state: State, config: DarsConfig, budget_left: int | None
-) -> tuple[float, DarsConfig]:
-    """(the budget's price, the settings the round is scheduled with at that price).
+def _budget_terms(state: State, pricing: Pricing, budget_left: int | None) -> tuple[float, Pricing]:
+    """(the budget's price, the pricing the round is scheduled with at that price).
 
     The tolerances say what a build gives up to save samples; while the budget binds no
     sample is saved (all are spent), so the budget's price alone rations them, with a
@@ -783,19 +811,20 @@ def _budget_terms(
     the query's target, the rate at which, at equal budget, the policy is never worse
     than the reference's round robin on coverage (benchmarks/bench_scheduler.py).
     """
-    config = effective(state, config)
+    config = pricing.config
     base = float(config.min_yield or 0.0)
     if budget_left is None:
-        return base, config
-    price = _shadow_price(state, config, budget_left, base)
+        return base, pricing
+    price = _shadow_price(state, pricing, budget_left, base)
     if price <= base or config.first_value is not None:
-        return price, config
-    rationed = dataclasses.replace(config, first_value=BUDGET_FIRST_VALUE)
+        return price, pricing
+    rationed = pricing.with_config(dataclasses.replace(config, first_value=BUDGET_FIRST_VALUE))
     return _shadow_price(state, rationed, budget_left, base), rationed
 
 
-def _shadow_price(state: State, config: DarsConfig, budget_left: int, base: float) -> float:
-    parts = _spend_parts(state, config)
+def _shadow_price(state: State, pricing: Pricing, budget_left: int, base: float) -> float:
+    config = pricing.config
+    parts = _spend_parts(state, pricing)
 
     def fits(price: float) -> bool:
         return int(_spend_at(state, config, parts, price).sum()) <= budget_left
@@ -819,7 +848,9 @@ def _shadow_price(state: State, config: DarsConfig, budget_left: int, base: floa
     return lo
 
 
-def schedule(state: State, config: DarsConfig, budget_left: int | None) -> np.ndarray:
+def schedule(
+    state: State, config: DarsConfig, budget_left: int | None, pricing: Pricing | None = None
+) -> np.ndarray:
     """Raw samples to draw per query this round (0 for finished queries).
 
     Only queries whose index (`yield_rates`) is at least the price sample: the price is
@@ -831,18 +862,23 @@ def schedule(state: State, config: DarsConfig, budget_left: int | None) -> np.nd
     `difficulty_samples`), at least what `min_samples` still requires and at least 1, capped
     by `round_cap` and the trials left before `max_trials`; if the requests exceed the budget
     left, they are granted in order of index (`fit_budget`).
+
+    Args:
+        pricing: The state's `Pricing` when the caller has it (else it is computed here).
     """
     open_ = ~state["done"]
     samples = state["samples"]
-    price, config = _budget_terms(state, config, budget_left)
-    value = yield_rates(state, config)
+    pricing = pricing if pricing is not None else Pricing(state, config)
+    price, pricing = _budget_terms(state, pricing, budget_left)
+    config = pricing.config
+    value = yield_rates(state, config, pricing)
     need = np.maximum(state["target"] - state["corrects"], 0)
     # Aim one standard deviation short of the need, so a round rarely overshoots the target;
     # the next round asks for the rest.
-    p_est = _pass_estimate(state, config)
+    p_est = _pass_estimate(state, pricing)
     aim = np.maximum(need - np.sqrt(need * (1 - np.minimum(p_est, 1.0))), np.minimum(need, 1))
     want = np.ceil(config.safety * aim / p_est).astype(np.int64)
-    first = np.maximum(first_stops(state, config, price) - samples, 1)
+    first = np.maximum(_FirstStops(pricing)(price) - samples, 1)
     # A loaded fail rate (`fail_rate_from`) tells a fresh query's pass rate, as a correct
     # response would; only a query with neither is sampled towards its first stop point.
     known = (state["corrects"] > 0) | ((samples == 0) & ~np.isnan(state["fail_rate"]))

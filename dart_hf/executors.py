@@ -135,8 +135,36 @@ class Executor(Protocol):
         """Return `raw` with `pred`, `correct`, `grade_status`."""
         ...
 
+    def run_round(
+        self,
+        queries: Dataset,
+        out_dir: SamplingFolder,
+        *,
+        engine_spec: EngineSpec,
+        sampling: SamplingConfig,
+        round: int,
+        seed: int,
+        shard_size: int,
+        grade: GradeConfig,
+        progress: bool,
+    ) -> Dataset:
+        """Sample and grade one round: its graded rows, in shard order (one call, so the
+        executor may interleave the two)."""
+        ...
 
-class LocalExecutor:
+
+class _SampleThenGrade:
+    """`run_round` as sampling, then grading of everything sampled."""
+
+    def run_round(
+        self, queries: Dataset, out_dir: SamplingFolder, *, grade: GradeConfig, **kwargs: Any
+    ) -> Dataset:
+        """Sample every shard of the round, then grade them all."""
+        raw = self.sample(queries, out_dir, **kwargs)  # type: ignore[attr-defined]
+        return self.grade(raw, grade)  # type: ignore[attr-defined,no-any-return]
+
+
+class LocalExecutor(_SampleThenGrade):
     """Everything in this process (the engine) and its grading pool."""
 
     def __init__(self, spec: ExecutorSpec) -> None:
@@ -208,7 +236,7 @@ def _grade_chunk(table: Any, config: GradeConfig, chunk: int) -> tuple[Any, dict
     return _arrow(graded), _task_record("grade", chunk=chunk, rows=len(graded))
 
 
-class RayExecutor:
+class RayExecutor(_SampleThenGrade):
     """Sampling on engine actors, grading as CPU tasks, on a Ray cluster."""
 
     def __init__(self, spec: ExecutorSpec) -> None:

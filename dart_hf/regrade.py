@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import arrow_io, build, dars, outputs, sampling
+from dart_hf import arrow_io, build, dars, outputs, rounds, sampling
 from dart_hf.errors import DartError
 from dart_hf.folders import BuildFolder, EvalFolder, RegradeWork
 
@@ -280,48 +280,44 @@ def _merge_verdicts(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+class SavedRounds:
+    """A build's saved rounds, graded again, as a `rounds.RoundSource`: round r gives its
+    saved samples whatever the schedule asks (the build drew them); past the last saved
+    round there is nothing (None)."""
+
+    def __init__(self, outcomes: list[rounds.Outcome]) -> None:
+        self.outcomes = outcomes
+
+    def run(self, r: int, requests: np.ndarray, state: dars.State) -> rounds.Outcome | None:
+        """The saved round r (None past the last one)."""
+        del requests, state
+        return self.outcomes[r] if r < len(self.outcomes) else None
+
+
 def replay_states(
     ids: list[str],
     levels: list[int | None],
     sources: list[str],
-    rounds: Iterable[tuple[int, np.ndarray, np.ndarray]],
+    saved: list[rounds.Outcome],
     config: dars.DarsConfig,
 ) -> Iterator[tuple[int, dars.State]]:
-    """The states the round loop reaches on these verdicts, one per round (as `run_rounds`).
+    """The states the build's rounds reach on these verdicts, one per round (`rounds.run`).
 
     Args:
         ids, levels, sources: The query pool, in state order.
-        rounds: Per round in order: its number, the state row of each sample, its verdict.
+        saved: Per saved round in order: what it added per query (the new verdicts).
         config: The build's DARS settings.
 
     Yields:
-        (round, state after it); after the last round, if queries are still open and the
-        scheduler has nothing left to give them, one more: the closing state the loop saves.
+        (round, state after it); after the last saved round, if queries are still open and
+        the scheduler has nothing left to give them, one more: the closing state the build
+        saves. Where the schedule asks for more, the last state leaves them open.
     """
-    state = dars.new_state(ids, levels, sources)
-    if config.fail_rate_from:
-        fr, frs = dars.load_fail_rates(config.fail_rate_from, ids)
-        state = dars.freeze_difficulty(state, config, fr, frs)
-    r = -1
-    for r, index, correct in rounds:
-        sampled = np.unique(index)
-        # these queries were open when round r was scheduled (their samples exist)
-        state = {**state, "done": state["done"].copy(), "stop_reason": state["stop_reason"].copy()}
-        state["done"][sampled] = False
-        state["stop_reason"][sampled] = None
-        for name in dars.STOP_PRICE_COLUMNS:
-            if name in state:
-                state[name] = state[name].copy()
-                state[name][sampled] = np.nan
-        state = dars.update_counts(state, index, correct, r)
-        if r == 0 and not config.fail_rate_from:
-            state = dars.freeze_difficulty(state, config)
-        state = dars.apply_stop_rules(state, config, dars.budget_left(state, config))
-        yield r, state
-    if not state["done"].all():
-        n = dars.schedule(state, config, dars.budget_left(state, config))
-        if not n.any():  # as the loop: nothing left to spend, every open query closes
-            yield r + 1, dars.apply_stop_rules(state, config, budget_left=0)
+    state = rounds.start(ids, levels, sources, config)
+    source = SavedRounds(saved)
+    for r, step in rounds.run(state, 0, config, rounds.phases(config), source, len(saved) - 1):
+        if step.stalled is None:
+            yield r, step.state
 
 
 def more_samples(state: dars.State, config: dars.DarsConfig) -> dict[str, Any] | None:
@@ -500,16 +496,16 @@ def _stage_build(
     ids = list(queries["id"])
     position = {q: i for i, q in enumerate(ids)}
 
-    def rounds() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        for r, p in enumerate(paths):
-            t = Dataset.from_file(str(p)).data.table.select(["id", "correct"])
-            index = np.asarray([position[q] for q in t.column("id").to_pylist()], dtype=np.int64)
-            yield r, index, np.asarray(t.column("correct").to_pylist(), dtype=object)
+    saved = []
+    for p in paths:
+        t = Dataset.from_file(str(p)).data.table.select(["id", "correct"])
+        index = np.asarray([position[q] for q in t.column("id").to_pylist()], dtype=np.int64)
+        saved.append(rounds.Outcome.from_rows(index, t.column("correct").to_pylist(), len(ids)))
 
     if work.states.exists():
         shutil.rmtree(work.states)
     state = None
-    for r, state in replay_states(ids, queries["level"], queries["source"], rounds(), s.dars):
+    for r, state in replay_states(ids, queries["level"], queries["source"], saved, s.dars):
         dars.save_state(state, work.state(r))
     assert state is not None  # at least one round (sampled_rounds)
     last = folder.last_round()
