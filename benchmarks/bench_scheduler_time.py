@@ -4,8 +4,9 @@ Not run in CI. Runs `bench_scheduler.run_ours` (the production policy's rounds: 
 simulated outcomes, stop rules) on fixed cases with the package as of `--old` (default
 HEAD, extracted with `git archive`) and with the working tree, each in its own child
 process, alternating `--pairs` times, and reports per case the median time of each side,
-their ratio (new / old: below 1 is faster) and whether every decision is the same (a hash of
-the final state's samples, corrects, stop reasons and stop prices, and the round count).
+their ratio (new / old: below 1 is faster), whether every decision is the same (a hash of
+the final state's samples, corrects and stop reasons, and the round count) and whether the
+stop prices recorded with them are.
 
     .venv/bin/python benchmarks/bench_scheduler_time.py [--old REV] [--pairs 3] [--queries 4000]
 """
@@ -62,13 +63,17 @@ def child(queries: int, bench: str) -> None:
         seconds = time.process_time() - t0
         st = res["state"]
         digest = hashlib.sha256()
-        for key in ("samples", "corrects", "stop_price", "stop_first_rows"):
+        for key in ("samples", "corrects"):
             digest.update(np.asarray(st[key]).tobytes())
         digest.update(json.dumps([str(r) for r in st["stop_reason"]]).encode())
+        recorded = hashlib.sha256()
+        for key in ("stop_price", "stop_first_rows"):
+            recorded.update(np.asarray(st[key]).tobytes())
         print(json.dumps({
             "case": f"{model}/{setup}" + ("" if share is None else f"/budget {share}"),
             "cpu_s": round(seconds, 3), "rounds": res["rounds"],
             "samples": int(st["samples"].sum()), "decisions": digest.hexdigest()[:16],
+            "prices": recorded.hexdigest()[:16],
         }), flush=True)  # fmt: skip
 
 
@@ -102,15 +107,17 @@ def main() -> None:
             runs["new"].append(run(REPO, args.queries))
     print(f"old = {args.old}, new = working tree; {args.queries} queries, seed 0, "
           f"{args.pairs} alternating pairs, CPU seconds of the scheduler's rounds")  # fmt: skip
-    print(f"{'case':<32} {'old s':>8} {'new s':>8} {'new/old':>8} {'rounds':>7}  decisions")
+    print(f"{'case':<32} {'old s':>8} {'new s':>8} {'new/old':>8} {'rounds':>7}  decisions  "
+          "recorded stop prices")  # fmt: skip
     for i, first in enumerate(runs["old"][0]):
         a = statistics.median(r[i]["cpu_s"] for r in runs["old"])
         b = statistics.median(r[i]["cpu_s"] for r in runs["new"])
         same = {r[i]["decisions"] for r in runs["old"] + runs["new"]} == {first["decisions"]}
         rounds = {r[i]["rounds"] for r in runs["old"] + runs["new"]}
+        priced = {r[i].get("prices") for r in runs["old"] + runs["new"]} == {first.get("prices")}
         shown = "/".join(map(str, sorted(rounds)))
-        print(f"{first['case']:<32} {a:>8.2f} {b:>8.2f} {b / a:>8.3f} {shown:>7}  "
-              f"{'same' if same else 'DIFFERENT'}")  # fmt: skip
+        verdict = f"{'same' if same else 'DIFFERENT':<9}  {'same' if priced else 'different'}"
+        print(f"{first['case']:<32} {a:>8.2f} {b:>8.2f} {b / a:>8.3f} {shown:>7}  {verdict}")
 
 
 if __name__ == "__main__":

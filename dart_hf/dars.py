@@ -27,9 +27,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -149,16 +148,29 @@ PRIOR_COLUMNS = ("prior_zero", "prior_a", "prior_b")
 """State columns holding each query's prior (its level's fit), written by `apply_stop_rules`."""
 
 
-class Beliefs(NamedTuple):
-    """Every query's pass-rate prior on `passrate.P`.
+@dataclasses.dataclass(frozen=True, eq=False)
+class Beliefs:
+    """Every query's pass-rate prior on `passrate.P` (unpacks as `group, weights`).
 
     Attributes:
         group: The prior group (level) of each query.
         weights: (groups, grid) prior weights.
+        parts: The no-correct index parts of these weights, kept per (group, target,
+            price, max_trials) while the beliefs are in use (`Pricing.parts`): the stop
+            rules and the next schedule price the same beliefs, often at the same price.
     """
 
     group: np.ndarray
     weights: np.ndarray
+    parts: dict[tuple[int, float, float, int], tuple[np.ndarray, np.ndarray]] = (
+        dataclasses.field(default_factory=dict, repr=False)
+    )
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.group, self.weights))
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return (self.group, self.weights)[i]
 
 
 def beliefs(state: State, config: DarsConfig) -> Beliefs:
@@ -272,17 +284,10 @@ class Pricing:
     recomputes the same prices.
     """
 
-    def __init__(
-        self,
-        state: State,
-        config: DarsConfig,
-        belief: Beliefs | None = None,
-        memo: dict[tuple[int, float, float, int], tuple[np.ndarray, np.ndarray]] | None = None,
-    ) -> None:
+    def __init__(self, state: State, config: DarsConfig, belief: Beliefs | None = None) -> None:
         self.state = state
         self.stated = config
         self.beliefs = belief if belief is not None else beliefs(state, config)
-        self._parts = {} if memo is None else memo
         self.prices = _prices(self)
         self.config = (
             config
@@ -292,14 +297,15 @@ class Pricing:
 
     def with_config(self, config: DarsConfig) -> Pricing:
         """The same state priced under other settings (same beliefs: the fit is unchanged)."""
-        return Pricing(self.state, config, self.beliefs, self._parts)
+        return Pricing(self.state, config, self.beliefs)
 
     def parts(self, g: int, target: float, config: DarsConfig) -> tuple[np.ndarray, np.ndarray]:
         """`_none_parts` of group g for one target and price (kept for this state)."""
         key = (g, float(target), float(config.min_yield or 0.0), config.max_trials)
-        if key not in self._parts:
-            self._parts[key] = _none_parts(self.beliefs.weights[g], target, config)
-        return self._parts[key]
+        memo = self.beliefs.parts
+        if key not in memo:
+            memo[key] = _none_parts(self.beliefs.weights[g], target, config)
+        return memo[key]
 
     @functools.cached_property
     def group_targets(self) -> np.ndarray:
@@ -730,7 +736,7 @@ def apply_stop_rules(
     n = len(done)
     stopped = done & ~before
     group = pricing.beliefs.group
-    now = Pricing(out, config, pricing.beliefs).prices  # of the state after the stops
+    now = pricing.prices  # in force for the decisions above
     for name, value in zip(
         STOP_PRICE_COLUMNS, (np.full(n, now.min_yield), now.first_rows[group]), strict=True
     ):

@@ -72,6 +72,28 @@ def _random_state(rng: np.random.Generator, n: int, cfg: DarsConfig) -> dars.Sta
     return dars.fit_prior(st, cfg)
 
 
+def test_stop_prices_are_the_ones_the_stops_were_decided_at() -> None:
+    """A query stopped by a round records the price and first-response value in force for
+    that decision (the state's `Pricing` before the stops), not those of the state after
+    them: once every query is closed no row is left to lose, and that state's price is the
+    grid's highest rate (999.9), which the stops never used."""
+    rng = np.random.default_rng(5)
+    cfg = DarsConfig(strategies=("uniform",), k_u=8, max_trials=256, budget=10_000)
+    st = _random_state(rng, 60, cfg)
+    st["done"][:] = False
+    st["stop_reason"][:] = None
+    before = dars.Pricing(st, cfg)
+    out = dars.apply_stop_rules(st, cfg, budget_left=0, pricing=before)
+    assert out["done"].all() and (out["stop_reason"] == "budget").any()
+    assert np.allclose(out["stop_price"], before.prices.min_yield)
+    assert np.allclose(out["stop_first_rows"], before.prices.first_rows[before.beliefs.group])
+    after = dars.Pricing(out, cfg).prices.min_yield
+    assert after != before.prices.min_yield  # the closed state's price differs
+    # and without a pricing given, the same figures
+    again = dars.apply_stop_rules(st, cfg, budget_left=0)
+    assert np.array_equal(again["stop_price"], out["stop_price"])
+
+
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("min_yield", [2.0, None])
 def test_yield_rule_keeps_every_query_worth_its_price(seed: int, min_yield) -> None:
