@@ -162,8 +162,8 @@ class Beliefs:
 
     group: np.ndarray
     weights: np.ndarray
-    parts: dict[tuple[int, float, float, int], tuple[np.ndarray, np.ndarray]] = (
-        dataclasses.field(default_factory=dict, repr=False)
+    parts: dict[tuple[int, float, float, int], tuple[np.ndarray, np.ndarray]] = dataclasses.field(
+        default_factory=dict, repr=False
     )
 
     def __iter__(self) -> Iterator[np.ndarray]:
