@@ -22,7 +22,9 @@ once by this script and given to both runs. Then it compares what they wrote:
 - `eval/results.md` as text;
 
 where text and JSON are compared with the output root and the package tree's own paths (a
-bundled data file's location) replaced by placeholders, and cards without timing lines.
+bundled data file's location) replaced by placeholders, cards without timing lines, and
+settings renamed, retired or introduced since (`RENAMED`, `RETIRED`, `INTRODUCED`) under
+today's names, a retired or introduced one left out at its default.
 
 Each child gets its own datasets cache, so neither run reuses the other's cached maps (a
 module-level function is hashed by reference, so a changed body would not invalidate them).
@@ -107,6 +109,10 @@ MAJORITY = {
 """The `gold: majority` build: rows 0, 1 answered right, 2 scattered, 3 consistently wrong."""
 RENAMED = {"no_correct_min_samples": "hopeless_min_samples"}
 """Settings renamed since: new name -> the name a tree that lacks the new one reads."""
+RETIRED = {"hopeless": None, "hopeless_alpha": None}
+"""Settings removed since, with the value they record when not given."""
+INTRODUCED = {"no_correct_stop": True}
+"""Settings added since, with their defaults (what a tree without them behaved as)."""
 BENCHMARKS = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench",
               "theoremqa", "math500")  # fmt: skip
 """The evaluated benchmarks, named here so that every revision runs the same ones."""
@@ -238,9 +244,25 @@ def _local(text: str, root: Path) -> str:
     return LOCAL_PATH.sub("<tree>/dart_hf/", text).replace(str(root), "<out>")
 
 
+def _setting_names(key: str, value: Any) -> str | None:
+    """A recorded setting under today's name, or None when it says only what a tree without
+    it did anyway (a retired setting at its recorded default, a new one at its default)."""
+    key = {old: new for new, old in RENAMED.items()}.get(key, key)
+    if key in RETIRED and value == RETIRED[key]:
+        return None
+    if key in INTRODUCED and value == INTRODUCED[key]:
+        return None
+    return key
+
+
 def _strip_volatile(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _strip_volatile(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+        out = {}
+        for k, v in value.items():
+            name = _setting_names(k, v)
+            if k not in VOLATILE_KEYS and name is not None:
+                out[name] = _strip_volatile(v)
+        return out
     if isinstance(value, list):
         return [_strip_volatile(v) for v in value]
     return value
@@ -250,9 +272,28 @@ def _json(path: Path, root: Path) -> Any:
     return _strip_volatile(json.loads(_local(path.read_text(encoding="utf-8"), root)))
 
 
+_YAML_LINE = re.compile(r"^(\s*)([a-z_]+): (.*)$")
+
+
+def _card_line(line: str) -> str | None:
+    """A card line with recorded settings under today's names (None: drop it)."""
+    import yaml
+
+    m = _YAML_LINE.match(line)
+    if not m:
+        return line
+    try:
+        value = yaml.safe_load(m.group(3))
+    except yaml.YAMLError:
+        return line
+    name = _setting_names(m.group(2), value)
+    return None if name is None else f"{m.group(1)}{name}: {m.group(3)}"
+
+
 def _card_text(path: Path, root: Path) -> list[str]:
     text = _local(path.read_text(encoding="utf-8"), root)
-    return [ln for ln in text.splitlines() if not VOLATILE_LINE.search(ln)]
+    lines = (_card_line(ln) for ln in text.splitlines() if not VOLATILE_LINE.search(ln))
+    return [ln for ln in lines if ln is not None]
 
 
 def _parquet_without(path: Path, columns: set[str]) -> Any:

@@ -166,22 +166,13 @@ def _open_rows(n_samples: int) -> bool:
     return n_samples > 0
 
 
-LATER_SETTINGS: dict[str, Any] = {"gold": "answer", "query_column": None, "answer_column": None}
-"""Settings added after build folders existed, with their defaults: at the default they are
-left out of the fingerprint, so those folders still resume."""
-
-
 def fingerprint(settings: dict[str, Any], queries: Dataset) -> dict[str, Any]:
     """What makes a build: its settings, the grader, and a content hash of the queries and of
     their gold answers (a pool whose golds changed under the same ids is a different build)."""
     from dart_hf.grading import grader_info
 
     return {
-        "settings": {
-            k: v
-            for k, v in settings.items()
-            if k not in NOT_FINGERPRINTED and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])
-        },
+        "settings": {k: v for k, v in settings.items() if k not in NOT_FINGERPRINTED},
         "grader": grader_info(),
         "data": outputs.data_fingerprint(queries),
     }

@@ -42,7 +42,6 @@ def executor_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options choosing where sampling and grading run (this process, or Ray)."""
     fn = click.option(
         "--tensor-parallel-size",
-        "--tensor-parallel",
         "tensor_parallel_size",
         type=int,
         default=None,
@@ -163,7 +162,7 @@ def benchmarks_cmd(data_dir: str | None) -> None:
 @click.option("--benchmark", default=None, help="Force per-benchmark answer handling "
               "[default: each row's `source`].")  # fmt: skip
 @click.option("--num-proc", type=int, default=1, show_default=True, help="Grading processes.")
-@click.option("--timeout-s", "--timeout", "timeout_s", type=float, default=5.0,
+@click.option("--timeout-s", "timeout_s", type=float, default=5.0,
               show_default=True, help="Hard wall-clock limit per item, in seconds.")  # fmt: skip
 @user_errors
 def grade_cmd(

@@ -72,7 +72,9 @@ class GradeConfig:
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.timeout_s):
-            raise DartError(f"timeout_s (--timeout) must be a finite number, got {self.timeout_s}")
+            raise DartError(
+                f"timeout_s (--timeout-s) must be a finite number, got {self.timeout_s}"
+            )
         if self.timeout_s <= 0:
             raise DartError(f"timeout_s must be > 0, got {self.timeout_s}")
         if self.num_proc < 1:
@@ -299,13 +301,10 @@ class DarsConfig:
         prior_fit: Fit the pass-rate prior per level to the pool's own counts after every
             round (empirical Bayes: a nonparametric mixture over a pass-rate grid,
             `dart_hf.passrate`), starting from the stated prior; off: the stated prior.
-        hopeless: Legacy key of the old hopeless rule (None: not given). `true` loads as
-            the yield rule above; `false` turns the stop for queries with no correct
-            response off (as the old rule's off switch did).
-        hopeless_min_samples: Legacy key, mapped: a query with no correct response is never
-            stopped by the yield rule before this many samples.
-        hopeless_alpha: Legacy key of the old rule's confidence level; refused (it has no
-            meaning under the yield rule).
+        no_correct_stop: Whether the yield rule may stop a query with no correct response
+            (`no_correct`); false samples such queries to max_trials (or the budget).
+        no_correct_min_samples: A query with no correct response is never stopped by the
+            yield rule before this many raw samples (None: no floor).
     """
 
     strategies: tuple[str, ...] = ("uniform", "prop2diff")
@@ -329,9 +328,8 @@ class DarsConfig:
     prior_b: float = 0.5
     prior_zero: float = 0.1
     prior_fit: bool = True
-    hopeless: bool | None = None
-    hopeless_min_samples: int | None = None
-    hopeless_alpha: float | None = None
+    no_correct_stop: bool = True
+    no_correct_min_samples: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategies", _as_tuple(self.strategies))
@@ -377,15 +375,12 @@ class DarsConfig:
             raise DartError(f"prior_a and prior_b must be > 0, got {self.prior_a}, {self.prior_b}")
         if not 0 <= self.prior_zero < 1:
             raise DartError(f"prior_zero must be in [0, 1), got {self.prior_zero}")
-        if self.hopeless_alpha is not None:
+        if not isinstance(self.no_correct_stop, bool):
+            raise DartError(f"no_correct_stop must be true or false, got {self.no_correct_stop!r}")
+        if self.no_correct_min_samples is not None and self.no_correct_min_samples < 0:
             raise DartError(
-                "hopeless_alpha belonged to the old hopeless rule, which is replaced by the "
-                "yield rule (min_yield, first_value; docs/DESIGN.md, DARS); remove the key"
+                f"no_correct_min_samples must be >= 0, got {self.no_correct_min_samples}"
             )
-        if self.hopeless is not None and not isinstance(self.hopeless, bool):
-            raise DartError(f"hopeless (legacy) must be true or false, got {self.hopeless!r}")
-        if self.hopeless_min_samples is not None and self.hopeless_min_samples < 0:
-            raise DartError(f"hopeless_min_samples must be >= 0, got {self.hopeless_min_samples}")
 
 
 GOLD_MODES = ("answer", "majority")

@@ -42,8 +42,7 @@ from dart_hf.strategies import STRATEGIES
 State = dict[str, np.ndarray]
 
 STOP_REASONS: tuple[str, ...] = ("reached", "max_trials", "no_correct", "low_yield", "budget")
-"""Why a query stopped. `no_correct` and `low_yield` are the yield rule's two cases; states
-written before it may also hold `hopeless` (counted by `stop_counts`)."""
+"""Why a query stopped. `no_correct` and `low_yield` are the yield rule's two cases."""
 HORIZON = 1000
 """The yield rule's horizon: values are per 1,000 further samples."""
 
@@ -227,7 +226,7 @@ def _unresolved(
     return out
 
 
-GIVEN_UP = ("no_correct", "low_yield", "hopeless")
+GIVEN_UP = ("no_correct", "low_yield")
 """Stop reasons of queries the yield rule gave up on (their further rows count as lost)."""
 
 
@@ -485,7 +484,7 @@ class _NoneLoss:
         curve = HORIZON * (first_rows * first + unlock)
         below = curve < (cfg.min_yield or 0.0)
         stop = int(below.argmax()) if below.any() else cfg.max_trials
-        stop = min(max(stop, cfg.hopeless_min_samples or 0), cfg.max_trials)
+        stop = min(max(stop, cfg.no_correct_min_samples or 0), cfg.max_trials)
         left = np.maximum(stop - self.n, 0)
         miss = np.exp(left[:, None] * passrate.LOG_Q[None, :]) - self.never
         return self.gone + float((self.post * miss).sum())
@@ -544,10 +543,10 @@ def yield_rates(state: State, config: DarsConfig, pricing: Pricing | None = None
     if none.any():
         n = np.minimum(state["samples"], config.max_trials)
         value[none] = pricing.curves[pricing.beliefs.group[none], n[none]]
-    # Legacy `hopeless: false` never stops a query with none; nor does the rule before
-    # `hopeless_min_samples`: such a query is worth sampling whatever the price.
-    floor = config.hopeless_min_samples or 0
-    keep = none & ((config.hopeless is False) | (state["samples"] < floor))
+    # With `no_correct_stop: false` a query with none is never stopped; nor before
+    # `no_correct_min_samples`: such a query is worth sampling whatever the price.
+    floor = config.no_correct_min_samples or 0
+    keep = none & ((not config.no_correct_stop) | (state["samples"] < floor))
     value[keep] = np.inf
     value[state["corrects"] >= state["target"]] = 0.0
     value[state["samples"] < state["min_samples"]] = np.inf
@@ -621,11 +620,11 @@ def first_stop_samples(
 
     The bound of the no-correct rule: the least n whose `none_curve` is below `price`, under
     `prior` (grid weights, or (zero, a, b); default: the stated prior) and `target`
-    (default: the largest of the strategies' targets), at least `hopeless_min_samples` when
+    (default: the largest of the strategies' targets), at least `no_correct_min_samples` when
     given; `max_trials` when there is none. A first correct response counts `first_value` x
     the target (1 x when `first_value` is unset: the derived value needs a state, `prices`).
     """
-    if price <= 0 or config.hopeless is False:
+    if price <= 0 or not config.no_correct_stop:
         return config.max_trials
     if prior is None:
         prior = (config.prior_zero, config.prior_a, config.prior_b)
@@ -641,7 +640,7 @@ def first_stop_samples(
         )
     below = none_curve(weights, float(target), config) < price
     stop = int(below.argmax()) if below.any() else config.max_trials
-    return min(max(stop, config.hopeless_min_samples or 0), config.max_trials)
+    return min(max(stop, config.no_correct_min_samples or 0), config.max_trials)
 
 
 def first_stops(
@@ -664,12 +663,12 @@ class _FirstStops:
 
     def __call__(self, price: float) -> np.ndarray:
         cfg = self.config
-        if price <= 0 or cfg.hopeless is False:
+        if price <= 0 or not cfg.no_correct_stop:
             return np.full(len(self.inverse), cfg.max_trials, dtype=np.int64)
         # least n with curve[n] < price (curves fall with n); none: max_trials
         below = self.curves < price
         stop = np.where(below.any(axis=1), below.argmax(axis=1), cfg.max_trials)
-        stop = np.minimum(np.maximum(stop, cfg.hopeless_min_samples or 0), cfg.max_trials)
+        stop = np.minimum(np.maximum(stop, cfg.no_correct_min_samples or 0), cfg.max_trials)
         return stop.astype(np.int64)[self.inverse]
 
 
@@ -686,7 +685,7 @@ def stop_masks(
     eligible = ~state["done"] & (n >= state["min_samples"]) & (c < state["target"])
     low = value < price
     no_correct = eligible & (c == 0) & low
-    if config.hopeless is False:
+    if not config.no_correct_stop:
         no_correct &= False
     no_correct &= n >= _FirstStops(pricing)(price)
     return {"no_correct": no_correct, "low_yield": eligible & (c > 0) & low}

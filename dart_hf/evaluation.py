@@ -167,8 +167,7 @@ class EvalConfig:
             "max_tokens": self.max_tokens,
             "shard_size": self.shard_size,
             "prep_version": PREP_VERSION,
-            # only when > 1, so folders made before `n` existed still resume
-            **({"n": self.n} if self.n != 1 else {}),
+            "n": self.n,
         }
 
 

@@ -5,7 +5,7 @@ With no model given, dart-hf uses SmolLM2-135M-Instruct (Q4_1 GGUF) shipped insi
 is found with `importlib.util.find_spec`. On first use the GGUF is converted once with
 transformers into a cached HF folder (safetensors + tokenizer with its ChatML chat template)
 under `cache_root()` (`$DART_HF_CACHE`, else `<HF_HOME>/dart_hf`), which vLLM can load; later
-runs reuse it (also one converted by dart-hf 0.1 under `~/.cache/dart_hf`). The conversion
+runs reuse it. The conversion
 writes into a temporary folder and renames it into place, so a killed conversion never leaves
 a half-written model behind.
 
@@ -70,10 +70,6 @@ class ModelInfo:
     def embedded(self) -> bool:
         """Whether this is the embedded SmolLM2 model."""
         return self.gguf_file is not None
-
-
-LEGACY_CACHE = Path("~/.cache/dart_hf")
-"""Where dart-hf 0.1 kept its cache; a model converted there is still found (not moved)."""
 
 
 def cache_root() -> Path:
@@ -188,14 +184,6 @@ def embedded_folder() -> tuple[Path, Path]:
     size = gguf.stat().st_size
     name = f"SmolLM2-135M-Instruct.Q4_1-{size}-v{CONVERSION_VERSION}"
     dest = cache_root() / "models" / name
-    legacy = LEGACY_CACHE.expanduser() / "models" / name
-    if (
-        not (dest / "config.json").is_file()
-        and not os.environ.get("DART_HF_CACHE")
-        and (legacy / "config.json").is_file()
-    ):
-        logger.info("using the model converted earlier in %s", legacy)
-        return gguf, legacy
     return gguf, convert_gguf(gguf, dest)
 
 
@@ -225,10 +213,7 @@ def folder_hash(folder: str | Path) -> str:
     key = [[str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
     name = hashlib.sha256(str(root).encode()).hexdigest() + ".json"
     sidecar = cache_root() / "hashes" / name
-    places = [sidecar]
-    if not os.environ.get("DART_HF_CACHE"):  # hashes dart-hf 0.1 cached (a 7B model takes a while)
-        places.append(LEGACY_CACHE.expanduser() / "hashes" / name)
-    for place in places:
+    for place in (sidecar,):
         with contextlib.suppress(OSError, ValueError):
             cached = json.loads(place.read_text())
             if cached.get("key") == key:

@@ -208,8 +208,6 @@ class YieldRule:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> YieldRule:
         """Read the `stats.json` form."""
-        if "min_first_yield" in d:  # written before the tolerances (stated prices only)
-            d = _legacy_yield_rule(d)
         d = _check(cls, d, "yield_rule")
         return cls(
             **{
@@ -232,33 +230,6 @@ class YieldRule:
                 _flat(PriorRow, r, "yield_rule.prior_per_level") for r in d["prior_per_level"]
             ),
         )
-
-
-def _legacy_yield_rule(d: Mapping[str, Any]) -> dict[str, Any]:
-    """A `yield_rule` written before the tolerances, in today's form (its stated prices)."""
-    price = d.get("min_yield")
-    return {
-        "min_yield": price,
-        "first_value": d.get("first_value"),
-        "row_loss": None,
-        "coverage_loss": None,
-        "price_min": price,
-        "price_median": price,
-        "price_max": price,
-        "horizon": d.get("horizon"),
-        "prior_fit": d.get("prior_fit"),
-        "stated_prior": d.get("stated_prior"),
-        "prior_per_level": [
-            {
-                **{k: r.get(k) for k in ("level", "zero", "a", "b")},
-                "first_rows": None,
-                "no_correct": 0,
-                "no_correct_samples": 0,
-            }
-            for r in d.get("prior_per_level", [])
-        ],
-        "no_correct_stop": d.get("no_correct_stop"),
-    }
 
 
 @dataclass(frozen=True)
@@ -649,7 +620,7 @@ def yield_rule(state: State, config: DarsConfig) -> YieldRule:
         prior_fit=config.prior_fit,
         stated_prior=StatedPrior(config.prior_zero, config.prior_a, config.prior_b),
         prior_per_level=tuple(prior),
-        no_correct_stop=config.hopeless is not False,
+        no_correct_stop=config.no_correct_stop,
     )
 
 

@@ -45,7 +45,7 @@ BASE = {
     "max_trials": 24,
     "difficulty_samples": 4,
     "round_cap": 6,
-    "hopeless_min_samples": 8,
+    "no_correct_min_samples": 8,
     "shard_size": 4,
     "num_proc": 1,
 }

@@ -83,8 +83,8 @@ def _stats(build: dict[str, Any]) -> dict[str, Any]:
     strategies = {}
     run_wide = {"max_trials": MAX_TRIALS, "budget": BUDGET}
     config = DarsConfig(
-        strategies=("uniform", "prop2diff"), k_u=K_U, k_p=K_P, **run_wide, hopeless=True,
-        hopeless_min_samples=16,
+        strategies=("uniform", "prop2diff"), k_u=K_U, k_p=K_P, **run_wide,
+        no_correct_min_samples=16,
     )  # fmt: skip
     dars = asdict(config) | {"strategies": list(config.strategies)}
     for strat, params in (
@@ -128,7 +128,7 @@ def _stats(build: dict[str, Any]) -> dict[str, Any]:
             "wall_time_s": 4321.0,
             "rounds": 4,
         },
-        "stop_reasons": {"reached": 20, "max_trials": 9, "budget": 4, "hopeless": 3},
+        "stop_reasons": {"reached": 20, "max_trials": 9, "budget": 4, "no_correct": 3},
         "stop_reasons_per_level": [],
         "yield_rule": {
             "min_yield": None,
@@ -238,7 +238,7 @@ def test_unusual_parameters_are_shown_exactly(tmp_path: Path) -> None:
         assert f"| raw samples | {stats['totals']['raw_samples']:,} |" in text
         assert "| generated tokens | 987,654 |" in text
         assert "| wall time | 72.0 min |" in text
-        assert "| `budget` | 4 |" in text and "| `hopeless` | 3 |" in text
+        assert "| `budget` | 4 |" in text and "| `no_correct` | 3 |" in text
         assert "| `duplicate` | 5 |" in text
         assert "| queries removed by decontamination | 3 |" in text
         assert 'load_dataset("dart-org/' in text
@@ -456,7 +456,7 @@ def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
     state["target_uniform"] = np.array([q["target_uniform"] for q in qs])
     state["target_prop2diff"] = np.array([q["target_prop2diff"] for q in qs])
     state["target_vrt"] = np.full(len(qs), 12)
-    state["stop_reason"] = np.array(["reached"] * (len(qs) - 2) + ["budget", "hopeless"], object)
+    state["stop_reason"] = np.array(["reached"] * (len(qs) - 2) + ["budget", "no_correct"], object)
     kept = {
         s: np.array([Counter(build["releases"][s]["id"])[q["id"]] for q in qs])
         for s in ("uniform", "prop2diff")

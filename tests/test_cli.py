@@ -93,7 +93,7 @@ k_u: 2
 max_trials: 8
 difficulty_samples: 2
 round_cap: 4
-hopeless_min_samples: 8
+no_correct_min_samples: 8
 shard_size: 4
 num_proc: 1
 """

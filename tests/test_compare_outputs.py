@@ -8,6 +8,7 @@ changed copies.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -122,3 +123,24 @@ def test_timing_lines_and_local_paths_are_not_differences(tmp_path: Path) -> Non
     (tmp_path / "new/eval/results.json").write_text('{"accuracy": 51.0}')
     rows = {r.path: r.status for r in co.compare_trees(tmp_path / "old", tmp_path / "new")}
     assert rows["eval/results.json"] == "different"
+
+
+def test_renamed_retired_and_introduced_settings_are_not_differences(tmp_path: Path) -> None:
+    """A recipe recorded before a setting was renamed (and its retired neighbours at their
+    defaults, a new one absent) compares equal to today's record; a changed value does not."""
+    old = {"dars": {"hopeless": None, "hopeless_min_samples": 8, "hopeless_alpha": None}}
+    new = {"dars": {"no_correct_stop": True, "no_correct_min_samples": 8}}
+    for name, body in (("old", old), ("new", new)):
+        d = tmp_path / name / "build"
+        d.mkdir(parents=True)
+        (d / "stats.json").write_text(json.dumps(body))
+        (d / "releases" / "r").mkdir(parents=True)
+        card = "\n".join(f"{k}: {json.dumps(v) if v is not None else 'null'}"
+                         for k, v in body["dars"].items())  # fmt: skip
+        (d / "releases" / "r" / "README.md").write_text(card.replace("true", "true") + "\n")
+    rows = {r.path: r.status for r in co.compare_trees(tmp_path / "old", tmp_path / "new")}
+    assert rows == {"build/stats.json": "identical*", "build/releases/r/README.md": "identical*"}
+    new["dars"]["no_correct_stop"] = False  # not the default: a real difference
+    (tmp_path / "new" / "build" / "stats.json").write_text(json.dumps(new))
+    rows = {r.path: r.status for r in co.compare_trees(tmp_path / "old", tmp_path / "new")}
+    assert rows["build/stats.json"] == "different"

@@ -134,7 +134,7 @@ def test_no_correct_stop_is_bounded() -> None:
         min_yield=3.0,
         first_value=1.0,
         prior_fit=False,
-        hopeless_min_samples=128,
+        no_correct_min_samples=128,
     )
     bound = dars.first_stop_samples(cfg, cfg.min_yield)
     assert 128 <= bound < cfg.max_trials
@@ -162,14 +162,14 @@ def test_no_correct_stop_is_bounded() -> None:
         st = dars.apply_stop_rules(st, cfg, None)
     assert st["stop_reason"].tolist() == ["no_correct", "reached"]
     assert st["samples"][0] == bound
-    # The legacy switch `hopeless: false` keeps such a query sampling to max_trials.
-    off = DarsConfig(**{**_fields(cfg), "hopeless": False})
+    # `no_correct_stop: false` keeps such a query sampling to max_trials.
+    off = DarsConfig(**{**_fields(cfg), "no_correct_stop": False})
     reopened = st | {"done": np.array([False, True]), "stop_reason": np.array([None, "reached"])}
     assert not dars.stop_masks(reopened, off)["no_correct"].any()
     assert dars.schedule(reopened, off, None)[0] > 0  # still sampled, not left to close
-    # Below hopeless_min_samples a query with none is sampled whatever its index.
+    # Below no_correct_min_samples a query with none is sampled whatever its index.
     early = reopened | {"samples": np.array([64, 64])}
-    floor = DarsConfig(**{**_fields(cfg), "hopeless_min_samples": 4096, "min_yield": 1e6})
+    floor = DarsConfig(**{**_fields(cfg), "no_correct_min_samples": 4096, "min_yield": 1e6})
     assert dars.schedule(early, floor, None)[0] > 0
     assert not dars.stop_masks(early, floor)["no_correct"].any()
 
@@ -255,11 +255,17 @@ def test_resume_after_every_round_equals_an_uninterrupted_run(tmp_path, budget, 
         assert straight["samples"].sum() <= budget
 
 
-def test_legacy_hopeless_keys() -> None:
-    assert DarsConfig(hopeless=True).hopeless is True  # loads: the yield rule replaces it
-    assert DarsConfig(hopeless_min_samples=32).hopeless_min_samples == 32
-    with pytest.raises(DartError, match="hopeless_alpha belonged to the old hopeless rule"):
-        DarsConfig(hopeless_alpha=0.05)
+def test_no_correct_settings() -> None:
+    assert DarsConfig(no_correct_min_samples=32).no_correct_min_samples == 32
+    assert DarsConfig(no_correct_stop=False).no_correct_stop is False
+    with pytest.raises(DartError, match="no_correct_stop must be true or false"):
+        DarsConfig(no_correct_stop="no")  # type: ignore[arg-type]
+    with pytest.raises(DartError, match="no_correct_min_samples must be >= 0"):
+        DarsConfig(no_correct_min_samples=-1)
+    # the keys of the old hopeless rule are gone: unknown settings, as any other
+    for old in ("hopeless", "hopeless_min_samples", "hopeless_alpha"):
+        with pytest.raises(TypeError):
+            DarsConfig(**{old: 1})
     recipe = load_recipe("paper")
     cfg = build_dataclass(DarsConfig, recipe)
     assert (cfg.k_u, cfg.k_p, cfg.max_trials) == (40, 192, 8192)

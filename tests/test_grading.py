@@ -155,7 +155,7 @@ def test_cli_grade_parquet_to_folder(tmp_path: Path) -> None:
         cli,
         ["grade", str(src), "--out", str(out), "--response-column", "out_text",
          "--answer-column", "gold", "--num-proc", "2", "--benchmark", "gsm8k",
-         "--timeout", "3"],
+         "--timeout-s", "3"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     back = datasets.load_dataset("parquet", data_dir=str(out), split="train")

