@@ -171,3 +171,137 @@ def test_a_package_importing_its_submodules_is_no_cycle(tmp_path: Path) -> None:
     assert graph["dart_hf.engines"] == {"dart_hf.engines.base"}
     assert graph["dart_hf.engines.base"] == {"dart_hf.errors"}
     assert cycles(graph) == []
+
+
+# ------------------------------------------------------------------ which may import which
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "cli": ("__main__", "cli"),
+    "commands": ("build", "regrade", "evaluation", "sample", "training", "recipe"),
+    "orchestration": ("executors", "rounds"),
+    "release": ("hub", "push", "cards", "plots", "stats", "eval_results", "schema", "assemble"),
+    "stages": (
+        "sampling", "grading", "answers", "normalise", "sources", "dars", "passrate", "passk",
+        "gold_audit", "gold_majority", "fewshot", "prompts", "packing", "metric",
+    ),
+    "engines": ("engines", "models"),
+    "shared": (
+        "", "errors", "config", "logs", "outputs", "folders", "arrow_io", "strategies",
+        "benchmarks",
+    ),
+}  # fmt: skip
+"""Every module of the package in one group (a name covers its submodules)."""
+MAY_IMPORT: dict[str, set[str]] = {
+    "cli": {"cli", "commands", "orchestration", "release", "stages", "engines", "shared"},
+    "commands": {"commands", "orchestration", "release", "stages", "engines", "shared"},
+    "orchestration": {"orchestration", "stages", "engines", "shared"},
+    "release": {"release", "stages", "shared"},
+    "stages": {"stages", "engines", "shared"},
+    "engines": {"engines", "shared"},
+    "shared": {"shared"},
+}
+"""Arrows go one way: cli -> commands -> orchestration -> stages -> engines -> shared."""
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("config", "engines"): "BuildConfig checks the engine name against the registry (strings)",
+    ("config", "engines.base"): "BuildConfig.engine_spec makes the EngineSpec",
+    ("config", "gold_audit"): "BuildConfig checks its gold settings with GoldAuditConfig",
+    ("engines", "engines.scripted"): "the registry names its backends (lazy strings)",
+    ("engines", "engines.hf_engine"): "the registry names its backends (lazy strings)",
+    ("engines", "engines.vllm_engine"): "the registry names its backends (lazy strings)",
+}
+"""Edges against the groups' order, each with why."""
+
+
+def group_of(module: str) -> str:
+    """The group of a module (`dart_hf.x.y` -> the group naming `x.y` or `x`)."""
+    name = module.removeprefix("dart_hf").removeprefix(".")
+    parts = name.split(".") if name else [""]
+    while True:
+        candidate = ".".join(parts)
+        for group, names in GROUPS.items():
+            if candidate in names:
+                return group
+        if len(parts) <= 1:
+            raise KeyError(f"{module} is in no group of tests/test_imports.py GROUPS")
+        parts.pop()
+
+
+def test_every_module_is_in_one_group() -> None:
+    for module in import_graph():
+        group_of(module)
+    names = [n for names in GROUPS.values() for n in names]
+    assert len(names) == len(set(names))
+
+
+def test_imports_follow_the_layers() -> None:
+    bad = []
+    for module, targets in import_graph().items():
+        a = group_of(module)
+        for target in sorted(targets):
+            b = group_of(target)
+            short = (module.removeprefix("dart_hf."), target.removeprefix("dart_hf."))
+            if b not in MAY_IMPORT[a] and short not in EXCEPTIONS:
+                bad.append(f"{short[0]} ({a}) -> {short[1]} ({b})")
+    assert not bad, "imports against the layers:\n" + "\n".join(bad)
+
+
+def test_layer_exceptions_are_still_needed() -> None:
+    graph = import_graph()
+    gone = [e for e in EXCEPTIONS if f"dart_hf.{e[1]}" not in graph.get(f"dart_hf.{e[0]}", ())]
+    assert not gone, f"exceptions no longer needed: {gone}"
+
+
+# ------------------------------------------------------------------ private names
+
+
+def private_crossings(root: Path = PACKAGE) -> list[str]:
+    """Uses of another module's private name: `from dart_hf.x import _y` or `x._y` where `x`
+    is a module of the package imported under that name."""
+    modules = module_names(root)
+    found = []
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    if full in modules:
+                        aliases[a.asname or a.name] = full
+                    elif (
+                        a.name.startswith("_")
+                        and not a.name.startswith("__")
+                        and _resolve(node.module, modules) not in (None, module)
+                    ):
+                        found.append(f"{module}: from {node.module} import {a.name}")
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name in modules and a.asname:
+                        aliases[a.asname] = a.name
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and aliases[node.value.id] != module
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                found.append(f"{module}: {node.value.id}.{node.attr}")
+    return sorted(set(found))
+
+
+def test_no_private_name_crosses_a_module_boundary() -> None:
+    found = private_crossings()
+    assert not found, "private names used from another module:\n" + "\n".join(found)
+
+
+def test_private_crossings_are_found(tmp_path: Path) -> None:
+    pkg = tmp_path / "dart_hf"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "b.py").write_text("def _hidden(): ...\n_X = 1\n")
+    (pkg / "a.py").write_text(
+        "from dart_hf import b\nfrom dart_hf.b import _X\n\ndef f():\n    return b._hidden()\n"
+    )
+    assert private_crossings(pkg) == ["dart_hf.a: b._hidden", "dart_hf.a: from dart_hf.b import _X"]
