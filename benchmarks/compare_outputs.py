@@ -111,7 +111,12 @@ RENAMED = {"no_correct_min_samples": "hopeless_min_samples"}
 """Settings renamed since: new name -> the name a tree that lacks the new one reads."""
 RETIRED = {"hopeless": None, "hopeless_alpha": None}
 """Settings removed since, with the value they record when not given."""
-INTRODUCED = {"no_correct_stop": True}
+INTRODUCED = {
+    "no_correct_stop": True,
+    "max_in_flight": None,
+    "stream": True,
+    "overlap_grading": None,
+}
 """Settings added since, with their defaults (what a tree without them behaved as)."""
 BENCHMARKS = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench",
               "theoremqa", "math500")  # fmt: skip

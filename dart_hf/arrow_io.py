@@ -123,12 +123,19 @@ kept ~64 MB of the pool resident; 4 MB batches keep ~1.6% of it."""
 def arrow_batch_rows(table: pa.Table, target_bytes: int = ARROW_BATCH_BYTES) -> int:
     """Rows per record batch so that a batch holds about `target_bytes`."""
     per_row = table.nbytes / table.num_rows if table.num_rows else 1.0
-    return max(1, min(1 << 16, int(target_bytes / max(per_row, 1.0))))
+    rows = max(1, min(1 << 16, int(target_bytes / max(per_row, 1.0))))
+    # a multiple of 256: the same rows held in other chunks (a few bytes of buffers more or
+    # less) give the same batches
+    return rows - rows % 256 if rows > 256 else rows
 
 
 def write_arrow(ds: Dataset, path: Path, batch_rows: int | None = None) -> None:
     """Write a dataset as an Arrow IPC stream (atomically), in ~4 MB record batches
-    (`batch_rows` rows each when given)."""
+    (`batch_rows` rows each when given).
+
+    The batches are row ranges of the table whatever its chunks, so the same rows give the
+    same file however they were produced (one map over a round, or its shards graded one by
+    one and concatenated)."""
     if ds._indices is not None:
         ds = ds.flatten_indices()
     tmp = path.with_name(path.name + ".tmp")
@@ -138,6 +145,10 @@ def write_arrow(ds: Dataset, path: Path, batch_rows: int | None = None) -> None:
 
     with disk_full(path, tmp):
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
-            for batch in table.to_batches(max_chunksize=batch_rows):
-                writer.write_batch(batch)
+            for start in range(0, table.num_rows, batch_rows):
+                part = table.slice(start, batch_rows)
+                if any(col.num_chunks > 1 for col in part.columns):
+                    part = part.combine_chunks()
+                for batch in part.to_batches():
+                    writer.write_batch(batch)
         tmp.replace(path)

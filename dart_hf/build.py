@@ -13,6 +13,7 @@ finished round, and `run_sampling` resumes the shards of an unfinished one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -48,7 +49,9 @@ from dart_hf.strategies import POOL, STRATEGIES
 logger = logging.getLogger(__name__)
 
 POOL_RELEASE = "dart-math-pool"
-NOT_FINGERPRINTED = frozenset({"push", "org", "num_proc"})
+NOT_FINGERPRINTED = frozenset(
+    {"push", "org", "num_proc", "max_in_flight", "stream", "overlap_grading"}
+)
 """Settings that change no output file (cards are re-rendered on every run)."""
 
 
@@ -225,8 +228,11 @@ def _run_round(
     s: BuildSettings,
     progress: bool,
     executor: Executor,
+    overlap: bool | None = None,
 ) -> tuple[Dataset, dict[str, Any]]:
-    """Sample and grade one round (resuming its shards); returns graded rows and round meta."""
+    """Sample and grade one round (resuming its shards and journals) in one executor call;
+    returns the graded rows and the round's meta (`meta.json`: rows, tokens, wall time and
+    what the stream measured)."""
     folder = build_folder.round(r)
     if folder.finished():
         graded = Dataset.from_file(str(folder.graded))
@@ -236,10 +242,14 @@ def _run_round(
         "sample_offset", state["samples"].tolist()
     )
     todo = todo.filter(_open_rows, input_columns="n_samples", desc=f"round {r}: open queries")
-    graded = executor.run_round(
+    stream = s.build.stream_config()
+    if overlap is not None:
+        stream = dataclasses.replace(stream, overlap_grading=overlap)
+    run = executor.run_round(
         todo, folder, engine_spec=spec, sampling=s.sampling, round=r, seed=s.build.seed,
-        shard_size=s.build.shard_size, grade=s.grade, progress=progress,
+        shard_size=s.build.shard_size, grade=s.grade, progress=progress, stream=stream,
     )  # fmt: skip
+    graded = run.graded
     write_arrow(graded, folder.graded)
     meta = {
         "round": r,
@@ -247,8 +257,11 @@ def _run_round(
         "raw_samples": len(graded),
         "tokens": int(np.sum(graded["n_tokens"])) if len(graded) else 0,
         "wall_time_s": round(time.perf_counter() - t0, 3),
+        **run.figures,
     }
-    folder.meta.write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    outputs.atomic_write(folder.meta, json.dumps(meta) + "\n")
+    for part in folder.graded_shards():  # the round's graded rows are whole in `graded`
+        part.unlink(missing_ok=True)
     return Dataset.from_file(str(folder.graded)), meta
 
 
@@ -280,12 +293,13 @@ class BuildRounds:
 
         if not requests.any():
             return None
+        vote = self.majority and r == gold_majority.VOTE_ROUND
         graded, _ = _run_round(
             r, self.queries, state, requests, self.folder, self.spec, self.s, self.progress,
-            self.executor,
+            self.executor, overlap=False if vote else None,  # the votes need the whole round
         )  # fmt: skip
         adjust = None
-        if self.majority and r == gold_majority.VOTE_ROUND:
+        if vote:
             # golds from the votes; the round is graded again against them
             graded, self.queries = vote_phase(
                 self.folder, self.queries, graded, self.s, self.executor

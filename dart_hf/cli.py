@@ -38,6 +38,24 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def stream_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options saying how a round's requests go to the engine (they change no output)."""
+    fn = click.option(
+        "--stream/--no-stream",
+        "stream",
+        default=None,
+        help="Send each round to the engine as one stream, keeping it full (--no-stream: one "
+        "blocking engine call per shard, the old path) [default: stream].",
+    )(fn)
+    fn = click.option(
+        "--max-in-flight",
+        type=int,
+        default=None,
+        help="Requests in flight at most [default: the engine's: 256 for vLLM].",
+    )(fn)
+    return fn
+
+
 def executor_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options choosing where sampling and grading run (this process, or Ray)."""
     fn = click.option(
@@ -223,6 +241,7 @@ def grade_cmd(
 @click.option("--config", "recipe", default=None, help="Recipe name or YAML file with defaults.")
 @click.option("--seed", type=int, default=None, help="Base seed [default: 0].")
 @click.option("--shard-size", type=int, default=None, help="Queries per shard [default: 64].")
+@stream_options
 @executor_options
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @user_errors
@@ -276,6 +295,10 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
 @click.option("--seed", type=int, default=None, help="Base seed [default: 0].")
 @click.option("--push", is_flag=True, default=None, help="Upload every release after the build.")
 @click.option("--org", default=None, help="Hub namespace for --push [default: your user].")
+@stream_options
+@click.option("--overlap-grading/--no-overlap-grading", "overlap_grading", default=None,
+              help="Grade finished shards while the rest of the round generates [default: on "
+              "with more than 2 cores or a served model].")  # fmt: skip
 @executor_options
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @user_errors
@@ -447,6 +470,7 @@ def _key_values(pairs: tuple[str, ...], flag: str) -> dict[str, Any] | None:
               "enforce_eager=true for vllm); VALUE is read as YAML.")  # fmt: skip
 @click.option("--regrade", is_flag=True, help="Grade the saved samples of -o again with the "
               "current grader and gold answers (after a grader upgrade).")  # fmt: skip
+@stream_options
 @executor_options
 @user_errors
 def eval_cmd(
@@ -468,6 +492,8 @@ def eval_cmd(
     repo: str | None,
     engine_option: tuple[str, ...] = (),
     regrade: bool = False,
+    max_in_flight: int | None = None,
+    stream: bool | None = None,
     **executor_flags: Any,
 ) -> None:
     """Evaluate a model on the DART-Math benchmarks with the paper's protocol.
@@ -514,6 +540,8 @@ def eval_cmd(
         "max_tokens": max_tokens,
         "data_dir": data_dir,
         "engine_options": _key_values(engine_option, "--engine-option"),
+        "max_in_flight": max_in_flight,
+        "stream": stream,
         **executor_flags,
     }
     executor = executor_spec(overrides)

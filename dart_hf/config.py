@@ -383,6 +383,32 @@ class DarsConfig:
             )
 
 
+@dataclass(frozen=True)
+class StreamConfig:
+    """How a round's requests go to the engine (they change no output: in no fingerprint).
+
+    Attributes:
+        max_in_flight: Requests in flight at most (None: the engine's default: 256 for
+            vLLM and the scripted engine).
+        stream: Send the round as one stream (false: one blocking engine call per shard,
+            the old path; engines that keep their batches, transformers, always do that).
+        overlap_grading: Grade finished shards while the rest generate (None: where it
+            measured no slower: more than 2 cores, or an engine outside this machine).
+    """
+
+    max_in_flight: int | None = None
+    stream: bool = True
+    overlap_grading: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_in_flight is not None and (
+            isinstance(self.max_in_flight, bool)
+            or not isinstance(self.max_in_flight, int)
+            or self.max_in_flight < 1
+        ):
+            raise DartError(f"max_in_flight must be an integer >= 1, got {self.max_in_flight!r}")
+
+
 GOLD_MODES = ("answer", "majority")
 """Values of `BuildConfig.gold`: the pool's answers, or majority votes where a row has none
 (`dart_hf.gold_majority`)."""
@@ -418,6 +444,10 @@ class BuildConfig:
         answer_column: Their gold-answer column (optional with `gold: majority`).
         push: Upload the releases after the build.
         org: Hub namespace for `push` (None: the logged-in user).
+        max_in_flight: Requests in flight at most (`StreamConfig`; None: the engine's).
+        stream: Send each round as one stream (`StreamConfig`).
+        overlap_grading: Grade finished shards while the rest generate (`StreamConfig`;
+            None: where it measured no slower).
     """
 
     pool: tuple[str, ...] = ("gsm8k", "math")
@@ -441,9 +471,13 @@ class BuildConfig:
     answer_column: str | None = None
     push: bool = False
     org: str | None = None
+    max_in_flight: int | None = None
+    stream: bool = True
+    overlap_grading: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pool", _as_tuple(self.pool))
+        self.stream_config()  # checks max_in_flight
         if self.levels is not None:
             levels = _as_tuple(self.levels) if isinstance(self.levels, str) else self.levels
             try:
@@ -477,6 +511,10 @@ class BuildConfig:
             value = getattr(self, name)
             if value is not None and not value.strip():
                 raise DartError(f"{name} must name a column, got {value!r}")
+
+    def stream_config(self) -> StreamConfig:
+        """How rounds go to the engine (not part of the build's fingerprint)."""
+        return StreamConfig(self.max_in_flight, self.stream, self.overlap_grading)
 
     def engine_spec(self, *, seed: int | None = None, **options: Any) -> EngineSpec:
         """The engine these settings name: the one place an `EngineSpec` is made from

@@ -30,6 +30,7 @@ from typing import Any
 from datasets import Dataset, concatenate_datasets
 
 from dart_hf import benchmarks as registry
+from dart_hf.config import StreamConfig
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.eval_results import (
@@ -86,6 +87,10 @@ class EvalConfig:
         shard_size: Queries per sampling shard (the unit of resume).
         timeout_s: Hard wall-clock limit per graded item.
         num_proc: Grading worker processes.
+        max_in_flight: Requests in flight at most (None: the engine's default); changes no
+            prediction, so it is in no fingerprint.
+        stream: Send each benchmark and seed to the engine as one stream (false: one
+            blocking call per shard).
     """
 
     benchmarks: tuple[str, ...] = dataclasses.field(default_factory=registry.averaged)
@@ -101,8 +106,11 @@ class EvalConfig:
     shard_size: int = 64
     timeout_s: float = 5.0
     num_proc: int = 1
+    max_in_flight: int | None = None
+    stream: bool = True
 
     def __post_init__(self) -> None:
+        StreamConfig(self.max_in_flight, self.stream)  # checks max_in_flight
         if not self.benchmarks:
             raise DartError("no benchmark given")
         for name in self.benchmarks:
@@ -395,7 +403,7 @@ def _run_eval(
     executor: Executor,
 ) -> dict[str, Any]:
     from dart_hf import outputs
-    from dart_hf.config import SamplingConfig
+    from dart_hf.config import SamplingConfig, StreamConfig
     from dart_hf.engines import get_engine
     from dart_hf.grading import grader_info
     from dart_hf.sampling import generation_totals
@@ -436,6 +444,7 @@ def _run_eval(
                 seed=seed,
                 shard_size=config.shard_size,
                 progress=progress,
+                stream=StreamConfig(config.max_in_flight, config.stream),
             )
             if samples["id"] != [i for i in posed["id"] for _ in range(config.n)]:
                 raise DartError(f"{folder.path}: the shards do not match the benchmark's items")

@@ -20,16 +20,18 @@ import dataclasses
 import json
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset, Features, concatenate_datasets
 
-from dart_hf.config import GradeConfig, SamplingConfig
+from dart_hf.config import GradeConfig, SamplingConfig, StreamConfig
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError, missing_package, unknown_name
-from dart_hf.folders import SamplingFolder
+from dart_hf.folders import RoundFolder, SamplingFolder
 from dart_hf.grading import grading_workers
 
 logger = logging.getLogger(__name__)
@@ -127,6 +129,7 @@ class Executor(Protocol):
         seed: int,
         shard_size: int,
         progress: bool,
+        stream: StreamConfig | None = None,
     ) -> Dataset:
         """Sample every query into `out_dir` shards (resuming) and return all samples."""
         ...
@@ -138,7 +141,7 @@ class Executor(Protocol):
     def run_round(
         self,
         queries: Dataset,
-        out_dir: SamplingFolder,
+        out_dir: RoundFolder,
         *,
         engine_spec: EngineSpec,
         sampling: SamplingConfig,
@@ -147,40 +150,197 @@ class Executor(Protocol):
         shard_size: int,
         grade: GradeConfig,
         progress: bool,
-    ) -> Dataset:
-        """Sample and grade one round: its graded rows, in shard order (one call, so the
-        executor may interleave the two)."""
+        stream: StreamConfig,
+    ) -> RoundRun:
+        """Sample and grade one round (one call, so the executor may interleave the two):
+        its graded rows in shard order, and what the stream measured."""
         ...
 
 
-class _SampleThenGrade:
-    """`run_round` as sampling, then grading of everything sampled."""
+@dataclass
+class RoundRun:
+    """What an executor's `run_round` gives: the round's graded rows and its figures.
 
-    def run_round(
-        self, queries: Dataset, out_dir: SamplingFolder, *, grade: GradeConfig, **kwargs: Any
-    ) -> Dataset:
-        """Sample every shard of the round, then grade them all."""
-        raw = self.sample(queries, out_dir, **kwargs)  # type: ignore[attr-defined]
-        return self.grade(raw, grade)  # type: ignore[attr-defined,no-any-return]
+    Attributes:
+        graded: Every graded sample of the round, in shard order.
+        figures: `max_in_flight`, `requests`, `peak_in_flight`, `engine_idle_s` (wall time
+            with free slots and no request waiting), `slot_share` (mean share of the
+            engine's slots in use, where it reports it), `seeding`, `overlap` (whether
+            finished shards were graded while others generated) and `grading_wait_s` (from
+            the last completion to the end of grading); docs/DESIGN.md defines each.
+    """
+
+    graded: Dataset
+    figures: dict[str, Any]
 
 
-class LocalExecutor(_SampleThenGrade):
+def overlap_default(engine_spec: EngineSpec) -> bool:
+    """Whether finished shards are graded while the rest generate, when not set.
+
+    On this project's 2-core CPU machines the engine and the grading workers share the
+    cores, and overlapping measured no faster (benchmarks/results/bench_stream.md); with
+    more cores, or an engine outside this process, grading takes nothing from it.
+    """
+    from dart_hf.grading import available_cores
+
+    return available_cores() > 2 or engine_spec.backend in REMOTE_BACKENDS
+
+
+REMOTE_BACKENDS = frozenset({"openai"})
+"""Engines that generate outside this machine's cores."""
+
+
+class ShardGrader:
+    """Grades a round's finished shards, in a thread of their own while the others generate
+    (overlap) or all once sampling is done; each into `RoundFolder.graded_shard(k)`."""
+
+    def __init__(
+        self, folder: RoundFolder, config: GradeConfig, features: Features, overlap: bool
+    ) -> None:
+        import queue
+        import threading
+
+        self.folder, self.config, self.features, self.overlap = folder, config, features, overlap
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="dart-hf-grader", daemon=True)
+        self._pending: list[int] = []
+        if overlap:
+            self._thread.start()
+
+    def submit(self, k: int) -> None:
+        """Shard k's file is written: grade it (now, or once sampling is done)."""
+        if self.overlap:
+            self._queue.put(k)
+        else:
+            self._pending.append(k)
+
+    def _work(self) -> None:
+        while True:
+            k = self._queue.get()
+            if k is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                self.grade_shard(k)
+            except BaseException as exc:  # reported by `finish`, on the caller's thread
+                self._error = exc
+
+    def grade_shard(self, k: int) -> None:
+        """Grade shard k's samples into its graded file (kept when it is there)."""
+        from dart_hf import grading
+
+        target = self.folder.graded_shard(k)
+        if target.is_file():
+            return
+        raw = Dataset.from_parquet(str(self.folder.shard(k)), features=self.features)
+        graded = grading.grade_dataset(raw, self.config)  # type: ignore[arg-type]
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        from dart_hf.arrow_io import write_arrow
+
+        write_arrow(graded, tmp)
+        os.replace(tmp, target)
+
+    def finish(self, count: int) -> Dataset:
+        """Wait for every shard's grading (grading what is left); the round's graded rows."""
+        if self.overlap:
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        for k in range(count):
+            self.grade_shard(k)  # any not submitted (finished before a kill), or not overlapped
+        parts = [Dataset.from_file(str(self.folder.graded_shard(k))) for k in range(count)]
+        return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+
+def _grade_round_locally(
+    queries: Dataset,
+    folder: RoundFolder,
+    grade: GradeConfig,
+    stream: StreamConfig,
+    engine_spec: EngineSpec,
+    sample: Callable[[dict[str, Any], Callable[[int, dict[str, Any]], None]], None],
+) -> RoundRun:
+    """Sampling (by `sample`, which calls back as each shard is written) and grading in this
+    process: finished shards graded while the rest generate when `overlap`."""
+    from dart_hf.sampling import SAMPLE_FEATURES
+
+    overlap = stream.overlap_grading
+    if overlap is None:
+        overlap = overlap_default(engine_spec)
+    rows = int(sum(queries["n_samples"])) if "n_samples" in queries.column_names else len(queries)
+    grader = ShardGrader(
+        folder, capped(grade, rows), Features({**queries.features, **SAMPLE_FEATURES}), overlap
+    )
+    figures: dict[str, Any] = {}
+    last = [time.monotonic()]
+
+    def shard_done(k: int, line: dict[str, Any]) -> None:
+        last[0] = time.monotonic()
+        grader.submit(k)
+
+    sample(figures, shard_done)
+    last_completion = last[0]
+    count = folder.recorded_count()
+    if count is None:  # pragma: no cover - sampling writes the manifest first
+        raise DartError(f"{folder.path}: no {folder.manifest.name} after sampling")
+    graded = grader.finish(count)
+    figures.setdefault("max_in_flight", stream.max_in_flight)
+    figures["overlap"] = overlap
+    figures["grading_wait_s"] = round(time.monotonic() - last_completion, 3)
+    return RoundRun(graded, figures)
+
+
+class LocalExecutor:
     """Everything in this process (the engine) and its grading pool."""
 
     def __init__(self, spec: ExecutorSpec) -> None:
         self.spec = spec
 
     def sample(self, queries: Dataset, out_dir: SamplingFolder | Path, **kwargs: Any) -> Dataset:
-        """Sample with `sampling.run_sampling`."""
+        """Sample with `sampling.run_sampling` (one stream, or shard by shard)."""
         from dart_hf import sampling
 
-        return sampling.run_sampling(queries, out_dir, **kwargs)
+        stream = kwargs.pop("stream", None) or StreamConfig()
+        return sampling.run_sampling(
+            queries, out_dir, max_in_flight=stream.max_in_flight, stream=stream.stream, **kwargs
+        )
 
     def grade(self, raw: Dataset, config: GradeConfig) -> Dataset:
         """Grade with `grading.grade_dataset`."""
         from dart_hf import grading
 
         return grading.grade_dataset(raw, capped(config, len(raw)))
+
+    def run_round(
+        self,
+        queries: Dataset,
+        out_dir: RoundFolder,
+        *,
+        engine_spec: EngineSpec,
+        sampling: SamplingConfig,
+        round: int,
+        seed: int,
+        shard_size: int,
+        grade: GradeConfig,
+        progress: bool,
+        stream: StreamConfig,
+    ) -> RoundRun:
+        """The round as one stream (`sampling.run_sampling`), its finished shards graded by
+        this process's grading pool as they come (`ShardGrader`)."""
+        from dart_hf import sampling as sampling_mod
+
+        def sample(figures: dict[str, Any], shard_done: Any) -> None:
+            sampling_mod.run_sampling(
+                queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,
+                seed=seed, shard_size=shard_size, progress=progress,
+                max_in_flight=stream.max_in_flight, stream=stream.stream, on_shard=shard_done,
+                figures=figures,
+            )  # fmt: skip
+
+        return _grade_round_locally(queries, out_dir, grade, stream, engine_spec, sample)
 
 
 def _import_ray() -> Any:
@@ -213,8 +373,24 @@ def _task_record(kind: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+ACTOR_CONCURRENCY = 64
+"""Shard calls an engine actor runs at once (threads), all feeding its one engine."""
+
+
 class _EngineActor:
-    """Holds one engine; samples whole shards (a Ray actor class, decorated lazily)."""
+    """Holds one engine and keeps it full: a threaded Ray actor (class decorated lazily).
+
+    Each shard call runs in a thread of its own; a streaming engine gets every running
+    shard's requests at once (`sampling.stream_shard` on the call's own event loop, the
+    cap on requests in flight shared by the process); an engine that keeps its batches
+    samples one shard at a time. Async actors are not used: they run inside an event loop,
+    where `Dataset.map`'s async mode cannot start one of its own.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._batch_lock = threading.Lock()
 
     def pid(self) -> int:
         return os.getpid()
@@ -224,7 +400,15 @@ class _EngineActor:
     ) -> dict[str, Any]:
         from dart_hf import sampling
 
-        meta = sampling.sample_shard(Dataset(table), SamplingFolder(Path(out_dir)), k, **kwargs)
+        kwargs = dict(kwargs)
+        stream: StreamConfig = kwargs.pop("stream")
+        folder = SamplingFolder(Path(out_dir))
+        part = Dataset(table)
+        if stream.stream and sampling.streams(kwargs["engine_spec"]):
+            meta = sampling.stream_one_shard(part, folder, k, stream.max_in_flight, **kwargs)
+        else:
+            with self._batch_lock:
+                meta = sampling.sample_shard(part, folder, k, **kwargs)
         return {**meta, **_task_record("sample", shard=k)}
 
 
@@ -236,7 +420,18 @@ def _grade_chunk(table: Any, config: GradeConfig, chunk: int) -> tuple[Any, dict
     return _arrow(graded), _task_record("grade", chunk=chunk, rows=len(graded))
 
 
-class RayExecutor(_SampleThenGrade):
+def _grade_shard_file(
+    path: str, features: Features, config: GradeConfig, k: int
+) -> tuple[Any, dict[str, Any]]:
+    """Grade one finished shard file in a Ray task (the folder is on shared storage)."""
+    from dart_hf import grading
+
+    raw = Dataset.from_parquet(path, features=features)
+    graded = grading.grade_dataset(raw, config)  # type: ignore[arg-type]
+    return _arrow(graded), _task_record("grade", shard=k, rows=len(graded))
+
+
+class RayExecutor:
     """Sampling on engine actors, grading as CPU tasks, on a Ray cluster."""
 
     def __init__(self, spec: ExecutorSpec) -> None:
@@ -250,8 +445,11 @@ class RayExecutor(_SampleThenGrade):
                 kwargs["num_cpus"] = spec.num_cpus
             ray.init(**kwargs)
         self._ray = ray
-        self._actor_cls = ray.remote(max_restarts=-1, max_task_retries=-1)(_EngineActor)
+        self._actor_cls = ray.remote(
+            max_restarts=-1, max_task_retries=-1, max_concurrency=ACTOR_CONCURRENCY
+        )(_EngineActor)
         self._grade_task = ray.remote(max_retries=3)(_grade_chunk)
+        self._grade_shard = ray.remote(max_retries=3)(_grade_shard_file)
         self._actors: dict[EngineSpec, list[Any]] = {}
 
     def actors(self, engine_spec: EngineSpec, want: int) -> list[Any]:
@@ -273,7 +471,7 @@ class RayExecutor(_SampleThenGrade):
             for rec in records:
                 fh.write(json.dumps(rec, default=str) + "\n")
 
-    def sample(
+    def _sample_shards(
         self,
         queries: Dataset,
         out_dir: SamplingFolder | Path,
@@ -284,10 +482,11 @@ class RayExecutor(_SampleThenGrade):
         seed: int,
         shard_size: int,
         progress: bool,
-    ) -> Dataset:
-        """Hand each unfinished shard to an engine actor; return all samples."""
-        from ray.util import ActorPool
-
+        stream: StreamConfig,
+        on_shard: Callable[[int], None] | None = None,
+    ) -> Any:
+        """Hand every unfinished shard to an engine actor at once (actors run many shard
+        calls each, keeping their engines full); `on_shard(k)` as each one finishes."""
         from dart_hf import sampling as sampling_mod
         from dart_hf.logs import progress_bar as tqdm  # honours -q, TQDM_DISABLE
 
@@ -302,20 +501,49 @@ class RayExecutor(_SampleThenGrade):
                 "round": round,
                 "seed": seed,
                 "shard_size": shard_size,
+                "stream": stream,
             }
-            pool = ActorPool(self.actors(engine_spec, len(plan.todo)))
-            tables = {k: _arrow(plan.shard_rows(queries, k)) for k in plan.todo}
+            actors = self.actors(engine_spec, len(plan.todo))
+            pending = {
+                actors[i % len(actors)]
+                .sample_shard.remote(_arrow(plan.shard_rows(queries, k)), str(plan.out), k, kwargs)
+                : k
+                for i, k in enumerate(plan.todo)
+            }  # fmt: skip
             records = []
             bar = tqdm(total=len(plan.todo), unit="shard", desc=f"ray round {round}",
                        disable=not progress)  # fmt: skip
             with bar:
-                for rec in pool.map_unordered(
-                    lambda a, k: a.sample_shard.remote(tables[k], str(plan.out), k, kwargs),
-                    plan.todo,
-                ):
-                    records.append(rec)
+                while pending:
+                    ready, _ = self._ray.wait(list(pending), num_returns=1)
+                    k = pending.pop(ready[0])
+                    records.append(self._ray.get(ready[0]))
                     bar.update(1)
+                    if on_shard is not None:
+                        on_shard(k)
             self._log(plan.folder, records)
+        return plan
+
+    def sample(
+        self,
+        queries: Dataset,
+        out_dir: SamplingFolder | Path,
+        *,
+        engine_spec: EngineSpec,
+        sampling: SamplingConfig,
+        round: int,
+        seed: int,
+        shard_size: int,
+        progress: bool,
+        stream: StreamConfig | None = None,
+    ) -> Dataset:
+        """Sample every unfinished shard on the engine actors; return all samples."""
+        from dart_hf import sampling as sampling_mod
+
+        plan = self._sample_shards(
+            queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,
+            seed=seed, shard_size=shard_size, progress=progress, stream=stream or StreamConfig(),
+        )  # fmt: skip
         return sampling_mod.load_samples(plan.folder, plan.n_shards, plan.features)
 
     def grade(self, raw: Dataset, config: GradeConfig) -> Dataset:
@@ -334,6 +562,54 @@ class RayExecutor(_SampleThenGrade):
         self.last_grade_tasks = [rec for _, rec in results]
         parts = [Dataset(table) for table, _ in results]
         return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+    def run_round(
+        self,
+        queries: Dataset,
+        out_dir: RoundFolder,
+        *,
+        engine_spec: EngineSpec,
+        sampling: SamplingConfig,
+        round: int,
+        seed: int,
+        shard_size: int,
+        grade: GradeConfig,
+        progress: bool,
+        stream: StreamConfig,
+    ) -> RoundRun:
+        """Shards sampled on the engine actors; each finished shard graded by a CPU task
+        at once (overlap) or once every shard is sampled."""
+        from dart_hf.sampling import SAMPLE_FEATURES
+
+        overlap = stream.overlap_grading
+        if overlap is None:
+            overlap = overlap_default(engine_spec)
+        features = Features({**queries.features, **SAMPLE_FEATURES})
+        graders: dict[int, Any] = {}
+
+        def shard_done(k: int) -> None:
+            graders[k] = self._grade_shard.remote(str(out_dir.shard(k)), features, grade, k)
+
+        plan = self._sample_shards(
+            queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,
+            seed=seed, shard_size=shard_size, progress=progress, stream=stream,
+            on_shard=shard_done if overlap else None,
+        )  # fmt: skip
+        last_completion = time.monotonic()
+        for k in range(plan.n_shards):
+            if k not in graders:  # finished before a kill, or not overlapped
+                shard_done(k)
+        results = self._ray.get([graders[k] for k in range(plan.n_shards)])
+        self.last_grade_tasks = [rec for _, rec in results]
+        parts = [Dataset(table) for table, _ in results]
+        graded = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+        waited = time.monotonic() - last_completion
+        figures = {
+            "max_in_flight": stream.max_in_flight,
+            "overlap": overlap,
+            "grading_wait_s": float(f"{waited:.3f}"),
+        }
+        return RoundRun(graded, figures)
 
 
 EXECUTORS: dict[str, type] = {"local": LocalExecutor, "ray": RayExecutor}

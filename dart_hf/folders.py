@@ -67,6 +67,15 @@ class SamplingFolder:
         """The file of shard k."""
         return self.path / SHARD_NAME.format(k)
 
+    def journal(self, k: int) -> Path:
+        """Completions of shard k as they finish (append-only JSON lines), until the shard
+        file is written from them."""
+        return self.path / f"journal-{k:05d}.jsonl"
+
+    def journals(self) -> list[Path]:
+        """Every journal left in the folder."""
+        return sorted(self.path.glob("journal-*.jsonl"))
+
     def shard_temp(self, k: int, pid: int) -> Path:
         """The name shard k is written under before it is renamed in."""
         return self.path / f".{SHARD_NAME.format(k)}.tmp-{pid}"
@@ -117,6 +126,15 @@ class RoundFolder(SamplingFolder):
     def finished(self) -> bool:
         """Whether the round's graded rows and meta are written."""
         return self.graded.is_file() and self.meta.is_file()
+
+    def graded_shard(self, k: int) -> Path:
+        """Shard k's graded rows, written while the round is sampled (removed once
+        `graded` holds the whole round)."""
+        return self.path / f"graded-{k:05d}.arrow"
+
+    def graded_shards(self) -> list[Path]:
+        """Every graded shard file left in the folder."""
+        return sorted(self.path.glob("graded-*.arrow"))
 
 
 @dataclass(frozen=True)

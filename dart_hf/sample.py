@@ -22,7 +22,7 @@ from dart_hf.sources import load_pools
 
 SAMPLE_SETTINGS = (
     "pool", "data_dir", "limit", "model", "engine", "engine_options", "dtype", "max_model_len",
-    "seed", "shard_size",
+    "seed", "shard_size", "max_in_flight", "stream",
 )  # fmt: skip
 """`BuildConfig` fields that `dart-hf sample` reads (with `SamplingConfig`'s)."""
 
@@ -73,7 +73,7 @@ def sample_command(
     with outputs.folder_lock(folder.path, "sample"), outputs.disk_full(folder.path, folder.path):
         ds = make_executor(executor or ExecutorSpec()).sample(
             queries, folder, engine_spec=spec, sampling=sampling, round=0, seed=cfg.seed,
-            shard_size=cfg.shard_size, progress=True,
+            shard_size=cfg.shard_size, progress=True, stream=cfg.stream_config(),
         )  # fmt: skip
     cut = sum(1 for r in ds["finish_reason"] if r == "length")
     tokens = int(sum(ds["n_tokens"]))

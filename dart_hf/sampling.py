@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,7 +29,8 @@ from datasets import Dataset, Features, Value
 
 from dart_hf import outputs
 from dart_hf.config import SamplingConfig
-from dart_hf.engines import EngineSpec, GenerationParams, get_engine
+from dart_hf.engines import Completion, EngineSpec, GenerationParams, get_engine
+from dart_hf.engines.base import Request
 from dart_hf.errors import DartError
 from dart_hf.folders import SamplingFolder, n_shards
 from dart_hf.prompts import get_template, render_prompt
@@ -130,7 +131,19 @@ def sample_batch(
         seed=shard_seed(seed, round, shard),
     )
     completions = engine.generate(prompts, params, n=counts) if rows else []
-    prov = engine.provenance()
+    return completion_rows(batch, offsets, completions, round, sampling, engine.provenance())
+
+
+def completion_rows(
+    batch: dict[str, list],
+    offsets: list[int],
+    completions: list[list[Completion]],
+    round: int,
+    sampling: SamplingConfig,
+    prov: dict[str, str],
+) -> dict[str, list]:
+    """One row per completion: the query row's columns, then `SAMPLE_COLUMNS`, in query
+    order and, within a query, in `sample_idx` order (`offsets[i]` + position)."""
     out: dict[str, list] = {col: [] for col in batch}
     out.update({col: [] for col in SAMPLE_COLUMNS})
     for i, comps in enumerate(completions):
@@ -149,6 +162,194 @@ def sample_batch(
             for key in ("engine", "engine_version", "model", "model_hash"):
                 out[key].append(prov[key])
     return out
+
+
+# --------------------------------------------------------------------------- the stream
+
+
+@dataclasses.dataclass
+class Hooks:
+    """What a running round wants to hear about, per sampling folder, in this process.
+
+    Attributes:
+        on_completion: Called on the stream's loop with each completion as it arrives
+            (the progress bar).
+        on_shard: Called with (shard, its `shards.jsonl` line) once a shard file is
+            written (the grading of finished shards while the rest generate).
+    """
+
+    on_completion: Callable[[Completion], None] | None = None
+    on_shard: Callable[[int, dict[str, Any]], None] | None = None
+
+
+_HOOKS: dict[str, Hooks] = {}
+
+
+@contextlib.contextmanager
+def hooks(folder: SamplingFolder, value: Hooks) -> Iterator[None]:
+    """Register a round's hooks for the folder while the block runs."""
+    key = str(folder.path.resolve())
+    _HOOKS[key] = value
+    try:
+        yield
+    finally:
+        _HOOKS.pop(key, None)
+
+
+def _hooks_of(folder: SamplingFolder) -> Hooks:
+    return _HOOKS.get(str(folder.path.resolve())) or Hooks()
+
+
+def write_shard(
+    folder: SamplingFolder, k: int, rows: dict[str, list], features: Features, wall_s: float
+) -> dict[str, Any]:
+    """Write shard k's rows (temp name, then atomic rename) and its `shards.jsonl` line."""
+    path = folder.shard(k)
+    samples = Dataset.from_dict(rows, features=features)
+    tmp = folder.shard_temp(k, os.getpid())
+    with outputs.disk_full(path, tmp):
+        samples.to_parquet(str(tmp))
+        os.replace(tmp, path)
+    line = {
+        "shard": k,
+        "completions": len(samples),
+        "tokens": int(sum(rows["n_tokens"])),
+        "wall_s": float(f"{wall_s:.3f}"),
+        "pid": os.getpid(),
+    }
+    with outputs.disk_full(folder.shard_log), open(folder.shard_log, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line) + "\n")
+    return line
+
+
+SHARD_COLUMN = "_shard"
+"""The shard of each query row, added for the streamed map (batches are whole shards)."""
+
+
+async def stream_shard(
+    batch: dict[str, list],
+    *,
+    engine_spec: EngineSpec,
+    sampling: SamplingConfig,
+    round: int,
+    seed: int,
+    folder: str,
+    features: Features,
+    max_in_flight: int | None = None,
+    version: str = SAMPLE_VERSION,
+) -> dict[str, list]:
+    """Stream one shard's requests to the engine (an async batched `Dataset.map` function).
+
+    Each batch is one whole shard (`SHARD_COLUMN`). One request per (query, sample_idx),
+    keyed when it is created; the completions already in the shard's journal are not sent
+    again; every new completion is journaled as it arrives. Once the shard is complete its
+    file is written from the journal (the same rows, in the same order, as `sample_batch`
+    gives) and the journal removed. This is the sampling stage's one place of I/O.
+
+    Returns:
+        The shard's `shards.jsonl` line, as one row.
+    """
+    import asyncio
+
+    from dart_hf.journal import Journal
+    from dart_hf.stream import get_streamer
+
+    t0 = time.perf_counter()
+    out = SamplingFolder(Path(folder))
+    k = int(batch[SHARD_COLUMN][0])
+    if any(int(x) != k for x in batch[SHARD_COLUMN]):
+        raise DartError(f"{out.path}: a streamed batch spans shards")
+    query_cols = {c: v for c, v in batch.items() if c != SHARD_COLUMN}
+    rows = len(query_cols["query"])
+    counts = [int(x) for x in query_cols.get("n_samples") or [sampling.n] * rows]
+    offsets = [int(x) for x in query_cols.get("sample_offset") or [0] * rows]
+    if any(x < 0 for x in counts):
+        raise DartError("n_samples must be >= 0 in every row")
+    streamer = get_streamer(engine_spec, max_in_flight)
+    engine = streamer.engine
+    prompts = _prompts(query_cols, sampling, getattr(engine, "tokenizer", None))
+    params = GenerationParams(
+        n=1,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=sampling.max_tokens,
+        stop=get_template(sampling.template).stop,
+        seed=shard_seed(seed, round, k),
+    )
+    journal = Journal(out.journal(k))
+    done = journal.read()
+    hook = _hooks_of(out)
+    ids = [str(x) for x in query_cols["id"]]
+
+    async def one(request: Request) -> None:
+        comp = await streamer.complete(request)
+        journal.write(request.key, comp)
+        done[request.key] = comp
+        if hook.on_completion is not None:
+            hook.on_completion(comp)
+
+    requests = [
+        Request((ids[i], round, offsets[i] + j), prompts[i], params, params.seed, j)
+        for i in range(rows)
+        for j in range(counts[i])
+        if (ids[i], round, offsets[i] + j) not in done
+    ]
+    try:
+        await asyncio.gather(*(one(r) for r in requests))
+    finally:
+        journal.close()
+    completions = [
+        [done[(ids[i], round, offsets[i] + j)] for j in range(counts[i])] for i in range(rows)
+    ]
+    shard_rows = completion_rows(
+        query_cols, offsets, completions, round, sampling, engine.provenance()
+    )
+    line = write_shard(out, k, shard_rows, features, time.perf_counter() - t0)
+    journal.remove()
+    if hook.on_shard is not None:
+        hook.on_shard(k, line)
+    return {key: [value] for key, value in line.items() if key != "pid"}
+
+
+def stream_one_shard(
+    part: Dataset,
+    folder: SamplingFolder,
+    k: int,
+    max_in_flight: int | None,
+    *,
+    engine_spec: EngineSpec,
+    sampling: SamplingConfig,
+    round: int,
+    seed: int,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+) -> dict[str, Any]:
+    """Stream one shard's requests on this thread's own event loop (a Ray engine actor runs
+    many such calls at once, all feeding its engine); returns its `shards.jsonl` line."""
+    import asyncio
+
+    from dart_hf.stream import get_streamer
+
+    del shard_size  # the shard is `part`
+    if folder.shard(k).is_file():
+        return {"shard": k, "completions": 0, "tokens": 0, "skipped": True}
+    batch = part.to_dict()
+    batch[SHARD_COLUMN] = [k] * len(part)
+    streamer = get_streamer(engine_spec, max_in_flight)
+    with streamer.round(shard_seed(seed, round, 0)):
+        row = asyncio.run(
+            stream_shard(
+                batch, engine_spec=engine_spec, sampling=sampling, round=round, seed=seed,
+                folder=str(folder.path), features=Features({**part.features, **SAMPLE_FEATURES}),
+                max_in_flight=max_in_flight,
+            )
+        )  # fmt: skip
+    return {key: value[0] for key, value in row.items()} | {"pid": os.getpid()}
+
+
+def streams(spec: EngineSpec) -> bool:
+    """Whether this process's engine for `spec` takes requests one at a time (`complete`);
+    builds it when needed (call it only when there is something to sample)."""
+    return callable(getattr(get_engine(spec), "complete", None))
 
 
 def _queries_hash(queries: Dataset) -> str:
@@ -208,11 +409,13 @@ class SamplingPlan:
         """The folder's path."""
         return self.folder.path
 
+    def shard_range(self, k: int, rows: int) -> range:
+        """The query row positions of shard k (of `rows` in all)."""
+        return range(k * self.shard_size, min((k + 1) * self.shard_size, rows))
+
     def shard_rows(self, queries: Dataset, k: int) -> Dataset:
         """The query rows of shard k."""
-        return queries.select(
-            range(k * self.shard_size, min((k + 1) * self.shard_size, len(queries)))
-        )
+        return queries.select(self.shard_range(k, len(queries)))
 
 
 def plan_sampling(
@@ -330,14 +533,15 @@ def sample_shard(
     seed: int,
     shard_size: int = DEFAULT_SHARD_SIZE,
 ) -> dict[str, Any]:
-    """Sample the query rows of shard k and write its file (temp name, then atomic rename).
+    """Sample the query rows of shard k in one blocking engine call and write its file
+    (temp name, then atomic rename): the shard-by-shard path, for engines that keep their
+    batches (transformers) and for `stream: false`.
 
     A shard whose file exists is left untouched (a retried task after a lost worker writes
     nothing twice). Returns the shard's line of `shards.jsonl` (completions, tokens, time).
     """
     folder = as_folder(folder)
-    path = folder.shard(k)
-    if path.is_file():
+    if folder.shard(k).is_file():
         return {"shard": k, "completions": 0, "tokens": 0, "skipped": True}
     t_shard = time.perf_counter()
     features = Features({**part.features, **SAMPLE_FEATURES})
@@ -358,22 +562,10 @@ def sample_shard(
             "version": SAMPLE_VERSION,
         },
     )
-    tmp = folder.shard_temp(k, os.getpid())
-    with outputs.disk_full(path, tmp):
-        samples.to_parquet(str(tmp))
-        os.replace(tmp, path)
-    line = {
-        "shard": k,
-        "completions": len(samples),
-        "tokens": int(sum(samples["n_tokens"])),
-        "wall_s": float(f"{time.perf_counter() - t_shard:.3f}"),
-        "pid": os.getpid(),
-    }
-    with (
-        outputs.disk_full(folder.shard_log),
-        open(folder.shard_log, "a", encoding="utf-8") as fh,
-    ):
-        fh.write(json.dumps(line) + "\n")
+    line = write_shard(folder, k, samples.to_dict(), features, time.perf_counter() - t_shard)
+    hook = _hooks_of(folder)
+    if hook.on_shard is not None:
+        hook.on_shard(k, line)
     return line
 
 
@@ -421,20 +613,35 @@ def run_sampling(
     seed: int = 0,
     shard_size: int = DEFAULT_SHARD_SIZE,
     progress: bool = True,
+    max_in_flight: int | None = None,
+    stream: bool = True,
+    on_shard: Callable[[int, dict[str, Any]], None] | None = None,
+    figures: dict[str, Any] | None = None,
 ) -> Dataset:
-    """Sample every query shard by shard into parquet files, resuming finished shards.
+    """Sample every query into shard files, resuming finished shards and journaled requests.
+
+    An engine that takes requests one at a time (`streams`) gets the whole round as one
+    stream (`stream_shard` over every unfinished shard in one `Dataset.map`, at most
+    `max_in_flight` requests in flight); one that keeps its batches (transformers), or any
+    engine with `stream=False`, gets one blocking call per shard (`sample_shard`).
 
     Args:
         queries: Query rows (see `sample_batch`).
         out_dir: Folder for `shard-XXXXX.parquet`, `sampling.json` (the settings; a rerun with
-            other settings is refused) and `shards.jsonl` (one line per shard generated, with
-            its completions and tokens: a resumed run adds lines only for new shards).
+            other settings is refused), `shards.jsonl` (one line per shard generated, with
+            its completions and tokens: a resumed run adds lines only for new shards) and,
+            while a shard is streamed, its journal.
         engine_spec: The engine to use; it is built only when a shard is left to sample.
         sampling: Sampling settings.
         round: Round number.
-        seed: Base seed (shard k uses `shard_seed(seed, round, k)`).
+        seed: Base seed (shard k's requests carry `shard_seed(seed, round, k)`; an engine
+            seeded per round gets `shard_seed(seed, round, 0)` when the stream opens).
         shard_size: Query rows per shard; shard boundaries depend only on this and the rows.
         progress: Show a tqdm bar with completions/s and tokens/s.
+        max_in_flight: Requests in flight at most (None: the engine's default).
+        stream: Stream the round (False: one blocking call per shard, the old path).
+        on_shard: Called with (shard, its log line) once each shard file is written.
+        figures: Filled with what the stream measured (`stream.StreamFigures` fields).
 
     Returns:
         All samples, shard after shard, as one dataset.
@@ -448,25 +655,93 @@ def run_sampling(
     from dart_hf.logs import progress_bar as tqdm  # honours -q, TQDM_DISABLE
 
     todo = set(plan.todo)
+    journaled = sum(_journal_lines(plan.folder.journal(k)) for k in plan.todo)
     bar = tqdm(
         total=sum(plan.per_shard),
-        initial=sum(n for k, n in enumerate(plan.per_shard) if k not in todo),
+        initial=sum(n for k, n in enumerate(plan.per_shard) if k not in todo) + journaled,
         unit="compl",
         desc=f"sampling round {round}",
         disable=not progress or not plan.todo,
         dynamic_ncols=True,
     )
     t0, tokens = time.perf_counter(), 0
-    with bar, _quiet_datasets_bars():
-        for k in plan.todo:
-            line = sample_shard(
-                plan.shard_rows(queries, k), plan.folder, k, engine_spec=engine_spec,
-                sampling=sampling, round=round, seed=seed, shard_size=shard_size,
-            )  # fmt: skip
+
+    def completed(comp: Completion) -> None:
+        nonlocal tokens
+        tokens += comp.n_tokens
+        bar.update(1)
+        bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
+
+    def shard_done(k: int, line: dict[str, Any]) -> None:
+        nonlocal tokens
+        if not streamed:
             tokens += line["tokens"]
             bar.update(line["completions"])
             bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t0, 1e-9):.1f} tok/s")
+        if on_shard is not None:
+            on_shard(k, line)
+
+    streamed = bool(plan.todo) and stream and streams(engine_spec)
+    with bar, _quiet_datasets_bars(), hooks(plan.folder, Hooks(completed, shard_done)):
+        if streamed:
+            _stream_round(queries, plan, engine_spec, sampling, round, seed, max_in_flight,
+                          figures)  # fmt: skip
+        else:
+            for k in plan.todo:
+                sample_shard(
+                    plan.shard_rows(queries, k), plan.folder, k, engine_spec=engine_spec,
+                    sampling=sampling, round=round, seed=seed, shard_size=shard_size,
+                )  # fmt: skip
     return load_samples(plan.folder, plan.n_shards, plan.features)
+
+
+def _journal_lines(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.endswith(b"\n"))
+
+
+def _stream_round(
+    queries: Dataset,
+    plan: SamplingPlan,
+    engine_spec: EngineSpec,
+    sampling: SamplingConfig,
+    round: int,
+    seed: int,
+    max_in_flight: int | None,
+    figures: dict[str, Any] | None,
+) -> None:
+    """Every unfinished shard of the round as one stream (one `Dataset.map` of
+    `stream_shard`, each batch one shard, every shard in flight at once)."""
+    from dart_hf.stream import get_streamer
+
+    rows = [i for k in plan.todo for i in plan.shard_range(k, len(queries))]
+    part = queries.select(rows).add_column(
+        SHARD_COLUMN, [i // plan.shard_size for i in rows]
+    )  # fmt: skip
+    streamer = get_streamer(engine_spec, max_in_flight)
+    with streamer.round(shard_seed(seed, round, 0)) as measured:
+        part.map(
+            stream_shard,
+            batched=True,
+            batch_size=plan.shard_size,
+            keep_in_memory=True,
+            load_from_cache_file=False,
+            remove_columns=part.column_names,
+            fn_kwargs={
+                "engine_spec": engine_spec,
+                "sampling": sampling,
+                "round": round,
+                "seed": seed,
+                "folder": str(plan.out),
+                "features": plan.features,
+                "max_in_flight": max_in_flight,
+                "version": SAMPLE_VERSION,
+            },
+        )
+    if figures is not None:
+        figures.update(dataclasses.asdict(measured))
 
 
 def load_samples(

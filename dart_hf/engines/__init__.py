@@ -7,6 +7,7 @@ pickles and hashes cheaply) and never the engine itself, so datasets' fingerprin
 from __future__ import annotations
 
 import importlib
+import threading
 from typing import Any
 
 from dart_hf.engines.base import Completion, Engine, EngineSpec, GenerationParams
@@ -20,6 +21,7 @@ BACKENDS: dict[str, str] = {
 }
 
 _ENGINES: dict[EngineSpec, Any] = {}
+_BUILD_LOCK = threading.RLock()  # engine actors build from several threads at once
 
 
 def backend_class(name: str) -> Any:
@@ -54,11 +56,14 @@ def get_engine(spec: EngineSpec) -> Engine:
     """Return this process's engine for `spec`, building it on first use."""
     engine = _ENGINES.get(spec)
     if engine is None:
-        from dart_hf.logs import engine_output
+        with _BUILD_LOCK:
+            engine = _ENGINES.get(spec)
+            if engine is None:
+                from dart_hf.logs import engine_output
 
-        with engine_output(spec.backend):  # its own output to the command's log file
-            engine = backend_class(spec.backend)(spec)
-        _ENGINES[spec] = engine
+                with engine_output(spec.backend):  # its own output to the command's log file
+                    engine = backend_class(spec.backend)(spec)
+                _ENGINES[spec] = engine
     return engine
 
 

