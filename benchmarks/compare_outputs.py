@@ -60,10 +60,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 ARCHIVED = ("dart_hf", "dataset_cards")  # the package and the card templates it renders
 VOLATILE_KEYS = frozenset(
-    {"wall_time_s", "wall_s", "tokens_per_s", "samples_per_s", "created", "date"}
-)
+    {"wall_time_s", "wall_s", "tokens_per_s", "samples_per_s", "created", "date",
+     "engine_idle_s", "grading_wait_s"}
+)  # fmt: skip
 """JSON keys whose values are timings or dates: left out of the comparison."""
-VOLATILE_LINE = re.compile(r"dart[-_]hf \d+\.\d+\.\d+|wall time|tokens/s|samples/s")
+VOLATILE_LINE = re.compile(
+    r"dart[-_]hf \d+\.\d+\.\d+|wall time|tokens/s|samples/s|engine idle with free slots"
+)
 """Card lines that name the package version or a timing: left out of the comparison."""
 LOCAL_PATH = re.compile(r"/[^\s\"'|`]*?/dart_hf/")
 """A path into a package tree (e.g. a bundled data file): differs between the two trees."""

@@ -719,6 +719,7 @@ def release_stats(
             s.build.gold_min_votes, s.build.gold_min_share, s.build.exclude_disputed
         ),
         gold_majority=majority,
+        stream=stats.StreamStats.from_metas(meta),
     )
     return stats.compute_stats(state, s.dars, fig, run)
 

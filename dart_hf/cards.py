@@ -416,6 +416,7 @@ def card_context(
         "recipe": scrub_secrets(stats.recipe),
         "model": plain["model"],
         "engine": plain["engine"],
+        "stream": plain.get("stream"),
         "sampling": plain["sampling"],
         "grader": plain["grader"],
         "totals": plain["totals"],

@@ -317,6 +317,10 @@ def protocol(
     engine = settings.get("engine") or {}
     options = dict(engine.get("options") or {})
     batch = {"shard_size": settings.get("shard_size")}
+    if settings.get("stream") is False:
+        batch["stream"] = False  # one blocking call per shard
+    if settings.get("max_in_flight") is not None:
+        batch["max_in_flight"] = settings["max_in_flight"]
     for key in ("max_num_seqs", "batch_size", "gpu_memory_utilization", "enforce_eager"):
         if key in options:
             batch[key] = options[key]
@@ -337,6 +341,7 @@ def protocol(
         "template": settings.get("template"),
         "n_shots": settings.get("n_shots_used"),
         "max_tokens": settings.get("max_tokens"),
+        "seeding": settings.get("seeding"),
         "grader": {k: grader.get(k) for k in ("name", "version", "grade_version")},
     }
 
@@ -353,7 +358,11 @@ def protocol_markdown(p: dict[str, Any]) -> str:
         ("tensor / data parallel size", f"{p['tensor_parallel_size']} / {p['data_parallel_size']}"),
         ("batching", batch),
         ("max model length", p["max_model_len"]),
-        ("seeds", ", ".join(str(s) for s in p["seeds"])),
+        (
+            "seeds",
+            ", ".join(str(s) for s in p["seeds"])
+            + (f" (engine seeded {p['seeding']})" if p.get("seeding") else ""),
+        ),
         ("samples per item (n)", p["n"]),
         ("temperature / top_p", f"{p['temperature']} / {p['top_p']}"),
         ("prompt template", f"`{p['template']}`" + (f" (shots: {shots})" if shots else "")),

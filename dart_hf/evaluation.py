@@ -406,7 +406,7 @@ def _run_eval(
     from dart_hf.config import SamplingConfig, StreamConfig
     from dart_hf.engines import get_engine
     from dart_hf.grading import grader_info
-    from dart_hf.sampling import generation_totals
+    from dart_hf.sampling import generation_totals, seeding_of
 
     data_info = {bench: info for bench, (_, info) in loaded.items()}
     spec_dict = engine_spec.to_dict() if hasattr(engine_spec, "to_dict") else {}
@@ -481,6 +481,7 @@ def _run_eval(
             **dataclasses.asdict(config),
             "n_shots_used": {b: config.shots_for(b) for b in config.benchmarks},
             "engine": spec_dict,
+            "seeding": seeding_of(engine_spec),
         },
         "exemplars": {b: exemplar_source(b) for b in config.benchmarks if config.shots_for(b) > 0},
         "grader": grader_info(),

@@ -446,6 +446,14 @@ def plan_sampling(
     )
 
 
+def seeding_of(spec: EngineSpec) -> str:
+    """How an engine is seeded: "per round" (reseeded as a round's stream opens, vLLM) or
+    "per request" (each request carries its shard's seed: scripted, transformers)."""
+    from dart_hf.engines import backend_class
+
+    return str(getattr(backend_class(spec.backend), "seeding", "per request"))
+
+
 def open_sampling(
     queries: Dataset,
     folder: SamplingFolder | str | Path,
@@ -469,6 +477,7 @@ def open_sampling(
                 {
                     "version": SAMPLE_VERSION,
                     "engine": engine_spec.to_dict(),
+                    "seeding": seeding_of(engine_spec),
                     "sampling": dataclasses.asdict(sampling),
                     "round": round,
                     "seed": seed,

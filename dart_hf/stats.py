@@ -397,6 +397,8 @@ class BuildStats:
         gold_audit: Gold statuses, or None when not audited.
         gold_majority: `gold: majority` builds: the vote's figures, else None (and absent
             from `stats.json`).
+        stream: How the rounds went to the engine (`StreamStats`; None when no round
+            recorded it).
     """
 
     recipe: dict[str, Any]
@@ -413,6 +415,7 @@ class BuildStats:
     dars: DarsConfig
     gold_audit: GoldAudit | None = None
     gold_majority: GoldMajority | None = None
+    stream: StreamStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """`stats.json` (plain JSON types; key order as written)."""
@@ -433,6 +436,8 @@ class BuildStats:
         }
         if self.gold_majority is not None:
             out["gold_majority"] = self.gold_majority.to_dict()
+        if self.stream is not None:
+            out["stream"] = asdict(self.stream)
         return out
 
     @classmethod
@@ -469,9 +474,59 @@ class BuildStats:
                 dars=config,
                 gold_audit=None if audit is None else GoldAudit.from_dict(audit),
                 gold_majority=None if majority is None else GoldMajority.from_dict(majority),
-            )
+                stream=None if d.get("stream") is None else _flat(StreamStats, d["stream"],
+                                                                    "stream"),
+            )  # fmt: skip
         except KeyError as exc:
             raise DartError(f"stats: missing {exc.args[0]}") from None
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """How the build's rounds went to the engine, summed over its rounds (`meta.json`).
+
+    Attributes:
+        max_in_flight: The cap on requests in flight (None: shard by shard, no stream).
+        seeding: "per round" (the engine reseeded when a round's stream opens: vLLM) or
+            "per request" (each request carries its shard's seed).
+        requests: Requests sent to the engine.
+        engine_idle_s: Wall time with free slots in flight and no request waiting.
+        slot_share: Mean share of the engine's slots in use, where the engine reports it.
+        grading_wait_s: Time from a round's last completion to the end of its grading.
+        overlap: Whether finished shards were graded while others generated.
+    """
+
+    max_in_flight: int | None
+    seeding: str | None
+    requests: int
+    engine_idle_s: float
+    slot_share: float | None
+    grading_wait_s: float
+    overlap: bool | None
+
+    @classmethod
+    def from_metas(cls, metas: list[dict[str, Any]]) -> StreamStats | None:
+        """The build's figures from its rounds' metas (None when no round recorded any)."""
+        streamed = [m for m in metas if "grading_wait_s" in m]
+        if not streamed:
+            return None
+        caps = [int(m["max_in_flight"]) for m in streamed if m.get("max_in_flight")]
+        shares = [
+            (m["slot_share"], m.get("requests", 0))
+            for m in streamed
+            if m.get("slot_share") is not None
+        ]
+        weight = sum(w for _, w in shares)
+        overlaps = {m.get("overlap") for m in streamed}
+        return cls(
+            max_in_flight=max(caps) if caps else None,
+            seeding=next((m["seeding"] for m in streamed if m.get("seeding")), None),
+            requests=int(sum(m.get("requests", 0) for m in streamed)),
+            engine_idle_s=round(sum(m.get("engine_idle_s", 0.0) for m in streamed), 3),
+            slot_share=round(sum(x * w for x, w in shares) / weight, 4) if weight else None,
+            grading_wait_s=round(sum(m.get("grading_wait_s", 0.0) for m in streamed), 3),
+            overlap=overlaps.pop() if len(overlaps) == 1 else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -516,6 +571,7 @@ class RunRecord:
         gold_majority: `gold: majority` builds: the vote's figures
             (`gold_majority.majority_stats`); the queries it left out (`no_majority`) are left
             out of the per-level figures too.
+        stream: How the rounds went to the engine (`StreamStats.from_metas`).
     """
 
     recipe: dict[str, Any]
@@ -528,6 +584,7 @@ class RunRecord:
     rounds: int
     gold: GoldSettings | None = None
     gold_majority: GoldMajority | None = None
+    stream: StreamStats | None = None
 
 
 # --------------------------------------------------------------------------- figures
@@ -681,6 +738,7 @@ def compute_stats(
         dars=config,
         gold_audit=gold_audit_stats(state, figures.gold_status, run.gold),
         gold_majority=run.gold_majority,
+        stream=run.stream,
     )
 
 

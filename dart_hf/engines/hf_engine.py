@@ -32,6 +32,9 @@ class TransformersEngine:
     """Generation with transformers' batched `generate` (left padding)."""
 
     name = "transformers"
+    seeding = "per request"
+    """Each shard's one blocking call is seeded with the shard's seed, which its requests
+    carry (the engine keeps its batches: it does not stream)."""
 
     def __init__(self, spec: EngineSpec) -> None:
         """Resolve the model and load it with its tokenizer.

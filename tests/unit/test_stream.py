@@ -193,3 +193,23 @@ def test_scripted_stream_equals_its_blocking_calls(tmp_path: Path) -> None:
         if timing:  # the model's lengths, capped by max_tokens (then finish reason length)
             assert all(c.n_tokens <= 600 for c in blocking)
             assert {c.finish_reason for c in blocking if c.n_tokens == 600} <= {"length"}
+
+
+def test_stream_stats_sum_the_rounds_metas() -> None:
+    from dart_hf.stats import StreamStats
+
+    metas = [
+        {"round": 0, "raw_samples": 10},  # no stream figures (recorded by no stream)
+        {"round": 1, "max_in_flight": 8, "requests": 30, "engine_idle_s": 1.5,
+         "slot_share": 0.5, "seeding": "per round", "overlap": True, "grading_wait_s": 2.0},
+        {"round": 2, "max_in_flight": 8, "requests": 10, "engine_idle_s": 0.5,
+         "slot_share": 0.9, "seeding": "per round", "overlap": True, "grading_wait_s": 1.0},
+    ]  # fmt: skip
+    s = StreamStats.from_metas(metas)
+    assert s is not None
+    assert (s.max_in_flight, s.seeding, s.requests, s.overlap) == (8, "per round", 40, True)
+    assert (s.engine_idle_s, s.grading_wait_s) == (2.0, 3.0)
+    assert s.slot_share == round((0.5 * 30 + 0.9 * 10) / 40, 4)  # weighted by requests
+    assert StreamStats.from_metas(metas[:1]) is None
+    mixed = [{**metas[1], "overlap": False}, metas[2]]
+    assert StreamStats.from_metas(mixed).overlap is None  # type: ignore[union-attr]
