@@ -79,6 +79,7 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.headers_seen: list[dict[str, str]] = []
+        self.times: list[float] = []  # monotonic arrival time of each completion request
         self.in_flight = 0
         self.max_in_flight = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -106,7 +107,9 @@ class FakeOpenAIServer:
 
     def close(self) -> None:
         """Stop serving and close the socket (later connections are refused)."""
-        self._httpd.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve_forever that never ran
+            self._httpd.shutdown()
+            self._thread = None
         self._httpd.server_close()
 
     def __enter__(self) -> FakeOpenAIServer:
@@ -236,6 +239,7 @@ class FakeOpenAIServer:
                     self._error(404, f"The model `{body.get('model')}` does not exist.")
                     return
                 with server.lock:
+                    server.times.append(time.monotonic())
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:

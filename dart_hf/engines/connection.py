@@ -53,15 +53,21 @@ def normalise_base_url(url: str) -> str:
         DartError: Not http(s), no host, credentials in the URL, or a fragment (one line).
     """
     text = url.strip()
+    if "://" not in text:
+        shown = f" {text!r}" if "@" not in text and len(text) < 200 else ""
+        raise DartError(
+            f"--base-url{shown}: give a full URL with http:// or https:// "
+            "(e.g. http://HOST:8000/v1)"
+        )
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise DartError(f"--base-url {redact_url(text)!r} is not a valid URL") from None
     if parts.scheme not in ("http", "https"):
-        shown = redact_url(text) if parts.scheme else "a URL without http:// or https://"
         raise DartError(
-            f"--base-url {shown!r}: the scheme must be http or https (e.g. http://HOST:8000/v1)"
+            f"--base-url {redact_url(text)!r}: the scheme must be http or https "
+            "(e.g. http://HOST:8000/v1)"
         )
     if not parts.hostname:
         raise DartError(f"--base-url {redact_url(text)!r} has no host")
@@ -92,7 +98,7 @@ def endpoint(base_url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"{parts.path}/{name}", parts.query, ""))
 
 
-def _read_secret_file(path: str, what: str) -> str:
+def _check_secret_file(path: str, what: str) -> Path:
     p = Path(path).expanduser()
     if not p.is_file():
         # A path is shown only where it looks like one: a key pasted here must not be echoed.
@@ -101,6 +107,11 @@ def _read_secret_file(path: str, what: str) -> str:
             f"{what}: no such file{shown} (it takes the path of a file that holds the value, "
             "never the value itself)"
         )
+    return p
+
+
+def _read_secret_file(path: str, what: str) -> str:
+    p = _check_secret_file(path, what)
     try:
         value = p.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
@@ -256,6 +267,8 @@ class ServerConnection:
             raise DartError("give the key with --api-key-env or --api-key-file, not both")
         if self.api_key_env is not None:
             _check_env_name(self.api_key_env, "--api-key-env")
+        if self.api_key_file is not None:
+            _check_secret_file(self.api_key_file, "--api-key-file")
         if self.ca_bundle is not None and not Path(self.ca_bundle).expanduser().exists():
             raise DartError(f"--ca-bundle {self.ca_bundle!r} does not exist")
         for name in ("server_max_in_flight", "bad_request_limit"):

@@ -714,11 +714,11 @@ class OpenAIEngine:
             return "chat/completions", body
         bos = getattr(self.tokenizer, "bos_token", None)
         bos = bos if isinstance(bos, str) and bos else None
-        starts_with_bos = bos is not None and prompt.startswith(bos) and self._adds_bos()
+        starts_with_bos = bos is not None and prompt.startswith(bos)
         if server.kind == "vllm":
-            body["add_special_tokens"] = not starts_with_bos
-        elif starts_with_bos and bos is not None:
-            prompt = prompt[len(bos) :]  # the server adds its own BOS
+            body["add_special_tokens"] = not starts_with_bos  # as the vllm engine does
+        elif starts_with_bos and bos is not None and self._adds_bos():
+            prompt = prompt[len(bos) :]  # the server's tokenizer adds it again
         body["prompt"] = prompt
         return "completions", body
 
@@ -774,8 +774,12 @@ class OpenAIEngine:
         while True:
             if self._failure is not None:
                 raise EngineFailure(self._failure)
-            await self._wait_pause()
             i = await self._acquire(session)
+            try:  # a Retry-After may have come while this request waited for its slot
+                await self._wait_pause()
+            except BaseException:
+                await self._release(session, i)
+                raise
             server = self.servers[i]
             path, body = self._payload(server, prompt, params, n, seed)
             url = endpoint(server.base_url, path)
