@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -65,6 +66,7 @@ class FakeOpenAIServer:
         delay_s: float = 0.0,
         ignore_n: bool = False,
         port: int = 0,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         self.models = [dict(m) for m in (models or [DEFAULT_MODEL])]
         self.owned_by = owned_by
@@ -84,6 +86,15 @@ class FakeOpenAIServer:
         self.max_in_flight = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # (certificate file, key file)
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
+            self.scheme = "https"
+        self.proxied: list[str] = []  # absolute-form request targets (it served as a proxy)
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ control
@@ -94,7 +105,7 @@ class FakeOpenAIServer:
 
     @property
     def root(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -192,6 +203,14 @@ class FakeOpenAIServer:
                     return True
                 self._error(401, "Unauthorized: bad or missing API key")
                 return False
+
+            def parse_request(self) -> bool:
+                ok = super().parse_request()
+                if ok and "://" in self.path:  # a proxy's absolute-form target
+                    with server.lock:
+                        server.proxied.append(self.path)
+                    self.path = urlsplit(self.path).path or "/"
+                return ok
 
             def do_GET(self) -> None:
                 with server.lock:

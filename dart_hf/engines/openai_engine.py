@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import email.utils
 import hashlib
 import json
@@ -117,6 +118,15 @@ def request_seed(base: int, query_id: str, sample_idx: int) -> int:
     return (int.from_bytes(digest[:4], "little") + int(sample_idx)) % 2**31
 
 
+def served_spec(spec: EngineSpec) -> EngineSpec:
+    """`spec` with `model` set to the served id (with None, the servers are asked which one
+    they serve), so that records and fingerprints hold the model id."""
+    if spec.model is not None:
+        return spec
+    engine = OpenAIEngine(spec)  # a probe: no tokenizer is loaded
+    return dataclasses.replace(spec, model=engine.model)
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -169,7 +179,8 @@ def _transport_fault(exc: Exception) -> str:
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
         reason = str(exc).split("] ", 1)[-1] if str(exc) else ""
-        return f"cannot connect ({_one_line(reason, 80) or 'refused'})"
+        hint = "; give its CA with --ca-bundle or SSL_CERT_FILE" if "certificate" in reason else ""
+        return f"cannot connect ({_one_line(reason, 100) or 'refused'}){hint}"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection closed before the answer was complete"
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
@@ -265,7 +276,7 @@ class OpenAIEngine:
         self.requests_sent = 0
         logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines show full URLs
         self.model = self._probe(spec.model)
-        self.tokenizer: Any = self._load_tokenizer()
+        self._tokenizer: Any = None  # loaded on first use (`tokenizer`)
         self.default_max_in_flight = conn.server_max_in_flight * len(self.servers)
 
     # ------------------------------------------------------------------ set-up
@@ -420,6 +431,15 @@ class OpenAIEngine:
         return ServerChatTemplate()
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer, or a `ServerChatTemplate` where none loads (loaded on first
+        use: a probe alone, e.g. `served_spec`, imports no transformers)."""
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = self._load_tokenizer()
+            return self._tokenizer
 
     @property
     def server_renders_chat(self) -> bool:

@@ -196,7 +196,7 @@ def launch(
     process = subprocess.Popen(
         list(cmd), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         env=dict(env) if env is not None else None, start_new_session=True,
-        preexec_fn=lifetime.parent_death_preexec(),  # noqa: PLW1509
+        preexec_fn=lifetime.parent_death_preexec(),  # SIGTERM to the server if we die
     )  # fmt: skip
     server = LocalServer(
         process, base_url, served_model, log_path, cpu=cpu, model_hash=model_hash, _log=log

@@ -592,6 +592,88 @@ def test_engine_pickles_as_its_spec(server) -> None:
     assert again.generate(["a"], PARAMS)[0][0].finish_reason == "stop"
 
 
+def test_served_spec_records_the_served_id(server) -> None:
+    from dart_hf.engines.openai_engine import served_spec
+
+    spec = EngineSpec(backend="openai", connection=ServerConnection((server.base_url,)))
+    full = served_spec(spec)
+    assert full.model == "fake/model" and full.to_dict()["model"] == "fake/model"
+    assert full.connection == spec.connection and served_spec(full) is full
+
+
+def test_runs_without_torch_vllm_or_transformers(server) -> None:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        for name in ("torch", "vllm", "transformers"):
+            sys.modules[name] = None  # import fails as if not installed
+        from dart_hf.engines import get_engine
+        from dart_hf.engines.base import EngineSpec, GenerationParams
+        from dart_hf.engines.connection import ServerConnection
+        from dart_hf.prompts import render_prompt
+        spec = EngineSpec(backend="openai", connection=ServerConnection(({server.base_url!r},)))
+        engine = get_engine(spec)
+        prompt = render_prompt("chat", "1+1?", tokenizer=engine.tokenizer)
+        [[c]] = engine.generate([prompt], GenerationParams(max_tokens=8))
+        assert c.finish_reason == "stop", c
+        assert "torch" not in [m for m in sys.modules if sys.modules[m] is not None]
+        print("ok", engine.provenance()["chat_template"])
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok server"
+
+
+def test_proxies_come_from_the_environment_but_not_for_loopback(server, monkeypatch) -> None:
+    with FakeOpenAIServer() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.root)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        engine_for(server).generate(["a"], PARAMS)  # loopback: straight to the server
+        assert proxy.proxied == [] and len(server.completion_requests()) == 1
+        remote = engine_for("http://models.example.invalid:8000/v1")  # via the proxy
+        remote.generate(["a"], PARAMS)
+    assert "http://models.example.invalid:8000/v1/models" in proxy.proxied
+    assert "http://models.example.invalid:8000/v1/completions" in proxy.proxied
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (openssl's command line)."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+def test_tls_is_verified(certificate, monkeypatch) -> None:
+    cert, _ = certificate
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with FakeOpenAIServer(tls=certificate) as srv:
+        assert srv.base_url.startswith("https://")
+        with pytest.raises(DartError) as err:
+            engine_for(srv)
+        text = one_line(err.value)
+        assert "certificate verify failed" in text and "--ca-bundle" in text
+        assert engine_for(srv, ca_bundle=cert).generate(["a"], PARAMS)[0][0].error is None
+        monkeypatch.setenv("SSL_CERT_FILE", cert)
+        assert engine_for(srv).generate(["a"], PARAMS)[0][0].error is None
+
+
 # ----------------------------------------------------------------- serve.py
 
 
