@@ -356,6 +356,12 @@ class OpenAIEngine:
                     break
                 time.sleep(0.5 * (attempt + 1))
                 continue
+            if 300 <= resp.status_code < 400:
+                location = redact_url(resp.headers.get("location", "?"))
+                raise DartError(
+                    f"{shown} answered {resp.status_code} (a redirect to {location}): give the "
+                    "final URL as --base-url"
+                )
             if resp.status_code >= 400:
                 hint = (
                     "; check --base-url (e.g. http://HOST:8000/v1)"
@@ -588,6 +594,8 @@ class OpenAIEngine:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None:
+            for old in [lp for lp in self._sessions if lp.is_closed()]:
+                del self._sessions[old]  # their connections went with their loop
             session = self._sessions[loop] = self._new_session()
         return session
 
@@ -824,6 +832,12 @@ class OpenAIEngine:
                     retry_after = retry_after_s(resp.headers.get("retry-after"))
                     wait = "" if retry_after is None else f"; Retry-After {retry_after:.0f} s"
                     fault = f"{status} ({_server_message(resp)}{wait})"
+                elif 300 <= status < 400:
+                    raise self._fail(
+                        f"{shown} answered {status} (a redirect to "
+                        f"{redact_url(resp.headers.get('location', '?'))}): give the final URL "
+                        "as --base-url"
+                    )
                 elif status in (401, 403):
                     raise self._fail(
                         f"{shown} refused the request ({status}: {_server_message(resp)}); "
@@ -890,10 +904,7 @@ class OpenAIEngine:
         does not honour `n`)."""
         server_n_ok = all(s.honours_n is not False for s in self.servers)
         if n > 1 and not (server_n_ok and all(s.kind == "vllm" for s in self.servers)):
-            out: list[Completion] = []
-            for _ in range(n):
-                out.extend(await self._sample(session, prompt, params, 1, seed))
-            return out
+            return await self._singly(session, prompt, params, n, seed)
         answer = await self._post(session, prompt, params, n, seed)
         if isinstance(answer, _Refused):
             error = f"{answer.status}: {answer.message}"
@@ -911,13 +922,20 @@ class OpenAIEngine:
                     "per sample from now on",
                 )
                 comps = [self._completion(c, data, params, len(choices)) for c in choices[:n]]
-                for _ in range(n - len(comps)):
-                    comps.extend(await self._sample(session, prompt, params, 1, seed))
-                return comps
+                return comps + await self._singly(session, prompt, params, n - len(comps), seed)
             server.honours_n = True
         elif not choices:
             return [Completion("", "error", 0, error="the server answered no choice")]
         return [self._completion(c, data, params, n) for c in choices[:n]]
+
+    async def _singly(
+        self, session: _Session, prompt: str, params: GenerationParams, n: int, seed: int | None
+    ) -> list[Completion]:
+        """`n` completions of one prompt, one request each, sent together."""
+        parts = await asyncio.gather(
+            *(self._sample(session, prompt, params, 1, seed) for _ in range(n))
+        )
+        return [c for part in parts for c in part]
 
     def _completion(
         self, choice: dict[str, Any], data: dict[str, Any], params: GenerationParams, n: int

@@ -189,13 +189,15 @@ def test_transient_faults_are_retried(server) -> None:
 
 
 def test_retry_after_pauses_every_request() -> None:
-    with FakeOpenAIServer(delay_s=0.05) as srv:
-        first = threading.Event()
+    with FakeOpenAIServer() as srv:
+        first = [Fault(status=429, message="slow down", headers={"Retry-After": "1"})]
+        lock = threading.Lock()
 
         def fault(body):
-            if not first.is_set():
-                first.set()
-                return Fault(status=429, message="slow down", headers={"Retry-After": "1"})
+            with lock:
+                if first:
+                    return first.pop()
+            time.sleep(0.3)  # answers after the 429 reached the engine
             return None
 
         srv.fault_for = fault
@@ -275,6 +277,17 @@ def test_refused_key_or_wrong_path_stops_at_once(server, status) -> None:
     }[status]
     assert expected in one_line(err.value)
     assert len(server.completion_requests()) == 1
+
+
+def test_a_redirect_stops_without_following_it(server) -> None:
+    target = "https://user:pw@elsewhere.example/v1/completions?key=zz"
+    server.faults = [Fault(status=307, headers={"Location": target})]
+    engine = engine_for(server)
+    with pytest.raises(EngineFailure) as err:
+        engine.generate(["a"], PARAMS)
+    text = one_line(err.value)
+    assert "307 (a redirect to https://elsewhere.example/v1/completions)" in text
+    assert "pw" not in text and "zz" not in text
 
 
 def test_a_dying_server_stops_with_server_died(server) -> None:
