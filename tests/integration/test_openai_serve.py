@@ -130,7 +130,12 @@ def engine(served):
 
 
 def test_probe_and_provenance(served, engine) -> None:
+    from dart_hf.engines.openai_engine import served_spec
+
     model = resolve_model(None)
+    assert served_spec(EngineSpec(backend="openai", connection=engine.connection)).model == (
+        model.model_id
+    )
     assert served["cpu"] is True
     assert engine.model == served["served_model"] == model.model_id
     prov = engine.provenance()
