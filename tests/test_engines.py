@@ -23,7 +23,7 @@ PARAMS = GenerationParams(
 
 def test_unknown_engine_lists_valid() -> None:
     with pytest.raises(
-        DartError, match="unknown engine 'tgi'; valid: scripted, transformers, vllm"
+        DartError, match="unknown engine 'tgi'; valid: openai, scripted, transformers, vllm"
     ):
         backend_class("tgi")
 

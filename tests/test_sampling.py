@@ -165,7 +165,7 @@ def _invoke(args: list[str]):
     ("args", "message"),
     [
         (["--template", "nope"], "unknown template 'nope'; valid: alpaca, chat, deepseekmath, qa"),
-        (["--engine", "tgi"], "unknown engine 'tgi'; valid: scripted, transformers, vllm"),
+        (["--engine", "tgi"], "unknown engine 'tgi'; valid: openai, scripted, transformers, vllm"),
         (["--model", "./no/such/folder"], "model path './no/such/folder' does not exist"),
         (["--n", "0"], "n must be >= 1, got 0"),
         (["--temperature", "-0.5"], "temperature must be >= 0, got -0.5"),

@@ -18,6 +18,7 @@ BACKENDS: dict[str, str] = {
     "vllm": "dart_hf.engines.vllm_engine:VLLMEngine",
     "transformers": "dart_hf.engines.hf_engine:TransformersEngine",
     "scripted": "dart_hf.engines.scripted:ScriptedEngine",
+    "openai": "dart_hf.engines.openai_engine:OpenAIEngine",
 }
 
 _ENGINES: dict[EngineSpec, Any] = {}
@@ -38,7 +39,7 @@ def check_model(backend: str, model: str | None) -> None:
     and a path there would be written into the cards as if it had been sampled)."""
     from pathlib import Path
 
-    if model is None:
+    if model is None or backend == "openai":  # a served id names the server's model
         return
     looks_local = model.startswith((".", "/", "~")) or Path(model).expanduser().exists()
     if backend == "scripted":

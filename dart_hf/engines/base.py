@@ -74,6 +74,11 @@ class EngineSpec:
         dtype: Weights dtype ("bfloat16", "float32", "auto").
         max_model_len: Context length the engine reserves (prompt + max_tokens must fit).
         options: Backend-specific extras as sorted (key, value) pairs, kept hashable.
+        connection: How a served-model engine reaches its servers (a
+            `dart_hf.engines.connection.ServerConnection`: URLs, the key's *source*,
+            headers, limits); None for in-process engines. It tells the engine apart in
+            this process's engine cache but is left out of `to_dict()`, so no record or
+            fingerprint holds a URL, a key source or a concurrency.
     """
 
     backend: str = "vllm"
@@ -82,6 +87,7 @@ class EngineSpec:
     dtype: str = "bfloat16"
     max_model_len: int = 4096
     options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    connection: Any = field(default=None, repr=False)
 
     def option(self, key: str, default: Any = None) -> Any:
         """Return a backend-specific option."""
@@ -90,6 +96,7 @@ class EngineSpec:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for records and cards."""
         d = asdict(self)
+        d.pop("connection", None)
         d["options"] = dict(self.options)
         return d
 

@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,23 @@ def die_with_parent() -> None:
     _state["installed"] = True
 
 
+def parent_death_preexec(sig: int = signal.SIGTERM) -> Any:
+    """A `subprocess.Popen(preexec_fn=...)` that makes the child ask for `sig` when this
+    process dies (None off the main thread: the kernel would signal when the forking
+    *thread* exits). Used for servers dart-hf starts (`serve.py`): SIGTERM lets them stop
+    their own workers; the watchdog sends SIGKILL after its grace."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        set_parent_death_signal(sig)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return preexec
+
+
 def in_spawned_engine_process() -> None:
     """Called at import in engine processes: a spawned one (no fork hook) asks as well."""
     owner = os.environ.get(ENV)
@@ -125,6 +143,20 @@ def _descendants(roots: set[int], table: dict[int, tuple[str, int, int]]) -> dic
     return found
 
 
+def _group_leaders(procs: dict[int, int]) -> list[int]:
+    """The processes of `procs` that lead a process group of their own (started with
+    `start_new_session`, like the servers of `serve.py`)."""
+    leaders = []
+    for p, start in procs.items():
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == p and int(fields[19]) == start:
+            leaders.append(p)
+    return leaders
+
+
 def watch(pid: int) -> None:
     """Wait for process `pid` to end, then end every descendant it left (SIGTERM, SIGKILL)."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -139,11 +171,15 @@ def watch(pid: int) -> None:
     table = _table()
     left = {p: s for p, s in known.items() if _alive(p, s)}
     left.update(_descendants(set(left), table))  # started since the last look
+    leaders = _group_leaders(left)  # a server's group: also its members not seen yet
     for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 0.0)):
         for p, s in left.items():
             if _alive(p, s):
                 with contextlib.suppress(OSError):
                     os.kill(p, sig)
+        for group in leaders:
+            with contextlib.suppress(OSError):
+                os.killpg(group, sig)
         until = time.time() + wait
         while time.time() < until and any(_alive(p, s) for p, s in left.items()):
             time.sleep(0.1)
