@@ -182,7 +182,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "release": ("hub", "push", "cards", "plots", "stats", "eval_results", "schema", "assemble"),
     "stages": (
         "sampling", "grading", "answers", "normalise", "sources", "dars", "passrate", "passk",
-        "gold_audit", "gold_majority", "fewshot", "prompts", "packing", "metric",
+        "gold_audit", "gold_majority", "fewshot", "prompts", "packing", "metric", "stream",
+        "journal",
     ),
     "engines": ("engines", "models"),
     "shared": (
