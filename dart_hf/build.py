@@ -32,10 +32,12 @@ from datasets import Dataset, concatenate_datasets
 from dart_hf import assemble, benchmarks, dars, outputs, rounds, schema, stats
 from dart_hf.arrow_io import write_arrow
 from dart_hf.config import (
+    SERVER_SETTINGS,
     BuildConfig,
     DarsConfig,
     GradeConfig,
     SamplingConfig,
+    ServerConfig,
     build_dataclass,
     resolve_section,
 )
@@ -49,8 +51,9 @@ from dart_hf.strategies import POOL, STRATEGIES
 logger = logging.getLogger(__name__)
 
 POOL_RELEASE = "dart-math-pool"
-NOT_FINGERPRINTED = frozenset(
-    {"push", "org", "num_proc", "max_in_flight", "stream", "overlap_grading"}
+NOT_FINGERPRINTED = (
+    frozenset({"push", "org", "num_proc", "max_in_flight", "stream", "overlap_grading"})
+    | SERVER_SETTINGS
 )
 """Settings that change no output file (cards are re-rendered on every run)."""
 
@@ -63,6 +66,7 @@ class BuildSettings:
     dars: DarsConfig
     sampling: SamplingConfig
     grade: GradeConfig
+    server: ServerConfig = field(default_factory=ServerConfig)
 
     @classmethod
     def from_dict(cls, settings: dict[str, Any], where: str = "build settings") -> BuildSettings:
@@ -72,13 +76,16 @@ class BuildSettings:
             dars=build_dataclass(DarsConfig, settings, where),
             sampling=build_dataclass(SamplingConfig, settings, where),
             grade=build_dataclass(GradeConfig, settings, where),
+            server=build_dataclass(ServerConfig, settings, where),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Flat plain form, as saved to `recipe.yaml`."""
+        """Flat plain form, as saved to `recipe.yaml` (no secret: `ServerConfig.to_record`)."""
         out: dict[str, Any] = {}
         for part in (self.build, self.dars, self.sampling, self.grade):
             out.update(asdict(part))
+        if self.server != ServerConfig():
+            out.update(self.server.to_record())
         out["strategies"] = list(self.dars.strategies)
         out["pool"] = list(self.build.pool)
         out["engine_options"] = dict(self.build.engine_options)
@@ -97,7 +104,7 @@ class BuildResult:
 
 SETTING_NAMES = frozenset(
     f
-    for c in (BuildConfig, DarsConfig, SamplingConfig, GradeConfig)
+    for c in (BuildConfig, DarsConfig, SamplingConfig, GradeConfig, ServerConfig)
     for f in c.__dataclass_fields__
 )
 
@@ -659,11 +666,16 @@ def _run_build(
     recipe = s.to_dict()
     _check_recipe(folder, recipe, queries)
     outputs.remove_temp(folder.root)  # left by a killed run (we hold the lock)
-    spec = engine_spec(s.build, folder, queries)
-    state = run_rounds(
-        queries, folder, s, spec, progress=progress,
-        executor=make_executor(executor or ExecutorSpec()),
-    )  # fmt: skip
+    from dart_hf.engines.serve import attach
+
+    with attach(engine_spec(s.build, folder, queries), s.server, folder.root) as spec:
+        from dart_hf.sampling import check_context
+
+        check_context(spec, queries, s.sampling)
+        state = run_rounds(
+            queries, folder, s, spec, progress=progress,
+            executor=make_executor(executor or ExecutorSpec()),
+        )  # fmt: skip
     releases, fig = assemble_releases(folder, queries, state, s, into=folder.staging)
     result_stats = release_stats(folder, s, recipe, state, fig)
     stats.save_stats(result_stats, folder.stats)
@@ -706,8 +718,9 @@ def release_stats(
              "vote_samples": s.dars.difficulty_samples,
              "fail_rate_round": None if s.dars.fail_rate_from else gold_majority.FAIL_RATE_ROUND},
         ))  # fmt: skip
+    shown = {k: v for k, v in recipe.items() if k not in SERVER_SETTINGS}  # no server named
     run = stats.RunRecord(
-        recipe=recipe | {"decontamination_benchmarks": fig.benchmarks},
+        recipe=shown | {"decontamination_benchmarks": fig.benchmarks},
         sampling=asdict(s.sampling),
         grader=grader_info(),
         model=stats.ModelInfo(prov["model"], prov["model_hash"]),

@@ -56,6 +56,80 @@ def stream_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _no_key_value(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None:
+        raise click.UsageError(
+            "a key is never given as a value on the command line (it would show in process "
+            "lists and shell history): use --api-key-env NAME or --api-key-file PATH"
+        )
+    return value
+
+
+SERVER_FLAGS = (
+    "base_url", "serve", "api_key_env", "api_key_file", "header", "ca_bundle",
+    "server_max_in_flight", "request_retries", "retry_max_s", "bad_request_limit",
+    "request_timeout_s", "timeout_per_token_s",
+)  # fmt: skip
+
+
+def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of a served model: where it is (or which to serve), the key's source, limits."""
+    options = [
+        click.option("--base-url", "base_url", multiple=True, metavar="URL",
+                     help="An OpenAI-compatible server (repeatable: the least-loaded gets each "
+                     "request); selects --engine openai."),
+        click.option("--serve", "serve", default=None, metavar="MODEL",
+                     help="Start a local vLLM OpenAI server for MODEL (`embedded`, a folder or "
+                     "a Hub id), sample through it, stop it with the command."),
+        click.option("--api-key-env", default=None, metavar="NAME",
+                     help="Environment variable holding the key [default: OPENAI_API_KEY]."),
+        click.option("--api-key-file", default=None, metavar="PATH",
+                     help="File holding the key."),
+        click.option("--api-key", default=None, hidden=True, expose_value=False,
+                     callback=_no_key_value),
+        click.option("--header", "header", multiple=True, metavar="NAME:VALUE",
+                     help="Extra header (repeatable); an auth-like one as NAME:env:VAR or "
+                     "NAME:file:PATH."),
+        click.option("--ca-bundle", default=None, metavar="PATH",
+                     help="CA bundle to verify TLS against [default: SSL_CERT_FILE, certifi]."),
+        click.option("--server-max-in-flight", type=int, default=None,
+                     help="Requests in flight per server [default: 256; 32 for a CPU --serve]."),
+        click.option("--request-retries", type=int, default=None,
+                     help="Retries of a request before the command stops [default: 8]."),
+        click.option("--retry-max-s", type=float, default=None,
+                     help="Seconds one request may spend retrying [default: 600]."),
+        click.option("--bad-request-limit", type=int, default=None,
+                     help="Identical HTTP 400s in a row that stop the command [default: 5]."),
+        click.option("--request-timeout-s", type=float, default=None,
+                     help="Connect timeout and the read timeout's fixed part [default: 60]."),
+        click.option("--timeout-per-token-s", type=float, default=None,
+                     help="The read timeout's part per requested token [default: 0.2]."),
+        click.option("--tokenizer", default=None, metavar="ID",
+                     help="Tokenizer that renders prompts for a served model [default: the "
+                     "served id where it loads locally, else the server renders chat]."),
+        click.option("--request-seeds", is_flag=True, default=None,
+                     help="Seed every request of a served model (distinct per sample)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def server_settings(options: dict[str, Any]) -> None:
+    """Turn the served-model flags into settings in place (None: not given): repeatable
+    flags left empty are not given; `--tokenizer`/`--request-seeds` are engine options; a
+    URL or `--serve` selects the `openai` engine unless an engine was named."""
+    for key in ("base_url", "header"):
+        if key in options and not options[key]:
+            options[key] = None
+    extra = {k: options.pop(k) for k in ("tokenizer", "request_seeds") if k in options}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if extra:
+        options["engine_options"] = {**(options.get("engine_options") or {}), **extra}
+    if (options.get("base_url") or options.get("serve")) and options.get("engine") is None:
+        options["engine"] = "openai"
+
+
 def executor_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options choosing where sampling and grading run (this process, or Ray)."""
     fn = click.option(
@@ -242,6 +316,7 @@ def grade_cmd(
 @click.option("--seed", type=int, default=None, help="Base seed [default: 0].")
 @click.option("--shard-size", type=int, default=None, help="Queries per shard [default: 64].")
 @stream_options
+@server_options
 @executor_options
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @user_errors
@@ -257,6 +332,7 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
     """
     from dart_hf.sample import sample_command
 
+    server_settings(options)
     executor = executor_spec(options)
     summary = sample_command(recipe, out, options, executor=executor)
     click.echo(summary)
@@ -299,6 +375,7 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
 @click.option("--overlap-grading/--no-overlap-grading", "overlap_grading", default=None,
               help="Grade finished shards while the rest of the round generates [default: on "
               "with more than 2 cores or a served model].")  # fmt: skip
+@server_options
 @executor_options
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @user_errors
@@ -327,6 +404,7 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
     from dart_hf.stats import format_table
 
     options["push"] = options["push"] or None  # an absent flag leaves the recipe's choice
+    server_settings(options)
     executor = executor_spec(options)
     settings = resolve_settings(load_recipe(recipe or "embedded"), options)
     result = run_build(settings, out, progress=True, executor=executor)
@@ -471,6 +549,7 @@ def _key_values(pairs: tuple[str, ...], flag: str) -> dict[str, Any] | None:
 @click.option("--regrade", is_flag=True, help="Grade the saved samples of -o again with the "
               "current grader and gold answers (after a grader upgrade).")  # fmt: skip
 @stream_options
+@server_options
 @executor_options
 @user_errors
 def eval_cmd(
@@ -521,7 +600,13 @@ def eval_cmd(
     --ray / --data-parallel run sampling on Ray engine actors and grading as Ray tasks, as for
     `dart-hf build` (same shards, seeds and verdicts as in this process).
     """
-    from dart_hf.evaluation import push_results, resolve_config, results_markdown, run_eval
+    from dart_hf.evaluation import (
+        push_results,
+        resolve_config,
+        resolve_server,
+        results_markdown,
+        run_eval,
+    )
     from dart_hf.recipe import load_recipe
 
     if repo is not None and not push:
@@ -544,9 +629,14 @@ def eval_cmd(
         "stream": stream,
         **executor_flags,
     }
+    server_settings(overrides)
     executor = executor_spec(overrides)
-    config, spec = resolve_config(load_recipe(recipe), overrides)
-    results = run_eval(config, out, engine_spec=spec, regrade=regrade, executor=executor)
+    loaded = load_recipe(recipe)
+    config, spec = resolve_config(loaded, overrides)
+    server = resolve_server(loaded, overrides)
+    results = run_eval(
+        config, out, engine_spec=spec, regrade=regrade, executor=executor, server=server
+    )
     click.echo(results_markdown(results))
     click.echo(f"results: {out}/results.json, {out}/results.md; predictions: {out}/predictions")
     if push:

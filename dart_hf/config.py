@@ -409,6 +409,99 @@ class StreamConfig:
             raise DartError(f"max_in_flight must be an integer >= 1, got {self.max_in_flight!r}")
 
 
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where a served model is (the `openai` engine), or which model to serve locally.
+
+    None of it changes an output, so none of it is in a fingerprint: a build resumes against
+    another URL or key. No secret is ever a value here: the key comes from an environment
+    variable or a file; a header's value is a literal only for names that are not auth-like
+    (`NAME:VALUE`), else `NAME:env:VAR` or `NAME:file:PATH`; `to_record` masks literals.
+
+    Attributes:
+        base_url: OpenAI-compatible base URLs (`--base-url`, repeatable); requests go to the
+            least-loaded. Giving one (or `serve`) selects the `openai` engine.
+        serve: Start a local vLLM OpenAI server for this model and sample through it
+            (`--serve MODEL`; `embedded` is the embedded model); stopped with the command.
+        api_key_env: Environment variable holding the key (default `OPENAI_API_KEY` when
+            set).
+        api_key_file: File holding the key.
+        header: Extra headers (`--header NAME:VALUE`, repeatable).
+        ca_bundle: CA bundle to verify TLS against (else `SSL_CERT_FILE`, then certifi's).
+        server_max_in_flight: Requests in flight per server.
+        request_retries: Retries of a request on connection errors, 408, 429, 502-504 and
+            truncated answers before the command stops (a rerun resumes).
+        retry_max_s: The most seconds one request spends retrying.
+        bad_request_limit: This many identical 400s in a row stop the command.
+        request_timeout_s: Connect timeout, and the read timeout's fixed part.
+        timeout_per_token_s: The read timeout's part per requested token.
+    """
+
+    base_url: tuple[str, ...] = ()
+    serve: str | None = None
+    api_key_env: str | None = None
+    api_key_file: str | None = None
+    header: tuple[str, ...] = ()
+    ca_bundle: str | None = None
+    server_max_in_flight: int | None = None
+    request_retries: int = 8
+    retry_max_s: float = 600.0
+    bad_request_limit: int = 5
+    request_timeout_s: float = 60.0
+    timeout_per_token_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", _as_tuple(self.base_url))
+        object.__setattr__(self, "header", _as_tuple(self.header))
+        if self.base_url and self.serve:
+            raise DartError("give --base-url (a running server) or --serve MODEL, not both")
+        for h in self.header:
+            from dart_hf.engines.connection import Header
+
+            Header.parse(h)  # a literal auth-like value is refused here, in one line
+
+    @property
+    def served(self) -> bool:
+        """Whether the engine is a served model (a URL given, or a server to start)."""
+        return bool(self.base_url or self.serve)
+
+    def limits(self) -> dict[str, Any]:
+        """The connection's limits, as `ServerConnection` names them."""
+        out: dict[str, Any] = {
+            "request_retries": self.request_retries,
+            "retry_max_s": self.retry_max_s,
+            "bad_request_limit": self.bad_request_limit,
+            "timeout_s": self.request_timeout_s,
+            "timeout_per_token_s": self.timeout_per_token_s,
+            "api_key_env": self.api_key_env,
+            "api_key_file": self.api_key_file,
+            "headers": self.header,
+            "ca_bundle": self.ca_bundle,
+        }
+        if self.server_max_in_flight is not None:
+            out["server_max_in_flight"] = self.server_max_in_flight
+        return out
+
+    def to_record(self) -> dict[str, Any]:
+        """The settings as a record may hold them (`recipe.yaml`, stats, cards): URLs without
+        userinfo or query; headers only where they name their value's source (`env:`,
+        `file:`): a literal value is never written (give it again to resume)."""
+        from dart_hf.engines.connection import redact_url
+
+        out = dataclasses.asdict(self)
+        out["base_url"] = [redact_url(u) for u in self.base_url]
+        out["header"] = [h for h in self.header if _names_source(h)]
+        return out
+
+
+def _names_source(header: str) -> bool:
+    return header.partition(":")[2].startswith(("env:", "file:"))
+
+
+SERVER_SETTINGS = frozenset(f.name for f in dataclasses.fields(ServerConfig))
+"""Settings of `ServerConfig` (in no fingerprint)."""
+
+
 GOLD_MODES = ("answer", "majority")
 """Values of `BuildConfig.gold`: the pool's answers, or majority votes where a row has none
 (`dart_hf.gold_majority`)."""

@@ -30,7 +30,7 @@ from typing import Any
 from datasets import Dataset, concatenate_datasets
 
 from dart_hf import benchmarks as registry
-from dart_hf.config import StreamConfig
+from dart_hf.config import SERVER_SETTINGS, ServerConfig, StreamConfig
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.eval_results import (
@@ -181,9 +181,13 @@ class EvalConfig:
 
 ENGINE_KEYS = ("model", "engine", "dtype", "max_model_len", "engine_options")
 """Engine settings an evaluation reads (typed and checked as a build's, `BuildConfig`)."""
-SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(EvalConfig)) | set(ENGINE_KEYS)
+SETTING_NAMES = (
+    frozenset(f.name for f in dataclasses.fields(EvalConfig)) | set(ENGINE_KEYS) | SERVER_SETTINGS
+)
 """Every key an `eval:` mapping may hold."""
-RECIPE_KEYS = frozenset({*ENGINE_KEYS, "template", "temperature", "top_p", "data_dir"})
+RECIPE_KEYS = frozenset(
+    {*ENGINE_KEYS, *SERVER_SETTINGS, "template", "temperature", "top_p", "data_dir"}
+)
 """Keys `resolve_config` reads from a recipe's top level; everything else goes under `eval:`."""
 
 
@@ -214,7 +218,9 @@ def resolve_config(
     settings = resolve_section(recipe, "eval", overrides, SETTING_NAMES, flat_names=RECIPE_KEYS)
     where = "evaluation settings"
     seeds = check_value("seeds", _pick(settings, "seeds", (0,)), tuple[int, ...], where)
-    values = {k: v for k, v in settings.items() if k not in ENGINE_KEYS}
+    values = {
+        k: v for k, v in settings.items() if k not in ENGINE_KEYS and k not in SERVER_SETTINGS
+    }
     values["seeds"] = seeds
     n = check_value("n", _pick(settings, "n", 1), int, where)
     if len(seeds) <= 1 and n <= 1:  # greedy unless --temperature says otherwise: the
@@ -236,6 +242,14 @@ def resolve_config(
             engine_cfg, max_model_len=max(4096, config.max_tokens + 2048)
         )
     return config, engine_cfg.engine_spec(seed=config.seeds[0])
+
+
+def resolve_server(recipe: dict[str, Any], overrides: dict[str, Any]) -> ServerConfig:
+    """The served model's settings (`--base-url`, `--serve`, ...; flags over the recipe)."""
+    from dart_hf.config import build_dataclass, resolve_section
+
+    settings = resolve_section(recipe, "eval", overrides, SETTING_NAMES, flat_names=RECIPE_KEYS)
+    return build_dataclass(ServerConfig, settings, where="evaluation settings")  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- stages
@@ -357,6 +371,7 @@ def run_eval(
     progress: bool = True,
     regrade: bool = False,
     executor: ExecutorSpec | None = None,
+    server: ServerConfig | None = None,
 ) -> dict[str, Any]:
     """Run the evaluation and write its outputs under `out_dir`.
 
@@ -373,6 +388,8 @@ def run_eval(
             answers (same queries and settings): the samples are kept and graded again.
         executor: Where sampling and grading run (default: this process; or Ray, as for
             `dart-hf build`: the same shards, seeds and verdicts either way).
+        server: A served model's settings (`--base-url`, `--serve`): the engine samples from
+            it (a server to start is started here and stopped at the end).
 
     Returns:
         The results (as saved in `results.json`).
@@ -385,9 +402,11 @@ def run_eval(
     # every benchmark is loaded (and checked) before an engine starts
     loaded = {bench: _load_queries(config, bench) for bench in config.benchmarks}
     folder = EvalFolder(Path(out_dir))
-    with folder.lock("eval"):
+    from dart_hf.engines.serve import attach
+
+    with folder.lock("eval"), attach(engine_spec, server or ServerConfig(), folder.root) as spec:
         return _run_eval(
-            config, folder, loaded, engine_spec, progress, regrade, start,
+            config, folder, loaded, spec, progress, regrade, start,
             make_executor(executor or ExecutorSpec()),
         )  # fmt: skip
 
@@ -406,7 +425,7 @@ def _run_eval(
     from dart_hf.config import SamplingConfig, StreamConfig
     from dart_hf.engines import get_engine
     from dart_hf.grading import grader_info
-    from dart_hf.sampling import generation_totals, seeding_of
+    from dart_hf.sampling import check_context, generation_totals, seeding_of
 
     data_info = {bench: info for bench, (_, info) in loaded.items()}
     spec_dict = engine_spec.to_dict() if hasattr(engine_spec, "to_dict") else {}
@@ -427,6 +446,7 @@ def _run_eval(
         # the benchmark on every run, so a regrade sees the current golds.
         golds = [c for c in outputs.GOLD_COLUMNS if c in queries.column_names]
         posed = queries.remove_columns(golds)
+        check_context(engine_spec, posed, sampling)
         for seed in config.seeds:
             folder = out.samples(bench, seed)
             fingerprint = {

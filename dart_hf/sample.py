@@ -10,14 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from dart_hf import outputs
-from dart_hf.config import BuildConfig, SamplingConfig, build_dataclass, resolve_section
+from dart_hf.config import (
+    BuildConfig,
+    SamplingConfig,
+    ServerConfig,
+    build_dataclass,
+    resolve_section,
+)
 from dart_hf.engines import BACKENDS, check_model
+from dart_hf.engines.serve import attach
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.executors import ExecutorSpec, make_executor
 from dart_hf.folders import SamplingFolder
 from dart_hf.models import resolve_model
 from dart_hf.prompts import get_template
 from dart_hf.recipe import load_recipe
+from dart_hf.sampling import check_context
 from dart_hf.sources import load_pools
 
 SAMPLE_SETTINGS = (
@@ -63,14 +71,19 @@ def sample_command(
             f"max_model_len {cfg.max_model_len}"
         )
     check_model(cfg.engine, cfg.model)
-    if cfg.engine != "scripted":
+    if cfg.engine not in ("scripted", "openai"):
         resolve_model(cfg.model)  # a bad model path fails here, before any pool or engine work
     queries = load_pools(cfg.pool, data_dir=cfg.data_dir, limit=cfg.limit)
     if cfg.limit is not None and len(queries) > cfg.limit:
         queries = queries.select(range(cfg.limit))
-    spec = cfg.engine_spec()
+    server = build_dataclass(ServerConfig, settings, where=where)
     folder = SamplingFolder(Path(out))
-    with outputs.folder_lock(folder.path, "sample"), outputs.disk_full(folder.path, folder.path):
+    with (
+        outputs.folder_lock(folder.path, "sample"),
+        outputs.disk_full(folder.path, folder.path),
+        attach(cfg.engine_spec(), server, folder.path) as spec,
+    ):
+        check_context(spec, queries, sampling)
         ds = make_executor(executor or ExecutorSpec()).sample(
             queries, folder, engine_spec=spec, sampling=sampling, round=0, seed=cfg.seed,
             shard_size=cfg.shard_size, progress=True, stream=cfg.stream_config(),

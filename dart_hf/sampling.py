@@ -68,6 +68,24 @@ def shard_seed(seed: int, round: int, shard: int) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
+def check_context(spec: EngineSpec, queries: Dataset, sampling: SamplingConfig) -> None:
+    """Refuse, before any sampling, prompts that cannot fit a served model's context with
+    `max_tokens` (an engine that knows its server's `max_model_len` checks; others do not)."""
+    from dart_hf.engines import backend_class
+
+    if spec.connection is None or not hasattr(backend_class(spec.backend), "check_context"):
+        return  # an in-process engine is not built for this (a finished run needs none)
+    engine = get_engine(spec)
+    check = engine.check_context  # type: ignore[attr-defined]
+    prompts = render_prompts(queries[:], sampling, getattr(engine, "tokenizer", None))
+    check(prompts, sampling.max_tokens)
+
+
+def render_prompts(batch: dict[str, list], sampling: SamplingConfig, tokenizer: Any) -> list[str]:
+    """The prompt of every query row of a batch (template, few-shot exemplars)."""
+    return _prompts(batch, sampling, tokenizer)
+
+
 def _prompts(batch: dict[str, list], sampling: SamplingConfig, tokenizer: Any) -> list[str]:
     template = get_template(sampling.template)
     shots = sampling.n_shots if template.few_shot else 0

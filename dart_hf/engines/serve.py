@@ -22,6 +22,7 @@ a seeded request whose prompt does not fit one scheduler step crashes the CPU se
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import logging
 import os
@@ -30,12 +31,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dart_hf.config import ServerConfig
 from dart_hf.engines import lifetime
+from dart_hf.engines.base import EngineSpec
 from dart_hf.engines.connection import ServerConnection
 from dart_hf.errors import DartError, missing_package
 
@@ -286,3 +289,39 @@ def start_server(
         timeout_s=timeout_s,
         env=env,
     )
+
+
+@contextlib.contextmanager
+def attach(
+    spec: EngineSpec, server: ServerConfig, log_dir: str | os.PathLike[str]
+) -> Iterator[EngineSpec]:
+    """The engine spec a command samples with, its server attached while the block runs.
+
+    Without a served model (`server.served` false), `spec` as it is. With `--base-url`, the
+    `openai` engine with a connection to those servers; with `--serve MODEL`, a local vLLM
+    server is started first (its log in `log_dir`) and stopped when the block ends. Either
+    way the spec names the served model id (`served_spec`), so records hold it.
+
+    Raises:
+        DartError: `--base-url`/`--serve` with another engine than `openai`, a connection
+            setting that is wrong, or a server that did not start (one line each).
+    """
+    if not server.served:
+        yield spec
+        return
+    if spec.backend != "openai":
+        raise DartError(
+            f"--base-url and --serve sample from a served model: they need --engine openai "
+            f"(not {spec.backend})"
+        )
+    from dart_hf.engines.openai_engine import served_spec
+
+    if server.base_url:
+        conn = ServerConnection(server.base_url, **server.limits())
+        yield served_spec(dataclasses.replace(spec, connection=conn))
+        return
+    model = None if server.serve in (None, "embedded") else server.serve
+    with start_server(model, log_dir=log_dir, max_model_len=spec.max_model_len) as local:
+        limits = {k: v for k, v in server.limits().items() if v is not None}
+        conn = local.connection(**limits)
+        yield served_spec(dataclasses.replace(spec, model=local.served_model, connection=conn))

@@ -209,6 +209,48 @@ def test_wrong_model_and_seeds_are_refused(served) -> None:
         )
 
 
+def test_a_build_through_the_served_model(served, tmp_path: Path) -> None:
+    """`dart-hf build --base-url` on this server (the server `--serve` starts, same code):
+    its releases load, its records hold the served model id and no URL, and the key it
+    sent is in no file it wrote nor in its output."""
+    import yaml
+    from datasets import load_dataset
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "pool": ["gsm8k"], "limit": 4, "template": "chat", "temperature": 0.7,
+        "max_tokens": 64, "strategies": ["uniform"], "k_u": 1, "max_trials": 8,
+        "difficulty_samples": 4, "round_cap": 4, "budget": 32, "shard_size": 2,
+        "num_proc": 1, "decontaminate": False, "max_model_len": 2048,
+    }))  # fmt: skip
+    secret = "sk-dart-hf-test-" + os.urandom(8).hex()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENAI_API_KEY": secret,
+           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}  # fmt: skip
+    out = tmp_path / "build"
+    done = subprocess.run(
+        [sys.executable, "-m", "dart_hf", "build", "--config", str(recipe), "--base-url",
+         served["base_url"], "--max-in-flight", "8", "-o", str(out)],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    samples = load_dataset(str(out / "releases" / "dart-math-pool"), "samples", split="train")
+    assert len(samples) >= 16 and set(samples["engine"]) == {"openai"}
+    assert set(samples["model"]) == {served["served_model"]}
+    assert set(samples["finish_reason"]) <= {"stop", "length"}
+    load_dataset(str(out / "releases" / "dart-math-uniform"), split="train")
+    manifest = json.loads((out / "rounds" / "round-000" / "sampling.json").read_text())
+    assert manifest["engine"]["backend"] == "openai"
+    assert manifest["engine"]["model"] == served["served_model"]
+    host = served["base_url"].split("://")[1].split("/")[0].encode()  # 127.0.0.1:PORT
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert secret.encode() not in data, path
+            if path.name != "recipe.yaml" and path.suffix != ".log":  # logs may show it
+                assert host not in data, path  # records and cards name no server
+    assert secret not in done.stdout + done.stderr
+
+
 def test_kill_9_of_the_command_leaves_no_server_process(served) -> None:
     """Last in the module: the command that started the server is killed with SIGKILL."""
     command = served["command"]
