@@ -573,3 +573,41 @@ def test_lock_on_a_read_only_folder_is_a_clear_error(tmp_path: Path) -> None:
     ro.mkdir(mode=0o555)
     with pytest.raises(DartError, match="permission denied"), outputs.folder_lock(ro, "x"):
         pass
+
+
+# ------------------------------------------------------------------ issue 27, phase 1
+
+def _dart_hf(args: list[str], env: dict[str, str], timeout: float = 240) -> tuple[int, str, str]:
+    """Run `python -m dart_hf ARGS` as a user would; (rc, stdout, stderr)."""
+    res = subprocess.run(
+        [sys.executable, "-m", "dart_hf", *args], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=timeout,
+    )  # fmt: skip
+    return res.returncode, res.stdout, res.stderr
+
+
+@contextlib.contextmanager
+def _tmpfs(path: Path, size: str):  # type: ignore[no-untyped-def]
+    """A real small file system at `path` (root only; the test skips where mounts fail)."""
+    path.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                         capture_output=True, text=True)  # fmt: skip
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip() or res.returncode}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_a_full_datasets_cache_on_a_real_full_disk_names_the_cache(tmp_path: Path) -> None:
+    """Issue 27.11: `cannot read pool.jsonl: OSError: [Errno 28] No space left on device` named
+    the pool, not the datasets cache that was full. Here the cache is on a real full tmpfs."""
+    pool = _pool(tmp_path / "pool.jsonl")
+    with _tmpfs(tmp_path / "small", "64k") as disk:
+        (disk / "filler").write_bytes(b"\0" * 60 * 1024)
+        env = {**os.environ, "PYTHONPATH": str(REPO), "HF_DATASETS_CACHE": str(disk / "cache")}
+        rc, out, err = _dart_hf(["sample", "--engine", "scripted", "--pool", str(pool),
+                                 "-o", str(tmp_path / "out")], env)  # fmt: skip
+    assert rc == 1 and "Traceback" not in err, err
+    assert f"disk full while datasets wrote its cache for {pool} (in {disk}" in err, err
