@@ -32,6 +32,8 @@ class TransformersEngine:
     """Generation with transformers' batched `generate` (left padding)."""
 
     name = "transformers"
+    OPTIONS = frozenset({"batch_size", "from_gguf", "device", "num_threads"})
+    """The options this engine reads (others are refused before it starts)."""
 
     def __init__(self, spec: EngineSpec) -> None:
         """Resolve the model and load it with its tokenizer.

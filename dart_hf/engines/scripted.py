@@ -13,7 +13,7 @@ Options (`EngineSpec.options`):
         the engine only sees prompts, so it finds each prompt's row by the query text it
         contains.
     level_pass_rates: pass rate per level when the table has no `pass_rate`
-        (a mapping level -> rate, or a comma list for levels 0..5); default
+        (a list or a comma list for levels 0..5; options hold no nested mapping); default
         0.9,0.8,0.6,0.45,0.3,0.15 (GSM8K easy, MATH harder by level).
     glitch_rate: share of hits that carry a glitch (default 0.05).
     delay_s: seconds to sleep per generate call (tests use it to kill a build mid-round).
@@ -90,6 +90,9 @@ def _body(solution: str | None) -> str:
 
 class ScriptedEngine:
     """Deterministic simulated backend (see the module docstring)."""
+
+    OPTIONS = frozenset({"table", "level_pass_rates", "glitch_rate", "delay_s"})
+    """The options this engine reads (others are refused before it starts)."""
 
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec

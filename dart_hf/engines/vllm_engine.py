@@ -60,6 +60,8 @@ class VLLMEngine:
     """Generation with vLLM's offline `LLM`; built once per process by `get_engine`."""
 
     name = "vllm"
+    OPTIONS = frozenset({"enforce_eager", "kv_cache_gib", *_LLM_OPTIONS})
+    """The options this engine reads (others are refused before it starts)."""
 
     def __init__(self, spec: EngineSpec) -> None:
         """Resolve the model and start the engine.

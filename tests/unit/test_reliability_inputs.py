@@ -204,3 +204,140 @@ def test_math_level_question_mark_is_an_error_unless_it_is_a_known_row(tmp_path:
     # MATH's own two `Level ?` rows keep the levels the reference code gives them
     known = [{**rows[1], "unique_id": "train/geometry/377.json"}]
     assert sources.load_pool(_jsonl(tmp_path / "k.jsonl", known))["level"] == [2]
+
+
+def test_an_empty_recipe_file_is_refused(tmp_path: Path) -> None:
+    """Issue 27.12: an empty recipe ran the full default build (vLLM, both pools)."""
+    for text in ("", "# settings to come\n", "null\n"):
+        (tmp_path / "r.yaml").write_text(text, encoding="utf-8")
+        res = CliRunner().invoke(cli, ["build", "--config", str(tmp_path / "r.yaml"),
+                                       "-o", str(tmp_path / "o")])  # fmt: skip
+        assert res.exit_code == 1 and "Traceback" not in res.output
+        assert f"{tmp_path / 'r.yaml'}: the recipe holds no settings" in res.output
+        assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "--engine", "scripted", "--config", "{recipe}"],
+         "the scripted engine has no option 'batchsize' (engine_options / --engine-option); "
+         "valid: delay_s, glitch_rate, level_pass_rates, table"),
+        (["eval", "--engine", "transformers", "--engine-option", "enforce_eager=true"],
+         "the transformers engine has no option 'enforce_eager'"),
+        (["eval", "--engine", "vllm", "--engine-option", "batch_size=4"],
+         "the vllm engine has no option 'batch_size'"),
+        (["sample", "--pool", "gsm8k", "--engine", "transformers", "--tensor-parallel", "2"],
+         "the transformers engine has no option 'tensor_parallel_size'"),
+    ],
+)  # fmt: skip
+def test_unknown_engine_options_are_refused_before_any_engine_starts(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 27.12: unknown engine options were ignored."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("engine_options:\n  batchsize: 4\n", encoding="utf-8")
+    args = [a.replace("{recipe}", str(recipe)) for a in args]
+    res = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert message in res.output, res.output
+    assert len([line for line in res.output.splitlines() if line.startswith("Error")]) == 1
+
+
+def test_every_engine_declares_the_options_it_reads() -> None:
+    from dart_hf.engines import BACKENDS, backend_class
+
+    for name in BACKENDS:
+        options = backend_class(name).OPTIONS
+        assert isinstance(options, frozenset) and all(isinstance(o, str) for o in options)
+    assert BuildConfig(engine="scripted", engine_options={"table": "t", "delay_s": 0})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("k_u: 2\nlimit: 3\nk_u: 5\n", "r.yaml line 3: key 'k_u' is given twice (first on line 1)"),
+        ("build:\n  k_p: 2\n  k_p: 3\n", "line 3: key 'k_p' is given twice (first on line 2)"),
+        ("engine_options:\n  delay_s: 0\n  delay_s: 1\n", "line 3: key 'delay_s' is given twice"),
+    ],
+)  # fmt: skip
+def test_duplicate_yaml_keys_are_refused(text: str, message: str, tmp_path: Path) -> None:
+    """Issue 27.12: PyYAML keeps the last of two equal keys without a word."""
+    (tmp_path / "r.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(DartError, match=re.escape(message)):
+        load_recipe(str(tmp_path / "r.yaml"))
+
+
+def test_yaml_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("base: &b {k_u: 2}\nbuild:\n  <<: *b\n  k_u: 3\n", encoding="utf-8")
+    with pytest.raises(DartError, match="unknown setting"):  # `base` is no setting, but no
+        load_recipe(str(path))  # duplicate: a key beside `<<` overrides the merged one
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--seed", "123456789012345678901234567890"],
+         "seed must be a whole number from 0 to 4294967295 (vLLM and NumPy take 32-bit seeds), "
+         "got 123456789012345678901234567890"),
+        (["--seed", "-1"], "seed must be a whole number from 0 to 4294967295"),
+    ],
+)  # fmt: skip
+def test_a_huge_seed_is_refused_naming_the_range(flags: list[str], message: str,
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    """Issue 27.12: the seed went through a float and was recorded as another number
+    (123456789012345677877719597056)."""
+    res = CliRunner().invoke(cli, ["build", "--engine", "scripted", *flags,
+                                   "-o", str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
+
+
+def test_whole_numbers_are_kept_exactly() -> None:
+    assert BuildConfig(engine="scripted", seed=2**32 - 1).seed == 2**32 - 1
+    from dart_hf.config import check_value
+
+    big = 2**53 - 1  # a float would round its neighbours
+    assert check_value("budget", big, int) == big and check_value("budget", str(big), int) == big
+    with pytest.raises(DartError, match="budget must be a whole number of at most"):
+        check_value("budget", 10**30, int, "r.yaml")
+
+
+# ------------------------------------------------------------------ item 13: recipe values
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"engine: scripted\nk_u: 1000000000000000000000000000000\n",
+         "r.yaml: k_u must be a whole number of at most 100000, got "
+         "1000000000000000000000000000000"),
+        (b"engine: scripted\nbuild:\n  max_trials: 99999999999\n",
+         "r.yaml `build:`: max_trials must be a whole number of at most 100000"),
+        (b"engine: scripted\ndescription: caf\xe9 au lait\n",
+         "r.yaml line 2: bytes that are not UTF-8 (b'\\xe9' in 'description: caf"),
+        (b"engine: scripted\nengine_options:\n  level_pass_rates: {0: 0.5}\n",
+         "r.yaml: engine_options.level_pass_rates must be a value or a list of values, "
+         "got a mapping {0: 0.5}"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["build", "sample", "eval"])
+def test_recipe_values_that_gave_tracebacks_are_one_line_errors(
+    body: bytes, message: str, command: str, tmp_path: Path
+) -> None:
+    """Issue 27.13: an overflow in numpy, a UnicodeDecodeError, an unhashable dict."""
+    (tmp_path / "r.yaml").write_bytes(body)
+    res = CliRunner().invoke(cli, [command, "--config", str(tmp_path / "r.yaml"),
+                                   "-o", str(tmp_path / "o")])  # fmt: skip
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and message in errors[0], res.output
+
+
+def test_counts_are_bounded_for_the_python_api_too() -> None:
+    with pytest.raises(DartError, match="k_u must be at most 100000"):
+        DarsConfig(k_u=10**30)
+    assert DarsConfig(max_trials=100_000, round_cap=100_000).max_trials == 100_000
+    options = BuildConfig(engine="scripted", engine_options={"level_pass_rates": [0.5, 0.4]})
+    assert options.engine_options == (("level_pass_rates", (0.5, 0.4)),)  # hashable
+    hash(options)
