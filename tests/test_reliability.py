@@ -577,6 +577,10 @@ def test_lock_on_a_read_only_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ issue 27, phase 1
 
+TOKEN = "hf_EchoedTokenMustNotLeak0123456789"
+WRONG = "hf_WrongTokenMustNotLeakEither98765"
+
+
 def _dart_hf(args: list[str], env: dict[str, str], timeout: float = 240) -> tuple[int, str, str]:
     """Run `python -m dart_hf ARGS` as a user would; (rc, stdout, stderr)."""
     res = subprocess.run(
@@ -584,6 +588,56 @@ def _dart_hf(args: list[str], env: dict[str, str], timeout: float = 240) -> tupl
         text=True, timeout=timeout,
     )  # fmt: skip
     return res.returncode, res.stdout, res.stderr
+
+
+def test_push_never_shows_a_token_the_hub_echoes(tmp_path: Path) -> None:
+    """Issue 27.5: a server that echoes the Authorization header (in error texts and in an
+    X-HF-Warning header) made the retry warnings print the token. Four pushes as a user runs
+    them: --token with retries that succeed, HF_TOKEN with a commit that keeps failing, and a
+    wrong token in HF_TOKEN, then in --token; no token appears in stdout, stderr or any file
+    written (issue 27.11: and the refused token is named by its source)."""
+    from datasets import Dataset
+
+    from dart_hf import hub
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from hub_server import fake_hub
+
+    release = tmp_path / "dart-math-hard"
+    hub.write_hub_folder({"default": Dataset.from_dict({"query": ["q1", "q2"]})}, release)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env |= {"HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(REPO), "HF_HUB_DISABLE_XET": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1"}  # fmt: skip
+    outputs_seen = []
+    with fake_hub(TOKEN, echo_auth=True) as (url, state):
+        env["HF_ENDPOINT"] = url
+        state.faults += [("create", 503), ("commit", 503), ("commit", 429)]
+        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/a", "--token", TOKEN,
+                                 "--retries", "3"], env)  # fmt: skip
+        assert rc == 0, err
+        assert err.count("retry 1/3") == 2 and "got Authorization: Bearer ***" in err, err
+        outputs_seen += [out, err]
+        state.faults += [("commit", 503)] * 10
+        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/b", "--retries", "2"],
+                                {**env, "HF_TOKEN": TOKEN})  # fmt: skip
+        assert rc == 1 and "retry 2/2" in err and "Error: push of" in err, err
+        outputs_seen += [out, err]
+        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/c"],
+                                {**env, "HF_TOKEN": WRONG})  # fmt: skip
+        assert rc == 1 and "refused the token from HF_TOKEN" in err, err
+        assert "set hf_token to a valid token" in err.lower(), err
+        outputs_seen += [out, err]
+        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/c", "--token", WRONG],
+                                {**env, "HF_TOKEN": TOKEN})  # fmt: skip
+        assert rc == 1 and "refused the token from --token" in err, err  # issue 27.11
+        assert "pass a valid token with --token" in err.lower(), err
+        outputs_seen += [out, err]
+    for text in outputs_seen:
+        assert TOKEN not in text and WRONG not in text, text
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert TOKEN.encode() not in data and WRONG.encode() not in data, path
 
 
 @contextlib.contextmanager

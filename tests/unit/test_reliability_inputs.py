@@ -303,6 +303,69 @@ def test_whole_numbers_are_kept_exactly() -> None:
         check_value("budget", 10**30, int, "r.yaml")
 
 
+def test_a_garbled_parquet_file_fails_the_push_check(tmp_path: Path) -> None:
+    """Issue 27.12: bytes garbled mid-file passed (only the footer was read)."""
+    ds = datasets.Dataset.from_dict({"query": [f"question {i} " * 20 for i in range(3000)]})
+    hub.write_hub_folder({"default": ds}, tmp_path / "rel")
+    shard = next((tmp_path / "rel" / "data").glob("*.parquet"))
+    data = bytearray(shard.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = b"\xff" * 64
+    shard.write_bytes(bytes(data))
+    pq.read_metadata(shard)  # the footer is intact
+    problems = hub.check_hub_folder(tmp_path / "rel")
+    assert (
+        len(problems) == 1
+        and "train-00000-of-00001.parquet: not a readable parquet" in (problems[0])
+    )
+    with pytest.raises(DartError, match="not viewer-ready: data/train-00000-of-00001.parquet"):
+        push.push_folder(tmp_path / "rel", "me/x", token="hf_x")
+
+
+@pytest.mark.parametrize(
+    "where", ["releases/.staging/dart-math-hard", "releases/.dart-math-hard.old"]
+)
+def test_a_release_still_staged_or_left_over_is_not_pushable(where: str, tmp_path: Path) -> None:
+    """Issue 27.12: `releases/.staging/<name>` (a release being written) could be pushed."""
+    folder = tmp_path / "run" / where
+    hub.write_hub_folder({"default": datasets.Dataset.from_dict({"query": ["q"]})}, folder)
+    res = CliRunner().invoke(cli, ["push", str(folder), "--token", "hf_x"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    final = tmp_path / "run" / "releases" / "dart-math-hard"
+    assert f"push {final}" in res.output
+
+
+def test_private_push_to_an_existing_public_repo_uploads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 27.12: `push --private` to an existing public repo published into it silently."""
+    from huggingface_hub import constants as hf_constants
+
+    sys.path.insert(0, str(TESTS))
+    from hub_server import Repo, fake_hub
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    folder = tmp_path / "dart-math-hard"
+    hub.write_hub_folder({"default": datasets.Dataset.from_dict({"query": ["q"]})}, folder)
+    with fake_hub("hf_secret_token") as (url, state):
+        state.repos["tester/public"] = Repo(private=False)
+        with pytest.raises(DartError) as err:
+            push.push_folder(folder, "tester/public", private=True, token="hf_secret_token",
+                             endpoint=url)  # fmt: skip
+        assert state.repos["tester/public"].files == {}  # nothing published
+        assert "already exists and is public" in str(err.value)
+        assert "hf repos settings tester/public --private --type dataset" in str(err.value)
+        # a new repo is made private, and a private one is pushed to as before
+        push.push_folder(folder, "tester/new", private=True, token="hf_secret_token", endpoint=url)
+        assert state.repos["tester/new"].private and state.repos["tester/new"].files
+        push.push_folder(folder, "tester/new", private=True, token="hf_secret_token", endpoint=url)
+        # without --private the public repo is pushed to, as `hf upload` does
+        push.push_folder(folder, "tester/public", token="hf_secret_token", endpoint=url)
+        assert state.repos["tester/public"].files
+
+
 # ------------------------------------------------------------------ item 13: recipe values
 
 
