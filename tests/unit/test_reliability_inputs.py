@@ -232,7 +232,7 @@ def test_an_empty_recipe_file_is_refused(tmp_path: Path) -> None:
     ],
 )  # fmt: skip
 def test_unknown_engine_options_are_refused_before_any_engine_starts(
-    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    args: list[str], message: str, tmp_path: Path
 ) -> None:
     """Issue 27.12: unknown engine options were ignored."""
     recipe = tmp_path / "r.yaml"
