@@ -129,21 +129,89 @@ def resolve_section(
     return {**flat, **body, **given}
 
 
+INT_MAX = 2**53
+"""Largest whole number a setting may hold: every format a setting passes through (YAML,
+JSON, the card, float arithmetic) keeps it exactly."""
+COUNT_MAX = 100_000
+"""Largest per-query count (k_u, k_p, vrt_n, max_trials, round_cap, difficulty_samples):
+the yield rule keeps a (max_trials + 1) x 81 table per prior group."""
+SEED_MAX = 2**32 - 1
+"""Largest seed: vLLM and NumPy take 32-bit seeds."""
+INT_RANGES: dict[str, tuple[int, int]] = {
+    **{name: (0, COUNT_MAX) for name in (
+        "k_u", "k_p", "vrt_n", "max_trials", "round_cap", "difficulty_samples",
+        "no_correct_min_samples",
+    )},
+    "seed": (0, SEED_MAX),
+    "seeds": (0, SEED_MAX),
+}  # fmt: skip
+"""Bounds of whole-number settings beyond `INT_MAX`, by setting name (the same name means
+the same thing in every command); lower bounds of counts are the dataclasses' own checks."""
+
+
+def _in_range(name: str, number: int, value: Any, where: str) -> int:
+    low, high = INT_RANGES.get(name, (-INT_MAX, INT_MAX))
+    if name in INT_RANGES and name not in ("seed", "seeds"):
+        low = -INT_MAX  # counts: `>= 1` is the dataclass's check, with its own message
+    if not low <= number <= high:
+        span = f"from {low} to {high}" if low > -INT_MAX else f"of at most {high}"
+        why = " (vLLM and NumPy take 32-bit seeds)" if name in ("seed", "seeds") else ""
+        raise DartError(f"{where}: {name} must be a whole number {span}{why}, got {value!r}")
+    return number
+
+
 def _number(name: str, value: Any, kind: type, where: str) -> Any:
     what = "an integer" if kind is int else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise DartError(f"{where}: {name} must be {what}, got {value!r}")
+    if kind is int and isinstance(value, int):  # exactly as given: a float would round it
+        return _in_range(name, value, value, where)
+    if kind is int and isinstance(value, str):
+        try:
+            return _in_range(name, int(value.strip()), value, where)
+        except ValueError:
+            pass  # "1e3" and the like: read as a number below
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise DartError(f"{where}: {name} must be {what}, got {value!r}") from None
     if not math.isfinite(number):
         raise DartError(f"{where}: {name} must be a finite number, got {value!r}")
     if kind is int:
         if not number.is_integer():
             raise DartError(f"{where}: {name} must be a whole number, got {value!r}")
-        return int(number)
+        return _in_range(name, int(number), value, where)
     return number
+
+
+def _option_value(name: str, key: Any, value: Any, where: str) -> Any:
+    """An engine option's value: a scalar, or a list of scalars (kept as a tuple, hashable)."""
+    scalar = (str, int, float, bool, type(None))
+    if isinstance(value, scalar):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, scalar) for v in value):
+        return tuple(value)
+    kind = "a mapping" if isinstance(value, dict) else f"{type(value).__name__}"
+    raise DartError(
+        f"{where}: {name}.{key} must be a value or a list of values, got {kind} {value!r}"
+    )
+
+
+def engine_option_pairs(name: str, value: Any, where: str) -> tuple[tuple[str, Any], ...]:
+    """`engine_options` as sorted (option, value) pairs: from a mapping or a list of pairs.
+
+    Raises:
+        DartError: Not a mapping, or a value that is a mapping (options are flat).
+    """
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, (list, tuple)) and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 for p in value
+    ):
+        items = [(k, v) for k, v in value]
+    else:
+        raise DartError(f"{where}: {name} must be a mapping of option: value, got {value!r}")
+    return tuple(sorted((str(k), _option_value(name, k, v, where)) for k, v in items))
 
 
 def _names(name: str, value: Any, item: type, where: str) -> tuple[Any, ...]:
@@ -168,9 +236,10 @@ def _names(name: str, value: Any, item: type, where: str) -> tuple[Any, ...]:
 def check_value(name: str, value: Any, hint: Any, where: str = "recipe") -> Any:
     """Check (and normalise) one setting against its dataclass annotation.
 
-    Booleans must be true/false (`"no"` is not false), integers whole numbers, numbers finite,
-    list settings a list or a comma-separated string, mappings mappings. Range checks are the
-    dataclasses' own (`__post_init__`).
+    Booleans must be true/false (`"no"` is not false), integers whole numbers kept exactly
+    and within `INT_RANGES` (else at most `INT_MAX`), numbers finite, list settings a list or
+    a comma-separated string, mappings mappings of values (`engine_options` holds no nested
+    mapping). Other range checks are the dataclasses' own (`__post_init__`).
 
     Raises:
         DartError: Naming `where` and the field.
@@ -196,13 +265,7 @@ def check_value(name: str, value: Any, hint: Any, where: str = "recipe") -> Any:
     if typing.get_origin(hint) is tuple and args:
         inner = args[0]
         if typing.get_origin(inner) is tuple:  # key/value pairs: a mapping in YAML
-            if isinstance(value, dict):
-                return tuple(sorted(value.items()))
-            if isinstance(value, (list, tuple)) and all(
-                isinstance(p, (list, tuple)) and len(p) == 2 for p in value
-            ):
-                return tuple(sorted((str(k), v) for k, v in value))
-            raise DartError(f"{where}: {name} must be a mapping of option: value, got {value!r}")
+            return engine_option_pairs(name, value, where)
         return _names(name, value, inner if inner in (int, str) else str, where)
     return value
 
@@ -342,6 +405,13 @@ class DarsConfig:
             value = getattr(self, field_name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise DartError(f"{field_name} must be an integer >= 1, got {value!r}")
+        for field_name in (*("k_u", "k_p", "vrt_n", "max_trials", "round_cap"),
+                           "difficulty_samples", "no_correct_min_samples"):  # fmt: skip
+            value = getattr(self, field_name)
+            if value is not None and value > COUNT_MAX:
+                raise DartError(f"{field_name} must be at most {COUNT_MAX}, got {value!r}")
+        if self.budget is not None and self.budget > INT_MAX:
+            raise DartError(f"budget must be at most {INT_MAX}, got {self.budget}")
         if self.difficulty_samples < 1:
             raise DartError(f"difficulty_samples must be >= 1, got {self.difficulty_samples}")
         if self.difficulty_samples > self.max_trials:
@@ -577,8 +647,13 @@ class BuildConfig:
                 object.__setattr__(self, "levels", tuple(int(v) for v in levels))
             except (TypeError, ValueError):
                 raise DartError(f"levels must be integers 0-5, got {self.levels!r}") from None
-        if isinstance(self.engine_options, dict):
-            object.__setattr__(self, "engine_options", tuple(sorted(self.engine_options.items())))
+        object.__setattr__(
+            self, "engine_options",
+            engine_option_pairs("engine_options", self.engine_options, "settings"),
+        )  # fmt: skip
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise DartError(f"seed must be a whole number, got {self.seed!r}")
+        _in_range("seed", self.seed, self.seed, "build settings")
         if not self.pool:
             raise DartError("pool: give at least one pool name or path")
         if self.levels is not None and not all(0 <= lv <= 5 for lv in self.levels):
@@ -587,6 +662,9 @@ class BuildConfig:
 
         if self.engine not in BACKENDS:
             raise unknown_name("engine", self.engine, BACKENDS)
+        from dart_hf.engines import check_options
+
+        check_options(self.engine, dict(self.engine_options))
         if self.max_model_len < 1:
             raise DartError(f"max_model_len must be >= 1, got {self.max_model_len}")
         if self.limit is not None and self.limit < 1:

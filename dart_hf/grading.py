@@ -50,21 +50,21 @@ def _worker_main(conn: Connection) -> None:
     # Import Math-Verify, sympy and the LaTeX parser before taking items: their first use costs
     # seconds, which would count against the first item's hard limit and get the worker killed.
     judge("$\\boxed{\\frac{1}{2}}$", "0.5")
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
+    try:
+        conn.send(("ready", os.getpid()))
+        while True:
             msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
-        key, item = msg
-        try:
-            v = judge(**item)
-            out: tuple[Any, ...] = (v.pred, v.correct, v.status, v.source)
-        except Exception:  # a grading bug must not kill the batch
-            out = (None, False, "error", "error")
-        conn.send((key, out))
+            if msg is None:
+                return
+            key, item = msg
+            try:
+                v = judge(**item)
+                out: tuple[Any, ...] = (v.pred, v.correct, v.status, v.source)
+            except Exception:  # a grading bug must not kill the batch
+                out = (None, False, "error", "error")
+            conn.send((key, out))
+    except (EOFError, OSError):  # the parent is gone (stopped, killed): stop quietly
+        return
 
 
 class _Worker:

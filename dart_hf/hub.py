@@ -225,11 +225,30 @@ def staged_files(folder: Path) -> list[str]:
     return out
 
 
+def parquet_problem(path: Path) -> str | None:
+    """Why a parquet file cannot be read to its end, or None when every page decodes.
+
+    The footer alone (`read_metadata`) misses bytes garbled inside the file, so every row
+    group is read, a batch at a time (compressed pages fail to decompress; pages written with
+    checksums fail them).
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        with pq.ParquetFile(path, page_checksum_verification=True) as pf:
+            for _ in pf.iter_batches(batch_size=65_536):
+                pass
+    except Exception as exc:  # truncated, garbled, or not parquet at all
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def check_hub_folder(folder: Path) -> list[str]:
     """Problems that would stop the Hub viewer or `load_dataset` from reading `folder`.
 
     Checks: a README.md with `configs` whose globs all match files; data files are parquet
-    named `<split>-NNNNN-of-NNNNN.parquet` with a complete shard sequence; no loading script.
+    named `<split>-NNNNN-of-NNNNN.parquet` with a complete shard sequence, each read to its
+    end (`parquet_problem`: a file garbled mid-way has an intact footer); no loading script.
     Row-group size is not a viewer limit (any longer): `write_hub_folder` still sizes row
     groups as `push_to_hub` does, but a folder with larger ones is not refused.
 
@@ -238,7 +257,6 @@ def check_hub_folder(folder: Path) -> list[str]:
     """
     import fnmatch
 
-    import pyarrow.parquet as pq
     from datasets.data_files import sanitize_patterns
 
     folder = Path(folder)
@@ -275,10 +293,9 @@ def check_hub_folder(folder: Path) -> list[str]:
         by_group.setdefault((str(p.parent), m["split"]), []).append(
             (int(m["index"]), int(m["total"]))
         )
-        try:
-            pq.read_metadata(folder / rel)
-        except Exception as exc:  # truncated or not parquet at all: the viewer cannot read it
-            problems.append(f"{rel}: not a readable parquet file ({exc})")
+        problem = parquet_problem(folder / rel)
+        if problem:
+            problems.append(f"{rel}: not a readable parquet file ({problem})")
     for (parent, split), shards in by_group.items():
         totals = {t for _, t in shards}
         indices = sorted(i for i, _ in shards)
@@ -289,6 +306,7 @@ def check_hub_folder(folder: Path) -> list[str]:
 
 __all__ = [
     "check_hub_folder",
+    "parquet_problem",
     "read_card",
     "staged_files",
     "write_hub_folder",

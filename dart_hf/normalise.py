@@ -27,7 +27,7 @@ from dart_hf.errors import DartError
 
 logger = logging.getLogger(__name__)
 
-NORMALISE_VERSION = "3"
+NORMALISE_VERSION = "4"
 """Bump when the output of `normalise_batch` changes (datasets hashes the function by name)."""
 
 SOURCE_FEATURES = Features(
@@ -130,6 +130,55 @@ def as_text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
+def describe_value(value: Any) -> str:
+    """What a cell holds, for a message: `an integer (5)`, `chat messages ([{'role': ...)`."""
+    if isinstance(value, bool):
+        kind = "a boolean"
+    elif isinstance(value, int):
+        kind = "an integer"
+    elif isinstance(value, float | Decimal):
+        kind = "a number"
+    elif isinstance(value, dict):
+        kind = "a mapping"
+    elif isinstance(value, list | tuple):
+        chat = value and all(isinstance(v, dict) and "content" in v for v in value)
+        kind = "chat messages" if chat else "a list"
+    else:
+        kind = f"a {type(value).__name__}"
+    shown = repr(value)
+    return f"{kind} {shown[:60]}{'...' if len(shown) > 60 else ''}"
+
+
+def _label(name: str) -> str:
+    return repr(name)
+
+
+def text_cell(value: Any, column: str, where: str, *, gold: bool = False) -> str:
+    """A cell that must be text, stripped; None is "" (missing).
+
+    A gold answer may also be a number: an integer as its digits, a finite float as
+    `render_number` writes it. Anything else (lists, mappings, chat messages, booleans, and
+    numbers where a question is needed) is an error naming the row, the column and the type:
+    its `str()` would be released as a question or a gold answer.
+
+    Raises:
+        DartError: The cell holds something other than text.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if gold and isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return render_number(value)
+    if gold and isinstance(value, float) and math.isfinite(value):
+        return render_number(value)
+    need = "text or a number" if gold else "text"
+    hint = ""
+    if isinstance(value, list | tuple) and value and isinstance(value[0], dict):
+        hint = "; put the text (e.g. the user turn's `content`) in a column of its own"
+    raise DartError(f"{where}: column {column} holds {describe_value(value)}, not {need}{hint}")
+
+
 def _opt_text(value: Any) -> str | None:
     text = as_text(value)
     return text or None
@@ -147,45 +196,52 @@ def _make_id(source: str, split: str, raw: Any, idx: int) -> str:
 
 
 def _math_level(row: Mapping[str, Any], where: str) -> int | None:
+    """A MATH row's level: `Level 3` -> 3; MATH's two `Level ?` train rows by id or problem
+    text (`LEVEL_FIXES`); no level at all is null. Any other value is an error: a null level
+    would leave the row out of every per-level figure without a word."""
     level = row.get("level")
-    if level is None:
+    if level is None or (isinstance(level, str) and not level.strip()):
         return None
-    if isinstance(level, int):
+    if isinstance(level, int) and not isinstance(level, bool) and 1 <= level <= 5:
         return level
-    match = re.fullmatch(r"\s*(?:Level\s*)?(\d)\s*", str(level))
+    match = re.fullmatch(r"\s*(?:Level\s*)?([1-5])\s*", level) if isinstance(level, str) else None
     if match:
         return int(match.group(1))
     key = as_text(row.get("unique_id")).removesuffix(".json")
     digest = hashlib.sha1(as_text(row.get("problem")).encode()).hexdigest()
     fixed = LEVEL_FIXES.get(key, LEVEL_FIXES.get(digest))
     if fixed is None:
-        logger.warning("%s: level %r is not 1-5; level left null", where, level)
+        raise DartError(
+            f"{where}: level {level!r} is not a MATH level (Level 1-5); write the row's level "
+            "in the file (MATH's own two `Level ?` train rows, geometry/377 and geometry/471, "
+            "are given 2 and 1 by their id or problem text)"
+        )
     return fixed
 
 
 def _row_math(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
-    answer = final_answer_text(as_text(row["solution"])) or ""
+    solution = text_cell(row["solution"], _label("solution"), where)
     return {
         "id": _make_id(source, split, row.get("unique_id"), idx),
-        "query": as_text(row["problem"]),
-        "answer": answer,
+        "query": text_cell(row["problem"], _label("problem"), where),
+        "answer": final_answer_text(solution) or "",
         "level": _math_level(row, where),
         "domain": _opt_text(row.get("type") or row.get("subject")),
-        "solution": _opt_text(row["solution"]),
+        "solution": solution or None,
     }
 
 
 def _row_math500(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
     out = _row_math({**row, "solution": row.get("solution") or ""}, idx, source, split, where)
-    out["answer"] = as_text(row["answer"])
+    out["answer"] = text_cell(row["answer"], _label("answer"), where, gold=True)
     return out
 
 
 def _row_gsm8k(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
     return {
         "id": _make_id(source, split, row.get("id"), idx),
-        "query": as_text(row["question"]),
-        "answer": gsm8k_answer(as_text(row["answer"])),
+        "query": text_cell(row["question"], _label("question"), where),
+        "answer": gsm8k_answer(text_cell(row["answer"], _label("answer"), where)),
         "level": 0,
         "solution": _opt_text(row["answer"]),
     }
@@ -199,8 +255,8 @@ def _row_college_math(
     raw = f"{book}/{number}" if book and number else row.get("id")
     return {
         "id": _make_id(source, split, raw, idx),
-        "query": as_text(row["question"]),
-        "answer": as_text(row["answer"]),
+        "query": text_cell(row["question"], _label("question"), where),
+        "answer": text_cell(row["answer"], _label("answer"), where, gold=True),
         "domain": _opt_text(as_text(row.get("data_topic")).removeprefix("college_math.")),
     }
 
@@ -208,8 +264,8 @@ def _row_college_math(
 def _row_deepmind(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
     return {
         "id": _make_id(source, split, row.get("id"), idx),
-        "query": as_text(row["question"]),
-        "answer": as_text(row["answer"]),
+        "query": text_cell(row["question"], _label("question"), where),
+        "answer": text_cell(row["answer"], _label("answer"), where, gold=True),
     }
 
 
@@ -229,9 +285,14 @@ def _row_olympiadbench(
     row: Mapping[str, Any], idx: int, source: str, split: str, where: str
 ) -> dict:
     final = row["final_answer"]
-    answers = [as_text(a) for a in (final if isinstance(final, list) else [final]) if a is not None]
-    context = as_text(row.get("context"))
-    question = as_text(row["question"])
+    column = _label("final_answer")
+    answers = [
+        text_cell(a, column, where, gold=True)
+        for a in (final if isinstance(final, list) else [final])
+        if a is not None
+    ]
+    context = text_cell(row.get("context"), _label("context"), where)
+    question = text_cell(row["question"], _label("question"), where)
     solution = row.get("solution")
     if isinstance(solution, list):
         solution = solution[0] if solution else None
@@ -254,7 +315,7 @@ def _row_theoremqa(row: Mapping[str, Any], idx: int, source: str, split: str, wh
     explanation = as_text(row.get("explanation"))
     return {
         "id": _make_id(source, split, row.get("id"), idx),
-        "query": as_text(row["Question"]),
+        "query": text_cell(row["Question"], _label("Question"), where),
         "answer": theoremqa_answer(row["Answer"], answer_type),
         "domain": _opt_text(row.get("field")),
         "solution": explanation if explanation and explanation != "NONE" else None,
@@ -294,9 +355,10 @@ def _row_normalised(row: Mapping[str, Any], idx: int, source: str, split: str, w
     out = {
         name: _typed(name, row[name], where)
         for name in SOURCE_FEATURES
-        if name in row and row[name] is not None
+        if name in row and row[name] is not None and name not in ("query", "answer")
     }
-    out["answer"] = as_text(out.get("answer"))
+    out["query"] = text_cell(row.get("query"), _label("query"), where)
+    out["answer"] = text_cell(row.get("answer"), _label("answer"), where, gold=True)
     return out
 
 
@@ -317,8 +379,8 @@ def _row_plain(row: Mapping[str, Any], idx: int, source: str, split: str, where:
     `id` / `unique_id`, `level`, `domain` / `type` / `subject` and `solution`."""
     return {
         "id": _make_id(source, split, row.get("id") or row.get("unique_id"), idx),
-        "query": as_text(row["query"]),
-        "answer": as_text(row.get("answer")),
+        "query": text_cell(row["query"], _label("query"), where),
+        "answer": text_cell(row.get("answer"), _label("answer"), where, gold=True),
         "level": _loose_level(row.get("level"), where),
         "domain": _opt_text(row.get("domain") or row.get("type") or row.get("subject")),
         "solution": _opt_text(row.get("solution")),
@@ -363,6 +425,7 @@ def normalise_batch(
     split: str,
     location: str,
     version: str = NORMALISE_VERSION,
+    renamed: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, list]:
     """Stage: raw rows of one format -> columns of `SOURCE_FEATURES`.
 
@@ -374,6 +437,11 @@ def normalise_batch(
         split: `train` or `test`, used in ids.
         location: Where the rows came from, for error messages.
         version: `NORMALISE_VERSION`, so datasets' fingerprint changes with the code.
+        renamed: Columns a flag renamed, `{"query": ("messages", "--query-column")}`, so
+            that messages name the column as the user gave it.
+
+    Raises:
+        DartError: A bad row, named by its number and field (e.g. a list where text is needed).
     """
     del version
     fn = NORMALISERS[normaliser].fn
@@ -381,7 +449,14 @@ def normalise_batch(
     for i, idx in enumerate(indices):
         row = {key: values[i] for key, values in batch.items()}
         where = f"{location} row {idx + 1}"
-        record = {**_DEFAULTS, "source": source, **fn(row, idx, source, split, where)}
+        try:
+            fields = fn(row, idx, source, split, where)
+        except DartError as exc:  # name the user's column where a flag renamed it
+            text = str(exc)
+            for name, (given, flag) in (renamed or {}).items():
+                text = text.replace(f"column {name!r} holds", f"column {given!r} ({flag}) holds")
+            raise DartError(text) from None
+        record = {**_DEFAULTS, "source": source, **fields}
         if not str(record.get("query") or "").strip():
             raise DartError(f"{where}: the query is empty")
         if record["answers"] is None:

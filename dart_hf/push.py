@@ -17,12 +17,14 @@ after an ambiguous failure (the error names the discussions page to check).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -171,6 +173,7 @@ def with_retries(
     on_retry: OnRetry | None = None,
     repeatable: bool = True,
     before_retry: Callable[[BaseException], None] | None = None,
+    scrub: Callable[[str], str] | None = None,
 ) -> T:
     """Call `fn`; retry it at most `retries` times on network errors and HTTP 408/429/5xx.
 
@@ -187,6 +190,7 @@ def with_retries(
         repeatable: False when repeating a call that may have been applied would duplicate it
             (then ambiguous failures are not retried).
         before_retry: Called with the error before each retry (e.g. to refresh state).
+        scrub: Applied to the retry warning (removes the token a server may echo).
     """
     attempt = 0
     while True:
@@ -198,9 +202,8 @@ def with_retries(
             asked = retry_after_s(exc)
             cap = min(BACKOFF_CAP_S, max_wait_s)
             wait = min(asked, max_wait_s) if asked is not None else min(backoff_s * 2**attempt, cap)
-            logger.warning(
-                "%s: %s; retry %d/%d in %.0f s", what, describe(exc), attempt + 1, retries, wait
-            )
+            line = f"{what}: {describe(exc)}; retry {attempt + 1}/{retries} in {wait:.0f} s"
+            logger.warning("%s", scrub(line) if scrub is not None else line)
             if on_retry is not None:
                 on_retry(what, exc)
             time.sleep(wait)
@@ -215,6 +218,55 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+@contextlib.contextmanager
+def scrubbed(secrets: Sequence[str | None]) -> Iterator[None]:
+    """Within the block, every log record and warning of this process is scrubbed of the
+    secrets: ours, huggingface_hub's (its retries quote the server's answer, which a server,
+    proxy or mirror may fill with the request's Authorization header) and any library's.
+
+    Log records are scrubbed where they are made (a record factory), so no handler, not even
+    one added later (pytest's, an application's file), sees the secret.
+    """
+    if not any(secret and len(secret) >= 4 for secret in secrets):
+        yield
+        return
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it itself
+            return record
+        clean = scrub(message, secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info, record.exc_text = None, scrub(text, secrets)
+        return record
+
+    show = warnings.showwarning
+
+    def showwarning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        show(scrub(str(message), secrets), category, filename, lineno, file, line)
+
+    logging.setLogRecordFactory(factory)
+    warnings.showwarning = showwarning
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(make)
+        warnings.showwarning = show
 
 
 # --------------------------------------------------------------------------- repo ids
@@ -283,7 +335,11 @@ class HubSession:
             library_name="dart-hf",
             library_version=library_version(),
         )
-        self.secrets = [token, os.environ.get("HF_TOKEN"), get_token()]
+        env = os.environ
+        self.secrets = [token, env.get("HF_TOKEN"), env.get("HUGGING_FACE_HUB_TOKEN"), get_token()]
+        self.token_source = (
+            "--token" if token else "HF_TOKEN" if os.environ.get("HF_TOKEN") else "login"
+        )
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_wait_s = max_wait_s
@@ -307,10 +363,26 @@ class HubSession:
             on_retry=self.on_retry,
             repeatable=repeatable,
             before_retry=before_retry,
+            scrub=self.scrub,
         )
 
     def scrub(self, text: str) -> str:
         return scrub(text, self.secrets)
+
+    def scrubbed(self) -> contextlib.AbstractContextManager[None]:
+        """Every log line and warning within the block is scrubbed of this session's token."""
+        return scrubbed(self.secrets)
+
+    def token_refused(self) -> str:
+        """What to do about a token the Hub refused, by where it came from."""
+        if self.token_source == "--token":
+            return (
+                "pass a valid token with --token (or leave --token out to use HF_TOKEN or "
+                "the stored login)"
+            )
+        if self.token_source == "HF_TOKEN":
+            return "set HF_TOKEN to a valid token (or unset it to use the stored login)"
+        return "run `hf auth login` with a valid token, or set HF_TOKEN or pass --token"
 
     def whoami(self) -> dict[str, Any]:
         """The logged-in user (once per session), or a DartError that says what to do."""
@@ -329,6 +401,12 @@ class HubSession:
             self._namespace = str(self.whoami().get("name") or "")
         return {"name": self._namespace}
 
+    def token_origin(self) -> str:
+        """Where the session's token came from, as a user would name it."""
+        return {"--token": "--token", "HF_TOKEN": "HF_TOKEN"}.get(
+            self.token_source, "the stored login"
+        )
+
     def _failure(self, step: str, exc: BaseException) -> str:
         """One line for a step that failed for good: what happened and what to do."""
         kind, status = classify(exc)
@@ -340,8 +418,8 @@ class HubSession:
             )
         if status == 401:
             return (
-                f"{where} refused the token ({describe(exc)}): set HF_TOKEN or run "
-                "`hf auth login` with a valid token"
+                f"{where} refused the token from {self.token_origin()} ({describe(exc)}): "
+                f"{self.token_refused()}"
             )
         if status in RETRY_STATUS:
             return (
@@ -416,6 +494,7 @@ def push_folder(
     folder = Path(folder)
     if repo_type not in ("dataset", "model"):
         raise DartError(f"unknown repo type {repo_type!r}; valid: dataset, model")
+    _refuse_unfinished(folder)
     if not (folder / README).is_file():
         what = "a staged release" if repo_type == "dataset" else "a model folder with a card"
         raise DartError(f"{folder}: not {what} (no README.md)")
@@ -434,6 +513,51 @@ def push_folder(
             max_wait_s=max_wait_s,
             on_retry=on_retry,
         )
+    with session.scrubbed():
+        return _push(
+            folder, repo_id, org=org, private=private, revision=revision, create_pr=create_pr,
+            commit_message=commit_message, commit_description=commit_description,
+            repo_type=repo_type, exclude=exclude, session=session,
+        )  # fmt: skip
+
+
+STAGING_DIR = ".staging"
+"""Where releases are written before they are moved into `releases/` (`build.STAGING`)."""
+
+
+def _refuse_unfinished(folder: Path) -> None:
+    """Refuse a release that is still being written, or the old copy a move-in left."""
+    resolved = folder.resolve()
+    if STAGING_DIR in resolved.parts:
+        at = resolved.parts.index(STAGING_DIR)
+        final = Path(*resolved.parts[:at], *resolved.parts[at + 1 :])
+        raise DartError(
+            f"{folder} is a release still being staged (releases are written in "
+            f"{STAGING_DIR}/ and moved out when complete); push {final} once the build has "
+            "finished (rerun the build if it was interrupted)"
+        )
+    match = re.fullmatch(r"\.(.+)\.old", resolved.name)
+    if match:
+        raise DartError(
+            f"{folder} is the old copy of a replaced release, left by an interrupted move-in; "
+            f"push {resolved.with_name(match.group(1))} instead"
+        )
+
+
+def _push(
+    folder: Path,
+    repo_id: str | None,
+    *,
+    org: str | None,
+    private: bool,
+    revision: str | None,
+    create_pr: bool,
+    commit_message: str | None,
+    commit_description: str | None,
+    repo_type: str,
+    exclude: tuple[str, ...],
+    session: HubSession,
+) -> str:
     repo = resolve_repo_id(folder, repo_id, org, session.namespace)
     flags = [f"--repo {repo}"]
     flags += [f"--revision {revision}"] if revision else []
@@ -549,6 +673,9 @@ class _Upload:
                 lambda: api.create_repo(repo, repo_type=kind, private=private, exist_ok=True),
             )
             self.repo_ready = True
+            if private:
+                step = "check the repo's visibility"
+                self._check_private()
             if revision and not create_pr:
                 step = f"create the branch {revision}"
                 self._ensure_branch(revision)
@@ -576,6 +703,26 @@ class _Upload:
         if create_pr and getattr(info, "pr_url", None):
             return str(info.pr_url)
         return str(getattr(info, "commit_url", None) or self.url)
+
+    def _check_private(self) -> None:
+        """Refuse to upload to a public repo when `--private` was asked for.
+
+        `create_repo(private=True, exist_ok=True)` leaves an existing repo as it is, as
+        `hf upload --private` does; uploading a dataset meant to be private into a public repo
+        would publish it, so nothing is uploaded and the message says how to proceed.
+        """
+        api, session = self.session.api, self.session
+        info = session.retry(
+            "repo_info", lambda: api.repo_info(self.repo, repo_type=self.repo_type)
+        )
+        if getattr(info, "private", None) is False:
+            kind = f" --type {self.repo_type}"
+            raise DartError(
+                f"{self.repo} already exists and is public, and --private applies only to a new "
+                f"repo: nothing was uploaded. Make it private first (`hf repos settings "
+                f"{self.repo} --private{kind}`, or its Settings page on the Hub) and rerun, or "
+                "leave --private out to publish to the public repo"
+            )
 
     def _ensure_branch(self, revision: str) -> None:
         from huggingface_hub.errors import RevisionNotFoundError
@@ -624,9 +771,10 @@ class _Upload:
                 f"opened: check {self.url}/discussions before rerunning: {self.resume}"
             )
         if status == 401:
+            remedy = self.session.token_refused()
             return (
-                f"{head}: the Hub refused the token ({describe(exc)}); {state}. Set HF_TOKEN or "
-                f"run `hf auth login` with a token that can write to {self.repo}, then rerun: "
+                f"{head}: the Hub refused the token from {self.session.token_origin()} "
+                f"({describe(exc)}); {state}. {remedy[0].upper()}{remedy[1:]}, then rerun: "
                 f"{self.resume}"
             )
         if status == 403:

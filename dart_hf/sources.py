@@ -14,6 +14,7 @@ Every row goes through one `Dataset.map` (`normalise_batch`, versioned by
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -146,23 +147,209 @@ def check_jsonl(path: Path) -> int:
 
 
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+TABLE_KINDS: dict[str, str] = {
+    ".parquet": "parquet",
+    ".jsonl": "json",
+    ".json": "json",
+    ".ndjson": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".arrow": "arrow",
+}
+"""File suffixes `datasets` reads as rows, by the builder that reads them (one per folder)."""
+FOLDER_METADATA = frozenset({"README.md", ".gitattributes"})
+"""Files of a data folder that hold no rows and are expected there (the card)."""
 
 
 def _is_repo_id(ref: str) -> bool:
     return bool(_REPO_ID.fullmatch(ref)) and not ref.endswith((".jsonl", ".json", ".parquet"))
 
 
+def _is_glob(ref: str) -> bool:
+    return any(c in ref for c in "*?[") and not Path(ref).exists()
+
+
+def _shown(paths: Iterable[Path | str], root: Path | None = None, most: int = 5) -> str:
+    """`a.jsonl, b.parquet, ... (12 in all)`: a few file names for a one-line message."""
+    names = [str(Path(p).relative_to(root)) if root else str(p) for p in paths]
+    more = f", ... ({len(names)} in all)" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def _by_kind(files: Iterable[Path]) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Files grouped by the `datasets` builder that reads them, and the files none reads."""
+    kinds: dict[str, list[Path]] = {}
+    other: list[Path] = []
+    for f in files:
+        kind = TABLE_KINDS.get(f.suffix.lower())
+        if kind is None:
+            other.append(f)
+        else:
+            kinds.setdefault(kind, []).append(f)
+    return kinds, other
+
+
+def _mixed_kinds_error(where: str, kinds: dict[str, list[Path]], root: Path | None) -> DartError:
+    parts = "; ".join(f"{kind}: {_shown(files, root)}" for kind, files in sorted(kinds.items()))
+    return DartError(
+        f"{where} holds data files of more than one type ({parts}): datasets reads one type "
+        "and would leave the other files' rows out; keep one type there, or give the files "
+        "to read as a quoted glob (e.g. 'DIR/*.parquet')"
+    )
+
+
+def _has_configs(folder: Path) -> bool:
+    """Whether the folder's README declares `configs` (then its YAML says what is read)."""
+    from huggingface_hub import DatasetCard
+
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return False
+    try:
+        text = readme.read_text(encoding="utf-8")
+        if not text.startswith("---"):  # no YAML header: only a card
+            return False
+        data = DatasetCard(text).data.to_dict()
+    except Exception:  # an unreadable header: load_dataset says what is wrong
+        return False
+    return bool(data.get("configs"))
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """Every file under `folder` but hidden ones and the card (`FOLDER_METADATA`)."""
+    out = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if not path.is_file() or any(part.startswith((".", "__")) for part in rel.parts):
+            continue
+        if len(rel.parts) == 1 and rel.name in FOLDER_METADATA:
+            continue
+        out.append(path)
+    return out
+
+
+def check_folder(folder: Path) -> list[Path]:
+    """Refuse a data folder whose rows `datasets.load_dataset(folder)` would not all read.
+
+    `datasets` reads one file type per folder (the most common one) and, once some file is
+    named like a split (`test.jsonl`), only the files named like splits; a folder whose README
+    declares `configs` is read as the YAML says. Files of several types, or data files no
+    split takes, are refused with their names; other files (notes, images) are named in a
+    warning as not read.
+
+    Returns:
+        The data files that will be read (none listed where the README's `configs` decide).
+
+    Raises:
+        DartError: No data file, several types, or data files that would not be read.
+    """
+    from datasets.data_files import DataFilesDict, get_data_patterns
+
+    if _has_configs(folder):
+        return []
+    files = _folder_files(folder)
+    kinds, other = _by_kind(files)
+    if not kinds:
+        found = f"; it holds {_shown(other, folder)}" if other else " (it is empty)"
+        raise DartError(f"{folder} holds no data files ({', '.join(sorted(TABLE_KINDS))}){found}")
+    if len(kinds) > 1:
+        raise _mixed_kinds_error(str(folder), kinds, folder)
+    try:
+        patterns = get_data_patterns(str(folder))
+        resolved = DataFilesDict.from_patterns(patterns, base_path=str(folder))
+    except Exception:  # nothing datasets recognises: load_dataset says so below
+        return []
+    taken = {Path(f).resolve() for split_files in resolved.values() for f in split_files}
+    (data,) = kinds.values()
+    left = [f for f in data if f.resolve() not in taken]
+    if left:
+        splits = ", ".join(str(s) for s in resolved)
+        raise DartError(
+            f"{folder}: {_shown(left, folder)} would not be read: files named like a split "
+            f"({splits}) make datasets read only those; rename the files (or move the others "
+            "out) so that every data file belongs to a split"
+        )
+    if other:
+        logger.warning(
+            "%s: read %d %s file(s); not read (not data files): %s",
+            folder, len(data), next(iter(kinds)), _shown(other, folder),
+        )  # fmt: skip
+    return data
+
+
+def _check_parquet_rows(files: Iterable[Path], ref: str) -> None:
+    """Name empty or unreadable parquet files before datasets gives an opaque error."""
+    import pyarrow.parquet as pq
+
+    empty = []
+    files = list(files)
+    for f in files:
+        try:
+            rows = pq.read_metadata(f).num_rows
+        except Exception as exc:
+            raise DartError(f"{f}: not a readable parquet file ({exc})") from None
+        if rows == 0:
+            empty.append(f)
+    if empty and len(empty) == len(files):
+        raise DartError(f"{ref} is empty (no rows)")
+    if empty:
+        raise DartError(
+            f"{ref}: {_shown(empty)} hold(s) no rows, which datasets cannot read beside other "
+            "files; remove the empty file(s)"
+        )
+
+
+def _read_glob(ref: str) -> Dataset:
+    files = [Path(p) for p in sorted(glob.glob(ref, recursive=True)) if Path(p).is_file()]
+    if not files:
+        raise DartError(f"no file matches {ref}")
+    kinds, other = _by_kind(files)
+    if other:
+        raise DartError(f"{ref} matches files that are not data files: {_shown(other)}")
+    if len(kinds) > 1:
+        raise _mixed_kinds_error(ref, kinds, None)
+    ((kind, data),) = kinds.items()
+    if kind == "parquet":
+        _check_parquet_rows(data, ref)
+    for f in data:
+        if f.suffix.lower() == ".jsonl":
+            check_jsonl(f)
+    logger.info("%s: reading %d %s file(s)", ref, len(data), kind)
+    extra = {"sep": "\t"} if kind == "csv" and data[0].suffix.lower() == ".tsv" else {}
+    return datasets.load_dataset(kind, data_files=[str(f) for f in data], split="train", **extra)
+
+
+def cache_folder() -> str:
+    """Where datasets keeps its Arrow cache (`HF_DATASETS_CACHE`)."""
+    return str(datasets.config.HF_DATASETS_CACHE)
+
+
+def cache_full_error(exc: OSError, ref: str) -> DartError:
+    """The one line for a full disk while datasets writes its cache for `ref`."""
+    where = getattr(exc, "filename", None) or cache_folder()
+    return DartError(
+        f"disk full while datasets wrote its cache for {ref} (in {where}): free space there, "
+        "or point HF_DATASETS_CACHE at a disk with room, and rerun"
+    )
+
+
 def read_raw(ref: str | os.PathLike[str], *, split: str = "train") -> Dataset:
-    """Read raw rows from a JSONL/parquet file, a folder of shards, or a Hub repo id.
+    """Read raw rows from a JSONL/parquet file, a folder of shards, a glob, or a Hub repo id.
+
+    A folder must hold one type of data file, all of them read (`check_folder`); a quoted
+    glob (`DIR/*.parquet`) reads exactly the files it matches.
 
     Args:
-        ref: A local path or a Hub dataset repo id (`owner/name`).
+        ref: A local path, a glob of local files, or a Hub dataset repo id (`owner/name`).
         split: The split to take from a folder or repo with several; one with a single split
             gives that one.
 
     Raises:
-        DartError: The file is missing, empty or malformed, or the repo cannot be loaded.
+        DartError: The file is missing, empty or malformed, a folder mixes file types, the
+            datasets cache is full, or the repo cannot be loaded.
     """
+    from dart_hf.outputs import is_disk_full
+
     path = Path(ref)
     try:
         if path.is_file():
@@ -171,15 +358,28 @@ def read_raw(ref: str | os.PathLike[str], *, split: str = "train") -> Dataset:
                 check_jsonl(path)
                 ds = datasets.load_dataset("json", data_files=str(path), split="train")
             elif suffix == ".parquet":
+                _check_parquet_rows([path], str(ref))
                 ds = datasets.load_dataset("parquet", data_files=str(path), split="train")
             else:
                 raise DartError(f"{path}: expected a .jsonl or .parquet file")
-        elif path.is_dir() or _is_repo_id(str(ref)):
+        elif path.is_dir():
+            data = check_folder(path)
+            parquet = [f for f in data if f.suffix.lower() == ".parquet"]
+            if parquet:
+                _check_parquet_rows(parquet, str(ref))
+            ds = _load_repo(str(ref), split)
+        elif _is_glob(str(ref)):
+            ds = _read_glob(str(ref))
+        elif _is_repo_id(str(ref)):
             ds = _load_repo(str(ref), split)
         else:
             raise DartError(f"file not found: {path}")
     except DartError:
         raise
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise cache_full_error(exc, str(ref)) from None
+        raise DartError(f"cannot read {ref}: {type(exc).__name__}: {exc}") from None
     except Exception as exc:  # datasets/pyarrow errors carry little context: name the input
         if "corresponds to no data" in str(exc):  # datasets' message for zero rows
             raise DartError(f"{ref} is empty (no rows)") from None
@@ -188,7 +388,13 @@ def read_raw(ref: str | os.PathLike[str], *, split: str = "train") -> Dataset:
                 f"cannot read {ref}: no such file or folder, and as a Hub dataset repo: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
-        raise DartError(f"cannot read {ref}: {type(exc).__name__}: {exc}") from None
+        if path.is_dir():  # a Hub-layout folder: name an empty or damaged shard
+            _check_parquet_rows(
+                [f for f in _folder_files(path) if f.suffix.lower() == ".parquet"], str(ref)
+            )
+        cause = exc.__cause__ or exc.__context__
+        detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        raise DartError(f"cannot read {ref}: {type(exc).__name__}: {exc}{detail}") from None
     if len(ds) == 0:
         raise DartError(f"{ref} is empty (no rows)")
     return ds
@@ -201,10 +407,15 @@ def _load_repo(ref: str, split: str) -> Dataset:
         return loaded
     splits = list(loaded)
     if split in loaded:
-        return loaded[split]
-    if len(splits) == 1:
-        return loaded[splits[0]]
-    raise DartError(f"{ref} has splits {', '.join(splits)} but no {split!r}")
+        chosen = split
+    elif len(splits) == 1:
+        chosen = splits[0]
+    else:
+        raise DartError(f"{ref} has splits {', '.join(splits)} but no {split!r}")
+    others = [f"{s} ({len(loaded[s])} rows)" for s in splits if s != chosen]
+    if others:
+        logger.info("%s: read split %s; not read: %s", ref, chosen, ", ".join(others))
+    return loaded[chosen]
 
 
 def detect_format(columns: Iterable[str], sample_answers: Iterable[Any] = ()) -> str | None:
@@ -234,8 +445,17 @@ def map_columns(
     A column already named like the target is replaced (the named one wins).
 
     Raises:
-        DartError: A named column is not in the table; the message lists the ones it has.
+        DartError: A named column is not in the table (the message lists the ones it has), or
+            the question and the answer are one column.
     """
+    question = query_column or ("query" if "query" in raw.column_names else None)
+    if answer_column is not None and answer_column == question:
+        flags = "--query-column and --answer-column" if query_column else "--answer-column"
+        raise DartError(
+            f"{ref}: {flags} name the same column {answer_column!r}; the question and its "
+            "gold answer must be two columns (leave --answer-column out for a pool without "
+            "answers, with --gold majority)"
+        )
     for setting, column, target in (
         ("query_column", query_column, "query"),
         ("answer_column", answer_column, "answer"),
@@ -288,33 +508,51 @@ def _check_limit(limit: int | None) -> None:
         raise DartError(f"limit must be a whole number >= 0, got {limit!r}")
 
 
-def _normalise(raw: Dataset, *, source: str, normaliser: str, split: str, location: str) -> Dataset:
+def _normalise(
+    raw: Dataset,
+    *,
+    source: str,
+    normaliser: str,
+    split: str,
+    location: str,
+    renamed: dict[str, tuple[str, str]] | None = None,
+) -> Dataset:
     missing = [c for c in NORMALISERS[normaliser].required if c not in raw.column_names]
     if missing:
         raise DartError(
             f"{location}: missing column(s) {', '.join(missing)} for {normaliser} rows; "
             f"columns present: {', '.join(raw.column_names)}"
         )
-    # Mixed-type JSON columns (TheoremQA `Answer`) go in as JSON text: decoding them as
-    # Python values loses the digits as written (0.955 came back as 0.9550000000000001).
-    for column, feature in raw.features.items():
-        if isinstance(feature, Json):
-            raw = raw.cast_column(column, Value("string"))
-    return raw.map(
-        normalise_batch,
-        batched=True,
-        with_indices=True,
-        remove_columns=raw.column_names,
-        features=SOURCE_FEATURES,
-        fn_kwargs={
-            "source": source,
-            "normaliser": normaliser,
-            "split": split,
-            "location": location,
-            "version": NORMALISE_VERSION,
-        },
-        desc=f"normalising {source}",
-    )
+    # TheoremQA's mixed-type JSON `Answer` goes in as JSON text: decoding it as Python values
+    # loses the digits as written (0.955 came back as 0.9550000000000001). Other formats get
+    # the decoded values, whose types the normalisers check (text where text is needed).
+    if normaliser == "theoremqa":
+        for column, feature in raw.features.items():
+            if isinstance(feature, Json):
+                raw = raw.cast_column(column, Value("string"))
+    try:
+        return raw.map(
+            normalise_batch,
+            batched=True,
+            with_indices=True,
+            remove_columns=raw.column_names,
+            features=SOURCE_FEATURES,
+            fn_kwargs={
+                "source": source,
+                "normaliser": normaliser,
+                "split": split,
+                "location": location,
+                "version": NORMALISE_VERSION,
+                "renamed": renamed or {},
+            },
+            desc=f"normalising {source}",
+        )
+    except OSError as exc:
+        from dart_hf.outputs import is_disk_full
+
+        if is_disk_full(exc):
+            raise cache_full_error(exc, location) from None
+        raise
 
 
 def _finish(
@@ -387,7 +625,7 @@ def load_pool_source(
             ds, source=spec.name, location=str(path), licence=spec.licence,
             description=spec.description, include_pictures=False, limit=limit,
         )  # fmt: skip
-    if not Path(ref).exists() and not _is_repo_id(ref):
+    if not Path(ref).exists() and not _is_repo_id(ref) and not _is_glob(ref):
         if not re.search(r"[/\\.]", ref):
             raise unknown_name("pool", ref, POOLS)
         raise DartError(f"file not found: {ref}")
@@ -408,7 +646,17 @@ def load_pool_source(
     elif pool_format not in NORMALISERS:
         raise unknown_name("pool format", pool_format, NORMALISERS)
     source = "pool" if pool_format in ("normalised", "plain") else pool_format
-    ds = _normalise(raw, source=source, normaliser=pool_format, split="train", location=ref)
+    renamed = {
+        target: (given, flag)
+        for target, given, flag in (
+            ("query", query_column, "--query-column"),
+            ("answer", answer_column, "--answer-column"),
+        )
+        if given is not None and given != target
+    }
+    ds = _normalise(
+        raw, source=source, normaliser=pool_format, split="train", location=ref, renamed=renamed
+    )
     return _finish(
         ds, source=source, location=ref, licence="as given by the file's authors",
         description=f"{pool_format}-format pool", include_pictures=False, limit=limit,

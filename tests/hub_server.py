@@ -7,7 +7,8 @@ validate-yaml, LFS batch + PUT, NDJSON commit, to a branch or as a pull request)
 resolve). Faults can be injected: `server.faults.append(("commit", 429))` answers the next
 commit with a 429; `("create", "drop")` closes the connection unanswered; `("commit", "lost")`
 applies the commit and then closes the connection without its answer; `("commit", "pass")`
-lets one through, so that a later one can be faulted.
+lets one through, so that a later one can be faulted. `HubState.echo_auth` makes every error
+answer quote the request's Authorization header.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ class HubState:
     faults: list[tuple[str, int | str]] = field(default_factory=list)
     log: list[tuple[str, str, int]] = field(default_factory=list)
     headers_seen: list[dict[str, str]] = field(default_factory=list)
+    echo_auth: bool = False
+    """Every error answer quotes the request's Authorization header, and every answer carries
+    it in an `X-HF-Warning` header (as a proxy or a mirror that echoes headers might): the
+    token must still appear nowhere on the client's side."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -129,6 +134,12 @@ class _Handler(BaseHTTPRequestHandler):
         raw: bytes | None = None,
         headers: dict | None = None,
     ) -> None:
+        if self.state.echo_auth and code >= 400 and isinstance(payload, dict):
+            auth = self.headers.get("Authorization")
+            payload = {
+                **payload,
+                "error": f"{payload.get('error', '')} (got Authorization: {auth})",
+            }
         data = (
             raw if raw is not None else json.dumps(payload if payload is not None else {}).encode()
         )
@@ -139,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        if self.state.echo_auth:  # huggingface_hub logs this header's text as a warning
+            self.send_header("X-HF-Warning", f"echo; you sent {self.headers.get('Authorization')}")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

@@ -706,7 +706,8 @@ def test_push_messages_name_the_cause(
         assert "refused the token" not in result.output
         monkeypatch.setenv("HF_TOKEN", "hf_wrong")
         result = CliRunner().invoke(cli, ["push", str(release)])
-        assert "refused the token (HTTP 401" in result.output and "hf auth login" in result.output
+        assert "refused the token from HF_TOKEN (HTTP 401" in result.output  # issue 27.11:
+        assert "set HF_TOKEN to a valid token" in result.output  # the token's own source
         result = CliRunner().invoke(cli, ["push", str(release), "--repo", "tester/x"])
         assert "refused the token" in result.output and "resume" not in result.output
         assert "hf_wrong" not in result.output

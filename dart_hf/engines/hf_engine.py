@@ -35,6 +35,8 @@ class TransformersEngine:
     seeding = "per request"
     """Each shard's one blocking call is seeded with the shard's seed, which its requests
     carry (the engine keeps its batches: it does not stream)."""
+    OPTIONS = frozenset({"batch_size", "from_gguf", "device", "num_threads"})
+    """The options this engine reads (others are refused before it starts)."""
 
     def __init__(self, spec: EngineSpec) -> None:
         """Resolve the model and load it with its tokenizer.

