@@ -31,7 +31,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def stage_vs_bare(
-    queries: int, n: int, max_tokens: int, repeats: int, eager: bool, shard_size: int
+    queries: int,
+    n: int,
+    max_tokens: int,
+    repeats: int,
+    eager: bool,
+    shard_size: int,
+    modes: tuple[str, ...] = ("stream", "shards"),
 ) -> dict:
     """Tokens/s of `run_sampling` (streamed, and shard by shard) and of a bare
     `LLM.generate` on one engine."""
@@ -61,7 +67,7 @@ def stage_vs_bare(
     )
     engine.llm.generate(prompts[:2], sp, use_tqdm=False)  # warm-up
     bare: list[float] = []
-    runs: dict[str, list[float]] = {"stream": [], "shards": []}
+    runs: dict[str, list[float]] = {mode: [] for mode in modes}
     figures = []
     for rep in range(repeats):
         engine.reseed(shard_seed(rep, 0, 0))
@@ -82,8 +88,8 @@ def stage_vs_bare(
             if measured:
                 figures.append(measured)
             shutil.rmtree(out, ignore_errors=True)
-        print(f"  rep {rep}: bare {bare[-1]:.1f} tok/s, stream {runs['stream'][-1]:.1f}, "
-              f"shards {runs['shards'][-1]:.1f}", flush=True)  # fmt: skip
+        shown = ", ".join(f"{m} {v[-1]:.1f}" for m, v in runs.items())
+        print(f"  rep {rep}: bare {bare[-1]:.1f} tok/s, {shown}", flush=True)
     release_engine(spec)
     return {
         "queries": queries,
@@ -152,6 +158,9 @@ def main() -> None:
     ap.add_argument("--skip-e2e", action="store_true")
     ap.add_argument("--skip-stage", action="store_true")
     ap.add_argument("--hf-threads", type=int, default=0, help="torch threads (0: default)")
+    ap.add_argument("--with-shards", action="store_true",
+                    help="also time the shard-by-shard path (stream: false)")  # fmt: skip
+    ap.add_argument("--pairs", type=int, default=3)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -159,7 +168,10 @@ def main() -> None:
     if not args.skip_stage:
         print("stage vs bare LLM.generate", flush=True)
         q, n, k = 96, 4, 128
-        results["stage_vs_bare"] = stage_vs_bare(q, n, k, repeats=3, eager=True, shard_size=16)
+        modes = ("stream", "shards") if args.with_shards else ("stream",)
+        results["stage_vs_bare"] = stage_vs_bare(
+            q, n, k, repeats=args.pairs, eager=True, shard_size=16, modes=modes
+        )
         print(json.dumps(results["stage_vs_bare"]), flush=True)
     if not args.skip_e2e:
         jobs = {"small": (4, 2, 64), "large": (16, 4, 128) if args.quick else (32, 4, 256)}
