@@ -119,6 +119,7 @@ INTRODUCED = {
     "max_in_flight": None,
     "stream": True,
     "overlap_grading": None,
+    "failed_requests": 0,
 }
 """Settings added since, with their defaults (what a tree without them behaved as)."""
 BENCHMARKS = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench",

@@ -46,18 +46,22 @@ from dart_hf.benchmarks import AnswerRules, rules_for
 
 #: Every `grade_status`: `ok` (graded), `no_answer` (no final answer found), `hedge` (several
 #: distinct final answers), `timeout` (grading passed its wall-clock limit), `error` (the
-#: grader failed on the row), `truncated` (cut at max_tokens), `bad_gold` (gold unreadable).
-#: Only `bad_gold` rows are left out of accuracy; every other status counts as graded.
-STATUSES = ("ok", "no_answer", "hedge", "timeout", "error", "truncated", "bad_gold")
+#: grader failed on the row), `truncated` (cut at max_tokens), `bad_gold` (gold unreadable),
+#: `failed` (the engine returned no completion: a served model's 400, an aborted request).
+#: `bad_gold` and `failed` rows are left out of accuracy; every other status counts as graded.
+STATUSES = ("ok", "no_answer", "hedge", "timeout", "error", "truncated", "bad_gold", "failed")
+UNGRADED = frozenset({"bad_gold", "failed"})
+"""Statuses of rows that are left out of accuracy (no verdict on the model's answer)."""
 
 
 def accuracy(
     correct: Sequence[bool | None], statuses: Sequence[str]
 ) -> tuple[int, int, float | None]:
     """The one accuracy rule: `(graded, right, right / graded)` over rows' verdicts, where
-    `bad_gold` rows (gold unreadable) are left out and the accuracy is None when none is left.
+    `bad_gold` rows (gold unreadable) and `failed` ones (no completion) are left out and the
+    accuracy is None when none is left.
     """
-    graded = [c for c, s in zip(correct, statuses, strict=True) if s != "bad_gold"]
+    graded = [c for c, s in zip(correct, statuses, strict=True) if s not in UNGRADED]
     right = sum(1 for c in graded if c is True)
     return len(graded), right, (right / len(graded) if graded else None)
 
@@ -68,7 +72,7 @@ VERDICT_SOURCES = (
     "no_answer", "bool_answer", "option_answer", "multi_answer", "list_answer", "word_answer",
     "clock_time", "text_match", "e_notation", "mixed_number", "plus_minus", "equation_chain",
     "truncated",
-    "bad_gold", "timeout", "error",
+    "bad_gold", "timeout", "error", "engine",
 )  # fmt: skip
 
 

@@ -67,7 +67,7 @@ FILTERS: dict[str, Callable[[str, str | None], bool]] = {
     "repetition": repetition,
     "non_ascii_answer": non_ascii_answer,
 }
-DROP_REASONS = ("incorrect", *FILTERS, "duplicate")
+DROP_REASONS = ("incorrect", "failed", *FILTERS, "duplicate")
 #: Every value of the pool release's `drop_reason` column (null: the sample may be released;
 #: whether a release takes it depends on the strategy's target).
 ROW_DROP_REASONS = (*DROP_REASONS, "decontaminated")
@@ -79,18 +79,25 @@ def flag_batch(
     """Stage: per row `drop_reason` (None keeps it) and `response_hash` (64-bit).
 
     Args:
-        batch: Columns `response`, `correct` and optionally `pred`.
+        batch: Columns `response`, `correct` and optionally `pred`, `grade_status` (a
+            `failed` request, no completion, is dropped as `failed`).
         filters: Names of `FILTERS` to apply, in order (first match names the reason).
         version: Stage version (part of the cache fingerprint).
     """
     responses = batch["response"]
     preds = batch.get("pred") or [None] * len(responses)
+    statuses = batch.get("grade_status") or [None] * len(responses)
     reasons: list[str | None] = []
     hashes: list[int] = []
-    for response, correct, pred in zip(responses, batch["correct"], preds, strict=True):
+    for response, correct, pred, status in zip(
+        responses, batch["correct"], preds, statuses, strict=True
+    ):
         text = response or ""
         digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
         hashes.append(int.from_bytes(digest, "big", signed=True))
+        if status == "failed":
+            reasons.append("failed")
+            continue
         if not correct:
             reasons.append("incorrect")
             continue
@@ -191,7 +198,8 @@ def _scan_pool(pool: Dataset, state_ids: Sequence[str], filters: tuple[str, ...]
     code_of = {r: i for i, r in enumerate(ROW_DROP_REASONS)}
     start = 0
     for batch in file_batches(pool):
-        cols = {c: batch.column(c).to_pylist() for c in ("response", "correct", "pred")
+        cols = {c: batch.column(c).to_pylist()
+                for c in ("response", "correct", "pred", "grade_status")
                 if c in batch.schema.names}  # fmt: skip
         out = flag_batch(cols, filters=filters)
         for reason, k in Counter(r for r in out["drop_reason"] if r is not None).items():

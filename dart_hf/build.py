@@ -245,8 +245,9 @@ def _run_round(
         graded = Dataset.from_file(str(folder.graded))
         return graded, json.loads(folder.meta.read_text(encoding="utf-8"))
     t0 = time.perf_counter()
+    drawn = state["samples"] + state.get("failed", 0)  # failed requests used their sample_idx
     todo = queries.add_column("n_samples", n.tolist()).add_column(
-        "sample_offset", state["samples"].tolist()
+        "sample_offset", np.asarray(drawn, dtype=np.int64).tolist()
     )
     todo = todo.filter(_open_rows, input_columns="n_samples", desc=f"round {r}: open queries")
     stream = s.build.stream_config()
@@ -315,7 +316,9 @@ class BuildRounds:
             adjust = lambda st: gold_majority.leave_out(st, votes)  # noqa: E731
         self.last_rows = len(graded)
         index = np.asarray([self.position[q] for q in graded["id"]], dtype=np.int64)
-        return rounds.Outcome.from_rows(index, graded["correct"], len(self.position), adjust)
+        return rounds.Outcome.from_rows(
+            index, graded["correct"], len(self.position), adjust, graded["grade_status"]
+        )
 
 
 GRADE_COLUMNS = ("pred", "correct", "grade_status", "verdict_source")

@@ -54,10 +54,10 @@ def response_answer(
 
     Args:
         response: The response text.
-        finish_reason: `length` (cut at max_tokens) does not vote.
+        finish_reason: `length` (cut at max_tokens) and a failed request do not vote.
         timeout: Math-Verify's parsing timeout for a response without a box.
     """
-    if not response or finish_reason == "length":
+    if not response or finish_reason not in (None, "stop"):  # cut, or no completion
         return None
     if _BOX.search(response):
         return final_answer_text(response)  # None for an unclosed last box

@@ -283,7 +283,11 @@ def grade_batch(
         response = batch[response_column][i] or ""
         gold = batch[answer_column][i]
         gold = None if gold is None else str(gold)
-        if _cell(batch, "finish_reason", i) == "length":
+        finish = _cell(batch, "finish_reason", i)
+        if finish is not None and finish not in ("stop", "length"):  # no completion came
+            verdicts[i] = Verdict(None, None, "failed", "engine")
+            continue
+        if finish == "length":
             verdicts[i] = Verdict(last_boxed(response), False, "truncated", "truncated")
             continue
         if gold is None or not gold.strip():

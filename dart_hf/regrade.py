@@ -498,9 +498,12 @@ def _stage_build(
 
     saved = []
     for p in paths:
-        t = Dataset.from_file(str(p)).data.table.select(["id", "correct"])
+        t = Dataset.from_file(str(p)).data.table.select(["id", "correct", "grade_status"])
         index = np.asarray([position[q] for q in t.column("id").to_pylist()], dtype=np.int64)
-        saved.append(rounds.Outcome.from_rows(index, t.column("correct").to_pylist(), len(ids)))
+        saved.append(rounds.Outcome.from_rows(
+            index, t.column("correct").to_pylist(), len(ids),
+            status=t.column("grade_status").to_pylist(),
+        ))  # fmt: skip
 
     if work.states.exists():
         shutil.rmtree(work.states)

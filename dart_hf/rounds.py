@@ -19,7 +19,7 @@ When a scheduled round asks for nothing, every open query closes (`budget`) inst
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,15 +35,19 @@ class Outcome:
     """What one round's sampling and grading added, per query of the state.
 
     Attributes:
-        samples: Raw samples added per query.
+        samples: Raw samples added per query (failed requests not counted).
         corrects: Correct ones among them.
         adjust: Applied to the state after the counts (the vote round: queries without a
             clear majority are left out).
+        failed: Requests per query that came back with no completion (a served model's
+            400, an aborted request): not graded, not counted in samples, pass rates or
+            max_trials, but their `sample_idx` is used (`State["failed"]`).
     """
 
     samples: np.ndarray
     corrects: np.ndarray
     adjust: Callable[[State], State] | None = None
+    failed: np.ndarray | None = None
 
     @classmethod
     def from_rows(
@@ -52,15 +56,20 @@ class Outcome:
         correct: np.ndarray,
         queries: int,
         adjust: Callable[[State], State] | None = None,
+        status: Sequence[str | None] | None = None,
     ) -> Outcome:
         """Per-query counts of graded rows (`index`: the state row of each; a null
-        `correct` counts as not correct)."""
+        `correct` counts as not correct; a `failed` status is a failed request)."""
         index = np.asarray(index, dtype=np.int64)
         ok = np.asarray([bool(c) for c in correct], dtype=np.int64)
+        bad = np.asarray([s == "failed" for s in status or []], dtype=bool)
+        if len(bad) != len(index):
+            bad = np.zeros(len(index), dtype=bool)
         return cls(
-            np.bincount(index, minlength=queries).astype(np.int64),
-            np.bincount(index, weights=ok, minlength=queries).astype(np.int64),
+            np.bincount(index[~bad], minlength=queries).astype(np.int64),
+            np.bincount(index[~bad], weights=ok[~bad], minlength=queries).astype(np.int64),
             adjust,
+            np.bincount(index[bad], minlength=queries).astype(np.int64),
         )
 
 
@@ -176,7 +185,10 @@ def advance(
         closed = dars.apply_stop_rules(state, config, 0, closing)
         return Step(closed, closing.beliefs, ran=False)
     before = state
-    state = _reopen(state, outcome.samples > 0)
+    tried = outcome.samples > 0
+    if outcome.failed is not None:
+        tried = tried | (outcome.failed > 0)
+    state = _reopen(state, tried)
     state = _add(state, outcome, r)
     if outcome.adjust is not None:
         state = outcome.adjust(state)
@@ -236,7 +248,11 @@ def _add(state: State, outcome: Outcome, r: int) -> State:
     out = dict(state)
     out["samples"] = state["samples"] + outcome.samples
     out["corrects"] = state["corrects"] + outcome.corrects
+    sampled = outcome.samples > 0
+    if outcome.failed is not None and outcome.failed.any():
+        out["failed"] = state.get("failed", np.zeros_like(state["samples"])) + outcome.failed
+        sampled = sampled | (outcome.failed > 0)
     last = state["last_round"].copy()
-    last[outcome.samples > 0] = r
+    last[sampled] = r
     out["last_round"] = last
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,9 +33,11 @@ _T = TypeVar("_T")
 
 
 def _check(cls: type, d: Mapping[str, Any], where: str) -> Mapping[str, Any]:
-    """`d`, if it holds every field of `cls` and no other key (else the error naming them)."""
+    """`d`, if it holds every field of `cls` that has no default and no other key (else the
+    error naming them)."""
     names = [f.name for f in fields(cls)]
-    missing = [n for n in names if n not in d]
+    optional = {f.name for f in fields(cls) if f.default is not MISSING}
+    missing = [n for n in names if n not in d and n not in optional]
     extra = [k for k in d if k not in names]
     if missing or extra:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
@@ -67,6 +69,8 @@ class Totals:
     tokens: int
     wall_time_s: float
     rounds: int
+    failed_requests: int = 0
+    """Requests that came back with no completion (not graded, not in `raw_samples`)."""
 
 
 @dataclass(frozen=True)
@@ -724,6 +728,7 @@ def compute_stats(
             tokens=int(run.tokens),
             wall_time_s=round(float(run.wall_time_s), 2),
             rounds=int(run.rounds),
+            failed_requests=int(np.sum(state.get("failed", 0))),
         ),
         stop_reasons=dars.stop_counts(state["stop_reason"]),
         stop_reasons_per_level=stops_per_level(state),

@@ -79,8 +79,8 @@ def test_first_t_dedup_and_counts() -> None:
     ids = ["q1", "q2", "q3"]
     sel = assemble.select(pool, ids)
     assert sel.filters == {
-        "incorrect": 2, "multiple_boxed": 1, "repetition": 0, "non_ascii_answer": 0,
-        "duplicate": 2,
+        "incorrect": 2, "failed": 0, "multiple_boxed": 1, "repetition": 0,
+        "non_ascii_answer": 0, "duplicate": 2,
     }  # fmt: skip
     targets = np.array([3, 3, 3])
     mask = sel.first_t(targets)
@@ -124,7 +124,7 @@ def test_drop_reason_names_why_each_sample_is_in_no_release() -> None:
     ]  # fmt: skip
     assert sel.filters["duplicate"] == 1 and sel.decontaminated_rows == 1
     assert set(assemble.ROW_DROP_REASONS) == {
-        "incorrect", "multiple_boxed", "repetition", "non_ascii_answer", "duplicate",
+        "incorrect", "failed", "multiple_boxed", "repetition", "non_ascii_answer", "duplicate",
         "decontaminated",
     }  # fmt: skip
 
