@@ -33,7 +33,7 @@ from dart_hf.errors import DartError
 logger = logging.getLogger(__name__)
 
 #: Bump when a change alters grading output (it is part of `fn_kwargs`, so caches refresh).
-GRADE_VERSION = "2"
+GRADE_VERSION = "3"
 #: Columns read when present, beside the response and answer columns.
 OPTIONAL_COLUMNS = ("answers", "answer_type", "multi_answer", "unit", "tolerance")
 _START_TIMEOUT_S = 120.0
