@@ -352,6 +352,8 @@ _COMPOUND_RE = re.compile(
 )
 _WORD_RE = re.compile(r"[A-Za-z]{3,}")
 _SEPARATOR_RE = re.compile(r"(\d)(?:\{,\}|,\\!|\\,|\\ )(\d{3})")
+_ALTERNATIVES_RE = re.compile(rf"^(?:{_NUMBER})(?:\s*(?:,\s*)?\bor\b\s*(?:{_NUMBER}))+\s*$")
+_ALTERNATIVE_SEP_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*")
 _VERB_RE = re.compile(r"\s(?:is|are|was|were|equals|=)\s", re.IGNORECASE)
 _MATH_WORDS = {"sqrt", "frac", "dfrac", "cos", "sin", "tan", "log", "exp", "cdot", "times", "infty",
                "pi", "binom", "choose", "text", "left", "right", "div", "mod", "pmod"}  # fmt: skip
@@ -391,9 +393,13 @@ def read_value(clause: str) -> tuple[str | None, tuple[str, ...]]:
         word1, word2 = compound.group(2), compound.group(4)
         if _is_unit_word(word1) and _is_unit_word(word2) and word1.lower() != word2.lower():
             return None, ()  # "5 feet 6 inches": a compound of units not read whole
+    if _ALTERNATIVES_RE.match(s):  # "4 or 5": two values, a hedge (read as the set of them)
+        return _ALTERNATIVE_SEP_RE.sub(", ", s), ()
     lead = _LEADING_RE.match(s)
     if lead:
         rest = s[lead.end() :]
+        if re.match(r"\s*choose\s+\d", rest, re.IGNORECASE):  # "8 choose 2"
+            return s, ()
         if not rest.strip() or re.match(r"\s+[A-Za-z]|\s*[,.;]|[A-Za-z]{2}", rest):
             return _plain_number(lead.group(1)) + ("%" if lead.group(2) else ""), ()
     if _is_sentence(s):

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,17 @@ class BuildSettings:
             sampling=build_dataclass(SamplingConfig, settings, where),
             grade=build_dataclass(GradeConfig, settings, where),
         )
+
+    @property
+    def grading(self) -> GradeConfig:
+        """The grading settings a build uses: `require_anchor` null takes the sampling
+        template's record (`deepseekmath`, `chat` ask for an anchored answer)."""
+        from dart_hf.prompts import get_template
+
+        if self.grade.require_anchor is not None:
+            return self.grade
+        anchored = get_template(self.sampling.template).anchored
+        return replace(self.grade, require_anchor=anchored)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat plain form, as saved to `recipe.yaml`."""
@@ -187,7 +198,12 @@ def _has_work(out: Path) -> bool:
     return any((out / "rounds").glob("round-*/shard-*.parquet")) or last_round(out) >= 0
 
 
-LATER_SETTINGS: dict[str, Any] = {"gold": "answer", "query_column": None, "answer_column": None}
+LATER_SETTINGS: dict[str, Any] = {
+    "gold": "answer",
+    "query_column": None,
+    "answer_column": None,
+    "require_anchor": None,
+}
 """Settings added after build folders existed, with their defaults: at the default they are
 left out of the fingerprint, so those folders still resume."""
 
@@ -272,7 +288,7 @@ def _run_round(
         todo, folder, engine_spec=spec, sampling=s.sampling, round=r, seed=s.build.seed,
         shard_size=s.build.shard_size, progress=progress,
     )  # fmt: skip
-    graded = executor.grade(raw, s.grade)
+    graded = executor.grade(raw, s.grading)
     write_arrow(graded, graded_path)
     meta = {
         "round": r,
@@ -341,7 +357,7 @@ def vote_phase(
                       pc.equal(rows["answer"], ""))  # fmt: skip
     if golds and pc.any(pending).as_py():
         fresh = graded.remove_columns([c for c in GRADE_COLUMNS if c in graded.column_names])
-        regraded = executor.grade(gold_majority.apply_golds(fresh, golds), s.grade)
+        regraded = executor.grade(gold_majority.apply_golds(fresh, golds), s.grading)
         target = _round_dir(out, gold_majority.VOTE_ROUND) / GRADED
         write_arrow(regraded, target)
         graded = Dataset.from_file(str(target))
@@ -462,7 +478,7 @@ def gold_audit_columns(pool: Dataset, state: dars.State, cfg: BuildConfig) -> di
 
     ids = list(state["id"])
     unsolved = pa.array([q for q, c in zip(ids, state["corrects"], strict=True) if c == 0])
-    cols = ["id", "pred", "correct", "grade_status"]
+    cols = ["id", "pred", "correct", "grade_status", "verdict_source"]
     table = pool.data.table.select(cols) if len(unsolved) else None
     if table is not None:
         table = table.filter(pc.is_in(table["id"], value_set=unsolved))
@@ -470,8 +486,9 @@ def gold_audit_columns(pool: Dataset, state: dars.State, cfg: BuildConfig) -> di
     config = gold_audit.GoldAuditConfig(cfg.gold_min_votes, cfg.gold_min_share,
                                         cfg.exclude_disputed)  # fmt: skip
     return gold_audit.audit_pool(
-        ids, sub["id"], sub["pred"], sub["correct"], sub["grade_status"], config
-    )
+        ids, sub["id"], sub["pred"], sub["correct"], sub["grade_status"], config,
+        sources=sub["verdict_source"],
+    )  # fmt: skip
 
 
 def query_info(

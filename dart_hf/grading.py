@@ -295,6 +295,8 @@ def grade_batch(
             "benchmark": config.benchmark or _cell(batch, "source", i),
             "timeout": timeout,
         }
+        if config.require_anchor:
+            item["require_anchor"] = True
         for name in OPTIONAL_COLUMNS:
             value = _cell(batch, name, i)
             if value is not None and (name != "answers" or use_answers):

@@ -207,7 +207,7 @@ def _grade_round(out: Path, r: int, n_shards: int, s: build.BuildSettings, work:
         return target
     raw = sampling.load_samples(build._round_dir(out, r), n_shards)
     logger.info("regrading round %d: %d samples", r, len(raw))
-    graded = make_executor(ExecutorSpec()).grade(raw, s.grade)
+    graded = make_executor(ExecutorSpec()).grade(raw, s.grading)
     arrow_io.write_arrow(graded, target)
     return target
 

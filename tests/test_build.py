@@ -422,6 +422,17 @@ def test_settings_resolution() -> None:
     assert paper.sampling.template == "deepseekmath" and paper.sampling.max_tokens == 2048
 
 
+def test_builds_grade_with_the_templates_anchor_record() -> None:
+    """`require_anchor` null takes the template's record (issue 26); set, it wins; at its
+    default it is left out of the fingerprint's settings (older folders keep theirs)."""
+    for template, expected in (("deepseekmath", True), ("chat", True), ("qa", False)):
+        s = build.BuildSettings.from_dict(dict(BASE, template=template))
+        assert s.grade.require_anchor is None and s.grading.require_anchor is expected
+    s = build.BuildSettings.from_dict(dict(BASE, template="chat", require_anchor=False))
+    assert s.grading.require_anchor is False
+    assert build.LATER_SETTINGS["require_anchor"] is None
+
+
 def test_stratified_head() -> None:
     levels = [0, 0, 0, 1, 1, 5, None]
     assert build.stratified_head(levels, 4) == [0, 3, 5, 6]  # one per level first
