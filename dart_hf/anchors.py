@@ -224,7 +224,7 @@ def _json_answer(text: str) -> Iterator[tuple[int, str]]:
             yield m.start(), value
 
 
-_LINE_RE = re.compile(r"(?im)^[ \t>*_-]*(?:(?:final[ \t]+)?answer|A)[ \t]*\**[ \t]*[:：][ \t*]*")
+_LINE_RE = re.compile(r"(?im)^[ \t>*_#-]*(?:(?:final[ \t]+)?answer|A)[ \t]*\**[ \t]*[:：][ \t*]*")
 
 
 def _answer_line(text: str) -> Iterator[tuple[int, str]]:
@@ -232,8 +232,7 @@ def _answer_line(text: str) -> Iterator[tuple[int, str]]:
         rest = text[m.end() :]
         line = rest.split("\n", 1)[0].strip()
         if not line:  # "**Answer:**" and the value on the next line (a value, not prose)
-            line = next((x.strip() for x in rest.split("\n")[1:3] if x.strip()), "")
-            line = "" if _is_sentence(line) else line
+            line = _value_below(rest)
         if line:
             yield m.start(), _clause(line)
 
@@ -251,11 +250,20 @@ def _answer_phrase(text: str) -> Iterator[tuple[int, str]]:
         rest = text[m.end() :]
         line = rest.split("\n", 1)[0]
         if not line.strip(" :*"):  # "The final answer is:" and a value (not prose) below
-            following = [x for x in rest.split("\n")[1:4] if x.strip()]
-            line = following[0] if following and not _is_sentence(following[0]) else ""
+            line = _value_below(rest)
         clause = _clause(line)
         if clause:
             yield m.start(), clause
+
+
+#: A statement whose value is on the next line takes that line when it is a value, or a short
+#: sentence ("Carlos will earn ... in 100 years."), not a paragraph of further reasoning.
+SHORT_SENTENCE = 80
+
+
+def _value_below(rest: str) -> str:
+    line = next((x.strip() for x in rest.split("\n")[1:4] if x.strip()), "")
+    return line if not _is_sentence(line) or len(line) <= SHORT_SENTENCE else ""
 
 
 #: The anchor kinds, in the order that breaks ties between anchors on the same line.
