@@ -772,6 +772,10 @@ def _cmp_unit_variable(pair: _Pair) -> bool | None:
     bare = _TEXT_CMD_RE.sub("{", pair.gold)
     if not _UNIT_VARIABLE_RE.search(bare):
         return None
+    kept = {str(x) for e in pair.gold_parsed if hasattr(e, "free_symbols") for x in e.free_symbols}
+    written = set(re.findall(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])", bare))
+    if written <= kept:  # Math-Verify removed no letter of the gold: nothing to decide
+        return None
     g = _parse_units_kept(pair.gold, pair.ctx.timeout)
     p = _parse_units_kept(pair.pred, pair.ctx.timeout)
     letters = {str(x) for e in g if hasattr(e, "free_symbols") for x in e.free_symbols}
