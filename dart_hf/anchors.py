@@ -34,20 +34,22 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 # --------------------------------------------------------------------------- boxes
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
 
 
-def box_spans(text: str) -> list[tuple[str, int, int]]:
+@lru_cache(maxsize=16)  # one response is scanned by several steps of `answers.judge`
+def box_spans(text: str) -> tuple[tuple[str, int, int], ...]:
     """`(content, start, end)` of every closed top-level `\\boxed{...}` / `\\fbox{...}`."""
     out: list[tuple[str, int, int]] = []
     pos = 0
     while True:
         m = _BOX_RE.search(text, pos)
         if m is None:
-            return out
+            return tuple(out)
         i = m.end()
         while i < len(text) and text[i] == " ":
             i += 1
@@ -59,7 +61,7 @@ def box_spans(text: str) -> list[tuple[str, int, int]]:
             continue
         j = closing_brace(text, i)
         if j is None:
-            return out
+            return tuple(out)
         out.append((text[i + 1 : j].strip(), m.start(), j + 1))
         pos = j + 1
 
@@ -82,6 +84,7 @@ def closing_brace(text: str, i: int) -> int | None:
     return None
 
 
+@lru_cache(maxsize=16)
 def unclosed_box(text: str) -> bool:
     """Whether the last `\\boxed{` / `\\fbox{` of the text is never closed."""
     last = None
@@ -176,13 +179,14 @@ class Anchor:
 
 @dataclass(frozen=True)
 class AnchorRule:
-    """A named way of stating an answer: `find(text)` yields `(start, clause)` pairs."""
+    """A named way of stating an answer: `find(text, pos)` yields `(start, clause)` pairs of
+    the statements that start at or after `pos` (a line start)."""
 
     name: str
-    find: Callable[[str], Iterator[tuple[int, str]]]
+    find: Callable[[str, int], Iterator[tuple[int, str]]]
 
 
-def _boxed(text: str) -> Iterator[tuple[int, str]]:
+def _boxed(text: str, pos: int) -> Iterator[tuple[int, str]]:
     group = final_box_spans(text)
     if group:
         yield group[-1][1], " ; ".join(c for c, _, _ in group)
@@ -191,8 +195,10 @@ def _boxed(text: str) -> Iterator[tuple[int, str]]:
 _SECTION_RE = re.compile(r"(?im)^[ \t]*#{1,6}[ \t]*(?:final[ \t]+)?answer[ \t]*:?[ \t]*$")
 
 
-def _answer_section(text: str) -> Iterator[tuple[int, str]]:
-    for m in _SECTION_RE.finditer(text):
+def _answer_section(text: str, pos: int) -> Iterator[tuple[int, str]]:
+    if "#" not in text[pos:]:
+        return
+    for m in _SECTION_RE.finditer(text, pos):
         rest = text[m.end() :].lstrip("\n")
         line = rest.split("\n", 1)[0].strip()
         if line:
@@ -202,16 +208,20 @@ def _answer_section(text: str) -> Iterator[tuple[int, str]]:
 _HASH_RE = re.compile(r"(?m)^[ \t]*####[ \t]*(?=[-+$\\\d.(])([^\n]*)$")
 
 
-def _hash_answer(text: str) -> Iterator[tuple[int, str]]:
-    for m in _HASH_RE.finditer(text):
+def _hash_answer(text: str, pos: int) -> Iterator[tuple[int, str]]:
+    if "####" not in text[pos:]:
+        return
+    for m in _HASH_RE.finditer(text, pos):
         yield m.start(), m.group(1).strip()
 
 
 _JSON_RE = re.compile(r'"(?:final_)?answer"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|([^,\n}{\[][^,\n}]*))')
 
 
-def _json_answer(text: str) -> Iterator[tuple[int, str]]:
-    for m in _JSON_RE.finditer(text):
+def _json_answer(text: str, pos: int) -> Iterator[tuple[int, str]]:
+    if 'answer"' not in text[pos:]:
+        return
+    for m in _JSON_RE.finditer(text, pos):
         if m.group(1) is not None:
             try:
                 value = json.loads(f'"{m.group(1)}"')
@@ -227,8 +237,10 @@ def _json_answer(text: str) -> Iterator[tuple[int, str]]:
 _LINE_RE = re.compile(r"(?im)^[ \t>*_#-]*(?:(?:final[ \t]+)?answer|A)[ \t]*\**[ \t]*[:：][ \t*]*")
 
 
-def _answer_line(text: str) -> Iterator[tuple[int, str]]:
-    for m in _LINE_RE.finditer(text):
+def _answer_line(text: str, pos: int) -> Iterator[tuple[int, str]]:
+    if ":" not in text[pos:]:
+        return
+    for m in _LINE_RE.finditer(text, pos):
         rest = text[m.end() :]
         line = rest.split("\n", 1)[0].strip()
         if not line:  # "**Answer:**" and the value on the next line (a value, not prose)
@@ -245,8 +257,11 @@ _PHRASE_RE = re.compile(
 )
 
 
-def _answer_phrase(text: str) -> Iterator[tuple[int, str]]:
-    for m in _PHRASE_RE.finditer(text):
+def _answer_phrase(text: str, pos: int) -> Iterator[tuple[int, str]]:
+    tail = text[pos:].lower()
+    if "answer" not in tail and "option" not in tail and "choice" not in tail:
+        return  # the regex below is the slowest step of `final_anchor`: skip it when it can
+    for m in _PHRASE_RE.finditer(text, pos):
         rest = text[m.end() :]
         line = rest.split("\n", 1)[0]
         if not line.strip(" :*"):  # "The final answer is:" and a value (not prose) below
@@ -282,10 +297,17 @@ def final_anchor(text: str) -> Anchor | None:
     """The last explicit answer statement of `text`, or None (unanchored).
 
     The last line holding a statement wins; on that line, the first kind of `ANCHOR_RULES`.
+    Only the lines from the final box on are searched for the others (none before it can win).
     """
+    group = final_box_spans(text)
+    if group and "\n" not in text[group[-1][2] :].rstrip():
+        # the box is on the last line: a box wins any tie on its line, and no line follows
+        clause = " ; ".join(c for c, _, _ in group)
+        return Anchor("boxed", group[-1][1], clause, clause)
+    pos = text.rfind("\n", 0, group[-1][1]) + 1 if group else 0
     best: tuple[int, int, int, str, str] | None = None  # (line, -rank, start, kind, clause)
     for rank, rule in enumerate(ANCHOR_RULES):
-        for start, clause in rule.find(text):
+        for start, clause in rule.find(text, pos):
             key = (text.count("\n", 0, start), -rank, start, rule.name, clause)
             if best is None or key[:2] > best[:2]:
                 best = key
