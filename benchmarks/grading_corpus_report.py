@@ -51,10 +51,16 @@ WHY = {
     "answer_line": "ours reads the `Answer:` line's value",
     "hash_answer": "ours reads the `####` line",
     "answer_section": "ours reads the `# Answer` section",
-    "unanchored": "no answer is stated; ours reads it as Math-Verify does, with its own "
-    "comparison rules",
-    "math_verify": "the same extraction; ours compares with its rules (exact rationals, "
-    "set relations)",
+    "unanchored": "no answer is stated (no anchor): read by Math-Verify's own extraction, "
+    "after ours rewrites mixed numbers and `\\mathrm{e}`, and compared with exact rationals "
+    "and set relations",
+    "option_answer": "ours compares option letters (in prose, parentheses, or a box with its text)",
+    "bool_answer": "ours compares yes/no/true/false answers",
+    "word_answer": "ours compares word answers as words",
+    "multi_answer": "all gold answers must be given, in any order",
+    "list_answer": "lists compared element by element",
+    "math_verify": "Math-Verify's extraction; ours compares exact rationals exactly and sets "
+    "with relations (`allow_set_relation_comp`)",
     "text_match": "the answer is the gold's own text",
     "compound_quantity": "a compound quantity read whole",
     "percent": "a percent answer equals the bare gold exactly",
@@ -113,6 +119,7 @@ class Row:
     verdict_source: str | None
     base_correct: bool
     base_pred: str
+    detail: str = ""
 
 
 def evaluate(cases: Iterable[dict[str, Any]]) -> list[Row]:
@@ -121,6 +128,7 @@ def evaluate(cases: Iterable[dict[str, Any]]) -> list[Row]:
 
     rows = []
     for case in cases:
+        detail = ""
         try:
             if case.get("finish_reason") == "length":  # as grade_batch decides it
                 pred, correct, status, vsrc = None, False, "truncated", "truncated"
@@ -128,6 +136,7 @@ def evaluate(cases: Iterable[dict[str, Any]]) -> list[Row]:
                 v = judge(case["response"], case["gold"], **judge_kwargs(case))
                 pred, correct, status = v.pred, v.correct, v.status
                 vsrc = getattr(v, "source", None) or getattr(v, "verdict_source", None)
+                detail = getattr(v, "detail", "")
         except Exception as exc:  # a crash is a disagreement, and is shown
             pred, correct, status, vsrc = None, None, f"exception: {exc!r}"[:120], None
         b = baseline_outcome(case["gold"], case["response"])
@@ -149,6 +158,7 @@ def evaluate(cases: Iterable[dict[str, Any]]) -> list[Row]:
                 vsrc,
                 b.correct,
                 str(b.pred_parsed[-1]) if b.pred_parsed else "",
+                detail,
             )
         )
     return rows
@@ -204,6 +214,8 @@ def why_lines(rows: list[Row]) -> str:
     for r in rows:
         rule = r.verdict_source or "-"
         why = WHY.get(rule, rule)
+        if r.detail:  # the rule behind an unanchored verdict
+            why = f"{why}; decided by `{r.detail}`: {WHY.get(r.detail, r.detail)}"
         mark = "ok" if r.ours else "WRONG"
         ours = f"{mark}: {r.correct} ({r.status}, {rule}) `{_short(r.pred, 30)}`"
         base = f"{'ok' if r.base else 'WRONG'}: {r.base_correct} `{_short(r.base_pred, 30)}`"

@@ -84,12 +84,17 @@ VERDICT_SOURCES = (
 
 @dataclass(frozen=True)
 class Verdict:
-    """Outcome of grading one item: the extracted answer, correctness, status and decider."""
+    """Outcome of grading one item: the extracted answer, correctness, status and decider.
+
+    `detail` names the comparison or format rule behind an `unanchored` verdict (whose source
+    only says that no answer was stated); reports read it, the stored columns do not.
+    """
 
     pred: str | None
     correct: bool | None
     status: str
     source: str = "math_verify"
+    detail: str = ""
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -699,11 +704,15 @@ def _rule_answer(item: _Item) -> Verdict:
         if not verdict and normalize_text(g) in texts:  # the gold's own text, unparsed
             return Verdict(pred, True, "ok", "text_match")
         if verdict:
-            return Verdict(pred, True, "ok", "unanchored" if a is None else source)
+            if a is None:
+                return Verdict(pred, True, "ok", "unanchored", source.replace(found, ""))
+            return Verdict(pred, True, "ok", source)
         if verdict is None:
             unreadable += 1
         elif source not in (found, "equation_chain"):
-            return Verdict(pred, False, "ok", "unanchored" if a is None else source)
+            if a is None:
+                return Verdict(pred, False, "ok", "unanchored", source.replace(found, ""))
+            return Verdict(pred, False, "ok", source)
     if unreadable == len(golds):
         return Verdict(pred, None, "bad_gold", "bad_gold")
     return Verdict(pred, False, "ok", found)
@@ -1027,4 +1036,4 @@ def _judge_by_rule(rule: str, item: _Item) -> Verdict:
         ok = to_words(pred) == to_words(gold)
     else:
         ok = any(normalize_text(g) == normalize_text(pred) for g in golds)
-    return Verdict(pred, ok, "ok", rule_name)
+    return Verdict(pred, ok, "ok", rule_name, rule if rule_name != rule else "")
