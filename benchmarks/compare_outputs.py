@@ -120,6 +120,7 @@ INTRODUCED = {
     "stream": True,
     "overlap_grading": None,
     "failed_requests": 0,
+    "require_anchor": None,
 }
 """Settings added since, with their defaults (what a tree without them behaved as)."""
 BENCHMARKS = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench",

@@ -37,11 +37,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from dart_hf.anchors import FINAL_GROUP_GAP as FINAL_GROUP_GAP  # re-exported: box helpers
+from dart_hf.anchors import Anchor, final_anchor, final_boxes, unclosed_box
+from dart_hf.anchors import boxed_answers as boxed_answers
+from dart_hf.anchors import boxed_spans as boxed_spans
+from dart_hf.anchors import final_answer_text as final_answer_text
+from dart_hf.anchors import last_boxed as last_boxed
 from dart_hf.benchmarks import AnswerRules, rules_for
 
 #: Every `grade_status`: `ok` (graded), `no_answer` (no final answer found), `hedge` (several
@@ -71,6 +78,9 @@ VERDICT_SOURCES = (
     "math_verify", "tolerance", "malformed_answer", "hedge", "multi_box", "unclosed_box",
     "no_answer", "bool_answer", "option_answer", "multi_answer", "list_answer", "word_answer",
     "clock_time", "text_match", "e_notation", "mixed_number", "plus_minus", "equation_chain",
+    "answer_section", "hash_answer", "json_answer", "answer_line", "answer_phrase", "unanchored",
+    "no_anchor", "compound_quantity", "unit_variable", "percent", "set_builder", "binomial",
+    "clock_hour",
     "truncated",
     "bad_gold", "timeout", "error", "engine",
 )  # fmt: skip
@@ -78,125 +88,17 @@ VERDICT_SOURCES = (
 
 @dataclass(frozen=True)
 class Verdict:
-    """Outcome of grading one item: the extracted answer, correctness, status and decider."""
+    """Outcome of grading one item: the extracted answer, correctness, status and decider.
+
+    `detail` names the comparison or format rule behind an `unanchored` verdict (whose source
+    only says that no answer was stated); reports read it, the stored columns do not.
+    """
 
     pred: str | None
     correct: bool | None
     status: str
     source: str = "math_verify"
-
-
-# --------------------------------------------------------------------------- boxes
-
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
-
-
-def boxed_spans(text: str) -> tuple[list[str], bool]:
-    """Contents of every top-level `\\boxed{...}` / `\\fbox{...}` in order.
-
-    Returns:
-        `(contents, unclosed)`: `unclosed` is True when the last box is never closed.
-    """
-    return boxed_answers(text), _unclosed(text)
-
-
-def _box_positions(text: str) -> list[tuple[str, int, int]]:
-    """`(content, start, end)` of every closed top-level box."""
-    out: list[tuple[str, int, int]] = []
-    pos = 0
-    while True:
-        m = _BOX_RE.search(text, pos)
-        if m is None:
-            return out
-        i = m.end()
-        while i < len(text) and text[i] == " ":
-            i += 1
-        if i >= len(text) or text[i] != "{":  # "\boxed 5": one token
-            token = re.match(r"[^\s$]+", text[i:])
-            if token and i > m.end():
-                out.append((token.group(0), m.start(), i + token.end()))
-            pos = max(i, m.end())
-            continue
-        j = _closing(text, i)
-        if j is None:
-            return out
-        out.append((text[i + 1 : j].strip(), m.start(), j + 1))
-        pos = j + 1
-
-
-def _closing(text: str, i: int) -> int | None:
-    """Index of the `}` closing the `{` at `text[i]`, or None."""
-    depth, j = 0, i
-    while j < len(text):
-        c = text[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return j
-        j += 1
-    return None
-
-
-def _unclosed(text: str) -> bool:
-    """Whether the last `\\boxed{` / `\\fbox{` of the text is never closed."""
-    last = None
-    for m in _BOX_RE.finditer(text):
-        last = m
-    if last is None:
-        return False
-    i = last.end()
-    while i < len(text) and text[i] == " ":
-        i += 1
-    return i < len(text) and text[i] == "{" and _closing(text, i) is None
-
-
-#: Boxes at most this many characters apart belong to one final answer ("$\\boxed{1}$ and
-#: $\\boxed{2}$", "\\boxed{5}\\boxed{7}"); a box followed by more reasoning than that is an
-#: intermediate result, and the last box or group of boxes is the final answer.
-FINAL_GROUP_GAP = 80
-
-
-def final_boxes(text: str) -> list[str]:
-    """The boxes of the final answer: the last box and those within `FINAL_GROUP_GAP` of it."""
-    spans = _box_positions(text)
-    if not spans:
-        return []
-    group = [spans[-1]]
-    for span in reversed(spans[:-1]):
-        if group[0][1] - span[2] > FINAL_GROUP_GAP:
-            break
-        group.insert(0, span)
-    return [c for c, _, _ in group]
-
-
-def boxed_answers(text: str) -> list[str]:
-    """Contents of every closed `\\boxed{...}` / `\\fbox{...}` in order."""
-    return [c for c, _, _ in _box_positions(text)]
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}` (also `\\boxed 5`), or None (none, or unclosed)."""
-    if _unclosed(text):
-        return None
-    spans = _box_positions(text)
-    return spans[-1][0] if spans else None
-
-
-def final_answer_text(text: str) -> str | None:
-    """The final answer of a worked solution: its final boxes, distinct, joined by ", ".
-
-    MATH solutions that end "the points are $\\boxed{(-2,18)}$ and $\\boxed{(8,38)}$" have
-    both as their answer; the last box alone would make the gold half of it.
-    """
-    if _unclosed(text):
-        return None
-    boxes = list(dict.fromkeys(final_boxes(text)))
-    return ", ".join(boxes) if boxes else None
+    detail: str = ""
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -262,7 +164,8 @@ def _words(s: str) -> str:
 
 
 def _plain(s: str) -> str:
-    s = _unwrap_text_commands(strip_math_delimiters(s)).lower().strip().rstrip(".")
+    s = _SPACES_RE.sub(" ", _unwrap_text_commands(strip_math_delimiters(s)))
+    s = s.lower().strip().rstrip(".")
     return re.sub(r"\s+", " ", s)
 
 
@@ -285,15 +188,16 @@ def to_bool(s: str) -> bool | None:
     return None
 
 
-_OPTION_RE = re.compile(r"^(?:option|choice|answer)?\s*\(?([a-e])\)?$")
-_LEADING_OPTION_RE = re.compile(r"^(?:option|choice)?\s*\(([a-e])\)(?:\s|$)")
+_OPTION_WORDS = r"(?:(?:the\s+)?(?:correct\s+)?(?:option|choice|answer)(?:\s+is)?)?\s*"
+_OPTION_RE = re.compile(rf"^{_OPTION_WORDS}\(?([a-e])\)?$")
+_LEADING_OPTION_RE = re.compile(rf"^{_OPTION_WORDS}(?:\(([a-e])\)|([a-e])[:.)])(?:\s|$)")
 
 
 def to_option(s: str) -> str | None:
     """Letter of a multiple-choice answer: `(a)`, `\\text{(C)}`, `option b`, `(c) J = 2K`."""
     text = _plain(s)
     m = _OPTION_RE.match(text) or _LEADING_OPTION_RE.match(text)
-    return m.group(1) if m else None
+    return next((g for g in m.groups() if g), None) if m else None
 
 
 _TIME_RE = re.compile(r"^(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*(a\.?m\.?|p\.?m\.?)?$")
@@ -610,6 +514,29 @@ def _distinct(answers: list[str], ctx: _Ctx) -> list[str]:
 # --------------------------------------------------------------------------- judge
 
 
+@dataclass(frozen=True)
+class _Item:
+    """One response under judgement: what every rule of `JUDGE_RULES` reads."""
+
+    response: str
+    golds: list[str]
+    kind: str
+    rules: AnswerRules
+    ctx: _Ctx
+    multi_answer: bool
+    require_anchor: bool
+    anchor: Anchor | None
+    boxes: list[str]
+
+
+@dataclass(frozen=True)
+class JudgeRule:
+    """A named step of `judge`: returns the verdict, or None to let the next rule decide."""
+
+    name: str
+    decide: Callable[[_Item], Verdict | None]
+
+
 def judge(
     response: str,
     gold: str | None,
@@ -621,8 +548,11 @@ def judge(
     tolerance: float | None = None,
     benchmark: str | None = None,
     timeout: int = 5,
+    require_anchor: bool = False,
 ) -> Verdict:
     """Grade one response against its gold answer.
+
+    The steps are `JUDGE_RULES`, in order; the first that returns a verdict decides.
 
     Args:
         response: The model's full response text.
@@ -634,6 +564,8 @@ def judge(
         tolerance: Absolute numeric tolerance (OlympiadBench `error`).
         benchmark: A name in `benchmarks.BENCHMARKS`; other names use the default rules.
         timeout: Seconds for Math-Verify's own (signal-based) timeouts.
+        require_anchor: A response must state its answer (`anchors`): one that does not is
+            `no_answer` (`no_anchor`) instead of read by Math-Verify's unanchored extraction.
 
     Returns:
         A `Verdict`; `correct` is None only for `bad_gold`.
@@ -651,48 +583,109 @@ def judge(
         abs_tol=tolerance if tolerance is not None and tolerance > 0 else None,
         timeout=timeout,
     )
+    anchor = None if unclosed_box(response) else final_anchor(response)
+    boxes = final_boxes(response) if anchor is not None and anchor.kind == "boxed" else []
+    item = _Item(response, golds, kind, rules, ctx, multi_answer, require_anchor, anchor, boxes)
+    for rule in JUDGE_RULES:
+        verdict = rule.decide(item)
+        if verdict is not None:
+            return verdict
+    raise AssertionError("the last rule of JUDGE_RULES always decides")  # pragma: no cover
 
-    if _unclosed(response):
+
+def _rule_unclosed_box(item: _Item) -> Verdict | None:
+    """The last `\\boxed{` never closes: its final answer was cut."""
+    if unclosed_box(item.response):
         return Verdict(None, False, "no_answer", "unclosed_box")
-    boxes = final_boxes(response)
+    return None
 
-    # Golds that Math-Verify does not read: decided by their own rule.
-    rule = _format_rule(golds[0], kind, rules)
-    if rule is not None:
-        return _judge_by_rule(rule, response, boxes, golds, ctx)
 
-    distinct = _distinct(boxes, ctx) if len(boxes) > 1 else boxes
-    if len(distinct) > 1:
-        pred = " ; ".join(distinct)
-        gold_elems = _gold_elements(golds, multi_answer)
-        if len(gold_elems) > 1 and _match_all(gold_elems, distinct, ctx):
-            return Verdict(pred, True, "ok", "multi_box")
-        return Verdict(pred, False, "hedge", "hedge")
+def _rule_no_anchor(item: _Item) -> Verdict | None:
+    """Where an anchored answer is required, a response without any anchor states none."""
+    if item.anchor is None and item.require_anchor:
+        return Verdict(None, False, "no_answer", "no_anchor")
+    return None
 
-    if boxes and any(same_text(boxes[-1], g) for g in golds):
-        # The gold written out again: equal whatever a parser makes of it, and 20x cheaper.
-        return Verdict(boxes[-1], True, "ok", "text_match")
-    parsed, extracted = parse_response(response, timeout, options=rules.options)
-    if extracted is None or not extracted.strip():
-        return Verdict(None, False, "no_answer", "no_answer")
-    pred = extracted
-    chain_end = None if boxes else _chain_end(response, extracted)
-    if chain_end is not None:  # "The final answer is 32 + 8 + 4 + 4 = 18 + 8 + 16 = 24."
-        reparsed = parse_gold(chain_end, timeout)
-        if reparsed:
-            parsed, pred = reparsed, chain_end
 
-    if multi_answer:
+def _rule_format(item: _Item) -> Verdict | None:
+    """Golds Math-Verify does not read (booleans, options, times, words, sentences)."""
+    rule = _format_rule(item.golds[0], item.kind, item.rules)
+    return None if rule is None else _judge_by_rule(rule, item)
+
+
+def _rule_hedge(item: _Item) -> Verdict | None:
+    """Several distinct final boxes: a hedge, unless the gold is the set of them."""
+    distinct = _distinct(item.boxes, item.ctx) if len(item.boxes) > 1 else item.boxes
+    if len(distinct) <= 1:
+        return None
+    pred = " ; ".join(distinct)
+    gold_elems = _gold_elements(item.golds, item.multi_answer)
+    if len(gold_elems) > 1 and _match_all(gold_elems, distinct, item.ctx):
+        return Verdict(pred, True, "ok", "multi_box")
+    return Verdict(pred, False, "hedge", "hedge")
+
+
+def _rule_text_match(item: _Item) -> Verdict | None:
+    """The gold written out again in the final box or anchor: equal, and 20x cheaper (named
+    `text_match` for a box, the anchor's kind for a text anchor)."""
+    if item.boxes:
+        stated, source = item.boxes[-1], "text_match"
+    elif item.anchor is not None and item.anchor.value is not None:
+        stated, source = item.anchor.value, item.anchor.kind
+    else:
+        return None
+    if any(same_text(stated, g) for g in item.golds):
+        return Verdict(stated, True, "ok", source)
+    return None
+
+
+def _rule_compound_quantity(item: _Item) -> Verdict | None:
+    """ "18 hours and 48 minutes": read whole (in each of its units), or no answer at all."""
+    a = item.anchor
+    if a is None or a.kind == "boxed" or a.value is not None:
+        return None
+    if not a.compound:  # a compound of units that are not read whole
+        return Verdict(a.clause, False, "no_answer", "compound_quantity")
+    ok = any(_equal(g, v, item.ctx) for g in item.golds for v in a.compound)
+    return Verdict(a.clause, ok, "ok", "compound_quantity")
+
+
+def _rule_answer(item: _Item) -> Verdict:
+    """The final answer compared with each gold (`COMPARE_RULES`)."""
+    a, ctx, golds = item.anchor, item.ctx, item.golds
+    chain_end = None
+    if a is not None and a.kind != "boxed" and a.value is not None:
+        pred = a.value
+        parsed: Any = parse_gold(_percent_latex(pred), ctx.timeout)
+        found = a.kind
+        if not parsed:
+            return Verdict(pred, False, "ok", found)
+    else:
+        parsed, extracted = parse_response(item.response, ctx.timeout, options=item.rules.options)
+        if extracted is None or not extracted.strip():
+            return Verdict(None, False, "no_answer", "no_answer")
+        pred = extracted
+        found = "math_verify" if a is not None else "unanchored"
+        chain_end = None if a is not None else _chain_end(item.response, extracted)
+        if chain_end is not None:  # "32 + 8 + 4 + 4 = 18 + 8 + 16 = 24." read as its head
+            reparsed = parse_gold(chain_end, ctx.timeout)
+            if reparsed:
+                parsed, pred = reparsed, chain_end
+
+    if item.multi_answer:
         gold_elems = _gold_elements(golds, True)
         if _match_all(gold_elems, answer_elements(pred), ctx):
             return Verdict(pred, True, "ok", "multi_answer")
         # `y = \\pm c` against the gold elements `c, -c`: Math-Verify reads both as one set
-        whole = parse_gold(", ".join(gold_elems), timeout)
-        ok = bool(whole) and _verify(whole, parsed, timeout)
-        return Verdict(pred, ok, "ok", "math_verify" if ok else "multi_answer")
-    if kind.startswith("list"):
-        # Math-Verify reads "The answer is [2, 2]." as 2: take the box or the answer sentence
-        pred = boxes[-1] if boxes else (_sentence_answer(response, ctx, "list_answer") or pred)
+        whole = parse_gold(", ".join(gold_elems), ctx.timeout)
+        ok = bool(whole) and _verify(whole, parsed, ctx.timeout)
+        return Verdict(pred, ok, "ok", found if ok else "multi_answer")
+    if item.kind.startswith("list"):
+        # Math-Verify reads "The answer is [2, 2]." as 2: take the box or the answer's clause
+        if item.boxes:
+            pred = item.boxes[-1]
+        elif a is not None:
+            pred = a.clause
         g_elems, p_elems = answer_elements(golds[0]), answer_elements(pred)
         if len(g_elems) > 1:
             ok = len(g_elems) == len(p_elems) and all(
@@ -700,25 +693,50 @@ def judge(
             )
             return Verdict(pred, ok, "ok", "list_answer")
 
-    texts = {normalize_text(pred)} | ({normalize_text(boxes[-1])} if boxes else set())
+    box = item.boxes[-1] if item.boxes else None
+    texts = {normalize_text(pred)} | ({normalize_text(box)} if box else set())
     unreadable = 0
     for g in golds:
-        verdict, source = _judge_one(g, parsed, pred, boxes[-1] if boxes else None, ctx)
-        if verdict and source == "math_verify" and mixed_numbers(g + response) != g + response:
-            source = "mixed_number"
-        if source == "math_verify" and chain_end is not None and pred == chain_end:
-            source = "equation_chain"
+        verdict, source = _judge_one(g, parsed, pred, box, ctx)
+        if source == "math_verify":
+            if verdict and mixed_numbers(f"{g} {pred}") != f"{g} {pred}":
+                source = "mixed_number"
+            elif chain_end is not None and pred == chain_end:
+                source = "equation_chain"
+            else:
+                source = found
         if not verdict and normalize_text(g) in texts:  # the gold's own text, unparsed
             return Verdict(pred, True, "ok", "text_match")
         if verdict:
+            if a is None:
+                return Verdict(pred, True, "ok", "unanchored", source.replace(found, ""))
             return Verdict(pred, True, "ok", source)
         if verdict is None:
             unreadable += 1
-        elif source != "math_verify":
+        elif source not in (found, "equation_chain"):
+            if a is None:
+                return Verdict(pred, False, "ok", "unanchored", source.replace(found, ""))
             return Verdict(pred, False, "ok", source)
     if unreadable == len(golds):
         return Verdict(pred, None, "bad_gold", "bad_gold")
-    return Verdict(pred, False, "ok", "math_verify")
+    return Verdict(pred, False, "ok", found)
+
+
+#: The steps of `judge`, in order (after `bad_gold`: only the gold can make a row that).
+JUDGE_RULES: tuple[JudgeRule, ...] = (
+    JudgeRule("unclosed_box", _rule_unclosed_box),
+    JudgeRule("no_anchor", _rule_no_anchor),
+    JudgeRule("format", _rule_format),
+    JudgeRule("hedge", _rule_hedge),
+    JudgeRule("text_match", _rule_text_match),
+    JudgeRule("compound_quantity", _rule_compound_quantity),
+    JudgeRule("answer", _rule_answer),
+)
+
+
+def _percent_latex(value: str) -> str:
+    """`50%` as `50\\%` (Math-Verify reads a bare `%` in `$...$` as a comment)."""
+    return re.sub(r"(?<!\\)%", r"\\%", value)
 
 
 _CHAIN_RE = re.compile(r"\s*=\s*([^\n]*?)(?:\.\s|\.?$|\n)")
@@ -727,9 +745,9 @@ _CHAIN_RE = re.compile(r"\s*=\s*([^\n]*?)(?:\.\s|\.?$|\n)")
 def _chain_end(response: str, extracted: str) -> str | None:
     """The last value of an equation chain that Math-Verify's extraction took the head of.
 
-    Math-Verify's expression extraction reads "The final answer is 32 + 8 + 4 + 4 = 18 + 8 +
-    16 = 24." as 32 + 8 + 4 + 4 (48, the gold, while the response's answer is 24). When the
-    extracted text is followed by `=`, the response's answer is the chain's last part.
+    Math-Verify's expression extraction reads "... 32 + 8 + 4 + 4 = 18 + 8 + 16 = 24." as
+    32 + 8 + 4 + 4 (48, the gold, while the response's answer is 24). When the extracted text
+    is followed by `=`, the response's answer is the chain's last part.
     """
     text = extracted.strip().rstrip(".")
     at = response.rfind(text) if text else -1
@@ -742,10 +760,181 @@ def _chain_end(response: str, extracted: str) -> str | None:
     return last if last and last != text else None
 
 
+@dataclass(frozen=True)
+class _Pair:
+    """A gold and a prediction, as text and as Math-Verify parsed them."""
+
+    gold: str
+    gold_parsed: Any
+    pred: str
+    pred_parsed: Any
+    ctx: _Ctx
+
+
+@dataclass(frozen=True)
+class CompareRule:
+    """A named way two answers can be equal: `equal(pair)` is True, False or None (no say)."""
+
+    name: str
+    equal: Callable[[_Pair], bool | None]
+
+
+def _cmp_unit_variable(pair: _Pair) -> bool | None:
+    """A gold with a one-letter variable after a number (`\\frac{1}{2}h`, `3h`), which
+    Math-Verify's unit removal deletes: compared with units kept, and that decides."""
+    bare = _TEXT_CMD_RE.sub("{", pair.gold)
+    if not _UNIT_VARIABLE_RE.search(bare):
+        return None
+    kept = {str(x) for e in pair.gold_parsed if hasattr(e, "free_symbols") for x in e.free_symbols}
+    written = set(re.findall(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])", bare))
+    if written <= kept:  # Math-Verify removed no letter of the gold: nothing to decide
+        return None
+    g = _parse_units_kept(pair.gold, pair.ctx.timeout)
+    p = _parse_units_kept(pair.pred, pair.ctx.timeout)
+    letters = {str(x) for e in g if hasattr(e, "free_symbols") for x in e.free_symbols}
+    dropped = {str(x) for e in pair.gold_parsed if hasattr(e, "free_symbols")
+               for x in e.free_symbols}  # fmt: skip
+    if not g or not p or not {x for x in letters - dropped if len(x) == 1}:
+        return None
+    return _verify(g, p, pair.ctx.timeout)
+
+
+def _cmp_math_verify(pair: _Pair) -> bool | None:
+    return True if _verify(pair.gold_parsed, pair.pred_parsed, pair.ctx.timeout) else None
+
+
+def _cmp_e_notation(pair: _Pair) -> bool | None:
+    """`3.54e-07`, which Math-Verify reads as 3.54 * e - 7."""
+    m = _E_NOTATION_RE.fullmatch(strip_math_delimiters(pair.pred))
+    if not m:
+        return None
+    as_latex = f"${m.group(1)} \\times 10^{{{int(m.group(2))}}}$"
+    ok = _verify(pair.gold_parsed, parse_gold(as_latex, pair.ctx.timeout), pair.ctx.timeout)
+    return True if ok else None
+
+
+def _cmp_tolerance(pair: _Pair) -> bool | None:
+    return True if _within_tolerance(pair.gold_parsed, pair.pred_parsed, pair.ctx) else None
+
+
+def _cmp_plus_minus(pair: _Pair) -> bool | None:
+    """`\\frac{1\\pm\\sqrt{17}}{4}`: Math-Verify reads one value; the gold is both."""
+    if pair.gold.count("\\pm") != 1:
+        return None
+    plus, minus = pair.gold.replace("\\pm", "+"), pair.gold.replace("\\pm", "-")
+    both = parse_gold(plus + ", " + minus, pair.ctx.timeout)
+    return True if both and _verify(both, pair.pred_parsed, pair.ctx.timeout) else None
+
+
+_PERCENT_RE = re.compile(
+    r"^\s*\$?\s*([-+]?\d+(?:\.\d+)?)\s*(?:\\?%|\\text\{\s*\\?%\s*\})\s*\$?\s*$"
+)
+
+
+def _cmp_percent(pair: _Pair) -> bool | None:
+    """A percent answer `p%` equals a bare gold `p` exactly (`50.0%` for 50; Math-Verify
+    compares an integer gold with the percent exactly and so accepts `50%` but not `50.0%`).
+    The other directions are Math-Verify's own: a percent gold accepts the bare `p` and
+    `p/100` (`28` and `0.28` for `28\\%`), and a percent answer equals `p/100` (`28%` for
+    `7/25`)."""
+    m = _PERCENT_RE.match(pair.pred)
+    if not m or "%" in pair.gold:
+        return None
+    g = _exact_rational(pair.gold_parsed)
+    gv = g if g is not None else _number_of(pair.gold_parsed)
+    return True if gv is not None and Fraction(m.group(1)) == Fraction(str(gv)) else None
+
+
+_SET_BUILDER_RE = re.compile(r"^\\\{\s*[a-z]\s*(?:\\mid|\||:|\\colon)\s*(.+?)\s*\\\}$", re.DOTALL)
+_OR_RE = re.compile(r"\s*(?:\\text\{\s*or\s*\}|\bor\b|\\lor|\\vee)\s*")
+
+
+def _cmp_set_builder(pair: _Pair) -> bool | None:
+    """`\\{x \\mid -2 \\le x \\le 7\\}` is the relation it states (`[-2, 7]`); "or" in it is
+    a union. Math-Verify compares sets with relations, not set-builder notation."""
+    for side in (pair.pred, pair.gold):
+        m = _SET_BUILDER_RE.match(strip_math_delimiters(side).replace("\\left", "")
+                                  .replace("\\right", ""))  # fmt: skip
+        if m:
+            break
+    else:
+        return None
+    parts = [x for x in _OR_RE.split(m.group(1)) if x.strip()]
+    rewritten = " \\cup ".join(parts) if len(parts) > 1 else m.group(1)
+    if side is pair.pred:
+        p = parse_gold(rewritten, pair.ctx.timeout) if len(parts) == 1 else _union(parts, pair)
+        return True if p and _verify(pair.gold_parsed, p, pair.ctx.timeout) else None
+    g = parse_gold(rewritten, pair.ctx.timeout) if len(parts) == 1 else _union(parts, pair)
+    return True if g and _verify(g, pair.pred_parsed, pair.ctx.timeout) else None
+
+
+def _union(relations: list[str], pair: _Pair) -> tuple[Any, ...]:
+    """The union of the sets that one-variable relations (`x < -2`, `x > 3`) describe."""
+    import sympy
+
+    sets = []
+    for rel in relations:
+        parsed = parse_gold(rel, pair.ctx.timeout)
+        expr = next((e for e in parsed if isinstance(e, sympy.Basic)), None)
+        if expr is None or len(expr.free_symbols) != 1:
+            return ()
+        try:
+            sets.append(expr.as_set())
+        except Exception:  # not a relation sympy can solve
+            return ()
+    return (sympy.Union(*sets),)
+
+
+_BINOMIAL_RES = (
+    re.compile(r"\bC\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)"),  # C(8, 2)
+    re.compile(r"(?:\{\s*\}\s*)?_\{?(\d+)\}?\s*C_\{?(\d+)\}?"),  # _8C_2, {}_{8}C_{2}
+    re.compile(r"\b(\d+)\s*C\s*(\d+)\b"),  # 8C2
+    re.compile(r"\b(\d+)\s+choose\s+(\d+)\b", re.IGNORECASE),  # 8 choose 2
+)
+
+
+def _cmp_binomial(pair: _Pair) -> bool | None:
+    """`C(8,2)`, `_8C_2`, `8C2`, "8 choose 2": written as `\\binom{8}{2}`, which Math-Verify
+    reads (it also reads `{8 \\choose 2}` and `\\dbinom`)."""
+    text = pair.pred
+    for pattern in _BINOMIAL_RES:
+        text = pattern.sub(lambda m: f"\\binom{{{m.group(1)}}}{{{m.group(2)}}}", text)
+    if text == pair.pred:
+        return None
+    p = parse_gold(text, pair.ctx.timeout)
+    return True if p and _verify(pair.gold_parsed, p, pair.ctx.timeout) else None
+
+
+def _cmp_clock_hour(pair: _Pair) -> bool | None:
+    """A clock time on the hour (`2:00 pm`) for a gold that is that hour (`2`: GSM8K's "what
+    time" golds are bare hours)."""
+    minutes = to_minutes(pair.pred)
+    gold = pair.gold.strip()
+    if minutes is None or minutes % 60 or not re.fullmatch(r"\d{1,2}", gold):
+        return None
+    hour = minutes // 60
+    return True if int(gold) in (hour, hour % 12 or 12) else None
+
+
+#: How an answer can equal a gold, in order: the first rule with a say decides.
+COMPARE_RULES: tuple[CompareRule, ...] = (
+    CompareRule("unit_variable", _cmp_unit_variable),
+    CompareRule("math_verify", _cmp_math_verify),
+    CompareRule("e_notation", _cmp_e_notation),
+    CompareRule("tolerance", _cmp_tolerance),
+    CompareRule("plus_minus", _cmp_plus_minus),
+    CompareRule("percent", _cmp_percent),
+    CompareRule("set_builder", _cmp_set_builder),
+    CompareRule("binomial", _cmp_binomial),
+    CompareRule("clock_hour", _cmp_clock_hour),
+)
+
+
 def _judge_one(
     gold: str, parsed: Any, pred: str, box: str | None, ctx: _Ctx
 ) -> tuple[bool | None, str]:
-    """Math-Verify's verdict on one gold, with the benchmark's tolerance and malformed check.
+    """The verdict of `COMPARE_RULES` on one gold: `(equal, rule)`; `(None, "bad_gold")` for
+    a gold Math-Verify cannot read.
 
     `box` is the raw final box, if any: one with unbalanced brackets is malformed (Math-Verify
     repairs `\\boxed{\\left( 2 + 3 }` into 5). Its extracted text is not checked, since it
@@ -756,21 +945,30 @@ def _judge_one(
         return None, "bad_gold"
     if box is not None and not _balanced(box) and _balanced(strip_math_delimiters(gold)):
         return False, "malformed_answer"
-    if _verify(g, parsed, ctx.timeout):
-        return True, "math_verify"
-    e_note = _E_NOTATION_RE.fullmatch(strip_math_delimiters(pred))
-    if e_note:  # Math-Verify reads `3.54e-07` as 3.54 * e - 7
-        as_latex = f"${e_note.group(1)} \\times 10^{{{int(e_note.group(2))}}}$"
-        if _verify(g, parse_gold(as_latex, ctx.timeout), ctx.timeout):
-            return True, "e_notation"
-    if _within_tolerance(g, parsed, ctx):
-        return True, "tolerance"
-    if gold.count("\\pm") == 1:  # `\\frac{1\\pm\\sqrt{17}}{4}`: Math-Verify reads one value
-        plus, minus = gold.replace("\\pm", "+"), gold.replace("\\pm", "-")
-        both = parse_gold(plus + ", " + minus, ctx.timeout)
-        if both and _verify(both, parsed, ctx.timeout):
-            return True, "plus_minus"
+    pair = _Pair(gold, g, pred, parsed, ctx)
+    for rule in COMPARE_RULES:
+        equal = rule.equal(pair)
+        if equal is not None:
+            return equal, rule.name
     return False, "math_verify"
+
+
+_UNIT_VARIABLE_RE = re.compile(r"(?:\d|\})\s*[a-zA-Z](?![a-zA-Z{])|(?<![\\a-zA-Z])[a-zA-Z]\s*$")
+
+
+@lru_cache(maxsize=1024)
+def _parse_units_kept(text: str, timeout: int) -> tuple[Any, ...]:
+    """Math-Verify's parse with its unit removal off (a letter after a number stays)."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+    from math_verify.parser import NormalizationConfig
+
+    norm = NormalizationConfig(basic_latex=True, units=False, malformed_operators=True,
+                               nits=True, boxed="all")  # fmt: skip
+    text = _prepare(text)
+    delimited = re.search(r"(?<!\\)\$", text) or "\\boxed" in text
+    config = [LatexExtractionConfig(normalization_config=norm), ExprExtractionConfig()]
+    return tuple(parse(text if delimited else f"${text}$", extraction_config=config,
+                       parsing_timeout=timeout))  # fmt: skip
 
 
 _E_NOTATION_RE = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+))[eE]([-+]?\d+)")
@@ -782,13 +980,20 @@ def _gold_elements(golds: list[str], multi_answer: bool) -> list[str]:
     return answer_elements(golds[0])
 
 
+_PAREN_LETTER_RE = re.compile(r"\s*\$?\s*(?:\\text\{\s*)?\(\s*[A-Ea-e]\s*\)\s*\}?\s*\$?\s*")
+
+
 def _format_rule(gold: str, kind: str, rules: AnswerRules) -> str | None:
     """The named rule for a gold Math-Verify does not read, or None for Math-Verify."""
     if "\\boxed" in gold:
         return None
     if kind == "bool" or (rules.options and to_bool(gold) is not None and not kind):
         return "bool_answer"
-    if kind == "option" or (rules.options and to_option(gold) is not None):
+    if (
+        kind == "option"
+        or (rules.options or _PAREN_LETTER_RE.fullmatch(gold))
+        and to_option(gold) is not None
+    ):
         return "option_answer"
     if to_minutes(gold) is not None:
         return "clock_time"
@@ -799,52 +1004,40 @@ def _format_rule(gold: str, kind: str, rules: AnswerRules) -> str | None:
     return None
 
 
-def _judge_by_rule(
-    rule: str, response: str, boxes: list[str], golds: list[str], ctx: _Ctx
-) -> Verdict:
-    """Verdict of a named format rule on the final answer of the response."""
+def _judge_by_rule(rule: str, item: _Item) -> Verdict:
+    """Verdict of a named format rule on the final answer: the final box, else the final
+    anchor's clause (words kept), else Math-Verify's unanchored extraction (strings for
+    options: "therefore I think it's B")."""
+    boxes, a, ctx, golds = item.boxes, item.anchor, item.ctx, item.golds
     distinct = list(dict.fromkeys(normalize_text(b) for b in boxes))
     if len(distinct) > 1:
         return Verdict(" ; ".join(boxes), False, "hedge", "hedge")
-    if rule == "option_answer" and not boxes:
-        # Math-Verify's string extraction finds the option ("therefore I think it's B")
+    if boxes:
+        pred: str | None = boxes[-1]
+    elif a is not None:
+        pred = a.clause
+    elif rule == "option_answer":
         labels = LETTER_OPTIONS if re.fullmatch(r"\s*[A-E]\s*", golds[0]) else PAREN_OPTIONS
-        pred = parse_response(response, ctx.timeout, options=labels)[1]
-        pred = pred or _sentence_answer(response, ctx, rule)
+        pred = parse_response(item.response, ctx.timeout, options=labels)[1]
     else:
-        pred = boxes[-1] if boxes else _sentence_answer(response, ctx, rule)
+        pred = parse_response(item.response, ctx.timeout)[1]
     if pred is None or not pred.strip():
         return Verdict(None, False, "no_answer", "no_answer")
+    # read by Math-Verify's unanchored extraction: named so (such a sample does not vote)
+    rule_name = "unanchored" if not boxes and a is None else rule
     gold = golds[0]
     if rule == "bool_answer":
         ok = to_bool(pred) == to_bool(gold)
     elif rule == "option_answer":
-        ok = to_option(pred) == to_option(gold)
+        letter = to_option(pred)
+        if letter is None and not boxes and a is not None:  # "for sure D, it can't be A"
+            first = re.search(r"\(([A-Ea-e])\)|(?<![\w'])([A-E])(?![\w'])", a.clause)
+            letter = next(g for g in first.groups() if g).lower() if first else None
+        ok = letter is not None and letter == to_option(gold)
     elif rule == "clock_time":
         ok = to_minutes(pred) == to_minutes(gold)
     elif rule == "word_answer":
         ok = to_words(pred) == to_words(gold)
     else:
         ok = any(normalize_text(g) == normalize_text(pred) for g in golds)
-    return Verdict(pred, ok, "ok", rule)
-
-
-_ANSWER_IS_RE = re.compile(
-    r"(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*(.{1,80}?)(?:\.\s|\.$|\n|$| I hope)",
-    re.IGNORECASE,
-)
-
-
-def _sentence_answer(response: str, ctx: _Ctx, rule: str) -> str | None:
-    """For a word, boolean, option, time or list gold without a box: "the answer is X".
-
-    Math-Verify extracts mathematics, not words, so these formats need the answer sentence
-    (measured: "The answer is false." gives Math-Verify nothing); else Math-Verify's own
-    extracted text (`$odd$`, `$12:00$`; string extraction for options).
-    """
-    found = None
-    for m in _ANSWER_IS_RE.finditer(response):
-        found = m.group(1)
-    if found is not None:
-        return found.strip().strip("$").strip()
-    return parse_response(response, ctx.timeout, options=rule == "option_answer")[1]
+    return Verdict(pred, ok, "ok", rule_name, rule if rule_name != rule else "")

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,17 @@ class BuildSettings:
             grade=build_dataclass(GradeConfig, settings, where),
             server=build_dataclass(ServerConfig, settings, where),
         )
+
+    @property
+    def grading(self) -> GradeConfig:
+        """The grading settings a build uses: `require_anchor` null takes the sampling
+        template's record (`deepseekmath`, `chat` ask for an anchored answer)."""
+        from dart_hf.prompts import get_template
+
+        if self.grade.require_anchor is not None:
+            return self.grade
+        anchored = get_template(self.sampling.template).anchored
+        return replace(self.grade, require_anchor=anchored)
 
     def to_dict(self) -> dict[str, Any]:
         """Flat plain form, as saved to `recipe.yaml` (no secret: `ServerConfig.to_record`)."""
@@ -255,7 +266,7 @@ def _run_round(
         stream = dataclasses.replace(stream, overlap_grading=overlap)
     run = executor.run_round(
         todo, folder, engine_spec=spec, sampling=s.sampling, round=r, seed=s.build.seed,
-        shard_size=s.build.shard_size, grade=s.grade, progress=progress, stream=stream,
+        shard_size=s.build.shard_size, grade=s.grading, progress=progress, stream=stream,
     )  # fmt: skip
     graded = run.graded
     write_arrow(graded, folder.graded)
@@ -377,7 +388,7 @@ def vote_phase(
                       pc.equal(rows["answer"], ""))  # fmt: skip
     if golds and pc.any(pending).as_py():
         fresh = graded.remove_columns([c for c in GRADE_COLUMNS if c in graded.column_names])
-        regraded = executor.grade(gold_majority.apply_golds(fresh, golds), s.grade)
+        regraded = executor.grade(gold_majority.apply_golds(fresh, golds), s.grading)
         target = folder.round(gold_majority.VOTE_ROUND).graded
         write_arrow(regraded, target)
         graded = Dataset.from_file(str(target))
@@ -477,7 +488,7 @@ def gold_audit_columns(pool: Dataset, state: dars.State, cfg: BuildConfig) -> di
 
     ids = list(state["id"])
     unsolved = pa.array([q for q, c in zip(ids, state["corrects"], strict=True) if c == 0])
-    cols = ["id", "pred", "correct", "grade_status"]
+    cols = ["id", "pred", "correct", "grade_status", "verdict_source"]
     table = pool.data.table.select(cols) if len(unsolved) else None
     if table is not None:
         table = table.filter(pc.is_in(table["id"], value_set=unsolved))
@@ -485,8 +496,9 @@ def gold_audit_columns(pool: Dataset, state: dars.State, cfg: BuildConfig) -> di
     config = gold_audit.GoldAuditConfig(cfg.gold_min_votes, cfg.gold_min_share,
                                         cfg.exclude_disputed)  # fmt: skip
     return gold_audit.audit_pool(
-        ids, sub["id"], sub["pred"], sub["correct"], sub["grade_status"], config
-    )
+        ids, sub["id"], sub["pred"], sub["correct"], sub["grade_status"], config,
+        sources=sub["verdict_source"],
+    )  # fmt: skip
 
 
 def query_info(

@@ -64,11 +64,16 @@ class GradeConfig:
         timeout_s: Hard wall-clock limit per item; a worker past it is killed and replaced.
         num_proc: Worker processes of the grading pool.
         benchmark: Force per-benchmark gold handling; None reads the row's `source`.
+        require_anchor: A response must state its answer (a box, `#### N`, "the answer is
+            ...", an `Answer:` line, ...; `dart_hf.anchors`); one that does not is graded
+            `no_answer`. None: builds take it from the sampling template's record
+            (`prompts.Template.anchored`), grading and evaluation read unanchored answers too.
     """
 
     timeout_s: float = 5.0
     num_proc: int = 1
     benchmark: str | None = None
+    require_anchor: bool | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.timeout_s):
@@ -79,6 +84,10 @@ class GradeConfig:
             raise DartError(f"timeout_s must be > 0, got {self.timeout_s}")
         if self.num_proc < 1:
             raise DartError(f"num_proc must be >= 1, got {self.num_proc}")
+        if self.require_anchor is not None and not isinstance(self.require_anchor, bool):
+            raise DartError(
+                f"require_anchor must be true, false or null, got {self.require_anchor!r}"
+            )
 
 
 def resolve_section(

@@ -6,8 +6,11 @@ A query's `gold_status` is
 - `disputed`: no sample agrees with the gold, while a clear majority of the samples that gave
   an answer agree on one other answer: at least `min_votes` of them, and more than
   `min_share` of the voting samples. Samples that are `no_answer`, `hedge`, `truncated`,
-  `timeout` or `error` do not vote. A disputed gold is often a wrong gold (DART-Math's pools
-  have some), and its query would otherwise look maximally hard and draw the most samples;
+  `timeout` or `error` do not vote, nor do samples that state no answer and were read by
+  Math-Verify's unanchored extraction (`verdict_source` `unanchored`, issue 26): a stray
+  number of an unfinished response is not a vote. A disputed gold is often a wrong gold
+  (DART-Math's pools have some), and its query would otherwise look maximally hard and draw
+  the most samples;
 - `ok`: anything else (some sample agrees with the gold, or no clear majority).
 
 Votes are counted on the grader's extracted answers (`pred`): first grouped by their spelling,
@@ -30,10 +33,12 @@ from dart_hf.errors import DartError
 GOLD_STATUSES = ("ok", "unparseable", "disputed")
 #: Statuses whose samples vote (the others gave no single final answer).
 VOTING_STATUSES = ("ok",)
+#: Verdict sources whose samples do not vote: no answer was stated (`answers.judge`).
+NON_VOTING_SOURCES = ("unanchored",)
 #: Largest spellings compared pairwise per query.
 MAX_GROUPS = 12
 #: Bump when a change alters audit output.
-AUDIT_VERSION = "1"
+AUDIT_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -99,13 +104,20 @@ def audit_query(
     config: GoldAuditConfig,
     *,
     timeout: int = 5,
+    sources: Sequence[str | None] | None = None,
 ) -> GoldVerdict:
-    """Gold status of one query from its graded samples."""
+    """Gold status of one query from its graded samples (`sources`: their `verdict_source`;
+    a sample read by the unanchored extraction does not vote)."""
     if not statuses or all(s == "bad_gold" for s in statuses):
         return GoldVerdict("unparseable" if statuses else "ok")
     if any(c is True for c in correct):
         return GoldVerdict("ok")
-    votes = [p for p, s in zip(preds, statuses, strict=True) if s in VOTING_STATUSES and p]
+    kinds = sources if sources is not None else [None] * len(statuses)
+    votes = [
+        p
+        for p, s, k in zip(preds, statuses, kinds, strict=True)
+        if s in VOTING_STATUSES and k not in NON_VOTING_SOURCES and p
+    ]
     answer, n = majority_answer([v for v in votes if v is not None], timeout=timeout)
     if answer is not None and n >= config.min_votes and n > config.min_share * len(votes):
         return GoldVerdict("disputed", answer, n, len(votes))
@@ -121,6 +133,7 @@ def audit_pool(
     config: GoldAuditConfig,
     *,
     timeout: int = 5,
+    sources: Sequence[str | None] | None = None,
 ) -> dict[str, list[Any]]:
     """Audit every query of a graded pool.
 
@@ -129,6 +142,7 @@ def audit_pool(
         sample_ids: Query id of each graded sample.
         preds, correct, statuses: The grader's columns of each sample.
         config: Thresholds.
+        sources: The grader's `verdict_source` of each sample (None: every sample may vote).
         timeout: Math-Verify's timeout when answers are compared.
 
     Returns:
@@ -152,6 +166,7 @@ def audit_pool(
             [statuses[i] for i in idx],
             config,
             timeout=timeout,
+            sources=None if sources is None else [sources[i] for i in idx],
         )
         out["gold_status"].append(v.status)
         out["gold_majority"].append(v.majority if v.status == "disputed" else None)

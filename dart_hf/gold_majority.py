@@ -8,10 +8,11 @@ vote), and the largest answer becomes the query's gold when it is a clear majori
 query without one is left out (stop reason `NO_MAJORITY`) and counted. Such a gold is a model
 vote, not a verified answer: a model that is consistently wrong makes a wrong gold.
 
-A sample votes with the answer the grader would read from it: the distinct final boxes
-(`answers.final_answer_text`, as gold answers are read from MATH solutions), else
-Math-Verify's extraction; a response cut at `max_tokens`, an unclosed last box or no answer
-at all does not vote.
+A sample votes with the answer it states (`anchors.final_anchor`): the distinct final boxes
+(`anchors.final_answer_text`, as gold answers are read from MATH solutions), else the value
+of its last answer statement ("the answer is 18", `#### 18`, an `Answer:` line, ...). A
+response cut at `max_tokens`, an unclosed last box, or one that states no answer (issue 26:
+a stray number of an unfinished response is not a vote) does not vote.
 
 Fail rates measured on the samples that voted would be biased: a query's fail rate could never
 exceed 1 - its vote share (at most 1 - `gold_min_share`). So the vote phase only sets the gold;
@@ -22,7 +23,6 @@ as well and kept like any other sample.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset
 
-from dart_hf.answers import final_answer_text, parse_response
+from dart_hf.anchors import final_anchor, final_answer_text
 from dart_hf.config import DarsConfig
 from dart_hf.dars import State, freeze_difficulty
 from dart_hf.gold_audit import GoldAuditConfig, majority_answer
@@ -40,11 +40,9 @@ NO_MAJORITY = "no_majority"
 """Stop reason of a query left out because its vote phase found no clear majority."""
 VOTE_ROUND = 0
 FAIL_RATE_ROUND = 1
-VOTE_VERSION = "1"
+VOTE_VERSION = "2"
 """Bump when `vote_batch` output changes."""
 TABLE_COLUMNS = ("id", "gold_source", "gold_majority", "gold_majority_votes", "gold_voters")
-
-_BOX = re.compile(r"\\(?:boxed|fbox)\b")
 
 
 def response_answer(
@@ -55,14 +53,18 @@ def response_answer(
     Args:
         response: The response text.
         finish_reason: `length` (cut at max_tokens) and a failed request do not vote.
-        timeout: Math-Verify's parsing timeout for a response without a box.
+        timeout: Unused (votes are read from the text alone); kept for callers.
     """
+    del timeout
     if not response or finish_reason not in (None, "stop"):  # cut, or no completion
         return None
-    if _BOX.search(response):
+    anchor = final_anchor(response)
+    if anchor is None:
+        return None
+    if anchor.kind == "boxed":
         return final_answer_text(response)  # None for an unclosed last box
-    _, extracted = parse_response(response, timeout)
-    return extracted.strip() if extracted and extracted.strip() else None
+    value = anchor.value.strip() if anchor.value else ""
+    return value or None
 
 
 def vote_batch(

@@ -33,7 +33,7 @@ from dart_hf.errors import DartError
 logger = logging.getLogger(__name__)
 
 #: Bump when a change alters grading output (it is part of `fn_kwargs`, so caches refresh).
-GRADE_VERSION = "2"
+GRADE_VERSION = "3"
 #: Columns read when present, beside the response and answer columns.
 OPTIONAL_COLUMNS = ("answers", "answer_type", "multi_answer", "unit", "tolerance")
 _START_TIMEOUT_S = 120.0
@@ -299,6 +299,8 @@ def grade_batch(
             "benchmark": config.benchmark or _cell(batch, "source", i),
             "timeout": timeout,
         }
+        if config.require_anchor:
+            item["require_anchor"] = True
         for name in OPTIONAL_COLUMNS:
             value = _cell(batch, name, i)
             if value is not None and (name != "answers" or use_answers):

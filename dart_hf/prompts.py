@@ -1,11 +1,14 @@
 """Prompt templates: a registry of named templates, each with its stop strings.
 
-| name | use | stops |
-|---|---|---|
-| `deepseekmath` | DART synthesis prompt (DeepSeekMath-7B-RL, zero-shot) | `User:`, `Assistant:` |
-| `alpaca` | evaluation prompt of DART models (zero-shot) | `### Instruction:`, `### Response:` |
-| `qa` | few-shot "Question: ... Answer: ..." for base models | `Question:` |
-| `chat` | the tokenizer's chat template + the step-by-step instruction | (the model's EOS) |
+| name | use | stops | anchored |
+|---|---|---|---|
+| `deepseekmath` | DART synthesis prompt (DeepSeekMath-7B-RL) | `User:`, `Assistant:` | yes |
+| `alpaca` | evaluation prompt of DART models (zero-shot) | `### Instruction:` ... | no |
+| `qa` | few-shot "Question: ... Answer: ..." for base models | `Question:` | no |
+| `chat` | the tokenizer's chat template + step-by-step instruction | (the model's EOS) | yes |
+
+A template that asks for an anchored answer (`anchored`) makes builds grade with
+`require_anchor`: a sampled response that states no answer is `no_answer`, not a training row.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class Template:
         few_shot: Whether it takes (query, response) exemplars.
         chat: Whether it renders through the tokenizer's chat template.
         description: One line for cards and `--help`.
+        anchored: Whether the prompt asks for an explicitly stated answer (`\\boxed{}`); builds
+            then grade with `GradeConfig.require_anchor` (`dart_hf.anchors`).
     """
 
     name: str
@@ -38,6 +43,7 @@ class Template:
     few_shot: bool = False
     chat: bool = False
     description: str = ""
+    anchored: bool = False
 
     def __post_init__(self) -> None:
         if "{query}" not in self.text:
@@ -52,6 +58,7 @@ TEMPLATES: dict[str, Template] = {
             text="User: {query}\n" + STEP_BY_STEP + "\n\nAssistant:",
             stop=("User:", "Assistant:"),
             description="DART-Math synthesis prompt (DeepSeekMath-7B-RL, zero-shot)",
+            anchored=True,
         ),
         Template(
             name="alpaca",
@@ -75,6 +82,7 @@ TEMPLATES: dict[str, Template] = {
             text="{query}\n" + STEP_BY_STEP,
             chat=True,
             description="the model's chat template with the step-by-step instruction",
+            anchored=True,
         ),
     )
 }

@@ -210,7 +210,7 @@ def _grade_round(
         return target
     raw = sampling.load_samples(folder.round(r), n_shards)
     logger.info("regrading round %d: %d samples", r, len(raw))
-    graded = make_executor(ExecutorSpec()).grade(raw, s.grade)
+    graded = make_executor(ExecutorSpec()).grade(raw, s.grading)
     arrow_io.write_arrow(graded, target)
     return target
 

@@ -235,11 +235,11 @@ def test_unknown_benchmark_is_default_in_rows_but_error_when_forced() -> None:
 
 # The issue's reported failures (issue 12), each with what must happen.
 ISSUE_CASES = [
-    # Minerva-style answers: Math-Verify's extraction reads them.
+    # Minerva-style answers: read from their anchor (issue 26: an `Answer:` line, a phrase).
     (r"Final Answer: The final answer is $10,\!000$. I hope it is correct.", "10000",
-     True, "ok", "math_verify"),
-    (r"The final answer is $14{,}916$", "14916", True, "ok", "math_verify"),
-    (r"Final Answer: The largest $n$ is 34.", "34", True, "ok", "math_verify"),
+     True, "ok", "answer_line"),
+    (r"The final answer is $14{,}916$", "14916", True, "ok", "answer_phrase"),
+    (r"Final Answer: The largest $n$ is 34.", "34", True, "ok", "answer_line"),
     # Integers are exact: no tolerance outside the benchmarks that define one.
     (r"\boxed{1000001}", "1000000", False, "ok", "math_verify"),
     (r"\boxed{123456789}", "123456788", False, "ok", "math_verify"),
@@ -276,9 +276,11 @@ def test_issue_cases(response: str, gold: str, correct: bool, status: str, sourc
     assert v.status in STATUSES and v.source in VERDICT_SOURCES
 
 
-def test_pred_is_what_math_verify_extracted() -> None:
+def test_pred_is_the_anchored_value_or_what_math_verify_extracted() -> None:
     v = judge(r"Final Answer: The final answer is $10,\!000$. I hope it is correct.", "10000")
-    assert v.pred == "10,000"
+    assert v.pred == "10000"  # the answer line's value, separators removed
+    v = judge(r"We get $10,\!000$ in all.", "10000")
+    assert (v.pred, v.source) == ("10,000", "unanchored")  # Math-Verify's extracted text
 
 
 def test_a_prediction_never_makes_bad_gold() -> None:
@@ -301,19 +303,19 @@ MIXED_AND_OPTIONS = [
     (r"\boxed{\frac{9}{5}}", r"1\frac{4}{5}", {}, True, "mixed_number"),
     (r"\boxed{\frac{4}{5}}", r"1\frac{4}{5}", {}, False, "math_verify"),
     ("The answer is 4 4/9.", "40/9", {}, True, "mixed_number"),  # [MV] newer tests
-    ("The answer is 4 4/9.", "4", {}, False, "math_verify"),
-    ("11/10 4/9", "139/90", {}, False, "math_verify"),  # not a mixed number
+    ("The answer is 4 4/9.", "4", {}, False, "answer_phrase"),
+    ("11/10 4/9", "139/90", {}, False, "unanchored"),  # not a mixed number
     # Options found by Math-Verify's string extraction (lighteval's tests).
-    ("therefore I think it's B", "B", {"answer_type": "option"}, True, "option_answer"),
-    ("(D) Alina", "D", {"answer_type": "option"}, True, "option_answer"),
+    ("therefore I think it's B", "B", {"answer_type": "option"}, True, "unanchored"),
+    ("(D) Alina", "D", {"answer_type": "option"}, True, "unanchored"),
     ("The answer is for sure D, it can't be A or B", "D", {"answer_type": "option"}, True,
      "option_answer"),
     (r"The answer is (c) \(J_g(\theta) = 2J_f(\theta)\).", "(c)", {"benchmark": "theoremqa"},
      True, "option_answer"),
     # Tiny exact values Math-Verify's evalf comparison calls equal (its issue 14).
-    (r"$\frac{1}{2006!}$", r"$\frac{1}{2004!}$", {}, False, "math_verify"),
-    (r"$\frac{1}{2^{98}}$", r"$\frac{1}{2^{99}}$", {}, False, "math_verify"),
-    (r"$1 + \frac{1}{\mathrm{e}}$", r"$1 - \frac{1}{\mathrm{e}}$", {}, False, "math_verify"),
+    (r"$\frac{1}{2006!}$", r"$\frac{1}{2004!}$", {}, False, "unanchored"),
+    (r"$\frac{1}{2^{98}}$", r"$\frac{1}{2^{99}}$", {}, False, "unanchored"),
+    (r"$1 + \frac{1}{\mathrm{e}}$", r"$1 - \frac{1}{\mathrm{e}}$", {}, False, "unanchored"),
 ]  # fmt: skip
 
 
@@ -323,3 +325,165 @@ def test_mixed_numbers_options_and_exact_values(
 ) -> None:
     v = judge(response, gold, **extra)
     assert (v.correct, v.source) == (correct, source), v
+
+
+# --- issue 26: anchors first -----------------------------------------------------------------
+
+# (response, gold, correct, verdict_source): the last anchor decides; the order of anchor kinds
+# (`anchors.ANCHOR_RULES`) only breaks ties within one line.
+ORDERING_CASES = [
+    # a box, then a different `####` on a later line: the `####` is the final answer
+    ("So $\\boxed{5}$.\n\n#### 7", "7", True, "hash_answer"),
+    ("So $\\boxed{5}$.\n\n#### 7", "5", False, "hash_answer"),
+    # `####`, then a box on a later line: the box
+    ("#### 7\nOn checking, the answer is $\\boxed{5}$.", "5", True, "text_match"),
+    # a phrase and a box on the same line: the box (first in the order)
+    ("The final answer is 4, i.e. $\\boxed{5}$.", "5", True, "text_match"),
+    ("The final answer is 4, i.e. $\\boxed{5}$.", "4", False, "math_verify"),
+    # a boxed intermediate result, then "the answer is" on a later line
+    ("We get $\\boxed{12}$ apples.\nSo the answer is 15.", "15", True, "answer_phrase"),
+    ("We get $\\boxed{12}$ apples.\nSo the answer is 15.", "12", False, "answer_phrase"),
+    # a `# Answer` section (PRM800K) after reasoning with other numbers
+    ("Step 1: 9 * 2 = 18.\n\n# Answer\n\n17", "18", False, "answer_section"),
+    ("Step 1: 9 * 2 = 18.\nStep 2: 18 - 1 = 17.\n\n# Answer\n\n17", "17", True, "answer_section"),
+    # a JSON answer field after a boxed value in the reasoning
+    ('{"reasoning": "... so $\\\\boxed{6}$ ...",\n "answer": "8"}', "8", True, "json_answer"),
+    # an `Answer:` line after prose with the gold in it
+    ("There are 6 cages of 8.\nAnswer: 6", "6", True, "answer_line"),
+    ("There are 6 cages of 8.\nAnswer: 8", "6", False, "answer_line"),
+    # a `####` heading is not an answer ("#### Step 2"), and a phrase with no value is none
+    ("#### Step 2\nThe final answer is: $\\boxed{3}$", "3", True, "text_match"),
+    # a correction: the last statement wins
+    ("The answer is 12.\nWait, I made an error. The answer is 14.", "14", True, "answer_phrase"),
+]
+
+
+@pytest.mark.parametrize(("response", "gold", "correct", "source"), ORDERING_CASES)
+def test_the_last_anchor_is_the_final_answer(
+    response: str, gold: str, correct: bool, source: str
+) -> None:
+    v = judge(response, gold)
+    assert (v.correct, v.source) == (correct, source), v
+
+
+# The value of a text anchor: to the end of its clause, trailing words and units dropped.
+VALUE_CASES = [
+    ("The answer is 18 dollars per day.", "18", True),
+    ("The answer is 18, since 9 * 2 = 18 and 3 + 4 = 7.", "18", True),
+    ("The answer is 18, since 9 * 2 = 18 and 3 + 4 = 7.", "7", False),
+    ("The final answer is 32 + 8 + 4 + 4 = 18 + 8 + 16 = 24.", "24", True),  # a chain's end
+    ("The final answer is 32 + 8 + 4 + 4 = 18 + 8 + 16 = 24.", "48", False),
+    ("The answer is $1,260.", "1260", True),  # currency and separators
+    ('"answer": "$131,250"', "131250", True),
+    ('"answer": "John makes $1260 in a full 7-day week."', "1260", True),  # a sentence
+    ('"answer": "2000 / 10 = 200 bags, 200 bags * $5/bag = $1000"', "1000", True),
+    ("Final Answer: The largest $n$ is 34.", "34", True),
+    ("Answer: 2x + 3", "2x+3", True),  # a variable after a number is not a unit
+    ("The answer is 4 or 5.", "4", False),  # two values: not the gold
+]
+
+
+@pytest.mark.parametrize(("response", "gold", "correct"), VALUE_CASES)
+def test_anchor_values(response: str, gold: str, correct: bool) -> None:
+    assert judge(response, gold).correct is correct
+
+
+def test_compound_quantities_are_read_whole_or_not_at_all() -> None:
+    # ZeroEval (WildEval/ZeroEval result_dirs/gsm/yi-large-preview.json, gsm8k-main-test-#830,
+    # commit 8c1485e): "answer": "18 hours and 48 minutes" for gold 1128 (minutes)
+    text = '"answer": "18 hours and 48 minutes"'
+    v = judge(text, "1128")
+    assert (v.correct, v.source) == (True, "compound_quantity")
+    assert judge(text, "18").correct is False  # not its first part
+    assert judge("The answer is 18 hours and 48 minutes.", "18.8").correct is True  # in hours
+    v = judge("The answer is 5 feet 6 inches.", "66")  # not a time: not read whole
+    assert (v.correct, v.status) == (False, "no_answer")
+
+
+@pytest.mark.parametrize("require_anchor", [False, True])
+def test_an_unanchored_answer_is_no_answer_when_one_is_required(require_anchor: bool) -> None:
+    cut = "First, 9 * 2 = 18. Then she has 18 eggs and sells"  # cut off, no answer stated
+    v = judge(cut, "18", require_anchor=require_anchor)
+    if require_anchor:
+        assert (v.correct, v.status, v.source) == (False, "no_answer", "no_anchor")
+    else:  # evaluation reads it leniently (Math-Verify's unanchored extraction)
+        assert v.source == "unanchored" and v.status == "ok"
+    v = judge("So she makes 18 dollars.\n#### 18", "18", require_anchor=require_anchor)
+    assert (v.correct, v.source) == (True, "hash_answer")
+
+
+# --- issue 26: percent, units, options, notation ---------------------------------------------
+
+# The percent rule's direction: a percent answer `p%` equals a bare gold `p` exactly (Math-Verify
+# accepts `50%` but not `50.0%` for 50); Math-Verify's own: `p\%` gold accepts `p` and `p/100`,
+# and `p%` equals `p/100` (`28%` for 7/25).
+PERCENT_CASES = [
+    ("The answer is 50.0%.", "50", True, "percent"),
+    ("$\\boxed{20.0\\%}$", "20", True, "percent"),
+    ('"answer": "12.50%"', "12.5", True, "percent"),
+    ("The answer is 50%.", "50", True, "answer_phrase"),
+    ("$\\boxed{50}$", "50\\%", True, "math_verify"),
+    ("$\\boxed{28\\%}$", "7/25", True, "math_verify"),
+    ("The answer is 51.0%.", "50", False, "answer_phrase"),
+]
+
+
+@pytest.mark.parametrize(("response", "gold", "correct", "source"), PERCENT_CASES)
+def test_percent_direction(response: str, gold: str, correct: bool, source: str) -> None:
+    v = judge(response, gold)
+    assert (v.correct, v.source) == (correct, source), v
+
+
+NOTATION_CASES = [
+    # set-builder against interval (Math-Verify: False)
+    ("$\\boxed{\\{x \\mid -2 \\le x \\le 7\\}}$", "[-2,7]", True, "set_builder"),
+    ("$\\boxed{\\{x : x < 3\\}}$", "(-\\infty, 3)", True, "set_builder"),
+    ("$\\boxed{\\{x : x < 4\\}}$", "(-\\infty, 3)", False, "math_verify"),
+    # binomial notations Math-Verify does not read (it reads \binom, \dbinom, \choose)
+    ("$\\boxed{C(8,2)}$", "28", True, "binomial"),
+    ("$\\boxed{_8C_2}$", "28", True, "binomial"),
+    ('"answer": "8 choose 2"', "28", True, "binomial"),
+    ("$\\boxed{C(8,3)}$", "28", False, "math_verify"),
+    # a variable that looks like a unit is not stripped (Math-Verify: 1/2 h read as 1/2)
+    ("$\\boxed{h/2}$", "\\frac{1}{2}h", True, "unit_variable"),
+    ("$\\boxed{\\frac{1}{2}}$", "\\frac{1}{2}h", False, "unit_variable"),
+    ("$\\boxed{10}$", "10\\text{ cm}", True, "math_verify"),  # a unit in \text is a unit
+    # a clock time on the hour for an hour gold (GSM8K "what time")
+    ('"answer": "2:00 pm"', "2", True, "clock_hour"),
+    ('"answer": "2:30 pm"', "2", False, "json_answer"),
+]
+
+
+@pytest.mark.parametrize(("response", "gold", "correct", "source"), NOTATION_CASES)
+def test_notation_rules(response: str, gold: str, correct: bool, source: str) -> None:
+    v = judge(response, gold)
+    assert (v.correct, v.source) == (correct, source), v
+
+
+OPTION_CASES = [
+    ("The correct option is (B) 12.", "\\text{(B)}", {}, True),
+    ("$\\boxed{B: 12}$", "\\text{(B)}", {}, True),
+    ("$\\boxed{(B)\\ 12}$", "\\text{(B)}", {}, True),
+    ("$\\boxed{\\textbf{(C)}\\ 5}$", "(C)", {}, True),
+    ("So the answer is B.", "\\text{(B)}", {}, True),
+    ("The correct option is (C) 12.", "\\text{(B)}", {}, False),
+    ("The correct option is (b).", "(b)", {"benchmark": "theoremqa"}, True),
+]
+
+
+@pytest.mark.parametrize(("response", "gold", "extra", "correct"), OPTION_CASES)
+def test_options_in_prose_parentheses_and_boxes(
+    response: str, gold: str, extra: dict, correct: bool
+) -> None:
+    v = judge(response, gold, **extra)
+    assert (v.correct, v.source) == (correct, "option_answer"), v
+
+
+def test_rule_lists_are_data_and_every_name_is_a_verdict_source() -> None:
+    from dart_hf.anchors import ANCHOR_KINDS
+    from dart_hf.answers import COMPARE_RULES, JUDGE_RULES
+
+    assert ANCHOR_KINDS[0] == "boxed" and ANCHOR_KINDS[-1] == "answer_phrase"
+    names = [*ANCHOR_KINDS[1:], *(r.name for r in COMPARE_RULES), "unanchored", "no_anchor"]
+    assert set(names) <= set(VERDICT_SOURCES)
+    assert [r.name for r in JUDGE_RULES][-1] == "answer"

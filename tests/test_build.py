@@ -217,8 +217,9 @@ def test_releases_of_a_hand_written_pool(tmp_path: Path) -> None:
     assert released("uniform") == [("q1", "A."), ("q1", "D."), ("q2", "F."), ("q2", "H.")]
     assert released("prop2diff") == [("q1", "A."), ("q2", "F."), ("q2", "H.")]  # q2 short of 3
     assert released("vrt") == [("q1", "A."), ("q2", "F.")]  # survivors among samples 0-2
-    assert figures.filters == {"incorrect": 2, "multiple_boxed": 1, "repetition": 1,
-                                  "non_ascii_answer": 1, "duplicate": 1}  # fmt: skip
+    assert figures.filters == {"incorrect": 2, "failed": 0, "multiple_boxed": 1,
+                               "repetition": 1, "non_ascii_answer": 1,
+                               "duplicate": 1}  # fmt: skip
     assert {k: v.tolist() for k, v in figures.kept.items()} == {
         "uniform": [2, 2], "prop2diff": [1, 2], "vrt": [1, 1]
     }  # fmt: skip
@@ -421,6 +422,19 @@ def test_settings_resolution() -> None:
     assert (paper.dars.k_u, paper.dars.k_p, paper.dars.max_trials) == (40, 192, 8192)
     assert (paper.sampling.temperature, paper.sampling.top_p) == (1.6, 0.95)
     assert paper.sampling.template == "deepseekmath" and paper.sampling.max_tokens == 2048
+
+
+def test_builds_grade_with_the_templates_anchor_record() -> None:
+    """`require_anchor` null takes the template's record (issue 26); set, it wins; it is in
+    the fingerprint's settings."""
+    for template, expected in (("deepseekmath", True), ("chat", True), ("qa", False)):
+        s = build.BuildSettings.from_dict(dict(BASE, template=template))
+        assert s.grade.require_anchor is None and s.grading.require_anchor is expected
+    s = build.BuildSettings.from_dict(dict(BASE, template="chat", require_anchor=False))
+    assert s.grading.require_anchor is False
+    ds = Dataset.from_dict({"id": ["a"], "query": ["q"], "answer": ["1"]})
+    fp = build.fingerprint(build.BuildSettings.from_dict(dict(BASE)).to_dict(), ds)
+    assert "require_anchor" in fp["settings"]
 
 
 def test_stratified_head() -> None:

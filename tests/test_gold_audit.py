@@ -53,6 +53,15 @@ def test_hedges_and_cut_answers_do_not_vote() -> None:
     assert (v.status, v.voters) == ("ok", 2)
 
 
+def test_unanchored_answers_do_not_vote() -> None:
+    """A stray number of a response that states no answer (issue 26) is not a vote."""
+    preds = ["12"] * 6 + ["9"] * 2
+    sources = ["unanchored"] * 6 + ["answer_phrase"] * 2
+    v = audit_query(preds, [False] * 8, ["ok"] * 8, CFG, sources=sources)
+    assert (v.status, v.voters) == ("ok", 2)
+    assert audit_query(preds, [False] * 8, ["ok"] * 8, CFG).status == "disputed"
+
+
 def test_unparseable_gold() -> None:
     assert audit_query(["5"], [None], ["bad_gold"], CFG).status == "unparseable"
 

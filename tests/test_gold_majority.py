@@ -226,7 +226,9 @@ def test_a_pool_whose_rows_all_have_golds_votes_on_nothing() -> None:
         ("So $\\boxed{12}$.", "stop", "12"),
         ("So $\\boxed{12}$.", "length", None),  # cut at max_tokens: no vote
         ("So $\\boxed{12", "stop", None),  # unclosed box
-        ("The answer is 12.", "stop", "12"),  # Math-Verify's extraction
+        ("The answer is 12.", "stop", "12"),  # an answer phrase
+        ("So she makes 12 dollars a day.\n#### 12", "stop", "12"),
+        ("First 3 * 4 = 12, then 12 + 5 = 17 and", "stop", None),  # no answer stated: no vote
         ("I give up.", "stop", None),
         ("$\\boxed{1}$ and $\\boxed{2}$", "stop", "1, 2"),  # read as golds are read
     ],

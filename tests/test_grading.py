@@ -209,3 +209,16 @@ def test_cli_grade_response_column_not_text(tmp_path: Path, value: object, kind:
 def test_grade_batch_response_not_text() -> None:
     with pytest.raises(DartError, match="column 'response' holds int values, not text"):
         grade_batch({"response": [3], "answer": ["3"]}, config=GradeConfig())
+
+
+def test_require_anchor_is_a_grading_setting() -> None:
+    """`require_anchor` (issue 26): a response that states no answer is `no_answer` in
+    builds whose template asks for one; grading and evaluation stay lenient by default."""
+    batch = {"response": ["She has 3 + 4 = 7 apples and then", _box("7")], "answer": ["7", "7"]}
+    lenient = grade_batch(dict(batch), config=GradeConfig(num_proc=1))
+    assert lenient["verdict_source"][0] == "unanchored"
+    strict = grade_batch(dict(batch), config=GradeConfig(num_proc=1, require_anchor=True))
+    assert strict["grade_status"] == ["no_answer", "ok"]
+    assert strict["verdict_source"][0] == "no_anchor" and strict["correct"] == [False, True]
+    with pytest.raises(DartError, match="require_anchor must be true, false or null"):
+        GradeConfig(require_anchor="yes")  # type: ignore[arg-type]

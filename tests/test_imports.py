@@ -183,6 +183,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "stages": (
         "sampling", "grading", "answers", "normalise", "sources", "dars", "passrate", "passk",
         "gold_audit", "gold_majority", "fewshot", "prompts", "packing", "metric", "stream",
+        "anchors",
         "journal",
     ),
     "engines": ("engines", "models"),
@@ -206,6 +207,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("config", "engines"): "BuildConfig checks the engine name against the registry (strings)",
     ("config", "engines.base"): "BuildConfig.engine_spec makes the EngineSpec",
     ("config", "gold_audit"): "BuildConfig checks its gold settings with GoldAuditConfig",
+    ("config", "engines.connection"): "ServerConfig checks --header values (no literal secret)",
     ("engines", "engines.scripted"): "the registry names its backends (lazy strings)",
     ("engines", "engines.hf_engine"): "the registry names its backends (lazy strings)",
     ("engines", "engines.vllm_engine"): "the registry names its backends (lazy strings)",

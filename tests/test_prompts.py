@@ -71,3 +71,11 @@ def test_errors() -> None:
 
     with pytest.raises(DartError, match="no chat template"):
         prompts.render_prompt("chat", "q", tokenizer=NoTemplate())
+
+
+def test_template_records_say_whether_they_ask_for_an_anchored_answer() -> None:
+    """Builds grade with `require_anchor` from this record (issue 26)."""
+    asks = {name: t.anchored for name, t in prompts.TEMPLATES.items()}
+    assert asks == {"deepseekmath": True, "alpaca": False, "qa": False, "chat": True}
+    for name, t in prompts.TEMPLATES.items():
+        assert ("\\boxed{}" in t.text) is t.anchored, name
