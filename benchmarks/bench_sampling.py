@@ -105,16 +105,15 @@ def stage_vs_bare(
         "startup_s": round(startup, 1),
         "bare_tok_s": [round(x, 1) for x in bare],
         **{f"{m}_tok_s": [round(x, 1) for x in v] for m, v in runs.items()},
-        "stream_ratio_per_pair": [
-            round(a / b, 3) for a, b in zip(runs["stream"], bare, strict=True)
-        ],  # fmt: skip
-        "stream_ratio_median": round(
-            statistics.median(runs["stream"]) / statistics.median(bare), 3
-        ),
         **{
-            f"{m}_ratio_median": round(statistics.median(v) / statistics.median(bare), 3)
+            f"{m}_ratio_per_pair": [round(a / b, 3) for a, b in zip(v, bare, strict=True)]
             for m, v in runs.items()
-            if m != "stream"
+        },
+        **{
+            f"{m}_ratio_median": round(
+                statistics.median(a / b for a, b in zip(v, bare, strict=True)), 3
+            )
+            for m, v in runs.items()
         },
         "stream_figures": figures,
     }
