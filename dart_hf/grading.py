@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from datasets import Dataset
+from datasets import Dataset, Features, Value
 
 from dart_hf.answers import STATUSES, Verdict, accuracy, last_boxed, rules_for
 from dart_hf.config import GradeConfig
@@ -319,6 +319,16 @@ def grade_batch(
     }
 
 
+# declared, not inferred: a batch where no response gives an answer (every `pred` None)
+# would otherwise type the column `null`, and the graded rounds would not hold the schema
+GRADE_FEATURES = Features({
+    "pred": Value("string"),
+    "correct": Value("bool"),
+    "grade_status": Value("string"),
+    "verdict_source": Value("string"),
+})  # fmt: skip
+
+
 def grade_dataset(
     ds: Dataset,
     config: GradeConfig,
@@ -340,10 +350,12 @@ def grade_dataset(
             f"column {response_column!r} holds {kind} values, not text; "
             "give the column of model responses with --response-column"
         )
+    kept = {k: v for k, v in ds.features.items() if k not in GRADE_FEATURES}
     return ds.map(
         grade_batch,
         batched=True,
         batch_size=batch_size,
+        features=Features({**kept, **GRADE_FEATURES}),
         fn_kwargs={
             "config": config,
             "response_column": response_column,

@@ -153,6 +153,7 @@ class VLLMEngine:
                 safetensors folder: vLLM cannot read the GGUF).
         """
         self.spec = spec
+        self._driver: _Driver | None = None  # before anything that can fail: close() reads it
         _cpu_env(spec)
         try:
             import vllm
@@ -185,7 +186,6 @@ class VLLMEngine:
             raise KeyboardInterrupt from None  # one line ("Aborted!"), not vLLM's stack
         self.tokenizer = self.llm.get_tokenizer()
         self._seed: int | None = None
-        self._driver: _Driver | None = None
         self._driver_lock = threading.Lock()
         self.default_max_in_flight = int(spec.option("max_num_seqs") or 256)
 
