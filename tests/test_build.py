@@ -69,7 +69,7 @@ def scripted_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, buil
 def test_outputs_and_invariants(scripted_build: tuple[Path, build.BuildResult]) -> None:
     out, result = scripted_build
     assert (out / "recipe.yaml").is_file() and (out / "stats.json").is_file()
-    final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
+    final = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
     assert final["done"].all()
     # max_trials is never exceeded; reached means >= t correct and >= vrt_n samples.
     assert (final["samples"] <= BASE["max_trials"]).all()
@@ -98,7 +98,7 @@ def test_released_rows_are_min_t_unique_correct(
     scripted_build: tuple[Path, build.BuildResult],
 ) -> None:
     out, _ = scripted_build
-    final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
+    final = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
     pool = build.graded_pool(BuildFolder(out)).to_list()
     info = load_dataset(str(out / "releases" / build.POOL_RELEASE), "queries", split="train")
     decontaminated = dict(zip(info["id"], info["decontaminated"], strict=True))
@@ -233,7 +233,7 @@ def test_resume_after_each_round_equals_uninterrupted(
 ) -> None:
     out, _ = scripted_build
     want = _releases(out)
-    last = build.last_round(out)
+    last = BuildFolder(out).last_round()
     assert last >= 2
     for r in range(last):
         cut = tmp_path / f"cut-{r}"
@@ -273,7 +273,7 @@ def test_exactly_t_correct_finishes(tmp_path: Path) -> None:
                     "glitch_rate": 0.0})  # fmt: skip
     result = build.run_build(settings, tmp_path / "out")
     final = dars.load_state(tmp_path / "out" / "state" / "round-000.parquet")
-    assert build.last_round(tmp_path / "out") == 0
+    assert BuildFolder(tmp_path / "out").last_round() == 0
     assert final["corrects"].tolist() == [3, 3, 3]
     assert set(final["stop_reason"]) == {"reached"}
     assert final["target_prop2diff"].tolist() == [1, 1, 1]  # fail rate 0: at least one
@@ -287,7 +287,7 @@ def test_fingerprints_follow_settings(scripted_build: tuple[Path, build.BuildRes
 
     out, _ = scripted_build
     pool = build.graded_pool(BuildFolder(out))
-    final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
+    final = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
     ids = list(final["id"])
     sel = assemble.select(pool, ids)
     fr = dict.fromkeys(ids, 0.5)
@@ -403,7 +403,7 @@ def test_ci_profile_on_embedded_model(tmp_path: Path) -> None:
         ds = load_dataset(str(out / "releases" / name), split="train")
         assert len(ds) > 0, name
         assert ds.column_names[:2] == ["query", "response"]
-    info = pq.read_table(out / "state" / f"round-{build.last_round(out):03d}.parquet")
+    info = pq.read_table(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
     assert info.num_rows == load_recipe("ci")["limit"]
 
 

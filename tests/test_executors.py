@@ -23,6 +23,7 @@ from dart_hf.config import GradeConfig, SamplingConfig
 from dart_hf.engines import EngineSpec
 from dart_hf.errors import DartError
 from dart_hf.executors import ExecutorSpec, LocalExecutor, RayExecutor
+from dart_hf.folders import BuildFolder
 from dart_hf.sources import load_pool
 
 ray = pytest.importorskip("ray")
@@ -48,7 +49,7 @@ def _releases(out: Path) -> dict[str, list[dict]]:
 
 
 def _state(out: Path) -> list[dict]:
-    final = out / "state" / f"round-{build.last_round(out):03d}.parquet"
+    final = out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet"
     return Dataset.from_parquet(str(final)).to_list()
 
 

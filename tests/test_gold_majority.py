@@ -22,6 +22,7 @@ from dart_hf.answers import equivalent, final_answer_text
 from dart_hf.cli import cli
 from dart_hf.engines.scripted import perturb
 from dart_hf.errors import DartError
+from dart_hf.folders import BuildFolder
 from dart_hf.gold_audit import GoldAuditConfig
 from dart_hf.sources import load_pool
 
@@ -133,7 +134,7 @@ def test_left_out_queries_are_in_no_release_or_figure(slice_build: dict) -> None
 
 def test_fail_rates_come_from_the_samples_that_did_not_vote(slice_build: dict) -> None:
     out = slice_build["out"]
-    final = dars.load_state(out / "state" / f"round-{build.last_round(out):03d}.parquet")
+    final = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
     phase = datasets.Dataset.from_file(str(out / "rounds" / "round-001" / "graded.arrow"))
     voted = final["stop_reason"] != gold_majority.NO_MAJORITY
     for i in np.flatnonzero(voted):
@@ -174,13 +175,14 @@ def test_rerun_and_resume_after_the_vote(slice_build: dict, tmp_path: Path) -> N
     assert info == slice_build["info"]
 
 
-def test_a_default_build_keeps_its_fingerprint() -> None:
-    """The new settings at their defaults are not in the fingerprint (older folders resume)."""
+def test_gold_settings_are_in_the_fingerprint() -> None:
+    """gold, query_column and answer_column are in the fingerprint at every value, their
+    defaults included (the exemption for folders of earlier versions is gone)."""
     ds = datasets.Dataset.from_dict({"id": ["a"], "query": ["q"], "answer": ["1"]})
     s = build.BuildSettings.from_dict({"engine": "scripted"}).to_dict()
     assert {"gold", "query_column", "answer_column"} <= set(s)
     fp = build.fingerprint(s, ds)["settings"]
-    assert not {"gold", "query_column", "answer_column"} & set(fp)
+    assert {"gold", "query_column", "answer_column"} <= set(fp)
     s2 = build.BuildSettings.from_dict({"engine": "scripted", "gold": "majority"}).to_dict()
     assert build.fingerprint(s2, ds)["settings"]["gold"] == "majority"
 
