@@ -1,14 +1,14 @@
-"""Engines: missing packages (fast) and real generation on the embedded model (integration)."""
+"""Engines: real generation on the embedded model, and engine processes that die with the
+command (vLLM and transformers)."""
 
 from __future__ import annotations
 
-import pickle
 import sys
 
-import pytest
+from helpers import alive as _alive
+from helpers import descendants as _descendants
 
-from dart_hf.engines import EngineSpec, GenerationParams, backend_class
-from dart_hf.errors import DartError
+from dart_hf.engines import GenerationParams
 from dart_hf.prompts import render_prompt, stop_strings
 
 QUERIES = [
@@ -19,28 +19,6 @@ QUERIES = [
 PARAMS = GenerationParams(
     n=3, temperature=1.0, top_p=0.95, max_tokens=64, stop=stop_strings("deepseekmath"), seed=7
 )
-
-
-def test_unknown_engine_lists_valid() -> None:
-    with pytest.raises(
-        DartError, match="unknown engine 'tgi'; valid: scripted, transformers, vllm"
-    ):
-        backend_class("tgi")
-
-
-def test_spec_pickles_and_hashes() -> None:
-    spec = EngineSpec(backend="vllm", options=(("enforce_eager", True),))
-    assert pickle.loads(pickle.dumps(spec)) == spec
-    assert hash(spec) == hash(EngineSpec(backend="vllm", options=(("enforce_eager", True),)))
-
-
-@pytest.mark.parametrize(("backend", "module"), [("vllm", "vllm"), ("transformers", "torch")])
-def test_missing_package_names_pip_line(
-    backend: str, module: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
-    with pytest.raises(DartError, match="pip install"):
-        backend_class(backend)(EngineSpec(backend=backend))
 
 
 def _check(engine, out, counts: list[int], params: GenerationParams, distinct: bool = True) -> None:
@@ -68,7 +46,6 @@ def _prompts(engine) -> list[str]:
     ]
 
 
-@pytest.mark.integration
 def test_vllm_generates_and_reseeds(vllm_engine) -> None:
     prompts = _prompts(vllm_engine)
     counts = [3, 0, 2]
@@ -84,7 +61,6 @@ def test_vllm_generates_and_reseeds(vllm_engine) -> None:
     assert len(prov["model_hash"]) == 64
 
 
-@pytest.mark.integration
 def test_vllm_stop_and_length(vllm_engine) -> None:
     params = GenerationParams(n=4, temperature=1.0, max_tokens=48, stop=("\n",), seed=1)
     out = vllm_engine.generate([render_prompt("deepseekmath", QUERIES[0])], params)
@@ -97,7 +73,6 @@ def test_vllm_stop_and_length(vllm_engine) -> None:
     assert all(c.n_tokens == 4 for c in cut[0] if c.finish_reason == "length")
 
 
-@pytest.mark.integration
 def test_transformers_is_deterministic_per_seed(hf_engine) -> None:
     prompts = _prompts(hf_engine)
     counts = [2, 1, 2]
@@ -115,7 +90,6 @@ def test_transformers_is_deterministic_per_seed(hf_engine) -> None:
     )
 
 
-@pytest.mark.integration
 def test_transformers_stop_strings_and_length(hf_engine) -> None:
     params = GenerationParams(n=3, temperature=1.0, max_tokens=48, stop=("\n",), seed=1)
     out = hf_engine.generate([render_prompt("deepseekmath", QUERIES[0])], params)
@@ -133,49 +107,6 @@ def test_transformers_stop_strings_and_length(hf_engine) -> None:
 # ---------------------------------------------------------------- engine lifetime (issue 14.1)
 
 
-def _descendants(pid: int) -> dict[int, str]:
-    """Live descendants of `pid` (zombies count as dead), with their command lines."""
-    from pathlib import Path
-
-    parent: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parent[int(entry.name)] = int(fields[1])
-    found, todo = {}, [pid]
-    while todo:
-        p = todo.pop()
-        for child, ppid in parent.items():
-            if ppid == p and child not in found:
-                try:
-                    cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
-                except OSError:
-                    continue
-                found[child] = cmd.decode(errors="replace")
-                todo.append(child)
-    return found
-
-
-def _alive(pids: list[int]) -> list[int]:
-    from pathlib import Path
-
-    out = []
-    for p in pids:
-        try:
-            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            out.append(p)
-    return out
-
-
-@pytest.mark.integration
 def test_vllm_engine_processes_die_with_the_command(tmp_path) -> None:
     """`kill -9` or SIGTERM of `dart-hf sample` alone leaves no VLLM::EngineCore/Worker alive
     10 s later, and the same command then runs to the end (one test: three engine starts)."""
@@ -222,41 +153,3 @@ def test_vllm_engine_processes_die_with_the_command(tmp_path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 completions for 4 queries" in done.stdout
-
-
-WATCHED = """
-import subprocess, sys, time
-from dart_hf.engines import lifetime
-lifetime.die_with_parent()
-child = ("import subprocess, sys, time; "
-         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(90)']); time.sleep(90)")
-subprocess.Popen([sys.executable, "-c", child], start_new_session=True)
-print("ready", flush=True)
-time.sleep(90)
-"""
-
-
-def test_watchdog_ends_what_a_killed_command_left(tmp_path) -> None:
-    """Without an engine: the command's child (in its own session, as a spawned engine that a
-    group kill would miss) and grandchild end within 10 s of `kill -9` of the command."""
-    import os
-    import signal
-    import subprocess
-    import time
-
-    run = subprocess.Popen([sys.executable, "-c", WATCHED], stdout=subprocess.PIPE, text=True)
-    assert run.stdout is not None and run.stdout.readline().strip() == "ready"
-    deadline = time.time() + 10
-    while time.time() < deadline and len(_descendants(run.pid)) < 3:  # watchdog + 2
-        time.sleep(0.1)
-    tree = _descendants(run.pid)
-    assert sum("lifetime.py" in c for c in tree.values()) == 1, tree
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait()
-    until = time.time() + 10
-    while _alive(list(tree)) and time.time() < until:
-        time.sleep(0.2)
-    left = _alive(list(tree))
-    for p in left:
-        os.kill(p, signal.SIGKILL)
-    assert not left, {p: tree[p] for p in left}

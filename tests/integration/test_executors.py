@@ -16,19 +16,16 @@ from pathlib import Path
 
 import pytest
 from datasets import Dataset, load_dataset
-from test_build import BASE
+from helpers import BASE
 
 from dart_hf import build, sampling
 from dart_hf.config import GradeConfig, SamplingConfig
 from dart_hf.engines import EngineSpec
-from dart_hf.errors import DartError
 from dart_hf.executors import ExecutorSpec, LocalExecutor, RayExecutor
 from dart_hf.folders import BuildFolder
 from dart_hf.sources import load_pool
 
 ray = pytest.importorskip("ray")
-
-pytestmark = pytest.mark.integration
 
 SETTINGS = dict(BASE, limit=8, shard_size=3)  # the scripted build of test_build, smaller
 
@@ -122,13 +119,6 @@ def test_killed_worker_loses_and_duplicates_nothing(ray_cluster: object, tmp_pat
     assert sorted(got.to_list(), key=str) == sorted(expected.to_list(), key=str)
 
 
-def test_bad_executor_settings() -> None:
-    with pytest.raises(DartError, match="data_parallel"):
-        ExecutorSpec(kind="ray", data_parallel=0)
-    with pytest.raises(DartError, match="unknown executor"):
-        ExecutorSpec(kind="slurm")
-
-
 def _eval_table(tmp_path: Path, benches: tuple[str, ...], limit: int) -> EngineSpec:
     """A scripted engine whose table holds the bundled benchmarks' first items."""
     import json as _json
@@ -170,21 +160,3 @@ def test_ray_evaluation_equals_local(ray_cluster: object, tmp_path: Path) -> Non
         records = [json.loads(x) for x in tasks.read_text(encoding="utf-8").splitlines()]
         assert sorted(r["shard"] for r in records) == [0, 1, 2]
         assert all(r["kind"] == "sample" and r["actor_id"] for r in records)
-
-
-def test_eval_executor_flags() -> None:
-    from click.testing import CliRunner
-
-    from dart_hf.cli import cli
-
-    result = CliRunner().invoke(cli, ["eval", "--data-parallel", "0", "-o", "x"])
-    assert result.exit_code != 0 and "--data-parallel and --tensor-parallel-size must be >= 1" in (
-        result.output
-    )
-    from dart_hf.executors import from_flags
-
-    assert from_flags(None, None, None) == (None, {})
-    spec, options = from_flags("local", 2, 2)
-    assert spec is not None and spec.kind == "ray" and spec.address is None
-    assert spec.data_parallel == 2 and options == {"tensor_parallel_size": 2}
-    assert from_flags("10.0.0.1:6379", None, None)[0].address == "10.0.0.1:6379"  # type: ignore[union-attr]

@@ -7,11 +7,20 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from helpers import TINY_BENCHMARK as TINY
+from helpers import register_tiny_benchmark
 
 from dart_hf import benchmarks, fewshot
 from dart_hf.benchmarks import BENCHMARKS, AnswerRules, Benchmark
 from dart_hf.errors import DartError
 from dart_hf.normalise import NORMALISERS
+
+
+@pytest.fixture
+def tiny_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Register `tinyarith` (one record) over a tiny JSONL in a data dir of its own."""
+    return register_tiny_benchmark(tmp_path, monkeypatch)
+
 
 # The paper's Table 2, in its order; the average is over these six.
 PAPER_SIX = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench", "theoremqa")
@@ -39,63 +48,6 @@ def test_derived_sets_follow_the_paper() -> None:
         benchmarks.get("mmlu")
     with pytest.raises(DartError, match="relative .jsonl"):
         Benchmark("x", "X", "/abs/x.jsonl", "gsm8k", "MIT", "x")
-
-
-# Three GSM8K-format items; the scripted model solves the first two and never the third.
-TINY = [
-    {"question": "Ann has 3 apples and buys 4 more. How many apples has she?",
-     "answer": "3 + 4 = <<3+4=7>>7 apples.\n#### 7", "pass_rate": 1.0},
-    {"question": "A box holds 6 eggs. How many eggs are in 5 boxes?",
-     "answer": "6 * 5 = <<6*5=30>>30 eggs.\n#### 30", "pass_rate": 1.0},
-    {"question": "Tom reads 12 pages a day. How many pages does he read in 9 days?",
-     "answer": "12 * 9 = <<12*9=108>>108 pages.\n#### 108", "pass_rate": 0.0},
-]  # fmt: skip
-
-
-@pytest.fixture
-def tiny_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Register `tinyarith` (one record) over a tiny JSONL in a data dir of its own."""
-    data = tmp_path / "data"
-    (data / "tinyarith").mkdir(parents=True)
-    lines = [json.dumps({k: r[k] for k in ("question", "answer")}) for r in TINY]
-    (data / "tinyarith" / "test.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    record = Benchmark(
-        "tinyarith", "TinyArith", "tinyarith/test.jsonl", "gsm8k", "CC0-1.0",
-        "three word problems", exemplars="gsm8k", shots=2, decontaminate=True,
-    )  # fmt: skip
-    monkeypatch.setitem(BENCHMARKS, "tinyarith", record)
-    return data
-
-
-def test_a_new_benchmark_is_one_record_and_its_data(tiny_benchmark: Path, tmp_path: Path) -> None:
-    from dart_hf import evaluation as ev
-    from dart_hf.engines import EngineSpec
-    from dart_hf.sources import describe_sources, load_benchmark
-
-    ds = load_benchmark("tinyarith", data_dir=tiny_benchmark)
-    assert ds["answer"] == ["7", "30", "108"] and ds.info.license == "CC0-1.0"
-    listed = {r.name: r for r in describe_sources("benchmark", data_dir=tiny_benchmark)}
-    assert listed["tinyarith"].rows == 3 and listed["tinyarith"].licence == "CC0-1.0"
-    assert fewshot.default_shots("tinyarith") == 2
-    assert len(fewshot.get_exemplars("tinyarith", 2)) == 2
-
-    table = tmp_path / "table.jsonl"
-    rows = [
-        {"query": r["question"], "answer": a, "pass_rate": r["pass_rate"]}
-        for r, a in zip(TINY, ds["answer"], strict=True)
-    ]
-    table.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    spec = EngineSpec(backend="scripted", model="scripted-tiny", options=(("table", str(table)),))
-    config = ev.EvalConfig(
-        benchmarks=("tinyarith",), template="alpaca", max_tokens=512, data_dir=str(tiny_benchmark)
-    )
-    results = ev.run_eval(config, tmp_path / "out", engine_spec=spec, progress=False)
-    entry = results["benchmarks"]["tinyarith"]
-    assert entry["label"] == "TinyArith" and entry["n"] == 3
-    assert entry["accuracy"] == pytest.approx(100 * 2 / 3, abs=0.01)
-    assert results["average"]["benchmarks"] == []  # not one of the paper's six
-    card = (tmp_path / "out" / "predictions" / "README.md").read_text(encoding="utf-8")
-    assert "| TinyArith | 3 |" in card
 
 
 def test_a_new_benchmark_joins_decontamination(tiny_benchmark: Path) -> None:

@@ -431,7 +431,7 @@ def test_size_categories() -> None:
         "10M<n<100M",
     ]
     # every label is one the Hub lists (its snapshot in tests/data/hub_metadata.json)
-    listed = json.loads((Path(__file__).parent / "data" / "hub_metadata.json").read_text())
+    listed = json.loads((Path(__file__).parents[1] / "data" / "hub_metadata.json").read_text())
     for n in (10**9, 5 * 10**9, 10**11, 10**13):
         assert cards.size_category(n) in listed["size_categories"]["values"], n
     assert cards.size_category(10**9) == "1B<n<10B"
@@ -519,7 +519,7 @@ def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
 def test_update_examples_rerenders_a_build(tmp_path: Path) -> None:
     import importlib.util
 
-    script = Path(__file__).resolve().parents[1] / "docs" / "examples" / "update_examples.py"
+    script = Path(__file__).resolve().parents[2] / "docs" / "examples" / "update_examples.py"
     spec = importlib.util.spec_from_file_location("update_examples", script)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -10,7 +10,7 @@ import pytest
 from dart_hf import fewshot
 from dart_hf.errors import DartError
 
-FEWSHOT = Path(__file__).resolve().parents[1] / "dart_hf" / "fewshot"
+FEWSHOT = Path(__file__).resolve().parents[2] / "dart_hf" / "fewshot"
 
 
 def _file(name: str) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "dart_hf"
+PACKAGE = Path(__file__).resolve().parents[2] / "dart_hf"
 SPEC = re.compile(r"^(dart_hf(?:\.\w+)*)(?::\w+)?$")
 
 
@@ -222,7 +222,7 @@ def group_of(module: str) -> str:
             if candidate in names:
                 return group
         if len(parts) <= 1:
-            raise KeyError(f"{module} is in no group of tests/test_imports.py GROUPS")
+            raise KeyError(f"{module} is in no group of tests/unit/test_imports.py GROUPS")
         parts.pop()
 
 

@@ -1,5 +1,5 @@
 """normalise.py: the stage on tiny in-memory raw batches, one per format, and the gold
-answers read off each format (the real files go through `tests/test_sources.py`)."""
+answers read off each format (the real files: tests/integration/test_sources_integration.py)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,12 @@
 """outputs.py: the settings guard, content hashes, the folder lock, staged folders, disk full.
 
-Whole commands meeting these (kill -9, a second run, a full disk) are in test_reliability.py;
+Whole commands meeting these (kill -9, a second run, a full disk) are in e2e/test_reliability.py;
 here each function is checked alone."""
 
 from __future__ import annotations
 
 import errno
 import json
-import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -91,34 +90,6 @@ def test_content_hashes_follow_the_rows() -> None:
     assert gold["queries_hash"] == fp["queries_hash"] and gold["gold_hash"] != fp["gold_hash"]
     order = outputs.data_fingerprint(a.select([1, 0]))
     assert order["queries_hash"] != fp["queries_hash"]
-
-
-def _try_lock(folder: str, queue: multiprocessing.Queue) -> None:
-    try:
-        with outputs.folder_lock(folder, "build"):
-            queue.put("locked")
-    except DartError as exc:
-        queue.put(str(exc))
-
-
-def test_the_lock_refuses_a_second_holder(tmp_path: Path) -> None:
-    with outputs.folder_lock(tmp_path / "run", "build") as out:
-        assert out == tmp_path / "run"
-        # (reading the lock file here would drop the lock: POSIX locks end at any close)
-        again = outputs.folder_lock(tmp_path / "run", "sample")
-        with pytest.raises(DartError, match="already in use by this process"), again:
-            pass
-        ctx = multiprocessing.get_context("spawn")
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_try_lock, args=(str(out), queue))
-        proc.start()
-        proc.join(60)
-        message = queue.get(timeout=5)
-        assert "is in use by another run (pid " in message and ", dart-hf build, " in message
-    info = json.loads((tmp_path / "run" / outputs.LOCK_FILE).read_text(encoding="utf-8"))
-    assert info["command"] == "build" and info["pid"] > 0
-    with outputs.folder_lock(tmp_path / "run", "build"):  # released
-        pass
 
 
 def test_replace_folder_and_atomic_write(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from PIL import Image
 from dart_hf import plots, stats
 from dart_hf.errors import DartError
 
-BASE = stats.load_stats(Path(__file__).parent / "data" / "stats-example.json")
+BASE = stats.load_stats(Path(__file__).parents[1] / "data" / "stats-example.json")
 
 
 def _row(level: int | None, mean: float, coverage: float = 0.0) -> stats.LevelRow:

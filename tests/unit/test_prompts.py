@@ -46,18 +46,6 @@ def test_qa_few_shot() -> None:
     assert prompts.render_prompt("qa", "3+3?") == "Question: 3+3?\nAnswer:"
 
 
-def test_chat_uses_the_tokenizer_template() -> None:
-    from transformers import AutoTokenizer
-
-    from dart_hf.models import resolve_model
-
-    tok = AutoTokenizer.from_pretrained(resolve_model(None).path)
-    text = prompts.render_prompt("chat", "What is 2+3?", tokenizer=tok)
-    assert text.startswith("<|im_start|>system\n")
-    assert "<|im_start|>user\nWhat is 2+3?\n" + prompts.STEP_BY_STEP + "<|im_end|>" in text
-    assert text.endswith("<|im_start|>assistant\n")
-
-
 def test_errors() -> None:
     with pytest.raises(DartError, match="unknown template 'nope'; valid: alpaca, chat, "):
         prompts.render_prompt("nope", "q")

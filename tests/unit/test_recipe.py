@@ -9,7 +9,7 @@ import pytest
 from dart_hf import recipe
 from dart_hf.errors import DartError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_recipe_names_are_the_shipped_yaml_files() -> None:

@@ -22,7 +22,7 @@ from dart_hf import dars, stats
 from dart_hf.config import DarsConfig
 from dart_hf.errors import DartError
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def _typed(
