@@ -1,8 +1,13 @@
-"""The CUDA paths on a tiny random Llama (SmolLM2's tokenizer, converted offline once).
+"""The CUDA paths on a tiny random Llama with a small tokenizer, both made in the test.
 
 bf16 generation through the transformers engine, and a packed training step with gradient
 checkpointing (`packing.py`, `training.py`). Every test body runs twice: on "cpu" always (CI)
-and on "cuda", marked `gpu` and skipped cleanly where `torch.cuda.is_available()` is false.
+and on "cuda", skipped cleanly where `torch.cuda.is_available()` is false.
+
+Nothing here needs a model file, the embedded GGUF or the network: a lent GPU machine runs this
+layer from the checkout and a small wheelhouse (scripts/gpu_check.sh). The tokenizer is a
+byte-level BPE trained on the test's own text (1,200 tokens; the ids of the packing check below
+need at least 1,000).
 """
 
 from __future__ import annotations
@@ -43,10 +48,32 @@ PAIRS = {
 
 @pytest.fixture(scope="module")
 def tokenizer() -> Any:
-    """SmolLM2's tokenizer, from the embedded model (converted once into the cache)."""
-    from dart_hf.models import resolve_model
+    """A byte-level BPE (as SmolLM2's) trained on the pairs, the prompts and numbers."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    return transformers.AutoTokenizer.from_pretrained(resolve_model(None).path)
+    from dart_hf.prompts import render_prompt
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1200,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    text = [
+        *PAIRS["query"],
+        *PAIRS["response"],
+        *(render_prompt("alpaca", q) for q in PAIRS["query"]),
+    ]
+    text += ["Question: what is 1 + 1?\nAnswer:", " ".join(str(i) for i in range(3000))]
+    bpe.train_from_iterator(text, trainer)
+    tok = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+    assert len(tok) >= 1000, len(tok)
+    return tok
 
 
 @pytest.fixture(scope="module")
@@ -162,15 +189,18 @@ def test_packed_bf16_step_with_gradient_checkpointing(
     model = _model(tiny, device, checkpointing=True)
     assert model.is_gradient_checkpointing and not model.config.use_cache
     assert {p.dtype for p in model.parameters()} == {torch.float32}  # fp32 master weights
+    # A pre-hook on the layer's first module sees every run of the layer's body, the recompute
+    # in backward included (transformers 5.25 checkpoints the class's forward, which a spy put on
+    # the instance's `forward` no longer sees; the recompute stops early, after the last tensor
+    # it needs, so a hook at the end of the layer would not see it either).
     layer, calls = model.model.layers[0], []
-    forward = layer.forward
-    layer.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    hook = layer.input_layernorm.register_forward_pre_hook(lambda *_: calls.append(1))
     loss = loss_of(model, packed)
     assert len(calls) == 1
     loss.backward()
     loss = loss.detach()
     assert len(calls) == 2  # the layer ran again in backward: its activations were not kept
-    layer.forward = forward
+    hook.remove()
 
     # Packing keeps samples apart (position_ids restart at each sample: block-diagonal
     # attention). Changing the first sample's tokens leaves the later samples' logits as they
@@ -223,14 +253,28 @@ def test_trainer_run_with_packing_bf16_and_checkpointing(
         pytest.skip("the Trainer takes the GPU where there is one; the cpu case runs without")
     from dart_hf.training import TrainConfig, train
 
-    enabled: list[dict[str, Any]] = []
-    enable = transformers.PreTrainedModel.gradient_checkpointing_enable
+    # What the Trainer asks of the model: the call that enables checkpointing (the outermost one:
+    # transformers 5.25 renamed it activation_checkpointing_enable, the old name calls the new).
+    enabled: list[dict[str, Any] | None] = []
+    depth = [0]
+    for name in ("gradient_checkpointing_enable", "activation_checkpointing_enable"):
+        original = getattr(transformers.PreTrainedModel, name, None)
+        if original is None:
+            continue
 
-    def spy(self: Any, *args: Any, **kwargs: Any) -> None:
-        enabled.append(kwargs.get("gradient_checkpointing_kwargs"))
-        enable(self, *args, **kwargs)
+        def spy(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            if depth[0] == 0:
+                new = kwargs.get("activation_checkpointing_kwargs")
+                enabled.append(
+                    args[0] if args else kwargs.get("gradient_checkpointing_kwargs", new)
+                )
+            depth[0] += 1
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                depth[0] -= 1
 
-    monkeypatch.setattr(transformers.PreTrainedModel, "gradient_checkpointing_enable", spy)
+        monkeypatch.setattr(transformers.PreTrainedModel, name, spy)
     # bf16 left to the machine: on with CUDA where supported (the Trainer refuses it on CPU)
     config = TrainConfig(model=tiny, max_steps=2, batch_size=1, grad_accum=1, max_length=128,
                          lr=1e-3, gradient_checkpointing=True, logging_steps=1,
