@@ -136,7 +136,10 @@ def test_vllm_engine_processes_die_with_the_command(tmp_path) -> None:
             time.sleep(0.5)
         assert run.poll() is None, "the command ended before its engine started"
         assert any("VLLM" in c for c in engine.values()), engine
-        time.sleep(5)  # the engine's workers start
+        until = time.time() + 120  # the engine's workers start (it took 5 s or more here)
+        while not any("Worker" in c for c in _descendants(run.pid).values()):
+            assert run.poll() is None and time.time() < until, "no vLLM worker started"
+            time.sleep(0.2)
         tree = _descendants(run.pid)
         pids = list(tree)
         assert run.poll() is None, "the command finished before it could be killed"

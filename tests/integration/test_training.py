@@ -419,7 +419,9 @@ def test_packed_and_unpacked_logits_match(pairs: Any, smol: str, tokenizer: Any,
 
 
 def test_short_run_lowers_the_loss(pairs: Any, smol: str, tokenizer: Any, tmp_path: Path) -> None:
-    few = pairs.select([0, 1, 2, 40])
+    """Three steps of SmolLM2-135M itself on one GSM8K and one MATH pair packed into one
+    sequence (253 tokens; four pairs, 579 tokens, took 130 s here) lower the loss."""
+    few = pairs.select([0, 40])
     config = TrainConfig(
         model=smol,
         epochs=3,
