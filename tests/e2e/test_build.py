@@ -48,7 +48,7 @@ def scripted_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, buil
 def test_outputs_and_invariants(scripted_build: tuple[Path, build.BuildResult]) -> None:
     out, result = scripted_build
     assert (out / "recipe.yaml").is_file() and (out / "stats.json").is_file()
-    final = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
+    final = dars.load_state(BuildFolder(out).state(BuildFolder(out).last_round()))
     assert final["done"].all()
     # max_trials is never exceeded; reached means >= t correct and >= vrt_n samples.
     assert (final["samples"] <= BASE["max_trials"]).all()
@@ -77,7 +77,7 @@ def test_released_rows_are_min_t_unique_correct(
     scripted_build: tuple[Path, build.BuildResult],
 ) -> None:
     out, _ = scripted_build
-    final = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
+    final = dars.load_state(BuildFolder(out).state(BuildFolder(out).last_round()))
     pool = build.graded_pool(BuildFolder(out)).to_list()
     info = load_dataset(str(out / "releases" / build.POOL_RELEASE), "queries", split="train")
     decontaminated = dict(zip(info["id"], info["decontaminated"], strict=True))
@@ -175,7 +175,7 @@ def test_fingerprints_follow_settings(scripted_build: tuple[Path, build.BuildRes
 
     out, _ = scripted_build
     pool = build.graded_pool(BuildFolder(out))
-    final = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
+    final = dars.load_state(BuildFolder(out).state(BuildFolder(out).last_round()))
     ids = list(final["id"])
     sel = assemble.select(pool, ids)
     fr = dict.fromkeys(ids, 0.5)

@@ -116,7 +116,7 @@ def test_left_out_queries_are_in_no_release_or_figure(slice_build: dict) -> None
 
 def test_fail_rates_come_from_the_samples_that_did_not_vote(slice_build: dict) -> None:
     out = slice_build["out"]
-    final = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
+    final = dars.load_state(BuildFolder(out).state(BuildFolder(out).last_round()))
     phase = datasets.Dataset.from_file(str(out / "rounds" / "round-001" / "graded.arrow"))
     voted = final["stop_reason"] != gold_majority.NO_MAJORITY
     for i in np.flatnonzero(voted):

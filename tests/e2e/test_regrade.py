@@ -196,7 +196,7 @@ def test_releases_equal_assembling_the_raw_samples_with_the_new_grader(
     state["target_uniform"] = np.full(len(ids), BASE["k_u"])
     state["target_prop2diff"] = np.asarray([max(1, math.ceil(BASE["k_p"] * f - 1e-9)) for f in fr])
     state["target_vrt"] = np.full(len(ids), BASE["vrt_n"])
-    final = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
+    final = dars.load_state(BuildFolder(out).state(BuildFolder(out).last_round()))
     for col in ("samples", "corrects", "fail_rate", "target_uniform", "target_prop2diff"):
         assert np.allclose(final[col], state[col]), col
     state["stop_reason"] = final["stop_reason"]  # the replay's; releases do not depend on it
@@ -226,7 +226,7 @@ def test_queries_whose_target_or_stop_changed_are_reported(
     out, report = regraded
     last = BuildFolder(old_build).last_round()
     old = dars.load_state(old_build / "state" / f"round-{last:03d}.parquet")
-    new = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
+    new = dars.load_state(BuildFolder(out).state(BuildFolder(out).last_round()))
     changed = {
         q
         for i, q in enumerate(new["id"])
@@ -257,7 +257,7 @@ def test_build_continues_after_a_regrade(
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "rounds" / f"round-{last + 1:03d}" / "meta.json").read_text())
     assert meta["raw_samples"] == need["next_round"]
-    final = dars.load_state(out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet")
+    final = dars.load_state(BuildFolder(out).state(BuildFolder(out).last_round()))
     assert final["done"].all()
     stats = json.loads((out / "stats.json").read_text())
     assert stats["totals"]["raw_samples"] == int(final["samples"].sum())
@@ -277,9 +277,7 @@ def test_unchanged_grader_reproduces_the_build(
     out = tmp_path / "run"
     build.run_build(build.resolve_settings({}, {**settings, **extra}), out)
     if variant == "budget":
-        final = dars.load_state(
-            out / "state" / f"round-{BuildFolder(out).last_round():03d}.parquet"
-        )
+        final = dars.load_state(BuildFolder(out).state(BuildFolder(out).last_round()))
         assert "budget" in set(final["stop_reason"])
     states = {p.name: pq.read_table(p) for p in sorted((out / "state").glob("*.parquet"))}
     releases = _release_rows(out)

@@ -132,7 +132,7 @@ def test_n_settings_resolve_and_greedy_stays_the_default() -> None:
     config, _ = ev.resolve_config({"eval": {"n": 2, "temperature": 0.6}}, {})
     assert (config.n, config.temperature) == (2, 0.6)
     assert config.sampling_dict("math", 0)["n"] == 2
-    assert ev.EvalConfig().sampling_dict("math", 0)["n"] == 1  # recorded at every value
+    assert ev.EvalConfig().sampling_dict("math", 0)["n"] == 1  # always recorded
     with pytest.raises(DartError, match=r"--n 4 with greedy decoding \(temperature 0\)"):
         ev.resolve_config({}, {"n": 4})
     with pytest.raises(DartError, match="--n must be >= 1"):
