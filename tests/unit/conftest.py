@@ -66,13 +66,9 @@ def _unit_layer_guard(
     from dart_hf import engines, grading
 
     guarded.append((grading, "get_pool", "the grading pool"))
-    real_backend_class = engines.backend_class
-
-    def backend_class(name: str) -> Any:  # get_engine builds every engine through it
-        cls = real_backend_class(name)
-        return _record(seen, f"a real engine ({name})", cls) if name in REAL_ENGINES else cls
-
-    monkeypatch.setattr(engines, "backend_class", backend_class)
+    for name in REAL_ENGINES:  # the classes themselves: callers read their attributes too
+        cls = engines.backend_class(name)
+        guarded.append((cls, "__init__", f"a real engine ({name})"))
     if "transformers" in sys.modules:
         import transformers
 
