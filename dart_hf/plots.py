@@ -8,14 +8,14 @@ paper's released figures), coverage by level (beside MetaMathQA), and the fail-r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from dart_hf.errors import DartError
 from dart_hf.stats import BuildStats, StrategyStats
 from dart_hf.strategies import STRATEGIES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 IMAGES_DIR = "images"
 
@@ -57,7 +57,17 @@ def _by_level(strat: StrategyStats, key: str) -> dict[int | None, float]:
     return {row.level: float(getattr(row, key)) for row in strat.per_level}
 
 
+def _figure(**kwargs: Any) -> Figure:
+    """A matplotlib Figure; matplotlib is imported here, when a plot is drawn, so that the
+    cards (and `dart-hf train`'s model card) render where it is not installed."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
 def _save(fig: Figure, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -71,7 +81,7 @@ def plot_responses_per_level(stats: BuildStats, path: Path) -> Path:
     """
     levels = _levels(stats)
     strategies = stats.strategies
-    fig = Figure(figsize=(9, 3.6))
+    fig = _figure(figsize=(9, 3.6))
     ax, ref = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     x = list(range(len(levels)))
     width = 0.8 / max(len(strategies), 1)
@@ -97,7 +107,7 @@ def plot_responses_per_level(stats: BuildStats, path: Path) -> Path:
 def plot_coverage(stats: BuildStats, path: Path) -> Path:
     """Coverage (% of queries with at least one kept response) by level; MetaMathQA as dots."""
     levels = _levels(stats)
-    fig = Figure(figsize=(7, 3.6))
+    fig = _figure(figsize=(7, 3.6))
     ax = fig.add_subplot()
     x = list(range(len(levels)))
     for name, strat in stats.strategies.items():
@@ -123,7 +133,7 @@ def plot_fail_rate_histogram(stats: BuildStats, path: Path) -> Path:
             f"stats fail_rate.histogram: {len(edges)} edges for {len(counts)} counts "
             "(need one more edge than counts)"
         )
-    fig = Figure(figsize=(7, 3.2))
+    fig = _figure(figsize=(7, 3.2))
     ax = fig.add_subplot()
     if counts:
         widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
@@ -168,7 +178,7 @@ def plot_eval_accuracy(results: dict[str, Any], path: Path) -> Path | None:
     if not benches:
         return None
     level_src = next((e for _, e in benches if e.get("by_level")), None)
-    fig = Figure(figsize=(10 if level_src else 6, 3.6))
+    fig = _figure(figsize=(10 if level_src else 6, 3.6))
     ax = fig.add_subplot(1, 2 if level_src else 1, 1)
     xs = range(len(benches))
     ours = [float(e["accuracy"]) for _, e in benches]

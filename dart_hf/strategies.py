@@ -3,7 +3,8 @@
 A strategy is its targets (from the frozen fail rates and its parameters), what a target
 counts, its release folder and card, and the figures the card compares with. DARS, the build,
 the statistics and the cards read these records; none of them tests a strategy's name, so a new
-strategy is one `Strategy` added to `STRATEGIES` (tests/test_strategies.py builds with one).
+strategy is one `Strategy` added to `STRATEGIES` (tests/e2e/test_strategies_e2e.py builds with
+one).
 
 What a target counts decides how rows are selected: `correct` keeps the first `target` correct
 responses of a query (in sample order) and the query is at target when that many were kept;

@@ -1,8 +1,10 @@
-"""Shared fixtures: offline Hub, the shared data folder, and engines built once per session."""
+"""Shared fixtures (offline Hub, the shared data folder, engines built once per session) and
+the test layers: a test's folder sets its marker and its time limit (see LAYERS)."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+if str(TESTS) not in sys.path:  # helpers.py, hub_server.py: importable from every layer
+    sys.path.insert(0, str(TESTS))
 SHARED_DATA = Path(os.environ.get("DART_HF_TEST_DATA") or REPO.parent / "shared" / "data")
 """The full data folder: ../shared/data next to the checkout, or DART_HF_TEST_DATA."""
 
@@ -69,3 +74,55 @@ def hf_engine(hf_spec):
     engine = get_engine(hf_spec)
     yield engine
     release_engine(hf_spec)
+
+
+# ---------------------------------------------------------------- layers (issue 22)
+# Every test file sits in one layer folder; the folder gives its tests their marker (so
+# `pytest tests/unit` and `pytest -m unit` select the same tests) and a time limit for the
+# whole test, setup and teardown included: a session fixture built by the first test that
+# needs it (an engine: 20-70 s here, a server: up to 3 minutes) must fit in it. The limits
+# use pytest-timeout's thread method: Math-Verify's own timeouts call signal.alarm, which would
+# cancel a SIGALRM-based limit. A test past its limit ends the run with every thread's stack.
+
+LAYERS = {
+    "unit": 60,  # no engine, subprocess, grading pool, whole run, real model or Ray
+    "e2e": 300,  # scripted builds and evaluations, CLI runs, kills, the grading pool, fake Hub
+    "integration": 600,  # real engines, the embedded model, Ray, the full data folder
+    "gpu": 300,  # CUDA paths on a tiny random model (a CPU twin of each runs anywhere)
+}
+"""Layer folder -> per-test limit in seconds (times $DART_HF_TEST_TIMEOUT_SCALE, default 1)."""
+REAL = {"shared_data", "vllm_engine", "hf_engine"}
+"""Fixtures that need the full data or a real engine: only integration and gpu tests take them."""
+
+
+def layer_of(path: Path) -> str | None:
+    """The layer folder a test file sits in (None: directly in tests/ or elsewhere)."""
+    try:
+        rel = Path(path).resolve().relative_to(TESTS)
+    except ValueError:
+        return None
+    return rel.parts[0] if len(rel.parts) > 1 and rel.parts[0] in LAYERS else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    scale = float(os.environ.get("DART_HF_TEST_TIMEOUT_SCALE") or 1)
+    own_limit = config.getoption("timeout", None) is not None or os.environ.get("PYTEST_TIMEOUT")
+    problems = []
+    for item in items:
+        inside = Path(str(item.path)).resolve().is_relative_to(TESTS)
+        layer = layer_of(item.path)
+        if layer is None:
+            if inside:
+                problems.append(f"{item.nodeid}: not in a layer folder ({', '.join(LAYERS)})")
+            continue
+        for other in LAYERS:
+            if other != layer and item.get_closest_marker(other) is not None:
+                problems.append(f"{item.nodeid}: marked {other} but in tests/{layer}")
+        needs = sorted(REAL & set(getattr(item, "fixturenames", ())))
+        if needs and layer in ("unit", "e2e"):
+            problems.append(f"{item.nodeid}: takes {', '.join(needs)}; move it to integration")
+        item.add_marker(getattr(pytest.mark, layer))
+        if not own_limit:  # --timeout or PYTEST_TIMEOUT on the command line wins
+            item.add_marker(pytest.mark.timeout(LAYERS[layer] * scale, method="thread"))
+    if problems:
+        raise pytest.UsageError("test layers (tests/conftest.py):\n  " + "\n  ".join(problems))
