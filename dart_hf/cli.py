@@ -408,9 +408,18 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
     executor = executor_spec(options)
     settings = resolve_settings(load_recipe(recipe or "embedded"), options)
     result = run_build(settings, out, progress=True, executor=executor)
+    from dart_hf.hub import empty_splits
+
     click.echo(format_table(result.stats))
     for name, folder in result.releases.items():
-        click.echo(f"{name}: {folder}")
+        empty = empty_splits(folder)
+        note = (
+            f" (empty: {', '.join(empty)} hold no rows; `load_dataset` cannot read an empty "
+            "split and push refuses it)"
+            if empty
+            else ""
+        )
+        click.echo(f"{name}: {folder}{note}")
 
 
 @cli.command("regrade")

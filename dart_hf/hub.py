@@ -281,6 +281,7 @@ def check_hub_folder(folder: Path) -> list[str]:
                     problems.append(f"config {name!r}: glob {pattern!r} matches no file")
                 data_files.update(hits)
     by_group: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    rows: dict[tuple[str, str], int] = {}
     for rel in sorted(data_files):
         p = Path(rel)
         m = SHARD_RE.match(p.name)
@@ -296,16 +297,44 @@ def check_hub_folder(folder: Path) -> list[str]:
         problem = parquet_problem(folder / rel)
         if problem:
             problems.append(f"{rel}: not a readable parquet file ({problem})")
+        else:
+            key = (str(p.parent), m["split"])
+            rows[key] = rows.get(key, 0) + parquet_rows(folder / rel)
     for (parent, split), shards in by_group.items():
         totals = {t for _, t in shards}
         indices = sorted(i for i, _ in shards)
         if len(totals) != 1 or indices != list(range(next(iter(totals)))):
             problems.append(f"{parent}/{split}-*: incomplete or mixed shard sequence {shards}")
+        if rows.get((parent, split)) == 0:
+            problems.append(
+                f"{parent}/{split}-*: no rows (`load_dataset` cannot read an empty split)"
+            )
     return problems
+
+
+def parquet_rows(path: Path) -> int:
+    """Rows of a parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def empty_splits(folder: Path) -> list[str]:
+    """The data files' splits (`<dir>/<split>`) of a written folder that hold no rows: a
+    release no query gave a sample to. `datasets` cannot load an empty split."""
+    totals: dict[str, int] = {}
+    for rel in staged_files(folder):
+        m = SHARD_RE.match(Path(rel).name)
+        if m:
+            key = f"{Path(rel).parent}/{m['split']}"
+            totals[key] = totals.get(key, 0) + parquet_rows(Path(folder) / rel)
+    return sorted(k for k, n in totals.items() if n == 0)
 
 
 __all__ = [
     "check_hub_folder",
+    "empty_splits",
+    "parquet_rows",
     "parquet_problem",
     "read_card",
     "staged_files",

@@ -681,6 +681,9 @@ def run_sampling(
         logger.info("%s: %d of %d shards to sample", plan.out, len(plan.todo), plan.n_shards)
     from dart_hf.logs import progress_bar as tqdm  # honours -q, TQDM_DISABLE
 
+    # the engine starts (if it must) before the bar opens: a Ctrl-C while it starts then
+    # ends on click's "Aborted!", not on the bar drawn again as it is collected
+    streamed = bool(plan.todo) and stream and streams(engine_spec)
     todo = set(plan.todo)
     journaled = sum(_journal_lines(plan.folder.journal(k)) for k in plan.todo)
     bar = tqdm(
@@ -708,7 +711,6 @@ def run_sampling(
         if on_shard is not None:
             on_shard(k, line)
 
-    streamed = bool(plan.todo) and stream and streams(engine_spec)
     with bar, _quiet_datasets_bars(), hooks(plan.folder, Hooks(completed, shard_done)):
         if streamed:
             _stream_round(queries, plan, engine_spec, sampling, round, seed, max_in_flight,

@@ -201,6 +201,8 @@ class _Server:
     max_model_len: int | None = None
     honours_n: bool | None = None
     cooldown_until: float = 0.0
+    unreachable: int = 0
+    """Connection failures in a row (0 once it answers anything)."""
 
     def __post_init__(self) -> None:
         self.shown = redact_url(self.base_url)
@@ -664,7 +666,9 @@ class OpenAIEngine:
 
     async def _acquire(self, session: _Session) -> int:
         """A slot on the least-loaded server with room (and not cooling down after a
-        connection error); waits for one."""
+        connection error), servers that answered last before ones that did not: an
+        unreachable server has nothing in flight and would otherwise always look least
+        loaded. Waits for one."""
         cap = self.connection.server_max_in_flight
         async with session.cond:
             while True:
@@ -675,7 +679,14 @@ class OpenAIEngine:
                     if session.in_flight[i] < cap and s.cooldown_until <= now
                 ]
                 if open_:
-                    best = min(open_, key=lambda i: (session.in_flight[i], random.random()))
+                    best = min(
+                        open_,
+                        key=lambda i: (
+                            self.servers[i].unreachable > 0,
+                            session.in_flight[i],
+                            random.random(),
+                        ),
+                    )
                     session.in_flight[best] += 1
                     session.max_seen[best] = max(session.max_seen[best], session.in_flight[best])
                     total = sum(session.in_flight)
@@ -819,6 +830,7 @@ class OpenAIEngine:
                     url, json=body, timeout=self._read_timeout(params.max_tokens)
                 )
                 status = resp.status_code
+                server.unreachable = 0
                 if status == 200:
                     try:
                         data = resp.json()
@@ -861,7 +873,15 @@ class OpenAIEngine:
             except httpx.HTTPError as exc:
                 fault = _transport_fault(exc)
                 if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-                    server.cooldown_until = time.monotonic() + BACKOFF_BASE_S * 2 ** min(tries, 6)
+                    server.unreachable += 1
+                    server.cooldown_until = time.monotonic() + min(
+                        BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(server.unreachable, 6)
+                    )
+                    if any(s.unreachable == 0 for s in self.servers):
+                        # another server answers: send it there, not counted as a retry
+                        # (bounded: each such move marks one more server unreachable)
+                        self._warn(f"retry {server.base_url}", f"{shown}: {fault}; sent elsewhere")
+                        continue
             finally:
                 await self._release(session, i)
             tries += 1

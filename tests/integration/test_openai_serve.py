@@ -216,6 +216,8 @@ def test_a_build_through_the_served_model(served, tmp_path: Path) -> None:
     import yaml
     from datasets import load_dataset
 
+    from dart_hf import hub
+
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(yaml.safe_dump({
         "pool": ["gsm8k"], "limit": 4, "template": "chat", "temperature": 0.7,
@@ -237,7 +239,11 @@ def test_a_build_through_the_served_model(served, tmp_path: Path) -> None:
     assert len(samples) >= 16 and set(samples["engine"]) == {"openai"}
     assert set(samples["model"]) == {served["served_model"]}
     assert set(samples["finish_reason"]) <= {"stop", "length"}
-    load_dataset(str(out / "releases" / "dart-math-uniform"), split="train")
+    uniform = out / "releases" / "dart-math-uniform"
+    if hub.empty_splits(uniform):  # the 135M model may get none of 4 queries right
+        assert f"{uniform} (empty: data/train hold no rows" in done.stdout, done.stdout
+    else:
+        assert len(load_dataset(str(uniform), split="train")) > 0
     manifest = json.loads((out / "rounds" / "round-000" / "sampling.json").read_text())
     assert manifest["engine"]["backend"] == "openai"
     assert manifest["engine"]["model"] == served["served_model"]
