@@ -305,7 +305,9 @@ def grade_cmd(
     help="Folder laid out like ../shared/data [default: $DART_HF_DATA_DIR, else bundled].",
 )
 @click.option("--model", default=None, help="Hub id or local folder [default: embedded SmolLM2].")
-@click.option("--engine", default=None, help="vllm or transformers [default: vllm].")
+@click.option("--engine", default=None,
+              help="vllm, transformers, or openai (a served model: with --base-url or --serve) "
+                   "[default: vllm; openai where --base-url or --serve is given].")  # fmt: skip
 @click.option("--n", type=int, default=None, help="Completions per query [default: 1].")
 @click.option("--temperature", type=float, default=None, help="Sampling temperature [1.0].")
 @click.option("--top-p", type=float, default=None, help="Nucleus sampling mass [default: 1.0].")
@@ -361,7 +363,9 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
               help="Gold answers: the pool's, or majority votes of the samples for rows "
               "without one [default: answer].")  # fmt: skip
 @click.option("--model", default=None, help="Hub id or local folder [default: embedded SmolLM2].")
-@click.option("--engine", default=None, help="vllm, transformers or scripted (a simulation).")
+@click.option("--engine", default=None,
+              help="vllm, transformers, openai (a served model: with --base-url or --serve) or "
+                   "scripted (a simulation).")  # fmt: skip
 @click.option("--strategies", default=None, help="Comma-separated: uniform,prop2diff,vrt.")
 @click.option("--k-u", type=int, default=None, help="Uniform: correct responses per query.")
 @click.option("--k-p", type=int, default=None, help="Prop2Diff: t = ceil(k_p * fail_rate), >= 1.")
@@ -542,7 +546,9 @@ def _key_values(pairs: tuple[str, ...], flag: str) -> dict[str, Any] | None:
 @click.option("--temperature", type=float, default=None,
               help="Sampling temperature [default: 0; the recipe's with --n > 1].")  # fmt: skip
 @click.option("--top-p", "top_p", type=float, default=None, help="Nucleus mass when sampling.")
-@click.option("--engine", default=None, help="vllm or transformers [default: vllm].")
+@click.option("--engine", default=None,
+              help="vllm, transformers, or openai (a served model: with --base-url or --serve) "
+                   "[default: vllm; openai where --base-url or --serve is given].")  # fmt: skip
 @click.option("--max-tokens", type=int, default=None, help="Maximum new tokens [default: 2048].")
 @click.option(
     "--data-dir",

@@ -469,7 +469,11 @@ def seeding_of(spec: EngineSpec) -> str:
     "per request" (each request carries its shard's seed: scripted, transformers)."""
     from dart_hf.engines import backend_class
 
-    return str(getattr(backend_class(spec.backend), "seeding", "per request"))
+    cls = backend_class(spec.backend)
+    by_spec = getattr(cls, "seeding_of_spec", None)  # engines whose seeding is an option
+    if by_spec is not None:
+        return str(by_spec(spec))
+    return str(getattr(cls, "seeding", "per request"))
 
 
 def open_sampling(

@@ -492,12 +492,15 @@ class StreamStats:
     Attributes:
         max_in_flight: The cap on requests in flight (None: shard by shard, no stream).
         seeding: "per round" (the engine reseeded when a round's stream opens: vLLM) or
-            "per request" (each request carries its shard's seed).
+            "per request" (each request carries its shard's seed) or "not seeded" (a served
+            model without `request_seeds`: the server's own randomness).
         requests: Requests sent to the engine.
         engine_idle_s: Wall time with free slots in flight and no request waiting.
         slot_share: Mean share of the engine's slots in use, where the engine reports it.
         grading_wait_s: Time from a round's last completion to the end of its grading.
         overlap: Whether finished shards were graded while others generated.
+        served: A served model's server as it reported itself (served id, root,
+            max_model_len, server and version, who applies the chat template); None in-process.
     """
 
     max_in_flight: int | None
@@ -507,6 +510,7 @@ class StreamStats:
     slot_share: float | None
     grading_wait_s: float
     overlap: bool | None
+    served: dict[str, str] | None = None
 
     @classmethod
     def from_metas(cls, metas: list[dict[str, Any]]) -> StreamStats | None:
@@ -530,6 +534,7 @@ class StreamStats:
             slot_share=round(sum(x * w for x, w in shares) / weight, 4) if weight else None,
             grading_wait_s=round(sum(m.get("grading_wait_s", 0.0) for m in streamed), 3),
             overlap=overlaps.pop() if len(overlaps) == 1 else None,
+            served=next((m["served"] for m in reversed(streamed) if m.get("served")), None),
         )
 
 

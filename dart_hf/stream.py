@@ -125,7 +125,10 @@ class StreamFigures:
         peak_in_flight: The most requests in flight at once.
         engine_idle_s: Wall time with free slots and no request waiting (see module).
         slot_share: Mean share of the engine's slots in use, where the engine reports it.
-        seeding: How the engine was seeded ("per round" or "per request").
+        seeding: How the engine was seeded ("per round", "per request" or "not seeded").
+        served: What a served model's server reported (`served_details` of the engine:
+            served id, root, max_model_len, server and version, who applies the chat template);
+            None for in-process engines.
     """
 
     max_in_flight: int
@@ -134,6 +137,7 @@ class StreamFigures:
     engine_idle_s: float = 0.0
     slot_share: float | None = None
     seeding: str = "per request"
+    served: dict[str, str] | None = None
 
 
 class Streamer:
@@ -190,7 +194,12 @@ class Streamer:
         begin: Callable[[int], Any] | None = getattr(self.engine, "begin_round", None)
         if begin is not None:
             begin(seed)
-        figures = StreamFigures(max_in_flight=self.in_flight.limit, seeding=self.seeding)
+        details: Callable[[], dict[str, str]] | None = getattr(self.engine, "served_details", None)
+        figures = StreamFigures(
+            max_in_flight=self.in_flight.limit,
+            seeding=self.seeding,
+            served=details() if details is not None else None,
+        )
         idle0, requests0 = self.in_flight.idle_s, self.requests
         occupancy = getattr(self.engine, "occupancy_counters", None)
         before = occupancy() if occupancy else None

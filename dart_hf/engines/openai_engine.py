@@ -233,6 +233,16 @@ class OpenAIEngine:
     name = "openai"
     OPTIONS = OPTIONS
 
+    @staticmethod
+    def seeding_of_spec(spec: EngineSpec) -> str:
+        """How requests are seeded under `spec`: "per request" with option
+        `request_seeds`, else "not seeded" (the server's own randomness)."""
+        return "per request" if spec.option("request_seeds") else "not seeded"
+
+    @property
+    def seeding(self) -> str:
+        return self.seeding_of_spec(self.spec)
+
     def __init__(self, spec: EngineSpec) -> None:
         """Check the options, read the key's source, probe every server, load a tokenizer.
 
@@ -483,6 +493,24 @@ class OpenAIEngine:
             "servers": str(len(self.servers)),
             "request_seeds": str(self.request_seeds).lower(),
         }
+
+    def served_details(self) -> dict[str, str]:
+        """What the servers reported, for the round records and the cards: served id, model
+        root, max_model_len, server software and version, who applies the chat template
+        (`chat` prompts only), and how many servers (never a URL or a key)."""
+        prov = self.provenance()
+        details = {
+            "served id": prov["model"],
+            "root": prov["model_root"] or "(not reported)",
+            "max_model_len": prov["max_model_len"] or "(not reported)",
+            "server": prov["engine_version"],
+            "chat template applied by": (
+                "the server (no local tokenizer)" if self.server_renders_chat else "dart-hf"
+            ),
+        }
+        if len(self.servers) > 1:
+            details["servers"] = str(len(self.servers))
+        return details
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under the model's tokenizer (no special tokens); without a local

@@ -68,6 +68,14 @@ def test_failed_requests_are_neither_graded_nor_counted(tmp_path: Path) -> None:
     assert f"| failed requests (no completion: not graded, not counted as samples) | {failed} |" \
         in card  # fmt: skip
     assert np.isfinite(result.stats.totals.raw_samples)
+    # what the server reported is in the records and the cards; its URL is in neither
+    served = result.stats.stream.served  # type: ignore[union-attr]
+    assert served["served id"] == "fake/model" and served["chat template applied by"].startswith(
+        "the server"
+    )
+    assert "| served model | served id `fake/model`; root `" in card
+    assert "not seeded (the server's own randomness)" in card
+    assert srv.base_url.split("//")[1] not in card
 
 
 def _sample_cmd(url: str, out: Path) -> list[str]:

@@ -244,6 +244,9 @@ def test_a_build_through_the_served_model(served, tmp_path: Path) -> None:
         assert f"{uniform} (empty: data/train hold no rows" in done.stdout, done.stdout
     else:
         assert len(load_dataset(str(uniform), split="train")) > 0
+    card = (out / "releases" / "dart-math-pool" / "README.md").read_text()
+    assert f"| served model | served id `{served['served_model']}`; root `" in card, card
+    assert "max_model_len `2048`; server `vllm " in card, card
     manifest = json.loads((out / "rounds" / "round-000" / "sampling.json").read_text())
     assert manifest["engine"]["backend"] == "openai"
     assert manifest["engine"]["model"] == served["served_model"]
