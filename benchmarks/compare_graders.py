@@ -31,7 +31,7 @@ CHILD = r"""
 import json, sys
 from datasets import Dataset
 from dart_hf.config import GradeConfig
-from dart_hf.grading import grade_batch
+from dart_hf.grading.grade import grade_batch
 
 rows = json.load(open(sys.argv[1]))
 out = {"pred": [], "correct": [], "grade_status": [], "verdict_source": []}

@@ -65,7 +65,8 @@ VOLATILE_KEYS = frozenset(
 )  # fmt: skip
 """JSON keys whose values are timings or dates: left out of the comparison."""
 VOLATILE_LINE = re.compile(
-    r"dart[-_]hf \d+\.\d+\.\d+|wall time|tokens/s|samples/s|engine idle with free slots"
+    r"dart[-_]hf \d+\.\d+\.\d+|wall time|tokens/s|tokens in [\d.]+ s|samples/s"
+    r"|engine idle with free slots"
 )
 """Card lines that name the package version or a timing: left out of the comparison."""
 LOCAL_PATH = re.compile(r"/[^\s\"'|`]*?/dart_hf/")

@@ -124,7 +124,7 @@ class Row:
 
 def evaluate(cases: Iterable[dict[str, Any]]) -> list[Row]:
     """Grade every case with `judge` and with the baseline, in this process."""
-    from dart_hf.answers import judge
+    from dart_hf.grading.answers import judge
 
     rows = []
     for case in cases:
@@ -262,7 +262,7 @@ def relabel_table(cases: list[dict[str, Any]]) -> str:
 CHILD = r"""
 import json, sys, logging
 logging.disable(logging.WARNING)
-from dart_hf.answers import judge
+from dart_hf.grading.answers import judge
 cases = json.load(open(sys.argv[1]))
 out = {}
 for c in cases:

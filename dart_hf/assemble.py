@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, Features, Value
 
-from dart_hf.answers import boxed_answers, last_boxed
 from dart_hf.arrow_io import file_batches, mapped_files
 from dart_hf.errors import DartError
+from dart_hf.grading.answers import boxed_answers, last_boxed
 
 # Bump when the flags below change, so cached maps are recomputed.
 ASSEMBLE_VERSION = "2"

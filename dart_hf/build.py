@@ -190,7 +190,7 @@ def _open_rows(n_samples: int) -> bool:
 def fingerprint(settings: dict[str, Any], queries: Dataset) -> dict[str, Any]:
     """What makes a build: its settings, the grader, and a content hash of the queries and of
     their gold answers (a pool whose golds changed under the same ids is a different build)."""
-    from dart_hf.grading import grader_info
+    from dart_hf.grading.grade import grader_info
 
     return {
         "settings": {k: v for k, v in settings.items() if k not in NOT_FINGERPRINTED},
@@ -364,7 +364,8 @@ def vote_phase(
     The votes are saved (`BuildFolder.majority_votes`) before the round is regraded, and regrading
     is skipped once done, so a build killed anywhere in between resumes to the same result.
     """
-    from dart_hf import gold_audit, gold_majority
+    from dart_hf import gold_majority
+    from dart_hf.grading import audit as gold_audit
 
     path = folder.majority_votes
     if not path.is_file():
@@ -483,8 +484,8 @@ def decontamination_mask(queries: list[str], cfg: BuildConfig) -> tuple[np.ndarr
 
 
 def gold_audit_columns(pool: Dataset, state: dars.State, cfg: BuildConfig) -> dict[str, list]:
-    """`gold_audit.audit_pool` over the samples of the queries without a correct one."""
-    from dart_hf import gold_audit
+    """`grading.audit.audit_pool` over the samples of the queries without a correct one."""
+    from dart_hf.grading import audit as gold_audit
 
     ids = list(state["id"])
     unsolved = pa.array([q for q, c in zip(ids, state["corrects"], strict=True) if c == 0])
@@ -716,7 +717,7 @@ def release_stats(
 ) -> BuildStats:
     """`stats.json` of a build: the final state, the figures of `assemble_releases`, the
     rounds' tokens and wall time, the engine's provenance and the current grader."""
-    from dart_hf.grading import grader_info
+    from dart_hf.grading.grade import grader_info
 
     meta = _round_meta(folder)
     first = Dataset.from_file(str(folder.round(0).graded)).select(range(1)).to_list()

@@ -242,7 +242,7 @@ def benchmarks_cmd(data_dir: str | None) -> None:
     _echo_sources("benchmark", data_dir)
 
 
-# ---------------------------------------------------------------- grading (grading.py)
+# ---------------------------------------------------------------- grading (grading/)
 
 
 @cli.command("grade")
@@ -276,7 +276,7 @@ def grade_cmd(
     leaves out `bad_gold` rows.
     """
     from dart_hf.config import GradeConfig
-    from dart_hf.grading import grade_file
+    from dart_hf.grading.grade import grade_file
 
     config = GradeConfig(timeout_s=timeout_s, num_proc=num_proc, benchmark=benchmark)
     summary, note = grade_file(

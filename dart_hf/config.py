@@ -65,7 +65,7 @@ class GradeConfig:
         num_proc: Worker processes of the grading pool.
         benchmark: Force per-benchmark gold handling; None reads the row's `source`.
         require_anchor: A response must state its answer (a box, `#### N`, "the answer is
-            ...", an `Answer:` line, ...; `dart_hf.anchors`); one that does not is graded
+            ...", an `Answer:` line, ...; `dart_hf.grading.anchors`); one that does not is graded
             `no_answer`. None: builds take it from the sampling template's record
             (`prompts.Template.anchored`), grading and evaluation read unanchored answers too.
     """
@@ -682,7 +682,7 @@ class BuildConfig:
             raise DartError(f"shard_size must be >= 1, got {self.shard_size}")
         if self.decontam_ngram < 1:
             raise DartError(f"decontam_ngram must be >= 1, got {self.decontam_ngram}")
-        from dart_hf.gold_audit import GoldAuditConfig
+        from dart_hf.grading.audit import GoldAuditConfig
 
         GoldAuditConfig(self.gold_min_votes, self.gold_min_share, self.exclude_disputed)
         if self.gold not in GOLD_MODES:

@@ -20,7 +20,7 @@ from typing import Any
 from datasets import Dataset
 
 from dart_hf import benchmarks as registry
-from dart_hf.answers import STATUSES, accuracy
+from dart_hf.grading.answers import STATUSES, accuracy
 from dart_hf.passk import Sample, grader_equal, item_table
 
 # Reported accuracies (%) keyed by Hub id. Source: DART-Math paper, Table 2 (the spec's table),

@@ -424,7 +424,7 @@ def _run_eval(
     from dart_hf import outputs
     from dart_hf.config import SamplingConfig, StreamConfig
     from dart_hf.engines import get_engine
-    from dart_hf.grading import grader_info
+    from dart_hf.grading.grade import grader_info
     from dart_hf.sampling import check_context, generation_totals, seeding_of
 
     data_info = {bench: info for bench, (_, info) in loaded.items()}

@@ -32,7 +32,7 @@ from dart_hf.config import GradeConfig, SamplingConfig, StreamConfig
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError, missing_package, unknown_name
 from dart_hf.folders import RoundFolder, SamplingFolder
-from dart_hf.grading import grading_workers
+from dart_hf.grading.grade import grading_workers
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def overlap_default(engine_spec: EngineSpec) -> bool:
     cores, and overlapping measured no faster (benchmarks/results/bench_stream.md); with
     more cores, or an engine outside this process, grading takes nothing from it.
     """
-    from dart_hf.grading import available_cores
+    from dart_hf.grading.grade import available_cores
 
     return available_cores() > 2 or engine_spec.backend in REMOTE_BACKENDS
 
@@ -229,7 +229,7 @@ class ShardGrader:
 
     def grade_shard(self, k: int) -> None:
         """Grade shard k's samples into its graded file (kept when it is there)."""
-        from dart_hf import grading
+        from dart_hf.grading import grade as grading
 
         target = self.folder.graded_shard(k)
         if target.is_file():
@@ -310,7 +310,7 @@ class LocalExecutor:
 
     def grade(self, raw: Dataset, config: GradeConfig) -> Dataset:
         """Grade with `grading.grade_dataset`."""
-        from dart_hf import grading
+        from dart_hf.grading import grade as grading
 
         return grading.grade_dataset(raw, capped(config, len(raw)))
 
@@ -414,7 +414,7 @@ class _EngineActor:
 
 def _grade_chunk(table: Any, config: GradeConfig, chunk: int) -> tuple[Any, dict[str, Any]]:
     """Grade one chunk of rows in a Ray task (through the same killable pool as locally)."""
-    from dart_hf import grading
+    from dart_hf.grading import grade as grading
 
     graded = grading.grade_dataset(Dataset(table), config)
     return _arrow(graded), _task_record("grade", chunk=chunk, rows=len(graded))
@@ -424,7 +424,7 @@ def _grade_shard_file(
     path: str, features: Features, config: GradeConfig, k: int
 ) -> tuple[Any, dict[str, Any]]:
     """Grade one finished shard file in a Ray task (the folder is on shared storage)."""
-    from dart_hf import grading
+    from dart_hf.grading import grade as grading
 
     raw = Dataset.from_parquet(path, features=features)
     graded = grading.grade_dataset(raw, config)  # type: ignore[arg-type]
@@ -549,7 +549,7 @@ class RayExecutor:
     def grade(self, raw: Dataset, config: GradeConfig) -> Dataset:
         """Grade chunks of rows as Ray tasks, keeping row order."""
         if len(raw) == 0:
-            from dart_hf import grading
+            from dart_hf.grading import grade as grading
 
             return grading.grade_dataset(raw, config)
         size = self.spec.grade_chunk

@@ -2,7 +2,7 @@
 
 A query whose pool row has no answer gets one from the synthesis model's own votes: the final
 answers of its vote-phase samples (round 0) are counted the way the gold audit counts them
-(`gold_audit.majority_answer`: equal spellings, then answers Math-Verify finds equal, are one
+(`grading.audit.majority_answer`: equal spellings, then answers Math-Verify finds equal, are one
 vote), and the largest answer becomes the query's gold when it is a clear majority: at least
 `gold_min_votes` votes and more than `gold_min_share` of the samples that gave an answer. A
 query without one is left out (stop reason `NO_MAJORITY`) and counted. Such a gold is a model
@@ -31,10 +31,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset
 
-from dart_hf.anchors import final_anchor, final_answer_text
 from dart_hf.config import DarsConfig
 from dart_hf.dars import State, freeze_difficulty
-from dart_hf.gold_audit import GoldAuditConfig, majority_answer
+from dart_hf.grading.anchors import final_anchor, final_answer_text
+from dart_hf.grading.audit import GoldAuditConfig, majority_answer
 
 NO_MAJORITY = "no_majority"
 """Stop reason of a query left out because its vote phase found no clear majority."""

@@ -34,7 +34,7 @@ class Template:
         chat: Whether it renders through the tokenizer's chat template.
         description: One line for cards and `--help`.
         anchored: Whether the prompt asks for an explicitly stated answer (`\\boxed{}`); builds
-            then grade with `GradeConfig.require_anchor` (`dart_hf.anchors`).
+            then grade with `GradeConfig.require_anchor` (`dart_hf.grading.anchors`).
     """
 
     name: str

@@ -468,7 +468,7 @@ def regrade_build(
 
 
 def _grader() -> dict[str, Any]:
-    from dart_hf.grading import grader_info
+    from dart_hf.grading.grade import grader_info
 
     return grader_info()
 

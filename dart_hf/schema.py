@@ -11,7 +11,7 @@ A build writes three kinds of table, each a Hub config (`hub.write_hub_folder`):
 Each column is declared once here, in order, with its type, its meaning (the card's column
 table) and, where the values are a closed set, the allowed values, taken from the module that
 owns them (`answers.STATUSES`, `answers.VERDICT_SOURCES`, `assemble.ROW_DROP_REASONS`,
-`dars.STOP_REASONS`, `gold_audit.GOLD_STATUSES`). The writers (`build.assemble_releases`,
+`dars.STOP_REASONS`, `grading.audit.GOLD_STATUSES`). The writers (`build.assemble_releases`,
 `build.query_info`, `assemble.release`) write these columns and refuse anything else, so a
 new column is one entry here, and `RELEASE_SCHEMA_VERSION` is bumped with it.
 
@@ -31,12 +31,12 @@ from typing import Any
 
 from datasets import Dataset, Features, Value
 
-from dart_hf.answers import STATUSES, VERDICT_SOURCES
 from dart_hf.assemble import ROW_DROP_REASONS
 from dart_hf.dars import STOP_REASONS
 from dart_hf.errors import DartError
-from dart_hf.gold_audit import GOLD_STATUSES
 from dart_hf.gold_majority import NO_MAJORITY
+from dart_hf.grading.answers import STATUSES, VERDICT_SOURCES
+from dart_hf.grading.audit import GOLD_STATUSES
 from dart_hf.normalise import SOURCE_FEATURES
 from dart_hf.sampling import SAMPLE_FEATURES
 

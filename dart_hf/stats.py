@@ -390,7 +390,7 @@ class BuildStats:
         model: The synthesis model.
         engine: The inference engine.
         sampling: The sampling settings.
-        grader: Grader name and versions (`grading.grader_info`).
+        grader: Grader name and versions (`grading.grade.grader_info`).
         totals: Counts of the whole build.
         stop_reasons: Queries per stop reason.
         stop_reasons_per_level: The same per level.
@@ -758,7 +758,7 @@ def gold_audit_stats(
     """Gold statuses overall and per level (level label as in the cards), or None."""
     if gold_status is None or settings is None:
         return None
-    from dart_hf.gold_audit import GOLD_STATUSES, counts_by_level
+    from dart_hf.grading.audit import GOLD_STATUSES, counts_by_level
 
     audited = [(g, int(lv)) for g, lv in zip(gold_status, state["level"], strict=True) if g]
     gold_status = [g for g, _ in audited]  # majority golds (`gold: majority`) are not audited

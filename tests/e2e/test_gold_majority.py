@@ -19,9 +19,9 @@ from datasets import load_dataset
 from helpers import MAJORITY_BASE as BASE
 
 from dart_hf import build, dars, gold_majority
-from dart_hf.answers import equivalent, final_answer_text
 from dart_hf.engines.scripted import perturb
 from dart_hf.folders import BuildFolder
+from dart_hf.grading.answers import equivalent, final_answer_text
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 from datasets import Dataset, Value
 
 from dart_hf.config import GradeConfig
-from dart_hf.grading import grade_dataset
+from dart_hf.grading.grade import grade_dataset
 
 
 def test_a_batch_without_any_answer_keeps_pred_a_string_column() -> None:

@@ -17,7 +17,7 @@ from helpers import box as _box
 from dart_hf.cli import cli
 from dart_hf.config import GradeConfig
 from dart_hf.errors import DartError
-from dart_hf.grading import GRADE_VERSION, get_pool, grade_batch, grade_dataset, summarize
+from dart_hf.grading.grade import GRADE_VERSION, get_pool, grade_batch, grade_dataset, summarize
 
 TOWER = r"So the value is $\boxed{9^{9^{9^{9^{9}}}}}$."
 

@@ -28,11 +28,12 @@ import test_build as build_tests
 from click.testing import CliRunner
 from datasets import Dataset, load_dataset
 
-from dart_hf import answers, arrow_io, build, dars, grading, outputs, regrade, sampling
-from dart_hf.answers import Verdict
+from dart_hf import arrow_io, build, dars, outputs, regrade, sampling
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 from dart_hf.folders import BuildFolder, EvalFolder, SamplingFolder
+from dart_hf.grading import answers, grade
+from dart_hf.grading.answers import Verdict
 
 BASE = build_tests.BASE  # the scripted build of test_build
 OLD_VERSION = "0-naive"
@@ -54,8 +55,8 @@ class _InProcessPool:
 
 
 def _old_grader(mp: pytest.MonkeyPatch) -> None:
-    mp.setattr(grading, "get_pool", lambda num_proc: _InProcessPool())
-    mp.setattr(grading, "GRADE_VERSION", OLD_VERSION)
+    mp.setattr(grade, "get_pool", lambda num_proc: _InProcessPool())
+    mp.setattr(grade, "GRADE_VERSION", OLD_VERSION)
 
 
 def _table(path: Path, settings: dict) -> Path:
@@ -160,7 +161,7 @@ def test_regrade_flips_exactly_the_verdicts_that_change(
     saved = json.loads(BuildFolder(out).report.read_text())
     assert saved["verdicts"]["flipped"] == v["flipped"]
     record = json.loads(BuildFolder(out).record.read_text())
-    assert record["grader"] == grading.grader_info()
+    assert record["grader"] == grade.grader_info()
     assert not BuildFolder(out).regrade_work.path.exists()
 
 
@@ -214,10 +215,10 @@ def test_releases_equal_assembling_the_raw_samples_with_the_new_grader(
     info = load_dataset(str(out / "releases" / build.POOL_RELEASE), "queries", split="train")
     assert info["corrects"] == state["corrects"].tolist()
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["grader"] == grading.grader_info()
+    assert stats["grader"] == grade.grader_info()
     assert stats["totals"]["correct_samples"] == sum(correct)
     card = (out / "releases" / "dart-math-hard" / "README.md").read_text()
-    assert f"{grading.GRADE_VERSION}" in card
+    assert f"{grade.GRADE_VERSION}" in card
 
 
 def test_queries_whose_target_or_stop_changed_are_reported(
@@ -432,7 +433,7 @@ def test_eval_folder_regrade_is_eval_regrade(tmp_path: Path) -> None:
     b = json.loads((second / "results.json").read_text())
     for r in (a, b):
         r.pop("wall_time_s")
-    assert a == b and a["grader"] == grading.grader_info()
+    assert a == b and a["grader"] == grade.grader_info()
     for bench in ("gsm8k", "math500"):
         pa_ = load_dataset(str(first / "predictions"), bench, split="test").to_list()
         pb_ = load_dataset(str(second / "predictions"), bench, split="test").to_list()

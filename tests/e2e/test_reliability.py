@@ -20,9 +20,10 @@ from helpers import enospc as _enospc
 from helpers import gone, session_processes, watchdogs_of
 from helpers import write_recipe as _recipe
 
-from dart_hf import build, grading, outputs
+from dart_hf import build, outputs
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
+from dart_hf.grading import grade as grading
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -310,7 +311,7 @@ def test_disk_full_in_grade_on_a_real_full_device(tmp_path: Path) -> None:
 
 
 def test_grade_workers_are_capped_at_rows_and_cores(tmp_path: Path) -> None:
-    from dart_hf.grading import available_cores
+    from dart_hf.grading.grade import available_cores
 
     data = tmp_path / "in.jsonl"
     data.write_text("".join(json.dumps({"response": f"\\boxed{{{i}}}", "answer": "1"}) + "\n"

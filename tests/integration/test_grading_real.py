@@ -18,9 +18,9 @@ from pathlib import Path
 import datasets
 import pytest
 
-from dart_hf.answers import strip_math_delimiters
 from dart_hf.config import GradeConfig
-from dart_hf.grading import grade_batch
+from dart_hf.grading.answers import strip_math_delimiters
+from dart_hf.grading.grade import grade_batch
 
 SAMPLE = 300
 POOLS = ["math", "gsm8k"]

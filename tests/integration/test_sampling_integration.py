@@ -57,7 +57,7 @@ def _check_real(ds: Dataset, engine, queries: Dataset, counts: list[int], offset
 
 
 def _sample_two_rounds(spec: EngineSpec, engine, tmp_path: Path, template: str) -> Dataset:
-    from dart_hf.grading import grade_dataset
+    from dart_hf.grading.grade import grade_dataset
 
     queries = _real_queries()
     cfg = SamplingConfig(n=3, temperature=1.0, top_p=0.95, max_tokens=96, template=template)

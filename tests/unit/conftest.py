@@ -63,9 +63,10 @@ def _unit_layer_guard(
         import multiprocess.process  # datasets' map(num_proc=N) workers
 
         guarded.append((multiprocess.process.BaseProcess, "start", "a multiprocess worker"))
-    from dart_hf import engines, grading
+    from dart_hf import engines
+    from dart_hf.grading import grade
 
-    guarded.append((grading, "get_pool", "the grading pool"))
+    guarded.append((grade, "get_pool", "the grading pool"))
     for name in REAL_ENGINES:  # the classes themselves: callers read their attributes too
         cls = engines.backend_class(name)
         guarded.append((cls, "__init__", f"a real engine ({name})"))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from dart_hf.answers import (
+from dart_hf.errors import DartError
+from dart_hf.grading.answers import (
     STATUSES,
     VERDICT_SOURCES,
     boxed_spans,
@@ -20,7 +21,6 @@ from dart_hf.answers import (
     to_minutes,
     to_option,
 )
-from dart_hf.errors import DartError
 
 
 def boxed(ans: str) -> str:
@@ -226,7 +226,7 @@ def test_no_answer_and_bad_gold() -> None:
 
 
 def test_unknown_benchmark_is_default_in_rows_but_error_when_forced() -> None:
-    from dart_hf.answers import rules_for
+    from dart_hf.grading.answers import rules_for
 
     assert judge(boxed("5"), "5", benchmark="my_set").correct is True
     with pytest.raises(DartError, match="valid: college_math"):
@@ -480,8 +480,8 @@ def test_options_in_prose_parentheses_and_boxes(
 
 
 def test_rule_lists_are_data_and_every_name_is_a_verdict_source() -> None:
-    from dart_hf.anchors import ANCHOR_KINDS
-    from dart_hf.answers import COMPARE_RULES, JUDGE_RULES
+    from dart_hf.grading.anchors import ANCHOR_KINDS
+    from dart_hf.grading.answers import COMPARE_RULES, JUDGE_RULES
 
     assert ANCHOR_KINDS[0] == "boxed" and ANCHOR_KINDS[-1] == "answer_phrase"
     names = [*ANCHOR_KINDS[1:], *(r.name for r in COMPARE_RULES), "unanchored", "no_anchor"]

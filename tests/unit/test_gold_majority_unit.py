@@ -18,7 +18,7 @@ from helpers import MAJORITY_BASE as BASE
 from dart_hf import build, gold_majority
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
-from dart_hf.gold_audit import GoldAuditConfig
+from dart_hf.grading.audit import GoldAuditConfig
 from dart_hf.sources import load_pool
 
 

@@ -14,7 +14,7 @@ from helpers import GRADING_ROWS as ROWS
 from dart_hf.cli import cli
 from dart_hf.config import GradeConfig
 from dart_hf.errors import DartError
-from dart_hf.grading import grade_batch
+from dart_hf.grading.grade import grade_batch
 
 
 def test_missing_column_names_it() -> None:

@@ -181,9 +181,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "orchestration": ("executors", "rounds"),
     "release": ("hub", "push", "cards", "plots", "stats", "eval_results", "schema", "assemble"),
     "stages": (
-        "sampling", "grading", "answers", "normalise", "sources", "dars", "passrate", "passk",
-        "gold_audit", "gold_majority", "fewshot", "prompts", "packing", "metric", "stream",
-        "anchors",
+        "sampling", "grading", "normalise", "sources", "dars", "passrate", "passk",
+        "gold_majority", "fewshot", "prompts", "packing", "metric", "stream",
         "journal",
     ),
     "engines": ("engines", "models"),
@@ -206,7 +205,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("config", "engines"): "BuildConfig checks the engine name against the registry (strings)",
     ("config", "engines.base"): "BuildConfig.engine_spec makes the EngineSpec",
-    ("config", "gold_audit"): "BuildConfig checks its gold settings with GoldAuditConfig",
+    ("config", "grading.audit"): "BuildConfig checks its gold settings with GoldAuditConfig",
     ("config", "engines.connection"): "ServerConfig checks --header values (no literal secret)",
     ("engines", "engines.scripted"): "the registry names its backends (lazy strings)",
     ("engines", "engines.hf_engine"): "the registry names its backends (lazy strings)",

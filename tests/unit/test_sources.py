@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from helpers import check_source_schema as _check_schema
 
 from dart_hf import sources
-from dart_hf.answers import last_boxed
 from dart_hf.benchmarks import BENCHMARKS
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
+from dart_hf.grading.answers import last_boxed
 from dart_hf.normalise import gsm8k_answer, render_number, theoremqa_answer
 from dart_hf.sources import (
     load_benchmark,
@@ -60,7 +60,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> Path:
     ],
 )
 def test_last_boxed(text: str, expected: str | None) -> None:
-    """Gold extraction of MATH solutions (shared with response extraction in answers.py)."""
+    """Gold extraction of MATH solutions (shared with response extraction in grading/answers.py)."""
     assert last_boxed(text) == expected
 
 

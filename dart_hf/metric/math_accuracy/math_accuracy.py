@@ -1,4 +1,4 @@
-"""Math final-answer accuracy, graded with dart-hf's grader (`dart_hf.grading.grade_batch`)."""
+"""Math final-answer accuracy, graded with dart-hf's grader (`dart_hf.grading.grade`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import datasets
 import evaluate
 
-from dart_hf.answers import STATUSES, accuracy
+from dart_hf.grading.answers import STATUSES, accuracy
 
 _DESCRIPTION = """\
 Accuracy of the final answers in model responses to math problems. Each response's answer is
@@ -127,7 +127,7 @@ class MathAccuracy(evaluate.Metric):
         num_proc: int = 1,
     ) -> dict[str, Any]:
         from dart_hf.config import GradeConfig
-        from dart_hf.grading import grade_batch
+        from dart_hf.grading.grade import grade_batch
         from dart_hf.passk import standard_error
 
         n = len(predictions)
@@ -174,7 +174,7 @@ class MathAccuracy(evaluate.Metric):
     ) -> dict[str, Any]:
         """K responses per item: graded flat, then `passk.item_table` per item."""
         from dart_hf.config import GradeConfig
-        from dart_hf.grading import grade_batch
+        from dart_hf.grading.grade import grade_batch
         from dart_hf.passk import Sample, grader_equal, item_table
 
         n = len(predictions)

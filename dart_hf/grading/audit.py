@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dart_hf.answers import equivalent, same_text
 from dart_hf.errors import DartError
+from dart_hf.grading.answers import equivalent, same_text
 
 GOLD_STATUSES = ("ok", "unparseable", "disputed")
 #: Statuses whose samples vote (the others gave no single final answer).

@@ -29,7 +29,7 @@ A verdict is decided in this order (`judge`); `Verdict.source` names what decide
    from the head of an equation chain ("is 32 + 8 = 18 + 16 = 24.") is the chain's last value
    (`equation_chain`).
 
-Everything here is pure computation; the grading pool (`dart_hf.grading`) runs it in worker
+Everything here is pure computation; the grading pool (`dart_hf.grading.grade`) runs it in worker
 processes under a hard wall-clock limit.
 """
 
@@ -43,13 +43,13 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from dart_hf.anchors import FINAL_GROUP_GAP as FINAL_GROUP_GAP  # re-exported: box helpers
-from dart_hf.anchors import Anchor, final_anchor, final_boxes, unclosed_box
-from dart_hf.anchors import boxed_answers as boxed_answers
-from dart_hf.anchors import boxed_spans as boxed_spans
-from dart_hf.anchors import final_answer_text as final_answer_text
-from dart_hf.anchors import last_boxed as last_boxed
 from dart_hf.benchmarks import AnswerRules, rules_for
+from dart_hf.grading.anchors import FINAL_GROUP_GAP as FINAL_GROUP_GAP
+from dart_hf.grading.anchors import Anchor, final_anchor, final_boxes, unclosed_box
+from dart_hf.grading.anchors import boxed_answers as boxed_answers
+from dart_hf.grading.anchors import boxed_spans as boxed_spans
+from dart_hf.grading.anchors import final_answer_text as final_answer_text
+from dart_hf.grading.anchors import last_boxed as last_boxed
 
 #: Every `grade_status`: `ok` (graded), `no_answer` (no final answer found), `hedge` (several
 #: distinct final answers), `timeout` (grading passed its wall-clock limit), `error` (the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dart_hf.errors import DartError
-from dart_hf.gold_audit import (
+from dart_hf.grading.audit import (
     GoldAuditConfig,
     audit_pool,
     audit_query,
