@@ -57,7 +57,7 @@ def main() -> None:
     from dart_hf.engines import serve
     from dart_hf.engines.base import EngineSpec, GenerationParams, Request
     from dart_hf.engines.openai_engine import OpenAIEngine
-    from dart_hf.prompts import render_prompt
+    from dart_hf.sampling.prompts import render_prompt
     from dart_hf.sources import load_pool
 
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")

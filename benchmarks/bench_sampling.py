@@ -43,8 +43,8 @@ def stage_vs_bare(
     `LLM.generate` on one engine."""
     from dart_hf.config import SamplingConfig
     from dart_hf.engines import EngineSpec, get_engine, release_engine
-    from dart_hf.prompts import get_template, render_prompt
-    from dart_hf.sampling import run_sampling, shard_seed
+    from dart_hf.sampling.prompts import get_template, render_prompt
+    from dart_hf.sampling.shards import run_sampling, shard_seed
     from dart_hf.sources import load_pool
 
     # the full GSM8K train file where it is (../shared/data, $DART_HF_DATA_DIR): the bundled

@@ -83,7 +83,7 @@ class BuildSettings:
     def grading(self) -> GradeConfig:
         """The grading settings a build uses: `require_anchor` null takes the sampling
         template's record (`deepseekmath`, `chat` ask for an anchored answer)."""
-        from dart_hf.prompts import get_template
+        from dart_hf.sampling.prompts import get_template
 
         if self.grade.require_anchor is not None:
             return self.grade
@@ -685,7 +685,7 @@ def _run_build(
     from dart_hf.engines.serve import attach
 
     with attach(engine_spec(s.build, folder, queries), s.server, folder.root) as spec:
-        from dart_hf.sampling import check_context
+        from dart_hf.sampling.shards import check_context
 
         check_context(spec, queries, s.sampling)
         state = run_rounds(

@@ -349,7 +349,7 @@ def _prompt(sampling: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """The prompt template's text, whether it goes through the chat template, its stops."""
     if extra.get("prompt_template"):
         return {"text": str(extra["prompt_template"]), "chat": False, "stop": []}
-    from dart_hf import prompts  # the prompt registry: show its text when it has one
+    from dart_hf.sampling import prompts
 
     tpl: Any = prompts.TEMPLATES.get(sampling["template"])
     text = tpl if isinstance(tpl, str) else getattr(tpl, "text", None)

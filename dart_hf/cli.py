@@ -294,7 +294,7 @@ def grade_cmd(
     click.echo(f"wrote {out}")
 
 
-# ---------------------------------------------------------------- sampling (sampling.py)
+# ---------------------------------------------------------------- sampling (sampling/)
 
 
 @cli.command("sample")
@@ -332,7 +332,7 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
     recipe given with --config. The transformers engine gives identical text for a seed; vLLM
     on CPU does not always.
     """
-    from dart_hf.sample import sample_command
+    from dart_hf.sampling.command import sample_command
 
     server_settings(options)
     executor = executor_spec(options)

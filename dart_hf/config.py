@@ -29,7 +29,7 @@ class SamplingConfig:
         temperature: Sampling temperature; 0 means greedy.
         top_p: Nucleus sampling mass.
         max_tokens: Maximum new tokens; a completion cut here counts as wrong.
-        template: Prompt template name (see `dart_hf.prompts.TEMPLATES`).
+        template: Prompt template name (see `dart_hf.sampling.prompts.TEMPLATES`).
         n_shots: Few-shot exemplars for templates that use them.
     """
 

@@ -4,8 +4,8 @@ Protocol (DART-Math, section 4): greedy decoding (temperature 0), at most 2048 n
 final-answer accuracy graded by the grading stage (Math-Verify plus per-benchmark gold
 handling). Fine-tuned models are run zero-shot with the `alpaca` prompt (the DART models'
 protocol); base models few-shot with the `qa` template (4 shots, TheoremQA 5) from the fixed
-exemplars in `dart_hf.fewshot`. OlympiadBench queries carry its official instruction. With no
-model, the embedded SmolLM2-135M-Instruct runs with `chat` (it is an instruct model).
+exemplars in `dart_hf.sampling.fewshot`. OlympiadBench queries carry its official instruction.
+With no model, the embedded SmolLM2-135M-Instruct runs with `chat` (it is an instruct model).
 
 Seeds: greedy decoding gives the same text for every seed, so several seeds only make sense
 with sampling; with more than one seed the recipe's `temperature` (and `top_p`) are used, and
@@ -40,8 +40,8 @@ from dart_hf.eval_results import (
     write_eval_card,
 )
 from dart_hf.executors import Executor, ExecutorSpec, make_executor
-from dart_hf.fewshot import default_shots, exemplar_source, get_exemplars, pose_queries
 from dart_hf.folders import EvalFolder, SamplingFolder
+from dart_hf.sampling.fewshot import default_shots, exemplar_source, get_exemplars, pose_queries
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class EvalConfig:
 
     Attributes:
         benchmarks: Benchmark names (keys of `benchmarks.BENCHMARKS`).
-        template: Prompt template (see `dart_hf.prompts.TEMPLATES`).
+        template: Prompt template (see `dart_hf.sampling.prompts.TEMPLATES`).
         n_shots: Exemplars per prompt; None means the paper's count (4, TheoremQA 5) for the
             `qa` template (base models) and 0 for the others.
         limit: First N items of each benchmark; None for all.
@@ -147,7 +147,7 @@ class EvalConfig:
             raise DartError(f"timeout_s must be > 0 and finite, got {self.timeout_s}")
         if self.num_proc < 1:
             raise DartError(f"num_proc must be >= 1, got {self.num_proc}")
-        from dart_hf.prompts import get_template
+        from dart_hf.sampling.prompts import get_template
 
         if not get_template(self.template).few_shot and self.n_shots:
             raise DartError(
@@ -425,7 +425,7 @@ def _run_eval(
     from dart_hf.config import SamplingConfig, StreamConfig
     from dart_hf.engines import get_engine
     from dart_hf.grading.grade import grader_info
-    from dart_hf.sampling import check_context, generation_totals, seeding_of
+    from dart_hf.sampling.shards import check_context, generation_totals, seeding_of
 
     data_info = {bench: info for bench, (_, info) in loaded.items()}
     spec_dict = engine_spec.to_dict() if hasattr(engine_spec, "to_dict") else {}

@@ -265,7 +265,7 @@ def _grade_round_locally(
 ) -> RoundRun:
     """Sampling (by `sample`, which calls back as each shard is written) and grading in this
     process: finished shards graded while the rest generate when `overlap`."""
-    from dart_hf.sampling import SAMPLE_FEATURES
+    from dart_hf.sampling.shards import SAMPLE_FEATURES
 
     overlap = stream.overlap_grading
     if overlap is None:
@@ -301,7 +301,7 @@ class LocalExecutor:
 
     def sample(self, queries: Dataset, out_dir: SamplingFolder | Path, **kwargs: Any) -> Dataset:
         """Sample with `sampling.run_sampling` (one stream, or shard by shard)."""
-        from dart_hf import sampling
+        from dart_hf.sampling import shards as sampling
 
         stream = kwargs.pop("stream", None) or StreamConfig()
         return sampling.run_sampling(
@@ -330,7 +330,7 @@ class LocalExecutor:
     ) -> RoundRun:
         """The round as one stream (`sampling.run_sampling`), its finished shards graded by
         this process's grading pool as they come (`ShardGrader`)."""
-        from dart_hf import sampling as sampling_mod
+        from dart_hf.sampling import shards as sampling_mod
 
         def sample(figures: dict[str, Any], shard_done: Any) -> None:
             sampling_mod.run_sampling(
@@ -398,7 +398,7 @@ class _EngineActor:
     def sample_shard(
         self, table: Any, out_dir: str, k: int, kwargs: dict[str, Any]
     ) -> dict[str, Any]:
-        from dart_hf import sampling
+        from dart_hf.sampling import shards as sampling
 
         kwargs = dict(kwargs)
         stream: StreamConfig = kwargs.pop("stream")
@@ -487,8 +487,8 @@ class RayExecutor:
     ) -> Any:
         """Hand every unfinished shard to an engine actor at once (actors run many shard
         calls each, keeping their engines full); `on_shard(k)` as each one finishes."""
-        from dart_hf import sampling as sampling_mod
         from dart_hf.logs import progress_bar as tqdm  # honours -q, TQDM_DISABLE
+        from dart_hf.sampling import shards as sampling_mod
 
         plan = sampling_mod.open_sampling(
             queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,
@@ -538,7 +538,7 @@ class RayExecutor:
         stream: StreamConfig | None = None,
     ) -> Dataset:
         """Sample every unfinished shard on the engine actors; return all samples."""
-        from dart_hf import sampling as sampling_mod
+        from dart_hf.sampling import shards as sampling_mod
 
         plan = self._sample_shards(
             queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,
@@ -579,7 +579,7 @@ class RayExecutor:
     ) -> RoundRun:
         """Shards sampled on the engine actors; each finished shard graded by a CPU task
         at once (overlap) or once every shard is sampled."""
-        from dart_hf.sampling import SAMPLE_FEATURES
+        from dart_hf.sampling.shards import SAMPLE_FEATURES
 
         overlap = stream.overlap_grading
         if overlap is None:

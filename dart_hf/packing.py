@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dart_hf.errors import DartError
-from dart_hf.prompts import render_prompt
+from dart_hf.sampling.prompts import render_prompt
 
 PACK_VERSION = "1"
 """Bump when `tokenize_batch` or `pack_batch` change their output (datasets' cache key)."""

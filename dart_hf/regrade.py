@@ -48,9 +48,10 @@ import pyarrow.parquet as pq
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import arrow_io, build, dars, outputs, rounds, sampling
+from dart_hf import arrow_io, build, dars, outputs, rounds
 from dart_hf.errors import DartError
 from dart_hf.folders import BuildFolder, EvalFolder, RegradeWork
+from dart_hf.sampling import shards as sampling
 
 logger = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from dart_hf.gold_majority import NO_MAJORITY
 from dart_hf.grading.answers import STATUSES, VERDICT_SOURCES
 from dart_hf.grading.audit import GOLD_STATUSES
 from dart_hf.normalise import SOURCE_FEATURES
-from dart_hf.sampling import SAMPLE_FEATURES
+from dart_hf.sampling.shards import SAMPLE_FEATURES
 
 RELEASE_SCHEMA_VERSION = "2"
 """Bump when a release config gains, loses or changes a column (shown in every card)."""

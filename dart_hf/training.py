@@ -31,7 +31,7 @@ from dart_hf.packing import (
     load_train_data,
     prepare_dataset,
 )
-from dart_hf.prompts import TEMPLATES, render_prompt
+from dart_hf.sampling.prompts import TEMPLATES, render_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class TrainConfig:
 
     Attributes:
         model: Model to fine-tune: None/"embedded" (SmolLM2-135M), a local folder or a Hub id.
-        template: Prompt template for the queries (see `dart_hf.prompts.TEMPLATES`).
+        template: Prompt template for the queries (see `dart_hf.sampling.prompts.TEMPLATES`).
         epochs: Passes over the data (fractions allowed); ignored when `max_steps` is set.
         lr: Peak learning rate.
         batch_size: Sequences per device per micro-batch (packed sequences when packing).
@@ -339,7 +339,7 @@ def train(
         from transformers import AutoTokenizer, Trainer
     except ImportError:
         raise missing_package("torch", "pip install 'dart-hf[train]' torch", "training") from None
-    from dart_hf.models import resolve_model
+    from dart_hf.engines.models import resolve_model
 
     if isinstance(data, str):
         data_name = data_name or data

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from dart_hf.engines.base import Completion, EngineSpec, GenerationParams
+from dart_hf.engines.models import resolve_model
 from dart_hf.errors import DartError, missing_package
-from dart_hf.models import resolve_model
 
 logger = logging.getLogger(__name__)
 

@@ -257,7 +257,7 @@ def start_server(
     """
     import importlib.util
 
-    from dart_hf.models import resolve_model
+    from dart_hf.engines.models import resolve_model
 
     if importlib.util.find_spec("vllm") is None:
         raise missing_package(

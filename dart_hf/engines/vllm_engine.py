@@ -34,8 +34,8 @@ from typing import Any
 
 from dart_hf.engines import lifetime
 from dart_hf.engines.base import Completion, EngineFailure, EngineSpec, GenerationParams, Request
+from dart_hf.engines.models import resolve_model
 from dart_hf.errors import DartError, missing_package
-from dart_hf.models import resolve_model
 
 logger = logging.getLogger(__name__)
 lifetime.in_spawned_engine_process()  # a spawned vLLM worker imports this module

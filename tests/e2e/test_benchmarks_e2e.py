@@ -9,7 +9,7 @@ import pytest
 from helpers import TINY_BENCHMARK as TINY
 from helpers import register_tiny_benchmark
 
-from dart_hf import fewshot
+from dart_hf.sampling import fewshot
 
 
 @pytest.fixture

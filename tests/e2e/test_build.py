@@ -171,7 +171,7 @@ def test_exactly_t_correct_finishes(tmp_path: Path) -> None:
 
 def test_fingerprints_follow_settings(scripted_build: tuple[Path, build.BuildResult]) -> None:
     from dart_hf.config import SamplingConfig
-    from dart_hf.sampling import sample_batch
+    from dart_hf.sampling.shards import sample_batch
 
     out, _ = scripted_build
     pool = build.graded_pool(BuildFolder(out))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 def test_cache_follows_hf_home_and_xdg(tmp_path: Path) -> None:
     """`<HF_HOME>/dart_hf` as huggingface_hub resolves HF_HOME; DART_HF_CACHE still wins."""
-    code = "from dart_hf.models import cache_root; print(cache_root())"
+    code = "from dart_hf.engines.models import cache_root; print(cache_root())"
     base = {k: v for k, v in os.environ.items() if k not in ("HF_HOME", "XDG_CACHE_HOME",
                                                           "DART_HF_CACHE")}  # fmt: skip
     cases = [

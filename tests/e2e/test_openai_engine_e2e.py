@@ -46,7 +46,7 @@ def test_runs_without_torch_vllm_or_transformers(server) -> None:
         from dart_hf.engines import get_engine
         from dart_hf.engines.base import EngineSpec, GenerationParams
         from dart_hf.engines.connection import ServerConnection
-        from dart_hf.prompts import render_prompt
+        from dart_hf.sampling.prompts import render_prompt
         spec = EngineSpec(backend="openai", connection=ServerConnection(({server.base_url!r},)))
         engine = get_engine(spec)
         prompt = render_prompt("chat", "1+1?", tokenizer=engine.tokenizer)

@@ -28,12 +28,13 @@ import test_build as build_tests
 from click.testing import CliRunner
 from datasets import Dataset, load_dataset
 
-from dart_hf import arrow_io, build, dars, outputs, regrade, sampling
+from dart_hf import arrow_io, build, dars, outputs, regrade
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 from dart_hf.folders import BuildFolder, EvalFolder, SamplingFolder
 from dart_hf.grading import answers, grade
 from dart_hf.grading.answers import Verdict
+from dart_hf.sampling import shards as sampling
 
 BASE = build_tests.BASE  # the scripted build of test_build
 OLD_VERSION = "0-naive"

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dart_hf import sampling
 from dart_hf.config import GradeConfig, SamplingConfig, StreamConfig
 from dart_hf.engines import EngineSpec
 from dart_hf.executors import ExecutorSpec, make_executor
 from dart_hf.folders import RoundFolder, SamplingFolder
 from dart_hf.grading import grade as grading
+from dart_hf.sampling import shards as sampling
 from dart_hf.sources import load_pool
 
 REPO = Path(__file__).resolve().parents[2]

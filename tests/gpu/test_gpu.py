@@ -51,7 +51,7 @@ def tokenizer() -> Any:
     """A byte-level BPE (as SmolLM2's) trained on the pairs, the prompts and numbers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    from dart_hf.prompts import render_prompt
+    from dart_hf.sampling.prompts import render_prompt
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

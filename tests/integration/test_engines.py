@@ -9,7 +9,7 @@ from helpers import alive as _alive
 from helpers import descendants as _descendants
 
 from dart_hf.engines import GenerationParams
-from dart_hf.prompts import render_prompt, stop_strings
+from dart_hf.sampling.prompts import render_prompt, stop_strings
 
 QUERIES = [
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "

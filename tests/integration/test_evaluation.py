@@ -15,9 +15,7 @@ from dart_hf import benchmarks
 from dart_hf import evaluation as ev
 from dart_hf.engines import EngineSpec
 from dart_hf.errors import DartError
-from dart_hf.fewshot import (
-    get_exemplars,
-)
+from dart_hf.sampling.fewshot import get_exemplars
 
 SIX = benchmarks.averaged()
 

@@ -18,11 +18,12 @@ import pytest
 from datasets import Dataset, load_dataset
 from helpers import BASE
 
-from dart_hf import build, sampling
+from dart_hf import build
 from dart_hf.config import GradeConfig, SamplingConfig
 from dart_hf.engines import EngineSpec
 from dart_hf.executors import ExecutorSpec, LocalExecutor, RayExecutor
 from dart_hf.folders import BuildFolder
+from dart_hf.sampling import shards as sampling
 from dart_hf.sources import load_pool
 
 ray = pytest.importorskip("ray")

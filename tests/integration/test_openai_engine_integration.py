@@ -12,7 +12,7 @@ from dart_hf.engines.connection import (
 from dart_hf.engines.openai_engine import (
     OpenAIEngine,
 )
-from dart_hf.prompts import render_prompt
+from dart_hf.sampling.prompts import render_prompt
 
 PARAMS = GenerationParams(max_tokens=32, temperature=0.7, top_p=0.9, stop=("Question:",))
 FAST = {"request_retries": 4, "retry_max_s": 30.0}
@@ -31,7 +31,7 @@ def engine_for(*servers, model=None, options=(), **conn):
 
 
 def test_local_tokenizer_renders_chat_and_skips_a_second_bos() -> None:
-    from dart_hf.models import resolve_model
+    from dart_hf.engines.models import resolve_model
 
     folder = resolve_model(None).path  # the embedded model's converted folder
     with FakeOpenAIServer(models=[{"id": "smol", "root": folder, "max_model_len": 2048}]) as srv:

@@ -23,10 +23,10 @@ import pytest
 
 from dart_hf.engines.base import EngineSpec, GenerationParams, Request
 from dart_hf.engines.connection import ServerConnection
+from dart_hf.engines.models import resolve_model
 from dart_hf.engines.openai_engine import OpenAIEngine, ServerChatTemplate
 from dart_hf.errors import DartError
-from dart_hf.models import resolve_model
-from dart_hf.prompts import render_prompt
+from dart_hf.sampling.prompts import render_prompt
 
 pytestmark = pytest.mark.integration
 

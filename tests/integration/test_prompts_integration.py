@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dart_hf import prompts
+from dart_hf.sampling import prompts
 
 
 def test_chat_uses_the_tokenizer_template() -> None:
     from transformers import AutoTokenizer
 
-    from dart_hf.models import resolve_model
+    from dart_hf.engines.models import resolve_model
 
     tok = AutoTokenizer.from_pretrained(resolve_model(None).path)
     text = prompts.render_prompt("chat", "What is 2+3?", tokenizer=tok)

@@ -14,9 +14,9 @@ from pathlib import Path
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import sampling
 from dart_hf.config import GradeConfig, SamplingConfig
 from dart_hf.engines import EngineSpec
+from dart_hf.sampling import shards as sampling
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -26,7 +26,7 @@ from dart_hf.packing import (
     prepare_dataset,
     tokenize_batch,
 )
-from dart_hf.prompts import render_prompt
+from dart_hf.sampling.prompts import render_prompt
 from dart_hf.training import (
     TrainConfig,
     load_eval_results,
@@ -70,7 +70,7 @@ def small(pairs: Any) -> Any:
 @pytest.fixture(scope="module")
 def smol() -> str:
     """Folder of the embedded SmolLM2-135M-Instruct (converted once, cached)."""
-    from dart_hf.models import resolve_model
+    from dart_hf.engines.models import resolve_model
 
     return resolve_model(None).path
 

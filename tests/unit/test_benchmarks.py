@@ -10,10 +10,11 @@ import pytest
 from helpers import TINY_BENCHMARK as TINY
 from helpers import register_tiny_benchmark
 
-from dart_hf import benchmarks, fewshot
+from dart_hf import benchmarks
 from dart_hf.benchmarks import BENCHMARKS, AnswerRules, Benchmark
 from dart_hf.errors import DartError
 from dart_hf.normalise import NORMALISERS
+from dart_hf.sampling import fewshot
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def test_train_ignores_a_build_recipe_top_level_when_it_has_a_train_mapping() ->
 def test_sample_reads_the_build_mapping(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import yaml
 
-    from dart_hf.sample import sample_command
+    from dart_hf.sampling.command import sample_command
     from dart_hf.sources import load_pool
 
     table = tmp_path / "table.parquet"

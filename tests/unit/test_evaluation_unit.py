@@ -16,14 +16,14 @@ from dart_hf.cli import cli
 from dart_hf.engines import EngineSpec
 from dart_hf.errors import DartError
 from dart_hf.eval_results import REPORTED_ACCURACIES
-from dart_hf.fewshot import (
+from dart_hf.recipe import load_recipe
+from dart_hf.sampling.fewshot import (
     default_shots,
     exemplar_source,
     get_exemplars,
     olympiad_instruction,
     olympiad_query,
 )
-from dart_hf.recipe import load_recipe
 
 SIX = benchmarks.averaged()
 EVAL_BENCHMARKS = benchmarks.names()

@@ -1,4 +1,4 @@
-"""fewshot.py: exemplar sets by benchmark record, OlympiadBench's official instruction."""
+"""sampling/fewshot.py: exemplar sets by benchmark record, OlympiadBench's official instruction."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dart_hf import fewshot
 from dart_hf.errors import DartError
+from dart_hf.sampling import fewshot
 
 FEWSHOT = Path(__file__).resolve().parents[2] / "dart_hf" / "fewshot"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dart_hf import models
+from dart_hf.engines import models
 from dart_hf.errors import DartError
 
 

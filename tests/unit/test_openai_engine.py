@@ -37,7 +37,7 @@ from dart_hf.engines.openai_engine import (
     retry_after_s,
 )
 from dart_hf.errors import DartError
-from dart_hf.prompts import render_prompt
+from dart_hf.sampling.prompts import render_prompt
 
 FAKE = Path(__file__).resolve().parents[1] / "fake_openai_server.py"
 KEY = "sk-test-SECRET-0123456789abcdef"

@@ -8,7 +8,7 @@ from fake_openai_server import FakeOpenAIServer
 from dart_hf.engines.base import EngineSpec
 from dart_hf.engines.connection import ServerConnection
 from dart_hf.engines.openai_engine import OpenAIEngine
-from dart_hf.sampling import seeding_of
+from dart_hf.sampling.shards import seeding_of
 
 
 def test_requests_are_not_seeded_unless_asked() -> None:

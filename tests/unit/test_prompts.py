@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dart_hf import prompts
 from dart_hf.errors import DartError
+from dart_hf.sampling import prompts
 
 
 def test_registry_names_and_stops() -> None:

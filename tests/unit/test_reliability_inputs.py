@@ -33,7 +33,8 @@ TESTS = Path(__file__).resolve().parents[1]
 def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every error here comes before an engine starts: one that starts fails the test at once
     (and a regression cannot start vLLM from a fast test)."""
-    from dart_hf import engines, sampling
+    from dart_hf import engines
+    from dart_hf.sampling import shards as sampling
 
     def refuse(spec: object) -> None:
         raise AssertionError(f"an engine was started: {spec}")

@@ -12,12 +12,13 @@ import yaml
 from click.testing import CliRunner
 from datasets import Dataset
 
-from dart_hf import engines, sampling
+from dart_hf import engines
 from dart_hf.cli import cli
 from dart_hf.config import SamplingConfig
 from dart_hf.engines import Completion, EngineSpec, GenerationParams
 from dart_hf.errors import DartError
 from dart_hf.folders import SamplingFolder
+from dart_hf.sampling import shards as sampling
 
 FAKE = EngineSpec(backend="scripted", options=(("test", "echo"),))
 

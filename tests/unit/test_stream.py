@@ -13,8 +13,8 @@ import pytest
 from dart_hf.engines.base import Completion, EngineSpec, GenerationParams, Request
 from dart_hf.engines.timing import TimingModel, VirtualClock
 from dart_hf.errors import DartError
-from dart_hf.journal import Journal
-from dart_hf.stream import InFlight
+from dart_hf.sampling.journal import Journal
+from dart_hf.sampling.stream import InFlight
 
 REPO = Path(__file__).resolve().parents[2]
 

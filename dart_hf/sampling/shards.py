@@ -33,7 +33,7 @@ from dart_hf.engines import Completion, EngineSpec, GenerationParams, get_engine
 from dart_hf.engines.base import Request
 from dart_hf.errors import DartError
 from dart_hf.folders import SamplingFolder, n_shards
-from dart_hf.prompts import get_template, render_prompt
+from dart_hf.sampling.prompts import get_template, render_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def _prompts(batch: dict[str, list], sampling: SamplingConfig, tokenizer: Any) -
     for query, source in zip(batch["query"], sources, strict=True):
         exemplars: tuple[tuple[str, str], ...] = ()
         if shots:
-            from dart_hf.fewshot import get_exemplars
+            from dart_hf.sampling.fewshot import get_exemplars
 
             if source is None:
                 raise DartError("few-shot prompts need a `source` column to pick exemplars")
@@ -269,8 +269,8 @@ async def stream_shard(
     """
     import asyncio
 
-    from dart_hf.journal import Journal
-    from dart_hf.stream import get_streamer
+    from dart_hf.sampling.journal import Journal
+    from dart_hf.sampling.stream import get_streamer
 
     t0 = time.perf_counter()
     out = SamplingFolder(Path(folder))
@@ -345,7 +345,7 @@ def stream_one_shard(
     many such calls at once, all feeding its engine); returns its `shards.jsonl` line."""
     import asyncio
 
-    from dart_hf.stream import get_streamer
+    from dart_hf.sampling.stream import get_streamer
 
     del shard_size  # the shard is `part`
     if folder.shard(k).is_file():
@@ -747,7 +747,7 @@ def _stream_round(
 ) -> None:
     """Every unfinished shard of the round as one stream (one `Dataset.map` of
     `stream_shard`, each batch one shard, every shard in flight at once)."""
-    from dart_hf.stream import get_streamer
+    from dart_hf.sampling.stream import get_streamer
 
     rows = [i for k in plan.todo for i in plan.shard_range(k, len(queries))]
     part = queries.select(rows).add_column(

@@ -18,14 +18,14 @@ from dart_hf.config import (
     resolve_section,
 )
 from dart_hf.engines import BACKENDS, check_model
+from dart_hf.engines.models import resolve_model
 from dart_hf.engines.serve import attach
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.executors import ExecutorSpec, make_executor
 from dart_hf.folders import SamplingFolder
-from dart_hf.models import resolve_model
-from dart_hf.prompts import get_template
 from dart_hf.recipe import load_recipe
-from dart_hf.sampling import check_context
+from dart_hf.sampling.prompts import get_template
+from dart_hf.sampling.shards import check_context
 from dart_hf.sources import load_pools
 
 SAMPLE_SETTINGS = (

@@ -1,5 +1,5 @@
-"""sample.py: `dart-hf sample`'s settings path (recipe, its `build:` mapping, options), its
-checks before any pool or engine work, and the resumable shards it writes."""
+"""sampling/command.py: `dart-hf sample`'s settings path (recipe, its `build:` mapping,
+options), its checks before any pool or engine work, and the resumable shards it writes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from datasets import load_dataset
 
 from dart_hf.errors import DartError
-from dart_hf.sample import sample_command
+from dart_hf.sampling.command import sample_command
 from dart_hf.sources import load_pool
 
 
