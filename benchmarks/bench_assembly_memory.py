@@ -87,7 +87,8 @@ def assemble_pool(path: Path, out: Path) -> dict:
     import numpy as np
     from datasets import Dataset
 
-    from dart_hf import assemble, hub, schema
+    from dart_hf.build import assemble, schema
+    from dart_hf.hub import folder as hub
 
     peak_anon = [0]
     stop = threading.Event()
@@ -135,7 +136,7 @@ def stage_pool(path: Path, out: Path, streamed: bool) -> dict:
     streamed with plain reads (production) or through `Dataset.to_parquet` on the memory map."""
     from datasets import Dataset
 
-    from dart_hf import hub
+    from dart_hf.hub import folder as hub
 
     if not streamed:
         hub.mapped_files = lambda _ds: None  # type: ignore[assignment]  # the to_parquet path

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from datasets import load_dataset
 
-from dart_hf import build
+from dart_hf.build import run as build
 from dart_hf.executors import ExecutorSpec
 
 

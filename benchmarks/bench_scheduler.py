@@ -50,7 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scheduler_models  # noqa: E402
 
-from dart_hf import dars, rounds  # noqa: E402
+from dart_hf import dars
+from dart_hf.build import rounds
 from dart_hf.config import DarsConfig  # noqa: E402
 
 BATCH = 16_384

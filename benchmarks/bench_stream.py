@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import stream_timing  # noqa: E402
 
-from dart_hf import rounds  # noqa: E402
+from dart_hf.build import rounds
 from dart_hf.config import DarsConfig, SamplingConfig, StreamConfig  # noqa: E402
 from dart_hf.engines import EngineSpec, get_engine  # noqa: E402
 from dart_hf.executors import ExecutorSpec, make_executor  # noqa: E402

@@ -44,7 +44,7 @@ def pairs(n: int):  # noqa: ANN201
 
 
 def main() -> None:
-    from dart_hf.training import TrainConfig, train
+    from dart_hf.training.train import TrainConfig, train
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M")

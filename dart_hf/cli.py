@@ -340,7 +340,7 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
     click.echo(summary)
 
 
-# ---------------------------------------------------------------- build (build.py)
+# ---------------------------------------------------------------- build (build/)
 
 
 @cli.command("build")
@@ -403,16 +403,16 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
     with cards), DIR/stats.json, DIR/state/ and DIR/rounds/, and prints a statistics table.
     Without --model and --config the `embedded` recipe runs (SmolLM2 on CPU, ~15 min).
     """
-    from dart_hf.build import resolve_settings, run_build
+    from dart_hf.build.run import resolve_settings, run_build
+    from dart_hf.build.stats import format_table
     from dart_hf.recipe import load_recipe
-    from dart_hf.stats import format_table
 
     options["push"] = options["push"] or None  # an absent flag leaves the recipe's choice
     server_settings(options)
     executor = executor_spec(options)
     settings = resolve_settings(load_recipe(recipe or "embedded"), options)
     result = run_build(settings, out, progress=True, executor=executor)
-    from dart_hf.hub import empty_splits
+    from dart_hf.hub.folder import empty_splits
 
     click.echo(format_table(result.stats))
     for name, folder in result.releases.items():
@@ -448,14 +448,14 @@ def regrade_cmd(out: str, num_proc: int | None) -> None:
     queries whose target or stop reason changed) and saves it as DIR/regrade.json. A killed
     regrade resumes when rerun; a folder whose raw samples are incomplete is refused.
     """
-    from dart_hf.regrade import format_report, regrade
+    from dart_hf.build.regrade import format_report, regrade
 
     result = regrade(out, num_proc=num_proc, progress=True)
     click.echo(format_report(result.report))
     click.echo(f"wrote {result.report_file}")
 
 
-# ---------------------------------------------------------------- release (hub.py, cards.py)
+# ---------------------------------------------------------------- release (hub/)
 
 
 @cli.command("push")
@@ -488,15 +488,15 @@ def push_cmd(folder: str, repo: str | None, **options: Any) -> None:
     is never printed. If the push still fails, rerun the same command: files already on the
     Hub are skipped.
     """
-    from dart_hf.push import push_folder
-    from dart_hf.training import RESULTS_FILE, push_model
+    from dart_hf.hub.push import push_folder
+    from dart_hf.training.train import RESULTS_FILE, push_model
 
     push = push_model if (Path(folder) / RESULTS_FILE).is_file() else push_folder
     url = push(folder, repo, **options)
     click.echo(f"pushed: {url}")
 
 
-# ---------------------------------------------------------------- eval (evaluation.py)
+# ---------------------------------------------------------------- eval (evaluation/)
 
 
 def _int_list(text: str | None, what: str) -> tuple[int, ...] | None:
@@ -615,7 +615,7 @@ def eval_cmd(
     --ray / --data-parallel run sampling on Ray engine actors and grading as Ray tasks, as for
     `dart-hf build` (same shards, seeds and verdicts as in this process).
     """
-    from dart_hf.evaluation import (
+    from dart_hf.evaluation.run import (
         push_results,
         resolve_config,
         resolve_server,
@@ -659,7 +659,7 @@ def eval_cmd(
         click.echo(f"pushed: {url}")
 
 
-# ---------------------------------------------------------------- train (training.py)
+# ---------------------------------------------------------------- train (training/)
 
 
 @cli.command("train")
@@ -746,7 +746,7 @@ def train_cmd(
     resumes from the newest one.
     """
     from dart_hf.recipe import load_recipe
-    from dart_hf.training import (
+    from dart_hf.training.train import (
         load_eval_results,
         push_model,
         resolve_train_config,

@@ -372,7 +372,7 @@ class DarsConfig:
             answers); it only matters for queries with no correct response yet.
         prior_fit: Fit the pass-rate prior per level to the pool's own counts after every
             round (empirical Bayes: a nonparametric mixture over a pass-rate grid,
-            `dart_hf.passrate`), starting from the stated prior; off: the stated prior.
+            `dart_hf.dars.passrate`), starting from the stated prior; off: the stated prior.
         no_correct_stop: Whether the yield rule may stop a query with no correct response
             (`no_correct`); false samples such queries to max_trials (or the budget).
         no_correct_min_samples: A query with no correct response is never stopped by the
@@ -583,7 +583,7 @@ SERVER_SETTINGS = frozenset(f.name for f in dataclasses.fields(ServerConfig))
 
 GOLD_MODES = ("answer", "majority")
 """Values of `BuildConfig.gold`: the pool's answers, or majority votes where a row has none
-(`dart_hf.gold_majority`)."""
+(`dart_hf.build.majority`)."""
 
 
 @dataclass(frozen=True)

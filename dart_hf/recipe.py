@@ -22,19 +22,19 @@ RECIPE_DIR = "recipes"
 
 
 def _build_keys() -> frozenset[str]:
-    from dart_hf.build import SETTING_NAMES
+    from dart_hf.build.run import SETTING_NAMES
 
     return SETTING_NAMES
 
 
 def _eval_keys() -> frozenset[str]:
-    from dart_hf.evaluation import SETTING_NAMES
+    from dart_hf.evaluation.run import SETTING_NAMES
 
     return SETTING_NAMES
 
 
 def _train_keys() -> frozenset[str]:
-    from dart_hf.training import TrainConfig
+    from dart_hf.training.train import TrainConfig
 
     return frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
@@ -157,8 +157,8 @@ def _setting_types() -> dict[str, dict[str, list[Any]]]:
     import typing
 
     from dart_hf import config
-    from dart_hf.evaluation import EvalConfig
-    from dart_hf.training import TrainConfig
+    from dart_hf.evaluation.run import EvalConfig
+    from dart_hf.training.train import TrainConfig
 
     classes = {
         "build": (config.SamplingConfig, config.GradeConfig, config.DarsConfig, config.BuildConfig),

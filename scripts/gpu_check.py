@@ -85,7 +85,8 @@ NOT_NEEDED = ("typer", "hf-xet")
 """Requirements tests/gpu never reaches: transformers' command line, the Hub's xet transfers."""
 IMPORTS = (
     "torch", "transformers", "tokenizers", "huggingface_hub", "datasets", "accelerate", "pytest",
-    "pytest_timeout", "dart_hf.engines.hf_engine", "dart_hf.packing", "dart_hf.training",
+    "pytest_timeout", "dart_hf.engines.hf_engine", "dart_hf.training.packing",
+    "dart_hf.training.train",
 )  # fmt: skip
 
 

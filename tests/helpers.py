@@ -62,7 +62,7 @@ MAJORITY_BASE = {
     "gold_min_votes": 4,
     "gold_min_share": 0.5,
 }
-"""The `gold: majority` builds of test_gold_majority."""
+"""The `gold: majority` builds of test_build_majority."""
 
 
 def write_recipe(path: Path, body: dict) -> str:

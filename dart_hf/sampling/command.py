@@ -50,7 +50,7 @@ def sample_command(
         DartError: For a missing pool, unknown engine or template, a model path that does not
             exist, or invalid sampling settings (n < 1, negative temperature, ...).
     """
-    from dart_hf.build import SETTING_NAMES
+    from dart_hf.build.run import SETTING_NAMES
 
     # the same settings path as a build's: flat keys, the `build:` mapping, then the flags
     settings = resolve_section(load_recipe(recipe), "build", options, SETTING_NAMES)

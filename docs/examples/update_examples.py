@@ -17,7 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from dart_hf import cards
+from dart_hf.build import cards
 
 HERE = Path(__file__).resolve().parent
 KINDS = {"dart-math-uniform": "uniform", "dart-math-hard": "hard", "vrt": "vrt"}

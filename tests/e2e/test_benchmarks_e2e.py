@@ -19,8 +19,8 @@ def tiny_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_new_benchmark_is_one_record_and_its_data(tiny_benchmark: Path, tmp_path: Path) -> None:
-    from dart_hf import evaluation as ev
     from dart_hf.engines import EngineSpec
+    from dart_hf.evaluation import run as ev
     from dart_hf.sources import describe_sources, load_benchmark
 
     ds = load_benchmark("tinyarith", data_dir=tiny_benchmark)

@@ -23,7 +23,9 @@ from click.testing import CliRunner
 from datasets import load_dataset
 from helpers import BASE
 
-from dart_hf import assemble, build, dars, schema
+from dart_hf import dars
+from dart_hf.build import assemble, schema
+from dart_hf.build import run as build
 from dart_hf.cli import cli
 from dart_hf.folders import BuildFolder
 

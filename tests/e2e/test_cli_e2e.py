@@ -48,7 +48,7 @@ def _build(recipe: Path, out: Path, *flags: str, env: dict[str, str] | None = No
 
 def _summary(out: Path) -> str:
     """What the build prints at the end: the statistics table, then a line per release."""
-    from dart_hf.stats import format_table, load_stats
+    from dart_hf.build.stats import format_table, load_stats
 
     return format_table(load_stats(out / "stats.json")).strip()
 

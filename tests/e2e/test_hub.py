@@ -18,9 +18,10 @@ from hub_server import fake_hub
 from huggingface_hub import DatasetCard
 from huggingface_hub import constants as hf_constants
 
-from dart_hf import hub, push
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
+from dart_hf.hub import folder as hub
+from dart_hf.hub import push
 
 TOKEN = "hf_TestTokenDoNotLeak0123456789"
 
@@ -295,7 +296,7 @@ def model_folder(tmp_path: Path) -> Path:
 def test_push_model_goes_to_a_model_repo_with_retries(
     online: None, model_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dart_hf.training import push_model
+    from dart_hf.training.train import push_model
 
     monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)  # the fake Hub speaks LFS
 
@@ -329,7 +330,7 @@ def test_push_model_goes_to_a_model_repo_with_retries(
 def test_push_model_failure_and_cli_resume(
     online: None, model_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dart_hf.training import push_model
+    from dart_hf.training.train import push_model
 
     monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)  # the fake Hub speaks LFS
     with pytest.raises(DartError, match="not a dart-hf training output"):
@@ -361,7 +362,7 @@ def test_push_model_failure_and_cli_resume(
 
 
 class _Clock:
-    """Stands in for the `time` module of huggingface_hub's backoff and of dart_hf.push."""
+    """Stands in for the `time` module of huggingface_hub's backoff and of dart_hf.hub.push."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
@@ -379,7 +380,7 @@ class _Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     import huggingface_hub.utils._http as hf_http
 
-    from dart_hf import push
+    from dart_hf.hub import push
 
     fake = _Clock()
     monkeypatch.setattr(hf_http, "time", fake)
@@ -435,7 +436,7 @@ def test_retry_after_and_backoff_waits(clock: _Clock) -> None:
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
-    from dart_hf.push import retry_after_s, with_retries
+    from dart_hf.hub.push import retry_after_s, with_retries
 
     def refusal(headers: dict[str, str]) -> HfHubHTTPError:
         request = httpx2.Request("POST", "http://hub/api/x")

@@ -34,7 +34,7 @@ def readme_api_block() -> str:
 
 
 def test_readme_python_api_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dart_hf import build
+    from dart_hf.build import run as build
 
     block = readme_api_block()
     assert "responses_ds" in block and "run_build" in block  # what the inputs below serve

@@ -28,7 +28,9 @@ import test_build as build_tests
 from click.testing import CliRunner
 from datasets import Dataset, load_dataset
 
-from dart_hf import arrow_io, build, dars, outputs, regrade
+from dart_hf import arrow_io, dars, outputs
+from dart_hf.build import regrade
+from dart_hf.build import run as build
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 from dart_hf.folders import BuildFolder, EvalFolder, SamplingFolder

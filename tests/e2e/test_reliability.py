@@ -20,7 +20,8 @@ from helpers import enospc as _enospc
 from helpers import gone, session_processes, watchdogs_of
 from helpers import write_recipe as _recipe
 
-from dart_hf import build, outputs
+from dart_hf import outputs
+from dart_hf.build import run as build
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 from dart_hf.grading import grade as grading
@@ -117,8 +118,8 @@ def test_push_and_org_do_not_change_the_fingerprint(tiny_build: tuple) -> None:
 
 
 def _scripted_eval(tmp_path: Path, golds: list[str]) -> tuple:
-    from dart_hf import evaluation as ev
     from dart_hf.engines import EngineSpec
+    from dart_hf.evaluation import run as ev
 
     data = tmp_path / "data"
     (data / "gsm8k").mkdir(parents=True, exist_ok=True)
@@ -239,7 +240,8 @@ def test_a_failure_during_assembly_leaves_no_half_release(
     absent (here: killed at the pool release's card), and the rerun completes them."""
     import shutil
 
-    from dart_hf import cards, hub
+    from dart_hf.build import cards
+    from dart_hf.hub import folder as hub
 
     src, _, settings = tiny_build
     out = tmp_path / "run"
@@ -348,7 +350,7 @@ def test_push_never_shows_a_token_the_hub_echoes(tmp_path: Path) -> None:
     written (issue 27.11: and the refused token is named by its source)."""
     from datasets import Dataset
 
-    from dart_hf import hub
+    from dart_hf.hub import folder as hub
 
     sys.path.insert(0, str(REPO / "tests"))
     from hub_server import fake_hub

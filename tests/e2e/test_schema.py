@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from datasets import Dataset, Features, load_dataset
 
-from dart_hf import build, schema
 from dart_hf.arrow_io import write_arrow
+from dart_hf.build import run as build
+from dart_hf.build import schema
 from dart_hf.errors import DartError
 from dart_hf.strategies import STRATEGIES as REGISTRY
 

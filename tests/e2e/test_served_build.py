@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from datasets import load_dataset
 
-from dart_hf import build, dars
+from dart_hf import dars
+from dart_hf.build import run as build
 from dart_hf.folders import BuildFolder, SamplingFolder
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from datasets import load_dataset
 
-from dart_hf import build, cards
+from dart_hf.build import cards
+from dart_hf.build import run as build
 from dart_hf.strategies import STRATEGIES, Strategy
 
 

@@ -1,8 +1,8 @@
 """The CUDA paths on a tiny random Llama with a small tokenizer, both made in the test.
 
 bf16 generation through the transformers engine, and a packed training step with gradient
-checkpointing (`packing.py`, `training.py`). Every test body runs twice: on "cpu" always (CI)
-and on "cuda", skipped cleanly where `torch.cuda.is_available()` is false.
+checkpointing (`training/packing.py`, `training/train.py`). Every test body runs twice: on "cpu"
+always (CI) and on "cuda", skipped cleanly where `torch.cuda.is_available()` is false.
 
 Nothing here needs a model file, the embedded GGUF or the network: a lent GPU machine runs this
 layer from the checkout and a small wheelhouse (scripts/gpu_check.sh). The tokenizer is a
@@ -149,7 +149,7 @@ def test_bf16_generation_through_the_engine(device: str, tiny: str) -> None:
 
 def _packed(tokenizer: Any, device: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The four pairs packed into one sequence, and each pair alone, as model inputs."""
-    from dart_hf.packing import PackedCollator, prepare_dataset, tokenize_batch
+    from dart_hf.training.packing import PackedCollator, prepare_dataset, tokenize_batch
 
     ds = datasets.Dataset.from_dict(PAIRS)
     train_ds, stats = prepare_dataset(ds, tokenizer, max_length=512, template="alpaca")
@@ -165,7 +165,7 @@ def _packed(tokenizer: Any, device: str) -> tuple[dict[str, Any], list[dict[str,
 
 
 def _model(tiny: str, device: str, checkpointing: bool) -> Any:
-    from dart_hf.training import TrainConfig, load_model
+    from dart_hf.training.train import TrainConfig, load_model
 
     config = TrainConfig(model=tiny, bf16=True, gradient_checkpointing=checkpointing,
                          attn_implementation="sdpa")  # fmt: skip
@@ -251,7 +251,7 @@ def test_trainer_run_with_packing_bf16_and_checkpointing(
 ) -> None:
     if device == "cpu" and CUDA:
         pytest.skip("the Trainer takes the GPU where there is one; the cpu case runs without")
-    from dart_hf.training import TrainConfig, train
+    from dart_hf.training.train import TrainConfig, train
 
     # What the Trainer asks of the model: the call that enables checkpointing (the outermost one:
     # transformers 5.25 renamed it activation_checkpointing_enable, the old name calls the new).

@@ -12,9 +12,9 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 from dart_hf import benchmarks
-from dart_hf import evaluation as ev
 from dart_hf.engines import EngineSpec
 from dart_hf.errors import DartError
+from dart_hf.evaluation import run as ev
 from dart_hf.sampling.fewshot import get_exemplars
 
 SIX = benchmarks.averaged()
@@ -70,7 +70,7 @@ def scripted_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
 
 
 def test_run_writes_results_predictions_and_card(scripted_run: tuple) -> None:
-    from dart_hf.hub import check_hub_folder
+    from dart_hf.hub.folder import check_hub_folder
 
     config, _, out, results = scripted_run
     saved = json.loads((out / "results.json").read_text())
@@ -208,7 +208,7 @@ def test_push_uploads_the_staged_predictions_and_card(
     from hub_server import fake_hub
     from huggingface_hub import constants as hf_constants
 
-    from dart_hf.hub import staged_files
+    from dart_hf.hub.folder import staged_files
 
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))

@@ -18,7 +18,7 @@ import pytest
 from datasets import Dataset, load_dataset
 from helpers import BASE
 
-from dart_hf import build
+from dart_hf.build import run
 from dart_hf.config import GradeConfig, SamplingConfig
 from dart_hf.engines import EngineSpec
 from dart_hf.executors import ExecutorSpec, LocalExecutor, RayExecutor
@@ -42,7 +42,7 @@ def _releases(out: Path) -> dict[str, list[dict]]:
     return {
         folder.name: load_dataset(str(folder), split="train").to_list()
         for folder in sorted((out / "releases").iterdir())
-        if folder.name != build.POOL_RELEASE
+        if folder.name != run.POOL_RELEASE
     }
 
 
@@ -52,9 +52,9 @@ def _state(out: Path) -> list[dict]:
 
 
 def test_ray_build_equals_local_build(ray_cluster: object, tmp_path: Path) -> None:
-    local = build.run_build(dict(SETTINGS), tmp_path / "local")
+    local = run.run_build(dict(SETTINGS), tmp_path / "local")
     spec = ExecutorSpec(kind="ray", data_parallel=2, grade_chunk=16)
-    on_ray = build.run_build(dict(SETTINGS), tmp_path / "ray", executor=spec)
+    on_ray = run.run_build(dict(SETTINGS), tmp_path / "ray", executor=spec)
     assert _releases(tmp_path / "ray") == _releases(tmp_path / "local")
     assert _state(tmp_path / "ray") == _state(tmp_path / "local")
     for key in ("raw_samples", "correct_samples", "rounds"):
@@ -139,7 +139,7 @@ def _eval_table(tmp_path: Path, benches: tuple[str, ...], limit: int) -> EngineS
 def test_ray_evaluation_equals_local(ray_cluster: object, tmp_path: Path) -> None:
     """`dart-hf eval --data-parallel 2` runs on the same executors as a build, with the same
     shards, predictions and results as in this process; its shards were sampled by actors."""
-    from dart_hf import evaluation as ev
+    from dart_hf.evaluation import run as ev
 
     benches = ("gsm8k", "math500")
     spec = _eval_table(tmp_path, benches, 6)

@@ -216,7 +216,7 @@ def test_a_build_through_the_served_model(served, tmp_path: Path) -> None:
     import yaml
     from datasets import load_dataset
 
-    from dart_hf import hub
+    from dart_hf.hub import folder as hub
 
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(yaml.safe_dump({

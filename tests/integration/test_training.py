@@ -1,4 +1,4 @@
-"""Rejection tuning (`dart_hf.packing`, `dart_hf.training`, `dart-hf train`).
+"""Rejection tuning (`dart_hf.training.packing`, `dart_hf.training.train`, `dart-hf train`).
 
 Real (query, response) pairs from the MATH and GSM8K train reference solutions. Control-logic
 tests (steps, learning-rate trajectory, CLI, card) train a tiny randomly initialised Llama with
@@ -19,20 +19,15 @@ from click.testing import CliRunner
 
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
-from dart_hf.packing import (
+from dart_hf.sampling.prompts import render_prompt
+from dart_hf.training.packing import (
     PackedCollator,
     load_train_data,
     pack_batch,
     prepare_dataset,
     tokenize_batch,
 )
-from dart_hf.sampling.prompts import render_prompt
-from dart_hf.training import (
-    TrainConfig,
-    load_eval_results,
-    load_model,
-    train,
-)
+from dart_hf.training.train import TrainConfig, load_eval_results, load_model, train
 
 datasets = pytest.importorskip("datasets")
 torch = pytest.importorskip("torch")

@@ -88,7 +88,7 @@ def test_staged_shards_are_the_same_streamed_or_not(
 ) -> None:
     """`write_hub_folder` streams Arrow-backed data of several row groups; the staged folder is
     byte-identical to the `Dataset.shard(...).to_parquet` path it takes for other data."""
-    from dart_hf import hub
+    from dart_hf.hub import folder as hub
 
     ds = _files(tmp_path)
     calls: list[tuple[int, int]] = []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import assemble
+from dart_hf.build import assemble
 
 RELEASED = ["query", "response", "id", "source", "level", "domain", "fail_rate"]
 """The columns of a released set, written out (the release schema declares the same)."""

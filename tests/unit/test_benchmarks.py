@@ -52,7 +52,7 @@ def test_derived_sets_follow_the_paper() -> None:
 
 
 def test_a_new_benchmark_joins_decontamination(tiny_benchmark: Path) -> None:
-    from dart_hf.build import decontamination_mask
+    from dart_hf.build.run import decontamination_mask
     from dart_hf.config import BuildConfig
 
     cfg = BuildConfig(data_dir=str(tiny_benchmark))

@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from datasets import Dataset, load_dataset
 from helpers import BASE
 
-from dart_hf import build, dars, schema
+from dart_hf import dars
+from dart_hf.build import run as build
+from dart_hf.build import schema
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 from dart_hf.folders import BuildFolder

@@ -16,9 +16,10 @@ import pytest
 from datasets import Dataset, Features, load_dataset
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from dart_hf import cards, hub, stats
+from dart_hf.build import cards, stats
 from dart_hf.config import DarsConfig
 from dart_hf.errors import DartError
+from dart_hf.hub import folder as hub
 
 K_U, K_P, BUDGET, MAX_TRIALS = 3, 7, 1234, 48
 

@@ -36,7 +36,7 @@ def test_flat_names_and_strict_flat_recipes() -> None:
 
 
 def test_train_ignores_a_build_recipe_top_level_when_it_has_a_train_mapping() -> None:
-    from dart_hf.training import resolve_train_config
+    from dart_hf.training.train import resolve_train_config
 
     recipe = {"model": "deepseek-ai/deepseek-math-7b-rl", "k_u": 40, "train": {"epochs": 2}}
     config = resolve_train_config(recipe, {})

@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dart_hf import dars, passrate
+from dart_hf import dars
 from dart_hf.config import DarsConfig, build_dataclass
+from dart_hf.dars import passrate
 from dart_hf.errors import DartError
 from dart_hf.recipe import load_recipe
 

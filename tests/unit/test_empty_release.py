@@ -8,7 +8,7 @@ from pathlib import Path
 
 from datasets import Dataset, Features, Value
 
-from dart_hf import hub
+from dart_hf.hub import folder as hub
 
 
 def _release(tmp_path: Path, rows: int) -> Path:

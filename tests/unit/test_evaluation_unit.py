@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from datasets import Dataset
 
 from dart_hf import benchmarks
-from dart_hf import evaluation as ev
 from dart_hf.cli import cli
 from dart_hf.engines import EngineSpec
 from dart_hf.errors import DartError
-from dart_hf.eval_results import REPORTED_ACCURACIES
+from dart_hf.evaluation import run as ev
+from dart_hf.evaluation.results import REPORTED_ACCURACIES
 from dart_hf.recipe import load_recipe
 from dart_hf.sampling.fewshot import (
     default_shots,

@@ -13,8 +13,9 @@ from datasets.utils.metadata import MetadataConfigs
 from helpers import hub_samples as _samples
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from dart_hf import hub, push
 from dart_hf.errors import DartError
+from dart_hf.hub import folder as hub
+from dart_hf.hub import push
 
 
 def test_single_config_layout_loads_with_features(tmp_path: Path) -> None:

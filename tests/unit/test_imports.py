@@ -177,12 +177,18 @@ def test_a_package_importing_its_submodules_is_no_cycle(tmp_path: Path) -> None:
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "cli": ("__main__", "cli"),
-    "commands": ("build", "regrade", "evaluation", "sampling.command", "training", "recipe"),
-    "orchestration": ("executors", "rounds"),
-    "release": ("hub", "push", "cards", "plots", "stats", "eval_results", "schema", "assemble"),
+    "commands": (
+        "build", "build.run", "build.regrade", "evaluation", "evaluation.run",
+        "sampling.command", "training", "training.train", "recipe",
+    ),
+    "orchestration": ("executors", "build.rounds"),
+    "release": (
+        "hub", "build.cards", "build.plots", "build.stats", "build.schema", "build.assemble",
+        "evaluation.results",
+    ),
     "stages": (
-        "sampling", "grading", "normalise", "sources", "dars", "passrate", "passk",
-        "gold_majority", "packing", "metric",
+        "sampling", "grading", "normalise", "sources", "dars", "evaluation.passk",
+        "build.majority", "training.packing", "metric",
     ),
     "engines": ("engines",),
     "shared": (

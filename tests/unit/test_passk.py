@@ -1,4 +1,5 @@
-"""pass@k, maj@k and standard errors (`dart_hf.passk`) against enumeration and hand sums."""
+"""pass@k, maj@k and standard errors (`dart_hf.evaluation.passk`) against enumeration and hand
+sums."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from dart_hf.passk import (
+from dart_hf.evaluation.passk import (
     Sample,
     grader_equal,
     item_table,
@@ -132,7 +133,7 @@ def test_items_with_an_unreadable_gold_are_left_out() -> None:
 def test_the_grader_is_asked_only_where_it_can_change_maj_at_k() -> None:
     import random
 
-    from dart_hf.passk import majority_by_k
+    from dart_hf.evaluation.passk import majority_by_k
 
     calls = []
 

@@ -1,4 +1,4 @@
-"""passrate.py: the pass-rate grid, its likelihood, posteriors and the NPMLE prior (EM).
+"""dars/passrate.py: the pass-rate grid, its likelihood, posteriors and the NPMLE prior (EM).
 
 Expectations are computed here from their definitions (binomial likelihoods, Bayes' rule,
 Beta moments), not from the module."""
@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from dart_hf import passrate
+from dart_hf.dars import passrate
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

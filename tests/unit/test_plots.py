@@ -12,7 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from dart_hf import plots, stats
+from dart_hf.build import plots, stats
 from dart_hf.errors import DartError
 
 BASE = stats.load_stats(Path(__file__).parents[1] / "data" / "stats-example.json")

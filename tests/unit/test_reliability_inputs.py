@@ -20,10 +20,12 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from dart_hf import hub, push, sources
+from dart_hf import sources
 from dart_hf.cli import cli
 from dart_hf.config import BuildConfig, DarsConfig
 from dart_hf.errors import DartError
+from dart_hf.hub import folder as hub
+from dart_hf.hub import push
 from dart_hf.recipe import load_recipe
 
 TESTS = Path(__file__).resolve().parents[1]

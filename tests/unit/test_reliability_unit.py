@@ -152,14 +152,14 @@ def test_bad_recipes_are_one_line_errors_naming_the_field(
     ],
 )
 def test_bad_eval_settings_fail_before_any_work(section: dict, message: str) -> None:
-    from dart_hf import evaluation as ev
+    from dart_hf.evaluation import run as ev
 
     with pytest.raises(DartError, match=message):
         ev.resolve_config({"eval": section}, {})
 
 
 def test_a_key_read_by_any_command_is_valid() -> None:
-    from dart_hf import evaluation as ev
+    from dart_hf.evaluation import run as ev
     from dart_hf.recipe import load_recipe
 
     config, _ = ev.resolve_config(load_recipe("paper"), {})  # paper has k_u, max_trials, ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from datasets import Dataset
 
-from dart_hf import schema
+from dart_hf.build import schema
 from dart_hf.errors import DartError
 
 

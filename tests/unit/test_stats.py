@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dart_hf import dars, stats
+from dart_hf import dars
+from dart_hf.build import stats
 from dart_hf.config import DarsConfig
 from dart_hf.errors import DartError
 
@@ -203,7 +204,7 @@ def test_table_shows_paper_figures_and_what_was_left_short() -> None:
 
 
 def _majority() -> stats.GoldMajority:
-    from dart_hf import gold_majority
+    from dart_hf.build import majority as gold_majority
 
     table = {"id": ["a", "b", "c"], "gold_source": ["majority", None, "majority"]}
     settings = {"gold": "majority", "gold_min_votes": 4, "gold_min_share": 0.5,

@@ -196,7 +196,7 @@ def test_scripted_stream_equals_its_blocking_calls(tmp_path: Path) -> None:
 
 
 def test_stream_stats_sum_the_rounds_metas() -> None:
-    from dart_hf.stats import StreamStats
+    from dart_hf.build.stats import StreamStats
 
     metas = [
         {"round": 0, "raw_samples": 10},  # no stream figures (recorded by no stream)

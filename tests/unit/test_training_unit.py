@@ -11,11 +11,9 @@ import pytest
 import yaml
 
 from dart_hf.errors import DartError
-from dart_hf.packing import (
-    load_train_data,
-)
 from dart_hf.recipe import load_recipe
-from dart_hf.training import (
+from dart_hf.training.packing import load_train_data
+from dart_hf.training.train import (
     TrainConfig,
     render_model_card,
     resolve_train_config,
@@ -125,7 +123,7 @@ def test_training_arguments_carry_the_schedule(tmp_path: Path) -> None:
 def test_bf16_without_a_bf16_gpu_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from dart_hf import training
+    from dart_hf.training import train as training
 
     monkeypatch.setattr(training, "_cuda", lambda: False)
     assert training.resolve_precision(TrainConfig())["bf16"] is False

@@ -19,7 +19,7 @@ the grader `dart-hf eval` uses, so both give the same accuracy on the same predi
 Items whose gold answer does not parse (`bad_gold`) are left out of the accuracy and counted.
 With K responses per item (`predictions` as lists), it also gives the unbiased pass@k and
 maj@k for k = 1..K and the accuracy's standard error with items as the unit, computed by
-`dart_hf.passk` exactly as `dart-hf eval --n K` computes them for `results.json`.
+`dart_hf.evaluation.passk` exactly as `dart-hf eval --n K` computes them for `results.json`.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -127,8 +127,8 @@ class MathAccuracy(evaluate.Metric):
         num_proc: int = 1,
     ) -> dict[str, Any]:
         from dart_hf.config import GradeConfig
+        from dart_hf.evaluation.passk import standard_error
         from dart_hf.grading.grade import grade_batch
-        from dart_hf.passk import standard_error
 
         n = len(predictions)
         if n == 0:
@@ -174,8 +174,8 @@ class MathAccuracy(evaluate.Metric):
     ) -> dict[str, Any]:
         """K responses per item: graded flat, then `passk.item_table` per item."""
         from dart_hf.config import GradeConfig
+        from dart_hf.evaluation.passk import Sample, grader_equal, item_table
         from dart_hf.grading.grade import grade_batch
-        from dart_hf.passk import Sample, grader_equal, item_table
 
         n = len(predictions)
         sizes = [len(p) for p in predictions]
@@ -229,7 +229,7 @@ class MathAccuracy(evaluate.Metric):
 
 def _pooled(groups: dict[str | None, list[int]], samples: list[list[Any]]) -> dict[str, Any]:
     """One table over items of several benchmarks (each voting with its own rules)."""
-    from dart_hf.passk import grader_equal, item_table, standard_error
+    from dart_hf.evaluation.passk import grader_equal, item_table, standard_error
 
     tables = [(idx, item_table([samples[i] for i in idx], grader_equal(b)))
               for b, idx in groups.items()]  # fmt: skip

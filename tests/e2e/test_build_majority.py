@@ -18,7 +18,9 @@ import pytest
 from datasets import load_dataset
 from helpers import MAJORITY_BASE as BASE
 
-from dart_hf import build, dars, gold_majority
+from dart_hf import dars
+from dart_hf.build import majority as gold_majority
+from dart_hf.build import run as build
 from dart_hf.engines.scripted import perturb
 from dart_hf.folders import BuildFolder
 from dart_hf.grading.answers import equivalent, final_answer_text

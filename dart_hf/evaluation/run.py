@@ -33,7 +33,7 @@ from dart_hf import benchmarks as registry
 from dart_hf.config import SERVER_SETTINGS, ServerConfig, StreamConfig
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError, unknown_name
-from dart_hf.eval_results import (
+from dart_hf.evaluation.results import (
     reported_for,
     results_markdown,
     summarize_predictions,
@@ -511,7 +511,7 @@ def _run_eval(
         "generation": generation,
         "wall_time_s": round(time.time() - start, 1),
     }
-    from dart_hf.eval_results import protocol
+    from dart_hf.evaluation.results import protocol
 
     results["protocol"] = protocol(results["settings"], provenance, results["grader"])
     write_outputs(results, per_bench, out)
@@ -520,7 +520,7 @@ def _run_eval(
 
 def write_outputs(results: dict[str, Any], per_bench: dict[str, Dataset], out: EvalFolder) -> None:
     """Write results.json, results.md and the predictions dataset with its card."""
-    from dart_hf.hub import write_hub_folder
+    from dart_hf.hub.folder import write_hub_folder
     from dart_hf.outputs import atomic_write, replace_folder
 
     atomic_write(out.results, json.dumps(results, indent=1, default=str) + "\n")
@@ -539,7 +539,7 @@ def write_outputs(results: dict[str, Any], per_bench: dict[str, Dataset], out: E
 
 def push_results(out_dir: str | Path, repo: str | None, **kwargs: Any) -> str:
     """Upload the staged predictions dataset and its card (`DIR/predictions`) to the Hub."""
-    from dart_hf.push import push_folder
+    from dart_hf.hub.push import push_folder
 
     folder = EvalFolder(Path(out_dir)).predictions
     if not (folder / "README.md").is_file():

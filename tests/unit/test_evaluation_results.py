@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dart_hf import eval_results as er
-from dart_hf import evaluation as ev
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
+from dart_hf.evaluation import results as er
+from dart_hf.evaluation import run as ev
 
 # ------------------------------------------------------------------ from a predictions table
 

@@ -4,9 +4,9 @@
 the results mapping that `results.json` holds; `results_markdown` and `render_card` show it.
 Accuracy is correct / items whose gold answer parses; `bad_gold` items are counted apart.
 Each benchmark's `estimates` (and the average's) hold accuracy ± its standard error with items
-as the unit, unbiased pass@k and maj@k for k = 1..n (`dart_hf.passk`); `protocol` collects
-everything that changes an answer (engine and version, dtype, parallel sizes, batching, seeds,
-n, template, max tokens, grader).
+as the unit, unbiased pass@k and maj@k for k = 1..n (`dart_hf.evaluation.passk`); `protocol`
+collects everything that changes an answer (engine and version, dtype, parallel sizes, batching,
+seeds, n, template, max tokens, grader).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 from datasets import Dataset
 
 from dart_hf import benchmarks as registry
+from dart_hf.evaluation.passk import Sample, grader_equal, item_table
 from dart_hf.grading.answers import STATUSES, accuracy
-from dart_hf.passk import Sample, grader_equal, item_table
 
 # Reported accuracies (%) keyed by Hub id. Source: DART-Math paper, Table 2 (the spec's table),
 # and the hkust-nlp/dart-math README for the Uniform models outside that table (None = not
@@ -423,7 +423,7 @@ def results_markdown(results: dict[str, Any], *, with_protocol: bool = True) -> 
 def render_card(results: dict[str, Any], plot: str | None = None) -> str:
     """The body of the evaluation-results card (`dataset_cards/eval.md.j2`); `plot` is the
     relative path of its figure. The YAML header is written by `write_eval_card`."""
-    from dart_hf.cards import render_template
+    from dart_hf.build.cards import render_template
 
     context = {
         "r": results,
@@ -440,8 +440,8 @@ def render_card(results: dict[str, Any], plot: str | None = None) -> str:
 def write_eval_card(folder: Path, results: dict[str, Any], *, rows: int) -> None:
     """Write the predictions dataset's README: metadata through `DatasetCardData` (kept with
     the `configs`/`dataset_info` already there), the accuracy figure and the card body."""
-    from dart_hf.cards import save_card, size_category
-    from dart_hf.plots import EVAL_PLOT, IMAGES_DIR, plot_eval_accuracy
+    from dart_hf.build.cards import save_card, size_category
+    from dart_hf.build.plots import EVAL_PLOT, IMAGES_DIR, plot_eval_accuracy
 
     drawn = plot_eval_accuracy(results, Path(folder) / IMAGES_DIR / EVAL_PLOT)
     body = render_card(results, f"{IMAGES_DIR}/{EVAL_PLOT}" if drawn else None)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dart_hf.errors import DartError
-from dart_hf.hub import README, check_hub_folder, staged_files
+from dart_hf.hub.folder import README, check_hub_folder, staged_files
 
 logger = logging.getLogger(__name__)
 

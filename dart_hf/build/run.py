@@ -2,7 +2,7 @@
 
 Round 0 is the difficulty phase (`difficulty_samples` per query, or fail rates loaded from an
 earlier run); fail rates are then frozen and targets set. With `gold: majority` round 0 is a
-vote phase whose majority answers become the golds of rows without one (`gold_majority.py`),
+vote phase whose majority answers become the golds of rows without one (`build/majority.py`),
 and round 1 is the difficulty phase. Every later round filters the open
 queries, asks the scheduler for per-query counts (`n_samples`, `sample_offset`), samples them
 (`sampling.run_sampling` into `rounds/round-XXX/`), grades them, updates the counts and applies
@@ -29,8 +29,10 @@ import pyarrow.parquet as pq
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import assemble, benchmarks, dars, outputs, rounds, schema, stats
+from dart_hf import benchmarks, dars, outputs
 from dart_hf.arrow_io import write_arrow
+from dart_hf.build import assemble, rounds, schema, stats
+from dart_hf.build.stats import BuildStats
 from dart_hf.config import (
     SERVER_SETTINGS,
     BuildConfig,
@@ -45,7 +47,6 @@ from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError
 from dart_hf.executors import Executor, ExecutorSpec, make_executor
 from dart_hf.folders import BuildFolder
-from dart_hf.stats import BuildStats
 from dart_hf.strategies import POOL, STRATEGIES
 
 logger = logging.getLogger(__name__)
@@ -308,7 +309,7 @@ class BuildRounds:
 
     def run(self, r: int, requests: np.ndarray, state: dars.State) -> rounds.Outcome | None:
         """Sample and grade round r; None when nothing is requested."""
-        from dart_hf import gold_majority
+        from dart_hf.build import majority as gold_majority
 
         if not requests.any():
             return None
@@ -348,7 +349,7 @@ def read_majority_table(folder: BuildFolder) -> dict[str, list[Any]]:
 
 def with_majority_golds(folder: BuildFolder, queries: Dataset) -> Dataset:
     """The queries with the golds of the build's vote phase (`queries` unchanged without one)."""
-    from dart_hf import gold_majority
+    from dart_hf.build import majority as gold_majority
 
     if not folder.majority_votes.is_file():
         return queries
@@ -364,7 +365,7 @@ def vote_phase(
     The votes are saved (`BuildFolder.majority_votes`) before the round is regraded, and regrading
     is skipped once done, so a build killed anywhere in between resumes to the same result.
     """
-    from dart_hf import gold_majority
+    from dart_hf.build import majority as gold_majority
     from dart_hf.grading import audit as gold_audit
 
     path = folder.majority_votes
@@ -410,7 +411,7 @@ def run_rounds(
     executor (local by default, or Ray) only decides where sampling and grading run: files,
     counts, stop rules and resume are the same with either.
     """
-    from dart_hf import gold_majority
+    from dart_hf.build import majority as gold_majority
 
     executor = executor or make_executor(ExecutorSpec())
     cfg = s.dars
@@ -568,7 +569,7 @@ def assemble_releases(
         pool: The graded samples (default: `graded_pool(folder)`; `dart-hf regrade` passes
             the samples it graded again, before they replace the build's).
     """
-    from dart_hf import hub
+    from dart_hf.hub import folder as hub
 
     into = into or folder.releases
     pool = graded_pool(folder) if pool is None else pool
@@ -577,7 +578,7 @@ def assemble_releases(
     audit = gold_audit_columns(pool, state, s.build)
     votes = None
     if s.build.gold == "majority":  # the golds of the vote phase, and its votes per query
-        from dart_hf import gold_majority
+        from dart_hf.build import majority as gold_majority
 
         queries = with_majority_golds(folder, queries)
         votes = read_majority_table(folder)
@@ -677,7 +678,7 @@ def _run_build(
     progress: bool,
     executor: ExecutorSpec | None,
 ) -> BuildResult:
-    from dart_hf.push import push_folders
+    from dart_hf.hub.push import push_folders
 
     recipe = s.to_dict()
     _check_recipe(folder, recipe, queries)
@@ -725,7 +726,7 @@ def release_stats(
             for k in ("engine", "engine_version", "model", "model_hash")}  # fmt: skip
     majority = None
     if fig.gold_votes is not None:
-        from dart_hf import gold_majority
+        from dart_hf.build import majority as gold_majority
 
         majority = stats.GoldMajority.from_dict(gold_majority.majority_stats(
             list(state["id"]), [int(lv) for lv in state["level"]], fig.gold_votes,
@@ -765,7 +766,7 @@ def write_cards(
         written: Called with (name, folder) as soon as a folder's card is written (the build
             moves the release in then, so a later failure leaves every finished one in place).
     """
-    from dart_hf import cards
+    from dart_hf.build import cards
 
     for name, folder in releases.items():
         kind = STRATEGIES[name].card if name in STRATEGIES else POOL

@@ -48,7 +48,9 @@ import pyarrow.parquet as pq
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import arrow_io, build, dars, outputs, rounds
+from dart_hf import arrow_io, dars, outputs
+from dart_hf.build import rounds
+from dart_hf.build import run as build
 from dart_hf.errors import DartError
 from dart_hf.folders import BuildFolder, EvalFolder, RegradeWork
 from dart_hf.sampling import shards as sampling
@@ -520,7 +522,7 @@ def _stage_build(
         shutil.rmtree(staged)
     releases, fig = build.assemble_releases(folder, queries, state, s, into=staged, pool=pool)
     result_stats = build.release_stats(folder, s, recipe, state, fig)
-    from dart_hf import stats
+    from dart_hf.build import stats
 
     stats.save_stats(result_stats, work.stats)
     build.write_cards(releases, result_stats, s)
@@ -571,7 +573,7 @@ def eval_settings(results: dict[str, Any], where: str, num_proc: int | None = No
     """The `EvalConfig` and `EngineSpec` an evaluation's `results.json` records."""
     from dart_hf.config import build_dataclass
     from dart_hf.engines import EngineSpec
-    from dart_hf.evaluation import EvalConfig
+    from dart_hf.evaluation.run import EvalConfig
 
     settings = results.get("settings")
     if not isinstance(settings, dict) or not isinstance(settings.get("engine"), dict):
@@ -625,7 +627,7 @@ def regrade_eval(
     folder: EvalFolder, *, num_proc: int | None = None, progress: bool = False
 ) -> RegradeResult:
     """Regrade an evaluation folder: `run_eval(regrade=True)` with its recorded settings."""
-    from dart_hf.evaluation import run_eval
+    from dart_hf.evaluation.run import run_eval
 
     out, path = folder.root, folder.results
     if not path.is_file():

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dart_hf.build.stats import BuildStats, StrategyStats
 from dart_hf.errors import DartError
-from dart_hf.stats import BuildStats, StrategyStats
 from dart_hf.strategies import STRATEGIES
 
 if TYPE_CHECKING:

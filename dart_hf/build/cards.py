@@ -20,9 +20,10 @@ import jinja2
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from dart_hf import hub, plots, schema
+from dart_hf.build import plots, schema
+from dart_hf.build.stats import BuildStats, StrategyStats, YieldRule
 from dart_hf.errors import DartError, unknown_name
-from dart_hf.stats import BuildStats, StrategyStats, YieldRule
+from dart_hf.hub import folder as hub
 from dart_hf.strategies import POOL, STRATEGIES
 
 TEMPLATE_DIR = "dataset_cards"
@@ -117,7 +118,7 @@ def template_dirs() -> list[Path]:
             out.append(packaged)
     except (ModuleNotFoundError, TypeError):
         pass
-    repo = Path(__file__).resolve().parents[1] / TEMPLATE_DIR
+    repo = Path(__file__).resolve().parents[2] / TEMPLATE_DIR
     if repo.is_dir():
         out.append(repo)
     return out

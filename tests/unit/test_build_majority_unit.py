@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 from helpers import MAJORITY_BASE as BASE
 
-from dart_hf import build, gold_majority
+from dart_hf.build import majority as gold_majority
+from dart_hf.build import run
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 from dart_hf.grading.audit import GoldAuditConfig
@@ -32,15 +33,15 @@ def test_the_fingerprint_holds_what_changes_outputs() -> None:
     at their defaults too); the ones that change no file are not (push, org, grading
     workers, and how rounds go to the engine)."""
     ds = datasets.Dataset.from_dict({"id": ["a"], "query": ["q"], "answer": ["1"]})
-    s = build.BuildSettings.from_dict({"engine": "scripted"}).to_dict()
-    fp = build.fingerprint(s, ds)["settings"]
+    s = run.BuildSettings.from_dict({"engine": "scripted"}).to_dict()
+    fp = run.fingerprint(s, ds)["settings"]
     assert {"gold", "query_column", "answer_column"} <= set(fp)
     runtime = {"push", "org", "num_proc", "max_in_flight", "stream", "overlap_grading"}
     assert runtime <= set(s) and not runtime & set(fp)
-    s2 = build.BuildSettings.from_dict({"engine": "scripted", "gold": "majority"}).to_dict()
-    assert build.fingerprint(s2, ds)["settings"]["gold"] == "majority"
-    s3 = build.BuildSettings.from_dict({"engine": "scripted", "max_in_flight": 8}).to_dict()
-    assert build.fingerprint(s3, ds) == build.fingerprint(s, ds)
+    s2 = run.BuildSettings.from_dict({"engine": "scripted", "gold": "majority"}).to_dict()
+    assert run.fingerprint(s2, ds)["settings"]["gold"] == "majority"
+    s3 = run.BuildSettings.from_dict({"engine": "scripted", "max_in_flight": 8}).to_dict()
+    assert run.fingerprint(s3, ds) == run.fingerprint(s, ds)
 
 
 def test_majority_needs_a_clear_vote() -> None:
@@ -126,9 +127,9 @@ def test_majority_needs_room_for_two_phases(tmp_path: Path) -> None:
     settings = {**BASE, "pool": str(pool), "query_column": None, "max_trials": 12,
                 "engine_options": {"table": str(table)}}  # fmt: skip
     with pytest.raises(DartError, match="max_trials .12. must be at least 16"):
-        build.run_build(settings, tmp_path / "o")
+        run.run_build(settings, tmp_path / "o")
     with pytest.raises(DartError, match="unknown gold 'votes'; valid: answer, majority"):
-        build.BuildSettings.from_dict({"engine": "scripted", "gold": "votes"})
+        run.BuildSettings.from_dict({"engine": "scripted", "gold": "votes"})
 
 
 def test_columns_mapped_in_jsonl_parquet_and_hub_folder(tmp_path: Path) -> None:

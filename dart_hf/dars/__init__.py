@@ -34,8 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dart_hf import passrate
 from dart_hf.config import DarsConfig
+from dart_hf.dars import passrate
 from dart_hf.errors import DartError
 from dart_hf.strategies import STRATEGIES
 

@@ -1,4 +1,4 @@
-"""Hub-layout staging of a release folder (pushing it: `dart_hf.push`).
+"""Hub-layout staging of a release folder (pushing it: `dart_hf.hub.push`).
 
 A release is staged locally exactly as it will be on the Hub: parquet shards named as
 `Dataset.push_to_hub` names them (`data/<split>-00000-of-0000N.parquet` for the default

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from dart_hf import dars
-from dart_hf.assemble import FILTERS
+from dart_hf.build.assemble import FILTERS
 from dart_hf.config import DarsConfig
 from dart_hf.dars import State
 from dart_hf.errors import DartError

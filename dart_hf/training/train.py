@@ -1,7 +1,8 @@
 """Rejection tuning: full fine-tuning of a causal LM on (query, response) pairs.
 
 Data preparation (prompt masking, EOS, packing without cross-sample attention) lives in
-`dart_hf.packing`; this module runs the transformers `Trainer` on it and writes the model card.
+`dart_hf.training.packing`; this module runs the transformers `Trainer` on it and writes the
+model card.
 
 The schedule is the paper's: AdamW, weight decay 0, linear warmup over 3% of the steps, cosine
 decay. On CUDA, bf16 autocast and gradient checkpointing are on by default; several GPUs go
@@ -24,14 +25,14 @@ from typing import Any
 import yaml
 
 from dart_hf.errors import DartError, missing_package, unknown_name
-from dart_hf.packing import (
+from dart_hf.sampling.prompts import TEMPLATES, render_prompt
+from dart_hf.training.packing import (
     PACK_VERSION,
     PackedCollator,
     check_columns,
     load_train_data,
     prepare_dataset,
 )
-from dart_hf.sampling.prompts import TEMPLATES, render_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -458,7 +459,7 @@ def _cards_dir() -> Path:
     from importlib import resources
 
     shipped = Path(str(resources.files("dart_hf"))) / "dataset_cards"
-    return shipped if shipped.is_dir() else Path(__file__).resolve().parents[1] / "dataset_cards"
+    return shipped if shipped.is_dir() else Path(__file__).resolve().parents[2] / "dataset_cards"
 
 
 def load_eval_results(path: str | Path) -> dict[str, Any]:
@@ -525,7 +526,7 @@ def render_model_card(summary: dict[str, Any], eval_results: dict[str, Any] | No
         ]
         or None,
     )
-    from dart_hf.cards import render_template  # the one card renderer
+    from dart_hf.build.cards import render_template
 
     context = {
         "yaml": card_data.to_yaml(),
@@ -580,7 +581,7 @@ def push_model(
     Returns:
         The URL of the commit.
     """
-    from dart_hf.push import push_folder
+    from dart_hf.hub.push import push_folder
 
     out = Path(out_dir)
     if not (out / RESULTS_FILE).is_file():
