@@ -124,7 +124,7 @@ class Row:
 
 def evaluate(cases: Iterable[dict[str, Any]]) -> list[Row]:
     """Grade every case with `judge` and with the baseline, in this process."""
-    from dart_hf.grading.answers import judge
+    from dart_hf.grading.verdict import judge
 
     rows = []
     for case in cases:

@@ -23,7 +23,7 @@ from typing import Any
 from datasets import Features, List, Value
 
 from dart_hf.errors import DartError
-from dart_hf.grading.answers import final_answer_text
+from dart_hf.grading.anchors import final_answer_text
 
 logger = logging.getLogger(__name__)
 

@@ -21,16 +21,28 @@ echo "== ruff check";          "$VENV/bin/ruff" check .
 echo "== ruff format --check"; "$VENV/bin/ruff" format --check .
 echo "== mypy dart_hf";        "$VENV/bin/mypy" dart_hf
 
+# The served-model tests start their own vLLM server: they run in a pytest session of their
+# own, with no in-process engine alive (one engine or server per session).
+SERVED=tests/integration/test_openai_serve.py
+
 failed=()
 times=()
-for layer in "${layers[@]}"; do
-    echo "== pytest tests/$layer"
-    start=$SECONDS
-    code=0
-    "$VENV/bin/python" -m pytest "tests/$layer" --durations=10 "$@" || code=$?
-    times+=("tests/$layer $((SECONDS - start)) s")
+run() {  # NAME PYTEST-ARGS...
+    local name=$1 start=$SECONDS code=0
+    shift
+    echo "== pytest $name"
+    "$VENV/bin/python" -m pytest "$@" --durations=10 || code=$?
+    times+=("$name $((SECONDS - start)) s")
     # 5: nothing collected (a -k that selects nothing in this layer)
-    if [ "$code" -ne 0 ] && [ "$code" -ne 5 ]; then failed+=("tests/$layer"); fi
+    if [ "$code" -ne 0 ] && [ "$code" -ne 5 ]; then failed+=("$name"); fi
+}
+for layer in "${layers[@]}"; do
+    if [ "$layer" = integration ]; then
+        run "tests/integration" tests/integration --ignore="$SERVED" "$@"
+        run "$SERVED" "$SERVED" "$@"
+    else
+        run "tests/$layer" "tests/$layer" "$@"
+    fi
 done
 printf '== %s\n' "${times[@]}"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -87,7 +87,7 @@ def hf_engine(hf_spec):
 LAYERS = {
     "unit": 60,  # no engine, subprocess, grading pool, whole run, real model or Ray
     "e2e": 300,  # scripted builds and evaluations, CLI runs, kills, the grading pool, fake Hub
-    "integration": 600,  # real engines, the embedded model, Ray, the full data folder
+    "integration": 1200,  # real engines, the embedded model, Ray, the full data folder
     "gpu": 300,  # CUDA paths on a tiny random model (a CPU twin of each runs anywhere)
 }
 """Layer folder -> per-test limit in seconds (times $DART_HF_TEST_TIMEOUT_SCALE, default 1)."""

@@ -32,7 +32,7 @@ from datasets import Dataset, Features, Value
 
 from dart_hf.arrow_io import file_batches, mapped_files
 from dart_hf.errors import DartError
-from dart_hf.grading.answers import boxed_answers, last_boxed
+from dart_hf.grading.anchors import boxed_answers, last_boxed
 
 # Bump when the flags below change, so cached maps are recomputed.
 ASSEMBLE_VERSION = "2"

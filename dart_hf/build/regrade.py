@@ -51,6 +51,7 @@ from datasets import Dataset, concatenate_datasets
 from dart_hf import arrow_io, dars, outputs
 from dart_hf.build import rounds
 from dart_hf.build import run as build
+from dart_hf.config import DarsConfig
 from dart_hf.errors import DartError
 from dart_hf.folders import BuildFolder, EvalFolder, RegradeWork
 from dart_hf.sampling import shards as sampling
@@ -302,7 +303,7 @@ def replay_states(
     levels: list[int | None],
     sources: list[str],
     saved: list[rounds.Outcome],
-    config: dars.DarsConfig,
+    config: DarsConfig,
 ) -> Iterator[tuple[int, dars.State]]:
     """The states the build's rounds reach on these verdicts, one per round (`rounds.run`).
 
@@ -323,7 +324,7 @@ def replay_states(
             yield r, step.state
 
 
-def more_samples(state: dars.State, config: dars.DarsConfig) -> dict[str, Any] | None:
+def more_samples(state: dars.State, config: DarsConfig) -> dict[str, Any] | None:
     """What the open queries of a state still need: None when every query is finished.
 
     Returns:

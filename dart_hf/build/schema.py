@@ -35,8 +35,8 @@ from dart_hf.build.assemble import ROW_DROP_REASONS
 from dart_hf.build.majority import NO_MAJORITY
 from dart_hf.dars import STOP_REASONS
 from dart_hf.errors import DartError
-from dart_hf.grading.answers import STATUSES, VERDICT_SOURCES
 from dart_hf.grading.audit import GOLD_STATUSES
+from dart_hf.grading.verdict import STATUSES, VERDICT_SOURCES
 from dart_hf.normalise import SOURCE_FEATURES
 from dart_hf.sampling.shards import SAMPLE_FEATURES
 

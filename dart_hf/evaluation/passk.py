@@ -70,7 +70,7 @@ def vote_keys(samples: Sequence[Sample], equal: Equal | None = None) -> list[int
     answers in order of first appearance, None for a sample that does not vote."""
     keys: list[int | None] = []
     reps: list[tuple[str, str]] = []  # (normalised text, answer) of each wrong answer seen
-    from dart_hf.grading.answers import normalize_text
+    from dart_hf.grading.text import normalize_text
 
     for s in samples:
         if s.status not in VOTING_STATUSES or s.correct is None:
@@ -173,7 +173,7 @@ def item_table(samples: Sequence[Sequence[Sample]], equal: Equal | None = None) 
 def grader_equal(benchmark: str | None = None, timeout: int = 5) -> Equal:
     """The grader's notion of one answer: `judge("$\\\\boxed{b}$", gold=a)` is correct
     (Math-Verify with the benchmark's rules); a grader failure counts as different."""
-    from dart_hf.grading.answers import judge
+    from dart_hf.grading.verdict import judge
 
     cache: dict[tuple[str, str], bool] = {}
 

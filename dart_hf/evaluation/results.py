@@ -21,7 +21,7 @@ from datasets import Dataset
 
 from dart_hf import benchmarks as registry
 from dart_hf.evaluation.passk import Sample, grader_equal, item_table
-from dart_hf.grading.answers import STATUSES, accuracy
+from dart_hf.grading.verdict import STATUSES, accuracy
 
 # Reported accuracies (%) keyed by Hub id. Source: DART-Math paper, Table 2 (the spec's table),
 # and the hkust-nlp/dart-math README for the Uniform models outside that table (None = not

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dart_hf.errors import DartError
-from dart_hf.grading.answers import equivalent, same_text
+from dart_hf.grading.parse import equivalent
+from dart_hf.grading.text import same_text
 
 GOLD_STATUSES = ("ok", "unparseable", "disputed")
 #: Statuses whose samples vote (the others gave no single final answer).

@@ -26,9 +26,11 @@ from typing import Any
 
 from datasets import Dataset, Features, Value
 
+from dart_hf.benchmarks import rules_for
 from dart_hf.config import GradeConfig
 from dart_hf.errors import DartError
-from dart_hf.grading.answers import STATUSES, Verdict, accuracy, last_boxed, rules_for
+from dart_hf.grading.anchors import last_boxed
+from dart_hf.grading.verdict import STATUSES, Verdict, accuracy
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def _worker_main(conn: Connection) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     logging.disable(logging.WARNING)  # Math-Verify logs every internal timeout
-    from dart_hf.grading.answers import judge
+    from dart_hf.grading.verdict import judge
 
     # Import Math-Verify, sympy and the LaTeX parser before taking items: their first use costs
     # seconds, which would count against the first item's hard limit and get the worker killed.

@@ -23,7 +23,8 @@ from dart_hf.build import majority as gold_majority
 from dart_hf.build import run as build
 from dart_hf.engines.scripted import perturb
 from dart_hf.folders import BuildFolder
-from dart_hf.grading.answers import equivalent, final_answer_text
+from dart_hf.grading.anchors import final_answer_text
+from dart_hf.grading.parse import equivalent
 
 REPO = Path(__file__).resolve().parents[2]
 

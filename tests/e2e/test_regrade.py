@@ -34,8 +34,8 @@ from dart_hf.build import run as build
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
 from dart_hf.folders import BuildFolder, EvalFolder, SamplingFolder
-from dart_hf.grading import answers, grade
-from dart_hf.grading.answers import Verdict
+from dart_hf.grading import anchors, grade, verdict
+from dart_hf.grading.verdict import Verdict
 from dart_hf.sampling import shards as sampling
 
 BASE = build_tests.BASE  # the scripted build of test_build
@@ -44,7 +44,7 @@ OLD_VERSION = "0-naive"
 
 def naive_judge(response: str, gold: str | None, **_: object) -> Verdict:
     """An older grader: the last box's text must equal the gold's text."""
-    pred = answers.last_boxed(response)
+    pred = anchors.last_boxed(response)
     if pred is None:
         return Verdict(None, False, "no_answer", "text_match")
     return Verdict(pred, pred.strip() == str(gold).strip(), "ok", "text_match")
@@ -113,7 +113,7 @@ def _raw(folder: Path) -> Dataset:
 
 def _judged(row: dict) -> bool:
     """The current grader's verdict on one raw sample, called directly."""
-    v = answers.judge(
+    v = verdict.judge(
         row["response"], row["answer"], answers=row["answers"], answer_type=row["answer_type"],
         multi_answer=row["multi_answer"], unit=row["unit"], tolerance=row["tolerance"],
         benchmark=row["source"],

@@ -19,8 +19,8 @@ import datasets
 import pytest
 
 from dart_hf.config import GradeConfig
-from dart_hf.grading.answers import strip_math_delimiters
 from dart_hf.grading.grade import grade_batch
+from dart_hf.grading.text import strip_math_delimiters
 
 SAMPLE = 300
 POOLS = ["math", "gsm8k"]

@@ -10,17 +10,9 @@ from __future__ import annotations
 import pytest
 
 from dart_hf.errors import DartError
-from dart_hf.grading.answers import (
-    STATUSES,
-    VERDICT_SOURCES,
-    boxed_spans,
-    judge,
-    last_boxed,
-    split_top_level,
-    to_bool,
-    to_minutes,
-    to_option,
-)
+from dart_hf.grading.anchors import boxed_spans, last_boxed
+from dart_hf.grading.text import split_top_level, to_bool, to_minutes, to_option
+from dart_hf.grading.verdict import STATUSES, VERDICT_SOURCES, judge
 
 
 def boxed(ans: str) -> str:
@@ -226,7 +218,7 @@ def test_no_answer_and_bad_gold() -> None:
 
 
 def test_unknown_benchmark_is_default_in_rows_but_error_when_forced() -> None:
-    from dart_hf.grading.answers import rules_for
+    from dart_hf.benchmarks import rules_for
 
     assert judge(boxed("5"), "5", benchmark="my_set").correct is True
     with pytest.raises(DartError, match="valid: college_math"):
@@ -481,7 +473,8 @@ def test_options_in_prose_parentheses_and_boxes(
 
 def test_rule_lists_are_data_and_every_name_is_a_verdict_source() -> None:
     from dart_hf.grading.anchors import ANCHOR_KINDS
-    from dart_hf.grading.answers import COMPARE_RULES, JUDGE_RULES
+    from dart_hf.grading.compare import COMPARE_RULES
+    from dart_hf.grading.verdict import JUDGE_RULES
 
     assert ANCHOR_KINDS[0] == "boxed" and ANCHOR_KINDS[-1] == "answer_phrase"
     names = [*ANCHOR_KINDS[1:], *(r.name for r in COMPARE_RULES), "unanchored", "no_anchor"]

@@ -16,7 +16,7 @@ from dart_hf import sources
 from dart_hf.benchmarks import BENCHMARKS
 from dart_hf.cli import cli
 from dart_hf.errors import DartError
-from dart_hf.grading.answers import last_boxed
+from dart_hf.grading.anchors import last_boxed
 from dart_hf.normalise import gsm8k_answer, render_number, theoremqa_answer
 from dart_hf.sources import (
     load_benchmark,

@@ -8,7 +8,7 @@ from typing import Any
 import datasets
 import evaluate
 
-from dart_hf.grading.answers import STATUSES, accuracy
+from dart_hf.grading.verdict import STATUSES, accuracy
 
 _DESCRIPTION = """\
 Accuracy of the final answers in model responses to math problems. Each response's answer is
