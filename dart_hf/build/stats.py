@@ -2,18 +2,22 @@
 
 The figures are typed (`BuildStats` and its parts, frozen dataclasses); `BuildStats.to_dict()`
 is `stats.json` (schema in docs/DESIGN.md, "Statistics") and `BuildStats.from_dict` reads one
-back. `compute_stats` builds them from the final state, the DARS settings, what the releases
-measured (`BuildFigures`, from `build.assemble_releases`) and what the run recorded
-(`RunRecord`). Levels: GSM8K = 0, MATH 1-5, null for sources without levels.
+back, both by one generic pair (`to_json`, `from_json`) that follows each record's field types
+and the layout its fields' metadata gives (`json_layout`: a renamed or nested key, keys inline
+in the parent's object, a None left out). `compute_stats` builds them from the final state, the
+DARS settings, what the releases measured (`BuildFigures`, from `build.assemble_releases`) and
+what the run recorded (`RunRecord`). Levels: GSM8K = 0, MATH 1-5, null for sources without levels.
 """
 
 from __future__ import annotations
 
 import json
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import numpy as np
 
@@ -32,35 +36,221 @@ HISTOGRAM_BINS = 10
 _T = TypeVar("_T")
 
 
-def _check(cls: type, d: Mapping[str, Any], where: str) -> Mapping[str, Any]:
-    """`d`, if it holds every field of `cls` that has no default and no other key (else the
-    error naming them)."""
-    names = [f.name for f in fields(cls)]
-    optional = {f.name for f in fields(cls) if f.default is not MISSING}
-    missing = [n for n in names if n not in d and n not in optional]
-    extra = [k for k in d if k not in names]
-    if missing or extra:
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
-            [f"unknown {', '.join(map(str, extra))}"] if extra else []
-        )
-        raise DartError(f"stats {where}: {'; '.join(parts)}")
-    return d
-
-
-def _flat(cls: type[_T], d: Mapping[str, Any], where: str) -> _T:
-    """A flat record (plain fields only) from its mapping."""
-    return cls(**_check(cls, d, where))
-
-
 def _level(lv: Any) -> int | None:
     return None if lv < 0 else int(lv)
+
+
+# --------------------------------------------------------------------------- JSON form
+
+
+def json_layout(
+    key: str | tuple[str, ...] | None = None, *, inline: bool = False, omit_none: bool = False
+) -> dict[str, Any]:
+    """A field's `stats.json` layout, as dataclass field metadata.
+
+    Args:
+        key: Its key when not the field's name; a tuple is a path into nested objects
+            (`("histogram", "edges")`).
+        inline: Its keys sit in the record's own object: a record's fields, or (a dict)
+            every key no other field claims.
+        omit_none: Left out of the object when None (and None when absent).
+    """
+    return {"json": {"key": key, "inline": inline, "omit_none": omit_none}}
+
+
+def _layout(f: Field[Any]) -> dict[str, Any]:
+    spec = dict(f.metadata.get("json") or {"key": None, "inline": False, "omit_none": False})
+    key = spec["key"] or f.name
+    spec["path"] = (key,) if isinstance(key, str) else tuple(key)
+    return spec
+
+
+def to_json(value: Any) -> Any:
+    """The plain JSON form of a record: a dataclass as an object (keys in field order, laid
+    out as its fields' `json_layout` metadata says), tuples and arrays as lists, numpy scalars as
+    numbers; anything else as it is."""
+    if is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in fields(value):
+            spec, item = _layout(f), getattr(value, f.name)
+            if item is None and spec["omit_none"]:
+                continue
+            plain = to_json(item)
+            if spec["inline"]:
+                out.update(plain)
+                continue
+            node = out
+            for part in spec["path"][:-1]:
+                node = node.setdefault(part, {})
+            node[spec["path"][-1]] = plain
+        return out
+    if isinstance(value, Mapping):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _paths(cls: type) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], bool]:
+    """(required key paths, optional ones, whether a dict field takes every other key)."""
+    required: list[tuple[str, ...]] = []
+    optional: list[tuple[str, ...]] = []
+    rest = False
+    for f in fields(cls):
+        spec = _layout(f)
+        has_default = f.default is not MISSING or f.default_factory is not MISSING
+        if spec["inline"]:
+            inner = _optional(typing.get_type_hints(cls)[f.name])[0]
+            if is_dataclass(inner):
+                sub_required, sub_optional, sub_rest = _paths(inner)  # type: ignore[arg-type]
+                (optional if has_default else required).extend(sub_required)
+                optional.extend(sub_optional)
+                rest = rest or sub_rest
+            else:
+                rest = True
+        else:
+            (optional if has_default or spec["omit_none"] else required).append(spec["path"])
+    return required, optional, rest
+
+
+def _unknown(node: Mapping[str, Any], paths: list[tuple[str, ...]], at: str = "") -> list[str]:
+    out = []
+    for key, value in node.items():
+        below = [p[1:] for p in paths if p[0] == key]
+        if not below:
+            out.append(f"{at}{key}")
+        elif all(below) and isinstance(value, Mapping):
+            out += _unknown(value, below, f"{at}{key}.")
+    return out
+
+
+def _lookup(node: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _object(data: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise DartError(f"stats {where or 'file'}: expected an object, got {type(data).__name__}")
+    return data
+
+
+def _array(data: Any, where: str) -> list[Any] | tuple[Any, ...]:
+    if not isinstance(data, list | tuple):
+        raise DartError(f"stats {where}: expected a list, got {type(data).__name__}")
+    return data
+
+
+def _optional(hint: Any) -> tuple[Any, bool]:
+    """(the type, whether None is allowed) of `X | None`; other types as they are."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], len(args) < len(typing.get_args(hint))
+    return hint, False
+
+
+def _value(hint: Any, data: Any, where: str) -> Any:
+    """`data` (JSON) as a value of type `hint`: records, tuples, lists and dicts of them."""
+    hint, nullable = _optional(hint)
+    if data is None and nullable:
+        return None
+    if is_dataclass(hint) and isinstance(hint, type):
+        return from_json(hint, data, where)
+    if hint is np.ndarray:
+        return np.asarray(data)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else Any
+        return tuple(_value(item, v, where) for v in _array(data, where))
+    if origin is list:
+        return [_value(args[0] if args else Any, v, where) for v in _array(data, where)]
+    if origin in (dict, Mapping):
+        item = args[1] if len(args) == 2 else Any
+        return {k: _value(item, v, f"{where}.{k}") for k, v in _object(data, where).items()}
+    return data
+
+
+def from_json(cls: type[_T], data: Any, where: str = "") -> _T:
+    """The record `cls` from its JSON form (as `to_json` writes it), by its fields' types.
+
+    Args:
+        cls: A dataclass.
+        data: Its JSON object.
+        where: Its place in `stats.json` (`strategies.uniform`), for the error.
+
+    Raises:
+        DartError: `stats <where>: missing X; unknown Y` when the object lacks a field that
+            has no default or holds a key no field has.
+    """
+    data = _object(data, where)
+    required, optional, rest = _paths(cls)
+    missing = [".".join(p) for p in required if not _lookup(data, p)[0]]
+    extra = [] if rest else _unknown(data, required + optional)
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unknown {', '.join(extra)}"] if extra else []
+        )
+        raise DartError(f"stats{' ' + where if where else ''}: {'; '.join(parts)}")
+    return _build(cls, data, where)
+
+
+def _build(cls: type[_T], data: Mapping[str, Any], where: str) -> _T:
+    """`from_json` after the check (an inline record reads its keys from its parent's)."""
+    hints, kwargs, claimed = typing.get_type_hints(cls), {}, set()
+    for f in fields(cls):  # type: ignore[arg-type]
+        spec = _layout(f)
+        if not spec["inline"]:
+            claimed.add(spec["path"][0])
+            found, item = _lookup(data, spec["path"])
+            if found:
+                kwargs[f.name] = _value(hints[f.name], item, _join(where, ".".join(spec["path"])))
+            continue
+        inner = _optional(hints[f.name])[0]
+        if is_dataclass(inner):
+            required, optional, _ = _paths(inner)  # type: ignore[arg-type]
+            claimed.update(p[0] for p in required + optional)
+            kwargs[f.name] = _build(inner, data, where)  # type: ignore[arg-type]
+    for f in fields(cls):  # type: ignore[arg-type]
+        if _layout(f)["inline"] and f.name not in kwargs:  # a dict: every key not claimed
+            rest = {k: v for k, v in data.items() if k not in claimed}
+            kwargs[f.name] = _value(hints[f.name], rest, where)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a value of the wrong type, found by the record's own checks
+        raise DartError(f"stats {where or 'file'}: {exc}") from None
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+class Record:
+    """`to_dict` / `from_dict` of a record: its `stats.json` form (`to_json`, `from_json`)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `stats.json` form."""
+        out: dict[str, Any] = to_json(self)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "") -> Self:
+        """Read the `stats.json` form (`where`: its place in the file, for errors)."""
+        return from_json(cls, d, where)
 
 
 # --------------------------------------------------------------------------- records
 
 
 @dataclass(frozen=True)
-class Totals:
+class Totals(Record):
     """Counts of the whole build."""
 
     queries: int
@@ -74,7 +264,7 @@ class Totals:
 
 
 @dataclass(frozen=True)
-class LevelRow:
+class LevelRow(Record):
     """One strategy's figures at one level.
 
     `no_correct`: queries with no kept response; `below_target`: queries with some, but
@@ -92,7 +282,7 @@ class LevelRow:
 
 
 @dataclass(frozen=True)
-class StrategyStats:
+class StrategyStats(Record):
     """One strategy's release: its parameters, rows, rows filtered and its per-level rows."""
 
     params: dict[str, Any]
@@ -101,44 +291,18 @@ class StrategyStats:
     decontaminated_queries: int
     per_level: tuple[LevelRow, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The `stats.json` form."""
-        return {
-            "params": dict(self.params),
-            "rows": self.rows,
-            "filters": dict(self.filters),
-            "decontaminated_queries": self.decontaminated_queries,
-            "per_level": [asdict(r) for r in self.per_level],
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], where: str = "strategy") -> StrategyStats:
-        """Read the `stats.json` form."""
-        d = _check(cls, d, where)
-        rows = tuple(_flat(LevelRow, r, f"{where}.per_level") for r in d["per_level"])
-        return cls(dict(d["params"]), d["rows"], dict(d["filters"]),
-                   d["decontaminated_queries"], rows)  # fmt: skip
-
 
 @dataclass(frozen=True)
-class StopRow:
-    """Queries per stop reason at one level (None: no level)."""
+class StopRow(Record):
+    """Queries per stop reason at one level (None: no level); written as the level, then one
+    key per stop reason."""
 
     level: int | None
-    counts: dict[str, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The `stats.json` form: the level, then one key per stop reason."""
-        return {"level": self.level, **self.counts}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> StopRow:
-        """Read the `stats.json` form."""
-        return cls(d["level"], {k: v for k, v in d.items() if k != "level"})
+    counts: dict[str, int] = field(metadata=json_layout(inline=True))
 
 
 @dataclass(frozen=True)
-class PriorRow:
+class PriorRow(Record):
     """A level's pass-rate prior at the end, and how its queries with none correct stopped.
 
     Attributes:
@@ -162,7 +326,7 @@ class PriorRow:
 
 
 @dataclass(frozen=True)
-class StatedPrior:
+class StatedPrior(Record):
     """The prior as stated in the settings (`prior_zero`, `prior_a`, `prior_b`)."""
 
     zero: float
@@ -171,7 +335,7 @@ class StatedPrior:
 
 
 @dataclass(frozen=True)
-class YieldRule:
+class YieldRule(Record):
     """The yield rule's settings, the prices it used, and the prior it ended with, per level.
 
     Attributes:
@@ -203,41 +367,9 @@ class YieldRule:
     prior_per_level: tuple[PriorRow, ...]
     no_correct_stop: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        """The `stats.json` form."""
-        out = asdict(self)
-        out["prior_per_level"] = [asdict(r) for r in self.prior_per_level]
-        return out
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> YieldRule:
-        """Read the `stats.json` form."""
-        d = _check(cls, d, "yield_rule")
-        return cls(
-            **{
-                k: d[k]
-                for k in (
-                    "min_yield",
-                    "first_value",
-                    "row_loss",
-                    "coverage_loss",
-                    "price_min",
-                    "price_median",
-                    "price_max",
-                    "horizon",
-                    "prior_fit",
-                    "no_correct_stop",
-                )
-            },
-            stated_prior=_flat(StatedPrior, d["stated_prior"], "yield_rule.stated_prior"),
-            prior_per_level=tuple(
-                _flat(PriorRow, r, "yield_rule.prior_per_level") for r in d["prior_per_level"]
-            ),
-        )
-
 
 @dataclass(frozen=True)
-class FailRate:
+class FailRate(Record):
     """Where the fail rates came from and their histogram.
 
     Attributes:
@@ -248,27 +380,13 @@ class FailRate:
     """
 
     phase_samples: int | None
-    source: str | None
-    edges: tuple[float, ...]
-    counts: tuple[int, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The `stats.json` form."""
-        return {
-            "phase_samples": self.phase_samples,
-            "from": self.source,
-            "histogram": {"edges": list(self.edges), "counts": list(self.counts)},
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FailRate:
-        """Read the `stats.json` form."""
-        hist = d["histogram"]
-        return cls(d["phase_samples"], d["from"], tuple(hist["edges"]), tuple(hist["counts"]))
+    source: str | None = field(metadata=json_layout("from"))
+    edges: tuple[float, ...] = field(metadata=json_layout(("histogram", "edges")))
+    counts: tuple[int, ...] = field(metadata=json_layout(("histogram", "counts")))
 
 
 @dataclass(frozen=True)
-class GoldLevelRow:
+class GoldLevelRow(Record):
     """Queries per gold status (audit) or gold source (majority) at one level.
 
     Attributes:
@@ -279,21 +397,11 @@ class GoldLevelRow:
 
     level: str
     label: str
-    counts: dict[str, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The `stats.json` form: level, label, then one key per status."""
-        return {"level": self.level, "label": self.label, **self.counts}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GoldLevelRow:
-        """Read the `stats.json` form."""
-        rest = {k: v for k, v in d.items() if k not in ("level", "label")}
-        return cls(d["level"], d["label"], rest)
+    counts: dict[str, int] = field(metadata=json_layout(inline=True))
 
 
 @dataclass(frozen=True)
-class GoldSettings:
+class GoldSettings(Record):
     """The gold audit's thresholds (the build settings of the same names)."""
 
     gold_min_votes: int
@@ -302,34 +410,16 @@ class GoldSettings:
 
 
 @dataclass(frozen=True)
-class GoldAudit:
+class GoldAudit(Record):
     """Gold statuses overall and per level, with the audit's thresholds."""
 
-    settings: GoldSettings
+    settings: GoldSettings = field(metadata=json_layout(inline=True))
     counts: dict[str, int]
     per_level: tuple[GoldLevelRow, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The `stats.json` form: the thresholds at the top, then counts and per level."""
-        return {
-            **asdict(self.settings),
-            "counts": dict(self.counts),
-            "per_level": [r.to_dict() for r in self.per_level],
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GoldAudit:
-        """Read the `stats.json` form."""
-        names = [f.name for f in fields(GoldSettings)]
-        return cls(
-            _flat(GoldSettings, {k: v for k, v in d.items() if k in names}, "gold_audit"),
-            dict(d["counts"]),
-            tuple(GoldLevelRow.from_dict(r) for r in d["per_level"]),
-        )
-
 
 @dataclass(frozen=True)
-class GoldMajority:
+class GoldMajority(Record):
     """`gold: majority` builds: the vote's settings and queries per gold source and level
     (`answer`, `majority`, and `no_majority`: left out)."""
 
@@ -341,30 +431,9 @@ class GoldMajority:
     counts: dict[str, int]
     per_level: tuple[GoldLevelRow, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The `stats.json` form (`gold_majority.majority_stats`)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["counts"] = dict(self.counts)
-        out["per_level"] = [r.to_dict() for r in self.per_level]
-        return out
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GoldMajority:
-        """Read the `stats.json` form."""
-        d = _check(cls, d, "gold_majority")
-        return cls(
-            gold=d["gold"],
-            gold_min_votes=d["gold_min_votes"],
-            gold_min_share=d["gold_min_share"],
-            vote_samples=d["vote_samples"],
-            fail_rate_round=d["fail_rate_round"],
-            counts=dict(d["counts"]),
-            per_level=tuple(GoldLevelRow.from_dict(r) for r in d["per_level"]),
-        )
-
 
 @dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(Record):
     """The synthesis model, as the graded samples record it."""
 
     model: str | None
@@ -373,7 +442,7 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
-class EngineInfo:
+class EngineInfo(Record):
     """The inference engine, as the graded samples record it."""
 
     engine: str | None
@@ -381,7 +450,7 @@ class EngineInfo:
 
 
 @dataclass(frozen=True)
-class BuildStats:
+class BuildStats(Record):
     """Every figure of a build (`stats.json`), read by the cards, plots and the CLI's table.
 
     Attributes:
@@ -418,75 +487,12 @@ class BuildStats:
     strategies: dict[str, StrategyStats]
     dars: DarsConfig
     gold_audit: GoldAudit | None = None
-    gold_majority: GoldMajority | None = None
-    stream: StreamStats | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """`stats.json` (plain JSON types; key order as written)."""
-        out: dict[str, Any] = {
-            "recipe": self.recipe,
-            "model": asdict(self.model),
-            "engine": asdict(self.engine),
-            "sampling": self.sampling,
-            "grader": self.grader,
-            "totals": asdict(self.totals),
-            "stop_reasons": dict(self.stop_reasons),
-            "stop_reasons_per_level": [r.to_dict() for r in self.stop_reasons_per_level],
-            "yield_rule": self.yield_rule.to_dict(),
-            "fail_rate": self.fail_rate.to_dict(),
-            "strategies": {k: v.to_dict() for k, v in self.strategies.items()},
-            "dars": asdict(self.dars) | {"strategies": list(self.dars.strategies)},
-            "gold_audit": None if self.gold_audit is None else self.gold_audit.to_dict(),
-        }
-        if self.gold_majority is not None:
-            out["gold_majority"] = self.gold_majority.to_dict()
-        if self.stream is not None:
-            out["stream"] = asdict(self.stream)
-        return out
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> BuildStats:
-        """Read `stats.json` (as `to_dict` writes it).
-
-        Raises:
-            DartError: A part is missing or holds keys its record does not have (the
-                message names the part).
-        """
-        try:
-            audit, majority = d.get("gold_audit"), d.get("gold_majority")
-            try:
-                config = DarsConfig(**d["dars"])
-            except TypeError as exc:
-                raise DartError(f"stats dars: {exc}") from None
-            return cls(
-                recipe=d["recipe"],
-                model=_flat(ModelInfo, d["model"], "model"),
-                engine=_flat(EngineInfo, d["engine"], "engine"),
-                sampling=d["sampling"],
-                grader=d["grader"],
-                totals=_flat(Totals, d["totals"], "totals"),
-                stop_reasons=dict(d["stop_reasons"]),
-                stop_reasons_per_level=tuple(
-                    StopRow.from_dict(r) for r in d["stop_reasons_per_level"]
-                ),
-                yield_rule=YieldRule.from_dict(d["yield_rule"]),
-                fail_rate=FailRate.from_dict(d["fail_rate"]),
-                strategies={
-                    k: StrategyStats.from_dict(v, f"strategies.{k}")
-                    for k, v in d["strategies"].items()
-                },
-                dars=config,
-                gold_audit=None if audit is None else GoldAudit.from_dict(audit),
-                gold_majority=None if majority is None else GoldMajority.from_dict(majority),
-                stream=None if d.get("stream") is None else _flat(StreamStats, d["stream"],
-                                                                    "stream"),
-            )  # fmt: skip
-        except KeyError as exc:
-            raise DartError(f"stats: missing {exc.args[0]}") from None
+    gold_majority: GoldMajority | None = field(default=None, metadata=json_layout(omit_none=True))
+    stream: StreamStats | None = field(default=None, metadata=json_layout(omit_none=True))
 
 
 @dataclass(frozen=True)
-class StreamStats:
+class StreamStats(Record):
     """How the build's rounds went to the engine, summed over its rounds (`meta.json`).
 
     Attributes:

@@ -10,9 +10,14 @@ each, and the file uploads are left to huggingface_hub: wrapping them too multip
 
 A commit is only repeated when that cannot duplicate it: after an HTTP 408/429/503 answer (the
 Hub did not apply it), or after a connection that never opened. After an ambiguous failure
-(a dropped connection, HTTP 500/502/504) the upload modes are fetched again first, so files the
-lost commit did land are skipped and nothing is committed twice; a pull request is not retried
-after an ambiguous failure (the error names the discussions page to check).
+(a dropped connection, HTTP 500/502/504) the files are pre-uploaded again as new
+`CommitOperationAdd`s, so the Hub answers afresh which files it has: those the lost commit did
+land are left out of the retried commit and nothing is committed twice. A pull request is not
+retried after an ambiguous failure (the error names the discussions page to check).
+
+Only huggingface_hub's public API is used (`HfApi.create_repo`, `repo_info`, `create_branch`,
+`preupload_lfs_files`, `create_commit`, `CommitOperationAdd`): its operations' private fields
+may change with any release.
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dart_hf.errors import DartError
 from dart_hf.hub.folder import README, check_hub_folder, staged_files
+
+if TYPE_CHECKING:
+    from huggingface_hub import CommitOperationAdd
 
 logger = logging.getLogger(__name__)
 
@@ -565,7 +573,12 @@ def _push(
     flags += ["--private"] if private else []
     resume = f"dart-hf push {folder} {' '.join(flags)}"
     paths = [p for p in staged_files(folder) if not p.startswith(exclude)]
-    return _Upload(session, folder, repo, repo_type, resume).run(
+    return _upload(
+        session,
+        folder,
+        repo,
+        repo_type,
+        resume,
         paths,
         private=private,
         revision=revision,
@@ -617,177 +630,201 @@ def push_folders(
     return urls
 
 
-class _Upload:
+def _repo_url(session: HubSession, repo: str, repo_type: str) -> str:
+    prefix = "" if repo_type == "model" else f"{repo_type}s/"
+    return f"{session.endpoint}/{prefix}{repo}"
+
+
+def _operations(folder: Path, paths: Sequence[str]) -> list[CommitOperationAdd]:
+    """New upload operations for `paths` (huggingface_hub fills them in as it uploads and
+    commits them, so each try after an ambiguous failure starts from new ones)."""
+    from huggingface_hub import CommitOperationAdd
+
+    return [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p)) for p in paths]
+
+
+def _preupload(
+    session: HubSession,
+    repo: str,
+    repo_type: str,
+    ops: Sequence[CommitOperationAdd],
+    *,
+    revision: str | None,
+    create_pr: bool,
+) -> list[str]:
+    """Upload the large files of `ops` to storage (huggingface_hub retries this itself).
+
+    Returns:
+        The paths it uploaded (or found already stored) as large files. With `free_memory`,
+        `preupload_lfs_files` replaces the content of each such operation by `b""` (its
+        documented effect); the commit needs only their hashes, which the operation keeps.
+    """
+    session.api.preupload_lfs_files(
+        repo, additions=ops, repo_type=repo_type, revision=revision, create_pr=create_pr,
+        free_memory=True,
+    )  # fmt: skip
+    return [op.path_in_repo for op in ops if op.path_or_fileobj == b""]
+
+
+def _upload(
+    session: HubSession,
+    folder: Path,
+    repo: str,
+    repo_type: str,
+    resume: str,
+    paths: Sequence[str],
+    *,
+    private: bool,
+    revision: str | None,
+    create_pr: bool,
+    commit_message: str,
+    commit_description: str | None,
+) -> str:
     """One folder's push: repo, branch, pre-upload, commit, and the message if it fails."""
+    api = session.api
+    ops = _operations(folder, paths)
+    uploaded: list[str] = []  # large files in storage (the last pre-upload's)
+    repo_ready = False
 
-    def __init__(
-        self, session: HubSession, folder: Path, repo: str, repo_type: str, resume: str
-    ) -> None:
-        self.session = session
-        self.folder = folder
-        self.repo = repo
-        self.repo_type = repo_type
-        self.resume = resume
-        self.repo_ready = False
+    def preupload() -> None:
+        nonlocal uploaded
+        uploaded = _preupload(session, repo, repo_type, ops, revision=revision,
+                              create_pr=create_pr)  # fmt: skip
 
-    @property
-    def url(self) -> str:
-        prefix = "" if self.repo_type == "model" else f"{self.repo_type}s/"
-        return f"{self.session.endpoint}/{prefix}{self.repo}"
-
-    def run(
-        self,
-        paths: list[str],
-        *,
-        private: bool,
-        revision: str | None,
-        create_pr: bool,
-        commit_message: str,
-        commit_description: str | None,
-    ) -> str:
-        from huggingface_hub import CommitOperationAdd
-
-        api, session, repo, kind = self.session.api, self.session, self.repo, self.repo_type
-        ops = [
-            CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(self.folder / p)) for p in paths
-        ]
-
-        def preupload() -> None:  # huggingface_hub retries this itself
-            api.preupload_lfs_files(
-                repo, additions=ops, repo_type=kind, revision=revision, create_pr=create_pr,
-                free_memory=False,
-            )  # fmt: skip
-
-        def refresh(exc: BaseException) -> None:
-            # The lost commit may have landed: fetch the upload modes again so files the
-            # Hub now has are skipped (create_commit drops them; nothing left: no commit).
-            if ambiguous(exc):
-                for op in ops:
-                    op._upload_mode, op._remote_oid, op._is_uploaded = None, None, False
-                preupload()
-
-        step = "create the repo"
-        try:
-            session.retry(
-                "create_repo",
-                lambda: api.create_repo(repo, repo_type=kind, private=private, exist_ok=True),
-            )
-            self.repo_ready = True
-            if private:
-                step = "check the repo's visibility"
-                self._check_private()
-            if revision and not create_pr:
-                step = f"create the branch {revision}"
-                self._ensure_branch(revision)
-            step = "upload the files"
+    def refresh(exc: BaseException) -> None:
+        # The lost commit may have landed: pre-upload new operations, whose upload modes
+        # the Hub answers afresh, so files it now has are left out of the commit
+        # (create_commit drops them; nothing left: no commit).
+        nonlocal ops
+        if ambiguous(exc):
+            ops = _operations(folder, paths)
             preupload()
-            step = "commit"
-            info = session.retry(
-                "commit",
-                lambda: api.create_commit(
-                    repo,
-                    operations=ops,
-                    repo_type=kind,
-                    revision=revision,
-                    create_pr=create_pr,
-                    commit_message=commit_message,
-                    commit_description=commit_description,
-                ),  # fmt: skip
-                repeatable=not create_pr,
-                before_retry=refresh,
-            )
-        except DartError:
-            raise
-        except Exception as exc:
-            raise DartError(session.scrub(self._message(step, exc, ops, create_pr))) from None
-        if create_pr and getattr(info, "pr_url", None):
-            return str(info.pr_url)
-        return str(getattr(info, "commit_url", None) or self.url)
 
-    def _check_private(self) -> None:
-        """Refuse to upload to a public repo when `--private` was asked for.
+    def commit() -> Any:
+        return api.create_commit(
+            repo, operations=ops, repo_type=repo_type, revision=revision, create_pr=create_pr,
+            commit_message=commit_message, commit_description=commit_description,
+        )  # fmt: skip
 
-        `create_repo(private=True, exist_ok=True)` leaves an existing repo as it is, as
-        `hf upload --private` does; uploading a dataset meant to be private into a public repo
-        would publish it, so nothing is uploaded and the message says how to proceed.
-        """
-        api, session = self.session.api, self.session
-        info = session.retry(
-            "repo_info", lambda: api.repo_info(self.repo, repo_type=self.repo_type)
+    step = "create the repo"
+    try:
+        session.retry(
+            "create_repo",
+            lambda: api.create_repo(repo, repo_type=repo_type, private=private, exist_ok=True),
         )
-        if getattr(info, "private", None) is False:
-            kind = f" --type {self.repo_type}"
-            raise DartError(
-                f"{self.repo} already exists and is public, and --private applies only to a new "
-                f"repo: nothing was uploaded. Make it private first (`hf repos settings "
-                f"{self.repo} --private{kind}`, or its Settings page on the Hub) and rerun, or "
-                "leave --private out to publish to the public repo"
-            )
+        repo_ready = True
+        if private:
+            step = "check the repo's visibility"
+            _check_private(session, repo, repo_type)
+        if revision and not create_pr:
+            step = f"create the branch {revision}"
+            _ensure_branch(session, repo, repo_type, revision)
+        step = "upload the files"
+        preupload()
+        step = "commit"
+        info = session.retry("commit", commit, repeatable=not create_pr, before_retry=refresh)
+    except DartError:
+        raise
+    except Exception as exc:
+        message = _upload_failure(
+            session, folder, repo, repo_type, resume, step, exc,
+            repo_ready=repo_ready, uploaded=uploaded, create_pr=create_pr,
+        )  # fmt: skip
+        raise DartError(session.scrub(message)) from None
+    if create_pr and getattr(info, "pr_url", None):
+        return str(info.pr_url)
+    return str(getattr(info, "commit_url", None) or _repo_url(session, repo, repo_type))
 
-    def _ensure_branch(self, revision: str) -> None:
-        from huggingface_hub.errors import RevisionNotFoundError
 
-        api, session = self.session.api, self.session
-        try:
-            session.retry(
-                "repo_info",
-                lambda: api.repo_info(self.repo, repo_type=self.repo_type, revision=revision),
-            )
-        except RevisionNotFoundError:
-            logger.info("branch %s not found in %s: creating it", revision, self.repo)
-            session.retry(
-                "create_branch",
-                lambda: api.create_branch(
-                    self.repo, branch=revision, repo_type=self.repo_type, exist_ok=True
-                ),
-            )
+def _check_private(session: HubSession, repo: str, repo_type: str) -> None:
+    """Refuse to upload to a public repo when `--private` was asked for.
 
-    def _message(self, step: str, exc: BaseException, ops: list[Any], create_pr: bool) -> str:
-        """The one line a failed push ends with: what failed, what is where, what to do."""
-        kind, status = classify(exc)
-        large = [op for op in ops if op._upload_mode == "lfs"]
-        done = [op.path_in_repo for op in large if op._is_uploaded]
-        if not self.repo_ready:
-            state = f"the repo {self.repo} was not created; nothing was uploaded"
-        elif not done:
-            state = f"the repo {self.repo} exists; no file was uploaded or committed"
-        else:
-            shown = ", ".join(done[:5]) + (", ..." if len(done) > 5 else "")
-            state = (
-                f"the repo {self.repo} exists; {len(done)} of {len(large)} large files were "
-                f"uploaded to storage ({shown}) but no commit was made, so the repo is unchanged; "
-                "a rerun skips them"
-            )
-        head = f"push of {self.folder} to {self.repo} failed to {step}"
-        if kind in ("connect", "transport") and not self.repo_ready:
-            return (
-                f"{head}: cannot reach the Hub at {self.session.endpoint} ({describe(exc)}, "
-                f"{self.session.retries} retries); check the network connection or HF_ENDPOINT, "
-                f"then rerun: {self.resume}"
-            )
-        if step == "commit" and create_pr and ambiguous(exc):
-            return (
-                f"{head} ({describe(exc)}): the answer was lost, so a pull request may have been "
-                f"opened: check {self.url}/discussions before rerunning: {self.resume}"
-            )
-        if status == 401:
-            remedy = self.session.token_refused()
-            return (
-                f"{head}: the Hub refused the token from {self.session.token_origin()} "
-                f"({describe(exc)}); {state}. {remedy[0].upper()}{remedy[1:]}, then rerun: "
-                f"{self.resume}"
-            )
-        if status == 403:
-            return (
-                f"{head}: no write access to {self.repo} ({describe(exc)}); {state}. Use a token "
-                f"with write access there (or another --repo/--org), then rerun: {self.resume}"
-            )
-        if kind in ("connect", "transport") or status in RETRY_STATUS:
-            return (
-                f"{head} ({describe(exc)}, {self.session.retries} retries): {state}. The folder "
-                f"is intact; resume with the same command: {self.resume}"
-            )
+    `create_repo(private=True, exist_ok=True)` leaves an existing repo as it is, as
+    `hf upload --private` does; uploading a dataset meant to be private into a public repo
+    would publish it, so nothing is uploaded and the message says how to proceed.
+    """
+    info = session.retry("repo_info", lambda: session.api.repo_info(repo, repo_type=repo_type))
+    if getattr(info, "private", None) is False:
+        raise DartError(
+            f"{repo} already exists and is public, and --private applies only to a new "
+            f"repo: nothing was uploaded. Make it private first (`hf repos settings "
+            f"{repo} --private --type {repo_type}`, or its Settings page on the Hub) and rerun, "
+            "or leave --private out to publish to the public repo"
+        )
+
+
+def _ensure_branch(session: HubSession, repo: str, repo_type: str, revision: str) -> None:
+    from huggingface_hub.errors import RevisionNotFoundError
+
+    api = session.api
+    try:
+        session.retry(
+            "repo_info", lambda: api.repo_info(repo, repo_type=repo_type, revision=revision)
+        )
+    except RevisionNotFoundError:
+        logger.info("branch %s not found in %s: creating it", revision, repo)
+        session.retry(
+            "create_branch",
+            lambda: api.create_branch(repo, branch=revision, repo_type=repo_type, exist_ok=True),
+        )
+
+
+def _upload_failure(
+    session: HubSession,
+    folder: Path,
+    repo: str,
+    repo_type: str,
+    resume: str,
+    step: str,
+    exc: BaseException,
+    *,
+    repo_ready: bool,
+    uploaded: Sequence[str],
+    create_pr: bool,
+) -> str:
+    """The one line a failed push ends with: what failed, what is where, what to do."""
+    kind, status = classify(exc)
+    if not repo_ready:
+        state = f"the repo {repo} was not created; nothing was uploaded"
+    elif not uploaded:
+        state = f"the repo {repo} exists; no file was uploaded or committed"
+    else:
+        shown = ", ".join(uploaded[:5]) + (", ..." if len(uploaded) > 5 else "")
+        state = (
+            f"the repo {repo} exists; {len(uploaded)} of {len(uploaded)} large files were "
+            f"uploaded to storage ({shown}) but no commit was made, so the repo is unchanged; "
+            "a rerun skips them"
+        )
+    head = f"push of {folder} to {repo} failed to {step}"
+    if kind in ("connect", "transport") and not repo_ready:
         return (
-            f"{head}: the Hub refused it ({describe(exc)}); {state}. The folder is intact; fix "
-            f"the cause, then rerun: {self.resume}"
+            f"{head}: cannot reach the Hub at {session.endpoint} ({describe(exc)}, "
+            f"{session.retries} retries); check the network connection or HF_ENDPOINT, "
+            f"then rerun: {resume}"
         )
+    if step == "commit" and create_pr and ambiguous(exc):
+        return (
+            f"{head} ({describe(exc)}): the answer was lost, so a pull request may have been "
+            f"opened: check {_repo_url(session, repo, repo_type)}/discussions before "
+            f"rerunning: {resume}"
+        )
+    if status == 401:
+        remedy = session.token_refused()
+        return (
+            f"{head}: the Hub refused the token from {session.token_origin()} "
+            f"({describe(exc)}); {state}. {remedy[0].upper()}{remedy[1:]}, then rerun: {resume}"
+        )
+    if status == 403:
+        return (
+            f"{head}: no write access to {repo} ({describe(exc)}); {state}. Use a token "
+            f"with write access there (or another --repo/--org), then rerun: {resume}"
+        )
+    if kind in ("connect", "transport") or status in RETRY_STATUS:
+        return (
+            f"{head} ({describe(exc)}, {session.retries} retries): {state}. The folder "
+            f"is intact; resume with the same command: {resume}"
+        )
+    return (
+        f"{head}: the Hub refused it ({describe(exc)}); {state}. The folder is intact; fix "
+        f"the cause, then rerun: {resume}"
+    )

@@ -268,3 +268,62 @@ def test_a_missing_part_is_named() -> None:
     del d["yield_rule"]
     with pytest.raises(DartError, match="stats: missing yield_rule"):
         stats.BuildStats.from_dict(d)
+
+
+def test_every_part_names_what_is_missing_or_unknown() -> None:
+    """The generic reader checks every record, nested objects and inline ones included."""
+    audited = _typed(
+        gold_status=["ok", "ok", "disputed", "unparseable"],
+        gold=stats.GoldSettings(gold_min_votes=3, gold_min_share=0.5, exclude_disputed=True),
+    )
+    cases = [
+        (("fail_rate", "histogram"), "bins", 3, "stats fail_rate: unknown histogram.bins"),
+        (("gold_audit",), "gold_min_votes", None, "stats gold_audit: missing gold_min_votes"),
+        (("dars",), "k_x", 1, "stats dars: unknown k_x"),
+        (("yield_rule", "stated_prior"), "zero", None, "stats yield_rule.stated_prior: missing"),
+        ((), "extra", 1, "stats: unknown extra"),
+    ]
+    for path, key, value, message in cases:
+        d = audited.to_dict()
+        node = d
+        for part in path:
+            node = node[part]
+        if value is None:
+            del node[key]
+        else:
+            node[key] = value
+        with pytest.raises(DartError, match=message.replace(".", r"\.")):
+            stats.BuildStats.from_dict(d)
+    d = audited.to_dict()
+    d["model"] = ["m"]
+    with pytest.raises(DartError, match="stats model: expected an object, got list"):
+        stats.BuildStats.from_dict(d)
+
+
+def test_generic_form_of_records() -> None:
+    """Inline keys, renamed and nested keys, omitted Nones, tuples, dicts and arrays."""
+    from dataclasses import dataclass, field
+
+    row = stats.StopRow(5, {"target": 2, "max_trials": 1})
+    assert stats.to_json(row) == {"level": 5, "target": 2, "max_trials": 1}
+    assert stats.from_json(stats.StopRow, stats.to_json(row)) == row
+    hist = stats.FailRate(None, "x.parquet", (0.0, 0.5, 1.0), (3, 4))
+    assert stats.to_json(hist) == {
+        "phase_samples": None, "from": "x.parquet",
+        "histogram": {"edges": [0.0, 0.5, 1.0], "counts": [3, 4]},
+    }  # fmt: skip
+    assert stats.FailRate.from_dict(hist.to_dict()) == hist
+
+    @dataclass(frozen=True)
+    class Holder:
+        rows: dict[str, stats.StopRow]
+        values: np.ndarray
+        note: str | None = field(default=None, metadata=stats.json_layout(omit_none=True))
+
+    held = Holder({"a": row}, np.array([1, 2]))
+    plain = stats.to_json(held)
+    assert plain == {"rows": {"a": {"level": 5, "target": 2, "max_trials": 1}}, "values": [1, 2]}
+    back = stats.from_json(Holder, json.loads(json.dumps(plain)))
+    assert back.rows == {"a": row} and back.note is None
+    assert isinstance(back.values, np.ndarray) and back.values.tolist() == [1, 2]
+    assert stats.to_json(np.int64(3)) == 3 and type(stats.to_json(np.int64(3))) is int
