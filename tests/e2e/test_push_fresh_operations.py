@@ -1,4 +1,4 @@
-"""`dart_hf.push` through huggingface_hub's public API only: a lost commit answer is followed
+"""`dart_hf.hub.push` through huggingface_hub's public API only: a lost commit answer is followed
 by a pre-upload of new operations, and no private name of the library is read."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from helpers import hub_samples as _samples
 from hub_server import fake_hub
 from huggingface_hub import constants as hf_constants
 
-from dart_hf import hub, push
+from dart_hf.hub import folder as hub
+from dart_hf.hub import push
 
 TOKEN = "hf_TestTokenDoNotLeak0123456789"
 
