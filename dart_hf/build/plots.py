@@ -8,16 +8,15 @@ paper's released figures), coverage by level (beside MetaMathQA), and the fail-r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dart_hf.build.stats import BuildStats, StrategyStats
 from dart_hf.errors import DartError
+from dart_hf.hub.images import IMAGES_DIR, level_label, new_figure, save_figure
 from dart_hf.strategies import STRATEGIES
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-IMAGES_DIR = "images"
+    pass
 
 
 def paper_mean_responses() -> dict[str, list[float]]:
@@ -41,13 +40,6 @@ PLOT_FILES = {
 }
 
 
-def level_label(level: int | None) -> str:
-    """Axis/table label of a level: GSM8K is level 0, MATH 1-5, None when unknown."""
-    if level is None:
-        return "n/a"
-    return "L0 (GSM8K)" if level == 0 else f"L{level}"
-
-
 def _levels(stats: BuildStats) -> list[int | None]:
     seen = {row.level for strat in stats.strategies.values() for row in strat.per_level}
     return sorted(seen, key=lambda lv: (lv is None, lv if lv is not None else 0))
@@ -57,23 +49,6 @@ def _by_level(strat: StrategyStats, key: str) -> dict[int | None, float]:
     return {row.level: float(getattr(row, key)) for row in strat.per_level}
 
 
-def _figure(**kwargs: Any) -> Figure:
-    """A matplotlib Figure; matplotlib is imported here, when a plot is drawn, so that the
-    cards (and `dart-hf train`'s model card) render where it is not installed."""
-    from matplotlib.figure import Figure
-
-    return Figure(**kwargs)
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return path
-
-
 def plot_responses_per_level(stats: BuildStats, path: Path) -> Path:
     """Mean kept responses per query by level: this build's strategies beside the paper's.
 
@@ -81,7 +56,7 @@ def plot_responses_per_level(stats: BuildStats, path: Path) -> Path:
     """
     levels = _levels(stats)
     strategies = stats.strategies
-    fig = _figure(figsize=(9, 3.6))
+    fig = new_figure(figsize=(9, 3.6))
     ax, ref = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     x = list(range(len(levels)))
     width = 0.8 / max(len(strategies), 1)
@@ -101,13 +76,13 @@ def plot_responses_per_level(stats: BuildStats, path: Path) -> Path:
     ref.set_title("Released sets (paper)")
     ref.legend(fontsize=7)
     fig.suptitle("Responses per query by level")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_coverage(stats: BuildStats, path: Path) -> Path:
     """Coverage (% of queries with at least one kept response) by level; MetaMathQA as dots."""
     levels = _levels(stats)
-    fig = _figure(figsize=(7, 3.6))
+    fig = new_figure(figsize=(7, 3.6))
     ax = fig.add_subplot()
     x = list(range(len(levels)))
     for name, strat in stats.strategies.items():
@@ -122,7 +97,7 @@ def plot_coverage(stats: BuildStats, path: Path) -> Path:
     ax.set_title("Queries with at least one response, by level")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_fail_rate_histogram(stats: BuildStats, path: Path) -> Path:
@@ -133,7 +108,7 @@ def plot_fail_rate_histogram(stats: BuildStats, path: Path) -> Path:
             f"stats fail_rate.histogram: {len(edges)} edges for {len(counts)} counts "
             "(need one more edge than counts)"
         )
-    fig = _figure(figsize=(7, 3.2))
+    fig = new_figure(figsize=(7, 3.2))
     ax = fig.add_subplot()
     if counts:
         widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
@@ -142,7 +117,7 @@ def plot_fail_rate_histogram(stats: BuildStats, path: Path) -> Path:
     ax.set_xlabel("fail rate" + (f" (estimated from {n} samples per query)" if n else ""))
     ax.set_ylabel("queries")
     ax.set_title("Difficulty of the query pool")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_plots(stats: BuildStats, folder: Path) -> dict[str, str]:
@@ -163,40 +138,3 @@ def write_plots(stats: BuildStats, folder: Path) -> dict[str, str]:
         draw(stats, folder / rel)
         out[key] = rel
     return out
-
-
-EVAL_PLOT = "accuracy.png"
-
-
-def plot_eval_accuracy(results: dict[str, Any], path: Path) -> Path | None:
-    """Evaluation card figure: accuracy per benchmark (beside the paper's where known) and, when
-    a benchmark reported by level (MATH, MATH500) was evaluated, accuracy by level. None when
-    nothing was graded."""
-    benches = [
-        (b, e) for b, e in results.get("benchmarks", {}).items() if e.get("accuracy") is not None
-    ]
-    if not benches:
-        return None
-    level_src = next((e for _, e in benches if e.get("by_level")), None)
-    fig = _figure(figsize=(10 if level_src else 6, 3.6))
-    ax = fig.add_subplot(1, 2 if level_src else 1, 1)
-    xs = range(len(benches))
-    ours = [float(e["accuracy"]) for _, e in benches]
-    paper = [e.get("reported") for _, e in benches]
-    width = 0.4 if any(p is not None for p in paper) else 0.7
-    ax.bar([x - (width / 2 if width < 0.7 else 0) for x in xs], ours, width, label="this run")
-    if width < 0.7:
-        ax.bar([x + width / 2 for x in xs], [p or 0.0 for p in paper], width, label="paper")
-        ax.legend(fontsize=8)
-    ax.set_xticks(list(xs), [e.get("label", b) for b, e in benches], rotation=30, ha="right")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("Accuracy per benchmark")
-    if level_src:
-        levels = sorted(level_src["by_level"], key=str)
-        lx = fig.add_subplot(1, 2, 2)
-        vals = [level_src["by_level"][k].get("accuracy") or 0.0 for k in levels]
-        lx.bar(range(len(levels)), vals, 0.7, color="tab:orange")
-        lx.set_xticks(range(len(levels)), [f"L{k}" for k in levels])
-        lx.set_ylabel("accuracy (%)")
-        lx.set_title(f"{level_src.get('label', 'MATH')} by level")
-    return _save(fig, path)

@@ -526,7 +526,7 @@ def render_model_card(summary: dict[str, Any], eval_results: dict[str, Any] | No
         ]
         or None,
     )
-    from dart_hf.build.cards import render_template
+    from dart_hf.hub.cards import render_template
 
     context = {
         "yaml": card_data.to_yaml(),

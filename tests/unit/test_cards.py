@@ -19,6 +19,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from dart_hf.build import cards, stats
 from dart_hf.config import DarsConfig
 from dart_hf.errors import DartError
+from dart_hf.hub import cards as hub_cards
 from dart_hf.hub import folder as hub
 
 K_U, K_P, BUDGET, MAX_TRIALS = 3, 7, 1234, 48
@@ -353,14 +354,14 @@ def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(
         DartError, match="unknown card template 'nope.md.j2'; valid: .*uniform.md.j2"
     ):
-        cards.render_template("nope.md.j2", {})
+        hub_cards.render_template("nope.md.j2", {})
 
 
 def test_render_template_is_generic(tmp_path: Path) -> None:
-    assert cards.template_dirs()
-    text = cards.render_template("_levels.md.j2", {})
+    assert hub_cards.template_dirs()
+    text = hub_cards.render_template("_levels.md.j2", {})
     assert text.strip() == ""
-    card = cards.save_card(tmp_path, "# Hello\n", license="apache-2.0", tags=["x"])
+    card = hub_cards.save_card(tmp_path, "# Hello\n", license="apache-2.0", tags=["x"])
     assert card.data.license == "apache-2.0"
     assert (tmp_path / "README.md").read_text().endswith("# Hello\n")
 
@@ -374,9 +375,9 @@ def test_render_template_is_generic(tmp_path: Path) -> None:
     ],
 )
 def test_formatters(value: float | None, pct: str, f2: str, num: str) -> None:
-    assert cards.fmt_pct(value) == pct
-    assert cards.fmt_f2(value) == f2
-    assert cards.fmt_num(value) == num
+    assert hub_cards.fmt_pct(value) == pct
+    assert hub_cards.fmt_f2(value) == f2
+    assert hub_cards.fmt_num(value) == num
 
 
 def test_stop_rule_in_words() -> None:
@@ -416,7 +417,7 @@ def test_scrub_secrets_keeps_ordinary_settings() -> None:
         "nested": {"HUB_TOKEN": "x", "api_key": "x", "tokens": 5},
         "list": [{"password": "x", "n_tokens": 1}],
     }
-    assert cards.scrub_secrets(recipe) == {
+    assert hub_cards.scrub_secrets(recipe) == {
         "max_tokens": 96,
         "nested": {"tokens": 5},
         "list": [{"n_tokens": 1}],
@@ -424,7 +425,7 @@ def test_scrub_secrets_keeps_ordinary_settings() -> None:
 
 
 def test_size_categories() -> None:
-    assert [cards.size_category(n) for n in (0, 999, 1000, 585_392, 15_000_000)] == [
+    assert [hub_cards.size_category(n) for n in (0, 999, 1000, 585_392, 15_000_000)] == [
         "n<1K",
         "n<1K",
         "1K<n<10K",
@@ -434,8 +435,8 @@ def test_size_categories() -> None:
     # every label is one the Hub lists (its snapshot in tests/data/hub_metadata.json)
     listed = json.loads((Path(__file__).parents[1] / "data" / "hub_metadata.json").read_text())
     for n in (10**9, 5 * 10**9, 10**11, 10**13):
-        assert cards.size_category(n) in listed["size_categories"]["values"], n
-    assert cards.size_category(10**9) == "1B<n<10B"
+        assert hub_cards.size_category(n) in listed["size_categories"]["values"], n
+    assert hub_cards.size_category(10**9) == "1B<n<10B"
 
 
 def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
@@ -505,7 +506,9 @@ def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
         ) in card.text
         for row in rule.prior_per_level:  # each level's row, from the final state
             lv = row.level if row.level is not None else "n/a"
-            assert f"| {lv} | {cards.fmt_pct(row.zero)} | {cards.fmt_f2(row.a)} |" in card.text
+            assert (
+                f"| {lv} | {hub_cards.fmt_pct(row.zero)} | {hub_cards.fmt_f2(row.a)} |" in card.text
+            )
         assert "none correct | below target, some |" in card.text
         assert "`no_correct`: stopped with no correct response" in card.text
         assert "What the budget cost" in card.text

@@ -184,7 +184,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "orchestration": ("executors", "build.rounds"),
     "release": (
         "hub", "build.cards", "build.plots", "build.stats", "build.schema", "build.assemble",
-        "evaluation.results",
+        "evaluation.results", "evaluation.plots",
     ),
     "stages": (
         "sampling", "grading", "normalise", "sources", "dars", "evaluation.passk",

@@ -14,6 +14,8 @@ from PIL import Image
 
 from dart_hf.build import plots, stats
 from dart_hf.errors import DartError
+from dart_hf.evaluation import plots as eval_plots
+from dart_hf.hub import images
 
 BASE = stats.load_stats(Path(__file__).parents[1] / "data" / "stats-example.json")
 
@@ -67,13 +69,15 @@ def _image(path: Path) -> np.ndarray:
 def figures(monkeypatch: pytest.MonkeyPatch) -> dict[str, Figure]:
     """The matplotlib figure behind each PNG written, by file name."""
     drawn: dict[str, Figure] = {}
-    save = plots._save
+    save = images.save_figure
 
     def keep(fig: Figure, path: Path) -> Path:
         drawn[path.name] = fig
         return save(fig, path)
 
-    monkeypatch.setattr(plots, "_save", keep)
+    # looked up where each plot is drawn: the build's plots and the evaluation's
+    monkeypatch.setattr(plots, "save_figure", keep)
+    monkeypatch.setattr(eval_plots, "save_figure", keep)
     return drawn
 
 
@@ -172,13 +176,15 @@ def test_eval_accuracy_figure(tmp_path: Path, figures: dict[str, Figure]) -> Non
         "gsm8k": {"accuracy": 70.0, "label": "GSM8K"},
         "theoremqa": {"accuracy": None},
     }}  # fmt: skip
-    path = plots.plot_eval_accuracy(results, tmp_path / "acc.png")
+    path = eval_plots.plot_eval_accuracy(results, tmp_path / "acc.png")
     assert path == tmp_path / "acc.png" and _image(path).size
     bench, level = figures["acc.png"].axes
     assert _bar_heights(bench) == [40.0, 70.0, 45.0, 0.0]  # this run, then the paper's
     assert [t.get_text() for t in bench.get_xticklabels()] == ["MATH", "GSM8K"]
     assert (level.get_title(), _bar_heights(level)) == ("MATH by level", [80.0, 10.0])
-    assert plots.plot_eval_accuracy({"benchmarks": {"x": {"accuracy": None}}}, tmp_path) is None
+    assert (
+        eval_plots.plot_eval_accuracy({"benchmarks": {"x": {"accuracy": None}}}, tmp_path) is None
+    )
 
 
 def test_bad_histogram_is_a_dart_error(tmp_path: Path) -> None:
@@ -188,4 +194,4 @@ def test_bad_histogram_is_a_dart_error(tmp_path: Path) -> None:
 
 
 def test_level_labels() -> None:
-    assert [plots.level_label(lv) for lv in (0, 1, 5, None)] == ["L0 (GSM8K)", "L1", "L5", "n/a"]
+    assert [images.level_label(lv) for lv in (0, 1, 5, None)] == ["L0 (GSM8K)", "L1", "L5", "n/a"]
