@@ -178,7 +178,7 @@ def overlap_default(engine_spec: EngineSpec) -> bool:
     """Whether finished shards are graded while the rest generate, when not set.
 
     On this project's 2-core CPU machines the engine and the grading workers share the
-    cores, and overlapping measured no faster (benchmarks/results/bench_stream.md); with
+    cores, and overlapping measured no faster (perf/results/bench_stream.md); with
     more cores, or an engine outside this process, grading takes nothing from it.
     """
     from dart_hf.grading.grade import available_cores

@@ -155,7 +155,7 @@ def _budget_terms(state: State, pricing: Pricing, budget_left: int | None) -> tu
     sample is saved (all are spent), so the budget's price alone rations them, with a
     first correct response worth `first_value` (stated) or `BUDGET_FIRST_VALUE` times
     the query's target, the rate at which, at equal budget, the policy is never worse
-    than the reference's round robin on coverage (benchmarks/bench_scheduler.py).
+    than the reference's round robin on coverage (perf/bench_scheduler.py).
     """
     config = pricing.config
     base = float(config.min_yield or 0.0)

@@ -1,7 +1,7 @@
 """A labelled SIMULATION of an inference engine's timing, for the scripted engine.
 
-The model (fixed in `benchmarks/stream_timing.py` before the streaming code, and used by
-`benchmarks/bench_stream.py`): at most `slots` sequences run at once; a request waits for a
+The model (fixed in `perf/stream_timing.py` before the streaming code, and used by
+`perf/bench_stream.py`): at most `slots` sequences run at once; a request waits for a
 free slot (first come, first served) and then takes one decode step per token, every
 running sequence advancing one token per step; prefill is ignored. A response's length is
 log-normal (median `median`, sigma `sigma`, rounded, at least 1, capped at `cap`), drawn
@@ -29,7 +29,7 @@ CAP = 2048
 
 @dataclass(frozen=True)
 class TimingModel:
-    """The simulated engine's parameters (defaults: `benchmarks/stream_timing.py`'s)."""
+    """The simulated engine's parameters (defaults: `perf/stream_timing.py`'s)."""
 
     slots: int = SLOTS
     median: float = MEDIAN

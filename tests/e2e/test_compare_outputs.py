@@ -1,4 +1,4 @@
-"""benchmarks/compare_outputs.py: the identical-output check that guards refactors.
+"""perf/compare_outputs.py: the identical-output check that guards refactors.
 
 The script runs old and new code through their CLI in child processes; here the same
 `prepare_inputs`, `produce` and `compare_trees` run on the working tree: twice (the outputs
@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import REPO
 
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "perf"))
 import compare_outputs as co  # noqa: E402
 
 POOL = "build/releases/dart-math-pool/samples/train-00000-of-00001.parquet"

@@ -1,4 +1,4 @@
-"""benchmarks/compare_outputs.py on hand-written trees: what is not a difference."""
+"""perf/compare_outputs.py on hand-written trees: what is not a difference."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from helpers import REPO
 
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "perf"))
 import compare_outputs as co  # noqa: E402
 
 

@@ -3,7 +3,7 @@
 Every `tests/data/grading_corpus/*.jsonl` file is loaded (the outside sources and, when
 present, the embedded model's real responses). Each case is graded by `judge` directly (no
 worker pool; Math-Verify's signal timeouts need the main thread) and by the plain
-Math-Verify baseline of `benchmarks/grading_baseline.py`. Per source, ours must agree with the
+Math-Verify baseline of `perf/grading_baseline.py`. Per source, ours must agree with the
 expected verdicts at least as often as the baseline, and overall at 97% or more. On failure
 the per-source, per-format and per-style tables and the cases ours gets wrong are shown.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "perf"))
 
 from grading_corpus_report import (  # noqa: E402
     CAPABLE_FILES,

@@ -242,7 +242,7 @@ def test_save_and_load(tmp_path: Path) -> None:
 
 
 def test_a_builds_stats_json_loads_and_writes_back_the_same() -> None:
-    """The stats.json of a scripted build (benchmarks/compare_outputs.py's, 12 queries) loads
+    """The stats.json of a scripted build (perf/compare_outputs.py's, 12 queries) loads
     into the typed statistics and writes back the same JSON, key order included."""
     saved = json.loads((DATA / "stats-example.json").read_text(encoding="utf-8"))
     typed = stats.BuildStats.from_dict(saved)

@@ -141,7 +141,7 @@ def test_journal_skips_an_unreadable_line(tmp_path: Path) -> None:
 
 
 def test_timing_model_is_the_committed_one() -> None:
-    sys.path.insert(0, str(REPO / "benchmarks"))
+    sys.path.insert(0, str(REPO / "perf"))
     import stream_timing
 
     model = TimingModel()

@@ -8,7 +8,7 @@ their ratio (new / old: below 1 is faster), whether every decision is the same (
 the final state's samples, corrects and stop reasons, and the round count) and whether the
 stop prices recorded with them are.
 
-    .venv/bin/python benchmarks/bench_scheduler_time.py [--old REV] [--pairs 3] [--queries 4000]
+    .venv/bin/python perf/bench_scheduler_time.py [--old REV] [--pairs 3] [--queries 4000]
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def run(tree: Path, queries: int) -> list[dict]:
     working tree's package cannot shadow an older one)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
     code = f"import sys; sys.path.insert(0, {str(BENCH)!r}); import bench_scheduler_time as b; "
-    code += f"b.child({queries}, {str(tree / 'benchmarks')!r})"
+    scripts = tree / "perf" if (tree / "perf").is_dir() else tree / "benchmarks"  # older trees
+    code += f"b.child({queries}, {str(scripts)!r})"
     code += "; import dart_hf; assert dart_hf.__file__.startswith(sys.argv[1]), dart_hf.__file__"
     out = subprocess.run([sys.executable, "-c", code, str(tree)], env=env, cwd=tree,
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
@@ -98,7 +99,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "old"
         old.mkdir()
-        archive = subprocess.run(["git", "archive", args.old, "dart_hf", "benchmarks"], cwd=REPO,
+        listed = subprocess.run(
+            ["git", "ls-tree", "--name-only", args.old],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        scripts = "perf" if "perf" in listed else "benchmarks"  # the folder's name before
+        archive = subprocess.run(["git", "archive", args.old, "dart_hf", scripts], cwd=REPO,
                                  capture_output=True, check=True).stdout  # fmt: skip
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
         runs: dict[str, list[list[dict]]] = {"old": [], "new": []}

@@ -29,7 +29,7 @@ today's names, a retired or introduced one left out at its default.
 Each child gets its own datasets cache, so neither run reuses the other's cached maps (a
 module-level function is hashed by reference, so a changed body would not invalidate them).
 
-    .venv/bin/python benchmarks/compare_outputs.py [--old REV] [--new REV] [--queries 24]
+    .venv/bin/python perf/compare_outputs.py [--old REV] [--new REV] [--queries 24]
         [--cases build,majority,regrade,eval] [--expect GLOB[:COLUMN] ...]
 
 `--new REV` compares two revisions (e.g. a commit against its parent, when the working tree

@@ -3,9 +3,9 @@
 Same real (query, response) pairs (GSM8K + MATH train reference solutions), same model, one
 epoch each; reports real (non-padding) tokens per second and the ratio packed / unpacked.
 
-    flock /tmp/dart-hf-engine.lock .venv/bin/python benchmarks/bench_training.py [--model M]
+    flock /tmp/dart-hf-engine.lock .venv/bin/python perf/bench_training.py [--model M]
 
-Writes benchmarks/results/bench_training.json and prints it.
+Writes perf/results/bench_training.json and prints it.
 """
 
 from __future__ import annotations

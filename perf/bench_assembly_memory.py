@@ -9,7 +9,7 @@ Then, also per size and each in a fresh child, the peak RSS of staging the whole
 `dart-math-pool` release: streamed with plain reads (production) and, as the baseline, through
 `Dataset.to_parquet` on the memory-mapped pool.
 
-Usage: python benchmarks/bench_assembly_memory.py [--sizes 100000,1000000] [--work DIR]
+Usage: python perf/bench_assembly_memory.py [--sizes 100000,1000000] [--work DIR]
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ each timed from the first request to the last answer, in generated tokens/s (the
 requests sent one at a time. The goal is engine/plain >= 0.95 (median of the pairs).
 
 Usage:
-    flock /tmp/dart-hf-engine.lock .venv/bin/python benchmarks/bench_openai_client.py
+    flock /tmp/dart-hf-engine.lock .venv/bin/python perf/bench_openai_client.py
 
-Writes benchmarks/results/bench_openai_client.json and prints it.
+Writes perf/results/bench_openai_client.json and prints it.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def main() -> None:
             result["provenance"] = engine.provenance()
             engine.close()
     result["load_after"] = os.getloadavg()
-    out = REPO / "benchmarks" / "results" / "bench_openai_client.json"
+    out = REPO / "perf" / "results" / "bench_openai_client.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 

@@ -8,9 +8,9 @@ row's gold (wrong: the expensive path). "before" is the package as of a git revi
 run the same way. Everything happens in this one command, alternating, so the ratios compare
 like with like on a shared machine.
 
-    .venv/bin/python benchmarks/bench_grading.py [--data-dir ../shared/data] [--rows 2000]
+    .venv/bin/python perf/bench_grading.py [--data-dir ../shared/data] [--rows 2000]
 
-Writes `benchmarks/results/bench_grading.json`.
+Writes `perf/results/bench_grading.json`.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def main() -> None:
             summary[f"{label}_{name}_2proc_speedup"] = round(r1 / r2, 3)
             lines.append(f"{label:5s} gold, {name:6s}: 2 vs 1 processes = {r1 / r2:.2f}x")
     print("\n".join(lines))
-    out = REPO / "benchmarks" / "results" / "bench_grading.json"
+    out = REPO / "perf" / "results" / "bench_grading.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {out}")
 

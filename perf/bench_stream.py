@@ -14,9 +14,9 @@ Reported per pool size and samples per query: virtual decode steps of each path 
 ideal max(sum of lengths / 256, longest) (lengths read back from the shard files), the mean
 share of the 256 slots in use, and the real seconds the run took here.
 
-    .venv/bin/python benchmarks/bench_stream.py [--queries 64,256,1024,4000] [--spq 4,16,64]
+    .venv/bin/python perf/bench_stream.py [--queries 64,256,1024,4000] [--spq 4,16,64]
 
-Writes benchmarks/results/bench_stream.{json,md}.
+Writes perf/results/bench_stream.{json,md}.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def main() -> None:
         (RESULTS / "bench_stream.json").write_text(json.dumps(rows, indent=1) + "\n")
         (RESULTS / "bench_stream.md").write_text(
             "# Round stream against shard-by-shard calls (a labelled simulation)\n\n"
-            "Scripted engine with the timing model of `benchmarks/stream_timing.py` (256 slots, "
+            "Scripted engine with the timing model of `perf/stream_timing.py` (256 slots, "
             "log-normal lengths, median 450, sigma 1.0, cap 2048, virtual time), run through "
             "the real round step, executor, sampling stage and journal; 64 queries per shard. "
             "Expected for shard-by-shard at 1,024 queries: 3.2 / 1.6 / 1.15 x ideal at 4 / 16 "

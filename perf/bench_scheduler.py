@@ -28,9 +28,9 @@ Reported per model: the frontier (raw samples against kept rows, share at target
 overall and Level 5) of ours with `budget` B = 0.25x .. 1.0x of the reference's full run
 (and min_yield 0, so the budget binds), beside the reference stopped at the same B, mean and
 standard error over seeds; the default settings' point without a budget; the oracle.
-Writes benchmarks/results/bench_scheduler.{json,md} and bench_scheduler_<setup>.png.
+Writes perf/results/bench_scheduler.{json,md} and bench_scheduler_<setup>.png.
 
-Usage: python benchmarks/bench_scheduler.py [--seeds 5] [--queries 15000] [--models a,b]
+Usage: python perf/bench_scheduler.py [--seeds 5] [--queries 15000] [--models a,b]
 (the committed results: --seeds 5 --queries 4000, run as two halves of the models with
 --json, then --report-from; about 20 minutes on two loaded cores)
 """
@@ -399,7 +399,7 @@ def bench_pool(model: str, knobs: dict, n: int, seeds: int) -> dict:
 
 def table(results: list[dict], pools: list[dict], knobs: dict) -> str:
     lines = [
-        "# Scheduler benchmark (`benchmarks/bench_scheduler.py`)",
+        "# Scheduler benchmark (`perf/bench_scheduler.py`)",
         "",
         f"Default yield-rule settings: {knobs}; paper-recipe DARS settings otherwise "
         f"({PAPER}). Mean over seeds (+- standard error). `ours` runs with `budget` B and "
@@ -632,7 +632,7 @@ def main() -> None:
 
 
 def write_report(payload: dict, setups: list[str]) -> None:
-    """benchmarks/results/bench_scheduler.{json,md} and one PNG per setup."""
+    """perf/results/bench_scheduler.{json,md} and one PNG per setup."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench_scheduler.json").write_text(json.dumps(payload, indent=1) + "\n")
     text = table(payload["results"], payload["pools"], payload["knobs"])

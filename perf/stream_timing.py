@@ -20,7 +20,7 @@ alone, by list scheduling: shard-by-shard blocking calls over ideal should be wi
 3.2 / 1.6 / 1.15 at 4 / 16 / 64 samples per query (1,024 queries, 64 per shard); if not, the
 model is wrong, not the code.
 
-    .venv/bin/python benchmarks/stream_timing.py
+    .venv/bin/python perf/stream_timing.py
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ extracted with `git archive` into a temporary folder and run in a child process)
 working tree, and prints the flips in each direction, by the new `verdict_source`, with
 examples. Nothing is written into the inputs.
 
-    .venv/bin/python benchmarks/compare_graders.py runs/default/rounds runs/eval/predictions \
+    .venv/bin/python perf/compare_graders.py runs/default/rounds runs/eval/predictions \
         [--before a8400ec] [--json out.json]
 """
 

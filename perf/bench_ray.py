@@ -6,7 +6,7 @@ real grading, DARS and assembly) over a slice of MATH + GSM8K train. The Ray run
 actors and Ray grading tasks on a local 2-CPU cluster; no speed-up is expected on 2 cores.
 The datasets of both runs are compared too.
 
-    .venv/bin/python benchmarks/bench_ray.py [--limit 60] [--data-dir ../shared/data]
+    .venv/bin/python perf/bench_ray.py [--limit 60] [--data-dir ../shared/data]
 """
 
 from __future__ import annotations

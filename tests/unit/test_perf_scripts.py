@@ -1,4 +1,4 @@
-"""Every script in benchmarks/ imports (they are not run in CI; a stale import shows here), and
+"""Every script in perf/ imports (they are not run in CI; a stale import shows here), and
 importing one runs nothing: its work sits behind `if __name__ == "__main__":`."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from helpers import REPO
 
-BENCHMARKS = REPO / "benchmarks"
-SCRIPTS = sorted(BENCHMARKS.glob("*.py"))
+PERF = REPO / "perf"
+SCRIPTS = sorted(PERF.glob("*.py"))
 SET_UP = ("sys.path.insert", "os.environ.setdefault")
 """Calls a script may make at import: they prepare, they run nothing."""
 
@@ -44,7 +44,7 @@ def test_script_imports_and_runs_nothing(
     tree = ast.parse(script.read_text(encoding="utf-8"))
     doing = [ast.unparse(n).splitlines()[0] for n in tree.body if _runs_at_import(n)]
     assert not doing, f"{script.name} runs at import: {doing}"
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # scripts import their siblings by name
+    monkeypatch.syspath_prepend(str(PERF))  # scripts import their siblings by name
     monkeypatch.setattr(sys, "argv", [str(script), "--this-flag-is-not-known"])
     spec = importlib.util.spec_from_file_location(f"_imported_{script.stem}", script)
     assert spec is not None and spec.loader is not None

@@ -6,7 +6,7 @@ style (ours and the baseline of `grading_baseline.py`), the real capable-model c
 the rule that made the difference), every case ours gets wrong, and, with `--before REV`, every
 case whose verdict changed against the grader of a git revision (run in a child process).
 
-    .venv/bin/python benchmarks/grading_corpus_report.py [--corpus DIR] [--out report.md]
+    .venv/bin/python perf/grading_corpus_report.py [--corpus DIR] [--out report.md]
         [--before REV]
 
 The corpus, its fields and the agreement conventions are described in

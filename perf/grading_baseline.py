@@ -5,8 +5,8 @@ the gold parsed as `$gold$` unless it already holds `$` or `\\boxed`, and
 `verify(parse(gold), parse(response))` with verify's defaults. Nothing else: no statuses, no
 benchmark rules, no tolerance.
 
-    .venv/bin/python benchmarks/grading_baseline.py GOLD RESPONSE
-    .venv/bin/python benchmarks/grading_baseline.py --corpus [tests/data/grading_corpus]
+    .venv/bin/python perf/grading_baseline.py GOLD RESPONSE
+    .venv/bin/python perf/grading_baseline.py --corpus [tests/data/grading_corpus]
 
 The first form prints the verdict (and what was parsed); the second prints the baseline's
 agreement with the corpus' expected verdicts per source.

@@ -9,9 +9,9 @@
    transformers and the vLLM engine, for a small and a larger job.
 
 Usage:
-    flock /tmp/dart-hf-engine.lock .venv/bin/python benchmarks/bench_sampling.py [--quick]
+    flock /tmp/dart-hf-engine.lock .venv/bin/python perf/bench_sampling.py [--quick]
 
-Writes a JSON summary to benchmarks/results/bench_sampling.json and prints it.
+Writes a JSON summary to perf/results/bench_sampling.json and prints it.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def main() -> None:
     name = (
         "bench_sampling" + ("-e2e" if args.skip_stage else "") + ("-stage" if args.skip_e2e else "")
     )
-    dest = REPO / "benchmarks" / "results" / f"{name}.json"
+    dest = REPO / "perf" / "results" / f"{name}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
