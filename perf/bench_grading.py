@@ -29,7 +29,10 @@ BEFORE = "a8400ec"  # the hand-written extraction (GRADE_VERSION 1)
 CHILD = r"""
 import json, sys, time
 from dart_hf.config import GradeConfig
-from dart_hf.grading.grade import get_pool, grade_batch, shutdown_pools
+try:  # the stage package (after the package layout issue), else the flat module before it
+    from dart_hf.grading.grade import get_pool, grade_batch, shutdown_pools
+except ImportError:
+    from dart_hf.grading import get_pool, grade_batch, shutdown_pools
 from dart_hf.sources import load_benchmark
 
 data_dir, rows, num_proc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

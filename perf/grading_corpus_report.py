@@ -262,7 +262,10 @@ def relabel_table(cases: list[dict[str, Any]]) -> str:
 CHILD = r"""
 import json, sys, logging
 logging.disable(logging.WARNING)
-from dart_hf.grading.answers import judge
+try:  # the grading package (after the package layout issue), else the flat modules before it
+    from dart_hf.grading.verdict import judge
+except ImportError:
+    from dart_hf.answers import judge
 cases = json.load(open(sys.argv[1]))
 out = {}
 for c in cases:
