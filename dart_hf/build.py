@@ -627,6 +627,8 @@ def assemble_releases(
         benchmarks=used,
         gold_status=audit["gold_status"],
         gold_votes=votes,
+        truncated_samples=pc.sum(pc.equal(pool.data.table["grade_status"], "truncated")).as_py()
+        or 0,
     )
     return releases, figures
 

@@ -1,0 +1,123 @@
+"""Reliability (issue 27, phase 2) of whole commands on their output folders: builds whose
+releases come out empty, damaged or missing files, a read-only file system, kills between the
+renames of a move-in, and what `dart-hf regrade` reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+from helpers import write_recipe
+
+from dart_hf.cli import cli
+
+QUESTIONS = [
+    ("What is 2 + 3?", "5"),
+    ("What is 7 - 4?", "3"),
+    ("What is 6 * 2?", "12"),
+    ("What is 9 + 9?", "18"),
+]
+SETTINGS = {
+    "engine": "scripted",
+    "template": "deepseekmath",
+    "temperature": 1.0,
+    "max_tokens": 4096,
+    "strategies": "uniform",
+    "k_u": 1,
+    "max_trials": 4,
+    "difficulty_samples": 2,
+    "round_cap": 2,
+    "shard_size": 2,
+    "num_proc": 1,
+    "decontaminate": False,
+}
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _gsm8k_pool(path: Path) -> Path:
+    return _jsonl(path, [{"question": q, "answer": f"We compute it.\n#### {a}"}
+                         for q, a in QUESTIONS])  # fmt: skip
+
+
+def _build(tmp: Path, settings: dict, out: Path) -> tuple[int, str]:
+    recipe = write_recipe(tmp / "recipe.yaml", settings)
+    res = CliRunner().invoke(cli, ["build", "--config", recipe, "-o", str(out)])
+    return res.exit_code, res.output
+
+
+def _rows(release: Path) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in release.rglob("*.parquet"))
+
+
+# ------------------------------------------------------------------ item 1: empty releases
+
+
+def test_a_build_whose_samples_are_all_truncated_finishes_with_empty_releases(
+    tmp_path: Path,
+) -> None:
+    """Issue 27.1: every sample cut at max_tokens (3 words) typed `pred` null and the build
+    stopped at assembly; now it finishes, the release is empty and its card says why, and a
+    regrade of the folder works and leaves no `.regrade/`."""
+    out = tmp_path / "run"
+    settings = {**SETTINGS, "pool": str(_gsm8k_pool(tmp_path / "pool.jsonl")), "max_tokens": 3}
+    rc, output = _build(tmp_path, settings, out)
+    assert rc == 0 and "Traceback" not in output, output
+    uniform = out / "releases" / "dart-math-uniform"
+    assert _rows(uniform) == 0
+    assert "(empty: data/train hold no rows" in output
+    card = (uniform / "README.md").read_text(encoding="utf-8")
+    assert "**This release holds no rows:** every one of the 16 raw samples was cut off at " \
+        "`max_tokens` (3)" in card  # fmt: skip
+    assert "| raw samples cut off at `max_tokens` (counted as wrong) | 16 |" in card
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["totals"]["truncated_samples"] == stats["totals"]["raw_samples"] == 16
+    res = CliRunner().invoke(cli, ["regrade", str(out)])
+    assert res.exit_code == 0 and "Traceback" not in res.output, res.output
+    assert not (out / ".regrade").exists()
+    assert json.loads((out / "regrade.json").read_text())  # a report, not an empty one
+
+
+def test_a_majority_build_without_any_majority_finishes_with_empty_releases(
+    tmp_path: Path,
+) -> None:
+    """Issue 27.1: `gold: majority` where every query's votes scatter left no query open after
+    the vote, so the fail-rate phase never ran and assembly failed on the missing targets
+    (`KeyError: 'target_uniform'`). Now the build finishes, the typed columns stay typed, the
+    card says why the release is empty, and regrade refuses such a build in one line."""
+    pool = _jsonl(tmp_path / "pool.jsonl", [{"query": q} for q, _ in QUESTIONS])
+    scatter = [str(1000 + k) for k in range(50)]
+    model = _jsonl(tmp_path / "model.jsonl", [
+        {"query": q, "answer": a, "pass_rate": 0.0, "wrong_answers": scatter}
+        for q, a in QUESTIONS
+    ])  # fmt: skip
+    out = tmp_path / "run"
+    settings = {**SETTINGS, "pool": str(pool), "gold": "majority",
+                "engine_options": {"table": str(model)}}  # fmt: skip
+    rc, output = _build(tmp_path, settings, out)
+    assert rc == 0 and "Traceback" not in output, output
+    uniform = out / "releases" / "dart-math-uniform"
+    assert _rows(uniform) == 0
+    card = (uniform / "README.md").read_text(encoding="utf-8")
+    assert "**This release holds no rows:** no query has a gold answer: the vote " \
+        "(`gold: majority`) found no clear majority" in card  # fmt: skip
+    queries = pq.read_table(out / "releases" / "dart-math-pool" / "queries")
+    assert queries.column("stop_reason").to_pylist() == ["no_majority"] * 4
+    assert str(queries.schema.field("gold_source").type) == "string"
+    assert str(queries.schema.field("target_uniform").type) == "int64"
+    samples = pq.read_table(out / "releases" / "dart-math-pool" / "samples")
+    assert str(samples.schema.field("correct").type) == "bool"
+    assert str(samples.schema.field("pred").type) == "string"
+    votes = pq.read_table(out / "gold-majority.parquet")
+    assert str(votes.schema.field("gold_source").type) == "string"
+    res = CliRunner().invoke(cli, ["regrade", str(out)])
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "gold: majority; regrading such a build is not supported" in res.output
+    assert not (out / ".regrade").exists()
+    rc, output = _build(tmp_path, settings, out)  # resumes to the same releases
+    assert rc == 0 and _rows(uniform) == 0, output
