@@ -395,6 +395,43 @@ def vote_phase(
     return graded, gold_majority.apply_golds(queries, golds)
 
 
+def restore_graded(folder: BuildFolder, s: BuildSettings, executor: Executor, last: int) -> None:
+    """Grade again, from their raw shards, the finished rounds (up to `last`) whose graded rows
+    are gone, so the releases hold every sample the states count (the grader is the one the
+    folder records, so the verdicts are the same).
+
+    Raises:
+        DartError: Such a round's raw shards are incomplete too (named, with the remedy).
+    """
+    from dart_hf import gold_majority, sampling
+
+    for r in range(last + 1):
+        rf = folder.round(r)
+        if rf.graded.is_file() or not (rf.meta.is_file() or rf.has_shards()):
+            continue  # graded, or a round that sampled nothing (every query had stopped)
+        count = rf.recorded_count()
+        missing = rf.missing(count) if count is not None else []
+        if count is None or missing:
+            lost = rf.manifest if count is None else rf.shard(missing[0])
+            raise DartError(
+                f"{rf.graded} is missing and so is {lost}: round {r}'s samples are lost, and a "
+                "finished round is not sampled again; restore the files, or build into a new --out"
+            )
+        raw = sampling.load_samples(rf, count)
+        if s.build.gold == "majority" and r == gold_majority.VOTE_ROUND:
+            raw = with_majority_golds(folder, raw)  # graded against the votes' golds
+        graded = executor.grade(raw, s.grading)
+        recorded = json.loads(rf.meta.read_text(encoding="utf-8")) if rf.meta.is_file() else {}
+        if recorded.get("raw_samples", len(graded)) != len(graded):
+            raise DartError(
+                f"{rf.graded} is missing and round {r}'s shards hold {len(graded)} samples where "
+                f"{rf.meta.name} records {recorded['raw_samples']}: build into a new --out"
+            )
+        write_arrow(graded, rf.graded)
+        logger.warning("%s was missing: graded again from round %d's %d raw samples",
+                       rf.graded, r, len(graded))  # fmt: skip
+
+
 def run_rounds(
     queries: Dataset,
     folder: BuildFolder,
@@ -423,6 +460,7 @@ def run_rounds(
         )
     ids = queries["id"]
     prev = folder.last_round()
+    restore_graded(folder, s, executor, prev)
     if majority and prev >= gold_majority.VOTE_ROUND:
         queries = with_majority_golds(folder, queries)
     if prev >= 0:

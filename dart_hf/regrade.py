@@ -156,6 +156,13 @@ def sampled_rounds(folder: BuildFolder) -> list[int]:
                 f"{rf.path}: no {rf.manifest.name}: round {r} was never sampled; {finish}"
             )
         missing = rf.missing(count)
+        if missing and folder.state(r).is_file():  # the build has finished with this round
+            raise DartError(
+                f"{rf.shard(missing[0])} is missing"
+                + (f" (and {len(missing) - 1} more shards)" if len(missing) > 1 else "")
+                + f": round {r} finished, so no build samples it again and its raw samples "
+                "cannot be regraded; restore the file, or build into a new --out"
+            )
         if missing or not rf.finished():
             what = f"{count - len(missing)} of {count} shards" + (
                 "" if rf.finished() else ", not graded"

@@ -5,12 +5,15 @@ renames of a move-in, and what `dart-hf regrade` reports."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 from helpers import write_recipe
 
+from dart_hf import build
 from dart_hf.cli import cli
 
 QUESTIONS = [
@@ -121,3 +124,61 @@ def test_a_majority_build_without_any_majority_finishes_with_empty_releases(
     assert not (out / ".regrade").exists()
     rc, output = _build(tmp_path, settings, out)  # resumes to the same releases
     assert rc == 0 and _rows(uniform) == 0, output
+
+
+# ------------------------------------------------------------------ a finished build, damaged
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A small finished scripted build (every query reaches its target in round 0), copied
+    by each test that damages it."""
+    tmp = tmp_path_factory.mktemp("finished")
+    settings = {**SETTINGS, "pool": str(_gsm8k_pool(tmp / "pool.jsonl"))}
+    out = tmp / "run"
+    build.run_build(settings, out)
+    assert (out / "rounds" / "round-000" / "graded.arrow").is_file()
+    return out, settings
+
+
+def _copy(finished: tuple[Path, dict], tmp_path: Path) -> tuple[Path, dict]:
+    src, settings = finished
+    out = tmp_path / "run"
+    shutil.copytree(src, out)
+    return out, settings
+
+
+def _tables(out: Path) -> dict[str, list]:
+    return {
+        str(f.relative_to(out)): pq.read_table(f).to_pylist()
+        for f in sorted((out / "releases").rglob("*.parquet"))
+    }
+
+
+def test_a_missing_graded_round_is_graded_again_from_its_shards(
+    finished: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Issue 27.4: a finished round whose graded.arrow was gone gave smaller releases (rc 0,
+    no word) while stats.json counted every raw sample."""
+    out, settings = _copy(finished, tmp_path)
+    before = _tables(out)
+    (out / "rounds" / "round-000" / "graded.arrow").unlink()
+    result = build.run_build(settings, out)
+    assert (out / "rounds" / "round-000" / "graded.arrow").is_file()
+    assert _tables(out) == before  # the same rows, verdicts and order
+    samples = pq.read_table(out / "releases" / "dart-math-pool" / "samples").num_rows
+    assert samples == result.stats.totals.raw_samples
+
+
+def test_a_missing_graded_round_without_its_shards_is_one_line(
+    finished: tuple[Path, dict], tmp_path: Path
+) -> None:
+    out, settings = _copy(finished, tmp_path)
+    graded = out / "rounds" / "round-000" / "graded.arrow"
+    graded.unlink()
+    (out / "rounds" / "round-000" / "shard-00001.parquet").unlink()
+    rc, output = _build(tmp_path, settings, out)
+    assert rc == 1 and "Traceback" not in output, output
+    line = output.strip().splitlines()[-1]
+    assert f"{graded} is missing and so is " in line and "shard-00001.parquet" in line
+    assert "restore the files, or build into a new --out" in line
