@@ -202,9 +202,13 @@ def fingerprint(settings: dict[str, Any], queries: Dataset) -> dict[str, Any]:
 def _check_recipe(folder: BuildFolder, settings: dict[str, Any], queries: Dataset) -> None:
     """Record what makes this build in the folder, or refuse a rerun made with anything else."""
     out = folder.root
-    if folder.regrade_work.path.is_dir():  # half moved in: finish it before sampling on
+    work = folder.regrade_work
+    if work.path.is_dir():  # half moved in: finish it before sampling on
+        staged = "" if work.changes.is_file() else (
+            f", or delete {work.path} to drop it (none of it was moved in yet)"
+        )  # fmt: skip
         raise DartError(
-            f"{out}: a regrade was interrupted; run `dart-hf regrade {out}` to finish it"
+            f"{out}: a regrade was interrupted; run `dart-hf regrade {out}` to finish it{staged}"
         )
     if not folder.record.is_file() and folder.recipe.is_file() and folder.has_work():
         raise DartError(
@@ -253,8 +257,8 @@ def _run_round(
     what the stream measured)."""
     folder = build_folder.round(r)
     if folder.finished():
-        graded = Dataset.from_file(str(folder.graded))
-        return graded, json.loads(folder.meta.read_text(encoding="utf-8"))
+        meta = outputs.read_json(folder.meta, keys=("raw_samples",))
+        return read_graded(folder.graded), meta
     t0 = time.perf_counter()
     drawn = state["samples"] + state.get("failed", 0)  # failed requests used their sample_idx
     todo = queries.add_column("n_samples", n.tolist()).add_column(
@@ -281,7 +285,14 @@ def _run_round(
     outputs.atomic_write(folder.meta, json.dumps(meta) + "\n")
     for part in folder.graded_shards():  # the round's graded rows are whole in `graded`
         part.unlink(missing_ok=True)
-    return Dataset.from_file(str(folder.graded)), meta
+    return read_graded(folder.graded), meta
+
+
+def read_graded(path: Path, remedy: str = outputs.REDO) -> Dataset:
+    """A round's graded rows (memory-mapped); a damaged file is named with `remedy` (a build
+    grades a deleted one again from the round's shards)."""
+    with outputs.damaged(path, remedy):
+        return Dataset.from_file(str(path))
 
 
 class BuildRounds:
@@ -343,7 +354,8 @@ def read_majority_table(folder: BuildFolder) -> dict[str, list[Any]]:
         raise DartError(
             f"{folder.root}: the vote phase's golds ({path.name}) are missing; use a new --out"
         )
-    return pq.read_table(path).to_pydict()
+    with outputs.damaged(path, "use a new --out (the golds of the vote phase are lost)"):
+        return pq.read_table(path).to_pydict()
 
 
 def with_majority_golds(folder: BuildFolder, queries: Dataset) -> Dataset:
@@ -391,14 +403,15 @@ def vote_phase(
         regraded = executor.grade(gold_majority.apply_golds(fresh, golds), s.grading)
         target = folder.round(gold_majority.VOTE_ROUND).graded
         write_arrow(regraded, target)
-        graded = Dataset.from_file(str(target))
+        graded = read_graded(target)
     return graded, gold_majority.apply_golds(queries, golds)
 
 
 def restore_graded(folder: BuildFolder, s: BuildSettings, executor: Executor, last: int) -> None:
     """Grade again, from their raw shards, the finished rounds (up to `last`) whose graded rows
     are gone, so the releases hold every sample the states count (the grader is the one the
-    folder records, so the verdicts are the same).
+    folder records, so the verdicts are the same); a finished round's lost `meta.json` is
+    written again from its graded rows (its wall time is then unknown: 0).
 
     Raises:
         DartError: Such a round's raw shards are incomplete too (named, with the remedy).
@@ -407,8 +420,18 @@ def restore_graded(folder: BuildFolder, s: BuildSettings, executor: Executor, la
 
     for r in range(last + 1):
         rf = folder.round(r)
-        if rf.graded.is_file() or not (rf.meta.is_file() or rf.has_shards()):
-            continue  # graded, or a round that sampled nothing (every query had stopped)
+        if rf.graded.is_file():
+            if not rf.meta.is_file():
+                graded = read_graded(rf.graded)
+                meta = {"round": r, "queries": len(set(graded["id"])), "raw_samples": len(graded),
+                        "tokens": int(np.sum(graded["n_tokens"])) if len(graded) else 0,
+                        "wall_time_s": 0.0}  # fmt: skip
+                outputs.atomic_write(rf.meta, json.dumps(meta) + "\n")
+                logger.warning("%s was missing: written again from the round's graded rows "
+                               "(wall time unknown)", rf.meta)  # fmt: skip
+            continue
+        if not (rf.meta.is_file() or rf.has_shards()):
+            continue  # a round that sampled nothing (every query had stopped)
         count = rf.recorded_count()
         missing = rf.missing(count) if count is not None else []
         if count is None or missing:
@@ -421,7 +444,7 @@ def restore_graded(folder: BuildFolder, s: BuildSettings, executor: Executor, la
         if s.build.gold == "majority" and r == gold_majority.VOTE_ROUND:
             raw = with_majority_golds(folder, raw)  # graded against the votes' golds
         graded = executor.grade(raw, s.grading)
-        recorded = json.loads(rf.meta.read_text(encoding="utf-8")) if rf.meta.is_file() else {}
+        recorded = outputs.read_json(rf.meta) if rf.meta.is_file() else {}
         if recorded.get("raw_samples", len(graded)) != len(graded):
             raise DartError(
                 f"{rf.graded} is missing and round {r}'s shards hold {len(graded)} samples where "
@@ -464,7 +487,8 @@ def run_rounds(
     if majority and prev >= gold_majority.VOTE_ROUND:
         queries = with_majority_golds(folder, queries)
     if prev >= 0:
-        state = dars.load_state(folder.state(prev))
+        with outputs.damaged(folder.state(prev)):  # deleted: the round is counted again
+            state = dars.load_state(folder.state(prev))
         if list(state["id"]) != list(ids):
             raise DartError(
                 f"{folder.root}: saved state does not match the query pool; use a new --out"
@@ -497,7 +521,7 @@ def graded_pool(folder: BuildFolder) -> Dataset:
     files = folder.graded_files()
     if not files:
         raise DartError(f"{folder.root}: no graded rounds")
-    parts = [Dataset.from_file(str(f)) for f in files]
+    parts = [read_graded(f) for f in files]
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
@@ -672,7 +696,7 @@ def assemble_releases(
 
 
 def _round_meta(folder: BuildFolder) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in folder.metas()]
+    return [outputs.read_json(p, keys=("tokens", "wall_time_s")) for p in folder.metas()]
 
 
 def run_build(
@@ -759,7 +783,7 @@ def release_stats(
     from dart_hf.grading import grader_info
 
     meta = _round_meta(folder)
-    first = Dataset.from_file(str(folder.round(0).graded)).select(range(1)).to_list()
+    first = read_graded(folder.round(0).graded).select(range(1)).to_list()
     prov = {k: (first[0].get(k) if first else None)
             for k in ("engine", "engine_version", "model", "model_hash")}  # fmt: skip
     majority = None

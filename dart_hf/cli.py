@@ -448,7 +448,10 @@ def regrade_cmd(out: str, num_proc: int | None) -> None:
 
     result = regrade(out, num_proc=num_proc, progress=True)
     click.echo(format_report(result.report))
-    click.echo(f"wrote {result.report_file}")
+    if result.written:
+        click.echo(f"wrote {result.report_file}")
+    else:
+        click.echo(f"nothing changed: {result.report_file} keeps the last regrade's report")
 
 
 # ---------------------------------------------------------------- release (hub.py, cards.py)

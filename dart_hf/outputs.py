@@ -242,6 +242,11 @@ def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[Path]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except PermissionError:
         raise DartError(f"cannot write to {out}: permission denied") from None
+    except IsADirectoryError:
+        raise DartError(
+            f"{path} is a folder where dart-hf keeps its lock file: remove it and rerun the "
+            "same command"
+        ) from None
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -301,6 +306,56 @@ def replace_folder(staged: Path, final: Path) -> None:
         os.rename(final, old)
     os.rename(staged, final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+REDO = "delete it and rerun the same command"
+"""What to do about a damaged file the command makes again (a shard, graded rows, a state)."""
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """Whether an error reading a file says the file is damaged (cut short, garbled, a folder
+    where a file belongs), not that it is missing, unreachable or the disk is full."""
+    if isinstance(exc, (FileNotFoundError, PermissionError)) or is_disk_full(exc):
+        return False
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        return False
+    if isinstance(exc, (ValueError, OSError, EOFError, UnicodeDecodeError)):
+        return True  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+    return any(c.__name__ == "DatasetGenerationError" for c in type(exc).__mro__)
+
+
+@contextlib.contextmanager
+def damaged(path: str | os.PathLike[str], remedy: str = REDO) -> Iterator[None]:
+    """Turn a damaged file read inside the block into one `DartError` naming it and `remedy`.
+
+    A file cut short by a kill or a full disk, garbled, or a folder where a file belongs gives
+    pyarrow's, json's or datasets' own error, which names no file; wrap the read of one file.
+    """
+    try:
+        yield
+    except DartError:
+        raise
+    except Exception as exc:
+        if not _is_damage(exc):
+            raise
+        cause = exc.__cause__ if exc.__cause__ is not None and not str(exc) else exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        if len(reason) > 120:
+            reason = reason[:117] + "..."
+        kind = "is a folder, not a file" if isinstance(exc, IsADirectoryError) \
+            else f"is damaged ({reason})"  # fmt: skip
+        raise DartError(f"{path} {kind}: {remedy}") from None
+
+
+def read_json(path: Path, remedy: str = REDO, keys: Iterable[str] = ()) -> Any:
+    """A JSON file's value (a mapping holding `keys` when they are given), or a `DartError`
+    naming the file and `remedy` when it is damaged."""
+    with damaged(path, remedy):
+        value = json.loads(path.read_text(encoding="utf-8"))
+        lacking = [k for k in keys if not isinstance(value, dict) or k not in value]
+        if lacking:
+            raise ValueError(f"no {', '.join(lacking)}")
+    return value
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -182,3 +182,182 @@ def test_a_missing_graded_round_without_its_shards_is_one_line(
     line = output.strip().splitlines()[-1]
     assert f"{graded} is missing and so is " in line and "shard-00001.parquet" in line
     assert "restore the files, or build into a new --out" in line
+
+
+# ------------------------------------------------------------------ item 7: damaged files
+
+
+def _cut(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+DAMAGED = [  # (command, file, damage, what the line says to do)
+    ("build", "rounds/round-000/graded.arrow", "cut", "delete it and rerun the same command"),
+    ("build", "rounds/round-000/meta.json", "cut", "delete it and rerun the same command"),
+    ("build", "state/round-000.parquet", "cut", "delete it and rerun the same command"),
+    ("build", ".dart-hf.lock", "folder", "remove it and rerun the same command"),
+    ("regrade", "rounds/round-000/shard-00000.parquet", "cut", "restore it, or build into"),
+    ("regrade", "rounds/round-000/graded.arrow", "cut", "delete it, rerun `dart-hf build"),
+    ("regrade", "rounds/round-000/sampling.json", "cut", "restore it, or build into"),
+    ("regrade", ".regrade", "file", "delete it and rerun the same command"),
+]
+
+
+@pytest.mark.parametrize(("command", "name", "damage", "remedy"), DAMAGED,
+                         ids=[f"{c}-{n}" for c, n, _, _ in DAMAGED])  # fmt: skip
+def test_a_damaged_file_of_a_build_is_one_line_naming_it(
+    finished: tuple[Path, dict], tmp_path: Path, command: str, name: str, damage: str,
+    remedy: str,
+) -> None:  # fmt: skip
+    """Issue 27.7: each of these gave a traceback naming no file (ArrowInvalid,
+    JSONDecodeError, IsADirectoryError, FileExistsError)."""
+    out, settings = _copy(finished, tmp_path)
+    path = out / name
+    if damage == "cut":
+        _cut(path)
+    elif damage == "folder":
+        path.unlink(missing_ok=True)
+        path.mkdir()
+    else:
+        path.write_text("x")
+    if command == "build":
+        rc, output = _build(tmp_path, settings, out)
+    else:
+        res = CliRunner().invoke(cli, ["regrade", str(out)])
+        rc, output = res.exit_code, res.output
+    assert rc == 1 and "Traceback" not in output, output
+    line = output.strip().splitlines()[-1]
+    assert line.startswith(f"Error: {path} ") and remedy in line, line
+    assert not (out / ".regrade").is_dir()  # nothing staged: the remedy is not a loop
+    if damage == "cut" and remedy.startswith("delete it and rerun"):
+        path.unlink()  # the remedy works, and the releases are whole again
+        rc, output = _build(tmp_path, settings, out)
+        assert rc == 0, output
+        assert _tables(out) == _tables(finished[0])
+
+
+def test_a_damaged_graded_round_in_regrade_is_repaired_by_the_build(
+    finished: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """The regrade's remedy, followed: delete, build (it grades the round again), regrade;
+    a rerun of the finished regrade keeps its report (issue 27.9)."""
+    out, settings = _copy(finished, tmp_path)
+    (out / "rounds" / "round-000" / "graded.arrow").unlink()
+    rc, output = _build(tmp_path, settings, out)
+    assert rc == 0 and "graded again from round 0's 8 raw samples" in output, output
+    res = CliRunner().invoke(cli, ["regrade", str(out)])
+    assert res.exit_code == 0 and "wrote " in res.output, res.output
+    report = (out / "regrade.json").read_text()
+    res = CliRunner().invoke(cli, ["regrade", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "nothing changed: " in res.output and "keeps the last regrade's report" in res.output
+    assert (out / "regrade.json").read_text() == report
+
+
+# ------------------------------------------------------------------ evaluation folders
+
+
+def _eval(tmp: Path, golds: list[str]) -> tuple:
+    """A scripted evaluation on 4 GSM8K-format items with these golds (ev, config, spec)."""
+    from dart_hf import evaluation as ev
+    from dart_hf.engines import EngineSpec
+
+    data = tmp / "data"
+    (data / "gsm8k").mkdir(parents=True, exist_ok=True)
+    _jsonl(data / "gsm8k" / "test.jsonl", [
+        {"question": q, "answer": f"We compute it.\n#### {g}"}
+        for (q, _), g in zip(QUESTIONS, golds, strict=True)
+    ])  # fmt: skip
+    table = _jsonl(tmp / "table.jsonl", [{"query": q, "answer": a, "level": 0}
+                                         for q, a in QUESTIONS])  # fmt: skip
+    spec = EngineSpec(backend="scripted", model="scripted-eval", max_model_len=6144,
+                      options=(("table", str(table)),))  # fmt: skip
+    config = ev.EvalConfig(benchmarks=("gsm8k",), template="alpaca", max_tokens=4096,
+                           data_dir=str(data))  # fmt: skip
+    return ev, config, spec
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An evaluation graded on golds of which the first is wrong ("6" for 2 + 3)."""
+    tmp = tmp_path_factory.mktemp("eval")
+    ev, config, spec = _eval(tmp, ["6", "3", "12", "18"])
+    out = tmp / "out"
+    ev.run_eval(config, out, engine_spec=spec, progress=False)
+    return out
+
+
+def _eval_copy(evaluated: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(evaluated, out)
+    for f in out.rglob("*.json"):  # the settings name the data and the engine's table
+        f.write_text(f.read_text().replace(str(evaluated.parent), str(tmp_path)))
+    shutil.copytree(evaluated.parent / "data", tmp_path / "data")
+    shutil.copy(evaluated.parent / "table.jsonl", tmp_path / "table.jsonl")
+    return out
+
+
+def _fix_golds(tmp_path: Path) -> None:
+    _eval(tmp_path, [a for _, a in QUESTIONS])  # the first gold corrected: a regrade's work
+
+
+@pytest.mark.parametrize("name", ["samples/gsm8k/seed-0/shard-00000.parquet", "results.json",
+                                  ".regrade", ".dart-hf.lock"])  # fmt: skip
+def test_a_damaged_file_of_an_evaluation_is_one_line_naming_it(
+    evaluated: Path, tmp_path: Path, name: str
+) -> None:
+    out = _eval_copy(evaluated, tmp_path)
+    path = out / name
+    if name == ".regrade":
+        path.write_text("x")
+    elif name == ".dart-hf.lock":
+        path.unlink(missing_ok=True)
+        path.mkdir()
+    else:
+        _cut(path)
+    res = CliRunner().invoke(cli, ["regrade", str(out)])
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    line = res.output.strip().splitlines()[-1]
+    assert line.startswith(f"Error: {path} ") and ("delete it" in line or "remove it" in line)
+
+
+def test_an_evaluation_regrade_killed_and_rerun_reports_the_accuracy_before(
+    evaluated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 27.9: killed after the evaluation was graded again (results.json rewritten), the
+    rerun took its "before" from the new results.json and reported before == after."""
+    from dart_hf import regrade
+
+    out = _eval_copy(evaluated, tmp_path)
+    _fix_golds(tmp_path)
+    before = json.loads((out / "results.json").read_text())["benchmarks"]["gsm8k"]["accuracy"]
+
+    def killed(*args: object) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(regrade, "save_report", killed)
+    with pytest.raises(KeyboardInterrupt):
+        regrade.regrade(out)
+    monkeypatch.undo()
+    result = regrade.regrade(out)
+    was, now = result.report["accuracy"]["gsm8k"]
+    assert was == before and now != was
+    assert result.report["verdicts"]["wrong_to_correct"] + \
+        result.report["verdicts"]["correct_to_wrong"] > 0  # fmt: skip
+    assert not (out / ".regrade").exists()
+
+
+def test_an_evaluation_regrade_refused_by_the_lock_leaves_no_snapshot(
+    evaluated: Path, tmp_path: Path
+) -> None:
+    """Issue 27.9: the "before" snapshot was written before the folder's lock was taken, so a
+    refused regrade left a stale one that the next regrade used."""
+    from dart_hf import outputs, regrade
+    from dart_hf.errors import DartError
+
+    out = _eval_copy(evaluated, tmp_path)
+    _fix_golds(tmp_path)
+    with outputs.folder_lock(out, "eval"), pytest.raises(DartError, match="in use"):
+        regrade.regrade(out)
+    assert not (out / ".regrade").exists()
