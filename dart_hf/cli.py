@@ -6,6 +6,7 @@ Each command's docstring is its `--help`. User errors (`DartError`) become
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +30,10 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except FileNotFoundError as exc:
             raise click.ClickException(f"file not found: {exc.filename or exc}") from None
         except OSError as exc:
-            from dart_hf.outputs import is_disk_full
+            from dart_hf.outputs import is_disk_full, read_only_message
 
+            if exc.errno == errno.EROFS:  # any write the commands' own guards did not wrap
+                raise click.ClickException(read_only_message(exc.filename or "a file")) from None
             if not is_disk_full(exc):
                 raise
             raise click.ClickException(f"disk full: {exc.filename or exc}") from None

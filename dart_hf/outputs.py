@@ -247,6 +247,10 @@ def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[Path]:
             f"{path} is a folder where dart-hf keeps its lock file: remove it and rerun the "
             "same command"
         ) from None
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+        raise DartError(read_only_message(out)) from None
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -358,6 +362,14 @@ def read_json(path: Path, remedy: str = REDO, keys: Iterable[str] = ()) -> Any:
     return value
 
 
+def read_only_message(path: str | os.PathLike[str]) -> str:
+    """The one line for a write refused by a read-only file system (EROFS)."""
+    return (
+        f"cannot write {path}: it is on a read-only file system; use an output path on a "
+        "writable disk (or remount it read-write)"
+    )
+
+
 def is_disk_full(exc: BaseException) -> bool:
     """Whether an error is a full disk or an exhausted quota (also as pyarrow words it)."""
     if not isinstance(exc, OSError):
@@ -407,6 +419,9 @@ def disk_full(path: str | os.PathLike[str], *temps: str | os.PathLike[str]) -> I
     try:
         yield
     except OSError as exc:
+        if exc.errno == errno.EROFS:
+            where = getattr(exc, "filename", None) or path
+            raise DartError(read_only_message(where)) from None
         if not is_disk_full(exc):
             raise
         written: list[Path] = []  # the temporary files the run was writing

@@ -4,8 +4,10 @@ renames of a move-in, and what `dart-hf regrade` reports."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -361,3 +363,60 @@ def test_an_evaluation_regrade_refused_by_the_lock_leaves_no_snapshot(
     with outputs.folder_lock(out, "eval"), pytest.raises(DartError, match="in use"):
         regrade.regrade(out)
     assert not (out / ".regrade").exists()
+
+
+# ------------------------------------------------------------------ item 6: read-only disk
+
+
+@contextlib.contextmanager
+def _read_only(path: Path):  # type: ignore[no-untyped-def]
+    """A real tmpfs at `path`, remounted read-only inside the block (root only; the test skips
+    where mounts fail)."""
+    path.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(path)],
+                         capture_output=True, text=True)  # fmt: skip
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip() or res.returncode}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def _remount_ro(path: Path) -> None:
+    res = subprocess.run(["mount", "-o", "remount,ro", str(path)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot remount read-only: {res.stderr.strip()}")
+
+
+def test_a_read_only_file_system_is_one_line_in_every_command(
+    finished: tuple[Path, dict], evaluated: Path, tmp_path: Path
+) -> None:
+    """Issue 27.6: EROFS gave a raw OSError traceback in build, regrade, eval, sample and
+    grade (the lock turned PermissionError into a line, not EROFS)."""
+    src, settings = finished
+    ev, config, spec = _eval(tmp_path, [a for _, a in QUESTIONS])
+    recipe = write_recipe(tmp_path / "recipe.yaml", settings)
+    data = _jsonl(tmp_path / "graded-in.jsonl", [{"response": "\\boxed{5}", "answer": "5"}])
+    with _read_only(tmp_path / "disk") as disk:
+        shutil.copytree(src, disk / "build")  # finished work, on a disk that is then read-only
+        shutil.copytree(evaluated, disk / "eval")
+        _remount_ro(disk)
+        eval_args = ["eval", "--engine", "scripted", "--benchmarks", "gsm8k", "--template",
+                     "alpaca", "--max-tokens", "4096", "--data-dir", config.data_dir, "--model",
+                     "scripted-eval", "--engine-option",
+                     f"table={dict(spec.options)['table']}"]  # fmt: skip
+        runs = {
+            "build": ["build", "--config", recipe, "-o", str(disk / "build")],
+            "build-new": ["build", "--config", recipe, "-o", str(disk / "new")],
+            "regrade": ["regrade", str(disk / "build")],
+            "eval": [*eval_args, "-o", str(disk / "eval2")],
+            "sample": ["sample", "--engine", "scripted", "--pool", str(_gsm8k_pool(
+                tmp_path / "pool.jsonl")), "-o", str(disk / "samples")],
+            "grade": ["grade", str(data), "-o", str(disk / "graded.jsonl")],
+        }  # fmt: skip
+        for name, args in runs.items():
+            res = CliRunner().invoke(cli, args)
+            assert res.exit_code == 1 and "Traceback" not in res.output, (name, res.output)
+            line = res.output.strip().splitlines()[-1]
+            assert "is on a read-only file system" in line and str(disk) in line, (name, line)
