@@ -745,6 +745,7 @@ def _run_build(
     recipe = s.to_dict()
     _check_recipe(folder, recipe, queries)
     outputs.remove_temp(folder.root)  # left by a killed run (we hold the lock)
+    outputs.recover_replaced(folder.releases)  # a release a kill left half moved in
     from dart_hf.engines.serve import attach
 
     with attach(engine_spec(s.build, folder, queries), s.server, folder.root) as spec:

@@ -431,6 +431,7 @@ def _run_eval(
     from dart_hf.grading import grader_info
     from dart_hf.sampling import check_context, generation_totals, seeding_of
 
+    outputs.recover_replaced(out.root)  # predictions a kill left half moved in
     data_info = {bench: info for bench, (_, info) in loaded.items()}
     spec_dict = engine_spec.to_dict() if hasattr(engine_spec, "to_dict") else {}
     per_bench: dict[str, Dataset] = {}

@@ -370,6 +370,25 @@ def read_only_message(path: str | os.PathLike[str]) -> str:
     )
 
 
+def recover_replaced(folder: Path) -> list[Path]:
+    """Finish what a kill inside `replace_folder` left in `folder`: a `.<name>.old` copy is
+    removed when `<name>` is in place, and renamed back when it is not (the kill fell between
+    the two renames: the old copy is the only one). Returns the copies dealt with."""
+    done: list[Path] = []
+    if not folder.is_dir():
+        return done
+    for old in sorted(folder.glob(".*.old")):
+        if not old.is_dir():
+            continue
+        final = old.with_name(old.name[1:].removesuffix(".old"))
+        if final.exists():
+            shutil.rmtree(old)
+        else:
+            os.rename(old, final)
+        done.append(old)
+    return done
+
+
 def is_disk_full(exc: BaseException) -> bool:
     """Whether an error is a full disk or an exhausted quota (also as pyarrow words it)."""
     if not isinstance(exc, OSError):

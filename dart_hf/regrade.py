@@ -467,6 +467,7 @@ def regrade_build(
     queries = build.load_queries(s.build)
     with folder.lock("regrade"):
         work = _work(folder.regrade_work)
+        outputs.recover_replaced(folder.releases)  # a release a kill left half moved in
         plan = {"grader": _grader()}
         while True:
             if not work.changes.is_file():  # nothing moved in yet
