@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -386,16 +387,37 @@ def parse_response(
     return parsed, text if text is not None else str(parsed[0])
 
 
-@lru_cache(maxsize=4096)
+class GoldTimeout(Exception):
+    """Math-Verify's parse of a gold ran out of time (a busy worker), so it says nothing of
+    the gold: the row is a `timeout`, never `bad_gold`, and the empty parse is not cached."""
+
+
+_GOLDS: dict[tuple[str, int], tuple[Any, ...]] = {}
+
+
 def parse_gold(gold: str, timeout: int) -> tuple[Any, ...]:
-    """Math-Verify's parse of a gold answer, read as `$gold$` unless it has `$` or a box."""
+    """Math-Verify's parse of a gold answer, read as `$gold$` unless it has `$` or a box.
+
+    Cached per (gold, timeout), except a parse that timed out (`GoldTimeout`): cached, it made
+    every later row with that gold `bad_gold` in the worker.
+    """
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
+    key = (gold, timeout)
+    if key in _GOLDS:
+        return _GOLDS[key]
     gold = _prepare(gold)
     delimited = re.search(r"(?<!\\)\$", gold) or "\\boxed" in gold
     text = gold if delimited else f"${gold}$"
     config = [LatexExtractionConfig(), ExprExtractionConfig()]
-    return tuple(parse(text, extraction_config=config, parsing_timeout=timeout))
+    start = time.monotonic()
+    parsed = tuple(parse(text, extraction_config=config, parsing_timeout=timeout))
+    if not parsed and time.monotonic() - start >= timeout:
+        raise GoldTimeout(gold)
+    if len(_GOLDS) >= 4096:
+        _GOLDS.clear()
+    _GOLDS[key] = parsed
+    return parsed
 
 
 def _verify(gold: Any, pred: Any, timeout: int) -> bool:
@@ -586,10 +608,13 @@ def judge(
     anchor = None if unclosed_box(response) else final_anchor(response)
     boxes = final_boxes(response) if anchor is not None and anchor.kind == "boxed" else []
     item = _Item(response, golds, kind, rules, ctx, multi_answer, require_anchor, anchor, boxes)
-    for rule in JUDGE_RULES:
-        verdict = rule.decide(item)
-        if verdict is not None:
-            return verdict
+    try:
+        for rule in JUDGE_RULES:
+            verdict = rule.decide(item)
+            if verdict is not None:
+                return verdict
+    except GoldTimeout:  # out of time (a huge prediction): says nothing of the gold
+        return Verdict(last_boxed(response), False, "timeout", "timeout")
     raise AssertionError("the last rule of JUDGE_RULES always decides")  # pragma: no cover
 
 
