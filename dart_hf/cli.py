@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,24 @@ from dart_hf import __version__
 from dart_hf.errors import DartError
 
 
+def _then_stop_grading(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(...)`, then this process's grading workers stopped inside the command: at exit
+    (`atexit`) a Ctrl-C while they stop was ignored and the command ended with status 0."""
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        grading = sys.modules.get("dart_hf.grading")
+        if grading is not None:
+            grading.shutdown_pools()
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn DartError (and missing files) into a clean click error."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return _then_stop_grading(fn, *args, **kwargs)
         except DartError as exc:
             raise click.ClickException(str(exc)) from None
         except FileNotFoundError as exc:

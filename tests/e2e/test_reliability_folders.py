@@ -420,3 +420,50 @@ def test_a_read_only_file_system_is_one_line_in_every_command(
             assert res.exit_code == 1 and "Traceback" not in res.output, (name, res.output)
             line = res.output.strip().splitlines()[-1]
             assert "is on a read-only file system" in line and str(disk) in line, (name, line)
+
+
+# ------------------------------------------------------------------ item 14: Ctrl-C
+
+
+SLOW_STOP = """
+import sys, time
+from dart_hf import grading
+real = grading.GradingPool.close
+def slow(self):
+    print("STOPPING", flush=True)
+    time.sleep(3)
+    real(self)
+grading.GradingPool.close = slow
+if __name__ == "__main__":
+    from dart_hf.cli import cli
+    cli(["regrade", sys.argv[1]])
+"""
+
+
+def test_ctrl_c_at_the_end_of_a_regrade_is_not_swallowed(
+    finished: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Issue 27.14: a Ctrl-C once the move-in was done, while the grading workers stopped at
+    exit (`atexit`), printed "Exception ignored" and the command ended with status 0."""
+    import os
+    import signal
+    import sys
+
+    from helpers import REPO
+
+    out, _ = _copy(finished, tmp_path)
+    script = tmp_path / "slow_stop.py"
+    script.write_text(SLOW_STOP)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, str(script), str(out)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "STOPPING" in line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0, err
+    assert "Aborted!" in err and "Exception ignored" not in err, err
+    assert not (out / ".regrade").exists()  # the move-in had finished: nothing to resume
