@@ -235,7 +235,8 @@ def engine_spec(cfg: BuildConfig, folder: BuildFolder, queries: Dataset) -> Engi
             cols = [
                 c for c in ("query", "answer", "solution", "level") if c in queries.column_names
             ]
-            queries.select_columns(cols).to_parquet(str(table))
+            with outputs.disk_full(table, table):
+                queries.select_columns(cols).to_parquet(str(table))
         options["table"] = str(table)
     return cfg.engine_spec(**options)
 
