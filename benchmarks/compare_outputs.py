@@ -66,6 +66,7 @@ VOLATILE_KEYS = frozenset(
 """JSON keys whose values are timings or dates: left out of the comparison."""
 VOLATILE_LINE = re.compile(
     r"dart[-_]hf \d+\.\d+\.\d+|wall time|tokens/s|samples/s|engine idle with free slots"
+    r"|tokens in [\d.]+ (?:s|min|h)\b"  # `generation, X | N tokens in 0.0 s` has no rate
 )
 """Card lines that name the package version or a timing: left out of the comparison."""
 LOCAL_PATH = re.compile(r"/[^\s\"'|`]*?/dart_hf/")

@@ -228,7 +228,8 @@ def test_an_empty_recipe_file_is_refused(tmp_path: Path) -> None:
         (["eval", "--engine", "vllm", "--engine-option", "batch_size=4"],
          "the vllm engine has no option 'batch_size'"),
         (["sample", "--pool", "gsm8k", "--engine", "transformers", "--tensor-parallel-size", "2"],
-         "the transformers engine has no option 'tensor_parallel_size'"),
+         "--tensor-parallel-size (tensor_parallel_size) splits one vLLM engine over GPUs; "
+         "the transformers engine has no such setting"),
     ],
 )  # fmt: skip
 def test_unknown_engine_options_are_refused_before_any_engine_starts(
