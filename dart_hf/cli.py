@@ -6,7 +6,9 @@ Each command's docstring is its `--help`. User errors (`DartError`) become
 
 from __future__ import annotations
 
+import errno
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,20 +19,33 @@ from dart_hf import __version__
 from dart_hf.errors import DartError
 
 
+def _then_stop_grading(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(...)`, then this process's grading workers stopped inside the command: at exit
+    (`atexit`) a Ctrl-C while they stop was ignored and the command ended with status 0."""
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        grading = sys.modules.get("dart_hf.grading.grade")
+        if grading is not None:
+            grading.shutdown_pools()
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn DartError (and missing files) into a clean click error."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return _then_stop_grading(fn, *args, **kwargs)
         except DartError as exc:
             raise click.ClickException(str(exc)) from None
         except FileNotFoundError as exc:
             raise click.ClickException(f"file not found: {exc.filename or exc}") from None
         except OSError as exc:
-            from dart_hf.outputs import is_disk_full
+            from dart_hf.outputs import is_disk_full, read_only_message
 
+            if exc.errno == errno.EROFS:  # any write the commands' own guards did not wrap
+                raise click.ClickException(read_only_message(exc.filename or "a file")) from None
             if not is_disk_full(exc):
                 raise
             raise click.ClickException(f"disk full: {exc.filename or exc}") from None
@@ -452,7 +467,10 @@ def regrade_cmd(out: str, num_proc: int | None) -> None:
 
     result = regrade(out, num_proc=num_proc, progress=True)
     click.echo(format_report(result.report))
-    click.echo(f"wrote {result.report_file}")
+    if result.written:
+        click.echo(f"wrote {result.report_file}")
+    else:
+        click.echo(f"nothing changed: {result.report_file} keeps the last regrade's report")
 
 
 # ---------------------------------------------------------------- release (hub/)

@@ -242,6 +242,15 @@ def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[Path]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except PermissionError:
         raise DartError(f"cannot write to {out}: permission denied") from None
+    except IsADirectoryError:
+        raise DartError(
+            f"{path} is a folder where dart-hf keeps its lock file: remove it and rerun the "
+            "same command"
+        ) from None
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+        raise DartError(read_only_message(out)) from None
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -303,6 +312,83 @@ def replace_folder(staged: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+REDO = "delete it and rerun the same command"
+"""What to do about a damaged file the command makes again (a shard, graded rows, a state)."""
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """Whether an error reading a file says the file is damaged (cut short, garbled, a folder
+    where a file belongs), not that it is missing, unreachable or the disk is full."""
+    if isinstance(exc, (FileNotFoundError, PermissionError)) or is_disk_full(exc):
+        return False
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        return False
+    if isinstance(exc, (ValueError, OSError, EOFError, UnicodeDecodeError)):
+        return True  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+    return any(c.__name__ == "DatasetGenerationError" for c in type(exc).__mro__)
+
+
+@contextlib.contextmanager
+def damaged(path: str | os.PathLike[str], remedy: str = REDO) -> Iterator[None]:
+    """Turn a damaged file read inside the block into one `DartError` naming it and `remedy`.
+
+    A file cut short by a kill or a full disk, garbled, or a folder where a file belongs gives
+    pyarrow's, json's or datasets' own error, which names no file; wrap the read of one file.
+    """
+    try:
+        yield
+    except DartError:
+        raise
+    except Exception as exc:
+        if not _is_damage(exc):
+            raise
+        cause = exc.__cause__ if exc.__cause__ is not None and not str(exc) else exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        if len(reason) > 120:
+            reason = reason[:117] + "..."
+        kind = "is a folder, not a file" if isinstance(exc, IsADirectoryError) \
+            else f"is damaged ({reason})"  # fmt: skip
+        raise DartError(f"{path} {kind}: {remedy}") from None
+
+
+def read_json(path: Path, remedy: str = REDO, keys: Iterable[str] = ()) -> Any:
+    """A JSON file's value (a mapping holding `keys` when they are given), or a `DartError`
+    naming the file and `remedy` when it is damaged."""
+    with damaged(path, remedy):
+        value = json.loads(path.read_text(encoding="utf-8"))
+        lacking = [k for k in keys if not isinstance(value, dict) or k not in value]
+        if lacking:
+            raise ValueError(f"no {', '.join(lacking)}")
+    return value
+
+
+def read_only_message(path: str | os.PathLike[str]) -> str:
+    """The one line for a write refused by a read-only file system (EROFS)."""
+    return (
+        f"cannot write {path}: it is on a read-only file system; use an output path on a "
+        "writable disk (or remount it read-write)"
+    )
+
+
+def recover_replaced(folder: Path) -> list[Path]:
+    """Finish what a kill inside `replace_folder` left in `folder`: a `.<name>.old` copy is
+    removed when `<name>` is in place, and renamed back when it is not (the kill fell between
+    the two renames: the old copy is the only one). Returns the copies dealt with."""
+    done: list[Path] = []
+    if not folder.is_dir():
+        return done
+    for old in sorted(folder.glob(".*.old")):
+        if not old.is_dir():
+            continue
+        final = old.with_name(old.name[1:].removesuffix(".old"))
+        if final.exists():
+            shutil.rmtree(old)
+        else:
+            os.rename(old, final)
+        done.append(old)
+    return done
+
+
 def is_disk_full(exc: BaseException) -> bool:
     """Whether an error is a full disk or an exhausted quota (also as pyarrow words it)."""
     if not isinstance(exc, OSError):
@@ -352,6 +438,9 @@ def disk_full(path: str | os.PathLike[str], *temps: str | os.PathLike[str]) -> I
     try:
         yield
     except OSError as exc:
+        if exc.errno == errno.EROFS:
+            where = getattr(exc, "filename", None) or path
+            raise DartError(read_only_message(where)) from None
         if not is_disk_full(exc):
             raise
         written: list[Path] = []  # the temporary files the run was writing

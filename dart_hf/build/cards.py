@@ -182,6 +182,40 @@ def level_rows(
     return rows
 
 
+def empty_reason(stats: BuildStats, kind: str, rows: int) -> str | None:
+    """Why a release holds no rows, in words for its card (None when it has rows)."""
+    if rows:
+        return None
+    t = stats.totals
+    if t.raw_samples == 0:
+        if t.failed_requests:
+            return f"every one of the {t.failed_requests:,} requests to the engine failed"
+        return "no raw sample was drawn"
+    if kind == POOL:
+        return None
+    gm = stats.gold_majority
+    if gm is not None and not gm.counts.get("answer") and not gm.counts.get("majority"):
+        return (
+            f"no query has a gold answer: the vote (`gold: {gm.gold}`) found no clear majority "
+            f"among any query's samples, so all {t.queries:,} queries were left out "
+            "(`no_majority`)"
+        )
+    if t.correct_samples == 0 and t.truncated_samples == t.raw_samples:
+        return (
+            f"every one of the {t.raw_samples:,} raw samples was cut off at `max_tokens` "
+            f"({stats.sampling.get('max_tokens')}), and a truncated response counts as wrong; "
+            "raise `max_tokens`"
+        )
+    if t.correct_samples == 0:
+        cut = f", {t.truncated_samples:,} of them cut off at `max_tokens`" \
+            if t.truncated_samples else ""  # fmt: skip
+        return f"no raw sample was graded correct ({t.raw_samples:,} raw samples{cut})"
+    return (
+        f"none of the {t.correct_samples:,} correct samples was selected: the filters and "
+        "decontamination removed them (see the counts below)"
+    )
+
+
 def run_params(params: dict[str, Any]) -> dict[str, Any]:
     """A strategy's parameters without the run-wide settings (`RUN_WIDE`, shown once)."""
     return {k: v for k, v in params.items() if k not in RUN_WIDE}
@@ -263,6 +297,7 @@ def card_context(
         "params": params,
         "normalize": params.get("normalize_fail_rate"),  # a Prop2Diff parameter
         "rows": rows,
+        "empty_reason": empty_reason(stats, kind, rows),
         "dars": {
             "max_trials": stats.dars.max_trials,
             "budget": stats.dars.budget,

@@ -69,6 +69,8 @@ class RegradeResult:
     kind: str
     report: dict[str, Any]
     report_file: Path
+    written: bool = True
+    """False when nothing changed and `report_file` keeps the last regrade's report."""
 
 
 def regrade(
@@ -155,11 +157,24 @@ def sampled_rounds(folder: BuildFolder) -> list[int]:
     for rf in rounds:
         r = rf.number
         count = rf.recorded_count()
+        done = folder.state(r).is_file()  # the build has finished with this round
+        redo = f"delete it, {finish}"  # the build samples an unfinished round's shard again
+        lost = "restore it, or build into a new --out" if done else redo
+        if count is None and rf.manifest.exists():
+            outputs.read_json(rf.manifest, lost, keys=("queries", "shard_size"))
+            raise DartError(f"{rf.manifest} is damaged (unreadable shard count): {lost}")
         if count is None:
             raise DartError(
                 f"{rf.path}: no {rf.manifest.name}: round {r} was never sampled; {finish}"
             )
         missing = rf.missing(count)
+        if missing and done:
+            raise DartError(
+                f"{rf.shard(missing[0])} is missing"
+                + (f" (and {len(missing) - 1} more shards)" if len(missing) > 1 else "")
+                + f": round {r} finished, so no build samples it again and its raw samples "
+                "cannot be regraded; restore the file, or build into a new --out"
+            )
         if missing or not rf.finished():
             what = f"{count - len(missing)} of {count} shards" + (
                 "" if rf.finished() else ", not graded"
@@ -168,8 +183,12 @@ def sampled_rounds(folder: BuildFolder) -> list[int]:
                 f"{rf.path}: round {r} did not finish ({what}): the raw samples are incomplete; "
                 f"{finish}"
             )
-        rows = sum(pq.read_metadata(rf.shard(k)).num_rows for k in range(count))
-        meta = json.loads(rf.meta.read_text(encoding="utf-8"))
+        rows = 0
+        for k in range(count):
+            with outputs.damaged(rf.shard(k), lost):
+                rows += pq.read_metadata(rf.shard(k)).num_rows
+        meta = outputs.read_json(rf.meta, keys=("raw_samples",))
+        build.read_graded(rf.graded, f"delete it, {finish}")  # read before anything is staged
         if rows != int(meta["raw_samples"]):
             raise DartError(
                 f"{rf.path}: the shards hold {rows} samples, {rf.meta.name} records "
@@ -212,7 +231,8 @@ def _grade_round(
     target = work.graded(r)
     if target.is_file():
         return target
-    raw = sampling.load_samples(folder.round(r), n_shards)
+    lost = "restore it, or build into a new --out"  # a finished round is not sampled again
+    raw = sampling.load_samples(folder.round(r), n_shards, remedy=lost)
     logger.info("regrading round %d: %d samples", r, len(raw))
     graded = make_executor(ExecutorSpec()).grade(raw, s.grading)
     arrow_io.write_arrow(graded, target)
@@ -220,7 +240,7 @@ def _grade_round(
 
 
 def _verdict_table(path: Path) -> pa.Table:
-    table = Dataset.from_file(str(path)).data.table
+    table = build.read_graded(path).data.table
     return table.select(["id", "round", "sample_idx", *VERDICT_COLUMNS])
 
 
@@ -450,7 +470,8 @@ def regrade_build(
     s, recipe = build_settings(folder, num_proc)
     queries = build.load_queries(s.build)
     with folder.lock("regrade"):
-        work = folder.regrade_work
+        work = _work(folder.regrade_work)
+        outputs.recover_replaced(folder.releases)  # a release a kill left half moved in
         plan = {"grader": _grader()}
         while True:
             if not work.changes.is_file():  # nothing moved in yet
@@ -464,11 +485,39 @@ def regrade_build(
             t0 = time.perf_counter()  # the staging time (maybe of a killed run) is in the report
             _commit_build(folder, work)  # a commit once started is finished, whatever the grader
             report["wall_time_s"] = round(report["wall_time_s"] + time.perf_counter() - t0, 2)
-            outputs.atomic_write(folder.report, json.dumps(report, indent=1, default=str) + "\n")
+            written = save_report(report, folder.report)
             shutil.rmtree(work.path)
             if report["grader"]["after"] == plan["grader"]:
                 break
-    return RegradeResult(out=folder.root, kind="build", report=report, report_file=folder.report)
+    return RegradeResult(folder.root, "build", report, folder.report, written)
+
+
+def unchanged(report: dict[str, Any]) -> bool:
+    """Whether a regrade changed nothing: the same grader, and no verdict or status moved."""
+    v = report["verdicts"]
+    return report["grader"]["before"] == report["grader"]["after"] and not (
+        v["wrong_to_correct"] or v["correct_to_wrong"] or v["status_changes"]
+    )
+
+
+def save_report(report: dict[str, Any], path: Path) -> bool:
+    """Write `report` to `path` (`regrade.json`), unless it changed nothing and `path` holds
+    an earlier regrade's report (a rerun of a finished regrade keeps what it did)."""
+    if unchanged(report) and path.is_file():
+        logger.info("%s: nothing changed; the last regrade's report is kept", path)
+        return False
+    outputs.atomic_write(path, json.dumps(report, indent=1, default=str) + "\n")
+    return True
+
+
+def _work(work: RegradeWork) -> RegradeWork:
+    """`work`, refused when a file sits where its folder belongs."""
+    if work.path.exists() and not work.path.is_dir():
+        raise DartError(
+            f"{work.path} is a file where dart-hf keeps a regrade's staged files: delete it and "
+            "rerun the same command"
+        )
+    return work
 
 
 def _grader() -> dict[str, Any]:
@@ -502,7 +551,7 @@ def _stage_build(
 
     saved = []
     for p in paths:
-        t = Dataset.from_file(str(p)).data.table.select(["id", "correct", "grade_status"])
+        t = build.read_graded(p).data.table.select(["id", "correct", "grade_status"])
         index = np.asarray([position[q] for q in t.column("id").to_pylist()], dtype=np.int64)
         saved.append(rounds.Outcome.from_rows(
             index, t.column("correct").to_pylist(), len(ids),
@@ -516,8 +565,13 @@ def _stage_build(
         dars.save_state(state, work.state(r))
     assert state is not None  # at least one round (sampled_rounds)
     last = folder.last_round()
-    old_state = dars.load_state(folder.state(last)) if last >= 0 else None
-    pool = concatenate_datasets([Dataset.from_file(str(p)) for p in paths])
+    old_state = None
+    if last >= 0:
+        rebuild = f"delete it, run `dart-hf build --config {folder.recipe} -o {out}` (it " \
+            "counts the round again), then regrade"  # fmt: skip
+        with outputs.damaged(folder.state(last), rebuild):
+            old_state = dars.load_state(folder.state(last))
+    pool = concatenate_datasets([build.read_graded(p) for p in paths])
     staged = work.releases
     if staged.exists():
         shutil.rmtree(staged)
@@ -637,41 +691,50 @@ def regrade_eval(
             "command to finish it, then regrade"
         )
     t0 = time.perf_counter()
-    results = json.loads(path.read_text(encoding="utf-8"))
-    config, spec = eval_settings(results, str(path), num_proc)
-    check_eval_samples(folder, config)
-    work = folder.regrade_work
-    before_path = work.predictions  # the verdicts before, kept across a kill
-    if not before_path.is_file():
-        work.path.mkdir(exist_ok=True)
-        tmp = before_path.with_name(before_path.name + ".tmp")
-        pq.write_table(prediction_verdicts(folder), tmp)
-        os.replace(tmp, before_path)
-        outputs.atomic_write(work.plan, json.dumps({"grader": results.get("grader")}) + "\n")
-    before = pq.read_table(before_path)
-    graded_before = json.loads(work.plan.read_text(encoding="utf-8"))["grader"]
-    new = run_eval(config, out, engine_spec=spec, progress=progress, regrade=True)
-    after = prediction_verdicts(folder)
-    if after.num_rows != before.num_rows:
-        raise DartError(f"{out}: the regraded predictions do not line up with the saved ones")
-    accuracy = {
-        bench: [
-            (results.get("benchmarks", {}).get(bench) or {}).get("accuracy"),
-            entry.get("accuracy"),
-        ]
-        for bench, entry in new.get("benchmarks", {}).items()
-    }
-    report = {
-        "kind": "eval",
-        "folder": str(out),
-        "grader": {"before": graded_before, "after": new.get("grader")},
-        "verdicts": compare_verdicts(before, after.cast(before.schema), EVAL_KEYS),
-        "accuracy": accuracy,
-        "wall_time_s": round(time.perf_counter() - t0, 2),
-    }
-    outputs.atomic_write(folder.report, json.dumps(report, indent=1, default=str) + "\n")
-    shutil.rmtree(work.path)
-    return RegradeResult(out=out, kind="eval", report=report, report_file=folder.report)
+    with folder.lock("regrade"):  # before the snapshot: a refused regrade leaves none
+        results = outputs.read_json(
+            path, f"delete it and rerun the `dart-hf eval` command of {out} (it writes it "
+            "again from the saved samples), then regrade",
+        )  # fmt: skip
+        config, spec = eval_settings(results, str(path), num_proc)
+        check_eval_samples(folder, config)
+        work = _work(folder.regrade_work)
+        before_path = work.predictions  # the verdicts before, kept across a kill
+        if not before_path.is_file():  # written last: the plan beside it is whole
+            work.path.mkdir(exist_ok=True)
+            accuracy = {bench: (entry or {}).get("accuracy")
+                        for bench, entry in (results.get("benchmarks") or {}).items()}  # fmt: skip
+            plan = {"grader": results.get("grader"), "accuracy": accuracy}
+            outputs.atomic_write(work.plan, json.dumps(plan) + "\n")
+            tmp = before_path.with_name(before_path.name + ".tmp")
+            pq.write_table(prediction_verdicts(folder), tmp)
+            os.replace(tmp, before_path)
+        with outputs.damaged(before_path):
+            before = pq.read_table(before_path)
+        plan = outputs.read_json(work.plan, keys=("grader",))
+        if "accuracy" not in plan:  # staged by an older dart-hf: results.json is still the old
+            plan["accuracy"] = {b: (e or {}).get("accuracy")
+                                for b, e in (results.get("benchmarks") or {}).items()}  # fmt: skip
+        new = run_eval(config, out, engine_spec=spec, progress=progress, regrade=True,
+                       lock=False)  # fmt: skip
+        after = prediction_verdicts(folder)
+        if after.num_rows != before.num_rows:
+            raise DartError(f"{out}: the regraded predictions do not line up with the saved ones")
+        accuracy = {
+            bench: [plan["accuracy"].get(bench), entry.get("accuracy")]
+            for bench, entry in new.get("benchmarks", {}).items()
+        }
+        report = {
+            "kind": "eval",
+            "folder": str(out),
+            "grader": {"before": plan["grader"], "after": new.get("grader")},
+            "verdicts": compare_verdicts(before, after.cast(before.schema), EVAL_KEYS),
+            "accuracy": accuracy,
+            "wall_time_s": round(time.perf_counter() - t0, 2),
+        }
+        written = save_report(report, folder.report)
+        shutil.rmtree(work.path)
+    return RegradeResult(out, "eval", report, folder.report, written)
 
 
 # --------------------------------------------------------------------------- the report

@@ -195,6 +195,8 @@ def advance(
     if r == fixed.fail_rate:
         state = fixed.freeze(state, before)
     if r == fixed.vote and fixed.fail_rate is not None:
+        if state["done"].all():  # the vote left every query out: no fail-rate phase follows,
+            state = fixed.freeze(state, state)  # so set the targets (of no sample) now
         return Step(state, None, ran=True)  # no targets before the fail-rate phase
     counted = dars.Pricing(state, config)
     state = dars.apply_stop_rules(state, config, dars.budget_left(state, config), counted)

@@ -203,9 +203,13 @@ def fingerprint(settings: dict[str, Any], queries: Dataset) -> dict[str, Any]:
 def _check_recipe(folder: BuildFolder, settings: dict[str, Any], queries: Dataset) -> None:
     """Record what makes this build in the folder, or refuse a rerun made with anything else."""
     out = folder.root
-    if folder.regrade_work.path.is_dir():  # half moved in: finish it before sampling on
+    work = folder.regrade_work
+    if work.path.is_dir():  # half moved in: finish it before sampling on
+        staged = "" if work.changes.is_file() else (
+            f", or delete {work.path} to drop it (none of it was moved in yet)"
+        )  # fmt: skip
         raise DartError(
-            f"{out}: a regrade was interrupted; run `dart-hf regrade {out}` to finish it"
+            f"{out}: a regrade was interrupted; run `dart-hf regrade {out}` to finish it{staged}"
         )
     if not folder.record.is_file() and folder.recipe.is_file() and folder.has_work():
         raise DartError(
@@ -232,7 +236,8 @@ def engine_spec(cfg: BuildConfig, folder: BuildFolder, queries: Dataset) -> Engi
             cols = [
                 c for c in ("query", "answer", "solution", "level") if c in queries.column_names
             ]
-            queries.select_columns(cols).to_parquet(str(table))
+            with outputs.disk_full(table, table):
+                queries.select_columns(cols).to_parquet(str(table))
         options["table"] = str(table)
     return cfg.engine_spec(**options)
 
@@ -254,8 +259,8 @@ def _run_round(
     what the stream measured)."""
     folder = build_folder.round(r)
     if folder.finished():
-        graded = Dataset.from_file(str(folder.graded))
-        return graded, json.loads(folder.meta.read_text(encoding="utf-8"))
+        meta = outputs.read_json(folder.meta, keys=("raw_samples",))
+        return read_graded(folder.graded), meta
     t0 = time.perf_counter()
     drawn = state["samples"] + state.get("failed", 0)  # failed requests used their sample_idx
     todo = queries.add_column("n_samples", n.tolist()).add_column(
@@ -282,7 +287,14 @@ def _run_round(
     outputs.atomic_write(folder.meta, json.dumps(meta) + "\n")
     for part in folder.graded_shards():  # the round's graded rows are whole in `graded`
         part.unlink(missing_ok=True)
-    return Dataset.from_file(str(folder.graded)), meta
+    return read_graded(folder.graded), meta
+
+
+def read_graded(path: Path, remedy: str = outputs.REDO) -> Dataset:
+    """A round's graded rows (memory-mapped); a damaged file is named with `remedy` (a build
+    grades a deleted one again from the round's shards)."""
+    with outputs.damaged(path, remedy):
+        return Dataset.from_file(str(path))
 
 
 class BuildRounds:
@@ -344,7 +356,8 @@ def read_majority_table(folder: BuildFolder) -> dict[str, list[Any]]:
         raise DartError(
             f"{folder.root}: the vote phase's golds ({path.name}) are missing; use a new --out"
         )
-    return pq.read_table(path).to_pydict()
+    with outputs.damaged(path, "use a new --out (the golds of the vote phase are lost)"):
+        return pq.read_table(path).to_pydict()
 
 
 def with_majority_golds(folder: BuildFolder, queries: Dataset) -> Dataset:
@@ -393,8 +406,57 @@ def vote_phase(
         regraded = executor.grade(gold_majority.apply_golds(fresh, golds), s.grading)
         target = folder.round(gold_majority.VOTE_ROUND).graded
         write_arrow(regraded, target)
-        graded = Dataset.from_file(str(target))
+        graded = read_graded(target)
     return graded, gold_majority.apply_golds(queries, golds)
+
+
+def restore_graded(folder: BuildFolder, s: BuildSettings, executor: Executor, last: int) -> None:
+    """Grade again, from their raw shards, the finished rounds (up to `last`) whose graded rows
+    are gone, so the releases hold every sample the states count (the grader is the one the
+    folder records, so the verdicts are the same); a finished round's lost `meta.json` is
+    written again from its graded rows (its wall time is then unknown: 0).
+
+    Raises:
+        DartError: Such a round's raw shards are incomplete too (named, with the remedy).
+    """
+    from dart_hf.build import majority as gold_majority
+    from dart_hf.sampling import shards as sampling
+
+    for r in range(last + 1):
+        rf = folder.round(r)
+        if rf.graded.is_file():
+            if not rf.meta.is_file():
+                graded = read_graded(rf.graded)
+                meta = {"round": r, "queries": len(set(graded["id"])), "raw_samples": len(graded),
+                        "tokens": int(np.sum(graded["n_tokens"])) if len(graded) else 0,
+                        "wall_time_s": 0.0}  # fmt: skip
+                outputs.atomic_write(rf.meta, json.dumps(meta) + "\n")
+                logger.warning("%s was missing: written again from the round's graded rows "
+                               "(wall time unknown)", rf.meta)  # fmt: skip
+            continue
+        if not (rf.meta.is_file() or rf.has_shards()):
+            continue  # a round that sampled nothing (every query had stopped)
+        count = rf.recorded_count()
+        missing = rf.missing(count) if count is not None else []
+        if count is None or missing:
+            lost = rf.manifest if count is None else rf.shard(missing[0])
+            raise DartError(
+                f"{rf.graded} is missing and so is {lost}: round {r}'s samples are lost, and a "
+                "finished round is not sampled again; restore the files, or build into a new --out"
+            )
+        raw = sampling.load_samples(rf, count)
+        if s.build.gold == "majority" and r == gold_majority.VOTE_ROUND:
+            raw = with_majority_golds(folder, raw)  # graded against the votes' golds
+        graded = executor.grade(raw, s.grading)
+        recorded = outputs.read_json(rf.meta) if rf.meta.is_file() else {}
+        if recorded.get("raw_samples", len(graded)) != len(graded):
+            raise DartError(
+                f"{rf.graded} is missing and round {r}'s shards hold {len(graded)} samples where "
+                f"{rf.meta.name} records {recorded['raw_samples']}: build into a new --out"
+            )
+        write_arrow(graded, rf.graded)
+        logger.warning("%s was missing: graded again from round %d's %d raw samples",
+                       rf.graded, r, len(graded))  # fmt: skip
 
 
 def run_rounds(
@@ -425,10 +487,12 @@ def run_rounds(
         )
     ids = queries["id"]
     prev = folder.last_round()
+    restore_graded(folder, s, executor, prev)
     if majority and prev >= gold_majority.VOTE_ROUND:
         queries = with_majority_golds(folder, queries)
     if prev >= 0:
-        state = dars.load_state(folder.state(prev))
+        with outputs.damaged(folder.state(prev)):  # deleted: the round is counted again
+            state = dars.load_state(folder.state(prev))
         if list(state["id"]) != list(ids):
             raise DartError(
                 f"{folder.root}: saved state does not match the query pool; use a new --out"
@@ -461,7 +525,7 @@ def graded_pool(folder: BuildFolder) -> Dataset:
     files = folder.graded_files()
     if not files:
         raise DartError(f"{folder.root}: no graded rounds")
-    parts = [Dataset.from_file(str(f)) for f in files]
+    parts = [read_graded(f) for f in files]
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
@@ -629,12 +693,14 @@ def assemble_releases(
         benchmarks=used,
         gold_status=audit["gold_status"],
         gold_votes=votes,
+        truncated_samples=pc.sum(pc.equal(pool.data.table["grade_status"], "truncated")).as_py()
+        or 0,
     )
     return releases, figures
 
 
 def _round_meta(folder: BuildFolder) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in folder.metas()]
+    return [outputs.read_json(p, keys=("tokens", "wall_time_s")) for p in folder.metas()]
 
 
 def run_build(
@@ -683,6 +749,7 @@ def _run_build(
     recipe = s.to_dict()
     _check_recipe(folder, recipe, queries)
     outputs.remove_temp(folder.root)  # left by a killed run (we hold the lock)
+    outputs.recover_replaced(folder.releases)  # a release a kill left half moved in
     from dart_hf.engines.serve import attach
 
     with attach(engine_spec(s.build, folder, queries), s.server, folder.root) as spec:
@@ -721,7 +788,7 @@ def release_stats(
     from dart_hf.grading.grade import grader_info
 
     meta = _round_meta(folder)
-    first = Dataset.from_file(str(folder.round(0).graded)).select(range(1)).to_list()
+    first = read_graded(folder.round(0).graded).select(range(1)).to_list()
     prov = {k: (first[0].get(k) if first else None)
             for k in ("engine", "engine_version", "model", "model_hash")}  # fmt: skip
     majority = None

@@ -261,6 +261,8 @@ class Totals(Record):
     rounds: int
     failed_requests: int = 0
     """Requests that came back with no completion (not graded, not in `raw_samples`)."""
+    truncated_samples: int = 0
+    """Raw samples cut off at `max_tokens` (graded wrong: `grade_status` `truncated`)."""
 
 
 @dataclass(frozen=True)
@@ -557,6 +559,7 @@ class BuildFigures:
         benchmarks: The benchmarks decontaminated against.
         gold_status: Gold audit status per query (state order), None if not audited.
         gold_votes: `gold: majority` builds: the vote table (`id`, `gold_source`, ...).
+        truncated_samples: Raw samples cut off at `max_tokens`.
     """
 
     kept: dict[str, np.ndarray]
@@ -567,6 +570,7 @@ class BuildFigures:
     benchmarks: list[str]
     gold_status: list[str] | None = None
     gold_votes: dict[str, list[Any]] | None = None
+    truncated_samples: int = 0
 
 
 @dataclass(frozen=True)
@@ -740,6 +744,7 @@ def compute_stats(
             wall_time_s=round(float(run.wall_time_s), 2),
             rounds=int(run.rounds),
             failed_requests=int(np.sum(state.get("failed", 0))),
+            truncated_samples=int(figures.truncated_samples),
         ),
         stop_reasons=dars.stop_counts(state["stop_reason"]),
         stop_reasons_per_level=stops_per_level(state),

@@ -161,8 +161,11 @@ def save_state(state: State, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(state_table(state), tmp)
-    tmp.replace(path)
+    from dart_hf.outputs import disk_full
+
+    with disk_full(path, tmp):  # a full disk names the state, not the build's folder
+        pq.write_table(state_table(state), tmp)
+        tmp.replace(path)
 
 
 def load_state(path: str | Path) -> State:

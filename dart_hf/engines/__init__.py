@@ -46,6 +46,11 @@ def check_options(backend: str, options: dict[str, Any]) -> None:
     if valid is None:
         return
     unknown = sorted(set(options) - set(valid))
+    if "tensor_parallel_size" in unknown:  # set by --tensor-parallel-size, a vLLM setting
+        raise DartError(
+            f"--tensor-parallel-size (tensor_parallel_size) splits one vLLM engine over GPUs; "
+            f"the {backend} engine has no such setting: leave it out, or use --engine vllm"
+        )
     if unknown:
         names = ", ".join(repr(k) for k in unknown)
         raise DartError(

@@ -18,6 +18,7 @@ continues from its last finished shard with the same command.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -372,6 +373,7 @@ def run_eval(
     regrade: bool = False,
     executor: ExecutorSpec | None = None,
     server: ServerConfig | None = None,
+    lock: bool = True,
 ) -> dict[str, Any]:
     """Run the evaluation and write its outputs under `out_dir`.
 
@@ -390,6 +392,7 @@ def run_eval(
             `dart-hf build`: the same shards, seeds and verdicts either way).
         server: A served model's settings (`--base-url`, `--serve`): the engine samples from
             it (a server to start is started here and stopped at the end).
+        lock: Take the folder's lock (False: the caller holds it, `dart-hf regrade`).
 
     Returns:
         The results (as saved in `results.json`).
@@ -404,7 +407,8 @@ def run_eval(
     folder = EvalFolder(Path(out_dir))
     from dart_hf.engines.serve import attach
 
-    with folder.lock("eval"), attach(engine_spec, server or ServerConfig(), folder.root) as spec:
+    held = folder.lock("eval") if lock else contextlib.nullcontext()
+    with held, attach(engine_spec, server or ServerConfig(), folder.root) as spec:
         return _run_eval(
             config, folder, loaded, spec, progress, regrade, start,
             make_executor(executor or ExecutorSpec()),
@@ -427,6 +431,7 @@ def _run_eval(
     from dart_hf.grading.grade import grader_info
     from dart_hf.sampling.shards import check_context, generation_totals, seeding_of
 
+    outputs.recover_replaced(out.root)  # predictions a kill left half moved in
     data_info = {bench: info for bench, (_, info) in loaded.items()}
     spec_dict = engine_spec.to_dict() if hasattr(engine_spec, "to_dict") else {}
     per_bench: dict[str, Dataset] = {}

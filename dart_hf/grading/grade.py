@@ -175,10 +175,16 @@ class GradingPool:
         return [r if r is not None else Verdict(None, False, "error", "error") for r in results]
 
     def close(self) -> None:
-        """Stop every worker (idempotent)."""
-        for w in self._workers:
-            w.stop()
-        self._workers = []
+        """Stop every worker (idempotent); interrupted (Ctrl-C), kill those left."""
+        workers, self._workers = self._workers, []
+        try:
+            for w in workers:
+                w.stop()
+        except BaseException:
+            for w in workers:
+                with contextlib.suppress(Exception):
+                    w.proc.kill()
+            raise
 
 
 _POOLS: dict[int, GradingPool] = {}

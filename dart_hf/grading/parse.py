@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from dart_hf.grading.text import normalize_text, strip_math_delimiters
@@ -93,16 +93,37 @@ def parse_response(
     return parsed, text if text is not None else str(parsed[0])
 
 
-@lru_cache(maxsize=4096)
+class GoldTimeout(Exception):
+    """Math-Verify's parse of a gold ran out of time (a busy worker), so it says nothing of
+    the gold: the row is a `timeout`, never `bad_gold`, and the empty parse is not cached."""
+
+
+_GOLDS: dict[tuple[str, int], tuple[Any, ...]] = {}
+
+
 def parse_gold(gold: str, timeout: int) -> tuple[Any, ...]:
-    """Math-Verify's parse of a gold answer, read as `$gold$` unless it has `$` or a box."""
+    """Math-Verify's parse of a gold answer, read as `$gold$` unless it has `$` or a box.
+
+    Cached per (gold, timeout), except a parse that timed out (`GoldTimeout`): cached, it made
+    every later row with that gold `bad_gold` in the worker.
+    """
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
+    key = (gold, timeout)
+    if key in _GOLDS:
+        return _GOLDS[key]
     gold = prepare_text(gold)
     delimited = re.search(r"(?<!\\)\$", gold) or "\\boxed" in gold
     text = gold if delimited else f"${gold}$"
     config = [LatexExtractionConfig(), ExprExtractionConfig()]
-    return tuple(parse(text, extraction_config=config, parsing_timeout=timeout))
+    start = time.monotonic()
+    parsed = tuple(parse(text, extraction_config=config, parsing_timeout=timeout))
+    if not parsed and time.monotonic() - start >= timeout:
+        raise GoldTimeout(gold)
+    if len(_GOLDS) >= 4096:
+        _GOLDS.clear()
+    _GOLDS[key] = parsed
+    return parsed
 
 
 def verify_equal(gold: Any, pred: Any, timeout: int) -> bool:

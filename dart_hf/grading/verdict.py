@@ -47,6 +47,7 @@ from dart_hf.grading.parse import (
     LETTER_OPTIONS,
     PAREN_OPTIONS,
     Ctx,
+    GoldTimeout,
     distinct_answers,
     equal_answers,
     match_all,
@@ -192,10 +193,13 @@ def judge(
     anchor = None if unclosed_box(response) else final_anchor(response)
     boxes = final_boxes(response) if anchor is not None and anchor.kind == "boxed" else []
     item = _Item(response, golds, kind, rules, ctx, multi_answer, require_anchor, anchor, boxes)
-    for rule in JUDGE_RULES:
-        verdict = rule.decide(item)
-        if verdict is not None:
-            return verdict
+    try:
+        for rule in JUDGE_RULES:
+            verdict = rule.decide(item)
+            if verdict is not None:
+                return verdict
+    except GoldTimeout:  # out of time (a huge prediction): says nothing of the gold
+        return Verdict(last_boxed(response), False, "timeout", "timeout")
     raise AssertionError("the last rule of JUDGE_RULES always decides")  # pragma: no cover
 
 

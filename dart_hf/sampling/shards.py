@@ -778,9 +778,13 @@ def _stream_round(
 
 
 def load_samples(
-    folder: SamplingFolder | str | Path, count: int, features: Features | None = None
+    folder: SamplingFolder | str | Path,
+    count: int,
+    features: Features | None = None,
+    remedy: str = outputs.REDO,
 ) -> Dataset:
-    """Concatenate shards 0..count-1 of a folder (memory-mapped Arrow, no copies kept)."""
+    """Concatenate shards 0..count-1 of a folder (memory-mapped Arrow, no copies kept); a
+    damaged shard is named with `remedy`."""
     folder = as_folder(folder)
     out = folder.path
     files = [folder.shard(k) for k in range(count)]
@@ -789,10 +793,16 @@ def load_samples(
         raise DartError(f"{out}: missing shards {', '.join(missing[:3])}")
     import pyarrow.parquet as pq
 
+    full = []
+    for f in files:
+        with outputs.damaged(f, remedy):
+            meta = pq.read_metadata(f)
+        if meta.num_rows > 0:
+            full.append(str(f))
     if features is None:
         features = Features.from_arrow_schema(pq.read_schema(files[0])) if files else None
         features = features or SAMPLE_FEATURES
-    full = [str(f) for f in files if pq.read_metadata(f).num_rows > 0]
     if not full:  # the parquet builder refuses a split with no rows
         return Dataset.from_dict({k: [] for k in features}, features=features)
-    return cast(Dataset, Dataset.from_parquet(full, features=features))
+    with outputs.damaged(out, f"a shard in it is damaged: {remedy}"):
+        return cast(Dataset, Dataset.from_parquet(full, features=features))

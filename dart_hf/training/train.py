@@ -128,22 +128,6 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-_FIELD_TYPES: dict[str, Any] = {
-    "epochs": float,
-    "lr": float,
-    "weight_decay": float,
-    "warmup_ratio": float,
-    "batch_size": int,
-    "grad_accum": int,
-    "max_length": int,
-    "max_steps": int,
-    "seed": int,
-    "logging_steps": int,
-    "save_steps": int,
-    "packing_chunk": int,
-}
-
-
 def resolve_train_config(
     recipe: dict[str, Any], overrides: dict[str, Any], where: str = "recipe"
 ) -> TrainConfig:
@@ -164,22 +148,11 @@ def resolve_train_config(
         flat_names=frozenset() if has_section else names, flat_strict=not has_section,
         where=where,
     )  # fmt: skip
-    for key, kind in _FIELD_TYPES.items():
-        value = settings.get(key)
-        if value is None or isinstance(value, bool):
-            continue
-        try:
-            settings[key] = kind(value)
-        except (TypeError, ValueError):
-            raise DartError(f"{where}: {key} must be a number, got {value!r}") from None
-        if kind is int and settings[key] != float(value):
-            raise DartError(f"{where}: {key} must be a whole number, got {value!r}")
-    for key in ("packing", "bf16", "gradient_checkpointing"):
-        if settings.get(key) is not None and not isinstance(settings[key], bool):
-            raise DartError(f"{where}: {key} must be true or false, got {settings[key]!r}")
     if settings.get("model") in ("", "embedded"):
         settings["model"] = None
-    return TrainConfig(**settings)
+    from dart_hf.config import build_dataclass
+
+    return build_dataclass(TrainConfig, settings, where)  # every value checked by its type
 
 
 # --------------------------------------------------------------------------- trainer

@@ -52,7 +52,7 @@ def test_ctrl_c_while_vllm_starts_closes_without_an_attribute_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Control logic only (a stand-in `vllm` module whose `LLM` is interrupted); the real
-    engine is `tests/test_reliability.py::test_ctrl_c_while_vllm_starts_...`."""
+    engine is `tests/integration/test_reliability_vllm.py::test_ctrl_c_while_vllm_starts_...`."""
     from dart_hf.engines import vllm_engine
     from dart_hf.engines.base import EngineSpec
 

@@ -365,14 +365,22 @@ def test_killed_regrade_resumes(
 def test_incomplete_raw_samples_are_refused(old_build: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     shutil.copytree(old_build, out)
-    (out / "rounds" / "round-001" / "shard-00001.parquet").unlink()
-    with pytest.raises(DartError, match=r"round 1 did not finish \(\d+ of \d+ shards\)"):
+    shard = out / "rounds" / "round-001" / "shard-00001.parquet"
+    shard.unlink()
+    # issue 27.11: round 1 finished, so "rerun build" (which has nothing to do) was a loop
+    with pytest.raises(DartError, match=r"round 1 finished, so no build samples it again"):
         regrade.regrade(out)
     result = CliRunner().invoke(cli, ["regrade", str(out)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "the raw samples are incomplete" in lines[0]
-    assert str(out / "rounds" / "round-001") in lines[0]
+    assert len(lines) == 1 and f"{shard} is missing" in lines[0]
+    assert "restore the file, or build into a new --out" in lines[0]
+    assert "rerun `dart-hf build" not in lines[0]
+    # a round the build has not finished (no state after it) is the build's to finish
+    for state in sorted((out / "state").glob("round-*.parquet"))[1:]:
+        state.unlink()
+    with pytest.raises(DartError, match=r"round 1 did not finish \(\d+ of \d+ shards\)"):
+        regrade.regrade(out)
     assert not BuildFolder(out).regrade_work.path.exists()
     other = tmp_path / "empty"
     other.mkdir()

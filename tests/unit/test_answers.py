@@ -480,3 +480,33 @@ def test_rule_lists_are_data_and_every_name_is_a_verdict_source() -> None:
     names = [*ANCHOR_KINDS[1:], *(r.name for r in COMPARE_RULES), "unanchored", "no_anchor"]
     assert set(names) <= set(VERDICT_SOURCES)
     assert [r.name for r in JUDGE_RULES][-1] == "answer"
+
+
+def test_a_gold_parse_out_of_time_is_a_timeout_and_not_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 27.12: under a huge prediction, Math-Verify's parse of the gold ran out of its
+    (signal-based) time and returned nothing, which read as an unreadable gold (`bad_gold`)
+    and was cached, so every later row with that gold in the worker was `bad_gold` too."""
+    import math_verify
+
+    from dart_hf.grading import parse
+
+    real = math_verify.parse
+    slow = {"left": 1}
+
+    def out_of_time(text: str, *args: object, parsing_timeout: int = 5, **kw: object) -> list:
+        if text == "$17$" and slow["left"]:
+            slow["left"] -= 1
+            import time as _time
+
+            _time.sleep(parsing_timeout)  # what a busy worker's alarm cut short
+            return []
+        return real(text, *args, parsing_timeout=parsing_timeout, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(math_verify, "parse", out_of_time)
+    parse._GOLDS.clear()
+    v = judge("\\boxed{" + "9" * 10_000 + "}", "17", timeout=1)
+    assert (v.status, v.correct) == ("timeout", False), v
+    v = judge("\\boxed{17}", "17", timeout=1)
+    assert (v.status, v.correct) == ("ok", True), v  # the gold reads, now it has the time

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -540,3 +541,23 @@ def test_tolerances_out_of_range_are_refused(name: str) -> None:
     for bad in (-0.1, 1.0, "half"):
         with pytest.raises(DartError, match=f"{name} must be a share in \\[0, 1\\), got"):
             DarsConfig(**{name: bad})
+
+
+def test_a_full_disk_while_a_state_is_saved_names_the_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 27.11: the message named the build's folder (the lock's catch-all), not the file."""
+    import errno
+
+    from dart_hf.errors import DartError
+
+    def full(table: object, where: object, *args: object, **kwargs: object) -> None:
+        Path(str(where)).write_bytes(b"PAR1")  # the temporary file is begun, then the disk fills
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(dars.state.pq, "write_table", full)
+    path = tmp_path / "state" / "round-003.parquet"
+    state = dars.new_state(["a"], [1], ["math"])
+    with pytest.raises(DartError, match=rf"^disk full while writing {path}: "):
+        dars.save_state(state, path)
+    assert list(path.parent.iterdir()) == []  # no temporary file left

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,49 @@ def test_disk_full_is_one_message_and_leaves_no_temporary_file(tmp_path: Path) -
     assert outputs.is_disk_full(OSError("IOError: No space left on device"))
     assert outputs.is_disk_full(OSError(errno.EDQUOT, "quota"))
     assert not outputs.is_disk_full(ValueError("No space left on device"))
+
+
+def _release(path: Path, text: str) -> Path:
+    path.mkdir(parents=True)
+    (path / "README.md").write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("kill_at", [2, 3])  # between the renames, or before the old copy goes
+def test_a_kill_inside_replace_folder_leaves_no_old_copy_after_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: int
+) -> None:
+    """Issue 27.10: a kill during a release's move-in left `.<release>.old`, which no later
+    run removed (a run that moves nothing in, or the kill fell between the two renames: then
+    the release itself was missing)."""
+    import shutil
+
+    releases = tmp_path / "releases"
+    final = _release(releases / "dart-math-uniform", "old")
+    staged = _release(tmp_path / "staging" / "dart-math-uniform", "new")
+    calls = []
+    real_rename, real_rmtree = os.rename, shutil.rmtree
+
+    def rename(a: object, b: object) -> None:
+        calls.append("rename")
+        if len(calls) == kill_at:
+            raise KeyboardInterrupt
+        real_rename(a, b)  # type: ignore[arg-type]
+
+    def rmtree(p: object, ignore_errors: bool = False) -> None:
+        calls.append("rmtree")
+        if len(calls) == kill_at:
+            raise KeyboardInterrupt
+        real_rmtree(p, ignore_errors=ignore_errors)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outputs.os, "rename", rename)
+    monkeypatch.setattr(outputs.shutil, "rmtree", rmtree)
+    with pytest.raises(KeyboardInterrupt):
+        outputs.replace_folder(staged, final)
+    monkeypatch.undo()
+    old = releases / ".dart-math-uniform.old"
+    assert old.is_dir()
+    assert outputs.recover_replaced(releases) == [old]
+    assert sorted(p.name for p in releases.iterdir()) == ["dart-math-uniform"]
+    # the kill between the renames: the old copy is back; after them: the new one stays
+    assert (final / "README.md").read_text() == ("old" if kill_at == 2 else "new")

@@ -2,7 +2,7 @@
 row read), never a traceback, silently lost rows, or a value recorded as another.
 
 Fast: no engine, no subprocess, no build (the CLI runs through `CliRunner` and stops before
-any engine starts). Whole commands, real engines and signals: `tests/test_reliability.py`.
+any engine starts). Whole commands, real engines and signals: `tests/e2e/test_reliability.py`.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def test_an_empty_parquet_pool_says_so(layout: str, tmp_path: Path) -> None:
 def test_a_full_datasets_cache_names_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 27.11 (fault injection; a real full disk: tests/test_reliability.py)."""
+    """Issue 27.11 (fault injection; a real full disk: tests/e2e/test_reliability.py)."""
     pool = _jsonl(tmp_path / "p.jsonl", _gsm8k(2))
 
     def full(*_a: object, **_k: object) -> None:
@@ -231,7 +231,8 @@ def test_an_empty_recipe_file_is_refused(tmp_path: Path) -> None:
         (["eval", "--engine", "vllm", "--engine-option", "batch_size=4"],
          "the vllm engine has no option 'batch_size'"),
         (["sample", "--pool", "gsm8k", "--engine", "transformers", "--tensor-parallel-size", "2"],
-         "the transformers engine has no option 'tensor_parallel_size'"),
+         "--tensor-parallel-size (tensor_parallel_size) splits one vLLM engine over GPUs; "
+         "the transformers engine has no such setting"),
     ],
 )  # fmt: skip
 def test_unknown_engine_options_are_refused_before_any_engine_starts(

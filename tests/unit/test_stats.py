@@ -123,7 +123,7 @@ def test_totals_stop_reasons_and_fail_rates() -> None:
     s = _stats()
     assert s["totals"] == {"queries": 4, "raw_samples": 16, "correct_samples": 7,
                            "tokens": 100, "wall_time_s": 1.5, "rounds": 1,
-                           "failed_requests": 0}  # fmt: skip
+                           "failed_requests": 0, "truncated_samples": 0}  # fmt: skip
     assert s["model"] == {"model": "m", "model_hash": "h", "revision": None}
     assert s["engine"] == {"engine": "scripted", "engine_version": "1"}
     assert (s["recipe"], s["sampling"], s["grader"]) == (

@@ -159,3 +159,19 @@ def test_card_for_hub_ids() -> None:
     assert meta["base_model"] == "mistralai/Mistral-7B-v0.1"
     assert meta["datasets"] == ["hkust-nlp/dart-math-hard"]
     assert "# mistral-dart-hard" in text and "bf16 autocast" in text
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"model": 5}, "model must be a string, got 5"),
+    ({"epochs": float("nan")}, "epochs"),
+    ({"seed": 2**40}, "seed"),
+    ({"template": ["alpaca"]}, "template must be a string"),
+])  # fmt: skip
+def test_train_values_are_checked_as_every_config_is(settings: dict, message: str) -> None:
+    """Issue 27 (phase 1 note): `resolve_train_config` checked numbers and booleans by hand,
+    so a list or a number where text belongs went through; now `config.build_dataclass`."""
+    from dart_hf.errors import DartError
+    from dart_hf.training.train import resolve_train_config
+
+    with pytest.raises(DartError, match=message):
+        resolve_train_config(settings, {}, where="r.yaml")
