@@ -40,10 +40,7 @@ def mapped_files(ds: Dataset) -> list[str] | None:
     # a replayed edit (rename, cast, ...) makes the files differ from the data, except for
     # the schema metadata that concatenation rewrites
     harmless = {"replace_schema_metadata"}
-    if not all(
-        isinstance(b, MemoryMappedTable) and all(r[0] in harmless for r in b.replays)
-        for b in blocks
-    ):
+    if not all(isinstance(b, MemoryMappedTable) and all(r[0] in harmless for r in b.replays) for b in blocks):
         return None
     if any(b.column_names != ds.column_names for b in blocks):
         return None

@@ -81,50 +81,111 @@ def _no_key_value(ctx: click.Context, param: click.Parameter, value: Any) -> Any
 
 
 SERVER_FLAGS = (
-    "base_url", "serve", "api_key_env", "api_key_file", "header", "ca_bundle",
-    "server_max_in_flight", "request_retries", "retry_max_s", "bad_request_limit",
-    "request_timeout_s", "timeout_per_token_s",
-)  # fmt: skip
+    "base_url",
+    "serve",
+    "api_key_env",
+    "api_key_file",
+    "header",
+    "ca_bundle",
+    "server_max_in_flight",
+    "request_retries",
+    "retry_max_s",
+    "bad_request_limit",
+    "request_timeout_s",
+    "timeout_per_token_s",
+)
 
 
 def server_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options of a served model: where it is (or which to serve), the key's source, limits."""
     options = [
-        click.option("--base-url", "base_url", multiple=True, metavar="URL",
-                     help="An OpenAI-compatible server (repeatable: the least-loaded gets each "
-                     "request); selects --engine openai."),
-        click.option("--serve", "serve", default=None, metavar="MODEL",
-                     help="Start a local vLLM OpenAI server for MODEL (`embedded`, a folder or "
-                     "a Hub id), sample through it, stop it with the command."),
-        click.option("--api-key-env", default=None, metavar="NAME",
-                     help="Environment variable holding the key [default: OPENAI_API_KEY]."),
-        click.option("--api-key-file", default=None, metavar="PATH",
-                     help="File holding the key."),
-        click.option("--api-key", default=None, hidden=True, expose_value=False,
-                     callback=_no_key_value),
-        click.option("--header", "header", multiple=True, metavar="NAME:VALUE",
-                     help="Extra header (repeatable); an auth-like one as NAME:env:VAR or "
-                     "NAME:file:PATH."),
-        click.option("--ca-bundle", default=None, metavar="PATH",
-                     help="CA bundle to verify TLS against [default: SSL_CERT_FILE, certifi]."),
-        click.option("--server-max-in-flight", type=int, default=None,
-                     help="Requests in flight per server [default: 256; 32 for a CPU --serve]."),
-        click.option("--request-retries", type=int, default=None,
-                     help="Retries of a request before the command stops [default: 8]."),
-        click.option("--retry-max-s", type=float, default=None,
-                     help="Seconds one request may spend retrying [default: 600]."),
-        click.option("--bad-request-limit", type=int, default=None,
-                     help="Identical HTTP 400s in a row that stop the command [default: 5]."),
-        click.option("--request-timeout-s", type=float, default=None,
-                     help="Connect timeout and the read timeout's fixed part [default: 60]."),
-        click.option("--timeout-per-token-s", type=float, default=None,
-                     help="The read timeout's part per requested token [default: 0.2]."),
-        click.option("--tokenizer", default=None, metavar="ID",
-                     help="Tokenizer that renders prompts for a served model [default: the "
-                     "served id where it loads locally, else the server renders chat]."),
-        click.option("--request-seeds", is_flag=True, default=None,
-                     help="Seed every request of a served model (distinct per sample)."),
-    ]  # fmt: skip
+        click.option(
+            "--base-url",
+            "base_url",
+            multiple=True,
+            metavar="URL",
+            help="An OpenAI-compatible server (repeatable: the least-loaded gets each "
+            "request); selects --engine openai.",
+        ),
+        click.option(
+            "--serve",
+            "serve",
+            default=None,
+            metavar="MODEL",
+            help="Start a local vLLM OpenAI server for MODEL (`embedded`, a folder or "
+            "a Hub id), sample through it, stop it with the command.",
+        ),
+        click.option(
+            "--api-key-env",
+            default=None,
+            metavar="NAME",
+            help="Environment variable holding the key [default: OPENAI_API_KEY].",
+        ),
+        click.option("--api-key-file", default=None, metavar="PATH", help="File holding the key."),
+        click.option("--api-key", default=None, hidden=True, expose_value=False, callback=_no_key_value),
+        click.option(
+            "--header",
+            "header",
+            multiple=True,
+            metavar="NAME:VALUE",
+            help="Extra header (repeatable); an auth-like one as NAME:env:VAR or NAME:file:PATH.",
+        ),
+        click.option(
+            "--ca-bundle",
+            default=None,
+            metavar="PATH",
+            help="CA bundle to verify TLS against [default: SSL_CERT_FILE, certifi].",
+        ),
+        click.option(
+            "--server-max-in-flight",
+            type=int,
+            default=None,
+            help="Requests in flight per server [default: 256; 32 for a CPU --serve].",
+        ),
+        click.option(
+            "--request-retries",
+            type=int,
+            default=None,
+            help="Retries of a request before the command stops [default: 8].",
+        ),
+        click.option(
+            "--retry-max-s",
+            type=float,
+            default=None,
+            help="Seconds one request may spend retrying [default: 600].",
+        ),
+        click.option(
+            "--bad-request-limit",
+            type=int,
+            default=None,
+            help="Identical HTTP 400s in a row that stop the command [default: 5].",
+        ),
+        click.option(
+            "--request-timeout-s",
+            type=float,
+            default=None,
+            help="Connect timeout and the read timeout's fixed part [default: 60].",
+        ),
+        click.option(
+            "--timeout-per-token-s",
+            type=float,
+            default=None,
+            help="The read timeout's part per requested token [default: 0.2].",
+        ),
+        click.option(
+            "--tokenizer",
+            default=None,
+            metavar="ID",
+            help="Tokenizer that renders prompts for a served model [default: the "
+            "served id where it loads locally, else the server renders chat].",
+        ),
+        click.option(
+            "--request-seeds",
+            is_flag=True,
+            default=None,
+            help="Seed every request of a served model (distinct per sample).",
+        ),
+    ]
     for option in reversed(options):
         fn = option(fn)
     return fn
@@ -231,8 +292,11 @@ def _echo_sources(kind: str, data_dir: str | None) -> None:
 
 
 @cli.command("pools")
-@click.option("--data-dir", default=None, help="Folder laid out like ../shared/data "
-              "[default: $DART_HF_DATA_DIR, else the bundled mini data].")  # fmt: skip
+@click.option(
+    "--data-dir",
+    default=None,
+    help="Folder laid out like ../shared/data [default: $DART_HF_DATA_DIR, else the bundled mini data].",
+)
 @user_errors
 def pools_cmd(data_dir: str | None) -> None:
     """List the query pools: rows available where they resolve, licence, description.
@@ -244,8 +308,11 @@ def pools_cmd(data_dir: str | None) -> None:
 
 
 @cli.command("benchmarks")
-@click.option("--data-dir", default=None, help="Folder laid out like ../shared/data "
-              "[default: $DART_HF_DATA_DIR, else the bundled mini data].")  # fmt: skip
+@click.option(
+    "--data-dir",
+    default=None,
+    help="Folder laid out like ../shared/data [default: $DART_HF_DATA_DIR, else the bundled mini data].",
+)
 @user_errors
 def benchmarks_cmd(data_dir: str | None) -> None:
     """List the benchmarks: rows available where they resolve, licence, description.
@@ -262,15 +329,27 @@ def benchmarks_cmd(data_dir: str | None) -> None:
 
 @cli.command("grade")
 @click.argument("input_path", metavar="INPUT")
-@click.option("-o", "--out", required=True, type=click.Path(), help="Output: .jsonl, .parquet "
-              "or a folder (parquet shards).")  # fmt: skip
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(),
+    help="Output: .jsonl, .parquet or a folder (parquet shards).",
+)
 @click.option("--response-column", default="response", show_default=True, help="Responses.")
 @click.option("--answer-column", default="answer", show_default=True, help="Gold answers.")
-@click.option("--benchmark", default=None, help="Force per-benchmark answer handling "
-              "[default: each row's `source`].")  # fmt: skip
+@click.option(
+    "--benchmark", default=None, help="Force per-benchmark answer handling [default: each row's `source`]."
+)
 @click.option("--num-proc", type=int, default=1, show_default=True, help="Grading processes.")
-@click.option("--timeout-s", "timeout_s", type=float, default=5.0,
-              show_default=True, help="Hard wall-clock limit per item, in seconds.")  # fmt: skip
+@click.option(
+    "--timeout-s",
+    "timeout_s",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Hard wall-clock limit per item, in seconds.",
+)
 @user_errors
 def grade_cmd(
     input_path: str,
@@ -304,8 +383,7 @@ def grade_cmd(
     click.echo(f"{'rows':<10} {summary['rows']:>8}")
     acc = summary["accuracy"]
     shown = "n/a" if acc is None else f"{100 * acc:.2f}%"
-    click.echo(f"accuracy   {shown:>8}  ({summary['correct']}/{summary['graded']}, "
-               "bad_gold excluded)")  # fmt: skip
+    click.echo(f"accuracy   {shown:>8}  ({summary['correct']}/{summary['graded']}, bad_gold excluded)")
     click.echo(f"wrote {out}")
 
 
@@ -320,9 +398,12 @@ def grade_cmd(
     help="Folder laid out like ../shared/data [default: $DART_HF_DATA_DIR, else bundled].",
 )
 @click.option("--model", default=None, help="Hub id or local folder [default: embedded SmolLM2].")
-@click.option("--engine", default=None,
-              help="vllm, transformers, or openai (a served model: with --base-url or --serve) "
-                   "[default: vllm; openai where --base-url or --serve is given].")  # fmt: skip
+@click.option(
+    "--engine",
+    default=None,
+    help="vllm, transformers, or openai (a served model: with --base-url or --serve) "
+    "[default: vllm; openai where --base-url or --serve is given].",
+)
 @click.option("--n", type=int, default=None, help="Completions per query [default: 1].")
 @click.option("--temperature", type=float, default=None, help="Sampling temperature [1.0].")
 @click.option("--top-p", type=float, default=None, help="Nucleus sampling mass [default: 1.0].")
@@ -365,22 +446,25 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
     default=None,
     help="Recipe: paper, embedded, ci, or a YAML file [default: embedded].",
 )
-@click.option(
-    "--pool", default=None, help="Comma-separated pool names or paths [default: gsm8k,math]."
-)
-@click.option(
-    "--data-dir", default=None, help="Folder laid out like ../shared/data [default: bundled]."
-)
+@click.option("--pool", default=None, help="Comma-separated pool names or paths [default: gsm8k,math].")
+@click.option("--data-dir", default=None, help="Folder laid out like ../shared/data [default: bundled].")
 @click.option("--query-column", default=None, help="Question column of pool files and Hub repos.")
-@click.option("--answer-column", default=None, help="Their gold-answer column (optional with "
-              "--gold majority).")  # fmt: skip
-@click.option("--gold", type=click.Choice(["answer", "majority"]), default=None,
-              help="Gold answers: the pool's, or majority votes of the samples for rows "
-              "without one [default: answer].")  # fmt: skip
+@click.option(
+    "--answer-column", default=None, help="Their gold-answer column (optional with --gold majority)."
+)
+@click.option(
+    "--gold",
+    type=click.Choice(["answer", "majority"]),
+    default=None,
+    help="Gold answers: the pool's, or majority votes of the samples for rows without one [default: answer].",
+)
 @click.option("--model", default=None, help="Hub id or local folder [default: embedded SmolLM2].")
-@click.option("--engine", default=None,
-              help="vllm, transformers, openai (a served model: with --base-url or --serve) or "
-                   "scripted (a simulation).")  # fmt: skip
+@click.option(
+    "--engine",
+    default=None,
+    help="vllm, transformers, openai (a served model: with --base-url or --serve) or "
+    "scripted (a simulation).",
+)
 @click.option("--strategies", default=None, help="Comma-separated: uniform,prop2diff,vrt.")
 @click.option("--k-u", type=int, default=None, help="Uniform: correct responses per query.")
 @click.option("--k-p", type=int, default=None, help="Prop2Diff: t = ceil(k_p * fail_rate), >= 1.")
@@ -391,9 +475,13 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
 @click.option("--push", is_flag=True, default=None, help="Upload every release after the build.")
 @click.option("--org", default=None, help="Hub namespace for --push [default: your user].")
 @stream_options
-@click.option("--overlap-grading/--no-overlap-grading", "overlap_grading", default=None,
-              help="Grade finished shards while the rest of the round generates [default: on "
-              "with more than 2 cores or a served model].")  # fmt: skip
+@click.option(
+    "--overlap-grading/--no-overlap-grading",
+    "overlap_grading",
+    default=None,
+    help="Grade finished shards while the rest of the round generates [default: on "
+    "with more than 2 cores or a served model].",
+)
 @server_options
 @executor_options
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
@@ -443,8 +531,9 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
 
 @cli.command("regrade")
 @click.argument("out", metavar="DIR", type=click.Path(exists=True, file_okay=False))
-@click.option("--num-proc", type=int, default=None,
-              help="Grading processes [default: the folder's own setting].")  # fmt: skip
+@click.option(
+    "--num-proc", type=int, default=None, help="Grading processes [default: the folder's own setting]."
+)
 @user_errors
 def regrade_cmd(out: str, num_proc: int | None) -> None:
     """Grade every saved sample of a build or evaluation folder again, drawing none.
@@ -480,19 +569,30 @@ def regrade_cmd(out: str, num_proc: int | None) -> None:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--repo", default=None, help="ORG/NAME or NAME [default: <user>/<folder name>].")
 @click.option("--org", default=None, help="Namespace when --repo has none [default: your user].")
-@click.option("--revision", default=None, help="Branch to commit to, created if missing (with "
-              "--create-pr: the branch the pull request targets) [default: main].")  # fmt: skip
+@click.option(
+    "--revision",
+    default=None,
+    help="Branch to commit to, created if missing (with "
+    "--create-pr: the branch the pull request targets) [default: main].",
+)
 @click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing.")
-@click.option("--commit-message", default=None, help="Commit title "
-              "[default: Upload <folder name> with dart-hf].")  # fmt: skip
+@click.option(
+    "--commit-message", default=None, help="Commit title [default: Upload <folder name> with dart-hf]."
+)
 @click.option("--commit-description", default=None, help="Commit (or pull request) description.")
 @click.option("--private", is_flag=True, help="Create the repo private (a new repo only).")
-@click.option("--token", default=None, help="Hub token [default: HF_TOKEN, else the stored "
-              "login]; never printed.")  # fmt: skip
-@click.option("--retries", type=click.IntRange(min=0), default=5, show_default=True,
-              help="Retries of each step huggingface_hub does not retry (token check, repo, "
-              "branch, commit) after a network error or HTTP 408/429/5xx; it retries the file "
-              "uploads itself.")  # fmt: skip
+@click.option(
+    "--token", default=None, help="Hub token [default: HF_TOKEN, else the stored login]; never printed."
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Retries of each step huggingface_hub does not retry (token check, repo, "
+    "branch, commit) after a network error or HTTP 408/429/5xx; it retries the file "
+    "uploads itself.",
+)
 @user_errors
 def push_cmd(folder: str, repo: str | None, **options: Any) -> None:
     """Upload a staged release folder (or a trained model folder) to the Hub, as it is.
@@ -552,21 +652,29 @@ def _key_values(pairs: tuple[str, ...], flag: str) -> dict[str, Any] | None:
 )
 @click.option("--benchmarks", default=None, help="Comma-separated benchmarks [default: the six].")
 @click.option("--template", default=None, help="Prompt template [default: see above].")
-@click.option(
-    "--n-shots", type=int, default=None, help="Exemplars per prompt [default: see above]."
-)
-@click.option(
-    "--limit", type=int, default=None, help="Evaluate the first N items of each benchmark."
-)
+@click.option("--n-shots", type=int, default=None, help="Exemplars per prompt [default: see above].")
+@click.option("--limit", type=int, default=None, help="Evaluate the first N items of each benchmark.")
 @click.option("--seeds", default=None, help="Comma-separated seeds, e.g. 0,1,2 [default: 0].")
-@click.option("--n", "n", type=int, default=None,
-              help="Responses per item and seed; > 1 adds pass@k, maj@k [default: 1].")  # fmt: skip
-@click.option("--temperature", type=float, default=None,
-              help="Sampling temperature [default: 0; the recipe's with --n > 1].")  # fmt: skip
+@click.option(
+    "--n",
+    "n",
+    type=int,
+    default=None,
+    help="Responses per item and seed; > 1 adds pass@k, maj@k [default: 1].",
+)
+@click.option(
+    "--temperature",
+    type=float,
+    default=None,
+    help="Sampling temperature [default: 0; the recipe's with --n > 1].",
+)
 @click.option("--top-p", "top_p", type=float, default=None, help="Nucleus mass when sampling.")
-@click.option("--engine", default=None,
-              help="vllm, transformers, or openai (a served model: with --base-url or --serve) "
-                   "[default: vllm; openai where --base-url or --serve is given].")  # fmt: skip
+@click.option(
+    "--engine",
+    default=None,
+    help="vllm, transformers, or openai (a served model: with --base-url or --serve) "
+    "[default: vllm; openai where --base-url or --serve is given].",
+)
 @click.option("--max-tokens", type=int, default=None, help="Maximum new tokens [default: 2048].")
 @click.option(
     "--data-dir",
@@ -576,11 +684,20 @@ def _key_values(pairs: tuple[str, ...], flag: str) -> dict[str, Any] | None:
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--push", is_flag=True, help="Upload the predictions dataset and its card.")
 @click.option("--repo", default=None, help="ORG/NAME for --push [default: <user>/<folder>].")
-@click.option("--engine-option", "engine_option", multiple=True, metavar="KEY=VALUE",
-              help="Engine option, repeatable (e.g. table=t.parquet for --engine scripted, "
-              "enforce_eager=true for vllm); VALUE is read as YAML.")  # fmt: skip
-@click.option("--regrade", is_flag=True, help="Grade the saved samples of -o again with the "
-              "current grader and gold answers (after a grader upgrade).")  # fmt: skip
+@click.option(
+    "--engine-option",
+    "engine_option",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Engine option, repeatable (e.g. table=t.parquet for --engine scripted, "
+    "enforce_eager=true for vllm); VALUE is read as YAML.",
+)
+@click.option(
+    "--regrade",
+    is_flag=True,
+    help="Grade the saved samples of -o again with the "
+    "current grader and gold answers (after a grader upgrade).",
+)
 @stream_options
 @server_options
 @executor_options
@@ -667,9 +784,7 @@ def eval_cmd(
     loaded = load_recipe(recipe)
     config, spec = resolve_config(loaded, overrides)
     server = resolve_server(loaded, overrides)
-    results = run_eval(
-        config, out, engine_spec=spec, regrade=regrade, executor=executor, server=server
-    )
+    results = run_eval(config, out, engine_spec=spec, regrade=regrade, executor=executor, server=server)
     click.echo(results_markdown(results))
     click.echo(f"results: {out}/results.json, {out}/results.md; predictions: {out}/predictions")
     if push:
@@ -702,9 +817,7 @@ def eval_cmd(
     default=None,
     help="Sequences per device per micro-batch [default: 1].",
 )
-@click.option(
-    "--grad-accum", type=int, default=None, help="Micro-batches per optimizer step [default: 64]."
-)
+@click.option("--grad-accum", type=int, default=None, help="Micro-batches per optimizer step [default: 64].")
 @click.option(
     "--max-length",
     type=int,
@@ -807,9 +920,12 @@ def _with_verbosity(command: click.Command) -> None:
 
     command.params += [
         click.Option(["-q", "--quiet"], is_flag=True, help="Errors and the final summary only."),
-        click.Option(["-v", "--verbose"], count=True,
-                     help="Our INFO logs and the engines' own output (-vv: debug logs)."),
-    ]  # fmt: skip
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            help="Our INFO logs and the engines' own output (-vv: debug logs).",
+        ),
+    ]
     callback = command.callback
     if callback is None:
         return

@@ -77,17 +77,13 @@ class GradeConfig:
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.timeout_s):
-            raise DartError(
-                f"timeout_s (--timeout-s) must be a finite number, got {self.timeout_s}"
-            )
+            raise DartError(f"timeout_s (--timeout-s) must be a finite number, got {self.timeout_s}")
         if self.timeout_s <= 0:
             raise DartError(f"timeout_s must be > 0, got {self.timeout_s}")
         if self.num_proc < 1:
             raise DartError(f"num_proc must be >= 1, got {self.num_proc}")
         if self.require_anchor is not None and not isinstance(self.require_anchor, bool):
-            raise DartError(
-                f"require_anchor must be true, false or null, got {self.require_anchor!r}"
-            )
+            raise DartError(f"require_anchor must be true, false or null, got {self.require_anchor!r}")
 
 
 def resolve_section(
@@ -147,13 +143,21 @@ the yield rule keeps a (max_trials + 1) x 81 table per prior group."""
 SEED_MAX = 2**32 - 1
 """Largest seed: vLLM and NumPy take 32-bit seeds."""
 INT_RANGES: dict[str, tuple[int, int]] = {
-    **{name: (0, COUNT_MAX) for name in (
-        "k_u", "k_p", "vrt_n", "max_trials", "round_cap", "difficulty_samples",
-        "no_correct_min_samples",
-    )},
+    **{
+        name: (0, COUNT_MAX)
+        for name in (
+            "k_u",
+            "k_p",
+            "vrt_n",
+            "max_trials",
+            "round_cap",
+            "difficulty_samples",
+            "no_correct_min_samples",
+        )
+    },
     "seed": (0, SEED_MAX),
     "seeds": (0, SEED_MAX),
-}  # fmt: skip
+}
 """Bounds of whole-number settings beyond `INT_MAX`, by setting name (the same name means
 the same thing in every command); lower bounds of counts are the dataclasses' own checks."""
 
@@ -201,9 +205,7 @@ def _option_value(name: str, key: Any, value: Any, where: str) -> Any:
     if isinstance(value, (list, tuple)) and all(isinstance(v, scalar) for v in value):
         return tuple(value)
     kind = "a mapping" if isinstance(value, dict) else f"{type(value).__name__}"
-    raise DartError(
-        f"{where}: {name}.{key} must be a value or a list of values, got {kind} {value!r}"
-    )
+    raise DartError(f"{where}: {name}.{key} must be a value or a list of values, got {kind} {value!r}")
 
 
 def engine_option_pairs(name: str, value: Any, where: str) -> tuple[tuple[str, Any], ...]:
@@ -414,8 +416,11 @@ class DarsConfig:
             value = getattr(self, field_name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise DartError(f"{field_name} must be an integer >= 1, got {value!r}")
-        for field_name in (*("k_u", "k_p", "vrt_n", "max_trials", "round_cap"),
-                           "difficulty_samples", "no_correct_min_samples"):  # fmt: skip
+        for field_name in (
+            *("k_u", "k_p", "vrt_n", "max_trials", "round_cap"),
+            "difficulty_samples",
+            "no_correct_min_samples",
+        ):
             value = getattr(self, field_name)
             if value is not None and value > COUNT_MAX:
                 raise DartError(f"{field_name} must be at most {COUNT_MAX}, got {value!r}")
@@ -425,8 +430,7 @@ class DarsConfig:
             raise DartError(f"difficulty_samples must be >= 1, got {self.difficulty_samples}")
         if self.difficulty_samples > self.max_trials:
             raise DartError(
-                f"difficulty_samples ({self.difficulty_samples}) exceeds max_trials "
-                f"({self.max_trials})"
+                f"difficulty_samples ({self.difficulty_samples}) exceeds max_trials ({self.max_trials})"
             )
         if self.budget is not None and self.budget < 1:
             raise DartError(f"budget must be >= 1 raw samples, got {self.budget}")
@@ -457,9 +461,7 @@ class DarsConfig:
         if not isinstance(self.no_correct_stop, bool):
             raise DartError(f"no_correct_stop must be true or false, got {self.no_correct_stop!r}")
         if self.no_correct_min_samples is not None and self.no_correct_min_samples < 0:
-            raise DartError(
-                f"no_correct_min_samples must be >= 0, got {self.no_correct_min_samples}"
-            )
+            raise DartError(f"no_correct_min_samples must be >= 0, got {self.no_correct_min_samples}")
 
 
 @dataclass(frozen=True)
@@ -657,9 +659,10 @@ class BuildConfig:
             except (TypeError, ValueError):
                 raise DartError(f"levels must be integers 0-5, got {self.levels!r}") from None
         object.__setattr__(
-            self, "engine_options",
+            self,
+            "engine_options",
             engine_option_pairs("engine_options", self.engine_options, "settings"),
-        )  # fmt: skip
+        )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise DartError(f"seed must be a whole number, got {self.seed!r}")
         _in_range("seed", self.seed, self.seed, "build settings")

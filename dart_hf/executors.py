@@ -194,9 +194,7 @@ class ShardGrader:
     """Grades a round's finished shards, in a thread of their own while the others generate
     (overlap) or all once sampling is done; each into `RoundFolder.graded_shard(k)`."""
 
-    def __init__(
-        self, folder: RoundFolder, config: GradeConfig, features: Features, overlap: bool
-    ) -> None:
+    def __init__(self, folder: RoundFolder, config: GradeConfig, features: Features, overlap: bool) -> None:
         import queue
         import threading
 
@@ -334,11 +332,19 @@ class LocalExecutor:
 
         def sample(figures: dict[str, Any], shard_done: Any) -> None:
             sampling_mod.run_sampling(
-                queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,
-                seed=seed, shard_size=shard_size, progress=progress,
-                max_in_flight=stream.max_in_flight, stream=stream.stream, on_shard=shard_done,
+                queries,
+                out_dir,
+                engine_spec=engine_spec,
+                sampling=sampling,
+                round=round,
+                seed=seed,
+                shard_size=shard_size,
+                progress=progress,
+                max_in_flight=stream.max_in_flight,
+                stream=stream.stream,
+                on_shard=shard_done,
                 figures=figures,
-            )  # fmt: skip
+            )
 
         return _grade_round_locally(queries, out_dir, grade, stream, engine_spec, sample)
 
@@ -347,9 +353,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise missing_package(
-            "ray", "pip install 'ray[default]>=2.40'", "the Ray executor"
-        ) from None
+        raise missing_package("ray", "pip install 'ray[default]>=2.40'", "the Ray executor") from None
     return ray
 
 
@@ -395,9 +399,7 @@ class _EngineActor:
     def pid(self) -> int:
         return os.getpid()
 
-    def sample_shard(
-        self, table: Any, out_dir: str, k: int, kwargs: dict[str, Any]
-    ) -> dict[str, Any]:
+    def sample_shard(self, table: Any, out_dir: str, k: int, kwargs: dict[str, Any]) -> dict[str, Any]:
         from dart_hf.sampling import shards as sampling
 
         kwargs = dict(kwargs)
@@ -445,9 +447,9 @@ class RayExecutor:
                 kwargs["num_cpus"] = spec.num_cpus
             ray.init(**kwargs)
         self._ray = ray
-        self._actor_cls = ray.remote(
-            max_restarts=-1, max_task_retries=-1, max_concurrency=ACTOR_CONCURRENCY
-        )(_EngineActor)
+        self._actor_cls = ray.remote(max_restarts=-1, max_task_retries=-1, max_concurrency=ACTOR_CONCURRENCY)(
+            _EngineActor
+        )
         self._grade_task = ray.remote(max_retries=3)(_grade_chunk)
         self._grade_shard = ray.remote(max_retries=3)(_grade_shard_file)
         self._actors: dict[EngineSpec, list[Any]] = {}
@@ -491,9 +493,14 @@ class RayExecutor:
         from dart_hf.sampling import shards as sampling_mod
 
         plan = sampling_mod.open_sampling(
-            queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,
-            seed=seed, shard_size=shard_size,
-        )  # fmt: skip
+            queries,
+            out_dir,
+            engine_spec=engine_spec,
+            sampling=sampling,
+            round=round,
+            seed=seed,
+            shard_size=shard_size,
+        )
         if plan.todo:
             kwargs = {
                 "engine_spec": engine_spec,
@@ -505,14 +512,13 @@ class RayExecutor:
             }
             actors = self.actors(engine_spec, len(plan.todo))
             pending = {
-                actors[i % len(actors)]
-                .sample_shard.remote(_arrow(plan.shard_rows(queries, k)), str(plan.out), k, kwargs)
-                : k
+                actors[i % len(actors)].sample_shard.remote(
+                    _arrow(plan.shard_rows(queries, k)), str(plan.out), k, kwargs
+                ): k
                 for i, k in enumerate(plan.todo)
-            }  # fmt: skip
+            }
             records = []
-            bar = tqdm(total=len(plan.todo), unit="shard", desc=f"ray round {round}",
-                       disable=not progress)  # fmt: skip
+            bar = tqdm(total=len(plan.todo), unit="shard", desc=f"ray round {round}", disable=not progress)
             with bar:
                 while pending:
                     ready, _ = self._ray.wait(list(pending), num_returns=1)
@@ -541,9 +547,16 @@ class RayExecutor:
         from dart_hf.sampling import shards as sampling_mod
 
         plan = self._sample_shards(
-            queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,
-            seed=seed, shard_size=shard_size, progress=progress, stream=stream or StreamConfig(),
-        )  # fmt: skip
+            queries,
+            out_dir,
+            engine_spec=engine_spec,
+            sampling=sampling,
+            round=round,
+            seed=seed,
+            shard_size=shard_size,
+            progress=progress,
+            stream=stream or StreamConfig(),
+        )
         return sampling_mod.load_samples(plan.folder, plan.n_shards, plan.features)
 
     def grade(self, raw: Dataset, config: GradeConfig) -> Dataset:
@@ -554,10 +567,9 @@ class RayExecutor:
             return grading.grade_dataset(raw, config)
         size = self.spec.grade_chunk
         refs = [
-            self._grade_task.remote(_arrow(raw.select(range(i, min(i + size, len(raw))))),
-                                    config, i // size)
+            self._grade_task.remote(_arrow(raw.select(range(i, min(i + size, len(raw))))), config, i // size)
             for i in range(0, len(raw), size)
-        ]  # fmt: skip
+        ]
         results = self._ray.get(refs)
         self.last_grade_tasks = [rec for _, rec in results]
         parts = [Dataset(table) for table, _ in results]
@@ -591,10 +603,17 @@ class RayExecutor:
             graders[k] = self._grade_shard.remote(str(out_dir.shard(k)), features, grade, k)
 
         plan = self._sample_shards(
-            queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round,
-            seed=seed, shard_size=shard_size, progress=progress, stream=stream,
+            queries,
+            out_dir,
+            engine_spec=engine_spec,
+            sampling=sampling,
+            round=round,
+            seed=seed,
+            shard_size=shard_size,
+            progress=progress,
+            stream=stream,
             on_shard=shard_done if overlap else None,
-        )  # fmt: skip
+        )
         last_completion = time.monotonic()
         for k in range(plan.n_shards):
             if k not in graders:  # finished before a kill, or not overlapped

@@ -153,9 +153,7 @@ def terminal(
     else:
         handler.setFormatter(_LowerLevelFormatter("%(levelname_lower)s: %(message)s"))
     ours.addHandler(handler)
-    ours.setLevel(
-        logging.ERROR if level <= QUIET else logging.WARNING if level == DEFAULT else logging.INFO
-    )
+    ours.setLevel(logging.ERROR if level <= QUIET else logging.WARNING if level == DEFAULT else logging.INFO)
     if level >= 2:
         ours.setLevel(logging.DEBUG)
     echo = _OneLinePerRetry()

@@ -247,9 +247,7 @@ def _row_gsm8k(row: Mapping[str, Any], idx: int, source: str, split: str, where:
     }
 
 
-def _row_college_math(
-    row: Mapping[str, Any], idx: int, source: str, split: str, where: str
-) -> dict:
+def _row_college_math(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
     book = as_text(row.get("data_source")).removeprefix("college_math.")
     number = as_text(row.get("question_number"))
     raw = f"{book}/{number}" if book and number else row.get("id")
@@ -281,9 +279,7 @@ def _tolerance(value: Any, where: str) -> float | None:
     return tol
 
 
-def _row_olympiadbench(
-    row: Mapping[str, Any], idx: int, source: str, split: str, where: str
-) -> dict:
+def _row_olympiadbench(row: Mapping[str, Any], idx: int, source: str, split: str, where: str) -> dict:
     final = row["final_answer"]
     column = _label("final_answer")
     answers = [

@@ -38,8 +38,14 @@ logger = logging.getLogger(__name__)
 
 LOCK_FILE = ".dart-hf.lock"
 GOLD_COLUMNS = (
-    "answer", "answers", "answer_type", "multi_answer", "unit", "tolerance", "solution",
-)  # fmt: skip
+    "answer",
+    "answers",
+    "answer_type",
+    "multi_answer",
+    "unit",
+    "tolerance",
+    "solution",
+)
 """What the grader reads as a query's gold answer, and the reference solution it comes from
 (a GSM8K solution ends in its gold): a change here is "the gold answers changed"."""
 
@@ -122,9 +128,7 @@ def fingerprint_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def _within(keys: Iterable[str], prefixes: Iterable[str]) -> bool:
     prefixes = tuple(prefixes)
-    return bool(prefixes) and all(
-        any(k == p or k.startswith(p + ".") for p in prefixes) for k in keys
-    )
+    return bool(prefixes) and all(any(k == p or k.startswith(p + ".") for p in prefixes) for k in keys)
 
 
 def check_fingerprint(
@@ -183,8 +187,7 @@ def check_fingerprint(
     if isinstance(fingerprint.get("settings"), dict) and set(old) != set(plain):
         missing = ", ".join(sorted(set(plain) - set(old))) or "its sections"
         raise DartError(
-            f"{where} holds {what} recorded by an older dart-hf (the record lacks {missing}); "
-            f"{remedy}"
+            f"{where} holds {what} recorded by an older dart-hf (the record lacks {missing}); {remedy}"
         )
     diff = fingerprint_diff(old, plain)
     fa, fb = _flatten(old), _flatten(plain)
@@ -193,8 +196,7 @@ def check_fingerprint(
         logger.info("%s: record updated (%s)", record, "; ".join(diff))
         atomic_write(record, text)
         return "updated"
-    todo = f"{regrade_remedy}, or {remedy}" if regrade_remedy and _within(changed, regradable) \
-        else remedy  # fmt: skip
+    todo = f"{regrade_remedy}, or {remedy}" if regrade_remedy and _within(changed, regradable) else remedy
     raise DartError(
         f"{where} holds {what} made with other settings: {'; '.join(diff)}. "
         f"Rerun with the same settings to resume, or {todo}"
@@ -244,8 +246,7 @@ def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[Path]:
         raise DartError(f"cannot write to {out}: permission denied") from None
     except IsADirectoryError:
         raise DartError(
-            f"{path} is a folder where dart-hf keeps its lock file: remove it and rerun the "
-            "same command"
+            f"{path} is a folder where dart-hf keeps its lock file: remove it and rerun the same command"
         ) from None
     except OSError as exc:
         if exc.errno != errno.EROFS:
@@ -346,8 +347,7 @@ def damaged(path: str | os.PathLike[str], remedy: str = REDO) -> Iterator[None]:
         reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         if len(reason) > 120:
             reason = reason[:117] + "..."
-        kind = "is a folder, not a file" if isinstance(exc, IsADirectoryError) \
-            else f"is damaged ({reason})"  # fmt: skip
+        kind = "is a folder, not a file" if isinstance(exc, IsADirectoryError) else f"is damaged ({reason})"
         raise DartError(f"{path} {kind}: {remedy}") from None
 
 

@@ -78,14 +78,22 @@ class SourceSpec:
 
 POOLS: dict[str, SourceSpec] = {
     "math": SourceSpec(
-        "math", "math/train.jsonl", "math", "MIT",
-        "MATH train (Hendrycks et al.), levels 1-5", "train",
+        "math",
+        "math/train.jsonl",
+        "math",
+        "MIT",
+        "MATH train (Hendrycks et al.), levels 1-5",
+        "train",
     ),
     "gsm8k": SourceSpec(
-        "gsm8k", "gsm8k/train.jsonl", "gsm8k", "MIT",
-        "GSM8K train (Cobbe et al.), level 0", "train",
+        "gsm8k",
+        "gsm8k/train.jsonl",
+        "gsm8k",
+        "MIT",
+        "GSM8K train (Cobbe et al.), level 0",
+        "train",
     ),
-}  # fmt: skip
+}
 
 
 def benchmark_spec(name: str) -> SourceSpec:
@@ -272,8 +280,11 @@ def check_folder(folder: Path) -> list[Path]:
     if other:
         logger.warning(
             "%s: read %d %s file(s); not read (not data files): %s",
-            folder, len(data), next(iter(kinds)), _shown(other, folder),
-        )  # fmt: skip
+            folder,
+            len(data),
+            next(iter(kinds)),
+            _shown(other, folder),
+        )
     return data
 
 
@@ -389,9 +400,7 @@ def read_raw(ref: str | os.PathLike[str], *, split: str = "train") -> Dataset:
                 f"{type(exc).__name__}: {exc}"
             ) from None
         if path.is_dir():  # a Hub-layout folder: name an empty or damaged shard
-            _check_parquet_rows(
-                [f for f in _folder_files(path) if f.suffix.lower() == ".parquet"], str(ref)
-            )
+            _check_parquet_rows([f for f in _folder_files(path) if f.suffix.lower() == ".parquet"], str(ref))
         cause = exc.__cause__ or exc.__context__
         detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
         raise DartError(f"cannot read {ref}: {type(exc).__name__}: {exc}{detail}") from None
@@ -465,8 +474,7 @@ def map_columns(
         if column not in raw.column_names:
             flag = "--" + setting.replace("_", "-")
             raise DartError(
-                f"{ref} has no column {column!r} ({flag}); its columns: "
-                f"{', '.join(raw.column_names)}"
+                f"{ref} has no column {column!r} ({flag}); its columns: {', '.join(raw.column_names)}"
             )
         if column == target:
             continue
@@ -618,13 +626,21 @@ def load_pool_source(
         path = _named_location(spec, data_dir)
         raw = read_raw(path, split=spec.split)
         ds = _normalise(
-            raw, source=spec.name, normaliser=spec.normaliser, split=spec.split,
+            raw,
+            source=spec.name,
+            normaliser=spec.normaliser,
+            split=spec.split,
             location=str(path),
-        )  # fmt: skip
+        )
         return _finish(
-            ds, source=spec.name, location=str(path), licence=spec.licence,
-            description=spec.description, include_pictures=False, limit=limit,
-        )  # fmt: skip
+            ds,
+            source=spec.name,
+            location=str(path),
+            licence=spec.licence,
+            description=spec.description,
+            include_pictures=False,
+            limit=limit,
+        )
     if not Path(ref).exists() and not _is_repo_id(ref) and not _is_glob(ref):
         if not re.search(r"[/\\.]", ref):
             raise unknown_name("pool", ref, POOLS)
@@ -654,13 +670,16 @@ def load_pool_source(
         )
         if given is not None and given != target
     }
-    ds = _normalise(
-        raw, source=source, normaliser=pool_format, split="train", location=ref, renamed=renamed
-    )
+    ds = _normalise(raw, source=source, normaliser=pool_format, split="train", location=ref, renamed=renamed)
     return _finish(
-        ds, source=source, location=ref, licence="as given by the file's authors",
-        description=f"{pool_format}-format pool", include_pictures=False, limit=limit,
-    )  # fmt: skip
+        ds,
+        source=source,
+        location=ref,
+        licence="as given by the file's authors",
+        description=f"{pool_format}-format pool",
+        include_pictures=False,
+        limit=limit,
+    )
 
 
 def load_pool(
@@ -692,9 +711,13 @@ def load_pool(
             that is not there is named with the columns the file has).
     """
     return load_pool_source(
-        name_or_path, data_dir=data_dir, limit=limit, pool_format=pool_format,
-        query_column=query_column, answer_column=answer_column,
-    ).dataset  # fmt: skip
+        name_or_path,
+        data_dir=data_dir,
+        limit=limit,
+        pool_format=pool_format,
+        query_column=query_column,
+        answer_column=answer_column,
+    ).dataset
 
 
 def load_pools(
@@ -715,7 +738,7 @@ def load_pools(
             pool_format=pool_format,
             query_column=query_column,
             answer_column=answer_column,
-        )  # fmt: skip
+        )
         for n in names
     ]
     if not parts:
@@ -743,13 +766,16 @@ def load_benchmark_source(
     normaliser = spec.normaliser
     if path is not None and detect_format(raw.column_names) == "normalised":
         normaliser = "normalised"
-    ds = _normalise(
-        raw, source=spec.name, normaliser=normaliser, split=spec.split, location=location
-    )
+    ds = _normalise(raw, source=spec.name, normaliser=normaliser, split=spec.split, location=location)
     return _finish(
-        ds, source=spec.name, location=location, licence=spec.licence,
-        description=spec.description, include_pictures=include_pictures, limit=limit,
-    )  # fmt: skip
+        ds,
+        source=spec.name,
+        location=location,
+        licence=spec.licence,
+        description=spec.description,
+        include_pictures=include_pictures,
+        limit=limit,
+    )
 
 
 def load_benchmark(
@@ -802,9 +828,7 @@ class SourceRow:
     description: str
 
 
-def describe_sources(
-    kind: str, *, data_dir: str | os.PathLike[str] | None = None
-) -> list[SourceRow]:
+def describe_sources(kind: str, *, data_dir: str | os.PathLike[str] | None = None) -> list[SourceRow]:
     """Load every pool (`kind="pool"`) or benchmark (`kind="benchmark"`) and describe it.
 
     A source whose file is missing or bad is listed with the reason instead of failing.
@@ -825,17 +849,12 @@ def describe_sources(
             else:
                 loaded = load_benchmark_source(spec.name, data_dir=folder)
         except DartError as exc:
-            out.append(SourceRow(spec.name, None, str(exc), location, spec.licence,
-                                 spec.description))  # fmt: skip
+            out.append(SourceRow(spec.name, None, str(exc), location, spec.licence, spec.description))
             continue
         note = (
             f"{loaded.excluded_needs_picture} need a picture (excluded)"
             if loaded.excluded_needs_picture
             else ""
         )
-        out.append(
-            SourceRow(
-                spec.name, len(loaded.dataset), note, location, spec.licence, spec.description
-            )  # fmt: skip
-        )
+        out.append(SourceRow(spec.name, len(loaded.dataset), note, location, spec.licence, spec.description))
     return out

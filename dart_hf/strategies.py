@@ -126,21 +126,41 @@ STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
         Strategy(
-            "uniform", uniform_targets, ("k_u",), "correct", "dart-math-uniform", "uniform",
-            "uniform.md.j2", "DART-Math-Uniform (dart-hf)", "DART-Math-Uniform",
+            "uniform",
+            uniform_targets,
+            ("k_u",),
+            "correct",
+            "dart-math-uniform",
+            "uniform",
+            "uniform.md.j2",
+            "DART-Math-Uniform (dart-hf)",
+            "DART-Math-Uniform",
             (39.93, 40.0, 40.0, 39.80, 39.54, 37.14),
         ),
         Strategy(
-            "prop2diff", prop2diff_targets, ("k_p", "normalize_fail_rate"), "correct",
-            "dart-math-hard", "hard", "hard.md.j2", "DART-Math-Hard (dart-hf)",
-            "DART-Math-Hard", (8.49, 14.28, 33.52, 54.94, 79.59, 107.06),
+            "prop2diff",
+            prop2diff_targets,
+            ("k_p", "normalize_fail_rate"),
+            "correct",
+            "dart-math-hard",
+            "hard",
+            "hard.md.j2",
+            "DART-Math-Hard (dart-hf)",
+            "DART-Math-Hard",
+            (8.49, 14.28, 33.52, 54.94, 79.59, 107.06),
         ),
         Strategy(
-            "vrt", vrt_targets, ("vrt_n",), "samples", "vrt", "vrt", "vrt.md.j2",
+            "vrt",
+            vrt_targets,
+            ("vrt_n",),
+            "samples",
+            "vrt",
+            "vrt",
+            "vrt.md.j2",
             "VRT baseline (dart-hf)",
         ),
     )
-}  # fmt: skip
+}
 """Every strategy by name."""
 
 

@@ -183,9 +183,7 @@ def main() -> None:
         work = base / f"n{n}"
         work.mkdir(parents=True, exist_ok=True)
         if not (work / "pool.arrow").is_file():
-            subprocess.run(
-                [sys.executable, __file__, "--child", "make", str(n), str(work)], check=True
-            )
+            subprocess.run([sys.executable, __file__, "--child", "make", str(n), str(work)], check=True)
         done = subprocess.run(
             [sys.executable, __file__, "--child", "assemble", str(n), str(work)],
             check=True,

@@ -59,8 +59,12 @@ def run_child(pythonpath: str, data_dir: str, rows: int, num_proc: int) -> dict:
     env = {**os.environ, "PYTHONPATH": pythonpath, "HF_DATASETS_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, data_dir, str(rows), str(num_proc)],
-        env=env, capture_output=True, text=True, check=True, cwd=pythonpath,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=pythonpath,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -81,9 +85,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for num_proc in (1, 2):
                 for name, path in versions.items():  # alternate before/after
-                    results[name][num_proc].append(
-                        run_child(path, args.data_dir, args.rows, num_proc)
-                    )
+                    results[name][num_proc].append(run_child(path, args.data_dir, args.rows, num_proc))
     summary: dict[str, object] = {"rows": args.rows, "before": args.before, "runs": results}
     lines = []
     for label in ("own", "other"):

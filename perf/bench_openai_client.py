@@ -126,18 +126,31 @@ def main() -> None:
     from dart_hf.engines.openai_engine import OpenAIEngine
 
     common = [
-        "--pool", "gsm8k", "--limit", str(args.queries), "--n", str(args.samples),
-        "--max-tokens", str(args.max_tokens), "--temperature", "1.0", "--top-p", "1.0",
-        "--template", "chat", "--max-in-flight", str(args.concurrency), "-q",
-    ]  # fmt: skip
+        "--pool",
+        "gsm8k",
+        "--limit",
+        str(args.queries),
+        "--n",
+        str(args.samples),
+        "--max-tokens",
+        str(args.max_tokens),
+        "--temperature",
+        "1.0",
+        "--top-p",
+        "1.0",
+        "--template",
+        "chat",
+        "--max-in-flight",
+        str(args.concurrency),
+        "-q",
+    ]
     result: dict = {"settings": vars(args), "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         start = time.monotonic()
         server = serve.start_server(None, log_dir=tmp, max_model_len=2048, kv_cache_gib=1)
         result["startup_s"] = round(time.monotonic() - start, 1)
-        served = [*common, "--base-url", server.base_url,
-                  "--server-max-in-flight", str(args.concurrency)]  # fmt: skip
+        served = [*common, "--base-url", server.base_url, "--server-max-in-flight", str(args.concurrency)]
 
         with server:
             # warm-up run of dart-hf, recording the bodies it sends (the plain client's requests)
@@ -170,11 +183,16 @@ def main() -> None:
                     rows, ours_tokens = shard_tokens(out)
                     assert rows == len(bodies), (rows, len(bodies))
                     ours = ours_tokens / window.seconds
-                    runs.append({
-                        "pair": pair, "plain_tok_s": round(plain, 1),
-                        "dart_hf_sample_tok_s": round(ours, 1), "ratio": round(ours / plain, 3),
-                        "plain_tokens": tokens, "dart_hf_tokens": ours_tokens,
-                    })  # fmt: skip
+                    runs.append(
+                        {
+                            "pair": pair,
+                            "plain_tok_s": round(plain, 1),
+                            "dart_hf_sample_tok_s": round(ours, 1),
+                            "ratio": round(ours / plain, 3),
+                            "plain_tokens": tokens,
+                            "dart_hf_tokens": ours_tokens,
+                        }
+                    )
                     print(runs[-1], flush=True)
             finally:
                 window.restore()
@@ -194,10 +212,10 @@ def main() -> None:
                     "rows": rows,
                     "tokens": tokens,
                     "vs_served_median": round(
-                        tokens / window.seconds
-                        / statistics.median(r["dart_hf_sample_tok_s"] for r in runs), 3
+                        tokens / window.seconds / statistics.median(r["dart_hf_sample_tok_s"] for r in runs),
+                        3,
                     ),
-                }  # fmt: skip
+                }
             finally:
                 window.restore()
     result["load_after"] = os.getloadavg()

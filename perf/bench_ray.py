@@ -69,9 +69,7 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     t_init = time.perf_counter() - t0
     t0 = time.perf_counter()
-    build.run_build(
-        dict(s), tmp / "ray", executor=ExecutorSpec(kind="ray", data_parallel=2, grade_chunk=256)
-    )
+    build.run_build(dict(s), tmp / "ray", executor=ExecutorSpec(kind="ray", data_parallel=2, grade_chunk=256))
     t_ray = time.perf_counter() - t0
     ray.shutdown()
     same = releases(tmp / "ray") == releases(tmp / "local")

@@ -53,9 +53,7 @@ def stage_vs_bare(
     pool = load_pool("gsm8k", limit=queries, data_dir=data if Path(data).is_dir() else None)
     if len(pool) < queries:
         raise SystemExit(f"only {len(pool)} GSM8K rows: give DART_HF_DATA_DIR")
-    cfg = SamplingConfig(
-        n=n, temperature=1.0, top_p=0.95, max_tokens=max_tokens, template="deepseekmath"
-    )
+    cfg = SamplingConfig(n=n, temperature=1.0, top_p=0.95, max_tokens=max_tokens, template="deepseekmath")
     spec = EngineSpec(backend="vllm", options=(("enforce_eager", eager),))
     t0 = time.perf_counter()
     engine = get_engine(spec)
@@ -85,9 +83,16 @@ def stage_vs_bare(
             measured: dict = {}
             t = time.perf_counter()
             ds = run_sampling(
-                pool, out, engine_spec=spec, sampling=cfg, seed=rep, shard_size=shard_size,
-                progress=False, stream=mode == "stream", figures=measured,
-            )  # fmt: skip
+                pool,
+                out,
+                engine_spec=spec,
+                sampling=cfg,
+                seed=rep,
+                shard_size=shard_size,
+                progress=False,
+                stream=mode == "stream",
+                figures=measured,
+            )
             dt = time.perf_counter() - t
             runs[mode].append(sum(ds["n_tokens"]) / dt)
             if measured:
@@ -110,9 +115,7 @@ def stage_vs_bare(
             for m, v in runs.items()
         },
         **{
-            f"{m}_ratio_median": round(
-                statistics.median(a / b for a, b in zip(v, bare, strict=True)), 3
-            )
+            f"{m}_ratio_median": round(statistics.median(a / b for a, b in zip(v, bare, strict=True)), 3)
             for m, v in runs.items()
         },
         "stream_figures": figures,
@@ -128,12 +131,33 @@ def end_to_end(engine: str, queries: int, n: int, max_tokens: int, hf_threads: i
         options["num_threads"] = hf_threads
     recipe.write_text(json.dumps({"engine_options": options}))
     cmd = [
-        sys.executable, "-c", "from dart_hf.cli import main; main()", "sample",
-        "--pool", "gsm8k", "--engine", engine, "--template", "deepseekmath",
-        "--n", str(n), "--max-tokens", str(max_tokens), "--temperature", "1.0",
-        "--top-p", "0.95", "--limit", str(queries), "--shard-size", str(queries),
-        "--config", str(recipe), "-o", str(out / "s"),
-    ]  # fmt: skip
+        sys.executable,
+        "-c",
+        "from dart_hf.cli import main; main()",
+        "sample",
+        "--pool",
+        "gsm8k",
+        "--engine",
+        engine,
+        "--template",
+        "deepseekmath",
+        "--n",
+        str(n),
+        "--max-tokens",
+        str(max_tokens),
+        "--temperature",
+        "1.0",
+        "--top-p",
+        "0.95",
+        "--limit",
+        str(queries),
+        "--shard-size",
+        str(queries),
+        "--config",
+        str(recipe),
+        "-o",
+        str(out / "s"),
+    ]
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
@@ -163,8 +187,9 @@ def main() -> None:
     ap.add_argument("--skip-e2e", action="store_true")
     ap.add_argument("--skip-stage", action="store_true")
     ap.add_argument("--hf-threads", type=int, default=0, help="torch threads (0: default)")
-    ap.add_argument("--with-shards", action="store_true",
-                    help="also time the shard-by-shard path (stream: false)")  # fmt: skip
+    ap.add_argument(
+        "--with-shards", action="store_true", help="also time the shard-by-shard path (stream: false)"
+    )
     ap.add_argument("--pairs", type=int, default=3)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -187,9 +212,7 @@ def main() -> None:
                 results["end_to_end"].append(row)
                 print(json.dumps(row), flush=True)
     results["load_avg_after"] = os.getloadavg()
-    name = (
-        "bench_sampling" + ("-e2e" if args.skip_stage else "") + ("-stage" if args.skip_e2e else "")
-    )
+    name = "bench_sampling" + ("-e2e" if args.skip_stage else "") + ("-stage" if args.skip_e2e else "")
     dest = REPO / "perf" / "results" / f"{name}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(results, indent=2) + "\n")

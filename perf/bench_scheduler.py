@@ -232,9 +232,7 @@ def mean_se(values: list[float]) -> tuple[float, float]:
 # --------------------------------------------------------------------------- one model
 
 
-def bench_setup(
-    model: str, setup: str, knobs: dict, n: int, seeds: int, frontier: bool = True
-) -> dict:
+def bench_setup(model: str, setup: str, knobs: dict, n: int, seeds: int, frontier: bool = True) -> dict:
     """Frontier, default point and oracle of one model and setup over `seeds` seeds."""
     base = DarsConfig(**PAPER, **SETUPS[setup], **knobs)
     frontier_cfg = dataclasses.replace(base, min_yield=0.0)
@@ -250,9 +248,7 @@ def bench_setup(
         budgets = [int(f * ref_total) for f in FRACTIONS]
         snaps: list = [None] * len(budgets)
         if frontier:
-            _, snaps = run_reference(
-                p, target, base.max_trials, ph, np.random.default_rng(seed), budgets
-            )
+            _, snaps = run_reference(p, target, base.max_trials, ph, np.random.default_rng(seed), budgets)
         row: dict = {"ref_full": metrics(ref_full, target, levels), "frontier": []}
         phase_total = int(ph[0].sum())
         for f, b, snap in zip(FRACTIONS, budgets, snaps, strict=True):
@@ -278,9 +274,7 @@ def bench_setup(
         row["default"] = metrics(d, target, levels)
         row["default_rounds"] = d["rounds"]
         row["default_stop_reasons"] = d["stop_reasons"]
-        row["oracle"] = oracle_min_ratio(
-            p, target, base.max_trials, ph, seed + 3, levels, row["ref_full"]
-        )
+        row["oracle"] = oracle_min_ratio(p, target, base.max_trials, ph, seed + 3, levels, row["ref_full"])
         per_seed.append(row)
     return summarise(model, setup, base, per_seed)
 
@@ -310,15 +304,11 @@ def summarise(model: str, setup: str, cfg: DarsConfig, rows: list[dict]) -> dict
     ratio = mean_se([r["default"]["raw_samples"] / r["ref_full"]["raw_samples"] for r in rows])
     d = {
         "ratio": ratio,
-        "coverage_diff": mean_se(
-            [r["default"]["coverage"] - r["ref_full"]["coverage"] for r in rows]
-        ),
+        "coverage_diff": mean_se([r["default"]["coverage"] - r["ref_full"]["coverage"] for r in rows]),
         "l5_coverage_diff": mean_se(
             [r["default"]["l5_coverage"] - r["ref_full"]["l5_coverage"] for r in rows]
         ),
-        "kept_rows_rel": mean_se(
-            [r["default"]["kept_rows"] / r["ref_full"]["kept_rows"] - 1 for r in rows]
-        ),
+        "kept_rows_rel": mean_se([r["default"]["kept_rows"] / r["ref_full"]["kept_rows"] - 1 for r in rows]),
         "share_at_target_diff": mean_se(
             [r["default"]["share_at_target"] - r["ref_full"]["share_at_target"] for r in rows]
         ),
@@ -351,9 +341,7 @@ def summarise(model: str, setup: str, cfg: DarsConfig, rows: list[dict]) -> dict
                 "round_cap",
             )
         },
-        "reference_full": {
-            k: mean_se([r["ref_full"][k] for r in rows]) for k in ("raw_samples", *keys)
-        },
+        "reference_full": {k: mean_se([r["ref_full"][k] for r in rows]) for k in ("raw_samples", *keys)},
         "frontier": frontier,
         "default": d,
         "oracle_ratio": mean_se([r["oracle"][0] for r in rows]),
@@ -503,16 +491,10 @@ def plot(results: list[dict], setup: str, path: Path) -> None:
             ax.plot(xo, [pt[key]["ours"][0] for pt in pts], "s-", label="ours (budget)")
             d = r["default"]
             full = r["reference_full"][key][0]
-            y = (
-                full * (1 + d["kept_rows_rel"][0])
-                if key == "kept_rows"
-                else full + d[f"{key}_diff"][0]
-            )
+            y = full * (1 + d["kept_rows_rel"][0]) if key == "kept_rows" else full + d[f"{key}_diff"][0]
             ax.plot([d["ratio"][0]], [y], "k*", ms=10, label="ours default")
             ax.axvline(r["oracle_ratio"][0], color="grey", ls=":", label="oracle (goals)")
-            ax.set_title(
-                f"{r['model']}{' (held out)' if r['held_out'] else ''}: {label}", fontsize=9
-            )
+            ax.set_title(f"{r['model']}{' (held out)' if r['held_out'] else ''}: {label}", fontsize=9)
             ax.set_xlabel("raw samples / reference full run", fontsize=8)
             ax.tick_params(labelsize=7)
         ax_row[0].legend(fontsize=7)
@@ -536,9 +518,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--json", default=None, help="write the raw results here, no report")
     ap.add_argument("--report-from", default=None, help="comma-separated --json files")
-    ap.add_argument(
-        "--defaults-only", action="store_true", help="skip the frontier (it runs min_yield 0)"
-    )
+    ap.add_argument("--defaults-only", action="store_true", help="skip the frontier (it runs min_yield 0)")
     ap.add_argument(
         "--defaults-from",
         default=None,
@@ -554,10 +534,7 @@ def main() -> None:
             for x in parts:
                 x["knobs"] = newer[0]["knobs"]
                 x["pools"] = [
-                    p
-                    for y in newer
-                    for p in y["pools"]
-                    if p["model"] in {r["model"] for r in x["results"]}
+                    p for y in newer for p in y["pools"] if p["model"] in {r["model"] for r in x["results"]}
                 ]
                 for r in x["results"]:
                     d = by_key[(r["model"], r["setup"])]
@@ -586,23 +563,18 @@ def main() -> None:
         knobs["coverage_loss"] = args.coverage_loss
     base = DarsConfig(**knobs)
     knobs = {
-        k: getattr(base, k)
-        for k in ("min_yield", "first_value", "row_loss", "coverage_loss", "prior_zero")
+        k: getattr(base, k) for k in ("min_yield", "first_value", "row_loss", "coverage_loss", "prior_zero")
     }
     models = args.models.split(",")
     results, pools = [], []
     t0 = time.perf_counter()
     for model in models:
         for setup in args.setups.split(","):
-            r = bench_setup(
-                model, setup, knobs, args.queries, args.seeds, frontier=not args.defaults_only
-            )
+            r = bench_setup(model, setup, knobs, args.queries, args.seeds, frontier=not args.defaults_only)
             results.append(r)
             d = r["default"]
             worse = [
-                pt["fraction"]
-                for pt in r["frontier"]
-                if not pt.get("phase_only") and not pt["never_worse"]
+                pt["fraction"] for pt in r["frontier"] if not pt.get("phase_only") and not pt["never_worse"]
             ]
             print(
                 f"{model:>17} {setup:>9}: default {d['ratio'][0]:.3f}x (oracle "

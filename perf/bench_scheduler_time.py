@@ -55,8 +55,7 @@ def child(queries: int, bench: str) -> None:
         st0 = bs.start_state(levels, base, ph)
         cfg = base
         if share is not None:
-            ref, _ = bs.run_reference(p, st0["target"], base.max_trials, ph,
-                                      np.random.default_rng(0))  # fmt: skip
+            ref, _ = bs.run_reference(p, st0["target"], base.max_trials, ph, np.random.default_rng(0))
             cfg = dataclasses.replace(base, budget=int(share * ref["samples"].sum()))
         t0 = time.process_time()
         res = bs.run_ours(p, st0, cfg, np.random.default_rng([0, 1]))
@@ -69,12 +68,19 @@ def child(queries: int, bench: str) -> None:
         recorded = hashlib.sha256()
         for key in ("stop_price", "stop_first_rows"):
             recorded.update(np.asarray(st[key]).tobytes())
-        print(json.dumps({
-            "case": f"{model}/{setup}" + ("" if share is None else f"/budget {share}"),
-            "cpu_s": round(seconds, 3), "rounds": res["rounds"],
-            "samples": int(st["samples"].sum()), "decisions": digest.hexdigest()[:16],
-            "prices": recorded.hexdigest()[:16],
-        }), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "case": f"{model}/{setup}" + ("" if share is None else f"/budget {share}"),
+                    "cpu_s": round(seconds, 3),
+                    "rounds": res["rounds"],
+                    "samples": int(st["samples"].sum()),
+                    "decisions": digest.hexdigest()[:16],
+                    "prices": recorded.hexdigest()[:16],
+                }
+            ),
+            flush=True,
+        )
 
 
 def run(tree: Path, queries: int) -> list[dict]:
@@ -85,8 +91,9 @@ def run(tree: Path, queries: int) -> list[dict]:
     scripts = tree / "perf" if (tree / "perf").is_dir() else tree / "benchmarks"  # older trees
     code += f"b.child({queries}, {str(scripts)!r})"
     code += "; import dart_hf; assert dart_hf.__file__.startswith(sys.argv[1]), dart_hf.__file__"
-    out = subprocess.run([sys.executable, "-c", code, str(tree)], env=env, cwd=tree,
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tree)], env=env, cwd=tree, capture_output=True, text=True, check=True
+    ).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
@@ -107,17 +114,22 @@ def main() -> None:
             check=True,
         ).stdout.split()
         scripts = "perf" if "perf" in listed else "benchmarks"  # the folder's name before
-        archive = subprocess.run(["git", "archive", args.old, "dart_hf", scripts], cwd=REPO,
-                                 capture_output=True, check=True).stdout  # fmt: skip
+        archive = subprocess.run(
+            ["git", "archive", args.old, "dart_hf", scripts], cwd=REPO, capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
         runs: dict[str, list[list[dict]]] = {"old": [], "new": []}
         for _ in range(args.pairs):  # alternate, so load drifts hit both sides alike
             runs["old"].append(run(old, args.queries))
             runs["new"].append(run(REPO, args.queries))
-    print(f"old = {args.old}, new = working tree; {args.queries} queries, seed 0, "
-          f"{args.pairs} alternating pairs, CPU seconds of the scheduler's rounds")  # fmt: skip
-    print(f"{'case':<32} {'old s':>8} {'new s':>8} {'new/old':>8} {'rounds':>7}  decisions  "
-          "recorded stop prices")  # fmt: skip
+    print(
+        f"old = {args.old}, new = working tree; {args.queries} queries, seed 0, "
+        f"{args.pairs} alternating pairs, CPU seconds of the scheduler's rounds"
+    )
+    print(
+        f"{'case':<32} {'old s':>8} {'new s':>8} {'new/old':>8} {'rounds':>7}  decisions  "
+        "recorded stop prices"
+    )
     for i, first in enumerate(runs["old"][0]):
         a = statistics.median(r[i]["cpu_s"] for r in runs["old"])
         b = statistics.median(r[i]["cpu_s"] for r in runs["new"])

@@ -53,8 +53,7 @@ class SampleOnly:
     def __init__(self, queries: Any, folder: BuildFolder, spec: EngineSpec, stream: bool) -> None:
         self.queries, self.folder, self.spec, self.stream = queries, folder, spec, stream
         self.executor = make_executor(ExecutorSpec())
-        self.sampling = SamplingConfig(n=1, temperature=1.0, max_tokens=4096,
-                                       template="deepseekmath")  # fmt: skip
+        self.sampling = SamplingConfig(n=1, temperature=1.0, max_tokens=4096, template="deepseekmath")
 
     def run(self, r: int, requests: np.ndarray, state: Any) -> rounds.Outcome | None:
         if not requests.any():
@@ -63,9 +62,16 @@ class SampleOnly:
             "sample_offset", state["samples"].tolist()
         )
         self.executor.sample(
-            todo, self.folder.round(r), engine_spec=self.spec, sampling=self.sampling, round=r,
-            seed=0, shard_size=SHARD, progress=False, stream=StreamConfig(stream=self.stream),
-        )  # fmt: skip
+            todo,
+            self.folder.round(r),
+            engine_spec=self.spec,
+            sampling=self.sampling,
+            round=r,
+            seed=0,
+            shard_size=SHARD,
+            progress=False,
+            stream=StreamConfig(stream=self.stream),
+        )
         return rounds.Outcome(requests.copy(), np.zeros_like(requests))
 
 
@@ -73,15 +79,21 @@ def one_case(n: int, spq: int, stream: bool, work: Path) -> dict[str, Any]:
     from datasets import Dataset
 
     ids = [f"sim/{i}" for i in range(n)]
-    queries = Dataset.from_dict({
-        "id": ids, "source": ["sim"] * n, "query": [f"What is {i} plus {i}?" for i in range(n)],
-        "answer": [str(2 * i) for i in range(n)], "level": [1] * n,
-    })  # fmt: skip
+    queries = Dataset.from_dict(
+        {
+            "id": ids,
+            "source": ["sim"] * n,
+            "query": [f"What is {i} plus {i}?" for i in range(n)],
+            "answer": [str(2 * i) for i in range(n)],
+            "level": [1] * n,
+        }
+    )
     table = work / f"table-{n}.jsonl"  # one engine per table (the engine caches its rows)
     pairs = zip(queries["query"], queries["answer"], strict=True)
     table.write_text("".join(json.dumps({"query": q, "answer": a}) + "\n" for q, a in pairs))
-    spec = EngineSpec(backend="scripted", model="timing-simulation",
-                      options=(("table", str(table)), ("timing", True)))  # fmt: skip
+    spec = EngineSpec(
+        backend="scripted", model="timing-simulation", options=(("table", str(table)), ("timing", True))
+    )
     engine = get_engine(spec)
     folder = BuildFolder(work / ("stream" if stream else "shards"))
     if folder.root.exists():
@@ -96,16 +108,23 @@ def one_case(n: int, spq: int, stream: bool, work: Path) -> dict[str, Any]:
     busy = engine.totals["busy"] - busy0  # type: ignore[attr-defined]
     import pyarrow.parquet as pq
 
-    lengths = [int(x) for p in sorted(folder.round(0).path.glob("shard-*.parquet"))
-               for x in pq.read_table(p, columns=["n_tokens"])["n_tokens"].to_pylist()]  # fmt: skip
+    lengths = [
+        int(x)
+        for p in sorted(folder.round(0).path.glob("shard-*.parquet"))
+        for x in pq.read_table(p, columns=["n_tokens"])["n_tokens"].to_pylist()
+    ]
     assert len(lengths) == n * spq
     ideal = stream_timing.ideal(lengths)
     return {
-        "queries": n, "samples_per_query": spq, "mode": "stream" if stream else "shards",
-        "steps": steps, "ideal": ideal, "over_ideal": round(steps / ideal, 4),
+        "queries": n,
+        "samples_per_query": spq,
+        "mode": "stream" if stream else "shards",
+        "steps": steps,
+        "ideal": ideal,
+        "over_ideal": round(steps / ideal, 4),
         "slot_share": round(busy / (steps * stream_timing.SLOTS), 4) if steps else None,
         "wall_s": round(wall, 1),
-    }  # fmt: skip
+    }
 
 
 def table(rows: list[dict[str, Any]]) -> str:

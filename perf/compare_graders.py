@@ -24,8 +24,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BEFORE = "a8400ec"  # the hand-written extraction (GRADE_VERSION 1)
-KEEP = ("response", "answer", "finish_reason", "source", "answers", "answer_type",
-        "multi_answer", "unit", "tolerance")  # fmt: skip
+KEEP = (
+    "response",
+    "answer",
+    "finish_reason",
+    "source",
+    "answers",
+    "answer_type",
+    "multi_answer",
+    "unit",
+    "tolerance",
+)
 
 CHILD = r"""
 import json, sys
@@ -65,8 +74,7 @@ def load_rows(files: list[Path]) -> dict[str, list]:
         if f.suffix == ".arrow":
             ds = Dataset.from_file(str(f))
         else:
-            ds = load_dataset(f.suffix.lstrip(".").replace("jsonl", "json"), data_files=str(f),
-                              split="train")  # fmt: skip
+            ds = load_dataset(f.suffix.lstrip(".").replace("jsonl", "json"), data_files=str(f), split="train")
         if "answer" not in ds.column_names and "gold" in ds.column_names:
             ds = ds.rename_column("gold", "answer")
         if "response" not in ds.column_names or "answer" not in ds.column_names:
@@ -79,8 +87,13 @@ def load_rows(files: list[Path]) -> dict[str, list]:
 
 def grade_with(pythonpath: str, rows_file: str, out_file: str) -> dict[str, list]:
     env = {**os.environ, "PYTHONPATH": pythonpath, "HF_DATASETS_OFFLINE": "1"}
-    subprocess.run([sys.executable, "-c", CHILD, rows_file, out_file], env=env, check=True,
-                   cwd=pythonpath, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", CHILD, rows_file, out_file],
+        env=env,
+        check=True,
+        cwd=pythonpath,
+        stdout=subprocess.DEVNULL,
+    )
     return json.loads(Path(out_file).read_text())
 
 
@@ -94,8 +107,9 @@ def main() -> None:
     rows = load_rows(files_under(args.paths))
     n = len(rows["response"])
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "archive", args.before, "dart_hf"], cwd=REPO,
-                                 capture_output=True, check=True).stdout  # fmt: skip
+        archive = subprocess.run(
+            ["git", "archive", args.before, "dart_hf"], cwd=REPO, capture_output=True, check=True
+        ).stdout
         old_pkg = Path(tmp) / "old"
         old_pkg.mkdir()
         subprocess.run(["tar", "-x", "-C", str(old_pkg)], input=archive, check=True)
@@ -113,23 +127,35 @@ def main() -> None:
         for i in range(n)
         if old["grade_status"][i] != new["grade_status"][i]
     )
-    print(f"{n} graded rows; correct before {sum(c is True for c in old['correct'])}, "
-          f"after {sum(c is True for c in new['correct'])}")  # fmt: skip
+    print(
+        f"{n} graded rows; correct before {sum(c is True for c in old['correct'])}, "
+        f"after {sum(c is True for c in new['correct'])}"
+    )
     report: dict[str, object] = {"rows": n, "before": args.before, "flips": {}}
     for direction, idx in flips.items():
         by_source = Counter(new["verdict_source"][i] for i in idx)
         print(f"{direction}: {len(idx)} ({dict(by_source)})")
         examples = [
-            {"gold": rows["answer"][i], "response_end": rows["response"][i][-200:],
-             "old_pred": old["pred"][i], "new_pred": new["pred"][i],
-             "new_status": new["grade_status"][i], "new_source": new["verdict_source"][i]}
+            {
+                "gold": rows["answer"][i],
+                "response_end": rows["response"][i][-200:],
+                "old_pred": old["pred"][i],
+                "new_pred": new["pred"][i],
+                "new_status": new["grade_status"][i],
+                "new_source": new["verdict_source"][i],
+            }
             for i in idx
-        ]  # fmt: skip
+        ]
         for ex in examples[: args.examples]:
-            print(f"  gold {ex['gold']!r}: {ex['old_pred']!r} -> {ex['new_pred']!r} "
-                  f"({ex['new_status']}, {ex['new_source']})")  # fmt: skip
-        report["flips"][direction] = {"n": len(idx), "by_source": dict(by_source),  # type: ignore[index]
-                                      "rows": examples}  # fmt: skip
+            print(
+                f"  gold {ex['gold']!r}: {ex['old_pred']!r} -> {ex['new_pred']!r} "
+                f"({ex['new_status']}, {ex['new_source']})"
+            )
+        report["flips"][direction] = {
+            "n": len(idx),
+            "by_source": dict(by_source),  # type: ignore[index]
+            "rows": examples,
+        }
     print("status changes:", {f"{a}->{b}": c for (a, b), c in status_moves.most_common()})
     report["status_changes"] = {f"{a}->{b}": c for (a, b), c in status_moves.items()}
     if args.json:

@@ -60,9 +60,17 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 ARCHIVED = ("dart_hf", "dataset_cards")  # the package and the card templates it renders
 VOLATILE_KEYS = frozenset(
-    {"wall_time_s", "wall_s", "tokens_per_s", "samples_per_s", "created", "date",
-     "engine_idle_s", "grading_wait_s"}
-)  # fmt: skip
+    {
+        "wall_time_s",
+        "wall_s",
+        "tokens_per_s",
+        "samples_per_s",
+        "created",
+        "date",
+        "engine_idle_s",
+        "grading_wait_s",
+    }
+)
 """JSON keys whose values are timings or dates: left out of the comparison."""
 VOLATILE_LINE = re.compile(
     r"dart[-_]hf \d+\.\d+\.\d+|wall time|tokens/s|tokens in [\d.]+ s|samples/s"
@@ -124,8 +132,15 @@ INTRODUCED = {
     "require_anchor": None,
 }
 """Settings added since, with their defaults (what a tree without them behaved as)."""
-BENCHMARKS = ("math", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench",
-              "theoremqa", "math500")  # fmt: skip
+BENCHMARKS = (
+    "math",
+    "gsm8k",
+    "college_math",
+    "deepmind_mathematics",
+    "olympiadbench",
+    "theoremqa",
+    "math500",
+)
 """The evaluated benchmarks, named here so that every revision runs the same ones."""
 SCATTER = [str(1001 + k) for k in range(50)]
 
@@ -146,18 +161,22 @@ def prepare_inputs(work: str | Path, queries: int = 24, eval_items: int = 3) -> 
     work.mkdir(parents=True, exist_ok=True)
     (work / "build.yaml").write_text(yaml.safe_dump({**BUILD, "limit": queries}), "utf-8")
     data = REPO / "dart_hf" / "data"
-    raw = [json.loads(x) for x in (data / "gsm8k" / "train.jsonl").read_text("utf-8").split("\n")
-           if x.strip()][:12]  # fmt: skip
+    raw = [
+        json.loads(x) for x in (data / "gsm8k" / "train.jsonl").read_text("utf-8").split("\n") if x.strip()
+    ][:12]
     pool = _jsonl(work / "no-answers.jsonl", ({"question": r["question"]} for r in raw))
     truth = []
     for i, r in enumerate(raw):
         kind = ("right", "right", "scatter", "wrong")[i % 4]
-        truth.append({
-            "query": r["question"].strip(), "answer": r["answer"].split("####")[-1].strip(),
-            "solution": r["answer"],
-            "pass_rate": {"right": 0.95, "scatter": 0.0, "wrong": 0.05}[kind],
-            "wrong_answers": SCATTER if kind == "scatter" else None,
-        })  # fmt: skip
+        truth.append(
+            {
+                "query": r["question"].strip(),
+                "answer": r["answer"].split("####")[-1].strip(),
+                "solution": r["answer"],
+                "pass_rate": {"right": 0.95, "scatter": 0.0, "wrong": 0.05}[kind],
+                "wrong_answers": SCATTER if kind == "scatter" else None,
+            }
+        )
     table = _jsonl(work / "majority-model.jsonl", truth)
     majority = {**MAJORITY, "pool": str(pool), "engine_options": {"table": str(table)}}
     (work / "majority.yaml").write_text(yaml.safe_dump(majority), "utf-8")
@@ -171,15 +190,23 @@ def prepare_inputs(work: str | Path, queries: int = 24, eval_items: int = 3) -> 
     for bench in BENCHMARKS:
         for r in load_benchmark(bench, limit=eval_items):
             level = r["level"] if r["level"] is not None else 3
-            evals.append({"query": r["query"], "answer": r["answer"], "solution": r["solution"],
-                          "level": level})  # fmt: skip
+            evals.append(
+                {"query": r["query"], "answer": r["answer"], "solution": r["solution"], "level": level}
+            )
     eval_table = _jsonl(work / "eval-table.jsonl", evals)
-    recipe = {"eval": {
-        "engine": "scripted", "model": "scripted-eval",
-        "engine_options": {"table": str(eval_table)}, "benchmarks": list(BENCHMARKS),
-        "template": "alpaca", "limit": eval_items, "max_tokens": 4096, "shard_size": 4,
-        "num_proc": 1,
-    }}  # fmt: skip
+    recipe = {
+        "eval": {
+            "engine": "scripted",
+            "model": "scripted-eval",
+            "engine_options": {"table": str(eval_table)},
+            "benchmarks": list(BENCHMARKS),
+            "template": "alpaca",
+            "limit": eval_items,
+            "max_tokens": 4096,
+            "shard_size": 4,
+            "num_proc": 1,
+        }
+    }
     (work / "eval.yaml").write_text(yaml.safe_dump(recipe), "utf-8")
     return work
 
@@ -207,8 +234,13 @@ def produce(
     """Run every case with the package of `tree` through its CLI, writing `out/<case>/`."""
     tree, inputs, out = Path(tree), Path(inputs), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(tree), "HF_DATASETS_OFFLINE": "1",
-           "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree),
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TQDM_DISABLE": "1",
+    }
     if cache is not None:
         env["HF_DATASETS_CACHE"] = str(cache)
     env.pop("DART_HF_DATA_DIR", None)  # each tree's bundled data
@@ -240,8 +272,11 @@ def compared_files(root: Path) -> list[str]:
         for sub in ("releases", "predictions"):
             if (case / sub).is_dir():
                 picked += [p for p in (case / sub).rglob("*") if p.is_file()]
-        picked += [case / name for name in ("stats.json", "regrade.json", "results.json",
-                                            "results.md") if (case / name).is_file()]  # fmt: skip
+        picked += [
+            case / name
+            for name in ("stats.json", "regrade.json", "results.json", "results.md")
+            if (case / name).is_file()
+        ]
     skip = (".cache", ".lock", ".tmp")
     return sorted(
         p.relative_to(root).as_posix()
@@ -377,21 +412,23 @@ def format_table(rows: list[Row]) -> str:
     """The comparison as a plain table, then a one-line summary."""
     width = max((len(r.path) for r in rows), default=4)
     lines = [f"{'file':<{width}}  status", f"{'-' * width}  ------"]
-    lines += [f"{r.path:<{width}}  {r.status}{'  <-- UNEXPECTED' if r.unexpected else ''}"
-              for r in rows]  # fmt: skip
+    lines += [f"{r.path:<{width}}  {r.status}{'  <-- UNEXPECTED' if r.unexpected else ''}" for r in rows]
     same = sum(r.status.startswith("identical") for r in rows)
     bad = sum(r.unexpected for r in rows)
-    lines.append(f"{len(rows)} files: {same} identical, {len(rows) - same - bad} expected "
-                 f"differences, {bad} unexpected (identical*: apart from timings and "
-                 "local paths)")  # fmt: skip
+    lines.append(
+        f"{len(rows)} files: {same} identical, {len(rows) - same - bad} expected "
+        f"differences, {bad} unexpected (identical*: apart from timings and "
+        "local paths)"
+    )
     return "\n".join(lines)
 
 
 def _extract(rev: str, into: Path) -> Path:
     """The package and card templates as of `rev`, extracted into `into`."""
     into.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", rev, *ARCHIVED], cwd=REPO,
-                             capture_output=True, check=True).stdout  # fmt: skip
+    archive = subprocess.run(
+        ["git", "archive", rev, *ARCHIVED], cwd=REPO, capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
@@ -399,8 +436,9 @@ def _extract(rev: str, into: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", default="HEAD", help="git revision of the old code")
-    parser.add_argument("--new", default=None, help="git revision of the new code "
-                        "[default: the working tree]")  # fmt: skip
+    parser.add_argument(
+        "--new", default=None, help="git revision of the new code [default: the working tree]"
+    )
     parser.add_argument("--queries", type=int, default=24, help="queries of the scripted build")
     parser.add_argument("--eval-items", type=int, default=3, help="items per benchmark")
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
@@ -421,8 +459,10 @@ def main() -> None:
         for name, path in trees.items():
             produce(path, inputs, work / name, cases, cache=Path(tmp) / f"cache-{name}")
         rows = compare_trees(work / "old", work / "new", args.expect)
-    print(f"old = {args.old}, new = {args.new or 'working tree'}; cases {', '.join(cases)}; "
-          f"{args.queries} build queries, {args.eval_items} items per benchmark")  # fmt: skip
+    print(
+        f"old = {args.old}, new = {args.new or 'working tree'}; cases {', '.join(cases)}; "
+        f"{args.queries} build queries, {args.eval_items} items per benchmark"
+    )
     print(format_table(rows))
     sys.exit(1 if any(r.unexpected for r in rows) or not rows else 0)
 

@@ -45,8 +45,7 @@ def held_out(case: dict[str, Any]) -> bool:
 
 #: What each rule of ours does that plain Math-Verify does not (the "why" of a difference).
 WHY = {
-    "json_answer": "ours reads the JSON `answer` field; Math-Verify takes an expression of the "
-    "reasoning",
+    "json_answer": "ours reads the JSON `answer` field; Math-Verify takes an expression of the reasoning",
     "answer_phrase": 'ours reads the value after "the answer is" to the end of its clause',
     "answer_line": "ours reads the `Answer:` line's value",
     "hash_answer": "ours reads the `####` line",
@@ -191,8 +190,7 @@ def _short(text: Any, n: int = 90) -> str:
 
 def case_lines(rows: list[Row]) -> str:
     lines = [
-        "| id | format | expected | ours (status, source) | baseline | gold | pred"
-        " | response end |",
+        "| id | format | expected | ours (status, source) | baseline | gold | pred | response end |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
@@ -289,13 +287,19 @@ def verdicts_at(revision: str, cases: list[dict[str, Any]]) -> dict[str, Any]:
         ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         src, dst = Path(tmp, "cases.json"), Path(tmp, "verdicts.json")
-        slim = [{"id": c["id"], "response": c["response"], "gold": c["gold"],
-                 "finish_reason": c.get("finish_reason"), "kwargs": judge_kwargs(c)}
-                for c in cases]  # fmt: skip
+        slim = [
+            {
+                "id": c["id"],
+                "response": c["response"],
+                "gold": c["gold"],
+                "finish_reason": c.get("finish_reason"),
+                "kwargs": judge_kwargs(c),
+            }
+            for c in cases
+        ]
         src.write_text(json.dumps(slim), encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": tmp}
-        subprocess.run([sys.executable, "-c", CHILD, str(src), str(dst)], env=env, check=True,
-                       cwd=tmp)  # fmt: skip
+        subprocess.run([sys.executable, "-c", CHILD, str(src), str(dst)], env=env, check=True, cwd=tmp)
         return {"revision": revision, "verdicts": json.loads(dst.read_text(encoding="utf-8"))}
 
 

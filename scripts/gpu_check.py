@@ -73,21 +73,52 @@ WHEELS: list[tuple[str, str | None, str]] = [
     ("trove-classifiers", "2026.9.21.13", "always"),
 ]
 SHOWN = (
-    "torch", "transformers", "tokenizers", "safetensors", "huggingface_hub", "accelerate",
-    "datasets", "dill", "multiprocess", "pyarrow", "pandas", "numpy", "fsspec", "xxhash",
-    "filelock", "pyyaml", "tqdm", "regex", "jinja2", "click", "httpx", "httpx2", "psutil",
-    "packaging", "pytest", "pytest-timeout", "dart-hf",
-)  # fmt: skip
+    "torch",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "huggingface_hub",
+    "accelerate",
+    "datasets",
+    "dill",
+    "multiprocess",
+    "pyarrow",
+    "pandas",
+    "numpy",
+    "fsspec",
+    "xxhash",
+    "filelock",
+    "pyyaml",
+    "tqdm",
+    "regex",
+    "jinja2",
+    "click",
+    "httpx",
+    "httpx2",
+    "psutil",
+    "packaging",
+    "pytest",
+    "pytest-timeout",
+    "dart-hf",
+)
 NEEDED_BY = ("datasets", "accelerate", "transformers", "pytest", "pytest-timeout")
 """Distributions whose requirements must all hold (dart-hf's own are shown, not enforced:
 tests/gpu imports only its engines, packing, training, models and prompts)."""
 NOT_NEEDED = ("typer", "hf-xet")
 """Requirements tests/gpu never reaches: transformers' command line, the Hub's xet transfers."""
 IMPORTS = (
-    "torch", "transformers", "tokenizers", "huggingface_hub", "datasets", "accelerate", "pytest",
-    "pytest_timeout", "dart_hf.engines.hf_engine", "dart_hf.training.packing",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "huggingface_hub",
+    "datasets",
+    "accelerate",
+    "pytest",
+    "pytest_timeout",
+    "dart_hf.engines.hf_engine",
+    "dart_hf.training.packing",
     "dart_hf.training.train",
-)  # fmt: skip
+)
 
 
 def _norm(name: str) -> str:
@@ -135,19 +166,37 @@ def fill() -> int:
         for py in PYTHONS if name in PER_PYTHON else (None,):
             dest = WHEELHOUSE / (f"py{py}" if py else "")
             dest.mkdir(exist_ok=True)
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "-q", "-d", str(dest), spec]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+                str(dest),
+                spec,
+            ]
             if py:
                 cmd[4:4] = ["--python-version", py]
             if subprocess.run(cmd).returncode != 0:
                 print(f"cannot download {spec}{f' for Python {py}' if py else ''}", file=sys.stderr)
                 return 2
-            targets += [(py, f) for f in dest.glob("*.whl") if _norm(f.name).startswith(
-                _norm(name) + "-")]  # fmt: skip
+            targets += [(py, f) for f in dest.glob("*.whl") if _norm(f.name).startswith(_norm(name) + "-")]
         for py, f in targets:
-            entries.append({"name": name, "version": version, "install": when, "python": py,
-                            "file": str(f.relative_to(WHEELHOUSE)), "bytes": f.stat().st_size,
-                            "sha256": _sha256(f)})  # fmt: skip
+            entries.append(
+                {
+                    "name": name,
+                    "version": version,
+                    "install": when,
+                    "python": py,
+                    "file": str(f.relative_to(WHEELHOUSE)),
+                    "bytes": f.stat().st_size,
+                    "sha256": _sha256(f),
+                }
+            )
     total = sum(e["bytes"] for e in entries)
     MANIFEST.write_text(json.dumps({"wheels": entries, "bytes": total}, indent=1) + "\n")
     for e in entries:
@@ -235,17 +284,22 @@ def _venv(path: Path) -> Path:
     made = subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(path)])
     if made.returncode != 0 or not python.exists():  # no ensurepip: pip from outside, --python
         shutil.rmtree(path, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
-                        str(path)], check=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(path)], check=True
+        )
     return python
 
 
 def _pip(python: Path, *args: str) -> None:
     has_pip = subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True)
-    cmd = [str(python), "-m", "pip"] if has_pip.returncode == 0 else [
-        sys.executable, "-m", "pip", "--python", str(python)]  # fmt: skip
-    subprocess.run([*cmd, "install", "--no-index", "--no-deps", "--disable-pip-version-check",
-                    "-q", *args], check=True)  # fmt: skip
+    cmd = (
+        [str(python), "-m", "pip"]
+        if has_pip.returncode == 0
+        else [sys.executable, "-m", "pip", "--python", str(python)]
+    )
+    subprocess.run(
+        [*cmd, "install", "--no-index", "--no-deps", "--disable-pip-version-check", "-q", *args], check=True
+    )
 
 
 def _installed(python: Path, name: str) -> str | None:
@@ -296,12 +350,19 @@ def run(venv: Path, out: Path | None) -> int:
     _say("install dart-hf from the checkout (--no-deps, built offline by hatchling)")
     _pip(python, "--no-build-isolation", str(REPO))
     _say("versions")
-    ci = {**{_norm(n): v for n, v in _pins().items()},
-          **{_norm(e["name"]): e["version"] for e in manifest["wheels"]}}  # fmt: skip
+    ci = {
+        **{_norm(n): v for n, v in _pins().items()},
+        **{_norm(e["name"]): e["version"] for e in manifest["wheels"]},
+    }
     status = (out or REPO) / "gpu_check_status.json"
     args = json.dumps([SHOWN, NEEDED_BY, NOT_NEEDED, IMPORTS, ci])
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "PYTHONNOUSERSITE": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONNOUSERSITE": "1",
+    }
     neutral = str(out or Path(tempfile.gettempdir()))  # the installed dart-hf, not the checkout's
     subprocess.run([str(python), "-c", REPORT, args, str(status)], env=env, cwd=neutral, check=True)
     report = json.loads(status.read_text())
@@ -313,18 +374,32 @@ def run(venv: Path, out: Path | None) -> int:
         return 3
     _say("pytest tests/gpu")
     junit = (out or REPO) / "gpu-junit.xml"
-    cmd = [str(python), "-m", "pytest", "tests/gpu", "-p", "no:cacheprovider", "-v", "-rs",
-           "--durations=10", f"--junitxml={junit}"]  # fmt: skip
+    cmd = [
+        str(python),
+        "-m",
+        "pytest",
+        "tests/gpu",
+        "-p",
+        "no:cacheprovider",
+        "-v",
+        "-rs",
+        "--durations=10",
+        f"--junitxml={junit}",
+    ]
     left = max(60.0, 290 - (time.monotonic() - started))  # the whole check: under 5 minutes
     code = subprocess.run(cmd, env=env, cwd=REPO, timeout=left).returncode
-    cases = re.findall(r'<testcase [^>]*name="([^"]+)"[^>]*?(/>|>(.*?)</testcase>)',
-                       junit.read_text(encoding="utf-8"), re.S)  # fmt: skip
+    cases = re.findall(
+        r'<testcase [^>]*name="([^"]+)"[^>]*?(/>|>(.*?)</testcase>)', junit.read_text(encoding="utf-8"), re.S
+    )
     cuda_cases = {name: body for name, _, body in cases if name.endswith("[cuda]")}
     took = time.monotonic() - started
     _say(f"{len(cases)} tests, {len(cuda_cases)} on cuda, exit {code}, {took:.0f} s in all")
     if report["cuda"]:
-        not_run = [n for n, body in cuda_cases.items() if "<skipped" in body or "<failure" in body
-                   or "<error" in body]  # fmt: skip
+        not_run = [
+            n
+            for n, body in cuda_cases.items()
+            if "<skipped" in body or "<failure" in body or "<error" in body
+        ]
         if not_run or len(cuda_cases) < 3:
             _say(f"a CUDA test did not pass: {not_run or 'fewer than 3 collected'}")
             return 1

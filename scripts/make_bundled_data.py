@@ -48,9 +48,7 @@ def sample(rows: list[tuple[str, dict]], k: int, rng: random.Random) -> list[tup
     return [rows[i] for i in picked]
 
 
-def spread(
-    rows: list[tuple[str, dict]], key: str, k: int, rng: random.Random
-) -> list[tuple[str, dict]]:
+def spread(rows: list[tuple[str, dict]], key: str, k: int, rng: random.Random) -> list[tuple[str, dict]]:
     """k rows taken round-robin over the groups of `key` (seeded), in file order."""
     by_group: dict[str, list[int]] = defaultdict(list)
     for i, (_, row) in enumerate(rows):
@@ -79,9 +77,10 @@ def theoremqa(rows: list[tuple[str, dict]], rng: random.Random) -> list[tuple[st
     picked: list[int] = []
     for answer_type in sorted({row["Answer_type"] for _, row in rows}):
         picked.append(
-            next(i for i in order if rows[i][1]["Answer_type"] == answer_type
-                 and rows[i][1]["Picture"] is None)
-        )  # fmt: skip
+            next(
+                i for i in order if rows[i][1]["Answer_type"] == answer_type and rows[i][1]["Picture"] is None
+            )
+        )
     picked.append(next(i for i in order if rows[i][1]["Picture"] is not None))
     rest = [i for i in order if i not in picked and rows[i][1]["Picture"] is None]
     picked += rest[: BENCH_ROWS - len(picked)]
@@ -125,16 +124,12 @@ def main() -> None:
     write(out, "math500/test.jsonl", sample(math500, BENCH_ROWS, rng("math500")))
     write(out, "gsm8k/test.jsonl", read(src / "gsm8k/test.jsonl")[:BENCH_ROWS])
     college = [r for r in read(src / "college_math/test.jsonl") if CC_BY.search(r[1]["license"])]
-    write(
-        out, "college_math/test.jsonl", spread(college, "data_source", BENCH_ROWS, rng("college"))
-    )
+    write(out, "college_math/test.jsonl", spread(college, "data_source", BENCH_ROWS, rng("college")))
     deepmind = read(src / "deepmind_mathematics/test.jsonl")
     write(out, "deepmind_mathematics/test.jsonl", deepmind[:BENCH_ROWS])
     olympiad_rows = olympiad(read(src / "olympiadbench/test.jsonl"), rng("olympiadbench"))
     write(out, "olympiadbench/test.jsonl", olympiad_rows)
-    write(
-        out, "theoremqa/test.jsonl", theoremqa(read(src / "theoremqa/test.jsonl"), rng("theoremqa"))
-    )
+    write(out, "theoremqa/test.jsonl", theoremqa(read(src / "theoremqa/test.jsonl"), rng("theoremqa")))
 
 
 if __name__ == "__main__":

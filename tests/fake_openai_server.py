@@ -180,9 +180,7 @@ class FakeOpenAIServer:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def _send(
-                self, status: int, payload: Any, headers: dict[str, str] | None = None
-            ) -> None:
+            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -224,9 +222,7 @@ class FakeOpenAIServer:
                 elif self.path.split("?")[0] == "/v1/models":
                     if not self._authorised():
                         return
-                    data = [
-                        {"object": "model", "owned_by": server.owned_by, **m} for m in server.models
-                    ]
+                    data = [{"object": "model", "owned_by": server.owned_by, **m} for m in server.models]
                     self._send(200, {"object": "list", "data": data})
                 else:
                     self._error(404, "Not Found")

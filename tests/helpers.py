@@ -102,13 +102,22 @@ GRADING_ROWS = [
 # ---------------------------------------------------------------- benchmarks (test_benchmarks)
 
 TINY_BENCHMARK = [
-    {"question": "Ann has 3 apples and buys 4 more. How many apples has she?",
-     "answer": "3 + 4 = <<3+4=7>>7 apples.\n#### 7", "pass_rate": 1.0},
-    {"question": "A box holds 6 eggs. How many eggs are in 5 boxes?",
-     "answer": "6 * 5 = <<6*5=30>>30 eggs.\n#### 30", "pass_rate": 1.0},
-    {"question": "Tom reads 12 pages a day. How many pages does he read in 9 days?",
-     "answer": "12 * 9 = <<12*9=108>>108 pages.\n#### 108", "pass_rate": 0.0},
-]  # fmt: skip
+    {
+        "question": "Ann has 3 apples and buys 4 more. How many apples has she?",
+        "answer": "3 + 4 = <<3+4=7>>7 apples.\n#### 7",
+        "pass_rate": 1.0,
+    },
+    {
+        "question": "A box holds 6 eggs. How many eggs are in 5 boxes?",
+        "answer": "6 * 5 = <<6*5=30>>30 eggs.\n#### 30",
+        "pass_rate": 1.0,
+    },
+    {
+        "question": "Tom reads 12 pages a day. How many pages does he read in 9 days?",
+        "answer": "12 * 9 = <<12*9=108>>108 pages.\n#### 108",
+        "pass_rate": 0.0,
+    },
+]
 """`tinyarith` (registered by `register_tiny_benchmark`): three GSM8K-format items; the
 scripted model solves the first two and never the third."""
 
@@ -122,9 +131,16 @@ def register_tiny_benchmark(tmp_path: Path, monkeypatch: object) -> Path:
     lines = [json.dumps({k: r[k] for k in ("question", "answer")}) for r in TINY_BENCHMARK]
     (data / "tinyarith" / "test.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     record = Benchmark(
-        "tinyarith", "TinyArith", "tinyarith/test.jsonl", "gsm8k", "CC0-1.0",
-        "three word problems", exemplars="gsm8k", shots=2, decontaminate=True,
-    )  # fmt: skip
+        "tinyarith",
+        "TinyArith",
+        "tinyarith/test.jsonl",
+        "gsm8k",
+        "CC0-1.0",
+        "three word problems",
+        exemplars="gsm8k",
+        shots=2,
+        decontaminate=True,
+    )
     monkeypatch.setitem(BENCHMARKS, "tinyarith", record)  # type: ignore[attr-defined]
     return data
 
@@ -142,9 +158,7 @@ def hub_samples(n: int = 20, width: int = 10):  # type: ignore[no-untyped-def]
             "response": [f"{i} + {i} = \\boxed{{{2 * i}}} " + "x" * width for i in range(n)],
             "level": [i % 6 for i in range(n)],
         },
-        features=Features(
-            {"query": Value("string"), "response": Value("string"), "level": Value("int32")}
-        ),
+        features=Features({"query": Value("string"), "response": Value("string"), "level": Value("int32")}),
     )
 
 
@@ -211,11 +225,7 @@ def watchdogs_of(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-            if (
-                entry.name.isdigit()
-                and b"lifetime.py" in b" ".join(argv)
-                and str(pid).encode() in argv
-            ):
+            if entry.name.isdigit() and b"lifetime.py" in b" ".join(argv) and str(pid).encode() in argv:
                 found.append(int(entry.name))
     return found
 

@@ -140,13 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
                 **payload,
                 "error": f"{payload.get('error', '')} (got Authorization: {auth})",
             }
-        data = (
-            raw if raw is not None else json.dumps(payload if payload is not None else {}).encode()
-        )
+        data = raw if raw is not None else json.dumps(payload if payload is not None else {}).encode()
         self.send_response(code)
-        self.send_header(
-            "Content-Type", "application/json" if raw is None else "application/octet-stream"
-        )
+        self.send_header("Content-Type", "application/json" if raw is None else "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -208,9 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _repo(self, repo_id: str, kind: str | None = "datasets") -> Repo | None:
         repo = self.state.repos.get(repo_key(repo_id, kind))
         if repo is None:
-            self._send(
-                404, {"error": "Repository not found"}, headers={"X-Error-Code": "RepoNotFound"}
-            )
+            self._send(404, {"error": "Repository not found"}, headers={"X-Error-Code": "RepoNotFound"})
         return repo
 
     # ------------------------------------------------------------------ endpoints
@@ -283,11 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
             old = branch.files.get(f["path"])
             oid = None
             if old is not None:
-                oid = (
-                    hashlib.sha256(old).hexdigest()
-                    if f["path"] in branch.lfs
-                    else git_blob_sha1(old)
-                )
+                oid = hashlib.sha256(old).hexdigest() if f["path"] in branch.lfs else git_blob_sha1(old)
             files.append(
                 {
                     "path": f["path"],
@@ -316,9 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.state.lfs_store[oid] = body
         self._send(200, {})
 
-    def h_commit(
-        self, body: bytes, repo_id: str, kind: str, rev: str, query: dict, **_: Any
-    ) -> None:
+    def h_commit(self, body: bytes, repo_id: str, kind: str, rev: str, query: dict, **_: Any) -> None:
         repo = self._repo(repo_id, kind)
         if repo is None:
             return
@@ -354,20 +342,20 @@ class _Handler(BaseHTTPRequestHandler):
                 branch = target.copy()
                 repo.branches[f"refs/pr/{num}"] = branch
                 repo.prs.append(
-                    {"num": num, "target": rev, "title": header.get("summary"),
-                     "description": header.get("description", "")}
-                )  # fmt: skip
+                    {
+                        "num": num,
+                        "target": rev,
+                        "title": header.get("summary"),
+                        "description": header.get("description", ""),
+                    }
+                )
                 pr_url = f"{prefix}/discussions/{num}"
             branch.files.update(staged)
             branch.lfs = (branch.lfs - set(staged)) | lfs
-            oid = hashlib.sha1(
-                f"{branch.sha}{sorted(staged)}{len(branch.commits)}{rev}".encode()
-            ).hexdigest()
+            oid = hashlib.sha1(f"{branch.sha}{sorted(staged)}{len(branch.commits)}{rev}".encode()).hexdigest()
             branch.commits.append(oid)
             branch.messages.append((header.get("summary", ""), header.get("description", "")))
-        self._send(
-            200, {"commitUrl": f"{prefix}/commit/{oid}", "commitOid": oid, "pullRequestUrl": pr_url}
-        )
+        self._send(200, {"commitUrl": f"{prefix}/commit/{oid}", "commitOid": oid, "pullRequestUrl": pr_url})
 
     def h_create_branch(self, body: bytes, repo_id: str, kind: str, branch: str, **_: Any) -> None:
         repo = self._repo(repo_id, kind)
@@ -402,9 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
             }
         return entry
 
-    def h_info(
-        self, repo_id: str, kind: str = "datasets", rev: str | None = None, **_: Any
-    ) -> None:
+    def h_info(self, repo_id: str, kind: str = "datasets", rev: str | None = None, **_: Any) -> None:
         repo = self._repo(repo_id, kind)
         if repo is None:
             return
@@ -509,8 +495,11 @@ def validate_card(content: str, repo_type: str = "dataset") -> list[str]:
     """
     import yaml
 
-    lists = {k: set(v["values"]) for k, v in json.loads(METADATA_SNAPSHOT.read_text()).items()
-             if isinstance(v, dict)}  # fmt: skip
+    lists = {
+        k: set(v["values"])
+        for k, v in json.loads(METADATA_SNAPSHOT.read_text()).items()
+        if isinstance(v, dict)
+    }
     m = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", content, re.S)
     if not m:
         return []
@@ -525,18 +514,19 @@ def validate_card(content: str, repo_type: str = "dataset") -> list[str]:
         value = meta.get(key)
         return [] if value is None else value if isinstance(value, list) else [value]
 
-    errors = [f'"license" must be one of the Hub licence ids, got {v!r}'
-              for v in values("license") if v not in lists["licenses"]]  # fmt: skip
+    errors = [
+        f'"license" must be one of the Hub licence ids, got {v!r}'
+        for v in values("license")
+        if v not in lists["licenses"]
+    ]
     if "other" in values("license") and not meta.get("license_name"):
         errors.append('"license: other" needs "license_name" (and a LICENSE file or license_link)')
     if repo_type == "dataset":
         for key in ("size_categories", "task_categories"):
-            errors += [f'"{key}" value {v!r} is not one of the Hub\'s'
-                       for v in values(key) if v not in lists[key]]  # fmt: skip
-    elif (
-        meta.get("pipeline_tag") is not None
-        and meta["pipeline_tag"] not in lists["task_categories"]
-    ):
+            errors += [
+                f'"{key}" value {v!r} is not one of the Hub\'s' for v in values(key) if v not in lists[key]
+            ]
+    elif meta.get("pipeline_tag") is not None and meta["pipeline_tag"] not in lists["task_categories"]:
         errors.append(f'"pipeline_tag" {meta["pipeline_tag"]!r} is not one of the Hub\'s tasks')
     return errors
 

@@ -89,9 +89,7 @@ def flag_batch(
     statuses = batch.get("grade_status") or [None] * len(responses)
     reasons: list[str | None] = []
     hashes: list[int] = []
-    for response, correct, pred, status in zip(
-        responses, batch["correct"], preds, statuses, strict=True
-    ):
+    for response, correct, pred, status in zip(responses, batch["correct"], preds, statuses, strict=True):
         text = response or ""
         digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
         hashes.append(int.from_bytes(digest, "big", signed=True))
@@ -192,15 +190,15 @@ def _scan_pool(pool: Dataset, state_ids: Sequence[str], filters: tuple[str, ...]
     """`flag_batch` over the whole pool, streamed, keeping a few numbers per surviving row."""
     position = {q: i for i, q in enumerate(state_ids)}
     dropped = dict.fromkeys(DROP_REASONS, 0)
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("rows", "qidx", "rounds", "sidx", "h", "codes")
-    }
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("rows", "qidx", "rounds", "sidx", "h", "codes")}
     code_of = {r: i for i, r in enumerate(ROW_DROP_REASONS)}
     start = 0
     for batch in file_batches(pool):
-        cols = {c: batch.column(c).to_pylist()
-                for c in ("response", "correct", "pred", "grade_status")
-                if c in batch.schema.names}  # fmt: skip
+        cols = {
+            c: batch.column(c).to_pylist()
+            for c in ("response", "correct", "pred", "grade_status")
+            if c in batch.schema.names
+        }
         out = flag_batch(cols, filters=filters)
         for reason, k in Counter(r for r in out["drop_reason"] if r is not None).items():
             dropped[reason] += k
@@ -361,9 +359,7 @@ def _write_release(
     from datasets.arrow_writer import ArrowWriter
 
     columns = [c for c in released if c != "fail_rate"]
-    features = Features(
-        {c: (Value("float64") if c == "fail_rate" else pool.features[c]) for c in released}
-    )
+    features = Features({c: (Value("float64") if c == "fail_rate" else pool.features[c]) for c in released})
     order = np.argsort(rows, kind="stable")
     wanted = rows[order]
     tag = f"{os.getpid()}.tmp"
@@ -394,16 +390,12 @@ def _write_release(
         inverse = np.empty(len(rows), dtype=np.int64)
         inverse[order] = np.arange(len(rows))
         in_order = final.with_name(f".{final.stem}.{tag}")
-        Dataset.from_file(str(by_row)).select(inverse).flatten_indices(
-            cache_file_name=str(in_order)
-        )
+        Dataset.from_file(str(by_row)).select(inverse).flatten_indices(cache_file_name=str(in_order))
         by_row.unlink()
         os.replace(in_order, final)
     else:
         os.replace(by_row, final)
 
 
-def _add_fail_rate(
-    ids: list[str], *, fail_rate: dict[str, float | None]
-) -> dict[str, list[float | None]]:
+def _add_fail_rate(ids: list[str], *, fail_rate: dict[str, float | None]) -> dict[str, list[float | None]]:
     return {"fail_rate": [fail_rate[i] for i in ids]}

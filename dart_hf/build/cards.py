@@ -80,10 +80,11 @@ POOL_CARD = CardKind("pool.md.j2", "DART-Math raw sample pool (dart-hf)", ())
 def card_kinds() -> dict[str, CardKind]:
     """Every card kind: one per strategy in `strategies.STRATEGIES` (its `card`), and `pool`."""
     kinds = {
-        s.card: CardKind(s.card_template, s.pretty_name, (s.name,), s.paper_name,
-                         s.paper_mean_responses, s.description)
+        s.card: CardKind(
+            s.card_template, s.pretty_name, (s.name,), s.paper_name, s.paper_mean_responses, s.description
+        )
         for s in STRATEGIES.values()
-    }  # fmt: skip
+    }
     return {**kinds, POOL: POOL_CARD}
 
 
@@ -104,8 +105,7 @@ def stop_rule(rule: YieldRule) -> str:
         )
     else:
         text = (
-            f"a query keeps sampling while it expects at least {rule.min_yield:g} new "
-            f"correct responses {per}"
+            f"a query keeps sampling while it expects at least {rule.min_yield:g} new correct responses {per}"
         )
     if rule.no_correct_stop:
         if rule.first_value is None:
@@ -115,9 +115,7 @@ def stop_rule(rule: YieldRule) -> str:
                 "coverage a run to max_trials would give (expected), is worth the price"
             )
         else:
-            text += (
-                f"; a first correct response counts {rule.first_value:g} times the query's target"
-            )
+            text += f"; a first correct response counts {rule.first_value:g} times the query's target"
         rows = [r for r in rule.prior_per_level if r.no_correct]
         if rows:
             text += (
@@ -135,9 +133,7 @@ def stop_rule(rule: YieldRule) -> str:
     prior = rule.stated_prior
     text += (
         f" (pass-rate prior: {fmt_pct(prior.zero)} never solvable, else "
-        f"Beta({prior.a}, {prior.b})"
-        + (", fitted per level to this pool" if rule.prior_fit else "")
-        + ")"
+        f"Beta({prior.a}, {prior.b})" + (", fitted per level to this pool" if rule.prior_fit else "") + ")"
     )
     return text
 
@@ -161,9 +157,7 @@ def resolve_strategy(kind: str, stats: BuildStats, strategy: str | None) -> str 
     )
 
 
-def level_rows(
-    strat: StrategyStats, paper: tuple[float, ...] | list[float] | None
-) -> list[dict[str, Any]]:
+def level_rows(strat: StrategyStats, paper: tuple[float, ...] | list[float] | None) -> list[dict[str, Any]]:
     """Per-level table rows of one strategy, with the paper's figures (L0-L5) where given."""
     rows = []
     for row in sorted(strat.per_level, key=lambda r: (r.level is None, r.level or 0)):
@@ -207,8 +201,7 @@ def empty_reason(stats: BuildStats, kind: str, rows: int) -> str | None:
             "raise `max_tokens`"
         )
     if t.correct_samples == 0:
-        cut = f", {t.truncated_samples:,} of them cut off at `max_tokens`" \
-            if t.truncated_samples else ""  # fmt: skip
+        cut = f", {t.truncated_samples:,} of them cut off at `max_tokens`" if t.truncated_samples else ""
         return f"no raw sample was graded correct ({t.raw_samples:,} raw samples{cut})"
     return (
         f"none of the {t.correct_samples:,} correct samples was selected: the filters and "
@@ -305,8 +298,7 @@ def card_context(
         },
         "yield_rule": plain["yield_rule"],
         "stops_per_level": [
-            {**row.to_dict(), "label": images.level_label(row.level)}
-            for row in stats.stop_reasons_per_level
+            {**row.to_dict(), "label": images.level_label(row.level)} for row in stats.stop_reasons_per_level
         ],
         "budget_short": sum(r.budget_short for r in strat.per_level) if strat else 0,
         "recipe": scrub_secrets(stats.recipe),
@@ -375,9 +367,7 @@ def write_card(
     stats = as_stats(stats)
     # render first (bad kind/strategy/stats fail fast), then draw the plots the body embeds
     plot_paths = {k: f"{plots.IMAGES_DIR}/{name}" for k, name in plots.PLOT_FILES.items()}
-    context = card_context(
-        folder, kind, stats, strategy=strategy, extra=extra, plot_paths=plot_paths
-    )
+    context = card_context(folder, kind, stats, strategy=strategy, extra=extra, plot_paths=plot_paths)
     body = render_template(card_kinds()[kind].template, context)
     plots.write_plots(stats, folder)
     tags = ["math", "synthetic", "rejection-sampling", "dart-math", *extra.get("tags", [])]

@@ -67,16 +67,13 @@ def response_answer(
     return value or None
 
 
-def vote_batch(
-    batch: dict[str, list], *, timeout: int, version: str = VOTE_VERSION
-) -> dict[str, list]:
+def vote_batch(batch: dict[str, list], *, timeout: int, version: str = VOTE_VERSION) -> dict[str, list]:
     """Stage: `response` (+ `finish_reason`) -> `vote`, the answer each sample votes for."""
     del version
     reasons = batch.get("finish_reason") or [None] * len(batch["response"])
     return {
         "vote": [
-            response_answer(r, f, timeout=timeout)
-            for r, f in zip(batch["response"], reasons, strict=True)
+            response_answer(r, f, timeout=timeout) for r, f in zip(batch["response"], reasons, strict=True)
         ]
     }
 
@@ -134,8 +131,7 @@ def set_golds_batch(batch: dict[str, list], *, golds: dict[str, str]) -> dict[st
     out: dict[str, list] = {"answer": answer}
     if "answers" in batch:
         out["answers"] = [
-            [golds[q]] if q in golds else a
-            for q, a in zip(batch["id"], batch["answers"], strict=True)
+            [golds[q]] if q in golds else a for q, a in zip(batch["id"], batch["answers"], strict=True)
         ]
     return out
 

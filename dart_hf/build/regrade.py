@@ -73,9 +73,7 @@ class RegradeResult:
     """False when nothing changed and `report_file` keeps the last regrade's report."""
 
 
-def regrade(
-    out: str | Path, *, num_proc: int | None = None, progress: bool = False
-) -> RegradeResult:
+def regrade(out: str | Path, *, num_proc: int | None = None, progress: bool = False) -> RegradeResult:
     """Regrade a build or an evaluation folder (see the module docstring).
 
     Args:
@@ -95,17 +93,14 @@ def regrade(
     if EvalFolder(out).is_eval():
         return regrade_eval(EvalFolder(out), num_proc=num_proc, progress=progress)
     raise DartError(
-        f"{out} holds neither a build (build.json, rounds/) nor an evaluation "
-        "(results.json, samples/)"
+        f"{out} holds neither a build (build.json, rounds/) nor an evaluation (results.json, samples/)"
     )
 
 
 # --------------------------------------------------------------------------- build folders
 
 
-def build_settings(
-    folder: BuildFolder, num_proc: int | None = None
-) -> tuple[build.BuildSettings, dict]:
+def build_settings(folder: BuildFolder, num_proc: int | None = None) -> tuple[build.BuildSettings, dict]:
     """The settings a build folder records (`recipe.yaml`), checked; and their flat form."""
     out, path = folder.root, folder.recipe
     if not folder.record.is_file():
@@ -149,9 +144,7 @@ def sampled_rounds(folder: BuildFolder) -> list[int]:
     numbers = [f.number for f in rounds]
     gaps = sorted(set(range(numbers[-1] + 1)) - set(numbers))
     if gaps:
-        raise DartError(
-            f"{folder.rounds}: round {gaps[0]:03d} is missing: the raw samples are incomplete"
-        )
+        raise DartError(f"{folder.rounds}: round {gaps[0]:03d} is missing: the raw samples are incomplete")
     finish = f"rerun `dart-hf build --config {folder.recipe} -o {out}` to finish it, then regrade"
     shards = []
     for rf in rounds:
@@ -164,9 +157,7 @@ def sampled_rounds(folder: BuildFolder) -> list[int]:
             outputs.read_json(rf.manifest, lost, keys=("queries", "shard_size"))
             raise DartError(f"{rf.manifest} is damaged (unreadable shard count): {lost}")
         if count is None:
-            raise DartError(
-                f"{rf.path}: no {rf.manifest.name}: round {r} was never sampled; {finish}"
-            )
+            raise DartError(f"{rf.path}: no {rf.manifest.name}: round {r} was never sampled; {finish}")
         missing = rf.missing(count)
         if missing and done:
             raise DartError(
@@ -176,12 +167,9 @@ def sampled_rounds(folder: BuildFolder) -> list[int]:
                 "cannot be regraded; restore the file, or build into a new --out"
             )
         if missing or not rf.finished():
-            what = f"{count - len(missing)} of {count} shards" + (
-                "" if rf.finished() else ", not graded"
-            )
+            what = f"{count - len(missing)} of {count} shards" + ("" if rf.finished() else ", not graded")
             raise DartError(
-                f"{rf.path}: round {r} did not finish ({what}): the raw samples are incomplete; "
-                f"{finish}"
+                f"{rf.path}: round {r} did not finish ({what}): the raw samples are incomplete; {finish}"
             )
         rows = 0
         for k in range(count):
@@ -198,9 +186,7 @@ def sampled_rounds(folder: BuildFolder) -> list[int]:
     return shards
 
 
-def _stage_record(
-    folder: BuildFolder, recipe: dict[str, Any], queries: Dataset, work: RegradeWork
-) -> dict:
+def _stage_record(folder: BuildFolder, recipe: dict[str, Any], queries: Dataset, work: RegradeWork) -> dict:
     """Stage the updated `build.json` in `work`; refuse anything but a grader change.
 
     Returns the grader the build's samples were graded with.
@@ -371,17 +357,20 @@ def _value(x: Any) -> Any:
     return x
 
 
-def compare_states(
-    old: dars.State | None, new: dars.State, strategies: Iterable[str]
-) -> dict[str, Any]:
+def compare_states(old: dars.State | None, new: dars.State, strategies: Iterable[str]) -> dict[str, Any]:
     """Queries whose target (any strategy) or stop reason differs between two final states.
 
     An open query's stop reason is None (shown as `open`).
     """
     strategies = list(strategies)
     if old is None or list(old["id"]) != list(new["id"]):
-        return {"compared": False, "target_changed": {}, "stop_reason_changed": 0,
-                "stop_reasons": {}, "changed": []}  # fmt: skip
+        return {
+            "compared": False,
+            "target_changed": {},
+            "stop_reason_changed": 0,
+            "stop_reasons": {},
+            "changed": [],
+        }
     columns = [f"target_{name}" for name in strategies]
     changed = []
     stops: Counter[str] = Counter()
@@ -398,12 +387,15 @@ def compare_states(
         if "stop_reason" in entry:
             stops[" -> ".join(x or "open" for x in entry["stop_reason"])] += 1
         targets.update(c.removeprefix("target_") for c in entry if c.startswith("target_"))
-        changed.append({
-            "id": qid, "level": _value(new["level"][i]),
-            "corrects": [_value(old["corrects"][i]), _value(new["corrects"][i])],
-            "fail_rate": [_value(old["fail_rate"][i]), _value(new["fail_rate"][i])],
-            **entry,
-        })  # fmt: skip
+        changed.append(
+            {
+                "id": qid,
+                "level": _value(new["level"][i]),
+                "corrects": [_value(old["corrects"][i]), _value(new["corrects"][i])],
+                "fail_rate": [_value(old["fail_rate"][i]), _value(new["fail_rate"][i])],
+                **entry,
+            }
+        )
     return {
         "compared": True,
         "target_changed": {name: targets[name] for name in strategies if targets[name]},
@@ -539,13 +531,16 @@ def _stage_build(
     out = folder.root
     graded_before = _stage_record(folder, recipe, queries, work)
     paths = [_grade_round(folder, r, n, s, work) for r, n in enumerate(shards)]
-    verdicts = _merge_verdicts([
-        compare_verdicts(
-            _verdict_table(folder.round(r).graded), _verdict_table(p),
-            ("id", "round", "sample_idx"),
-        )
-        for r, p in enumerate(paths)
-    ])  # fmt: skip
+    verdicts = _merge_verdicts(
+        [
+            compare_verdicts(
+                _verdict_table(folder.round(r).graded),
+                _verdict_table(p),
+                ("id", "round", "sample_idx"),
+            )
+            for r, p in enumerate(paths)
+        ]
+    )
     ids = list(queries["id"])
     position = {q: i for i, q in enumerate(ids)}
 
@@ -553,10 +548,14 @@ def _stage_build(
     for p in paths:
         t = build.read_graded(p).data.table.select(["id", "correct", "grade_status"])
         index = np.asarray([position[q] for q in t.column("id").to_pylist()], dtype=np.int64)
-        saved.append(rounds.Outcome.from_rows(
-            index, t.column("correct").to_pylist(), len(ids),
-            status=t.column("grade_status").to_pylist(),
-        ))  # fmt: skip
+        saved.append(
+            rounds.Outcome.from_rows(
+                index,
+                t.column("correct").to_pylist(),
+                len(ids),
+                status=t.column("grade_status").to_pylist(),
+            )
+        )
 
     if work.states.exists():
         shutil.rmtree(work.states)
@@ -567,8 +566,10 @@ def _stage_build(
     last = folder.last_round()
     old_state = None
     if last >= 0:
-        rebuild = f"delete it, run `dart-hf build --config {folder.recipe} -o {out}` (it " \
-            "counts the round again), then regrade"  # fmt: skip
+        rebuild = (
+            f"delete it, run `dart-hf build --config {folder.recipe} -o {out}` (it "
+            "counts the round again), then regrade"
+        )
         with outputs.damaged(folder.state(last), rebuild):
             old_state = dars.load_state(folder.state(last))
     pool = concatenate_datasets([build.read_graded(p) for p in paths])
@@ -589,11 +590,14 @@ def _stage_build(
         "verdicts": verdicts,
         "releases": compare_releases(folder.releases, releases),
         "queries": compare_states(old_state, state, s.dars.strategies),
-        "more_samples": None if need is None else {
-            **need, "command": f"dart-hf build --config {folder.recipe} -o {out}",
+        "more_samples": None
+        if need is None
+        else {
+            **need,
+            "command": f"dart-hf build --config {folder.recipe} -o {out}",
         },
         "wall_time_s": round(time.perf_counter() - t0, 2),
-    }  # fmt: skip
+    }
     outputs.atomic_write(work.changes, json.dumps(report, indent=1, default=str) + "\n")
 
 
@@ -678,9 +682,7 @@ def prediction_verdicts(folder: EvalFolder) -> pa.Table:
     return table.take(order)
 
 
-def regrade_eval(
-    folder: EvalFolder, *, num_proc: int | None = None, progress: bool = False
-) -> RegradeResult:
+def regrade_eval(folder: EvalFolder, *, num_proc: int | None = None, progress: bool = False) -> RegradeResult:
     """Regrade an evaluation folder: `run_eval(regrade=True)` with its recorded settings."""
     from dart_hf.evaluation.run import run_eval
 
@@ -693,17 +695,20 @@ def regrade_eval(
     t0 = time.perf_counter()
     with folder.lock("regrade"):  # before the snapshot: a refused regrade leaves none
         results = outputs.read_json(
-            path, f"delete it and rerun the `dart-hf eval` command of {out} (it writes it "
+            path,
+            f"delete it and rerun the `dart-hf eval` command of {out} (it writes it "
             "again from the saved samples), then regrade",
-        )  # fmt: skip
+        )
         config, spec = eval_settings(results, str(path), num_proc)
         check_eval_samples(folder, config)
         work = _work(folder.regrade_work)
         before_path = work.predictions  # the verdicts before, kept across a kill
         if not before_path.is_file():  # written last: the plan beside it is whole
             work.path.mkdir(exist_ok=True)
-            accuracy = {bench: (entry or {}).get("accuracy")
-                        for bench, entry in (results.get("benchmarks") or {}).items()}  # fmt: skip
+            accuracy = {
+                bench: (entry or {}).get("accuracy")
+                for bench, entry in (results.get("benchmarks") or {}).items()
+            }
             plan = {"grader": results.get("grader"), "accuracy": accuracy}
             outputs.atomic_write(work.plan, json.dumps(plan) + "\n")
             tmp = before_path.with_name(before_path.name + ".tmp")
@@ -713,10 +718,10 @@ def regrade_eval(
             before = pq.read_table(before_path)
         plan = outputs.read_json(work.plan, keys=("grader",))
         if "accuracy" not in plan:  # staged by an older dart-hf: results.json is still the old
-            plan["accuracy"] = {b: (e or {}).get("accuracy")
-                                for b, e in (results.get("benchmarks") or {}).items()}  # fmt: skip
-        new = run_eval(config, out, engine_spec=spec, progress=progress, regrade=True,
-                       lock=False)  # fmt: skip
+            plan["accuracy"] = {
+                b: (e or {}).get("accuracy") for b, e in (results.get("benchmarks") or {}).items()
+            }
+        new = run_eval(config, out, engine_spec=spec, progress=progress, regrade=True, lock=False)
         after = prediction_verdicts(folder)
         if after.num_rows != before.num_rows:
             raise DartError(f"{out}: the regraded predictions do not line up with the saved ones")
@@ -744,8 +749,7 @@ def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [
         "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
         )
         for r in rows
     ]
@@ -763,18 +767,17 @@ def format_report(report: dict[str, Any], max_queries: int = 20) -> str:
     lines = [
         f"regrade of {report['folder']} ({report['kind']}), {v['samples']} samples, "
         f"{report['wall_time_s']:.1f} s",
-        f"grader: {_grader_text(report['grader']['before'])} -> "
-        f"{_grader_text(report['grader']['after'])}",
+        f"grader: {_grader_text(report['grader']['before'])} -> {_grader_text(report['grader']['after'])}",
         "",
-        *_table([
-            ["verdicts", "samples", "wrong -> correct", "correct -> wrong"],
-            ["", str(v["samples"]), str(v["wrong_to_correct"]), str(v["correct_to_wrong"])],
-        ]),
-    ]  # fmt: skip
+        *_table(
+            [
+                ["verdicts", "samples", "wrong -> correct", "correct -> wrong"],
+                ["", str(v["samples"]), str(v["wrong_to_correct"]), str(v["correct_to_wrong"])],
+            ]
+        ),
+    ]
     if v["status_changes"]:
-        lines.append(
-            "status changes: " + ", ".join(f"{k} {n}" for k, n in v["status_changes"].items())
-        )
+        lines.append("status changes: " + ", ".join(f"{k} {n}" for k, n in v["status_changes"].items()))
     if report["kind"] == "eval":
         rows = [["benchmark", "accuracy before", "after"]]
         for bench, (a, b) in report["accuracy"].items():
@@ -798,12 +801,15 @@ def format_report(report: dict[str, Any], max_queries: int = 20) -> str:
             rows = [["id", "level", "corrects", *cols, "stop reason"]]
             for e in q["changed"][:max_queries]:
                 stop = e.get("stop_reason")
-                rows.append([
-                    e["id"], "-" if e["level"] in (None, -1) else str(e["level"]),
-                    "{} -> {}".format(*e["corrects"]),
-                    *("{} -> {}".format(*e[c]) if c in e else "" for c in cols),
-                    "" if stop is None else " -> ".join(x or "open" for x in stop),
-                ])  # fmt: skip
+                rows.append(
+                    [
+                        e["id"],
+                        "-" if e["level"] in (None, -1) else str(e["level"]),
+                        "{} -> {}".format(*e["corrects"]),
+                        *("{} -> {}".format(*e[c]) if c in e else "" for c in cols),
+                        "" if stop is None else " -> ".join(x or "open" for x in stop),
+                    ]
+                )
             lines += _table(rows)
             if len(q["changed"]) > max_queries:
                 lines.append(f"... {len(q['changed']) - max_queries} more in regrade.json")

@@ -145,9 +145,7 @@ class Step:
     stalled: np.ndarray | None = None
 
 
-def plan(
-    state: State, r: int, config: DarsConfig, fixed: Phases, pricing: dars.Pricing | None
-) -> np.ndarray:
+def plan(state: State, r: int, config: DarsConfig, fixed: Phases, pricing: dars.Pricing | None) -> np.ndarray:
     """Raw samples per query for round r (the phases' fixed plan, else the schedule)."""
     if r in (fixed.vote, fixed.fail_rate):
         return np.where(state["done"], 0, config.difficulty_samples).astype(np.int64)

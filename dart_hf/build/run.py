@@ -53,8 +53,7 @@ logger = logging.getLogger(__name__)
 
 POOL_RELEASE = "dart-math-pool"
 NOT_FINGERPRINTED = (
-    frozenset({"push", "org", "num_proc", "max_in_flight", "stream", "overlap_grading"})
-    | SERVER_SETTINGS
+    frozenset({"push", "org", "num_proc", "max_in_flight", "stream", "overlap_grading"}) | SERVER_SETTINGS
 )
 """Settings that change no output file (cards are re-rendered on every run)."""
 
@@ -143,9 +142,11 @@ def load_queries(cfg: BuildConfig) -> Dataset:
     from dart_hf import sources
 
     ds = sources.load_pools(  # ids unique across pools
-        cfg.pool, data_dir=cfg.data_dir, query_column=cfg.query_column,
+        cfg.pool,
+        data_dir=cfg.data_dir,
+        query_column=cfg.query_column,
         answer_column=cfg.answer_column,
-    )  # fmt: skip
+    )
     if cfg.levels is not None:
         levels = set(cfg.levels)
         found = sorted({"none" if lv is None else str(lv) for lv in ds["level"]})
@@ -165,8 +166,10 @@ def load_queries(cfg: BuildConfig) -> Dataset:
     if missing and cfg.gold == "majority":
         logger.info(
             "%d of %d queries have no gold answer: gold: majority takes the majority answer of "
-            "their first samples", len(missing), len(ds),
-        )  # fmt: skip
+            "their first samples",
+            len(missing),
+            len(ds),
+        )
         return ds
     if len(missing) == len(ds):
         raise DartError(
@@ -177,8 +180,9 @@ def load_queries(cfg: BuildConfig) -> Dataset:
     if missing:
         logger.warning(
             "dropping %d queries without a gold answer (e.g. id %s)",
-            len(missing), ds[missing[0]]["id"],
-        )  # fmt: skip
+            len(missing),
+            ds[missing[0]]["id"],
+        )
         drop = set(missing)
         ds = ds.select([i for i in range(len(ds)) if i not in drop])
     return ds
@@ -205,23 +209,27 @@ def _check_recipe(folder: BuildFolder, settings: dict[str, Any], queries: Datase
     out = folder.root
     work = folder.regrade_work
     if work.path.is_dir():  # half moved in: finish it before sampling on
-        staged = "" if work.changes.is_file() else (
-            f", or delete {work.path} to drop it (none of it was moved in yet)"
-        )  # fmt: skip
-        raise DartError(
-            f"{out}: a regrade was interrupted; run `dart-hf regrade {out}` to finish it{staged}"
+        staged = (
+            ""
+            if work.changes.is_file()
+            else (f", or delete {work.path} to drop it (none of it was moved in yet)")
         )
+        raise DartError(f"{out}: a regrade was interrupted; run `dart-hf regrade {out}` to finish it{staged}")
     if not folder.record.is_file() and folder.recipe.is_file() and folder.has_work():
         raise DartError(
             f"{out} holds a build from an older dart-hf that did not record its grader and "
             f"queries ({folder.record.name} is missing); use a new --out"
         )
     status = outputs.check_fingerprint(
-        folder.record, fingerprint(settings, queries), what="a build", has_work=folder.has_work,
-        remedy="use a new --out", regradable=("grader",),
+        folder.record,
+        fingerprint(settings, queries),
+        what="a build",
+        has_work=folder.has_work,
+        remedy="use a new --out",
+        regradable=("grader",),
         regrade_remedy=f"run `dart-hf regrade {out}` to grade its samples again with the current "
         "grader (then this command continues the build where new targets need more samples)",
-    )  # fmt: skip
+    )
     if status == "replaced":  # an earlier run that finished nothing: its derived files go too
         folder.scripted_table.unlink(missing_ok=True)
     outputs.atomic_write(folder.recipe, yaml.safe_dump(settings, sort_keys=True))
@@ -233,9 +241,7 @@ def engine_spec(cfg: BuildConfig, folder: BuildFolder, queries: Dataset) -> Engi
     if cfg.engine == "scripted" and "table" not in options:
         table = folder.scripted_table
         if not table.is_file():
-            cols = [
-                c for c in ("query", "answer", "solution", "level") if c in queries.column_names
-            ]
+            cols = [c for c in ("query", "answer", "solution", "level") if c in queries.column_names]
             with outputs.disk_full(table, table):
                 queries.select_columns(cols).to_parquet(str(table))
         options["table"] = str(table)
@@ -271,9 +277,17 @@ def _run_round(
     if overlap is not None:
         stream = dataclasses.replace(stream, overlap_grading=overlap)
     run = executor.run_round(
-        todo, folder, engine_spec=spec, sampling=s.sampling, round=r, seed=s.build.seed,
-        shard_size=s.build.shard_size, grade=s.grading, progress=progress, stream=stream,
-    )  # fmt: skip
+        todo,
+        folder,
+        engine_spec=spec,
+        sampling=s.sampling,
+        round=r,
+        seed=s.build.seed,
+        shard_size=s.build.shard_size,
+        grade=s.grading,
+        progress=progress,
+        stream=stream,
+    )
     graded = run.graded
     write_arrow(graded, folder.graded)
     meta = {
@@ -327,15 +341,21 @@ class BuildRounds:
             return None
         vote = self.majority and r == gold_majority.VOTE_ROUND
         graded, _ = _run_round(
-            r, self.queries, state, requests, self.folder, self.spec, self.s, self.progress,
-            self.executor, overlap=False if vote else None,  # the votes need the whole round
-        )  # fmt: skip
+            r,
+            self.queries,
+            state,
+            requests,
+            self.folder,
+            self.spec,
+            self.s,
+            self.progress,
+            self.executor,
+            overlap=False if vote else None,  # the votes need the whole round
+        )
         adjust = None
         if vote:
             # golds from the votes; the round is graded again against them
-            graded, self.queries = vote_phase(
-                self.folder, self.queries, graded, self.s, self.executor
-            )
+            graded, self.queries = vote_phase(self.folder, self.queries, graded, self.s, self.executor)
             votes = read_majority_table(self.folder)
             adjust = lambda st: gold_majority.leave_out(st, votes)  # noqa: E731
         self.last_rows = len(graded)
@@ -353,9 +373,7 @@ def read_majority_table(folder: BuildFolder) -> dict[str, list[Any]]:
     """The votes of a `gold: majority` build (`BuildFolder.majority_votes`)."""
     path = folder.majority_votes
     if not path.is_file():
-        raise DartError(
-            f"{folder.root}: the vote phase's golds ({path.name}) are missing; use a new --out"
-        )
+        raise DartError(f"{folder.root}: the vote phase's golds ({path.name}) are missing; use a new --out")
     with outputs.damaged(path, "use a new --out (the golds of the vote phase are lost)"):
         return pq.read_table(path).to_pydict()
 
@@ -383,24 +401,33 @@ def vote_phase(
 
     path = folder.majority_votes
     if not path.is_file():
-        needs = [q for q, a in zip(queries["id"], queries["answer"], strict=True)
-                 if not (a or "").strip()]  # fmt: skip
+        needs = [q for q, a in zip(queries["id"], queries["answer"], strict=True) if not (a or "").strip()]
         config = gold_audit.GoldAuditConfig(s.build.gold_min_votes, s.build.gold_min_share)
         votes = gold_majority.vote(graded, needs, config, timeout=max(1, int(s.grade.timeout_s)))
-        schema = pa.schema([("id", pa.string()), ("gold_source", pa.string()),
-                            ("gold_majority", pa.string()), ("gold_majority_votes", pa.int64()),
-                            ("gold_voters", pa.int64())])  # fmt: skip
+        schema = pa.schema(
+            [
+                ("id", pa.string()),
+                ("gold_source", pa.string()),
+                ("gold_majority", pa.string()),
+                ("gold_majority_votes", pa.int64()),
+                ("gold_voters", pa.int64()),
+            ]
+        )
         tmp = path.with_name(path.name + ".tmp")
         with outputs.disk_full(path, tmp):
             pq.write_table(pa.table(votes, schema=schema), tmp)
             tmp.replace(path)
         left = votes["gold_source"].count(None)
-        logger.info("vote phase: %d golds from majority votes, %d queries without a clear "
-                    "majority left out", len(needs) - left, left)  # fmt: skip
+        logger.info(
+            "vote phase: %d golds from majority votes, %d queries without a clear majority left out",
+            len(needs) - left,
+            left,
+        )
     golds = gold_majority.golds_of(read_majority_table(folder))
     rows = graded.data.table.select(["id", "answer"])
-    pending = pc.and_(pc.is_in(rows["id"], value_set=pa.array(list(golds), pa.string())),
-                      pc.equal(rows["answer"], ""))  # fmt: skip
+    pending = pc.and_(
+        pc.is_in(rows["id"], value_set=pa.array(list(golds), pa.string())), pc.equal(rows["answer"], "")
+    )
     if golds and pc.any(pending).as_py():
         fresh = graded.remove_columns([c for c in GRADE_COLUMNS if c in graded.column_names])
         regraded = executor.grade(gold_majority.apply_golds(fresh, golds), s.grading)
@@ -427,12 +454,17 @@ def restore_graded(folder: BuildFolder, s: BuildSettings, executor: Executor, la
         if rf.graded.is_file():
             if not rf.meta.is_file():
                 graded = read_graded(rf.graded)
-                meta = {"round": r, "queries": len(set(graded["id"])), "raw_samples": len(graded),
-                        "tokens": int(np.sum(graded["n_tokens"])) if len(graded) else 0,
-                        "wall_time_s": 0.0}  # fmt: skip
+                meta = {
+                    "round": r,
+                    "queries": len(set(graded["id"])),
+                    "raw_samples": len(graded),
+                    "tokens": int(np.sum(graded["n_tokens"])) if len(graded) else 0,
+                    "wall_time_s": 0.0,
+                }
                 outputs.atomic_write(rf.meta, json.dumps(meta) + "\n")
-                logger.warning("%s was missing: written again from the round's graded rows "
-                               "(wall time unknown)", rf.meta)  # fmt: skip
+                logger.warning(
+                    "%s was missing: written again from the round's graded rows (wall time unknown)", rf.meta
+                )
             continue
         if not (rf.meta.is_file() or rf.has_shards()):
             continue  # a round that sampled nothing (every query had stopped)
@@ -455,8 +487,9 @@ def restore_graded(folder: BuildFolder, s: BuildSettings, executor: Executor, la
                 f"{rf.meta.name} records {recorded['raw_samples']}: build into a new --out"
             )
         write_arrow(graded, rf.graded)
-        logger.warning("%s was missing: graded again from round %d's %d raw samples",
-                       rf.graded, r, len(graded))  # fmt: skip
+        logger.warning(
+            "%s was missing: graded again from round %d's %d raw samples", rf.graded, r, len(graded)
+        )
 
 
 def run_rounds(
@@ -494,9 +527,7 @@ def run_rounds(
         with outputs.damaged(folder.state(prev)):  # deleted: the round is counted again
             state = dars.load_state(folder.state(prev))
         if list(state["id"]) != list(ids):
-            raise DartError(
-                f"{folder.root}: saved state does not match the query pool; use a new --out"
-            )
+            raise DartError(f"{folder.root}: saved state does not match the query pool; use a new --out")
     else:
         state = rounds.start(ids, queries["level"], queries["source"], cfg)
         if (
@@ -515,8 +546,10 @@ def run_rounds(
         if step.ran:
             logger.info(
                 "round %d: %d samples, %d queries open",
-                r, source.last_rows, int((~state["done"]).sum()),
-            )  # fmt: skip
+                r,
+                source.last_rows,
+                int((~state["done"]).sum()),
+            )
     return state
 
 
@@ -559,12 +592,16 @@ def gold_audit_columns(pool: Dataset, state: dars.State, cfg: BuildConfig) -> di
     if table is not None:
         table = table.filter(pc.is_in(table["id"], value_set=unsolved))
     sub = table.to_pydict() if table is not None else {c: [] for c in cols}
-    config = gold_audit.GoldAuditConfig(cfg.gold_min_votes, cfg.gold_min_share,
-                                        cfg.exclude_disputed)  # fmt: skip
+    config = gold_audit.GoldAuditConfig(cfg.gold_min_votes, cfg.gold_min_share, cfg.exclude_disputed)
     return gold_audit.audit_pool(
-        ids, sub["id"], sub["pred"], sub["correct"], sub["grade_status"], config,
+        ids,
+        sub["id"],
+        sub["pred"],
+        sub["correct"],
+        sub["grade_status"],
+        config,
         sources=sub["verdict_source"],
-    )  # fmt: skip
+    )
 
 
 def query_info(
@@ -658,8 +695,7 @@ def assemble_releases(
         keep = pc.invert(pc.is_in(pool.data.table["id"], value_set=gone))
         samples = samples.select(np.flatnonzero(keep.to_numpy(zero_copy_only=False)))
     fail_rate = {
-        q: (None if np.isnan(f) else float(f))
-        for q, f in zip(ids, state["fail_rate"], strict=False)
+        q: (None if np.isnan(f) else float(f)) for q, f in zip(ids, state["fail_rate"], strict=False)
     }
     releases: dict[str, Path] = {}
     kept: dict[str, np.ndarray] = {}
@@ -693,8 +729,7 @@ def assemble_releases(
         benchmarks=used,
         gold_status=audit["gold_status"],
         gold_votes=votes,
-        truncated_samples=pc.sum(pc.equal(pool.data.table["grade_status"], "truncated")).as_py()
-        or 0,
+        truncated_samples=pc.sum(pc.equal(pool.data.table["grade_status"], "truncated")).as_py() or 0,
     )
     return releases, figures
 
@@ -757,9 +792,13 @@ def _run_build(
 
         check_context(spec, queries, s.sampling)
         state = run_rounds(
-            queries, folder, s, spec, progress=progress,
+            queries,
+            folder,
+            s,
+            spec,
+            progress=progress,
             executor=make_executor(executor or ExecutorSpec()),
-        )  # fmt: skip
+        )
     releases, fig = assemble_releases(folder, queries, state, s, into=folder.staging)
     result_stats = release_stats(folder, s, recipe, state, fig)
     stats.save_stats(result_stats, folder.stats)
@@ -789,19 +828,27 @@ def release_stats(
 
     meta = _round_meta(folder)
     first = read_graded(folder.round(0).graded).select(range(1)).to_list()
-    prov = {k: (first[0].get(k) if first else None)
-            for k in ("engine", "engine_version", "model", "model_hash")}  # fmt: skip
+    prov = {
+        k: (first[0].get(k) if first else None) for k in ("engine", "engine_version", "model", "model_hash")
+    }
     majority = None
     if fig.gold_votes is not None:
         from dart_hf.build import majority as gold_majority
 
-        majority = stats.GoldMajority.from_dict(gold_majority.majority_stats(
-            list(state["id"]), [int(lv) for lv in state["level"]], fig.gold_votes,
-            {"gold": s.build.gold, "gold_min_votes": s.build.gold_min_votes,
-             "gold_min_share": s.build.gold_min_share,
-             "vote_samples": s.dars.difficulty_samples,
-             "fail_rate_round": None if s.dars.fail_rate_from else gold_majority.FAIL_RATE_ROUND},
-        ))  # fmt: skip
+        majority = stats.GoldMajority.from_dict(
+            gold_majority.majority_stats(
+                list(state["id"]),
+                [int(lv) for lv in state["level"]],
+                fig.gold_votes,
+                {
+                    "gold": s.build.gold,
+                    "gold_min_votes": s.build.gold_min_votes,
+                    "gold_min_share": s.build.gold_min_share,
+                    "vote_samples": s.dars.difficulty_samples,
+                    "fail_rate_round": None if s.dars.fail_rate_from else gold_majority.FAIL_RATE_ROUND,
+                },
+            )
+        )
     shown = {k: v for k, v in recipe.items() if k not in SERVER_SETTINGS}  # no server named
     run = stats.RunRecord(
         recipe=shown | {"decontamination_benchmarks": fig.benchmarks},
@@ -812,9 +859,7 @@ def release_stats(
         tokens=sum(m["tokens"] for m in meta),
         wall_time_s=sum(m["wall_time_s"] for m in meta),
         rounds=len(meta),
-        gold=stats.GoldSettings(
-            s.build.gold_min_votes, s.build.gold_min_share, s.build.exclude_disputed
-        ),
+        gold=stats.GoldSettings(s.build.gold_min_votes, s.build.gold_min_share, s.build.exclude_disputed),
         gold_majority=majority,
         stream=stats.StreamStats.from_metas(meta),
     )

@@ -85,12 +85,10 @@ _STOP_MAJORITY = (
 )
 _FAIL_RATE = "1 - corrects / samples over the difficulty-estimation samples"
 _FAIL_RATE_MAJORITY = (
-    "1 - corrects / samples over the fail-rate phase (round 1), whose samples did not "
-    "vote on the gold"
+    "1 - corrects / samples over the fail-rate phase (round 1), whose samples did not vote on the gold"
 )
 _ANSWER_MAJORITY = (
-    "gold final answer: the pool's own, or the samples' majority answer (see "
-    "`gold_source` in the query info)"
+    "gold final answer: the pool's own, or the samples' majority answer (see `gold_source` in the query info)"
 )
 _S = Value("string")
 
@@ -129,9 +127,7 @@ _SAMPLE_MEANINGS: dict[str, str] = {
 def _source(name: str) -> Column:
     meaning, nullable = _SOURCE_MEANINGS[name]
     majority = _ANSWER_MAJORITY if name == "answer" else None
-    return Column(
-        name, SOURCE_FEATURES[name], meaning, nullable=nullable, majority_meaning=majority
-    )
+    return Column(name, SOURCE_FEATURES[name], meaning, nullable=nullable, majority_meaning=majority)
 
 
 _FAIL_RATE_COLUMN = Column(
@@ -226,8 +222,7 @@ _QUERIES_TAIL = (
         "gold audit: `ok`, `disputed` (samples agree on another) or `unparseable`",
         values=GOLD_STATUSES,
         nullable=True,
-        majority_meaning="gold audit of a pool answer (`ok`, `disputed`, `unparseable`); "
-        "null: a vote",
+        majority_meaning="gold audit of a pool answer (`ok`, `disputed`, `unparseable`); null: a vote",
     ),
     Column(
         "gold_majority",
@@ -246,9 +241,7 @@ _QUERIES_TAIL = (
         "samples behind the largest answer, for a query with none correct",
         majority_meaning="samples behind the largest answer",
     ),
-    Column(
-        "gold_voters", Value("int64"), "samples that gave a final answer (voting) for that query"
-    ),
+    Column("gold_voters", Value("int64"), "samples that gave a final answer (voting) for that query"),
 )
 _GOLD_SOURCE = Column(
     "gold_source",
@@ -261,9 +254,7 @@ _GOLD_SOURCE = Column(
 )
 
 
-def columns(
-    config: str, strategies: Sequence[str] = (), *, majority: bool = False
-) -> tuple[Column, ...]:
+def columns(config: str, strategies: Sequence[str] = (), *, majority: bool = False) -> tuple[Column, ...]:
     """The columns of a release config, in order.
 
     Args:

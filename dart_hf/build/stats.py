@@ -528,9 +528,7 @@ class StreamStats(Record):
             return None
         caps = [int(m["max_in_flight"]) for m in streamed if m.get("max_in_flight")]
         shares = [
-            (m["slot_share"], m.get("requests", 0))
-            for m in streamed
-            if m.get("slot_share") is not None
+            (m["slot_share"], m.get("requests", 0)) for m in streamed if m.get("slot_share") is not None
         ]
         weight = sum(w for _, w in shares)
         overlaps = {m.get("overlap") for m in streamed}
@@ -675,9 +673,7 @@ def yield_rule(state: State, config: DarsConfig) -> YieldRule:
                 b=round(float(b[i]), 4),
                 first_rows=round(float(np.median(pick)), 2) if len(pick) else None,
                 no_correct=int((at & none).sum()),
-                no_correct_samples=(
-                    int(np.median(state["samples"][at & none])) if (at & none).any() else 0
-                ),
+                no_correct_samples=(int(np.median(state["samples"][at & none])) if (at & none).any() else 0),
             )
         )
     spread = price[given_up] if given_up.any() else price
@@ -700,9 +696,7 @@ def yield_rule(state: State, config: DarsConfig) -> YieldRule:
     )
 
 
-def compute_stats(
-    state: State, config: DarsConfig, figures: BuildFigures, run: RunRecord
-) -> BuildStats:
+def compute_stats(state: State, config: DarsConfig, figures: BuildFigures, run: RunRecord) -> BuildStats:
     """The statistics of a build (`stats.json` is their `to_dict()`).
 
     Args:

@@ -154,9 +154,7 @@ def _prices(pricing: Pricing) -> Prices:
     # the tolerance for each (a pool serving Uniform and Prop2Diff loses mostly the rows of
     # one of them)
     targets = [
-        state.get(f"target_{name}", t)
-        for name in config.strategies
-        if STRATEGIES[name].counts_correct
+        state.get(f"target_{name}", t) for name in config.strategies if STRATEGIES[name].counts_correct
     ] or [t]
     ok = np.ones(len(p), dtype=bool)
     shares = []
@@ -169,9 +167,7 @@ def _prices(pricing: Pricing) -> Prices:
         total = float(np.minimum(c, ts)[gold].sum()) + float(full.sum())
         loss = (
             float(full[given_up[idx]].sum())
-            + np.where(
-                mean[open_some, None] < p[None, :], full[open_some, None], cum[open_some]
-            ).sum(axis=0)
+            + np.where(mean[open_some, None] < p[None, :], full[open_some, None], cum[open_some]).sum(axis=0)
             + cum[live[idx] & ~open_some].sum(axis=0)
         )
         ok &= loss <= config.row_loss * total + 1e-9
@@ -360,18 +356,14 @@ def none_curve(
     return HORIZON * (first_rows * first + unlock)
 
 
-def _none_parts(
-    weights: np.ndarray, target: float, config: DarsConfig
-) -> tuple[np.ndarray, np.ndarray]:
+def _none_parts(weights: np.ndarray, target: float, config: DarsConfig) -> tuple[np.ndarray, np.ndarray]:
     """`none_curve` is linear in W: (E[p | none in n], E[p S(p) | none in n]) over n."""
     price = config.min_yield or 0.0
     p = passrate.P
     n = np.arange(config.max_trials + 1, dtype=np.float64)
     safe = np.where(p > 0, p, 1.0)
     above = np.where(p > 0, np.clip(1.0 - price / (HORIZON * safe), 0.0, 1.0), 0.0)
-    unlock = above * np.minimum(
-        max(target - 1.0, 0.0), np.maximum(config.max_trials - n, 0)[:, None] * p
-    )
+    unlock = above * np.minimum(max(target - 1.0, 0.0), np.maximum(config.max_trials - n, 0)[:, None] * p)
     decay = _decay(config.max_trials) * weights  # unnormalised posterior given none in n
     den = decay.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -421,9 +413,7 @@ def first_stop_samples(
     return min(max(stop, config.no_correct_min_samples or 0), config.max_trials)
 
 
-def first_stops(
-    state: State, config: DarsConfig, price: float, pricing: Pricing | None = None
-) -> np.ndarray:
+def first_stops(state: State, config: DarsConfig, price: float, pricing: Pricing | None = None) -> np.ndarray:
     """`first_stop_samples` of every query under its own prior, for one price."""
     return FirstStops(pricing if pricing is not None else Pricing(state, config))(price)
 

@@ -13,9 +13,7 @@ from dart_hf.dars.prices import HORIZON, FirstStops, Pricing, fit_prior, yield_r
 from dart_hf.dars.state import STOP_PRICE_COLUMNS, State
 
 
-def stop_masks(
-    state: State, config: DarsConfig, pricing: Pricing | None = None
-) -> dict[str, np.ndarray]:
+def stop_masks(state: State, config: DarsConfig, pricing: Pricing | None = None) -> dict[str, np.ndarray]:
     """Open queries the yield rule stops: `no_correct` and `low_yield` (below target, some)."""
     pricing = pricing if pricing is not None else Pricing(state, config)
     config = pricing.config
@@ -241,9 +239,7 @@ def schedule(
     return want
 
 
-def fit_budget(
-    want: np.ndarray, budget_left: int, priority: np.ndarray | None = None
-) -> np.ndarray:
+def fit_budget(want: np.ndarray, budget_left: int, priority: np.ndarray | None = None) -> np.ndarray:
     """Trim a request vector to at most `budget_left` samples (deterministic).
 
     Requests are granted whole in order of `priority` (highest first; ties and no priority:

@@ -196,8 +196,7 @@ def load_fail_rates(path: str | Path, ids: Sequence[str]) -> tuple[np.ndarray, n
     for col in ("id", "fail_rate"):
         if col not in table.column_names:
             raise DartError(
-                f"fail_rate_from {path}: missing column {col!r}; columns: "
-                + ", ".join(table.column_names)
+                f"fail_rate_from {path}: missing column {col!r}; columns: " + ", ".join(table.column_names)
             )
     frs = (
         table.column("fail_rate_samples").to_pylist()

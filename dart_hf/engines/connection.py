@@ -56,8 +56,7 @@ def normalise_base_url(url: str) -> str:
     if "://" not in text:
         shown = f" {text!r}" if "@" not in text and len(text) < 200 else ""
         raise DartError(
-            f"--base-url{shown}: give a full URL with http:// or https:// "
-            "(e.g. http://HOST:8000/v1)"
+            f"--base-url{shown}: give a full URL with http:// or https:// (e.g. http://HOST:8000/v1)"
         )
     try:
         parts = urlsplit(text)
@@ -66,8 +65,7 @@ def normalise_base_url(url: str) -> str:
         raise DartError(f"--base-url {redact_url(text)!r} is not a valid URL") from None
     if parts.scheme not in ("http", "https"):
         raise DartError(
-            f"--base-url {redact_url(text)!r}: the scheme must be http or https "
-            "(e.g. http://HOST:8000/v1)"
+            f"--base-url {redact_url(text)!r}: the scheme must be http or https (e.g. http://HOST:8000/v1)"
         )
     if not parts.hostname:
         raise DartError(f"--base-url {redact_url(text)!r} has no host")
@@ -124,8 +122,7 @@ def _read_secret_file(path: str, what: str) -> str:
 def _check_env_name(name: str, what: str) -> None:
     if not _ENV_NAME.match(name):
         raise DartError(
-            f"{what} takes the NAME of an environment variable (letters, digits, _), "
-            "never the secret itself"
+            f"{what} takes the NAME of an environment variable (letters, digits, _), never the secret itself"
         )
 
 

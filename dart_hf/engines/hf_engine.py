@@ -135,9 +135,9 @@ class TransformersEngine:
             # Like vLLM: add the tokenizer's BOS unless the rendered prompt (a chat template)
             # already starts with it.
             add = not (bos and all(t.startswith(bos) for t in texts))
-            enc = self.tokenizer(
-                texts, return_tensors="pt", padding=True, add_special_tokens=add
-            ).to(self.device)
+            enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=add).to(
+                self.device
+            )
             with torch.inference_mode():
                 gen = self.model.generate(
                     **enc,

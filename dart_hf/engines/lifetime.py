@@ -41,8 +41,11 @@ ENV = "DART_HF_DIE_WITH_PARENT"
 GRACE_S = 3.0
 POLL_S = 1.0
 _state: dict[str, object] = {
-    "installed": False, "parent": None, "main_thread": False, "watchdog": None,
-}  # fmt: skip
+    "installed": False,
+    "parent": None,
+    "main_thread": False,
+    "watchdog": None,
+}
 
 
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
@@ -75,9 +78,12 @@ def die_with_parent() -> None:
     if _state["watchdog"] is None and Path("/proc/self/stat").exists():
         _state["watchdog"] = subprocess.Popen(
             [sys.executable, "-B", "-S", __file__, str(os.getpid())],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True,
-        )  # fmt: skip
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
     if _state["installed"] or not hasattr(os, "register_at_fork"):
         return
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -239,9 +239,7 @@ def _hub_snapshot(model: str) -> tuple[Path, str | None]:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise missing_package(
-            "huggingface_hub", "pip install huggingface_hub", "Hub models"
-        ) from None
+        raise missing_package("huggingface_hub", "pip install huggingface_hub", "Hub models") from None
     try:
         folder = Path(
             snapshot_download(
@@ -298,6 +296,4 @@ def resolve_model(model: str | None) -> ModelInfo:
     if model.startswith((".", "/", "~")) or not _HUB_ID.match(model):
         raise DartError(f"model path {model!r} does not exist")
     folder, commit = _hub_snapshot(model)
-    return ModelInfo(
-        path=str(folder), model_id=model, model_hash=folder_hash(folder), revision=commit
-    )
+    return ModelInfo(path=str(folder), model_id=model, model_hash=folder_hash(folder), revision=commit)

@@ -95,9 +95,7 @@ class ServerChatTemplate:
     chat_template = "server"
     bos_token = None
 
-    def apply_chat_template(
-        self, messages: list[dict[str, str]], tokenize: bool = False, **_: Any
-    ) -> str:
+    def apply_chat_template(self, messages: list[dict[str, str]], tokenize: bool = False, **_: Any) -> str:
         """The marked messages (what `prompts.render_prompt` gets for `chat`)."""
         if tokenize:
             raise DartError("no tokenizer: the server applies the chat template")
@@ -257,14 +255,11 @@ class OpenAIEngine:
         self.connection = conn
         options = dict(spec.options)
         if "api_key" in options or "key" in options:
-            raise DartError(
-                "a key is never given as a value: use --api-key-env NAME or --api-key-file PATH"
-            )
+            raise DartError("a key is never given as a value: use --api-key-env NAME or --api-key-file PATH")
         unknown = sorted(set(options) - OPTIONS)
         if unknown:
             raise DartError(
-                f"the openai engine has no option {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(OPTIONS))}"
+                f"the openai engine has no option {', '.join(unknown)}; valid: {', '.join(sorted(OPTIONS))}"
             )
         self.request_seeds = bool(options.get("request_seeds", False))
         self.batch_n = bool(options.get("batch_n", False))
@@ -344,9 +339,7 @@ class OpenAIEngine:
         for server, names in zip(self.servers, ids, strict=True):
             if wanted not in names:
                 listed = ", ".join(names) if names else "none"
-                raise DartError(
-                    f"{server.shown} does not serve the model {wanted!r}; it serves: {listed}"
-                )
+                raise DartError(f"{server.shown} does not serve the model {wanted!r}; it serves: {listed}")
         for server, models in zip(self.servers, served, strict=True):
             card = next(m for m in models if str(m.get("id")) == wanted)
             owner = str(card.get("owned_by") or "").lower()
@@ -383,9 +376,7 @@ class OpenAIEngine:
                     else ""
                 )
                 raise DartError(
-                    self._scrub(
-                        f"{shown} answered {resp.status_code} ({_server_message(resp)}){hint}"
-                    )
+                    self._scrub(f"{shown} answered {resp.status_code} ({_server_message(resp)}){hint}")
                 )
             try:
                 return resp.json()
@@ -400,9 +391,7 @@ class OpenAIEngine:
     def _models(self, client: httpx.Client, server: _Server) -> list[dict[str, Any]]:
         data = self._get_json(client, endpoint(server.base_url, "models"), "model list")
         models = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(models, list) or not all(
-            isinstance(m, dict) and m.get("id") for m in models
-        ):
+        if not isinstance(models, list) or not all(isinstance(m, dict) and m.get("id") for m in models):
             raise DartError(
                 f"{redact_url(endpoint(server.base_url, 'models'))} is not an OpenAI model "
                 "list (no data[].id); check --base-url"
@@ -434,8 +423,7 @@ class OpenAIEngine:
                 return AutoTokenizer.from_pretrained(str(name))
             except Exception as exc:  # transformers raises many kinds here
                 raise DartError(
-                    f"--tokenizer {name!r} does not load ({type(exc).__name__}: "
-                    f"{_one_line(str(exc), 160)})"
+                    f"--tokenizer {name!r} does not load ({type(exc).__name__}: {_one_line(str(exc), 160)})"
                 ) from None
         candidates = [self.model, *(s.model_root for s in self.servers if s.model_root)]
         for candidate in dict.fromkeys(candidates):
@@ -477,9 +465,7 @@ class OpenAIEngine:
         kinds = sorted({s.kind for s in self.servers})
         versions = sorted({f"{s.kind} {s.version or '(version unknown)'}" for s in self.servers})
         roots = sorted({s.model_root for s in self.servers if s.model_root})
-        stand_in = hashlib.sha256(
-            "\n".join(["openai-served", self.model, *roots]).encode()
-        ).hexdigest()
+        stand_in = hashlib.sha256("\n".join(["openai-served", self.model, *roots]).encode()).hexdigest()
         return {
             "engine": self.name,
             "engine_version": ", ".join(versions),
@@ -534,9 +520,7 @@ class OpenAIEngine:
         if limit is None or not prompts:
             return None
         if not self.server_renders_chat:
-            longest = max(
-                len(self.tokenizer.encode(p, add_special_tokens=False)) for p in set(prompts)
-            )
+            longest = max(len(self.tokenizer.encode(p, add_special_tokens=False)) for p in set(prompts))
         else:
             # the server counts: the 16 longest prompts by characters stand for all
             few = sorted(set(prompts), key=len, reverse=True)[:16]
@@ -816,13 +800,9 @@ class OpenAIEngine:
         """Whether the server still answers `/health` with 200 (or, without `/health`,
         its model list)."""
         try:
-            resp = await session.client.get(
-                f"{server.root.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_S
-            )
+            resp = await session.client.get(f"{server.root.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_S)
             if resp.status_code in (404, 405):
-                resp = await session.client.get(
-                    endpoint(server.base_url, "models"), timeout=HEALTH_TIMEOUT_S
-                )
+                resp = await session.client.get(endpoint(server.base_url, "models"), timeout=HEALTH_TIMEOUT_S)
             return resp.status_code == 200, f"/health answers {resp.status_code}"
         except httpx.HTTPError as exc:
             return False, f"/health: {_transport_fault(exc)}"
@@ -885,8 +865,7 @@ class OpenAIEngine:
                     )
                 elif status == 404:
                     raise self._fail(
-                        f"{shown} answered 404 ({_server_message(resp)}); check --base-url "
-                        "and --model"
+                        f"{shown} answered 404 ({_server_message(resp)}); check --base-url and --model"
                     )
                 elif status >= 500:
                     alive, why = await self._healthy(session, server)
@@ -926,8 +905,7 @@ class OpenAIEngine:
                 )
             self._warn(
                 f"retry {server.base_url}",
-                f"{shown}: {fault}; retrying in {delay:.1f} s (try {tries + 1} of "
-                f"{c.request_retries + 1})",
+                f"{shown}: {fault}; retrying in {delay:.1f} s (try {tries + 1} of {c.request_retries + 1})",
             )
             await asyncio.sleep(delay)
 
@@ -980,9 +958,7 @@ class OpenAIEngine:
         self, session: _Session, prompt: str, params: GenerationParams, n: int, seed: int | None
     ) -> list[Completion]:
         """`n` completions of one prompt, one request each, sent together."""
-        parts = await asyncio.gather(
-            *(self._sample(session, prompt, params, 1, seed) for _ in range(n))
-        )
+        parts = await asyncio.gather(*(self._sample(session, prompt, params, 1, seed) for _ in range(n)))
         return [c for part in parts for c in part]
 
     def _completion(
@@ -1012,6 +988,4 @@ class OpenAIEngine:
             text = text[: min(hits)]
         if reason in ("stop", "length"):
             return Completion(text, str(reason), tokens)
-        return Completion(
-            text, "error", tokens, error=f"the server ended the sample with {reason!r}"
-        )
+        return Completion(text, "error", tokens, error=f"the server ended the sample with {reason!r}")

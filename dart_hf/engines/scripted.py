@@ -258,8 +258,7 @@ class ScriptedEngine:
         comp = self._one(row, rng, params.max_tokens)
         if self.timing is None:
             return comp
-        steps = min(self.timing.length(request.seed, request.prompt, request.index),
-                    params.max_tokens)  # fmt: skip
+        steps = min(self.timing.length(request.seed, request.prompt, request.index), params.max_tokens)
         loop = asyncio.get_running_loop()
         clock = self._clocks.get(loop)
         if clock is None:
@@ -283,8 +282,12 @@ class ScriptedEngine:
 
         with open(self._request_log, "a", encoding="utf-8") as fh:
             for i in indices:
-                line = {"key": list(key) if key else None, "seed": seed, "index": i,
-                        "prompt": hashlib.sha256(prompt.encode()).hexdigest()[:16]}  # fmt: skip
+                line = {
+                    "key": list(key) if key else None,
+                    "seed": seed,
+                    "index": i,
+                    "prompt": hashlib.sha256(prompt.encode()).hexdigest()[:16],
+                }
                 fh.write(json.dumps(line) + "\n")
 
     def provenance(self) -> dict[str, str]:

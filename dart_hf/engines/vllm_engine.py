@@ -231,8 +231,7 @@ class VLLMEngine:
             if self._driver is None:
                 self._driver = _Driver(self.llm, self.default_max_in_flight)
             driver = self._driver
-        driver.submit(request.key, self._prompt(request.prompt), self._params(request.params),
-                      loop, fut)  # fmt: skip
+        driver.submit(request.key, self._prompt(request.prompt), self._params(request.params), loop, fut)
         return await fut
 
     def occupancy_counters(self) -> tuple[int, int, int] | None:
@@ -350,8 +349,7 @@ class _Driver:
         with self._cond:
             return bool(self._queue or self._waiting)
 
-    def submit(self, key: tuple[str, int, int], prompt: Any, params: Any, loop: Any,
-               fut: Any) -> None:  # fmt: skip
+    def submit(self, key: tuple[str, int, int], prompt: Any, params: Any, loop: Any, fut: Any) -> None:
         """Queue one request; its future is resolved on `loop`."""
         rid = f"{key[0]}|{key[1]}|{key[2]}"
         with self._cond:

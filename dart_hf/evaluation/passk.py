@@ -154,12 +154,12 @@ def item_table(samples: Sequence[Sequence[Sample]], equal: Equal | None = None) 
         return {**out, "n": 0, "accuracy": None, "se": None, "pass@k": {}, "maj@k": {}}
     big_k = min(len(s) for s in kept)
     means = [sum(1 for x in s if x.correct) / len(s) for s in kept]
-    passes = {k: statistics.fmean(pass_at_k(len(s), sum(1 for x in s if x.correct), k)
-                                  for s in kept) for k in range(1, big_k + 1)}  # fmt: skip
-    wins = [majority_by_k(s[:big_k], equal) for s in kept]
-    majs = {
-        k: statistics.fmean(1.0 if w[k - 1] else 0.0 for w in wins) for k in range(1, big_k + 1)
+    passes = {
+        k: statistics.fmean(pass_at_k(len(s), sum(1 for x in s if x.correct), k) for s in kept)
+        for k in range(1, big_k + 1)
     }
+    wins = [majority_by_k(s[:big_k], equal) for s in kept]
+    majs = {k: statistics.fmean(1.0 if w[k - 1] else 0.0 for w in wins) for k in range(1, big_k + 1)}
     return {
         **out,
         "n": big_k,

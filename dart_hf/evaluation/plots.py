@@ -18,9 +18,7 @@ def plot_eval_accuracy(results: dict[str, Any], path: Path) -> Path | None:
     """Evaluation card figure: accuracy per benchmark (beside the paper's where known) and, when
     a benchmark reported by level (MATH, MATH500) was evaluated, accuracy by level. None when
     nothing was graded."""
-    benches = [
-        (b, e) for b, e in results.get("benchmarks", {}).items() if e.get("accuracy") is not None
-    ]
+    benches = [(b, e) for b, e in results.get("benchmarks", {}).items() if e.get("accuracy") is not None]
     if not benches:
         return None
     level_src = next((e for _, e in benches if e.get("by_level")), None)

@@ -28,33 +28,87 @@ from dart_hf.grading.verdict import STATUSES, accuracy
 # reported). The paper's VRT baselines were not released on the Hub, so they have no key here.
 REPORTED_ACCURACIES: dict[str, dict[str, float | None]] = {
     "hkust-nlp/dart-math-mistral-7b-uniform": dict(
-        math=43.5, gsm8k=82.6, college_math=26.9, deepmind_mathematics=42.0,
-        olympiadbench=13.2, theoremqa=16.4, average=37.4),
+        math=43.5,
+        gsm8k=82.6,
+        college_math=26.9,
+        deepmind_mathematics=42.0,
+        olympiadbench=13.2,
+        theoremqa=16.4,
+        average=37.4,
+    ),
     "hkust-nlp/dart-math-mistral-7b-prop2diff": dict(
-        math=45.5, gsm8k=81.1, college_math=29.4, deepmind_mathematics=45.1,
-        olympiadbench=14.7, theoremqa=17.0, average=38.8),
+        math=45.5,
+        gsm8k=81.1,
+        college_math=29.4,
+        deepmind_mathematics=45.1,
+        olympiadbench=14.7,
+        theoremqa=17.0,
+        average=38.8,
+    ),
     "hkust-nlp/dart-math-llama3-8b-prop2diff": dict(
-        math=46.6, gsm8k=81.1, college_math=28.8, deepmind_mathematics=48.0,
-        olympiadbench=14.5, theoremqa=19.4, average=39.7),
+        math=46.6,
+        gsm8k=81.1,
+        college_math=28.8,
+        deepmind_mathematics=48.0,
+        olympiadbench=14.5,
+        theoremqa=19.4,
+        average=39.7,
+    ),
     "hkust-nlp/dart-math-dsmath-7b-prop2diff": dict(
-        math=53.6, gsm8k=86.8, college_math=40.7, deepmind_mathematics=61.6,
-        olympiadbench=21.7, theoremqa=32.2, average=49.4),
+        math=53.6,
+        gsm8k=86.8,
+        college_math=40.7,
+        deepmind_mathematics=61.6,
+        olympiadbench=21.7,
+        theoremqa=32.2,
+        average=49.4,
+    ),
     "hkust-nlp/dart-math-llama3-70b-prop2diff": dict(
-        math=56.1, gsm8k=89.6, college_math=37.9, deepmind_mathematics=64.1,
-        olympiadbench=20.0, theoremqa=28.2, average=49.3),
+        math=56.1,
+        gsm8k=89.6,
+        college_math=37.9,
+        deepmind_mathematics=64.1,
+        olympiadbench=20.0,
+        theoremqa=28.2,
+        average=49.3,
+    ),
     "deepseek-ai/deepseek-math-7b-rl": dict(
-        math=53.1, gsm8k=88.4, college_math=41.3, deepmind_mathematics=58.3,
-        olympiadbench=18.7, theoremqa=35.9, average=49.3),
+        math=53.1,
+        gsm8k=88.4,
+        college_math=41.3,
+        deepmind_mathematics=58.3,
+        olympiadbench=18.7,
+        theoremqa=35.9,
+        average=49.3,
+    ),
     "hkust-nlp/dart-math-llama3-8b-uniform": dict(
-        math=45.3, gsm8k=82.5, college_math=27.1, deepmind_mathematics=None,
-        olympiadbench=None, theoremqa=None, average=None),
+        math=45.3,
+        gsm8k=82.5,
+        college_math=27.1,
+        deepmind_mathematics=None,
+        olympiadbench=None,
+        theoremqa=None,
+        average=None,
+    ),
     "hkust-nlp/dart-math-dsmath-7b-uniform": dict(
-        math=52.9, gsm8k=88.2, college_math=40.1, deepmind_mathematics=None,
-        olympiadbench=None, theoremqa=None, average=None),
+        math=52.9,
+        gsm8k=88.2,
+        college_math=40.1,
+        deepmind_mathematics=None,
+        olympiadbench=None,
+        theoremqa=None,
+        average=None,
+    ),
     "hkust-nlp/dart-math-llama3-70b-uniform": dict(
-        math=54.9, gsm8k=90.4, college_math=38.5, deepmind_mathematics=None,
-        olympiadbench=None, theoremqa=None, average=None),
-}  # fmt: skip
+        math=54.9,
+        gsm8k=90.4,
+        college_math=38.5,
+        deepmind_mathematics=None,
+        olympiadbench=None,
+        theoremqa=None,
+        average=None,
+    ),
+}
 
 
 def reported_for(model: str | None) -> dict[str, float | None] | None:
@@ -137,9 +191,7 @@ def benchmark_estimates(
     first = next(iter(seeds.values()))
     common = [k for k in first if all(k in v for v in seeds.values())]
     # an item whose gold the grader cannot read (in any seed) is left out of every estimate
-    bad = {
-        k for k in common for v in seeds.values() if any(x.status == "bad_gold" for _, x in v[k])
-    }
+    bad = {k for k in common for v in seeds.values() if any(x.status == "bad_gold" for _, x in v[k])}
     keep = [k for k in common if k not in bad]
     tables = {s: item_table([[x for _, x in v[k]] for k in keep], equal) for s, v in seeds.items()}
     pooled = item_table([[x for v in seeds.values() for _, x in v[k]] for k in keep], equal)
@@ -151,8 +203,7 @@ def benchmark_estimates(
     out["seeds"] = len(tables)
     out["pass@k"] = {str(k): _p(pooled["pass@k"][k]) for k in range(1, big_k + 1)}
     out["maj@k"] = {
-        str(k): _p(statistics.fmean(t["maj@k"][k] for t in tables.values()))
-        for k in range(1, big_k + 1)
+        str(k): _p(statistics.fmean(t["maj@k"][k] for t in tables.values())) for k in range(1, big_k + 1)
     }
     if len(tables) > 1:
         out["per_seed"] = {str(s): _pct_table(t) for s, t in tables.items()}
@@ -225,12 +276,10 @@ def summarize_predictions(
         }
         if levels:
             entry["by_level"] = {
-                k: dict(zip(("n", "accuracy"), _acc(v), strict=True))
-                for k, v in sorted(levels.items())
+                k: dict(zip(("n", "accuracy"), _acc(v), strict=True)) for k, v in sorted(levels.items())
             }
             entry["by_domain"] = {
-                k: dict(zip(("n", "accuracy"), _acc(v), strict=True))
-                for k, v in sorted(domains.items())
+                k: dict(zip(("n", "accuracy"), _acc(v), strict=True)) for k, v in sorted(domains.items())
             }
         benchmarks[bench] = entry
     six = registry.averaged()
@@ -308,9 +357,7 @@ def estimates_markdown(results: dict[str, Any]) -> str | None:
     return intro + ".\n\n" + "\n".join(lines)
 
 
-def protocol(
-    settings: dict[str, Any], provenance: dict[str, Any], grader: dict[str, Any]
-) -> dict[str, Any]:
+def protocol(settings: dict[str, Any], provenance: dict[str, Any], grader: dict[str, Any]) -> dict[str, Any]:
     """Everything that changes an answer of `dart-hf eval`, in one mapping (for results.json,
     results.md and the card): engine and version, dtype, parallel sizes, batching, seeds, n,
     sampling, template, max tokens, grader version."""
@@ -392,9 +439,7 @@ def results_markdown(results: dict[str, Any], *, with_protocol: bool = True) -> 
     avg = results["average"]
     if avg["benchmarks"]:
         label = "**Average**" if avg["complete"] else f"Average ({len(avg['benchmarks'])} of 6)"
-        lines.append(
-            f"| {label} | | {_fmt(avg['accuracy'], avg['std'])} | {_fmt(avg['reported'])} | | | | |"
-        )
+        lines.append(f"| {label} | | {_fmt(avg['accuracy'], avg['std'])} | {_fmt(avg['reported'])} | | | | |")
     out = ["\n".join(lines)]
     n = int(results.get("settings", {}).get("n") or 1)
     if n > 1:
@@ -428,9 +473,7 @@ def render_card(results: dict[str, Any], plot: str | None = None) -> str:
     context = {
         "r": results,
         "table": results_markdown(results, with_protocol=False),
-        "labels": {
-            b: registry.label(b) for b in (*registry.names(), *results.get("benchmarks", {}))
-        },
+        "labels": {b: registry.label(b) for b in (*registry.names(), *results.get("benchmarks", {}))},
         "protocol": results.get("protocol") or {},
         "plot": plot,
     }

@@ -50,11 +50,27 @@ PREP_VERSION = "1"
 """Bump when `prepare_batch` changes what it writes (datasets' cache hashes it by reference)."""
 
 PREDICTION_COLUMNS = (
-    "id", "benchmark", "seed", "sample_idx", "level", "domain", "query", "response", "pred",
-    "gold", "correct", "grade_status", "finish_reason", "n_tokens",
+    "id",
+    "benchmark",
+    "seed",
+    "sample_idx",
+    "level",
+    "domain",
+    "query",
+    "response",
+    "pred",
+    "gold",
+    "correct",
+    "grade_status",
+    "finish_reason",
+    "n_tokens",
     # gold details the grader reads, kept so a predictions file regrades identically
-    "answers", "answer_type", "multi_answer", "unit", "tolerance",
-)  # fmt: skip
+    "answers",
+    "answer_type",
+    "multi_answer",
+    "unit",
+    "tolerance",
+)
 
 
 def default_template(model: str | None) -> str:
@@ -182,13 +198,9 @@ class EvalConfig:
 
 ENGINE_KEYS = ("model", "engine", "dtype", "max_model_len", "engine_options")
 """Engine settings an evaluation reads (typed and checked as a build's, `BuildConfig`)."""
-SETTING_NAMES = (
-    frozenset(f.name for f in dataclasses.fields(EvalConfig)) | set(ENGINE_KEYS) | SERVER_SETTINGS
-)
+SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(EvalConfig)) | set(ENGINE_KEYS) | SERVER_SETTINGS
 """Every key an `eval:` mapping may hold."""
-RECIPE_KEYS = frozenset(
-    {*ENGINE_KEYS, *SERVER_SETTINGS, "template", "temperature", "top_p", "data_dir"}
-)
+RECIPE_KEYS = frozenset({*ENGINE_KEYS, *SERVER_SETTINGS, "template", "temperature", "top_p", "data_dir"})
 """Keys `resolve_config` reads from a recipe's top level; everything else goes under `eval:`."""
 
 
@@ -197,9 +209,7 @@ def _pick(settings: dict[str, Any], key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def resolve_config(
-    recipe: dict[str, Any], overrides: dict[str, Any]
-) -> tuple[EvalConfig, EngineSpec]:
+def resolve_config(recipe: dict[str, Any], overrides: dict[str, Any]) -> tuple[EvalConfig, EngineSpec]:
     """Build the evaluation settings from a recipe and CLI flags (None = not given).
 
     The recipe may keep evaluation settings flat or under an `eval:` mapping (which wins).
@@ -219,18 +229,14 @@ def resolve_config(
     settings = resolve_section(recipe, "eval", overrides, SETTING_NAMES, flat_names=RECIPE_KEYS)
     where = "evaluation settings"
     seeds = check_value("seeds", _pick(settings, "seeds", (0,)), tuple[int, ...], where)
-    values = {
-        k: v for k, v in settings.items() if k not in ENGINE_KEYS and k not in SERVER_SETTINGS
-    }
+    values = {k: v for k, v in settings.items() if k not in ENGINE_KEYS and k not in SERVER_SETTINGS}
     values["seeds"] = seeds
     n = check_value("n", _pick(settings, "n", 1), int, where)
     if len(seeds) <= 1 and n <= 1:  # greedy unless --temperature says otherwise: the
         # recipe's synthesis temperature does not apply to one response per item
         given = {k: overrides[k] for k in ("temperature", "top_p") if overrides.get(k) is not None}
         values.update({"temperature": 0.0, "top_p": 1.0, **given})
-    engine_cfg = build_dataclass(
-        BuildConfig, {k: settings.get(k) for k in ENGINE_KEYS}, where=where
-    )  # fmt: skip
+    engine_cfg = build_dataclass(BuildConfig, {k: settings.get(k) for k in ENGINE_KEYS}, where=where)
     values["template"] = _pick(values, "template", default_template(engine_cfg.model))
     config = build_dataclass(EvalConfig, values, where=where)
     from dart_hf.engines import BACKENDS, check_model
@@ -239,9 +245,7 @@ def resolve_config(
         raise unknown_name("engine", engine_cfg.engine, BACKENDS)
     check_model(engine_cfg.engine, engine_cfg.model)
     if settings.get("max_model_len") is None:  # room for the prompt beside max_tokens
-        engine_cfg = dataclasses.replace(
-            engine_cfg, max_model_len=max(4096, config.max_tokens + 2048)
-        )
+        engine_cfg = dataclasses.replace(engine_cfg, max_model_len=max(4096, config.max_tokens + 2048))
     return config, engine_cfg.engine_spec(seed=config.seeds[0])
 
 
@@ -319,19 +323,22 @@ REGRADABLE = ("grader", "data.gold_hash")
 """What `--regrade` may change in a folder: the saved samples stay valid."""
 
 
-def _check_settings(
-    path: Path, fingerprint: dict[str, Any], folder: SamplingFolder, regrade: bool
-) -> None:
+def _check_settings(path: Path, fingerprint: dict[str, Any], folder: SamplingFolder, regrade: bool) -> None:
     """Refuse to resume shards made with other settings, another grader or other golds."""
     from dart_hf import outputs
 
     outputs.check_fingerprint(
-        path, fingerprint, what="samples", folder=folder.path, has_work=folder.has_shards,
+        path,
+        fingerprint,
+        what="samples",
+        folder=folder.path,
+        has_work=folder.has_shards,
         remedy="use another -o/--out (or delete that folder)",
-        allow=REGRADABLE if regrade else (), regradable=REGRADABLE,
+        allow=REGRADABLE if regrade else (),
+        regradable=REGRADABLE,
         regrade_remedy="rerun with --regrade to grade the saved samples again with the current "
         "grader and gold answers",
-    )  # fmt: skip
+    )
 
 
 def _load_queries(config: EvalConfig, benchmark: str) -> tuple[Dataset, dict[str, Any]]:
@@ -410,9 +417,15 @@ def run_eval(
     held = folder.lock("eval") if lock else contextlib.nullcontext()
     with held, attach(engine_spec, server or ServerConfig(), folder.root) as spec:
         return _run_eval(
-            config, folder, loaded, spec, progress, regrade, start,
+            config,
+            folder,
+            loaded,
+            spec,
+            progress,
+            regrade,
+            start,
             make_executor(executor or ExecutorSpec()),
-        )  # fmt: skip
+        )
 
 
 def _run_eval(
@@ -475,9 +488,7 @@ def _run_eval(
                 raise DartError(f"{folder.path}: the shards do not match the benchmark's items")
             if recorded is None and len(samples):
                 first = samples.select(range(1)).to_list()[0]
-                recorded = {
-                    k: first[k] for k in ("engine", "engine_version", "model", "model_hash")
-                }
+                recorded = {k: first[k] for k in ("engine", "engine_version", "model", "model_hash")}
             gold = queries.select_columns(golds)
             if config.n > 1:  # one row per response: each item's golds repeated n times
                 gold = gold.select([i for i in range(len(gold)) for _ in range(config.n)])
@@ -491,9 +502,7 @@ def _run_eval(
             num_proc=config.num_proc,
             executor=executor,
         )
-        per_bench[bench] = graded.select_columns(
-            [c for c in PREDICTION_COLUMNS if c in graded.column_names]
-        )
+        per_bench[bench] = graded.select_columns([c for c in PREDICTION_COLUMNS if c in graded.column_names])
     preds = concatenate_datasets(list(per_bench.values()))
     # a rerun or regrade whose shards are all done needs no engine (nor a GPU) for this
     provenance = recorded or dict(get_engine(engine_spec).provenance())

@@ -385,8 +385,28 @@ _SEPARATOR_RE = re.compile(r"(\d)(?:\{,\}|,\\!|\\,|\\ )(\d{3})")
 _ALTERNATIVES_RE = re.compile(rf"^(?:{_NUMBER})(?:\s*(?:,\s*)?\bor\b\s*(?:{_NUMBER}))+\s*$")
 _ALTERNATIVE_SEP_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*")
 _VERB_RE = re.compile(r"\s(?:is|are|was|were|equals|=)\s", re.IGNORECASE)
-_MATH_WORDS = {"sqrt", "frac", "dfrac", "cos", "sin", "tan", "log", "exp", "cdot", "times", "infty",
-               "pi", "binom", "choose", "text", "left", "right", "div", "mod", "pmod"}  # fmt: skip
+_MATH_WORDS = {
+    "sqrt",
+    "frac",
+    "dfrac",
+    "cos",
+    "sin",
+    "tan",
+    "log",
+    "exp",
+    "cdot",
+    "times",
+    "infty",
+    "pi",
+    "binom",
+    "choose",
+    "text",
+    "left",
+    "right",
+    "div",
+    "mod",
+    "pmod",
+}
 
 
 def _unit(word: str) -> str | None:
@@ -416,8 +436,7 @@ def read_value(clause: str) -> tuple[str | None, tuple[str, ...]]:
         u1, u2 = _unit(compound.group(2)), _unit(compound.group(4))
         if u1 and u2 and u1 != u2:
             total = (
-                _number(compound.group(1)) * _TIME_UNITS[u1]
-                + _number(compound.group(3)) * _TIME_UNITS[u2]
+                _number(compound.group(1)) * _TIME_UNITS[u1] + _number(compound.group(3)) * _TIME_UNITS[u2]
             )
             return None, tuple(_fraction_text(total / _TIME_UNITS[u]) for u in (u1, u2))
         word1, word2 = compound.group(2), compound.group(4)
@@ -463,8 +482,25 @@ def _strip_currency(s: str) -> str:
     return "".join(out)
 
 
-_UNIT_WORDS = {"foot", "feet", "inche", "inch", "pound", "ounce", "meter", "centimeter", "yard",
-               "mile", "cent", "dollar", "liter", "gallon", "cup", "quart", "pint"}  # fmt: skip
+_UNIT_WORDS = {
+    "foot",
+    "feet",
+    "inche",
+    "inch",
+    "pound",
+    "ounce",
+    "meter",
+    "centimeter",
+    "yard",
+    "mile",
+    "cent",
+    "dollar",
+    "liter",
+    "gallon",
+    "cup",
+    "quart",
+    "pint",
+}
 
 
 def _is_unit_word(word: str) -> bool:
@@ -473,8 +509,7 @@ def _is_unit_word(word: str) -> bool:
 
 def _is_sentence(s: str) -> bool:
     """Two or more words of three letters or more that are not LaTeX or function names."""
-    words = [w for w in _WORD_RE.findall(re.sub(r"\\[A-Za-z]+", " ", s)) if w.lower()
-             not in _MATH_WORDS]  # fmt: skip
+    words = [w for w in _WORD_RE.findall(re.sub(r"\\[A-Za-z]+", " ", s)) if w.lower() not in _MATH_WORDS]
     return len(words) >= 2
 
 

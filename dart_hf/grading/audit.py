@@ -176,14 +176,10 @@ def audit_pool(
     return out
 
 
-def counts_by_level(
-    statuses: Sequence[str], levels: Sequence[int | None]
-) -> dict[str, dict[str, int]]:
+def counts_by_level(statuses: Sequence[str], levels: Sequence[int | None]) -> dict[str, dict[str, int]]:
     """`{level: {gold_status: queries}}` for the statistics and cards (level "none" if unknown)."""
     out: dict[str, dict[str, int]] = {}
     for s, lv in zip(statuses, levels, strict=True):
-        row = out.setdefault(
-            "none" if lv is None or lv < 0 else str(lv), dict.fromkeys(GOLD_STATUSES, 0)
-        )
+        row = out.setdefault("none" if lv is None or lv < 0 else str(lv), dict.fromkeys(GOLD_STATUSES, 0))
         row[s] += 1
     return dict(sorted(out.items()))

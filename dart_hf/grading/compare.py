@@ -81,8 +81,7 @@ def _cmp_unit_variable(pair: _Pair) -> bool | None:
     g = _parse_units_kept(pair.gold, pair.ctx.timeout)
     p = _parse_units_kept(pair.pred, pair.ctx.timeout)
     letters = {str(x) for e in g if hasattr(e, "free_symbols") for x in e.free_symbols}
-    dropped = {str(x) for e in pair.gold_parsed if hasattr(e, "free_symbols")
-               for x in e.free_symbols}  # fmt: skip
+    dropped = {str(x) for e in pair.gold_parsed if hasattr(e, "free_symbols") for x in e.free_symbols}
     if not g or not p or not {x for x in letters - dropped if len(x) == 1}:
         return None
     return verify_equal(g, p, pair.ctx.timeout)
@@ -115,9 +114,7 @@ def _cmp_plus_minus(pair: _Pair) -> bool | None:
     return True if both and verify_equal(both, pair.pred_parsed, pair.ctx.timeout) else None
 
 
-_PERCENT_RE = re.compile(
-    r"^\s*\$?\s*([-+]?\d+(?:\.\d+)?)\s*(?:\\?%|\\text\{\s*\\?%\s*\})\s*\$?\s*$"
-)
+_PERCENT_RE = re.compile(r"^\s*\$?\s*([-+]?\d+(?:\.\d+)?)\s*(?:\\?%|\\text\{\s*\\?%\s*\})\s*\$?\s*$")
 
 
 def _cmp_percent(pair: _Pair) -> bool | None:
@@ -142,8 +139,7 @@ def _cmp_set_builder(pair: _Pair) -> bool | None:
     """`\\{x \\mid -2 \\le x \\le 7\\}` is the relation it states (`[-2, 7]`); "or" in it is
     a union. Math-Verify compares sets with relations, not set-builder notation."""
     for side in (pair.pred, pair.gold):
-        m = _SET_BUILDER_RE.match(strip_math_delimiters(side).replace("\\left", "")
-                                  .replace("\\right", ""))  # fmt: skip
+        m = _SET_BUILDER_RE.match(strip_math_delimiters(side).replace("\\left", "").replace("\\right", ""))
         if m:
             break
     else:
@@ -219,9 +215,7 @@ COMPARE_RULES: tuple[CompareRule, ...] = (
 )
 
 
-def judge_one(
-    gold: str, parsed: Any, pred: str, box: str | None, ctx: Ctx
-) -> tuple[bool | None, str]:
+def judge_one(gold: str, parsed: Any, pred: str, box: str | None, ctx: Ctx) -> tuple[bool | None, str]:
     """The verdict of `COMPARE_RULES` on one gold: `(equal, rule)`; `(None, "bad_gold")` for
     a gold Math-Verify cannot read.
 
@@ -251,13 +245,13 @@ def _parse_units_kept(text: str, timeout: int) -> tuple[Any, ...]:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
     from math_verify.parser import NormalizationConfig
 
-    norm = NormalizationConfig(basic_latex=True, units=False, malformed_operators=True,
-                               nits=True, boxed="all")  # fmt: skip
+    norm = NormalizationConfig(
+        basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all"
+    )
     text = prepare_text(text)
     delimited = re.search(r"(?<!\\)\$", text) or "\\boxed" in text
     config = [LatexExtractionConfig(normalization_config=norm), ExprExtractionConfig()]
-    return tuple(parse(text if delimited else f"${text}$", extraction_config=config,
-                       parsing_timeout=timeout))  # fmt: skip
+    return tuple(parse(text if delimited else f"${text}$", extraction_config=config, parsing_timeout=timeout))
 
 
 _E_NOTATION_RE = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+))[eE]([-+]?\d+)")

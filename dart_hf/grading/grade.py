@@ -166,9 +166,7 @@ class GradingPool:
                     results[w.task] = Verdict(
                         last_boxed(items[w.task]["response"]), False, "timeout", "timeout"
                     )
-                    logger.warning(
-                        "grading item %d passed %.1f s; worker replaced", w.task, timeout_s
-                    )
+                    logger.warning("grading item %d passed %.1f s; worker replaced", w.task, timeout_s)
                     self._replace(i)
                 elif not w.ready and now - w.started > _START_TIMEOUT_S:
                     raise RuntimeError(f"a grading worker did not start in {_START_TIMEOUT_S} s")
@@ -237,9 +235,7 @@ def check_columns(columns: Sequence[str], response_column: str, answer_column: s
     """Raise `DartError` naming a missing column and the columns present."""
     for name in (response_column, answer_column):
         if name not in columns:
-            raise DartError(
-                f"missing column {name!r}; columns present: {', '.join(columns) or '(none)'}"
-            )
+            raise DartError(f"missing column {name!r}; columns present: {', '.join(columns) or '(none)'}")
 
 
 def check_response_type(values: Sequence[Any], response_column: str) -> None:
@@ -329,12 +325,14 @@ def grade_batch(
 
 # declared, not inferred: a batch where no response gives an answer (every `pred` None)
 # would otherwise type the column `null`, and the graded rounds would not hold the schema
-GRADE_FEATURES = Features({
-    "pred": Value("string"),
-    "correct": Value("bool"),
-    "grade_status": Value("string"),
-    "verdict_source": Value("string"),
-})  # fmt: skip
+GRADE_FEATURES = Features(
+    {
+        "pred": Value("string"),
+        "correct": Value("bool"),
+        "grade_status": Value("string"),
+        "verdict_source": Value("string"),
+    }
+)
 
 
 def grade_dataset(

@@ -85,8 +85,7 @@ def parse_response(
     from math_verify import parse
 
     response = prepare_text(response)
-    parsed = list(parse(response, extraction_config=_response_config(options),
-                        parsing_timeout=timeout))  # fmt: skip
+    parsed = list(parse(response, extraction_config=_response_config(options), parsing_timeout=timeout))
     if not parsed:
         return parsed, None
     text = next((p for p in reversed(parsed) if isinstance(p, str)), None)

@@ -78,9 +78,7 @@ UNGRADED = frozenset({"bad_gold", "failed"})
 """Statuses of rows that are left out of accuracy (no verdict on the model's answer)."""
 
 
-def accuracy(
-    correct: Sequence[bool | None], statuses: Sequence[str]
-) -> tuple[int, int, float | None]:
+def accuracy(correct: Sequence[bool | None], statuses: Sequence[str]) -> tuple[int, int, float | None]:
     """The one accuracy rule: `(graded, right, right / graded)` over rows' verdicts, where
     `bad_gold` rows (gold unreadable) and `failed` ones (no completion) are left out and the
     accuracy is None when none is left.
@@ -92,15 +90,43 @@ def accuracy(
 
 #: Every `verdict_source`: what decided a row (see the module docstring).
 VERDICT_SOURCES = (
-    "math_verify", "tolerance", "malformed_answer", "hedge", "multi_box", "unclosed_box",
-    "no_answer", "bool_answer", "option_answer", "multi_answer", "list_answer", "word_answer",
-    "clock_time", "text_match", "e_notation", "mixed_number", "plus_minus", "equation_chain",
-    "answer_section", "hash_answer", "json_answer", "answer_line", "answer_phrase", "unanchored",
-    "no_anchor", "compound_quantity", "unit_variable", "percent", "set_builder", "binomial",
+    "math_verify",
+    "tolerance",
+    "malformed_answer",
+    "hedge",
+    "multi_box",
+    "unclosed_box",
+    "no_answer",
+    "bool_answer",
+    "option_answer",
+    "multi_answer",
+    "list_answer",
+    "word_answer",
+    "clock_time",
+    "text_match",
+    "e_notation",
+    "mixed_number",
+    "plus_minus",
+    "equation_chain",
+    "answer_section",
+    "hash_answer",
+    "json_answer",
+    "answer_line",
+    "answer_phrase",
+    "unanchored",
+    "no_anchor",
+    "compound_quantity",
+    "unit_variable",
+    "percent",
+    "set_builder",
+    "binomial",
     "clock_hour",
     "truncated",
-    "bad_gold", "timeout", "error", "engine",
-)  # fmt: skip
+    "bad_gold",
+    "timeout",
+    "error",
+    "engine",
+)
 
 
 @dataclass(frozen=True)

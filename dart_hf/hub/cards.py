@@ -18,9 +18,7 @@ from dart_hf.errors import DartError, unknown_name
 from dart_hf.hub import folder as hub
 
 TEMPLATE_DIR = "dataset_cards"
-SECRET_KEY = re.compile(
-    r"(^|_)(token|secret|password|api_?key|credentials?)$|^authorization$", re.I
-)
+SECRET_KEY = re.compile(r"(^|_)(token|secret|password|api_?key|credentials?)$|^authorization$", re.I)
 SIZE_CATEGORIES = [
     (1_000, "n<1K"),
     (10_000, "1K<n<10K"),

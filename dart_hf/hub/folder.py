@@ -96,9 +96,7 @@ def write_hub_folder(
                 "and not 'data' (push_to_hub reserves it for the default config's folder)"
             )
         if not isinstance(ds, Dataset):
-            raise DartError(
-                f"config {name!r}: expected a datasets.Dataset, got {type(ds).__name__}"
-            )
+            raise DartError(f"config {name!r}: expected a datasets.Dataset, got {type(ds).__name__}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -118,9 +116,7 @@ def write_hub_folder(
         for entry in old_configs.get(name, {}).get("data_files", []) or []:
             if isinstance(entry, dict) and entry.get("split") in info.splits:
                 data_files.setdefault(entry["split"], entry["path"])
-        new_configs[name] = {
-            "data_files": [{"split": s, "path": p} for s, p in sorted(data_files.items())]
-        }
+        new_configs[name] = {"data_files": [{"split": s, "path": p} for s, p in sorted(data_files.items())]}
     all_names = set(old_configs) | set(new_configs)
     if len(all_names) > 1 and DEFAULT_CONFIG not in all_names:
         has_default = any(c.get("default") for c in old_configs.values())
@@ -136,9 +132,7 @@ def write_hub_folder(
     _write_readme(folder, card_data, body)
 
 
-def _write_shards(
-    ds: Dataset, out: Path, split: str, max_shard_bytes: int
-) -> tuple[SplitInfo, int]:
+def _write_shards(ds: Dataset, out: Path, split: str, max_shard_bytes: int) -> tuple[SplitInfo, int]:
     """Write one split's shards as push_to_hub does; return its SplitInfo and parquet bytes."""
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
@@ -204,9 +198,7 @@ def _merge_info(
 
 
 def _write_readme(folder: Path, card_data: DatasetCardData, body: str) -> None:
-    text = (
-        f"---\n{card_data.to_yaml()}\n---\n{body if body.startswith(chr(10)) else chr(10) + body}"
-    )
+    text = f"---\n{card_data.to_yaml()}\n---\n{body if body.startswith(chr(10)) else chr(10) + body}"
     tmp = folder / (README + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(folder / README)
@@ -291,9 +283,7 @@ def check_hub_folder(folder: Path) -> list[str]:
         if not m:
             problems.append(f"{rel}: not named <split>-NNNNN-of-NNNNN.parquet")
             continue
-        by_group.setdefault((str(p.parent), m["split"]), []).append(
-            (int(m["index"]), int(m["total"]))
-        )
+        by_group.setdefault((str(p.parent), m["split"]), []).append((int(m["index"]), int(m["total"])))
         problem = parquet_problem(folder / rel)
         if problem:
             problems.append(f"{rel}: not a readable parquet file ({problem})")
@@ -306,9 +296,7 @@ def check_hub_folder(folder: Path) -> list[str]:
         if len(totals) != 1 or indices != list(range(next(iter(totals)))):
             problems.append(f"{parent}/{split}-*: incomplete or mixed shard sequence {shards}")
         if rows.get((parent, split)) == 0:
-            problems.append(
-                f"{parent}/{split}-*: no rows (`load_dataset` cannot read an empty split)"
-            )
+            problems.append(f"{parent}/{split}-*: no rows (`load_dataset` cannot read an empty split)")
     return problems
 
 

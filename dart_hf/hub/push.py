@@ -331,12 +331,8 @@ class HubSession:
         if retries < 0:
             raise DartError(f"retries must be >= 0, got {retries}")
         if not (token or get_token()):
-            raise DartError(
-                "no Hugging Face token: set HF_TOKEN, run `hf auth login`, or pass --token"
-            )
-        self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip(
-            "/"
-        )
+            raise DartError("no Hugging Face token: set HF_TOKEN, run `hf auth login`, or pass --token")
+        self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip("/")
         self.api = HfApi(
             endpoint=self.endpoint,
             token=token,
@@ -345,9 +341,7 @@ class HubSession:
         )
         env = os.environ
         self.secrets = [token, env.get("HF_TOKEN"), env.get("HUGGING_FACE_HUB_TOKEN"), get_token()]
-        self.token_source = (
-            "--token" if token else "HF_TOKEN" if os.environ.get("HF_TOKEN") else "login"
-        )
+        self.token_source = "--token" if token else "HF_TOKEN" if os.environ.get("HF_TOKEN") else "login"
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_wait_s = max_wait_s
@@ -385,8 +379,7 @@ class HubSession:
         """What to do about a token the Hub refused, by where it came from."""
         if self.token_source == "--token":
             return (
-                "pass a valid token with --token (or leave --token out to use HF_TOKEN or "
-                "the stored login)"
+                "pass a valid token with --token (or leave --token out to use HF_TOKEN or the stored login)"
             )
         if self.token_source == "HF_TOKEN":
             return "set HF_TOKEN to a valid token (or unset it to use the stored login)"
@@ -411,9 +404,7 @@ class HubSession:
 
     def token_origin(self) -> str:
         """Where the session's token came from, as a user would name it."""
-        return {"--token": "--token", "HF_TOKEN": "HF_TOKEN"}.get(
-            self.token_source, "the stored login"
-        )
+        return {"--token": "--token", "HF_TOKEN": "HF_TOKEN"}.get(self.token_source, "the stored login")
 
     def _failure(self, step: str, exc: BaseException) -> str:
         """One line for a step that failed for good: what happened and what to do."""
@@ -523,10 +514,18 @@ def push_folder(
         )
     with session.scrubbed():
         return _push(
-            folder, repo_id, org=org, private=private, revision=revision, create_pr=create_pr,
-            commit_message=commit_message, commit_description=commit_description,
-            repo_type=repo_type, exclude=exclude, session=session,
-        )  # fmt: skip
+            folder,
+            repo_id,
+            org=org,
+            private=private,
+            revision=revision,
+            create_pr=create_pr,
+            commit_message=commit_message,
+            commit_description=commit_description,
+            repo_type=repo_type,
+            exclude=exclude,
+            session=session,
+        )
 
 
 STAGING_DIR = ".staging"
@@ -660,9 +659,13 @@ def _preupload(
         documented effect); the commit needs only their hashes, which the operation keeps.
     """
     session.api.preupload_lfs_files(
-        repo, additions=ops, repo_type=repo_type, revision=revision, create_pr=create_pr,
+        repo,
+        additions=ops,
+        repo_type=repo_type,
+        revision=revision,
+        create_pr=create_pr,
         free_memory=True,
-    )  # fmt: skip
+    )
     return [op.path_in_repo for op in ops if op.path_or_fileobj == b""]
 
 
@@ -688,8 +691,7 @@ def _upload(
 
     def preupload() -> None:
         nonlocal uploaded
-        uploaded = _preupload(session, repo, repo_type, ops, revision=revision,
-                              create_pr=create_pr)  # fmt: skip
+        uploaded = _preupload(session, repo, repo_type, ops, revision=revision, create_pr=create_pr)
 
     def refresh(exc: BaseException) -> None:
         # The lost commit may have landed: pre-upload new operations, whose upload modes
@@ -702,9 +704,14 @@ def _upload(
 
     def commit() -> Any:
         return api.create_commit(
-            repo, operations=ops, repo_type=repo_type, revision=revision, create_pr=create_pr,
-            commit_message=commit_message, commit_description=commit_description,
-        )  # fmt: skip
+            repo,
+            operations=ops,
+            repo_type=repo_type,
+            revision=revision,
+            create_pr=create_pr,
+            commit_message=commit_message,
+            commit_description=commit_description,
+        )
 
     step = "create the repo"
     try:
@@ -727,9 +734,17 @@ def _upload(
         raise
     except Exception as exc:
         message = _upload_failure(
-            session, folder, repo, repo_type, resume, step, exc,
-            repo_ready=repo_ready, uploaded=uploaded, create_pr=create_pr,
-        )  # fmt: skip
+            session,
+            folder,
+            repo,
+            repo_type,
+            resume,
+            step,
+            exc,
+            repo_ready=repo_ready,
+            uploaded=uploaded,
+            create_pr=create_pr,
+        )
         raise DartError(session.scrub(message)) from None
     if create_pr and getattr(info, "pr_url", None):
         return str(info.pr_url)
@@ -758,9 +773,7 @@ def _ensure_branch(session: HubSession, repo: str, repo_type: str, revision: str
 
     api = session.api
     try:
-        session.retry(
-            "repo_info", lambda: api.repo_info(repo, repo_type=repo_type, revision=revision)
-        )
+        session.retry("repo_info", lambda: api.repo_info(repo, repo_type=repo_type, revision=revision))
     except RevisionNotFoundError:
         logger.info("branch %s not found in %s: creating it", revision, repo)
         session.retry(

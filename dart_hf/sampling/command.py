@@ -29,15 +29,23 @@ from dart_hf.sampling.shards import check_context
 from dart_hf.sources import load_pools
 
 SAMPLE_SETTINGS = (
-    "pool", "data_dir", "limit", "model", "engine", "engine_options", "dtype", "max_model_len",
-    "seed", "shard_size", "max_in_flight", "stream",
-)  # fmt: skip
+    "pool",
+    "data_dir",
+    "limit",
+    "model",
+    "engine",
+    "engine_options",
+    "dtype",
+    "max_model_len",
+    "seed",
+    "shard_size",
+    "max_in_flight",
+    "stream",
+)
 """`BuildConfig` fields that `dart-hf sample` reads (with `SamplingConfig`'s)."""
 
 
-def sample_command(
-    recipe: str | None, out: str | Path, options: dict[str, Any], executor: Any = None
-) -> str:
+def sample_command(recipe: str | None, out: str | Path, options: dict[str, Any], executor: Any = None) -> str:
     """What `dart-hf sample` does: settings -> pool -> `run_sampling`; returns a summary line.
 
     Args:
@@ -58,9 +66,7 @@ def sample_command(
     if not settings.get("pool"):
         raise DartError("no query pool: give --pool NAME_OR_PATH (or `pool:` in the recipe)")
     # the engine, pool and shard settings have the same names, types and checks as a build's
-    cfg = build_dataclass(
-        BuildConfig, {k: settings.get(k) for k in SAMPLE_SETTINGS}, where=where
-    )  # fmt: skip
+    cfg = build_dataclass(BuildConfig, {k: settings.get(k) for k in SAMPLE_SETTINGS}, where=where)
     if cfg.engine not in BACKENDS:
         raise unknown_name("engine", cfg.engine, BACKENDS)
     sampling = build_dataclass(SamplingConfig, settings, where=where)
@@ -85,9 +91,16 @@ def sample_command(
     ):
         check_context(spec, queries, sampling)
         ds = make_executor(executor or ExecutorSpec()).sample(
-            queries, folder, engine_spec=spec, sampling=sampling, round=0, seed=cfg.seed,
-            shard_size=cfg.shard_size, progress=True, stream=cfg.stream_config(),
-        )  # fmt: skip
+            queries,
+            folder,
+            engine_spec=spec,
+            sampling=sampling,
+            round=0,
+            seed=cfg.seed,
+            shard_size=cfg.shard_size,
+            progress=True,
+            stream=cfg.stream_config(),
+        )
     cut = sum(1 for r in ds["finish_reason"] if r == "length")
     tokens = int(sum(ds["n_tokens"]))
     return (

@@ -110,9 +110,7 @@ def olympiad_instruction(answer_type: str | None, multi_answer: bool, unit: str 
     )
 
 
-def olympiad_query(
-    question: str, answer_type: str | None, multi_answer: bool, unit: str | None
-) -> str:
+def olympiad_query(question: str, answer_type: str | None, multi_answer: bool, unit: str | None) -> str:
     """The query as OlympiadBench poses it: the official instruction, a newline, the question."""
     return olympiad_instruction(answer_type, multi_answer, unit) + "\n" + question
 

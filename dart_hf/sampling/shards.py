@@ -101,9 +101,7 @@ def _prompts(batch: dict[str, list], sampling: SamplingConfig, tokenizer: Any) -
             if source is None:
                 raise DartError("few-shot prompts need a `source` column to pick exemplars")
             exemplars = get_exemplars(source, shots)
-        out.append(
-            render_prompt(sampling.template, query, tokenizer=tokenizer, exemplars=exemplars)
-        )
+        out.append(render_prompt(sampling.template, query, tokenizer=tokenizer, exemplars=exemplars))
     return out
 
 
@@ -316,12 +314,8 @@ async def stream_shard(
         await asyncio.gather(*(one(r) for r in requests))
     finally:
         journal.close()
-    completions = [
-        [done[(ids[i], round, offsets[i] + j)] for j in range(counts[i])] for i in range(rows)
-    ]
-    shard_rows = completion_rows(
-        query_cols, offsets, completions, round, sampling, engine.provenance()
-    )
+    completions = [[done[(ids[i], round, offsets[i] + j)] for j in range(counts[i])] for i in range(rows)]
+    shard_rows = completion_rows(query_cols, offsets, completions, round, sampling, engine.provenance())
     line = write_shard(out, k, shard_rows, features, time.perf_counter() - t0)
     journal.remove()
     if hook.on_shard is not None:
@@ -356,11 +350,16 @@ def stream_one_shard(
     with streamer.round(shard_seed(seed, round, 0)):
         row = asyncio.run(
             stream_shard(
-                batch, engine_spec=engine_spec, sampling=sampling, round=round, seed=seed,
-                folder=str(folder.path), features=Features({**part.features, **SAMPLE_FEATURES}),
+                batch,
+                engine_spec=engine_spec,
+                sampling=sampling,
+                round=round,
+                seed=seed,
+                folder=str(folder.path),
+                features=Features({**part.features, **SAMPLE_FEATURES}),
                 max_in_flight=max_in_flight,
             )
-        )  # fmt: skip
+        )
     return {key: value[0] for key, value in row.items()} | {"pid": os.getpid()}
 
 
@@ -378,9 +377,12 @@ def _queries_hash(queries: Dataset) -> str:
 
 def _check_manifest(folder: SamplingFolder, settings: dict[str, Any]) -> None:
     outputs.check_fingerprint(
-        folder.manifest, settings, what="shards", has_work=folder.has_shards,
+        folder.manifest,
+        settings,
+        what="shards",
+        has_work=folder.has_shards,
         folder=folder.path,
-    )  # fmt: skip
+    )
 
 
 @contextlib.contextmanager
@@ -450,9 +452,7 @@ def plan_sampling(
         raise DartError(f"queries need a 'query' column; found: {', '.join(queries.column_names)}")
     folder = as_folder(folder)
     count = n_shards(len(queries), shard_size)
-    counts = (
-        queries["n_samples"] if "n_samples" in queries.column_names else [sampling.n] * len(queries)
-    )
+    counts = queries["n_samples"] if "n_samples" in queries.column_names else [sampling.n] * len(queries)
     per_shard = tuple(sum(counts[k * shard_size : (k + 1) * shard_size]) for k in range(count))
     return SamplingPlan(
         folder=folder,
@@ -548,8 +548,14 @@ def _log_unlogged_shards(folder: SamplingFolder, finished: list[int]) -> None:
     with outputs.disk_full(log), open(log, "a", encoding="utf-8") as fh:
         for k in missing:
             tokens = pq.read_table(folder.shard(k), columns=["n_tokens"])["n_tokens"]
-            line = {"shard": k, "completions": len(tokens), "tokens": int(sum(tokens.to_pylist())),
-                    "wall_s": 0.0, "pid": None, "recovered": True}  # fmt: skip
+            line = {
+                "shard": k,
+                "completions": len(tokens),
+                "tokens": int(sum(tokens.to_pylist())),
+                "wall_s": 0.0,
+                "pid": None,
+                "recovered": True,
+            }
             fh.write(json.dumps(line) + "\n")
 
 
@@ -678,9 +684,14 @@ def run_sampling(
         All samples, shard after shard, as one dataset.
     """
     plan = open_sampling(
-        queries, out_dir, engine_spec=engine_spec, sampling=sampling, round=round, seed=seed,
+        queries,
+        out_dir,
+        engine_spec=engine_spec,
+        sampling=sampling,
+        round=round,
+        seed=seed,
         shard_size=shard_size,
-    )  # fmt: skip
+    )
     if plan.todo:
         logger.info("%s: %d of %d shards to sample", plan.out, len(plan.todo), plan.n_shards)
     from dart_hf.logs import progress_bar as tqdm  # honours -q, TQDM_DISABLE
@@ -717,14 +728,19 @@ def run_sampling(
 
     with bar, _quiet_datasets_bars(), hooks(plan.folder, Hooks(completed, shard_done)):
         if streamed:
-            _stream_round(queries, plan, engine_spec, sampling, round, seed, max_in_flight,
-                          figures)  # fmt: skip
+            _stream_round(queries, plan, engine_spec, sampling, round, seed, max_in_flight, figures)
         else:
             for k in plan.todo:
                 sample_shard(
-                    plan.shard_rows(queries, k), plan.folder, k, engine_spec=engine_spec,
-                    sampling=sampling, round=round, seed=seed, shard_size=shard_size,
-                )  # fmt: skip
+                    plan.shard_rows(queries, k),
+                    plan.folder,
+                    k,
+                    engine_spec=engine_spec,
+                    sampling=sampling,
+                    round=round,
+                    seed=seed,
+                    shard_size=shard_size,
+                )
     return load_samples(plan.folder, plan.n_shards, plan.features)
 
 
@@ -750,9 +766,7 @@ def _stream_round(
     from dart_hf.sampling.stream import get_streamer
 
     rows = [i for k in plan.todo for i in plan.shard_range(k, len(queries))]
-    part = queries.select(rows).add_column(
-        SHARD_COLUMN, [i // plan.shard_size for i in rows]
-    )  # fmt: skip
+    part = queries.select(rows).add_column(SHARD_COLUMN, [i // plan.shard_size for i in rows])
     streamer = get_streamer(engine_spec, max_in_flight)
     with streamer.round(shard_seed(seed, round, 0)) as measured:
         part.map(

@@ -161,9 +161,7 @@ def tokenize_batch(
     return out
 
 
-def pack_batch(
-    batch: dict[str, list], *, max_length: int, version: str = PACK_VERSION
-) -> dict[str, list]:
+def pack_batch(batch: dict[str, list], *, max_length: int, version: str = PACK_VERSION) -> dict[str, list]:
     """Pack samples best-fit-decreasing into sequences of at most `max_length` tokens.
 
     Returns fewer rows than it gets: one per packed sequence, with `input_ids`, `labels`,

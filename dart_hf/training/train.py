@@ -144,10 +144,14 @@ def resolve_train_config(
     # `model` is the synthesis model, not the one to train); without one, it is all training.
     has_section = "train" in recipe
     settings = resolve_section(
-        recipe, "train", overrides, names,
-        flat_names=frozenset() if has_section else names, flat_strict=not has_section,
+        recipe,
+        "train",
+        overrides,
+        names,
+        flat_names=frozenset() if has_section else names,
+        flat_strict=not has_section,
         where=where,
-    )  # fmt: skip
+    )
     if settings.get("model") in ("", "embedded"):
         settings["model"] = None
     from dart_hf.config import build_dataclass
@@ -183,11 +187,7 @@ def resolve_precision(config: TrainConfig) -> dict[str, Any]:
     checkpointing = cuda if config.gradient_checkpointing is None else config.gradient_checkpointing
     attn = config.attn_implementation
     if attn is None:
-        attn = (
-            "flash_attention_2"
-            if cuda and importlib.util.find_spec("flash_attn") is not None
-            else "sdpa"
-        )
+        attn = "flash_attention_2" if cuda and importlib.util.find_spec("flash_attn") is not None else "sdpa"
     return {"bf16": bool(bf16), "gradient_checkpointing": bool(checkpointing), "attn": attn}
 
 
@@ -269,9 +269,7 @@ def load_model(path: str, config: TrainConfig) -> Any:
 
     attn = resolve_precision(config)["attn"]
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.float32, attn_implementation=attn
-        )
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=attn)
     except (OSError, ValueError) as exc:
         raise DartError(f"cannot load model {path!r} for training: {exc}") from None
     # A KV cache turns off transformers' packed-sequence detection from position_ids (the
@@ -381,9 +379,7 @@ def train(
         "steps": trainer.state.global_step,
         "epochs_run": trainer.state.epoch,
         "train_loss": result.training_loss,
-        "losses": [
-            {"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h and "step" in h
-        ],
+        "losses": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h and "step" in h],
         "learning_rates": recorder.lrs,
         "wall_time_s": round(wall, 2),
         "tokens_per_s": round(data_stats["tokens"] * (trainer.state.epoch or 0) / wall, 1)

@@ -147,10 +147,12 @@ def test_exactly_t_correct_finishes(tmp_path: Path) -> None:
     table = tmp_path / "rates.jsonl"
     pool = tmp_path / "pool.jsonl"
     rows = [
-        {"question": f"Tom has {i} apples and buys 2 more. How many apples now?",
-         "answer": f"{i} + 2 = {i + 2}\n#### {i + 2}"}
+        {
+            "question": f"Tom has {i} apples and buys 2 more. How many apples now?",
+            "answer": f"{i} + 2 = {i + 2}\n#### {i + 2}",
+        }
         for i in range(3, 6)
-    ]  # fmt: skip
+    ]
     pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
     table.write_text(
         "".join(
@@ -158,9 +160,15 @@ def test_exactly_t_correct_finishes(tmp_path: Path) -> None:
             for i, r in enumerate(rows)
         )
     )
-    settings = dict(BASE, pool=str(pool), limit=None, strategies="uniform,prop2diff",
-                    k_u=3, difficulty_samples=3, engine_options={"table": str(table),
-                    "glitch_rate": 0.0})  # fmt: skip
+    settings = dict(
+        BASE,
+        pool=str(pool),
+        limit=None,
+        strategies="uniform,prop2diff",
+        k_u=3,
+        difficulty_samples=3,
+        engine_options={"table": str(table), "glitch_rate": 0.0},
+    )
     result = build.run_build(settings, tmp_path / "out")
     final = dars.load_state(tmp_path / "out" / "state" / "round-000.parquet")
     assert BuildFolder(tmp_path / "out").last_round() == 0
@@ -196,10 +204,10 @@ def test_fingerprints_follow_settings(scripted_build: tuple[Path, build.BuildRes
         spec = build.engine_spec(
             build.BuildSettings.from_dict(dict(BASE, model=model)).build, BuildFolder(out), queries
         )
-        kw = {"engine_spec": spec, "sampling": SamplingConfig(template="deepseekmath"),
-              "round": 1, "seed": 0}  # fmt: skip
-        return queries.map(sample_batch, batched=True, fn_kwargs=kw,
-                           remove_columns=queries.column_names)._fingerprint  # fmt: skip
+        kw = {"engine_spec": spec, "sampling": SamplingConfig(template="deepseekmath"), "round": 1, "seed": 0}
+        return queries.map(
+            sample_batch, batched=True, fn_kwargs=kw, remove_columns=queries.column_names
+        )._fingerprint
 
     assert fingerprint("/models/a") != fingerprint("/models/b")
     assert fingerprint("/models/a") == fingerprint("/models/a")
@@ -207,10 +215,10 @@ def test_fingerprints_follow_settings(scripted_build: tuple[Path, build.BuildRes
 
 def _cli_build(args: list[str], out: Path) -> subprocess.Popen:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    cmd = [sys.executable, "-c", "from dart_hf.cli import main; main()", "build", *args,
-           "-o", str(out)]  # fmt: skip
-    return subprocess.Popen(cmd, env=env, cwd=REPO, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    cmd = [sys.executable, "-c", "from dart_hf.cli import main; main()", "build", *args, "-o", str(out)]
+    return subprocess.Popen(
+        cmd, env=env, cwd=REPO, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 def test_kill_and_resume(tmp_path: Path) -> None:
@@ -241,16 +249,17 @@ def test_kill_and_resume(tmp_path: Path) -> None:
 
 def test_recipe_mismatch_is_refused(scripted_build: tuple[Path, build.BuildResult]) -> None:
     out, _ = scripted_build
-    res = CliRunner().invoke(cli, ["build", "--config", "ci", "--engine", "scripted",
-                                   "-o", str(out)])  # fmt: skip
+    res = CliRunner().invoke(cli, ["build", "--config", "ci", "--engine", "scripted", "-o", str(out)])
     assert res.exit_code != 0 and "other settings" in res.output
 
 
 def test_benchmark_questions_are_decontaminated(tmp_path: Path) -> None:
     """A pool query copied from GSM8K test (bundled slice) is dropped from every release."""
     test_row = json.loads((REPO / "dart_hf/data/gsm8k/test.jsonl").read_text().splitlines()[0])
-    rows = [test_row, {"question": "Tom has 3 apples and buys 2 more. How many apples?",
-                       "answer": "3 + 2 = 5\n#### 5"}]  # fmt: skip
+    rows = [
+        test_row,
+        {"question": "Tom has 3 apples and buys 2 more. How many apples?", "answer": "3 + 2 = 5\n#### 5"},
+    ]
     pool = tmp_path / "pool.jsonl"
     pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
     settings = dict(BASE, pool=str(pool), limit=None, strategies="uniform")
@@ -260,9 +269,7 @@ def test_benchmark_questions_are_decontaminated(tmp_path: Path) -> None:
     assert {r["query"] for r in released} == {rows[1]["question"]}
 
 
-def test_fail_rate_from_earlier_run(
-    scripted_build: tuple[Path, build.BuildResult], tmp_path: Path
-) -> None:
+def test_fail_rate_from_earlier_run(scripted_build: tuple[Path, build.BuildResult], tmp_path: Path) -> None:
     """Fail rates loaded from an earlier run's query info: no difficulty phase, same targets."""
     out, _ = scripted_build
     info = next((out / "releases" / build.POOL_RELEASE / "queries").glob("*.parquet"))
@@ -289,20 +296,25 @@ def test_gold_audit_flags_a_wrong_gold(tmp_path: Path) -> None:
     is `disputed` in the query info and the cards; `exclude_disputed` drops its samples."""
     questions = [("What is 2 + 3?", "5", "5"), ("What is 6 * 2?", "12", "97")]  # 97 is wrong
     pool = tmp_path / "pool.jsonl"
-    pool.write_text("".join(json.dumps({"question": q, "answer": f"So.\n#### {g}"}) + "\n"
-                            for q, _, g in questions), encoding="utf-8")  # fmt: skip
+    pool.write_text(
+        "".join(json.dumps({"question": q, "answer": f"So.\n#### {g}"}) + "\n" for q, _, g in questions),
+        encoding="utf-8",
+    )
     truth = tmp_path / "truth.jsonl"  # what the simulated model answers when it hits
-    truth.write_text("".join(json.dumps({"query": q, "answer": a, "pass_rate": 0.9}) + "\n"
-                             for q, a, _ in questions), encoding="utf-8")  # fmt: skip
+    truth.write_text(
+        "".join(json.dumps({"query": q, "answer": a, "pass_rate": 0.9}) + "\n" for q, a, _ in questions),
+        encoding="utf-8",
+    )
     settings = {
         **{k: v for k, v in BASE.items() if k not in ("pool", "limit")},
-        "pool": str(pool), "strategies": "uniform", "decontaminate": False,
-        "engine_options": {"table": str(truth)}, "gold_min_votes": 3,
-    }  # fmt: skip
+        "pool": str(pool),
+        "strategies": "uniform",
+        "decontaminate": False,
+        "engine_options": {"table": str(truth)},
+        "gold_min_votes": 3,
+    }
     res = build.run_build(settings, tmp_path / "run")
-    info = load_dataset(
-        str(res.releases["pool"]), "queries", split="train"
-    ).to_pandas().set_index("answer")  # fmt: skip
+    info = load_dataset(str(res.releases["pool"]), "queries", split="train").to_pandas().set_index("answer")
     assert info.loc["5", "gold_status"] == "ok"
     assert info.loc["97", "gold_status"] == "disputed"
     assert info.loc["97", "gold_majority"] == "12" and info.loc["97", "gold_majority_votes"] >= 3

@@ -74,8 +74,7 @@ def slice_build(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp / "run"
     result = build.run_build(settings, out)
     info = load_dataset(str(result.releases["pool"]), "queries", split="train").to_list()
-    return {"out": out, "result": result, "info": info, "raw": raw, "gold": gold,
-            "settings": settings}  # fmt: skip
+    return {"out": out, "result": result, "info": info, "raw": raw, "gold": gold, "settings": settings}
 
 
 def test_votes_recover_the_real_golds_and_leave_out_the_rest(slice_build: dict) -> None:
@@ -123,8 +122,7 @@ def test_fail_rates_come_from_the_samples_that_did_not_vote(slice_build: dict) -
     phase = datasets.Dataset.from_file(str(out / "rounds" / "round-001" / "graded.arrow"))
     voted = final["stop_reason"] != gold_majority.NO_MAJORITY
     for i in np.flatnonzero(voted):
-        mine = [c for q, c in zip(phase["id"], phase["correct"], strict=True)
-                if q == final["id"][i]]  # fmt: skip
+        mine = [c for q, c in zip(phase["id"], phase["correct"], strict=True) if q == final["id"][i]]
         assert len(mine) == final["fail_rate_samples"][i] == BASE["difficulty_samples"]
         assert final["fail_rate"][i] == pytest.approx(1 - sum(bool(c) for c in mine) / len(mine))
     assert np.isnan(final["fail_rate"][~voted]).all()
@@ -164,8 +162,14 @@ def test_build_with_mapped_columns_and_pool_answers(tmp_path: Path) -> None:
     """`--query-column/--answer-column` on a build: the pool's golds, as a normal build."""
     rows = [{"prompt": "What is 2+3?", "final": "5"}, {"prompt": "What is 6*7?", "final": "42"}]
     pool = _write_jsonl(tmp_path / "p.jsonl", rows)
-    settings = {**BASE, "pool": str(pool), "query_column": "prompt", "answer_column": "final",
-                "gold": "answer", "difficulty_samples": 4}  # fmt: skip
+    settings = {
+        **BASE,
+        "pool": str(pool),
+        "query_column": "prompt",
+        "answer_column": "final",
+        "gold": "answer",
+        "difficulty_samples": 4,
+    }
     result = build.run_build(settings, tmp_path / "run")
     info = load_dataset(str(result.releases["pool"]), "queries", split="train")
     assert info["answer"] == ["5", "42"] and "gold_source" not in info.column_names
@@ -181,11 +185,18 @@ def test_mixed_pool_keeps_its_own_answers(tmp_path: Path) -> None:
         {"prompt": "What is 9-4?", "final": "6"},  # a wrong pool gold: the audit disputes it
     ]
     pool = _write_jsonl(tmp_path / "p.jsonl", rows)
-    truth = [{"query": r["prompt"], "answer": a, "pass_rate": 1.0}  # misses would give 6
-             for r, a in zip(rows, ["5", "42", "5"], strict=True)]  # fmt: skip
+    truth = [
+        {"query": r["prompt"], "answer": a, "pass_rate": 1.0}  # misses would give 6
+        for r, a in zip(rows, ["5", "42", "5"], strict=True)
+    ]
     table = _write_jsonl(tmp_path / "t.jsonl", truth)
-    settings = {**BASE, "pool": str(pool), "query_column": "prompt", "answer_column": "final",
-                "engine_options": {"table": str(table)}}  # fmt: skip
+    settings = {
+        **BASE,
+        "pool": str(pool),
+        "query_column": "prompt",
+        "answer_column": "final",
+        "engine_options": {"table": str(table)},
+    }
     result = build.run_build(settings, tmp_path / "run")
     info = load_dataset(str(result.releases["pool"]), "queries", split="train").to_list()
     by_query = {r["query"]: r for r in info}

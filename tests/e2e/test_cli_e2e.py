@@ -70,8 +70,7 @@ def test_default_quiet_and_no_bars(recipe: Path, tmp_path: Path) -> None:
     assert quiet.startswith(table), quiet  # nothing before the summary
     rest = quiet[len(table) :].strip().splitlines()
     assert rest and all(
-        re.fullmatch(rf"[\w-]+: {re.escape(str(tmp_path / 'quiet'))}/releases/[\w-]+", line)
-        for line in rest
+        re.fullmatch(rf"[\w-]+: {re.escape(str(tmp_path / 'quiet'))}/releases/[\w-]+", line) for line in rest
     ), rest
     for env in ({"TQDM_DISABLE": "1"}, {"HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}):
         out = _build(recipe, tmp_path / next(iter(env)), env=env)

@@ -73,8 +73,9 @@ def test_a_changed_file_is_detected(two_runs: tuple[Path, Path], tmp_path: Path)
     table = pq.read_table(c / POOL)
     responses = table["response"].to_pylist()
     responses[0] += " "
-    pq.write_table(table.set_column(table.schema.get_field_index("response"), "response",
-                                    pa.array(responses)), c / POOL)  # fmt: skip
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("response"), "response", pa.array(responses)), c / POOL
+    )
     card = c / UNIFORM_CARD
     card.write_text(card.read_text(encoding="utf-8").replace("MATH", "MATH!", 1), "utf-8")
     (c / "build/stats.json").unlink()
@@ -98,8 +99,7 @@ def test_a_declared_new_column_is_expected_and_the_rest_still_compared(
     a, b = two_runs
     c = _copy(b, tmp_path / "c")
     table = pq.read_table(c / POOL)
-    pq.write_table(table.append_column("extra_flag", pa.array([None] * len(table), pa.string())),
-                   c / POOL)  # fmt: skip
+    pq.write_table(table.append_column("extra_flag", pa.array([None] * len(table), pa.string())), c / POOL)
     glob = "build/releases/dart-math-pool/samples/*.parquet"
     assert {r.path: r.status for r in co.compare_trees(a, c)}[POOL] == "different"
     rows = {r.path: r for r in co.compare_trees(a, c, expected=[f"{glob}:extra_flag"])}
@@ -107,9 +107,7 @@ def test_a_declared_new_column_is_expected_and_the_rest_still_compared(
     # the declared column does not hide a change elsewhere in the table
     responses = table["response"].to_pylist()
     responses[-1] = "changed"
-    changed = table.set_column(table.schema.get_field_index("response"), "response",
-                               pa.array(responses))  # fmt: skip
-    pq.write_table(changed.append_column("extra_flag", pa.array([None] * len(table), pa.string())),
-                   c / POOL)  # fmt: skip
+    changed = table.set_column(table.schema.get_field_index("response"), "response", pa.array(responses))
+    pq.write_table(changed.append_column("extra_flag", pa.array([None] * len(table), pa.string())), c / POOL)
     rows = {r.path: r for r in co.compare_trees(a, c, expected=[f"{glob}:extra_flag"])}
     assert rows[POOL].status == "different" and rows[POOL].unexpected

@@ -16,10 +16,12 @@ from dart_hf.grading.grade import grade_dataset
 
 def test_a_batch_without_any_answer_keeps_pred_a_string_column() -> None:
     # no response states an answer: every `pred` is None, which datasets would type `null`
-    ds = Dataset.from_dict({
-        "response": ["I do not know.", "Let me think about it"],
-        "answer": ["4", "7"],
-    })  # fmt: skip
+    ds = Dataset.from_dict(
+        {
+            "response": ["I do not know.", "Let me think about it"],
+            "answer": ["4", "7"],
+        }
+    )
     graded = grade_dataset(ds, GradeConfig(num_proc=1))
     assert graded["pred"] == [None, None]
     assert graded.features["pred"] == Value("string")
@@ -36,11 +38,17 @@ def test_unreadable_golds_keep_correct_a_bool_column() -> None:
 
 
 def test_regrading_replaces_the_verdict_columns_keeping_the_others() -> None:
-    ds = Dataset.from_dict({
-        "id": ["a"], "response": ["\\boxed{4}"], "answer": ["4"],
-        "pred": [None], "correct": [None], "grade_status": ["no_answer"],
-        "verdict_source": [None],
-    })  # fmt: skip
+    ds = Dataset.from_dict(
+        {
+            "id": ["a"],
+            "response": ["\\boxed{4}"],
+            "answer": ["4"],
+            "pred": [None],
+            "correct": [None],
+            "grade_status": ["no_answer"],
+            "verdict_source": [None],
+        }
+    )
     graded = grade_dataset(ds, GradeConfig(num_proc=1))
     assert graded.column_names == ds.column_names
     assert graded["correct"] == [True]
@@ -65,8 +73,9 @@ def test_ctrl_c_while_vllm_starts_closes_without_an_attribute_error(
     fake.__version__ = "0"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "vllm", fake)
     monkeypatch.setattr(
-        vllm_engine, "resolve_model",
+        vllm_engine,
+        "resolve_model",
         lambda model: types.SimpleNamespace(path="/nowhere", model_id="m", model_hash="h"),
-    )  # fmt: skip
+    )
     with pytest.raises(KeyboardInterrupt):
         vllm_engine.VLLMEngine(EngineSpec(backend="vllm", model="m"))

@@ -33,8 +33,13 @@ def test_statuses_and_columns() -> None:
     assert set(out) == {"pred", "correct", "grade_status", "verdict_source"}
     assert out["correct"] == NORMAL_EXPECTED["correct"]
     assert out["verdict_source"] == [
-        "math_verify", "math_verify", "no_answer", "math_verify", "bad_gold", "truncated",
-    ]  # fmt: skip
+        "math_verify",
+        "math_verify",
+        "no_answer",
+        "math_verify",
+        "bad_gold",
+        "truncated",
+    ]
     assert out["grade_status"] == NORMAL_EXPECTED["grade_status"]
     assert out["pred"][0] == r"\frac{1}{2}"  # what Math-Verify extracted
     assert out["pred"][5] == "5"  # a truncated response still shows what it wrote
@@ -124,16 +129,29 @@ def test_cli_grade_jsonl(tmp_path: Path) -> None:
 
 def test_cli_grade_parquet_to_folder(tmp_path: Path) -> None:
     src = tmp_path / "in.parquet"
-    datasets.Dataset.from_list(
-        [{"out_text": r["response"], "gold": r["answer"]} for r in ROWS]
-    ).to_parquet(str(src))
+    datasets.Dataset.from_list([{"out_text": r["response"], "gold": r["answer"]} for r in ROWS]).to_parquet(
+        str(src)
+    )
     out = tmp_path / "graded"
     result = CliRunner().invoke(
         cli,
-        ["grade", str(src), "--out", str(out), "--response-column", "out_text",
-         "--answer-column", "gold", "--num-proc", "2", "--benchmark", "gsm8k",
-         "--timeout-s", "3"],
-    )  # fmt: skip
+        [
+            "grade",
+            str(src),
+            "--out",
+            str(out),
+            "--response-column",
+            "out_text",
+            "--answer-column",
+            "gold",
+            "--num-proc",
+            "2",
+            "--benchmark",
+            "gsm8k",
+            "--timeout-s",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     back = datasets.load_dataset("parquet", data_dir=str(out), split="train")
     assert back["grade_status"] == ["ok", "ok", "bad_gold"]

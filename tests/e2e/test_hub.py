@@ -125,10 +125,7 @@ def test_push_failure_says_what_was_uploaded_and_how_to_resume(
         message = str(err.value)
         assert "1 of 1 large files were uploaded" in message
         assert "data/train-00000-of-00001.parquet" in message
-        assert (
-            f"resume with the same command: dart-hf push {release} --repo tester/dart-math-hard"
-            in message
-        )
+        assert f"resume with the same command: dart-hf push {release} --repo tester/dart-math-hard" in message
         assert state.repos["tester/dart-math-hard"].files == {}
         assert _tree(release) == before
         # resuming: the large file is not sent again
@@ -242,9 +239,7 @@ def test_staged_folder_equals_what_push_to_hub_uploads(online: None, tmp_path: P
 # --------------------------------------------------------------------------- CLI
 
 
-def test_cli_push(
-    online: None, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_push(online: None, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with fake_hub(TOKEN) as (url, state):
         monkeypatch.setenv("HF_ENDPOINT", url)
         monkeypatch.setenv("HF_TOKEN", TOKEN)
@@ -261,9 +256,7 @@ def test_cli_push(
     _no_token_anywhere(tmp_path, result.output)
 
 
-def test_cli_push_errors_are_clean(
-    online: None, release: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_push_errors_are_clean(online: None, release: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with fake_hub(TOKEN) as (url, _):
         monkeypatch.setenv("HF_ENDPOINT", url)
         result = CliRunner().invoke(cli, ["push", str(release)])
@@ -351,10 +344,7 @@ def test_push_model_failure_and_cli_resume(
         assert result.exit_code == 0, result.output
         assert f"pushed: {url}/dart-org/sft/commit/" in result.output
         assert sum(1 for method, _, _ in state.log if method == "PUT") == puts
-        assert (
-            "checkpoints/checkpoint-2/model.safetensors"
-            not in state.repos["models/dart-org/sft"].files
-        )
+        assert "checkpoints/checkpoint-2/model.safetensors" not in state.repos["models/dart-org/sft"].files
     _no_token_anywhere(tmp_path, message, result.output)
 
 
@@ -461,9 +451,7 @@ def test_retry_after_and_backoff_waits(clock: _Clock) -> None:
         with_retries("commit", flaky, retries=2, backoff_s=1.0)
 
 
-def test_lost_commit_answer_is_not_committed_twice(
-    online: None, release: Path, clock: _Clock
-) -> None:
+def test_lost_commit_answer_is_not_committed_twice(online: None, release: Path, clock: _Clock) -> None:
     with fake_hub(TOKEN) as (url, state):
         state.faults.append(("commit", "lost"))  # applied, answer lost: the retry must see it
         result = push.push_folder(release, "tester/x", token=TOKEN, endpoint=url)
@@ -491,8 +479,14 @@ def test_cli_push_revision_and_pull_request(
         (release / "README.md").write_text(
             (release / "README.md").read_text() + "\nA fix.\n", encoding="utf-8"
         )
-        args = [*push, "--create-pr", "--commit-message", "Fix the card",
-                "--commit-description", "Adds a line."]  # fmt: skip
+        args = [
+            *push,
+            "--create-pr",
+            "--commit-message",
+            "Fix the card",
+            "--commit-description",
+            "Adds a line.",
+        ]
         result = CliRunner().invoke(cli, args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         assert f"pushed: {url}/datasets/dart-org/hard/discussions/1" in result.output
@@ -540,9 +534,7 @@ def test_push_messages_name_the_cause(
         assert "hf_wrong" not in result.output
 
 
-def test_push_folders_names_every_release_not_pushed(
-    online: None, tmp_path: Path, clock: _Clock
-) -> None:
+def test_push_folders_names_every_release_not_pushed(online: None, tmp_path: Path, clock: _Clock) -> None:
     folders = []
     for name in ("dart-math-uniform", "dart-math-hard", "vrt"):
         hub.write_hub_folder({"default": _samples(n=3)}, tmp_path / name)
@@ -594,12 +586,20 @@ def test_cli_prints_each_retry_once(online: None, release: Path, tmp_path: Path)
     lines per retry the default verbosity joins."""
     with fake_hub(TOKEN) as (url, state):
         state.faults += [("preupload", 503), ("commit", 429)]
-        env = {**os.environ, "HF_ENDPOINT": url, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": "0",
-               "HF_HOME": str(tmp_path / "hf-home")}  # fmt: skip
+        env = {
+            **os.environ,
+            "HF_ENDPOINT": url,
+            "HF_TOKEN": TOKEN,
+            "HF_HUB_OFFLINE": "0",
+            "HF_HOME": str(tmp_path / "hf-home"),
+        }
         proc = subprocess.run(
             [sys.executable, "-m", "dart_hf", "push", str(release), "--repo", "tester/x"],
-            env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert [line for line in lines if "503" in line] == [
@@ -650,8 +650,18 @@ def test_cli_push_model_folder_to_a_branch(
     monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)  # the fake Hub speaks LFS
     with fake_hub(TOKEN, lfs_suffixes=(".safetensors",)) as (url, state):
         monkeypatch.setenv("HF_ENDPOINT", url)
-        args = ["push", str(model_folder), "--repo", "dart-org/sft", "--revision", "step-2",
-                "--commit-message", "Step 2", "--token", TOKEN]  # fmt: skip
+        args = [
+            "push",
+            str(model_folder),
+            "--repo",
+            "dart-org/sft",
+            "--revision",
+            "step-2",
+            "--commit-message",
+            "Step 2",
+            "--token",
+            TOKEN,
+        ]
         result = CliRunner().invoke(cli, args, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         repo = state.repos["models/dart-org/sft"]

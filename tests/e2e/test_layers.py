@@ -44,8 +44,9 @@ def _pytest(tests: Path, *args: str, scale: float | None = None) -> subprocess.P
     if scale is not None:
         env["DART_HF_TEST_TIMEOUT_SCALE"] = str(scale)
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args]
-    return subprocess.Popen(cmd, cwd=tests.parent, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    return subprocess.Popen(
+        cmd, cwd=tests.parent, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 def _run(tests: Path, *args: str) -> tuple[int, str]:
@@ -57,9 +58,7 @@ def _run(tests: Path, *args: str) -> tuple[int, str]:
 def test_the_limits_are_the_documented_ones(pytestconfig: pytest.Config) -> None:
     root = REPO / "tests" / "conftest.py"
     (conftest,) = [
-        p
-        for p in pytestconfig.pluginmanager.get_plugins()
-        if Path(getattr(p, "__file__", "") or "") == root
+        p for p in pytestconfig.pluginmanager.get_plugins() if Path(getattr(p, "__file__", "") or "") == root
     ]
     assert conftest.LAYERS == LIMITS
 
@@ -70,10 +69,7 @@ def test_a_test_past_its_layers_limit_fails_the_run(tmp_path: Path) -> None:
     slow = "import time\n\ndef test_too_slow():\n    time.sleep(120)\n"
     tests = _project(tmp_path, {f"{layer}/test_slow_{layer}.py": slow for layer in LIMITS})
     started = time.monotonic()
-    runs = {
-        layer: _pytest(tests, f"tests/{layer}", scale=SHORT / limit)
-        for layer, limit in LIMITS.items()
-    }
+    runs = {layer: _pytest(tests, f"tests/{layer}", scale=SHORT / limit) for layer, limit in LIMITS.items()}
     for layer, proc in runs.items():
         out, _ = proc.communicate(timeout=300)
         took = time.monotonic() - started
@@ -92,8 +88,9 @@ def test_no_limit_for_a_test_within_it(tmp_path: Path) -> None:
 
 
 def test_markers_follow_the_folder(tmp_path: Path) -> None:
-    tests = _project(tmp_path, {f"{layer}/test_{layer}_one.py": "def test_it():\n    pass\n"
-                                for layer in LIMITS})  # fmt: skip
+    tests = _project(
+        tmp_path, {f"{layer}/test_{layer}_one.py": "def test_it():\n    pass\n" for layer in LIMITS}
+    )
     for layer in LIMITS:
         code, out = _run(tests, "--collect-only", "-m", layer)
         assert code == 0, out
@@ -107,15 +104,21 @@ def test_markers_follow_the_folder(tmp_path: Path) -> None:
     ("files", "message"),
     [
         ({"test_loose.py": "def test_it():\n    pass\n"}, "not in a layer folder"),
-        ({"unit/test_data.py": "def test_it(shared_data):\n    pass\n"},
-         "takes shared_data; move it to integration"),
-        ({"e2e/test_engine.py": "def test_it(vllm_engine):\n    pass\n"},
-         "takes vllm_engine; move it to integration"),
-        ({"unit/test_marked.py": "import pytest\n\n@pytest.mark.integration\ndef test_it():\n"
-                                 "    pass\n"}, "marked integration but in tests/unit"),
+        (
+            {"unit/test_data.py": "def test_it(shared_data):\n    pass\n"},
+            "takes shared_data; move it to integration",
+        ),
+        (
+            {"e2e/test_engine.py": "def test_it(vllm_engine):\n    pass\n"},
+            "takes vllm_engine; move it to integration",
+        ),
+        (
+            {"unit/test_marked.py": "import pytest\n\n@pytest.mark.integration\ndef test_it():\n    pass\n"},
+            "marked integration but in tests/unit",
+        ),
     ],
     ids=["outside", "unit-data", "e2e-engine", "contradicting-marker"],
-)  # fmt: skip
+)
 def test_misplaced_tests_are_refused(tmp_path: Path, files: dict[str, str], message: str) -> None:
     code, out = _run(_project(tmp_path, files), "--collect-only")
     assert code != 0 and message in out, out

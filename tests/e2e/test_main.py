@@ -9,7 +9,12 @@ from dart_hf import __version__
 
 
 def test_python_m_dart_hf_runs_the_cli() -> None:
-    done = subprocess.run([sys.executable, "-m", "dart_hf", "--version"], capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "dart_hf", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"dart-hf, version {__version__}"

@@ -20,9 +20,16 @@ from helpers import REPO
 
 README = REPO / "README.md"
 SMALL = {
-    "engine": "scripted", "template": "deepseekmath", "limit": 4, "k_p": 4, "max_trials": 12,
-    "difficulty_samples": 4, "round_cap": 4, "shard_size": 4, "num_proc": 1,
-}  # fmt: skip
+    "engine": "scripted",
+    "template": "deepseekmath",
+    "limit": 4,
+    "k_p": 4,
+    "max_trials": 12,
+    "difficulty_samples": 4,
+    "round_cap": 4,
+    "shard_size": 4,
+    "num_proc": 1,
+}
 """What the block leaves to defaults, made small (a scripted build of 4 bundled queries)."""
 
 

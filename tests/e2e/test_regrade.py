@@ -114,10 +114,15 @@ def _raw(folder: Path) -> Dataset:
 def _judged(row: dict) -> bool:
     """The current grader's verdict on one raw sample, called directly."""
     v = verdict.judge(
-        row["response"], row["answer"], answers=row["answers"], answer_type=row["answer_type"],
-        multi_answer=row["multi_answer"], unit=row["unit"], tolerance=row["tolerance"],
+        row["response"],
+        row["answer"],
+        answers=row["answers"],
+        answer_type=row["answer_type"],
+        multi_answer=row["multi_answer"],
+        unit=row["unit"],
+        tolerance=row["tolerance"],
         benchmark=row["source"],
-    )  # fmt: skip
+    )
     return bool(v.correct)
 
 
@@ -143,9 +148,7 @@ def _release_rows(out: Path) -> dict[str, list[dict]]:
     return got
 
 
-def test_regrade_flips_exactly_the_verdicts_that_change(
-    old_build: Path, regraded: tuple[Path, dict]
-) -> None:
+def test_regrade_flips_exactly_the_verdicts_that_change(old_build: Path, regraded: tuple[Path, dict]) -> None:
     out, report = regraded
     before = _verdicts(old_build)
     expected = {}
@@ -246,9 +249,7 @@ def test_queries_whose_target_or_stop_changed_are_reported(
     assert "wrong -> correct" in text and "dart-math-hard" in text
 
 
-def test_build_continues_after_a_regrade(
-    regraded: tuple[Path, dict], tmp_path: Path, settings: dict
-) -> None:
+def test_build_continues_after_a_regrade(regraded: tuple[Path, dict], tmp_path: Path, settings: dict) -> None:
     src, report = regraded
     need = report["more_samples"]
     assert need is not None and need["queries"] > 0 and need["next_round"] > 0
@@ -398,10 +399,25 @@ def test_a_build_with_another_grader_names_regrade(old_build: Path, settings: di
 
 def _eval_args(table: Path, out: Path) -> list[str]:
     return [
-        "eval", "--engine", "scripted", "--engine-option", f"table={table}", "--model",
-        "scripted-eval", "--benchmarks", "gsm8k,math500", "--limit", "4", "--template",
-        "alpaca", "--max-tokens", "4096", "-o", str(out), "-q",
-    ]  # fmt: skip
+        "eval",
+        "--engine",
+        "scripted",
+        "--engine-option",
+        f"table={table}",
+        "--model",
+        "scripted-eval",
+        "--benchmarks",
+        "gsm8k,math500",
+        "--limit",
+        "4",
+        "--template",
+        "alpaca",
+        "--max-tokens",
+        "4096",
+        "-o",
+        str(out),
+        "-q",
+    ]
 
 
 def test_eval_folder_regrade_is_eval_regrade(tmp_path: Path) -> None:
@@ -414,8 +430,7 @@ def test_eval_folder_regrade_is_eval_regrade(tmp_path: Path) -> None:
             if re.fullmatch(r"-?\d+", answer.strip()):
                 k += 1
                 answer = f"\\frac{{{2 * int(answer)}}}{{2}}" if k % 2 else answer
-            rows.append({"query": r["query"], "answer": answer, "solution": r["solution"],
-                         "level": 3})  # fmt: skip
+            rows.append({"query": r["query"], "answer": answer, "solution": r["solution"], "level": 3})
     table = tmp_path / "table.jsonl"
     table.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     first = tmp_path / "a"
@@ -456,8 +471,6 @@ def test_eval_folder_regrade_is_eval_regrade(tmp_path: Path) -> None:
         if bool(x["correct"]) != bool(y["correct"])
     }
     report = json.loads(EvalFolder(second).report.read_text())
-    got = {
-        (f["benchmark"], f["id"], f["seed"], f["sample_idx"]) for f in report["verdicts"]["flipped"]
-    }
+    got = {(f["benchmark"], f["id"], f["seed"], f["sample_idx"]) for f in report["verdicts"]["flipped"]}
     assert got == flips and report["verdicts"]["wrong_to_correct"] > 0
     assert not EvalFolder(second).regrade_work.path.exists()

@@ -104,9 +104,9 @@ def test_another_grader_is_refused(tiny_build: tuple, monkeypatch: pytest.Monkey
 def test_other_settings_are_named_with_old_and_new_values(tiny_build: tuple) -> None:
     out, _, settings = tiny_build
     res = CliRunner().invoke(
-        cli, ["build", "--config", _recipe(out.parent / "r.yaml", {**settings, "k_u": 2}),
-              "-o", str(out)],
-    )  # fmt: skip
+        cli,
+        ["build", "--config", _recipe(out.parent / "r.yaml", {**settings, "k_u": 2}), "-o", str(out)],
+    )
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "holds a build made with other settings: k_u 1 -> 2." in res.output
 
@@ -125,14 +125,12 @@ def _scripted_eval(tmp_path: Path, golds: list[str]) -> tuple:
     (data / "gsm8k").mkdir(parents=True, exist_ok=True)
     _pool(data / "gsm8k" / "test.jsonl", golds)
     table = tmp_path / "table.jsonl"
-    table.write_text(
-        "".join(json.dumps({"query": q, "answer": a, "level": 0}) + "\n" for q, a in QUESTIONS)
-    )
+    table.write_text("".join(json.dumps({"query": q, "answer": a, "level": 0}) + "\n" for q, a in QUESTIONS))
     # as `dart-hf eval --engine scripted --model scripted-eval --engine-option table=...` makes
-    spec = EngineSpec(backend="scripted", model="scripted-eval", max_model_len=6144,
-                      options=(("table", str(table)),))  # fmt: skip
-    config = ev.EvalConfig(benchmarks=("gsm8k",), template="alpaca", max_tokens=4096,
-                           data_dir=str(data))  # fmt: skip
+    spec = EngineSpec(
+        backend="scripted", model="scripted-eval", max_model_len=6144, options=(("table", str(table)),)
+    )
+    config = ev.EvalConfig(benchmarks=("gsm8k",), template="alpaca", max_tokens=4096, data_dir=str(data))
     return ev, config, spec
 
 
@@ -158,9 +156,25 @@ def test_eval_refuses_other_golds_or_grader_and_regrades_on_request(
     preds = load_dataset(str(out / "predictions"), "gsm8k", split="test")
     assert preds["gold"][0] == "6"
     monkeypatch.setattr(grading, "GRADE_VERSION", "999")
-    args = ["eval", "--engine", "scripted", "--benchmarks", "gsm8k", "--template", "alpaca",
-            "--max-tokens", "4096", "--data-dir", config.data_dir, "--model", "scripted-eval",
-            "--engine-option", f"table={dict(spec.options)['table']}", "-o", str(out)]  # fmt: skip
+    args = [
+        "eval",
+        "--engine",
+        "scripted",
+        "--benchmarks",
+        "gsm8k",
+        "--template",
+        "alpaca",
+        "--max-tokens",
+        "4096",
+        "--data-dir",
+        config.data_dir,
+        "--model",
+        "scripted-eval",
+        "--engine-option",
+        f"table={dict(spec.options)['table']}",
+        "-o",
+        str(out),
+    ]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 1, res.output
     assert "the grader changed" in res.output and "--regrade" in res.output
@@ -203,8 +217,9 @@ def test_lock_refuses_a_busy_folder_and_dies_with_its_holder(tmp_path: Path) -> 
     """Issue 14.3: a second run is refused while the first runs; after kill -9 of the first
     the folder is free at once, although its orphaned workers still hold the lock file open."""
     out = tmp_path / "busy"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE,
-                              cwd=REPO, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, cwd=REPO, text=True
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     orphans = _children(holder.pid)
     try:
@@ -212,11 +227,9 @@ def test_lock_refuses_a_busy_folder_and_dies_with_its_holder(tmp_path: Path) -> 
         busy = rf"in use by another run \(pid {holder.pid}, dart-hf test, since "
         with pytest.raises(DartError, match=busy), outputs.folder_lock(out, "build"):
             pass
-        res = CliRunner().invoke(cli, ["sample", "--pool", "gsm8k", "--engine", "scripted",
-                                       "-o", str(out)])  # fmt: skip
+        res = CliRunner().invoke(cli, ["sample", "--pool", "gsm8k", "--engine", "scripted", "-o", str(out)])
         assert res.exit_code == 1 and "in use by another run" in res.output
-        res = CliRunner().invoke(cli, ["build", "--engine", "scripted", "--limit", "2",
-                                       "-o", str(out)])  # fmt: skip
+        res = CliRunner().invoke(cli, ["build", "--engine", "scripted", "--limit", "2", "-o", str(out)])
         assert res.exit_code == 1 and "in use by another run" in res.output  # not run twice
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()
@@ -264,9 +277,7 @@ def test_a_failure_during_assembly_leaves_no_half_release(
     assert hub.check_hub_folder(out / "releases" / "dart-math-uniform") == []
     monkeypatch.setattr(cards, "write_card", real)
     result = build.run_build(settings, out)
-    assert sorted(p.name for p in (out / "releases").iterdir()) == [
-        "dart-math-pool", "dart-math-uniform"
-    ]  # fmt: skip
+    assert sorted(p.name for p in (out / "releases").iterdir()) == ["dart-math-pool", "dart-math-uniform"]
     assert set(result.releases) == {"uniform", "pool"}
 
 
@@ -290,9 +301,7 @@ def test_disk_full_in_build_is_one_line_and_leaves_no_tmp(
     with pytest.raises(DartError, match=r"^disk full while writing .*: free some space") as err:
         build.run_build(settings, out)
     # the file being written is named, not only the folder
-    assert "releases/.staging/dart-math-uniform/data/train-00000-of-00001.parquet:" in str(
-        err.value
-    )
+    assert "releases/.staging/dart-math-uniform/data/train-00000-of-00001.parquet:" in str(err.value)
     assert not [p for p in out.rglob("*") if ".tmp" in p.name or p.name == ".staging"]
     monkeypatch.setattr(pq.ParquetWriter, "write_table", real)
     assert build.run_build(settings, out).releases
@@ -316,11 +325,11 @@ def test_grade_workers_are_capped_at_rows_and_cores(tmp_path: Path) -> None:
     from dart_hf.grading.grade import available_cores
 
     data = tmp_path / "in.jsonl"
-    data.write_text("".join(json.dumps({"response": f"\\boxed{{{i}}}", "answer": "1"}) + "\n"
-                            for i in range(3)))  # fmt: skip
+    data.write_text(
+        "".join(json.dumps({"response": f"\\boxed{{{i}}}", "answer": "1"}) + "\n" for i in range(3))
+    )
     t0 = time.perf_counter()
-    res = CliRunner().invoke(cli, ["grade", str(data), "-o", str(tmp_path / "o.jsonl"),
-                                   "--num-proc", "1000"])  # fmt: skip
+    res = CliRunner().invoke(cli, ["grade", str(data), "-o", str(tmp_path / "o.jsonl"), "--num-proc", "1000"])
     assert res.exit_code == 0, res.output
     n = min(3, available_cores())
     assert f"--num-proc 1000 capped at {n} (3 rows, {available_cores()} cores)" in res.output
@@ -336,9 +345,13 @@ WRONG = "hf_WrongTokenMustNotLeakEither98765"
 def _dart_hf(args: list[str], env: dict[str, str], timeout: float = 240) -> tuple[int, str, str]:
     """Run `python -m dart_hf ARGS` as a user would; (rc, stdout, stderr)."""
     res = subprocess.run(
-        [sys.executable, "-m", "dart_hf", *args], cwd=REPO, env=env, capture_output=True,
-        text=True, timeout=timeout,
-    )  # fmt: skip
+        [sys.executable, "-m", "dart_hf", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return res.returncode, res.stdout, res.stderr
 
 
@@ -358,29 +371,35 @@ def test_push_never_shows_a_token_the_hub_echoes(tmp_path: Path) -> None:
     release = tmp_path / "dart-math-hard"
     hub.write_hub_folder({"default": Dataset.from_dict({"query": ["q1", "q2"]})}, release)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env |= {"HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(REPO), "HF_HUB_DISABLE_XET": "1",
-            "HF_HUB_DISABLE_TELEMETRY": "1"}  # fmt: skip
+    env |= {
+        "HF_HOME": str(tmp_path / "hf"),
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
     outputs_seen = []
     with fake_hub(TOKEN, echo_auth=True) as (url, state):
         env["HF_ENDPOINT"] = url
         state.faults += [("create", 503), ("commit", 503), ("commit", 429)]
-        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/a", "--token", TOKEN,
-                                 "--retries", "3"], env)  # fmt: skip
+        rc, out, err = _dart_hf(
+            ["push", str(release), "--repo", "tester/a", "--token", TOKEN, "--retries", "3"], env
+        )
         assert rc == 0, err
         assert err.count("retry 1/3") == 2 and "got Authorization: Bearer ***" in err, err
         outputs_seen += [out, err]
         state.faults += [("commit", 503)] * 10
-        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/b", "--retries", "2"],
-                                {**env, "HF_TOKEN": TOKEN})  # fmt: skip
+        rc, out, err = _dart_hf(
+            ["push", str(release), "--repo", "tester/b", "--retries", "2"], {**env, "HF_TOKEN": TOKEN}
+        )
         assert rc == 1 and "retry 2/2" in err and "Error: push of" in err, err
         outputs_seen += [out, err]
-        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/c"],
-                                {**env, "HF_TOKEN": WRONG})  # fmt: skip
+        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/c"], {**env, "HF_TOKEN": WRONG})
         assert rc == 1 and "refused the token from HF_TOKEN" in err, err
         assert "set hf_token to a valid token" in err.lower(), err
         outputs_seen += [out, err]
-        rc, out, err = _dart_hf(["push", str(release), "--repo", "tester/c", "--token", WRONG],
-                                {**env, "HF_TOKEN": TOKEN})  # fmt: skip
+        rc, out, err = _dart_hf(
+            ["push", str(release), "--repo", "tester/c", "--token", WRONG], {**env, "HF_TOKEN": TOKEN}
+        )
         assert rc == 1 and "refused the token from --token" in err, err  # issue 27.11
         assert "pass a valid token with --token" in err.lower(), err
         outputs_seen += [out, err]
@@ -396,8 +415,9 @@ def test_push_never_shows_a_token_the_hub_echoes(tmp_path: Path) -> None:
 def _tmpfs(path: Path, size: str):  # type: ignore[no-untyped-def]
     """A real small file system at `path` (root only; the test skips where mounts fail)."""
     path.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                         capture_output=True, text=True)  # fmt: skip
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if res.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip() or res.returncode}")
     try:
@@ -413,8 +433,9 @@ def test_a_full_datasets_cache_on_a_real_full_disk_names_the_cache(tmp_path: Pat
     with _tmpfs(tmp_path / "small", "64k") as disk:
         (disk / "filler").write_bytes(b"\0" * 60 * 1024)
         env = {**os.environ, "PYTHONPATH": str(REPO), "HF_DATASETS_CACHE": str(disk / "cache")}
-        rc, out, err = _dart_hf(["sample", "--engine", "scripted", "--pool", str(pool),
-                                 "-o", str(tmp_path / "out")], env)  # fmt: skip
+        rc, out, err = _dart_hf(
+            ["sample", "--engine", "scripted", "--pool", str(pool), "-o", str(tmp_path / "out")], env
+        )
     assert rc == 1 and "Traceback" not in err, err
     assert f"disk full while datasets wrote its cache for {pool} (in {disk}" in err, err
 
@@ -450,8 +471,14 @@ def test_spawned_children_die_with_the_command_even_without_the_watchdog(tmp_pat
     script = tmp_path / "parent.py"
     script.write_text(PARENT, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env, text=True,
-                              stdout=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
     kids: list[int] = []
     try:
         assert parent.stdout is not None
@@ -472,15 +499,29 @@ def test_sigterm_while_grading_workers_start_is_a_clean_stop(tmp_path: Path) -> 
     """Issue 27.14: `kill PID` of `dart-hf grade` while its grading workers started made each
     worker print a BrokenPipeError traceback when it reported ready to the gone parent."""
     data = tmp_path / "in.jsonl"
-    data.write_text("".join(json.dumps({"response": f"\\boxed{{{i}}}", "answer": str(i)}) + "\n"
-                            for i in range(50)))  # fmt: skip
+    data.write_text(
+        "".join(json.dumps({"response": f"\\boxed{{{i}}}", "answer": str(i)}) + "\n" for i in range(50))
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dart_hf", "grade", str(data), "-o", str(tmp_path / "o.jsonl"),
-         "--num-proc", "2"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "dart_hf",
+            "grade",
+            str(data),
+            "-o",
+            str(tmp_path / "o.jsonl"),
+            "--num-proc",
+            "2",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         until = time.time() + 120
         while time.time() < until and not any(

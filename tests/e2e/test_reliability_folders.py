@@ -46,8 +46,7 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def _gsm8k_pool(path: Path) -> Path:
-    return _jsonl(path, [{"question": q, "answer": f"We compute it.\n#### {a}"}
-                         for q, a in QUESTIONS])  # fmt: skip
+    return _jsonl(path, [{"question": q, "answer": f"We compute it.\n#### {a}"} for q, a in QUESTIONS])
 
 
 def _build(tmp: Path, settings: dict, out: Path) -> tuple[int, str]:
@@ -77,8 +76,10 @@ def test_a_build_whose_samples_are_all_truncated_finishes_with_empty_releases(
     assert _rows(uniform) == 0
     assert "(empty: data/train hold no rows" in output
     card = (uniform / "README.md").read_text(encoding="utf-8")
-    assert "**This release holds no rows:** every one of the 16 raw samples was cut off at " \
-        "`max_tokens` (3)" in card  # fmt: skip
+    assert (
+        "**This release holds no rows:** every one of the 16 raw samples was cut off at "
+        "`max_tokens` (3)" in card
+    )
     assert "| raw samples cut off at `max_tokens` (counted as wrong) | 16 |" in card
     stats = json.loads((out / "stats.json").read_text())
     assert stats["totals"]["truncated_samples"] == stats["totals"]["raw_samples"] == 16
@@ -97,20 +98,21 @@ def test_a_majority_build_without_any_majority_finishes_with_empty_releases(
     card says why the release is empty, and regrade refuses such a build in one line."""
     pool = _jsonl(tmp_path / "pool.jsonl", [{"query": q} for q, _ in QUESTIONS])
     scatter = [str(1000 + k) for k in range(50)]
-    model = _jsonl(tmp_path / "model.jsonl", [
-        {"query": q, "answer": a, "pass_rate": 0.0, "wrong_answers": scatter}
-        for q, a in QUESTIONS
-    ])  # fmt: skip
+    model = _jsonl(
+        tmp_path / "model.jsonl",
+        [{"query": q, "answer": a, "pass_rate": 0.0, "wrong_answers": scatter} for q, a in QUESTIONS],
+    )
     out = tmp_path / "run"
-    settings = {**SETTINGS, "pool": str(pool), "gold": "majority",
-                "engine_options": {"table": str(model)}}  # fmt: skip
+    settings = {**SETTINGS, "pool": str(pool), "gold": "majority", "engine_options": {"table": str(model)}}
     rc, output = _build(tmp_path, settings, out)
     assert rc == 0 and "Traceback" not in output, output
     uniform = out / "releases" / "dart-math-uniform"
     assert _rows(uniform) == 0
     card = (uniform / "README.md").read_text(encoding="utf-8")
-    assert "**This release holds no rows:** no query has a gold answer: the vote " \
-        "(`gold: majority`) found no clear majority" in card  # fmt: skip
+    assert (
+        "**This release holds no rows:** no query has a gold answer: the vote "
+        "(`gold: majority`) found no clear majority" in card
+    )
     queries = pq.read_table(out / "releases" / "dart-math-pool" / "queries")
     assert queries.column("stop_reason").to_pylist() == ["no_majority"] * 4
     assert str(queries.schema.field("gold_source").type) == "string"
@@ -206,12 +208,17 @@ DAMAGED = [  # (command, file, damage, what the line says to do)
 ]
 
 
-@pytest.mark.parametrize(("command", "name", "damage", "remedy"), DAMAGED,
-                         ids=[f"{c}-{n}" for c, n, _, _ in DAMAGED])  # fmt: skip
+@pytest.mark.parametrize(
+    ("command", "name", "damage", "remedy"), DAMAGED, ids=[f"{c}-{n}" for c, n, _, _ in DAMAGED]
+)
 def test_a_damaged_file_of_a_build_is_one_line_naming_it(
-    finished: tuple[Path, dict], tmp_path: Path, command: str, name: str, damage: str,
+    finished: tuple[Path, dict],
+    tmp_path: Path,
+    command: str,
+    name: str,
+    damage: str,
     remedy: str,
-) -> None:  # fmt: skip
+) -> None:
     """Issue 27.7: each of these gave a traceback naming no file (ArrowInvalid,
     JSONDecodeError, IsADirectoryError, FileExistsError)."""
     out, settings = _copy(finished, tmp_path)
@@ -267,16 +274,18 @@ def _eval(tmp: Path, golds: list[str]) -> tuple:
 
     data = tmp / "data"
     (data / "gsm8k").mkdir(parents=True, exist_ok=True)
-    _jsonl(data / "gsm8k" / "test.jsonl", [
-        {"question": q, "answer": f"We compute it.\n#### {g}"}
-        for (q, _), g in zip(QUESTIONS, golds, strict=True)
-    ])  # fmt: skip
-    table = _jsonl(tmp / "table.jsonl", [{"query": q, "answer": a, "level": 0}
-                                         for q, a in QUESTIONS])  # fmt: skip
-    spec = EngineSpec(backend="scripted", model="scripted-eval", max_model_len=6144,
-                      options=(("table", str(table)),))  # fmt: skip
-    config = ev.EvalConfig(benchmarks=("gsm8k",), template="alpaca", max_tokens=4096,
-                           data_dir=str(data))  # fmt: skip
+    _jsonl(
+        data / "gsm8k" / "test.jsonl",
+        [
+            {"question": q, "answer": f"We compute it.\n#### {g}"}
+            for (q, _), g in zip(QUESTIONS, golds, strict=True)
+        ],
+    )
+    table = _jsonl(tmp / "table.jsonl", [{"query": q, "answer": a, "level": 0} for q, a in QUESTIONS])
+    spec = EngineSpec(
+        backend="scripted", model="scripted-eval", max_model_len=6144, options=(("table", str(table)),)
+    )
+    config = ev.EvalConfig(benchmarks=("gsm8k",), template="alpaca", max_tokens=4096, data_dir=str(data))
     return ev, config, spec
 
 
@@ -304,8 +313,9 @@ def _fix_golds(tmp_path: Path) -> None:
     _eval(tmp_path, [a for _, a in QUESTIONS])  # the first gold corrected: a regrade's work
 
 
-@pytest.mark.parametrize("name", ["samples/gsm8k/seed-0/shard-00000.parquet", "results.json",
-                                  ".regrade", ".dart-hf.lock"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["samples/gsm8k/seed-0/shard-00000.parquet", "results.json", ".regrade", ".dart-hf.lock"]
+)
 def test_a_damaged_file_of_an_evaluation_is_one_line_naming_it(
     evaluated: Path, tmp_path: Path, name: str
 ) -> None:
@@ -345,8 +355,7 @@ def test_an_evaluation_regrade_killed_and_rerun_reports_the_accuracy_before(
     result = regrade.regrade(out)
     was, now = result.report["accuracy"]["gsm8k"]
     assert was == before and now != was
-    assert result.report["verdicts"]["wrong_to_correct"] + \
-        result.report["verdicts"]["correct_to_wrong"] > 0  # fmt: skip
+    assert result.report["verdicts"]["wrong_to_correct"] + result.report["verdicts"]["correct_to_wrong"] > 0
     assert not (out / ".regrade").exists()
 
 
@@ -374,8 +383,9 @@ def _read_only(path: Path):  # type: ignore[no-untyped-def]
     """A real tmpfs at `path`, remounted read-only inside the block (root only; the test skips
     where mounts fail)."""
     path.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(path)],
-                         capture_output=True, text=True)  # fmt: skip
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if res.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip() or res.returncode}")
     try:
@@ -403,19 +413,39 @@ def test_a_read_only_file_system_is_one_line_in_every_command(
         shutil.copytree(src, disk / "build")  # finished work, on a disk that is then read-only
         shutil.copytree(evaluated, disk / "eval")
         _remount_ro(disk)
-        eval_args = ["eval", "--engine", "scripted", "--benchmarks", "gsm8k", "--template",
-                     "alpaca", "--max-tokens", "4096", "--data-dir", config.data_dir, "--model",
-                     "scripted-eval", "--engine-option",
-                     f"table={dict(spec.options)['table']}"]  # fmt: skip
+        eval_args = [
+            "eval",
+            "--engine",
+            "scripted",
+            "--benchmarks",
+            "gsm8k",
+            "--template",
+            "alpaca",
+            "--max-tokens",
+            "4096",
+            "--data-dir",
+            config.data_dir,
+            "--model",
+            "scripted-eval",
+            "--engine-option",
+            f"table={dict(spec.options)['table']}",
+        ]
         runs = {
             "build": ["build", "--config", recipe, "-o", str(disk / "build")],
             "build-new": ["build", "--config", recipe, "-o", str(disk / "new")],
             "regrade": ["regrade", str(disk / "build")],
             "eval": [*eval_args, "-o", str(disk / "eval2")],
-            "sample": ["sample", "--engine", "scripted", "--pool", str(_gsm8k_pool(
-                tmp_path / "pool.jsonl")), "-o", str(disk / "samples")],
+            "sample": [
+                "sample",
+                "--engine",
+                "scripted",
+                "--pool",
+                str(_gsm8k_pool(tmp_path / "pool.jsonl")),
+                "-o",
+                str(disk / "samples"),
+            ],
             "grade": ["grade", str(data), "-o", str(disk / "graded.jsonl")],
-        }  # fmt: skip
+        }
         for name, args in runs.items():
             res = CliRunner().invoke(cli, args)
             assert res.exit_code == 1 and "Traceback" not in res.output, (name, res.output)
@@ -441,9 +471,7 @@ if __name__ == "__main__":
 """
 
 
-def test_ctrl_c_at_the_end_of_a_regrade_is_not_swallowed(
-    finished: tuple[Path, dict], tmp_path: Path
-) -> None:
+def test_ctrl_c_at_the_end_of_a_regrade_is_not_swallowed(finished: tuple[Path, dict], tmp_path: Path) -> None:
     """Issue 27.14: a Ctrl-C once the move-in was done, while the grading workers stopped at
     exit (`atexit`), printed "Exception ignored" and the command ended with status 0."""
     import os
@@ -456,9 +484,15 @@ def test_ctrl_c_at_the_end_of_a_regrade_is_not_swallowed(
     script = tmp_path / "slow_stop.py"
     script.write_text(SLOW_STOP)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, str(script), str(out)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(out)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         if "STOPPING" in line:

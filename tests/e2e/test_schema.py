@@ -79,22 +79,24 @@ def test_releases_hold_exactly_the_declared_columns(built: Path) -> None:
     # the closed sets are the owners' tuples and the scripted build uses some of them
     samples = load_dataset(str(built / "releases" / "dart-math-pool"), "samples", split="train")
     assert {"incorrect", None} <= set(samples.unique("drop_reason"))
-    assert set(samples.unique("grade_status")) <= {"ok", "no_answer", "hedge", "timeout", "error",
-                                                   "truncated", "bad_gold"}  # fmt: skip
+    assert set(samples.unique("grade_status")) <= {
+        "ok",
+        "no_answer",
+        "hedge",
+        "timeout",
+        "error",
+        "truncated",
+        "bad_gold",
+    }
 
 
 def test_card_column_table_reads_the_schema(built: Path) -> None:
     card = (built / "releases" / "dart-math-pool" / "README.md").read_text(encoding="utf-8")
     assert "| samples | `drop_reason` | string | why the sample can be in no release" in card
-    assert (
-        "| queries | `kept_vrt` | int64 | responses of the query released in the `vrt` set |"
-        in card
-    )
+    assert "| queries | `kept_vrt` | int64 | responses of the query released in the `vrt` set |" in card
     assert "| samples | `response` | string | a sampled solution, correct or not" in card
     uniform = (built / "releases" / "dart-math-uniform" / "README.md").read_text(encoding="utf-8")
-    assert "| default | `response` | string | a sampled solution whose final answer was graded" in (
-        uniform
-    )
+    assert "| default | `response` | string | a sampled solution whose final answer was graded" in (uniform)
 
 
 def test_an_older_release_schema_resumes(built: Path, tmp_path: Path) -> None:
@@ -108,8 +110,9 @@ def test_an_older_release_schema_resumes(built: Path, tmp_path: Path) -> None:
     pq.write_table(pq.read_table(samples).drop_columns(["drop_reason"]), samples)  # before it
     for card in (old / "releases").glob("*/README.md"):
         text = card.read_text(encoding="utf-8")
-        card.write_text(text.replace(f"Release schema {schema.RELEASE_SCHEMA_VERSION}:", "")
-                        , encoding="utf-8")  # fmt: skip
+        card.write_text(
+            text.replace(f"Release schema {schema.RELEASE_SCHEMA_VERSION}:", ""), encoding="utf-8"
+        )
     build.run_build(dict(BASE), old)
     _check_releases(old, STRATEGIES)
     for f in _configs(old).values():
@@ -141,10 +144,19 @@ def test_graded_rounds_without_a_declared_column_are_refused(built: Path, tmp_pa
 def test_a_majority_build_has_gold_source(tmp_path: Path) -> None:
     raw = [json.loads(line) for line in MATH.read_text(encoding="utf-8").splitlines()[:6]]
     pool = tmp_path / "no-answers.jsonl"
-    pool.write_text("".join(json.dumps({k: r[k] for k in ("problem", "level", "type", "unique_id")})
-                            + "\n" for r in raw), encoding="utf-8")  # fmt: skip
-    settings = {**BASE, "pool": str(pool), "query_column": "problem", "gold": "majority",
-                "strategies": "uniform", "decontaminate": False, "max_trials": 16}  # fmt: skip
+    pool.write_text(
+        "".join(json.dumps({k: r[k] for k in ("problem", "level", "type", "unique_id")}) + "\n" for r in raw),
+        encoding="utf-8",
+    )
+    settings = {
+        **BASE,
+        "pool": str(pool),
+        "query_column": "problem",
+        "gold": "majority",
+        "strategies": "uniform",
+        "decontaminate": False,
+        "max_trials": 16,
+    }
     settings.pop("limit")
     out = tmp_path / "run"
     build.run_build(settings, out)

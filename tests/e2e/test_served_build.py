@@ -38,12 +38,23 @@ def test_failed_requests_are_neither_graded_nor_counted(tmp_path: Path) -> None:
     with FakeOpenAIServer() as srv:
         srv.fault_for = every_seventh
         settings = {
-            "engine": "openai", "base_url": [srv.base_url], "pool": ["gsm8k"], "limit": 4,
-            "template": "deepseekmath", "temperature": 1.0, "max_tokens": 64,
-            "strategies": ["uniform"], "k_u": 2, "max_trials": 12, "difficulty_samples": 4,
-            "round_cap": 4, "shard_size": 2, "num_proc": 1, "decontaminate": False,
+            "engine": "openai",
+            "base_url": [srv.base_url],
+            "pool": ["gsm8k"],
+            "limit": 4,
+            "template": "deepseekmath",
+            "temperature": 1.0,
+            "max_tokens": 64,
+            "strategies": ["uniform"],
+            "k_u": 2,
+            "max_trials": 12,
+            "difficulty_samples": 4,
+            "round_cap": 4,
+            "shard_size": 2,
+            "num_proc": 1,
+            "decontaminate": False,
             "max_in_flight": 3,
-        }  # fmt: skip
+        }
         out = tmp_path / "b"
         result = build.run_build(build.resolve_settings({}, settings), out)
     folder = BuildFolder(out)
@@ -66,31 +77,55 @@ def test_failed_requests_are_neither_graded_nor_counted(tmp_path: Path) -> None:
         done = [r for r in pool if r["id"] == q and r["grade_status"] != "failed"]
         assert len(done) == per_query[q]
     card = (out / "releases" / "dart-math-uniform" / "README.md").read_text()
-    assert f"| failed requests (no completion: not graded, not counted as samples) | {failed} |" \
-        in card  # fmt: skip
+    assert f"| failed requests (no completion: not graded, not counted as samples) | {failed} |" in card
     assert np.isfinite(result.stats.totals.raw_samples)
     # what the server reported is in the records and the cards; its URL is in neither
     served = result.stats.stream.served  # type: ignore[union-attr]
-    assert served["served id"] == "fake/model" and served["chat template applied by"].startswith(
-        "the server"
-    )
+    assert served["served id"] == "fake/model" and served["chat template applied by"].startswith("the server")
     assert "| served model | served id `fake/model`; root `" in card
     assert "not seeded (the server's own randomness)" in card
     assert srv.base_url.split("//")[1] not in card
 
 
 def _sample_cmd(url: str, out: Path) -> list[str]:
-    return [sys.executable, "-m", "dart_hf", "sample", "--base-url", url, "--pool", "gsm8k",
-            "--limit", "10", "--n", "6", "--shard-size", "2", "--template", "deepseekmath",
-            "--max-tokens", "64", "--max-in-flight", "4", "-q", "-o", str(out)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "dart_hf",
+        "sample",
+        "--base-url",
+        url,
+        "--pool",
+        "gsm8k",
+        "--limit",
+        "10",
+        "--n",
+        "6",
+        "--shard-size",
+        "2",
+        "--template",
+        "deepseekmath",
+        "--max-tokens",
+        "64",
+        "--max-in-flight",
+        "4",
+        "-q",
+        "-o",
+        str(out),
+    ]
 
 
 def test_a_killed_sample_resends_at_most_max_in_flight(tmp_path: Path) -> None:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     with FakeOpenAIServer(delay_s=0.05) as srv:
-        proc = subprocess.Popen(_sample_cmd(srv.base_url, tmp_path / "s"), env=env, cwd=REPO,
-                                start_new_session=True, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            _sample_cmd(srv.base_url, tmp_path / "s"),
+            env=env,
+            cwd=REPO,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while len(srv.completion_requests()) < 30:
             assert proc.poll() is None and time.monotonic() < deadline, "it ended early"
@@ -99,8 +134,9 @@ def test_a_killed_sample_resends_at_most_max_in_flight(tmp_path: Path) -> None:
         proc.wait()
         time.sleep(0.3)  # requests the kill cut off still reach the server
         before = len(srv.completion_requests())
-        done = subprocess.run(_sample_cmd(srv.base_url, tmp_path / "s"), env=env, cwd=REPO,
-                              capture_output=True, text=True)  # fmt: skip
+        done = subprocess.run(
+            _sample_cmd(srv.base_url, tmp_path / "s"), env=env, cwd=REPO, capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         total = len(srv.completion_requests())
     assert 60 <= total <= 60 + 4  # 10 queries x 6 samples; at most the 4 in flight again

@@ -22,11 +22,22 @@ def _two_level(fail_rate: np.ndarray, *, k_p: int) -> np.ndarray:
 
 
 SETTINGS = {
-    "engine": "scripted", "pool": "gsm8k,math", "limit": 8, "template": "deepseekmath",
-    "temperature": 1.0, "max_tokens": 4096, "k_u": 2, "k_p": 4, "vrt_n": 4, "max_trials": 16,
-    "difficulty_samples": 4, "round_cap": 6, "no_correct_min_samples": 8, "shard_size": 8,
+    "engine": "scripted",
+    "pool": "gsm8k,math",
+    "limit": 8,
+    "template": "deepseekmath",
+    "temperature": 1.0,
+    "max_tokens": 4096,
+    "k_u": 2,
+    "k_p": 4,
+    "vrt_n": 4,
+    "max_trials": 16,
+    "difficulty_samples": 4,
+    "round_cap": 6,
+    "no_correct_min_samples": 8,
+    "shard_size": 8,
     "num_proc": 1,
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("counts", ["correct", "samples"])
@@ -34,9 +45,16 @@ def test_a_new_strategy_from_one_record_builds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counts: str
 ) -> None:
     record = Strategy(
-        "two_level", _two_level, ("k_p",), counts, "dart-math-two-level", "two-level",
-        "strategy.md.j2", "Two-level (dart-hf)", description="k_p responses for hard queries.",
-    )  # fmt: skip
+        "two_level",
+        _two_level,
+        ("k_p",),
+        counts,
+        "dart-math-two-level",
+        "two-level",
+        "strategy.md.j2",
+        "Two-level (dart-hf)",
+        description="k_p responses for hard queries.",
+    )
     monkeypatch.setitem(STRATEGIES, record.name, record)
     out = tmp_path / "run"
     result = build.run_build({**SETTINGS, "strategies": "uniform,two_level"}, out)

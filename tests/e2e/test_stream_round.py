@@ -35,12 +35,11 @@ def _table(tmp_path: Path, limit: int) -> tuple[Path, object]:
             for q, a in zip(queries["query"], queries["answer"], strict=True)
         )
     )
-    return table, queries  # fmt: skip
+    return table, queries
 
 
 def _spec(table: Path, **options: object) -> EngineSpec:
-    return EngineSpec(backend="scripted", options=tuple(sorted({"table": str(table),
-                                                                **options}.items())))  # fmt: skip
+    return EngineSpec(backend="scripted", options=tuple(sorted({"table": str(table), **options}.items())))
 
 
 def test_the_stream_caps_requests_in_flight_and_equals_the_shard_path(tmp_path: Path) -> None:
@@ -50,16 +49,31 @@ def test_the_stream_caps_requests_in_flight_and_equals_the_shard_path(tmp_path: 
     spec = _spec(table, delay_s=0.01)
     figures: dict = {}
     streamed = sampling.run_sampling(
-        todo, tmp_path / "s", engine_spec=spec, sampling=CFG, round=1, seed=3, shard_size=4,
-        progress=False, max_in_flight=3, figures=figures,
-    )  # fmt: skip
+        todo,
+        tmp_path / "s",
+        engine_spec=spec,
+        sampling=CFG,
+        round=1,
+        seed=3,
+        shard_size=4,
+        progress=False,
+        max_in_flight=3,
+        figures=figures,
+    )
     assert figures["max_in_flight"] == 3 and figures["peak_in_flight"] == 3  # full, never over
     assert figures["requests"] == 25 and figures["seeding"] == "per request"
     assert figures["engine_idle_s"] >= 0
     blocking = sampling.run_sampling(
-        todo, tmp_path / "b", engine_spec=spec, sampling=CFG, round=1, seed=3, shard_size=4,
-        progress=False, stream=False,
-    )  # fmt: skip
+        todo,
+        tmp_path / "b",
+        engine_spec=spec,
+        sampling=CFG,
+        round=1,
+        seed=3,
+        shard_size=4,
+        progress=False,
+        stream=False,
+    )
     assert streamed.to_list() == blocking.to_list()
     for k in range(3):  # the same shard files, byte for byte
         a, b = SamplingFolder(tmp_path / "s"), SamplingFolder(tmp_path / "b")
@@ -68,10 +82,33 @@ def test_the_stream_caps_requests_in_flight_and_equals_the_shard_path(tmp_path: 
 
 
 def _sample_cmd(out: Path, recipe: Path) -> list[str]:
-    return [sys.executable, "-m", "dart_hf", "sample", "--pool", "gsm8k", "--limit", "12",
-            "--engine", "scripted", "--config", str(recipe), "--n", "8", "--shard-size", "4",
-            "--max-in-flight", "4", "--template", "deepseekmath", "--max-tokens", "2048",
-            "-q", "-o", str(out)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "dart_hf",
+        "sample",
+        "--pool",
+        "gsm8k",
+        "--limit",
+        "12",
+        "--engine",
+        "scripted",
+        "--config",
+        str(recipe),
+        "--n",
+        "8",
+        "--shard-size",
+        "4",
+        "--max-in-flight",
+        "4",
+        "--template",
+        "deepseekmath",
+        "--max-tokens",
+        "2048",
+        "-q",
+        "-o",
+        str(out),
+    ]
 
 
 def _keys(log: Path) -> list[tuple]:
@@ -91,13 +128,15 @@ def test_a_kill_mid_round_resends_at_most_max_in_flight(tmp_path: Path) -> None:
         path.write_text(yaml.safe_dump({"engine_options": options}))
         return path
 
-    whole = subprocess.run(_sample_cmd(tmp_path / "whole", recipe("whole")), env=env,
-                           capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    whole = subprocess.run(
+        _sample_cmd(tmp_path / "whole", recipe("whole")), env=env, capture_output=True, text=True, cwd=REPO
+    )
     assert whole.returncode == 0, whole.stderr[-2000:]
     log = tmp_path / "killed.log"
     cmd = _sample_cmd(tmp_path / "out", recipe("killed"))
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while len(_keys(log)) < 40:  # well into the round: some shards done, some journaled
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended early"
@@ -135,10 +174,17 @@ def test_grading_of_a_finished_shard_starts_before_the_last_shard_is_generated(
     monkeypatch.setattr(grading, "grade_dataset", recorded)
     folder = RoundFolder(tmp_path / "round-000", 0)
     run = make_executor(ExecutorSpec(kind=kind)).run_round(
-        todo, folder, engine_spec=_spec(table, delay_s=0.05), sampling=CFG, round=0, seed=1,
-        shard_size=2, grade=GradeConfig(num_proc=1), progress=False,
+        todo,
+        folder,
+        engine_spec=_spec(table, delay_s=0.05),
+        sampling=CFG,
+        round=0,
+        seed=1,
+        shard_size=2,
+        grade=GradeConfig(num_proc=1),
+        progress=False,
         stream=StreamConfig(max_in_flight=2, overlap_grading=True),
-    )  # fmt: skip
+    )
     assert len(run.graded) == 48 and run.figures["overlap"] is True
     last_shard = max(folder.shard(k).stat().st_mtime for k in range(6))
     assert len(calls) == 6 and min(calls) < last_shard  # graded while others generated

@@ -125,8 +125,9 @@ def test_bf16_generation_through_the_engine(device: str, tiny: str) -> None:
             assert c.finish_reason in ("stop", "length") and 1 <= c.n_tokens <= 6
             assert c.finish_reason == "stop" or c.n_tokens == 6
         assert engine.generate(prompts, params, n=[2, 3]) == out  # re-seeded: same samples
-        assert engine.generate(prompts, GenerationParams(temperature=1.0, max_tokens=6, seed=4),
-                               n=[2, 3]) != out  # fmt: skip
+        assert (
+            engine.generate(prompts, GenerationParams(temperature=1.0, max_tokens=6, seed=4), n=[2, 3]) != out
+        )
 
         # Greedy: the first token is the argmax of one bf16 forward pass over the prompt.
         tok = engine.tokenizer
@@ -155,8 +156,7 @@ def _packed(tokenizer: Any, device: str) -> tuple[dict[str, Any], list[dict[str,
     train_ds, stats = prepare_dataset(ds, tokenizer, max_length=512, template="alpaca")
     assert (stats["samples"], stats["sequences"], train_ds["n_samples"]) == (4, 1, [4])
     batch = PackedCollator(tokenizer.pad_token_id)([train_ds[0]])
-    alone = tokenize_batch(dict(PAIRS), [0, 1, 2, 3], tokenizer=tokenizer, template="alpaca",
-                           max_length=512)  # fmt: skip
+    alone = tokenize_batch(dict(PAIRS), [0, 1, 2, 3], tokenizer=tokenizer, template="alpaca", max_length=512)
     singles = [
         {"input_ids": torch.tensor([ids]).to(device), "labels": torch.tensor([labels]).to(device)}
         for ids, labels in zip(alone["input_ids"], alone["labels"], strict=True)
@@ -167,8 +167,9 @@ def _packed(tokenizer: Any, device: str) -> tuple[dict[str, Any], list[dict[str,
 def _model(tiny: str, device: str, checkpointing: bool) -> Any:
     from dart_hf.training.train import TrainConfig, load_model
 
-    config = TrainConfig(model=tiny, bf16=True, gradient_checkpointing=checkpointing,
-                         attn_implementation="sdpa")  # fmt: skip
+    config = TrainConfig(
+        model=tiny, bf16=True, gradient_checkpointing=checkpointing, attn_implementation="sdpa"
+    )
     model = load_model(tiny, config).to(device)
     if checkpointing:  # what the Trainer does with training_arguments' settings
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -177,9 +178,7 @@ def _model(tiny: str, device: str, checkpointing: bool) -> Any:
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_packed_bf16_step_with_gradient_checkpointing(
-    device: str, tiny: str, tokenizer: Any
-) -> None:
+def test_packed_bf16_step_with_gradient_checkpointing(device: str, tiny: str, tokenizer: Any) -> None:
     packed, singles = _packed(tokenizer, device)
 
     def loss_of(model: Any, batch: dict[str, Any]) -> Any:
@@ -265,9 +264,7 @@ def test_trainer_run_with_packing_bf16_and_checkpointing(
         def spy(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
             if depth[0] == 0:
                 new = kwargs.get("activation_checkpointing_kwargs")
-                enabled.append(
-                    args[0] if args else kwargs.get("gradient_checkpointing_kwargs", new)
-                )
+                enabled.append(args[0] if args else kwargs.get("gradient_checkpointing_kwargs", new))
             depth[0] += 1
             try:
                 return _original(self, *args, **kwargs)
@@ -276,14 +273,25 @@ def test_trainer_run_with_packing_bf16_and_checkpointing(
 
         monkeypatch.setattr(transformers.PreTrainedModel, name, spy)
     # bf16 left to the machine: on with CUDA where supported (the Trainer refuses it on CPU)
-    config = TrainConfig(model=tiny, max_steps=2, batch_size=1, grad_accum=1, max_length=128,
-                         lr=1e-3, gradient_checkpointing=True, logging_steps=1,
-                         warmup_ratio=0.0)  # fmt: skip
+    config = TrainConfig(
+        model=tiny,
+        max_steps=2,
+        batch_size=1,
+        grad_accum=1,
+        max_length=128,
+        lr=1e-3,
+        gradient_checkpointing=True,
+        logging_steps=1,
+        warmup_ratio=0.0,
+    )
     summary = train(datasets.Dataset.from_dict(PAIRS), config, tmp_path / "out", progress=False)
     assert enabled == [{"use_reentrant": False}]
     bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-    assert summary["resolved"] == {"bf16": bf16, "gradient_checkpointing": True,
-                                   "attn": summary["resolved"]["attn"]}  # fmt: skip
+    assert summary["resolved"] == {
+        "bf16": bf16,
+        "gradient_checkpointing": True,
+        "attn": summary["resolved"]["attn"],
+    }
     assert summary["resolved"]["attn"] in ("sdpa", "flash_attention_2")
     assert summary["steps"] == 2 and len(summary["losses"]) == 2
     assert all(torch.isfinite(torch.tensor(x["loss"])) for x in summary["losses"])

@@ -16,9 +16,7 @@ from dart_hf.folders import BuildFolder
 from dart_hf.recipe import load_recipe
 
 
-def test_ci_profile_on_embedded_model(
-    tmp_path: Path, vllm_spec: EngineSpec, vllm_engine: object
-) -> None:
+def test_ci_profile_on_embedded_model(tmp_path: Path, vllm_spec: EngineSpec, vllm_engine: object) -> None:
     """The `ci` recipe end to end on the real embedded model (vLLM on CPU).
 
     Its settings as they are, with the session engine's options (eager, a 1 GiB KV cache), so

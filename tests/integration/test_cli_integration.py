@@ -32,13 +32,20 @@ def test_default_sample_on_vllm_keeps_engine_output_in_the_log(tmp_path: Path) -
     recipe = tmp_path / "vllm.yaml"
     recipe.write_text(VLLM_RECIPE, encoding="utf-8")
     out = tmp_path / "out"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+    }
     env.pop("TQDM_DISABLE", None)
     proc = subprocess.run(
         [sys.executable, "-m", "dart_hf", "sample", "--config", str(recipe), "-o", str(out)],
-        env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     terminal = proc.stdout + proc.stderr
     assert proc.returncode == 0, terminal[-3000:]
     assert "sampling round 0" in terminal and "tok/s" in terminal

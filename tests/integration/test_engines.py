@@ -51,9 +51,7 @@ def test_vllm_generates_and_reseeds(vllm_engine) -> None:
     counts = [3, 0, 2]
     out = vllm_engine.generate(prompts, PARAMS, n=counts)
     _check(vllm_engine, out, counts, PARAMS)
-    other = vllm_engine.generate(
-        prompts, GenerationParams(**{**PARAMS.__dict__, "seed": 8}), n=counts
-    )
+    other = vllm_engine.generate(prompts, GenerationParams(**{**PARAMS.__dict__, "seed": 8}), n=counts)
     assert [c.text for c in out[0]] != [c.text for c in other[0]]  # new seed, new samples
     prov = vllm_engine.provenance()
     assert prov["engine"] == "vllm" and prov["engine_version"]
@@ -80,14 +78,10 @@ def test_transformers_is_deterministic_per_seed(hf_engine) -> None:
     _check(hf_engine, out, counts, PARAMS)
     again = hf_engine.generate(prompts, PARAMS, n=counts)
     assert out == again
-    other = hf_engine.generate(
-        prompts, GenerationParams(**{**PARAMS.__dict__, "seed": 8}), n=counts
-    )
+    other = hf_engine.generate(prompts, GenerationParams(**{**PARAMS.__dict__, "seed": 8}), n=counts)
     assert out != other
     prov = hf_engine.provenance()
-    assert (
-        prov["engine"] == "transformers" and prov["model_hash"] == hf_engine.model_info.model_hash
-    )
+    assert prov["engine"] == "transformers" and prov["model_hash"] == hf_engine.model_info.model_hash
 
 
 def test_transformers_stop_strings_and_length(hf_engine) -> None:
@@ -118,13 +112,28 @@ def test_vllm_engine_processes_die_with_the_command(tmp_path) -> None:
     import yaml
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump({"engine_options": {"enforce_eager": True,
-                                                         "kv_cache_gib": 1},
-                                      "max_model_len": 1024}))  # fmt: skip
+    recipe.write_text(
+        yaml.safe_dump({"engine_options": {"enforce_eager": True, "kv_cache_gib": 1}, "max_model_len": 1024})
+    )
     out = tmp_path / "o"
-    cmd = [sys.executable, "-c", "from dart_hf.cli import main; main()", "sample", "--engine",
-           "vllm", "--pool", "gsm8k", "--limit", "4", "--max-tokens", "48", "--config",
-           str(recipe), "-o", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-c",
+        "from dart_hf.cli import main; main()",
+        "sample",
+        "--engine",
+        "vllm",
+        "--pool",
+        "gsm8k",
+        "--limit",
+        "4",
+        "--max-tokens",
+        "48",
+        "--config",
+        str(recipe),
+        "-o",
+        str(out),
+    ]
     for sig in (signal.SIGKILL, signal.SIGTERM):
         run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 600

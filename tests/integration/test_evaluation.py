@@ -46,9 +46,13 @@ def _scripted_spec(tmp_path: Path, shared_data: Path, n: int) -> tuple[object, s
         ds = load_benchmark(bench, data_dir=shared_data, limit=n)
         for r in ds:
             rows.append(
-                {"query": r["query"], "answer": r["answer"], "solution": r["solution"],
-                 "level": r["level"] if r["level"] is not None else 3}
-            )  # fmt: skip
+                {
+                    "query": r["query"],
+                    "answer": r["answer"],
+                    "solution": r["solution"],
+                    "level": r["level"] if r["level"] is not None else 3,
+                }
+            )
     table = tmp_path / "table.jsonl"
     table.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     spec = EngineSpec(backend="scripted", model="scripted-eval", options=(("table", str(table)),))
@@ -61,9 +65,13 @@ def scripted_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) ->
     spec, _ = _scripted_spec(tmp, shared_data, 4)
     # the scripted engine has no tokenizer, so not `chat`; it finds each item by its query text
     config = ev.EvalConfig(
-        benchmarks=EVAL_BENCHMARKS, template="alpaca", limit=4, max_tokens=4096,
-        data_dir=str(shared_data), shard_size=2,
-    )  # fmt: skip
+        benchmarks=EVAL_BENCHMARKS,
+        template="alpaca",
+        limit=4,
+        max_tokens=4096,
+        data_dir=str(shared_data),
+        shard_size=2,
+    )
     out = tmp / "out"
     results = ev.run_eval(config, out, engine_spec=spec, progress=False)
     return config, spec, out, results
@@ -100,9 +108,7 @@ def test_run_writes_results_predictions_and_card(scripted_run: tuple) -> None:
         )
         total.append(ds)
         # the table equals what the predictions say
-        graded = [
-            c for c, s in zip(ds["correct"], ds["grade_status"], strict=True) if s != "bad_gold"
-        ]
+        graded = [c for c, s in zip(ds["correct"], ds["grade_status"], strict=True) if s != "bad_gold"]
         acc = round(100 * sum(1 for c in graded if c) / len(graded), 4)
         assert saved["benchmarks"][bench]["accuracy"] == acc
     olympiad = load_dataset(str(folder), "olympiadbench", split="test")
@@ -157,13 +163,15 @@ def test_metric_agrees_with_the_cli_table(scripted_run: tuple) -> None:
     for bench in EVAL_BENCHMARKS:
         ds = load_dataset(str(out / "predictions"), bench, split="test")
         gold_fields = [
-            {k: r[k] for k in ("answers", "answer_type", "multi_answer", "unit", "tolerance")}
-            for r in ds
+            {k: r[k] for k in ("answers", "answer_type", "multi_answer", "unit", "tolerance")} for r in ds
         ]
         score = metric.compute(
-            predictions=ds["response"], references=ds["gold"], benchmarks=ds["benchmark"],
-            finish_reasons=ds["finish_reason"], gold_fields=gold_fields,
-        )  # fmt: skip
+            predictions=ds["response"],
+            references=ds["gold"],
+            benchmarks=ds["benchmark"],
+            finish_reasons=ds["finish_reason"],
+            gold_fields=gold_fields,
+        )
         assert round(100 * score["accuracy"], 4) == results["benchmarks"][bench]["accuracy"]
 
 
@@ -176,18 +184,21 @@ def test_few_shot_run_for_base_models(tmp_path: Path, shared_data: Path) -> None
     assert results["settings"]["n_shots_used"] == {"gsm8k": 4, "theoremqa": 5}
     assert "Wei et al. 2022" in results["exemplars"]["gsm8k"]
     card = (tmp_path / "out" / "predictions" / "README.md").read_text()
-    assert (
-        "Few-shot exemplars:" in card and "| shots per benchmark | GSM8K 4, TheoremQA 5 |" in card
-    )
+    assert "Few-shot exemplars:" in card and "| shots per benchmark | GSM8K 4, TheoremQA 5 |" in card
 
 
 def test_several_seeds_sample_and_report_mean_and_spread(tmp_path: Path, shared_data: Path) -> None:
     spec, _ = _scripted_spec(tmp_path, shared_data, 4)
     config, _ = ev.resolve_config(
         {"temperature": 0.8, "eval": {"shard_size": 2}},
-        {"benchmarks": "gsm8k,math500", "seeds": (0, 1, 2), "limit": 4, "template": "alpaca",
-         "data_dir": str(shared_data)},
-    )  # fmt: skip
+        {
+            "benchmarks": "gsm8k,math500",
+            "seeds": (0, 1, 2),
+            "limit": 4,
+            "template": "alpaca",
+            "data_dir": str(shared_data),
+        },
+    )
     results = ev.run_eval(config, tmp_path / "out", engine_spec=spec, progress=False)
     for bench in ("gsm8k", "math500"):
         entry = results["benchmarks"][bench]
@@ -254,9 +265,12 @@ def test_embedded_model_on_two_items_of_each_benchmark(
         assert set(ds["finish_reason"]) <= {"stop", "length"}
         gold_fields = [{k: r[k] for k in ev.PREDICTION_COLUMNS[-5:]} for r in ds]
         score = metric.compute(
-            predictions=ds["response"], references=ds["gold"], benchmarks=ds["benchmark"],
-            finish_reasons=ds["finish_reason"], gold_fields=gold_fields,
-        )  # fmt: skip
+            predictions=ds["response"],
+            references=ds["gold"],
+            benchmarks=ds["benchmark"],
+            finish_reasons=ds["finish_reason"],
+            gold_fields=gold_fields,
+        )
         assert round(100 * score["accuracy"], 4) == results["benchmarks"][bench]["accuracy"]
     card = (folder / "README.md").read_text()
     assert "greedy decoding" in card and "| prompt template | `chat` |" in card

@@ -22,8 +22,9 @@ def _scripted_table(tmp_path: Path, shared_data: Path, n: int) -> Path:
     for bench in ("gsm8k", "math500"):
         for r in load_benchmark(bench, data_dir=shared_data, limit=n):
             level = r["level"] if r["level"] is not None else 2
-            rows.append({"query": r["query"], "answer": r["answer"], "solution": r["solution"],
-                         "level": level})  # fmt: skip
+            rows.append(
+                {"query": r["query"], "answer": r["answer"], "solution": r["solution"], "level": level}
+            )
     table = tmp_path / "table.jsonl"
     table.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return table
@@ -35,12 +36,32 @@ def sampled_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> 
     table = _scripted_table(tmp, shared_data, 6)
     out = tmp / "out"
     args = [
-        "eval", "--engine", "scripted", "--model", "scripted-eval",
-        "--engine-option", f"table={table}", "--engine-option", "level_pass_rates=0.9,0.6,0.5",
-        "--benchmarks", "gsm8k,math500", "--limit", "6", "--template", "alpaca",
-        "--max-tokens", "4096", "--data-dir", str(shared_data),
-        "--n", "4", "--temperature", "0.8", "-o", str(out),
-    ]  # fmt: skip
+        "eval",
+        "--engine",
+        "scripted",
+        "--model",
+        "scripted-eval",
+        "--engine-option",
+        f"table={table}",
+        "--engine-option",
+        "level_pass_rates=0.9,0.6,0.5",
+        "--benchmarks",
+        "gsm8k,math500",
+        "--limit",
+        "6",
+        "--template",
+        "alpaca",
+        "--max-tokens",
+        "4096",
+        "--data-dir",
+        str(shared_data),
+        "--n",
+        "4",
+        "--temperature",
+        "0.8",
+        "-o",
+        str(out),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     return out, result.output, json.loads((out / "results.json").read_text())
@@ -121,11 +142,32 @@ def test_metric_gives_the_same_pass_and_maj_at_k(sampled_run: tuple) -> None:
 def test_eval_n2_with_two_seeds_gives_estimates_per_seed(tmp_path: Path, shared_data: Path) -> None:
     table = _scripted_table(tmp_path, shared_data, 3)
     args = [
-        "eval", "--engine", "scripted", "--engine-option", f"table={table}",
-        "--benchmarks", "gsm8k", "--limit", "3", "--template", "alpaca", "--max-tokens", "4096",
-        "--data-dir", str(shared_data), "--n", "2", "--seeds", "0,1", "--temperature", "0.7",
-        "--top-p", "0.9", "-o", str(tmp_path / "out"),
-    ]  # fmt: skip
+        "eval",
+        "--engine",
+        "scripted",
+        "--engine-option",
+        f"table={table}",
+        "--benchmarks",
+        "gsm8k",
+        "--limit",
+        "3",
+        "--template",
+        "alpaca",
+        "--max-tokens",
+        "4096",
+        "--data-dir",
+        str(shared_data),
+        "--n",
+        "2",
+        "--seeds",
+        "0,1",
+        "--temperature",
+        "0.7",
+        "--top-p",
+        "0.9",
+        "-o",
+        str(tmp_path / "out"),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())

@@ -129,8 +129,14 @@ def _eval_table(tmp_path: Path, benches: tuple[str, ...], limit: int) -> EngineS
     rows = []
     for bench in benches:
         for r in load_benchmark(bench, limit=limit):
-            rows.append({"query": r["query"], "answer": r["answer"], "solution": r["solution"],
-                         "level": 3 if r["level"] is None else r["level"]})  # fmt: skip
+            rows.append(
+                {
+                    "query": r["query"],
+                    "answer": r["answer"],
+                    "solution": r["solution"],
+                    "level": 3 if r["level"] is None else r["level"],
+                }
+            )
     table = tmp_path / "table.jsonl"
     table.write_text("".join(_json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return EngineSpec(backend="scripted", model="scripted-eval", options=(("table", str(table)),))
@@ -144,14 +150,22 @@ def test_ray_evaluation_equals_local(ray_cluster: object, tmp_path: Path) -> Non
     benches = ("gsm8k", "math500")
     spec = _eval_table(tmp_path, benches, 6)
     config = ev.EvalConfig(
-        benchmarks=benches, template="alpaca", limit=6, n=2, temperature=0.8, max_tokens=1024,
+        benchmarks=benches,
+        template="alpaca",
+        limit=6,
+        n=2,
+        temperature=0.8,
+        max_tokens=1024,
         shard_size=2,
-    )  # fmt: skip
+    )
     local = ev.run_eval(config, tmp_path / "local", engine_spec=spec, progress=False)
     on_ray = ev.run_eval(
-        config, tmp_path / "ray", engine_spec=spec, progress=False,
+        config,
+        tmp_path / "ray",
+        engine_spec=spec,
+        progress=False,
         executor=ExecutorSpec(kind="ray", data_parallel=2, grade_chunk=5),
-    )  # fmt: skip
+    )
     assert on_ray["benchmarks"] == local["benchmarks"] and on_ray["average"] == local["average"]
     for bench in benches:
         a = load_dataset(str(tmp_path / "local" / "predictions"), bench, split="test").to_list()

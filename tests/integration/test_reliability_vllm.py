@@ -18,19 +18,44 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _start_vllm_sample(tmp_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
-           "VLLM_CPU_KVCACHE_SPACE": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dart_hf", "sample", "--pool", "gsm8k", "--limit", "2",
-         "--max-tokens", "16", "-o", str(tmp_path / "out")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "dart_hf",
+            "sample",
+            "--pool",
+            "gsm8k",
+            "--limit",
+            "2",
+            "--max-tokens",
+            "16",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,  # its own group, as a terminal's foreground job
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
+    )
     until = time.time() + 400
     while time.time() < until and proc.poll() is None:  # EngineCore and its Worker are up
-        if sum("--multiprocessing-fork" in c or "EngineCore" in c or "VLLM" in c
-               for _, c in session_processes(proc.pid)) >= 2:  # fmt: skip
+        if (
+            sum(
+                "--multiprocessing-fork" in c or "EngineCore" in c or "VLLM" in c
+                for _, c in session_processes(proc.pid)
+            )
+            >= 2
+        ):
             return proc
         time.sleep(0.5)
     proc.kill()

@@ -93,11 +93,33 @@ def test_transformers_sampling_stage(hf_spec: EngineSpec, hf_engine, tmp_path: P
 
 def _cli_sample(out: Path, recipe: Path) -> list[str]:
     return [
-        sys.executable, "-c", "from dart_hf.cli import main; main()", "sample",
-        "--pool", "gsm8k", "--engine", "transformers", "--template", "deepseekmath",
-        "--n", "2", "--max-tokens", "24", "--temperature", "1.0", "--limit", "6",
-        "--shard-size", "1", "--seed", "5", "--config", str(recipe), "-o", str(out),
-    ]  # fmt: skip
+        sys.executable,
+        "-c",
+        "from dart_hf.cli import main; main()",
+        "sample",
+        "--pool",
+        "gsm8k",
+        "--engine",
+        "transformers",
+        "--template",
+        "deepseekmath",
+        "--n",
+        "2",
+        "--max-tokens",
+        "24",
+        "--temperature",
+        "1.0",
+        "--limit",
+        "6",
+        "--shard-size",
+        "1",
+        "--seed",
+        "5",
+        "--config",
+        str(recipe),
+        "-o",
+        str(out),
+    ]
 
 
 def test_kill_and_resume(tmp_path: Path) -> None:
@@ -109,13 +131,18 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     straight_log = tmp_path / "straight.log"  # a file, not a pipe nobody reads meanwhile
     with straight_log.open("wb") as log_to:
-        straight = subprocess.Popen(_cli_sample(full, recipe), env=env, cwd=REPO,
-                                    stdout=subprocess.DEVNULL, stderr=log_to)  # fmt: skip
+        straight = subprocess.Popen(
+            _cli_sample(full, recipe), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log_to
+        )
 
     proc = subprocess.Popen(
-        _cli_sample(resumed, recipe), env=env, cwd=REPO, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        _cli_sample(resumed, recipe),
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
     while not (resumed / "shard-00000.parquet").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "no shard written"
@@ -126,9 +153,7 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     assert 1 <= len(finished) < 6, "kill came too late to test resuming"
     stamp = {f: (f.stat().st_mtime_ns, f.read_bytes()) for f in finished}
     log_file = resumed / "shards.jsonl"  # a kill between a shard's rename and its line: none
-    logged_before = (
-        [json.loads(x) for x in log_file.read_text().splitlines()] if log_file.is_file() else []
-    )
+    logged_before = [json.loads(x) for x in log_file.read_text().splitlines()] if log_file.is_file() else []
 
     again = subprocess.run(_cli_sample(resumed, recipe), env=env, cwd=REPO, capture_output=True)
     assert again.returncode == 0, again.stderr.decode()[-2000:]

@@ -150,9 +150,7 @@ def test_truncation_and_too_long(pairs: Any, tokenizer: Any) -> None:
 
 
 def test_bad_rows_name_row_and_field(tokenizer: Any) -> None:
-    ds = datasets.Dataset.from_list(
-        [{"query": "1+1?", "response": "2"}, {"query": "2+2?", "response": " "}]
-    )
+    ds = datasets.Dataset.from_list([{"query": "1+1?", "response": "2"}, {"query": "2+2?", "response": " "}])
     with pytest.raises(DartError, match="row 1: field 'response'"):
         prepare_dataset(ds, tokenizer, max_length=64)
 
@@ -162,9 +160,7 @@ def test_pack_batch_keeps_every_sample(pairs: Any, tokenizer: Any) -> None:
     packed = pack_batch(tok, max_length=512)
     assert sum(packed["n_samples"]) == len(pairs)
     samples = []
-    for ids, labels, pos in zip(
-        packed["input_ids"], packed["labels"], packed["position_ids"], strict=True
-    ):
+    for ids, labels, pos in zip(packed["input_ids"], packed["labels"], packed["position_ids"], strict=True):
         assert len(ids) == len(labels) == len(pos) <= 512
         starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
         for a, b in zip(starts, starts[1:], strict=False):
@@ -188,9 +184,7 @@ def test_collator(tokenizer: Any) -> None:
     assert packed["input_ids"].tolist() == [[1, 2, 3, 4, 5]]
     assert packed["position_ids"].tolist() == [[0, 1, 2, 0, 1]]
     assert "attention_mask" not in packed
-    plain = collate(
-        [{"input_ids": [1, 2, 3], "labels": [-100, 2, 3]}, {"input_ids": [4], "labels": [4]}]
-    )
+    plain = collate([{"input_ids": [1, 2, 3], "labels": [-100, 2, 3]}, {"input_ids": [4], "labels": [4]}])
     assert plain["input_ids"].tolist() == [[1, 2, 3], [4, 7, 7]]
     assert plain["labels"].tolist() == [[-100, 2, 3], [4, -100, -100]]
     assert plain["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
@@ -278,9 +272,7 @@ def test_flags_reach_the_trainer(
 def test_rerun_resumes_from_the_last_checkpoint(small: Any, tiny: str, tmp_path: Path) -> None:
     import shutil
 
-    config = TrainConfig(
-        model=tiny, max_steps=4, save_steps=2, batch_size=2, lr=1e-3, max_length=512
-    )
+    config = TrainConfig(model=tiny, max_steps=4, save_steps=2, batch_size=2, lr=1e-3, max_length=512)
     first = train(small, config, tmp_path, progress=False)
     assert first["steps"] == 4 and first["resumed_from"] is None
     # as if killed after step 2: drop the last checkpoint and the final model
@@ -331,9 +323,7 @@ def test_cli_train_card_and_card_only(small: Any, tiny: str, tmp_path: Path) -> 
     assert "No evaluation was attached" in card.text
     results = tmp_path / "results.json"
     results.write_text(json.dumps(EVAL), encoding="utf-8")
-    again = CliRunner().invoke(
-        cli, ["train", "--card-only", "-o", str(out), "--eval-results", str(results)]
-    )
+    again = CliRunner().invoke(cli, ["train", "--card-only", "-o", str(out), "--eval-results", str(results)])
     assert again.exit_code == 0, again.output
     card = ModelCard.load(out / "README.md")
     assert "| GSM8K | 2 | 50.0 |" in card.text and "| MATH500 | 2 | 0.0 |" in card.text

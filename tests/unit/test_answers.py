@@ -85,14 +85,14 @@ CASES = [
         r"\begin{pmatrix} 0 & 3 \\ 0 & -1 \end{pmatrix}",
         {},
         True,
-    ),  # [MV]  # fmt: skip
+    ),  # [MV]
     (
         "math",
         boxed(r"\begin{pmatrix} 2 & 3 \\ 0 & -2 \end{pmatrix}"),
         r"\begin{pmatrix} 2 & 3 \\ 0 & 2 \end{pmatrix}",
         {},
         False,
-    ),  # fmt: skip
+    ),
     # --- percentages
     ("math", boxed(r"28\%"), r"28\%", {}, True),  # [MV]
     ("math", boxed("28"), r"28\%", {}, True),  # [MV] "28" vs 28%
@@ -162,21 +162,21 @@ CASES = [
         r"$\frac{32}{9}$, $\frac{1}{2}$",
         {"multi_answer": True, "answers": [r"$\frac{32}{9}$", r"$\frac{1}{2}$"]},
         True,
-    ),  # fmt: skip
+    ),
     (
         "olympiadbench",
         boxed("(2,2,2), (3,4,3)"),
         "$(2,2,2),(3,4,3)$",
         {"multi_answer": True, "answers": ["$(2,2,2),(3,4,3)$"]},
         True,
-    ),  # fmt: skip
+    ),
     (
         "olympiadbench",
         boxed("(2,2,2), (3,3,4)"),
         "$(2,2,2),(3,4,3)$",
         {"multi_answer": True, "answers": ["$(2,2,2),(3,4,3)$"]},
         False,
-    ),  # fmt: skip
+    ),
     # --- DeepMind Mathematics
     ("deepmind_mathematics", boxed("[3]"), "[3]", {}, True),
     ("deepmind_mathematics", boxed("-0.0043"), "-0.0043", {}, True),
@@ -228,8 +228,13 @@ def test_unknown_benchmark_is_default_in_rows_but_error_when_forced() -> None:
 # The issue's reported failures (issue 12), each with what must happen.
 ISSUE_CASES = [
     # Minerva-style answers: read from their anchor (issue 26: an `Answer:` line, a phrase).
-    (r"Final Answer: The final answer is $10,\!000$. I hope it is correct.", "10000",
-     True, "ok", "answer_line"),
+    (
+        r"Final Answer: The final answer is $10,\!000$. I hope it is correct.",
+        "10000",
+        True,
+        "ok",
+        "answer_line",
+    ),
     (r"The final answer is $14{,}916$", "14916", True, "ok", "answer_phrase"),
     (r"Final Answer: The largest $n$ is 34.", "34", True, "ok", "answer_line"),
     # Integers are exact: no tolerance outside the benchmarks that define one.
@@ -247,10 +252,20 @@ ISSUE_CASES = [
     (r"\boxed{\left( 2 + 3 }", "5", False, "ok", "malformed_answer"),
     # False negatives of the old extraction.
     (r"\boxed{11,\! 111,\! 111,\! 100}", "11111111100", True, "ok", "math_verify"),
-    (r"\boxed{\begin{pmatrix}1&2\\3&4\end{pmatrix}}", r"\begin{bmatrix}1&2\\3&4\end{bmatrix}",
-     True, "ok", "math_verify"),
-    (r"\boxed{\begin{pmatrix}1&2\\3&4\end{pmatrix}}",
-     r"\left[\begin{array}{cc}1&2\\3&4\end{array}\right]", True, "ok", "math_verify"),
+    (
+        r"\boxed{\begin{pmatrix}1&2\\3&4\end{pmatrix}}",
+        r"\begin{bmatrix}1&2\\3&4\end{bmatrix}",
+        True,
+        "ok",
+        "math_verify",
+    ),
+    (
+        r"\boxed{\begin{pmatrix}1&2\\3&4\end{pmatrix}}",
+        r"\left[\begin{array}{cc}1&2\\3&4\end{array}\right]",
+        True,
+        "ok",
+        "math_verify",
+    ),
     # Statuses.
     (r"so the answer is \boxed{3", "3", False, "no_answer", "unclosed_box"),
     ("\\boxed{" + "9" * 10_000 + "}", "5", False, "ok", "math_verify"),
@@ -258,7 +273,7 @@ ISSUE_CASES = [
     # Word answers that Math-Verify reads as products of letters.
     (r"\boxed{\text{dod}}", r"\text{odd}", False, "ok", "word_answer"),
     (r"\boxed{\text{odd}}", r"\text{odd}", True, "ok", "word_answer"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("response", "gold", "correct", "status", "source"), ISSUE_CASES)
@@ -300,15 +315,19 @@ MIXED_AND_OPTIONS = [
     # Options found by Math-Verify's string extraction (lighteval's tests).
     ("therefore I think it's B", "B", {"answer_type": "option"}, True, "unanchored"),
     ("(D) Alina", "D", {"answer_type": "option"}, True, "unanchored"),
-    ("The answer is for sure D, it can't be A or B", "D", {"answer_type": "option"}, True,
-     "option_answer"),
-    (r"The answer is (c) \(J_g(\theta) = 2J_f(\theta)\).", "(c)", {"benchmark": "theoremqa"},
-     True, "option_answer"),
+    ("The answer is for sure D, it can't be A or B", "D", {"answer_type": "option"}, True, "option_answer"),
+    (
+        r"The answer is (c) \(J_g(\theta) = 2J_f(\theta)\).",
+        "(c)",
+        {"benchmark": "theoremqa"},
+        True,
+        "option_answer",
+    ),
     # Tiny exact values Math-Verify's evalf comparison calls equal (its issue 14).
     (r"$\frac{1}{2006!}$", r"$\frac{1}{2004!}$", {}, False, "unanchored"),
     (r"$\frac{1}{2^{98}}$", r"$\frac{1}{2^{99}}$", {}, False, "unanchored"),
     (r"$1 + \frac{1}{\mathrm{e}}$", r"$1 - \frac{1}{\mathrm{e}}$", {}, False, "unanchored"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("response", "gold", "extra", "correct", "source"), MIXED_AND_OPTIONS)
@@ -351,9 +370,7 @@ ORDERING_CASES = [
 
 
 @pytest.mark.parametrize(("response", "gold", "correct", "source"), ORDERING_CASES)
-def test_the_last_anchor_is_the_final_answer(
-    response: str, gold: str, correct: bool, source: str
-) -> None:
+def test_the_last_anchor_is_the_final_answer(response: str, gold: str, correct: bool, source: str) -> None:
     v = judge(response, gold)
     assert (v.correct, v.source) == (correct, source), v
 
@@ -464,9 +481,7 @@ OPTION_CASES = [
 
 
 @pytest.mark.parametrize(("response", "gold", "extra", "correct"), OPTION_CASES)
-def test_options_in_prose_parentheses_and_boxes(
-    response: str, gold: str, extra: dict, correct: bool
-) -> None:
+def test_options_in_prose_parentheses_and_boxes(response: str, gold: str, extra: dict, correct: bool) -> None:
     v = judge(response, gold, **extra)
     assert (v.correct, v.source) == (correct, "option_answer"), v
 

@@ -70,9 +70,7 @@ def test_row_tables(tmp_path: Path) -> None:
     assert list(arrow_io.row_tables(ds, 5, 5, 400)) == []
 
 
-@pytest.mark.parametrize(
-    ("start", "end", "batch_size"), [(0, 2011, 1000), (300, 1800, 333), (7, 7, 10)]
-)
+@pytest.mark.parametrize(("start", "end", "batch_size"), [(0, 2011, 1000), (300, 1800, 333), (7, 7, 10)])
 def test_parquet_is_byte_identical_to_to_parquet(
     tmp_path: Path, start: int, end: int, batch_size: int
 ) -> None:
@@ -83,9 +81,7 @@ def test_parquet_is_byte_identical_to_to_parquet(
     assert ours.read_bytes() == theirs.read_bytes()
 
 
-def test_staged_shards_are_the_same_streamed_or_not(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_staged_shards_are_the_same_streamed_or_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`write_hub_folder` streams Arrow-backed data of several row groups; the staged folder is
     byte-identical to the `Dataset.shard(...).to_parquet` path it takes for other data."""
     from dart_hf.hub import folder as hub

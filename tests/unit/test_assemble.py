@@ -49,8 +49,13 @@ def test_filters_flag_each_reason() -> None:
     }
     out = assemble.flag_batch(batch, filters=tuple(assemble.FILTERS))
     assert out["drop_reason"] == [
-        None, "incorrect", "multiple_boxed", "repetition", "non_ascii_answer", None,
-    ]  # fmt: skip
+        None,
+        "incorrect",
+        "multiple_boxed",
+        "repetition",
+        "non_ascii_answer",
+        None,
+    ]
     assert len(set(out["response_hash"])) == 6
 
 
@@ -79,21 +84,26 @@ def test_first_t_dedup_and_counts() -> None:
     ids = ["q1", "q2", "q3"]
     sel = assemble.select(pool, ids)
     assert sel.filters == {
-        "incorrect": 2, "failed": 0, "multiple_boxed": 1, "repetition": 0,
-        "non_ascii_answer": 0, "duplicate": 2,
-    }  # fmt: skip
+        "incorrect": 2,
+        "failed": 0,
+        "multiple_boxed": 1,
+        "repetition": 0,
+        "non_ascii_answer": 0,
+        "duplicate": 2,
+    }
     targets = np.array([3, 3, 3])
     mask = sel.first_t(targets)
     kept = sel.kept_per_query(mask, 3)
     # released rows per query = min(t, unique correct after filters)
     assert kept.tolist() == [min(3, 4), min(3, 1), 0]
-    rel = assemble.release(
-        pool, sel.order[mask], {"q1": 0.2, "q2": 0.5, "q3": 1.0}, columns=RELEASED
-    )
+    rel = assemble.release(pool, sel.order[mask], {"q1": 0.2, "q2": 0.5, "q3": 1.0}, columns=RELEASED)
     assert rel.column_names == RELEASED
     assert rel["response"] == [
-        "first \\boxed{4}", "second \\boxed{4}", "third \\boxed{4}", "only \\boxed{4}",
-    ]  # fmt: skip
+        "first \\boxed{4}",
+        "second \\boxed{4}",
+        "third \\boxed{4}",
+        "only \\boxed{4}",
+    ]
     assert rel["fail_rate"] == [0.2, 0.2, 0.2, 0.5]
     # VRT: all surviving correct among the first N raw samples.
     vrt = sel.first_samples(5)
@@ -120,13 +130,24 @@ def test_drop_reason_names_why_each_sample_is_in_no_release() -> None:
     ]
     sel = assemble.select(_pool(rows), ["q1", "q2"], excluded=np.array([False, True]))
     assert sel.drop_reason().to_pylist() == [
-        "duplicate", None, "incorrect", "multiple_boxed", "decontaminated", "incorrect", None,
-    ]  # fmt: skip
+        "duplicate",
+        None,
+        "incorrect",
+        "multiple_boxed",
+        "decontaminated",
+        "incorrect",
+        None,
+    ]
     assert sel.filters["duplicate"] == 1 and sel.decontaminated_rows == 1
     assert set(assemble.ROW_DROP_REASONS) == {
-        "incorrect", "failed", "multiple_boxed", "repetition", "non_ascii_answer", "duplicate",
+        "incorrect",
+        "failed",
+        "multiple_boxed",
+        "repetition",
+        "non_ascii_answer",
+        "duplicate",
         "decontaminated",
-    }  # fmt: skip
+    }
 
 
 def test_contaminated_ngrams() -> None:

@@ -124,8 +124,13 @@ def test_missing_query_column_names_the_columns(tmp_path: Path) -> None:
 def test_majority_needs_room_for_two_phases(tmp_path: Path) -> None:
     pool = _write_jsonl(tmp_path / "q.jsonl", [{"query": "What is 1+1?"}])
     table = _write_jsonl(tmp_path / "t.jsonl", [{"query": "What is 1+1?", "answer": "2"}])
-    settings = {**BASE, "pool": str(pool), "query_column": None, "max_trials": 12,
-                "engine_options": {"table": str(table)}}  # fmt: skip
+    settings = {
+        **BASE,
+        "pool": str(pool),
+        "query_column": None,
+        "max_trials": 12,
+        "engine_options": {"table": str(table)},
+    }
     with pytest.raises(DartError, match="max_trials .12. must be at least 16"):
         run.run_build(settings, tmp_path / "o")
     with pytest.raises(DartError, match="unknown gold 'votes'; valid: answer, majority"):

@@ -43,26 +43,57 @@ HAND_POOL = [
 
 def _write_hand_build(out: Path) -> None:
     """The pool above as a build's graded round files (rows of a round in shuffled order)."""
-    meta = {"q1": ("gsm8k", 0, None, "Tom has 2 + 3 apples; how many?", "5"),
-            "q2": ("math", 3, "Algebra", "What is half of one?", "\\frac{1}{2}")}  # fmt: skip
+    meta = {
+        "q1": ("gsm8k", 0, None, "Tom has 2 + 3 apples; how many?", "5"),
+        "q2": ("math", 3, "Algebra", "What is half of one?", "\\frac{1}{2}"),
+    }
     for r in (0, 1):
         rows = [row for row in HAND_POOL if row[1] == r][::-1]
-        cols: dict[str, list] = {k: [] for k in ("id", "source", "level", "domain", "query",
-                                                 "answer", "round", "sample_idx", "response",
-                                                 "correct", "pred", "grade_status")}  # fmt: skip
+        cols: dict[str, list] = {
+            k: []
+            for k in (
+                "id",
+                "source",
+                "level",
+                "domain",
+                "query",
+                "answer",
+                "round",
+                "sample_idx",
+                "response",
+                "correct",
+                "pred",
+                "grade_status",
+            )
+        }
         for qid, rnd, sidx, response, correct in rows:
             source, level, domain, query, answer = meta[qid]
-            for key, value in zip(cols, (qid, source, level, domain, query, answer, rnd, sidx,
-                                         response, correct, None, "ok"), strict=True):  # fmt: skip
+            for key, value in zip(
+                cols,
+                (qid, source, level, domain, query, answer, rnd, sidx, response, correct, None, "ok"),
+                strict=True,
+            ):
                 cols[key].append(value)
         n = len(rows)
         # the other columns of a graded sample (the release schema's `samples` config)
-        cols |= {"answers": [[a] for a in cols["answer"]], "multi_answer": [False] * n,
-                 "needs_picture": [False] * n, "n_samples": [1] * n, "sample_offset": [0] * n,
-                 "finish_reason": ["stop"] * n, "n_tokens": [1] * n, "temperature": [1.0] * n,
-                 "top_p": [1.0] * n, "max_tokens": [4096] * n, "template": ["deepseekmath"] * n,
-                 "engine": ["scripted"] * n, "engine_version": ["0"] * n, "model": ["m"] * n,
-                 "model_hash": ["h"] * n, "verdict_source": ["math_verify"] * n}  # fmt: skip
+        cols |= {
+            "answers": [[a] for a in cols["answer"]],
+            "multi_answer": [False] * n,
+            "needs_picture": [False] * n,
+            "n_samples": [1] * n,
+            "sample_offset": [0] * n,
+            "finish_reason": ["stop"] * n,
+            "n_tokens": [1] * n,
+            "temperature": [1.0] * n,
+            "top_p": [1.0] * n,
+            "max_tokens": [4096] * n,
+            "template": ["deepseekmath"] * n,
+            "engine": ["scripted"] * n,
+            "engine_version": ["0"] * n,
+            "model": ["m"] * n,
+            "model_hash": ["h"] * n,
+            "verdict_source": ["math_verify"] * n,
+        }
         graded = schema.features(schema.SAMPLES)
         del graded["drop_reason"]  # added by the assembly
         table = pa.table({c: cols.get(c, [None] * n) for c in graded}, schema=graded.arrow_schema)
@@ -91,9 +122,14 @@ def test_releases_of_a_hand_written_pool(tmp_path: Path) -> None:
     assert state["target_prop2diff"].tolist() == [1, 3]
     state["done"][:] = True
     state["stop_reason"][:] = "reached"
-    queries = Dataset.from_dict({"id": ["q1", "q2"], "query": ["Tom has 2 + 3 apples; how many?",
-                                 "What is half of one?"], "answer": ["5", "\\frac{1}{2}"],
-                                 "domain": [None, "Algebra"]})  # fmt: skip
+    queries = Dataset.from_dict(
+        {
+            "id": ["q1", "q2"],
+            "query": ["Tom has 2 + 3 apples; how many?", "What is half of one?"],
+            "answer": ["5", "\\frac{1}{2}"],
+            "domain": [None, "Algebra"],
+        }
+    )
     releases, figures = build.assemble_releases(BuildFolder(out), queries, state, settings)
 
     def released(name: str) -> list[tuple[str, str]]:
@@ -103,16 +139,29 @@ def test_releases_of_a_hand_written_pool(tmp_path: Path) -> None:
     assert released("uniform") == [("q1", "A."), ("q1", "D."), ("q2", "F."), ("q2", "H.")]
     assert released("prop2diff") == [("q1", "A."), ("q2", "F."), ("q2", "H.")]  # q2 short of 3
     assert released("vrt") == [("q1", "A."), ("q2", "F.")]  # survivors among samples 0-2
-    assert figures.filters == {"incorrect": 2, "failed": 0, "multiple_boxed": 1,
-                               "repetition": 1, "non_ascii_answer": 1,
-                               "duplicate": 1}  # fmt: skip
+    assert figures.filters == {
+        "incorrect": 2,
+        "failed": 0,
+        "multiple_boxed": 1,
+        "repetition": 1,
+        "non_ascii_answer": 1,
+        "duplicate": 1,
+    }
     assert {k: v.tolist() for k, v in figures.kept.items()} == {
-        "uniform": [2, 2], "prop2diff": [1, 2], "vrt": [1, 1]
-    }  # fmt: skip
+        "uniform": [2, 2],
+        "prop2diff": [1, 2],
+        "vrt": [1, 1],
+    }
     row = load_dataset(str(releases["uniform"]), split="train")[2]
-    assert row == {"query": "What is half of one?", "response": HAND_POOL[6][3], "id": "q2",
-                   "source": "math", "level": 3, "domain": "Algebra",
-                   "fail_rate": 0.75}  # fmt: skip
+    assert row == {
+        "query": "What is half of one?",
+        "response": HAND_POOL[6][3],
+        "id": "q2",
+        "source": "math",
+        "level": 3,
+        "domain": "Algebra",
+        "fail_rate": 0.75,
+    }
 
 
 @pytest.mark.parametrize(

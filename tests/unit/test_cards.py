@@ -31,9 +31,7 @@ def _build(seed: int = 0, n: int = 36) -> dict[str, Any]:
     queries = []
     for i in range(n):
         samples = rng.randint(8, MAX_TRIALS)
-        corrects = (
-            rng.choice([0, rng.randint(0, samples)]) if i % 5 == 0 else rng.randint(1, samples)
-        )
+        corrects = rng.choice([0, rng.randint(0, samples)]) if i % 5 == 0 else rng.randint(1, samples)
         fail = 1 - corrects / samples
         queries.append(
             {
@@ -85,9 +83,12 @@ def _stats(build: dict[str, Any]) -> dict[str, Any]:
     strategies = {}
     run_wide = {"max_trials": MAX_TRIALS, "budget": BUDGET}
     config = DarsConfig(
-        strategies=("uniform", "prop2diff"), k_u=K_U, k_p=K_P, **run_wide,
+        strategies=("uniform", "prop2diff"),
+        k_u=K_U,
+        k_p=K_P,
+        **run_wide,
         no_correct_min_samples=16,
-    )  # fmt: skip
+    )
     dars = asdict(config) | {"strategies": list(config.strategies)}
     for strat, params in (
         ("uniform", {"k_u": K_U, **run_wide}),
@@ -145,7 +146,7 @@ def _stats(build: dict[str, Any]) -> dict[str, Any]:
             "stated_prior": {"zero": 0.1, "a": 0.5, "b": 0.5},
             "prior_per_level": [],
             "no_correct_stop": True,
-        },  # fmt: skip
+        },
         "fail_rate": {
             "phase_samples": 8,
             "from": None,
@@ -156,9 +157,7 @@ def _stats(build: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _stage(
-    tmp_path: Path, kind: str, strat: str, build: dict, stats: dict
-) -> tuple[Path, DatasetCard]:
+def _stage(tmp_path: Path, kind: str, strat: str, build: dict, stats: dict) -> tuple[Path, DatasetCard]:
     folder = tmp_path / kind
     hub.write_hub_folder({"default": build["releases"][strat]}, folder)
     card = cards.write_card(folder, kind, stats, extra={"repo_id": f"dart-org/{kind}"})
@@ -287,9 +286,7 @@ def test_rerendering_keeps_the_yaml(tmp_path: Path) -> None:
     build = _build()
     stats = _stats(build)
     folder, first = _stage(tmp_path, "uniform", "uniform", build, stats)
-    text = (
-        (folder / "README.md").read_text().replace("license: mit", "license: mit\nextra_key: kept")
-    )
+    text = (folder / "README.md").read_text().replace("license: mit", "license: mit\nextra_key: kept")
     (folder / "README.md").write_text(text)
     stats["totals"]["tokens"] = 5
     second = cards.write_card(folder, "uniform", stats)
@@ -310,9 +307,7 @@ def test_pool_and_vrt_cards(tmp_path: Path) -> None:
         "params": {"vrt_n": 52, "max_trials": MAX_TRIALS, "budget": BUDGET},
     }
     pool = tmp_path / "pool"
-    samples = build["releases"]["uniform"].add_column(
-        "correct", [True] * len(build["releases"]["uniform"])
-    )
+    samples = build["releases"]["uniform"].add_column("correct", [True] * len(build["releases"]["uniform"]))
     hub.write_hub_folder({"samples": samples, "queries": Dataset.from_list(build["queries"])}, pool)
     card = cards.write_card(pool, "pool", stats)
     for name in ("uniform", "prop2diff", "vrt"):
@@ -337,13 +332,9 @@ def test_pool_and_vrt_cards(tmp_path: Path) -> None:
 def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     build = _build()
     stats = _stats(build)
-    with pytest.raises(
-        DartError, match="unknown card kind 'easy'; valid: hard, pool, uniform, vrt"
-    ):
+    with pytest.raises(DartError, match="unknown card kind 'easy'; valid: hard, pool, uniform, vrt"):
         cards.write_card(tmp_path, "easy", stats)
-    with pytest.raises(
-        DartError, match="unknown strategy in stats 'nope'; valid: prop2diff, uniform"
-    ):
+    with pytest.raises(DartError, match="unknown strategy in stats 'nope'; valid: prop2diff, uniform"):
         cards.write_card(tmp_path, "uniform", stats, strategy="nope")
     del stats["strategies"]["prop2diff"]
     with pytest.raises(DartError, match="no strategy for a 'hard' card"):
@@ -351,9 +342,7 @@ def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     del stats["strategies"]["uniform"]["filters"]
     with pytest.raises(DartError, match="stats strategies.uniform: missing filters"):
         cards.write_card(tmp_path, "uniform", stats)
-    with pytest.raises(
-        DartError, match="unknown card template 'nope.md.j2'; valid: .*uniform.md.j2"
-    ):
+    with pytest.raises(DartError, match="unknown card template 'nope.md.j2'; valid: .*uniform.md.j2"):
         hub_cards.render_template("nope.md.j2", {})
 
 
@@ -382,17 +371,26 @@ def test_formatters(value: float | None, pct: str, f2: str, num: str) -> None:
 
 def test_stop_rule_in_words() -> None:
     rule = stats.YieldRule(
-        min_yield=3.0, first_value=300.0, row_loss=0.005, coverage_loss=0.005, price_min=3.0,
-        price_median=3.0, price_max=3.0, horizon=1000, prior_fit=True,
+        min_yield=3.0,
+        first_value=300.0,
+        row_loss=0.005,
+        coverage_loss=0.005,
+        price_min=3.0,
+        price_median=3.0,
+        price_max=3.0,
+        horizon=1000,
+        prior_fit=True,
         stated_prior=stats.StatedPrior(zero=0.1, a=0.5, b=0.5),
         prior_per_level=(
-            stats.PriorRow(level=5, zero=0.2, a=0.3, b=2.0, first_rows=1200.0, no_correct=7,
-                           no_correct_samples=512),
-            stats.PriorRow(level=0, zero=0.0, a=5.0, b=1.0, first_rows=None, no_correct=0,
-                           no_correct_samples=0),
+            stats.PriorRow(
+                level=5, zero=0.2, a=0.3, b=2.0, first_rows=1200.0, no_correct=7, no_correct_samples=512
+            ),
+            stats.PriorRow(
+                level=0, zero=0.0, a=5.0, b=1.0, first_rows=None, no_correct=0, no_correct_samples=0
+            ),
         ),
         no_correct_stop=True,
-    )  # fmt: skip
+    )
     text = cards.stop_rule(rule)
     assert text.startswith("a query keeps sampling while it expects at least 3 new correct")
     assert "counts 300 times the query's target" in text
@@ -401,9 +399,7 @@ def test_stop_rule_in_words() -> None:
     assert "10.0% never solvable, else Beta(0.5, 0.5), fitted per level" in text
     off = cards.stop_rule(replace(rule, no_correct_stop=False, prior_fit=False))
     assert "never stopped by this rule" in off and "fitted" not in off
-    derived = cards.stop_rule(
-        replace(rule, min_yield=None, first_value=None, price_min=1.5, price_max=6.0)
-    )
+    derived = cards.stop_rule(replace(rule, min_yield=None, first_value=None, price_min=1.5, price_max=6.0))
     assert "at most 0.5% of the rows a run to max_trials would keep" in derived
     assert "stopped below target at 3 (median; 1.5 to 6) per 1,000 further samples" in derived
     assert "all but 0.5% of the coverage" in derived
@@ -448,9 +444,13 @@ def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
     build = _build()
     qs = build["queries"]
     config = DarsConfig(
-        strategies=("uniform", "prop2diff", "vrt"), k_u=K_U, k_p=K_P, max_trials=MAX_TRIALS,
-        budget=BUDGET, vrt_n=12,
-    )  # fmt: skip
+        strategies=("uniform", "prop2diff", "vrt"),
+        k_u=K_U,
+        k_p=K_P,
+        max_trials=MAX_TRIALS,
+        budget=BUDGET,
+        vrt_n=12,
+    )
     state = dars.new_state([q["id"] for q in qs], [q["level"] for q in qs], ["math"] * len(qs))
     state["samples"] = np.array([q["samples"] for q in qs])
     state["corrects"] = np.array([q["corrects"] for q in qs])
@@ -506,9 +506,7 @@ def test_cards_render_from_stats_compute_stats(tmp_path: Path) -> None:
         ) in card.text
         for row in rule.prior_per_level:  # each level's row, from the final state
             lv = row.level if row.level is not None else "n/a"
-            assert (
-                f"| {lv} | {hub_cards.fmt_pct(row.zero)} | {hub_cards.fmt_f2(row.a)} |" in card.text
-            )
+            assert f"| {lv} | {hub_cards.fmt_pct(row.zero)} | {hub_cards.fmt_f2(row.a)} |" in card.text
         assert "none correct | below target, some |" in card.text
         assert "`no_correct`: stopped with no correct response" in card.text
         assert "What the budget cost" in card.text
@@ -533,9 +531,7 @@ def test_update_examples_rerenders_a_build(tmp_path: Path) -> None:
     out = tmp_path / "build"
     (out / "releases").mkdir(parents=True)
     (out / "stats.json").write_text(json.dumps(stats))
-    hub.write_hub_folder(
-        {"default": build["releases"]["prop2diff"]}, out / "releases" / "dart-math-hard"
-    )
+    hub.write_hub_folder({"default": build["releases"]["prop2diff"]}, out / "releases" / "dart-math-hard")
     cards.write_card(out / "releases" / "dart-math-hard", "hard", stats)
     staged = (out / "releases" / "dart-math-hard" / "README.md").read_text()
     written = module.update(out, tmp_path / "examples")

@@ -116,8 +116,11 @@ def test_log_handler_levels(capsys: pytest.CaptureFixture[str]) -> None:
     from dart_hf import logs
 
     log = logging.getLogger("dart_hf.test")
-    for level, shown in ((logs.QUIET, {"error"}), (logs.DEFAULT, {"warning", "error"}),
-                         (logs.VERBOSE, {"info", "warning", "error"})):  # fmt: skip
+    for level, shown in (
+        (logs.QUIET, {"error"}),
+        (logs.DEFAULT, {"warning", "error"}),
+        (logs.VERBOSE, {"info", "warning", "error"}),
+    ):
         with logs.terminal(level):
             log.info("said info")
             log.warning("said warning")

@@ -38,8 +38,9 @@ def test_renamed_retired_and_introduced_settings_are_not_differences(tmp_path: P
         d.mkdir(parents=True)
         (d / "stats.json").write_text(json.dumps(body))
         (d / "releases" / "r").mkdir(parents=True)
-        card = "\n".join(f"{k}: {json.dumps(v) if v is not None else 'null'}"
-                         for k, v in body["dars"].items())  # fmt: skip
+        card = "\n".join(
+            f"{k}: {json.dumps(v) if v is not None else 'null'}" for k, v in body["dars"].items()
+        )
         (d / "releases" / "r" / "README.md").write_text(card.replace("true", "true") + "\n")
     rows = {r.path: r.status for r in co.compare_trees(tmp_path / "old", tmp_path / "new")}
     assert rows == {"build/stats.json": "identical*", "build/releases/r/README.md": "identical*"}

@@ -52,8 +52,14 @@ def test_sample_reads_the_build_mapping(tmp_path) -> None:  # type: ignore[no-un
 
     table = tmp_path / "table.parquet"
     load_pool("gsm8k", limit=2).select_columns(["query", "answer"]).to_parquet(str(table))
-    build = {"pool": "gsm8k", "limit": 2, "engine": "scripted", "n": 2, "template": "alpaca",
-             "engine_options": {"table": str(table)}}  # fmt: skip
+    build = {
+        "pool": "gsm8k",
+        "limit": 2,
+        "engine": "scripted",
+        "n": 2,
+        "template": "alpaca",
+        "engine_options": {"table": str(table)},
+    }
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump({"build": build}))
     summary = sample_command(str(recipe), tmp_path / "out", {"max_tokens": 256})
@@ -67,14 +73,22 @@ def test_one_engine_spec_from_settings_and_back_from_a_record() -> None:
     from dart_hf.engines import EngineSpec
 
     cfg = BuildConfig(
-        model="m", engine="scripted", seed=7, dtype="float32", max_model_len=1024,
+        model="m",
+        engine="scripted",
+        seed=7,
+        dtype="float32",
+        max_model_len=1024,
         engine_options={"table": "t.jsonl", "glitch_rate": 0.0},
-    )  # fmt: skip
+    )
     spec = cfg.engine_spec(level_pass_rates=[0.5, 0.4])
     assert spec == EngineSpec(
-        backend="scripted", model="m", seed=7, dtype="float32", max_model_len=1024,
+        backend="scripted",
+        model="m",
+        seed=7,
+        dtype="float32",
+        max_model_len=1024,
         options=(("glitch_rate", 0.0), ("level_pass_rates", [0.5, 0.4]), ("table", "t.jsonl")),
-    )  # fmt: skip
+    )
     assert cfg.engine_spec(seed=3).seed == 3 and cfg.engine_spec().options == cfg.engine_options
     record = json.loads(json.dumps(cfg.engine_spec(table="x").to_dict()))
     assert EngineSpec.from_dict(record) == cfg.engine_spec(table="x")

@@ -467,9 +467,7 @@ def test_state_roundtrip(tmp_path) -> None:
 
 def test_fail_rate_from(tmp_path) -> None:
     path = tmp_path / "info.parquet"
-    pq.write_table(
-        pa.table({"id": ["a", "b"], "fail_rate": [0.5, 0.0], "fail_rate_samples": [8, 16]}), path
-    )
+    pq.write_table(pa.table({"id": ["a", "b"], "fail_rate": [0.5, 0.0], "fail_rate_samples": [8, 16]}), path)
     fr, frs = dars.load_fail_rates(path, ["b", "a"])
     assert fr.tolist() == [0.0, 0.5] and frs.tolist() == [16, 8]
     with pytest.raises(DartError, match="no fail_rate for 1 of 3"):

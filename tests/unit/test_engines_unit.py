@@ -12,9 +12,7 @@ from dart_hf.errors import DartError
 
 
 def test_unknown_engine_lists_valid() -> None:
-    with pytest.raises(
-        DartError, match="unknown engine 'tgi'; valid: openai, scripted, transformers, vllm"
-    ):
+    with pytest.raises(DartError, match="unknown engine 'tgi'; valid: openai, scripted, transformers, vllm"):
         backend_class("tgi")
 
 
@@ -25,9 +23,7 @@ def test_spec_pickles_and_hashes() -> None:
 
 
 @pytest.mark.parametrize(("backend", "module"), [("vllm", "vllm"), ("transformers", "torch")])
-def test_missing_package_names_pip_line(
-    backend: str, module: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_package_names_pip_line(backend: str, module: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
     with pytest.raises(DartError, match="pip install"):
         backend_class(backend)(EngineSpec(backend=backend))

@@ -79,11 +79,23 @@ def test_grader_equality_decides_a_vote() -> None:
 
 def test_average_standard_error_combines_benchmarks() -> None:
     entries = [
-        {"items": 10, "n": 2, "accuracy": 40.0, "se": 3.0, "pass@k": {"1": 40.0, "2": 50.0},
-         "maj@k": {"1": 40.0, "2": 40.0}},
-        {"items": 20, "n": 2, "accuracy": 60.0, "se": 4.0, "pass@k": {"1": 60.0, "2": 70.0},
-         "maj@k": {"1": 60.0, "2": 50.0}},
-    ]  # fmt: skip
+        {
+            "items": 10,
+            "n": 2,
+            "accuracy": 40.0,
+            "se": 3.0,
+            "pass@k": {"1": 40.0, "2": 50.0},
+            "maj@k": {"1": 40.0, "2": 40.0},
+        },
+        {
+            "items": 20,
+            "n": 2,
+            "accuracy": 60.0,
+            "se": 4.0,
+            "pass@k": {"1": 60.0, "2": 70.0},
+            "maj@k": {"1": 60.0, "2": 50.0},
+        },
+    ]
     avg = er.average_estimates(entries)
     assert avg is not None
     assert (avg["accuracy"], avg["se"], avg["items"]) == (50.0, 2.5, 30)  # sqrt(9 + 16) / 2
@@ -94,13 +106,25 @@ def test_markdown_shows_pass_and_maj_columns_and_the_protocol() -> None:
     s = er.summarize_predictions(_table())
     results = {**s, "settings": {"seeds": [0, 1], "n": 3}}
     results["protocol"] = er.protocol(
-        {"seeds": [0, 1], "n": 3, "temperature": 0.8, "top_p": 0.95, "template": "alpaca",
-         "max_tokens": 1024, "shard_size": 16, "n_shots_used": {"math": 0},
-         "engine": {"backend": "vllm", "dtype": "bfloat16", "max_model_len": 4096,
-                    "options": {"tensor_parallel_size": 2, "max_num_seqs": 64}}},
+        {
+            "seeds": [0, 1],
+            "n": 3,
+            "temperature": 0.8,
+            "top_p": 0.95,
+            "template": "alpaca",
+            "max_tokens": 1024,
+            "shard_size": 16,
+            "n_shots_used": {"math": 0},
+            "engine": {
+                "backend": "vllm",
+                "dtype": "bfloat16",
+                "max_model_len": 4096,
+                "options": {"tensor_parallel_size": 2, "max_num_seqs": 64},
+            },
+        },
         {"engine": "vllm", "engine_version": "0.9.2", "model": "m", "model_hash": "abc"},
         {"name": "math-verify", "version": "0.8.0", "grade_version": "7"},
-    )  # fmt: skip
+    )
     p = results["protocol"]
     assert (p["tensor_parallel_size"], p["data_parallel_size"], p["n"]) == (2, 1, 3)
     assert p["batch"] == {"shard_size": 16, "max_num_seqs": 64}
@@ -168,6 +192,7 @@ def test_metric_refuses_ragged_finish_reasons() -> None:
     metric = evaluate.load(METRIC_PATH)
     with pytest.raises(ValueError, match=r"finish_reasons\[0\] must list 2 reasons"):
         metric.compute(
-            predictions=[["$\\boxed{1}$", "$\\boxed{2}$"]], references=["1"],
+            predictions=[["$\\boxed{1}$", "$\\boxed{2}$"]],
+            references=["1"],
             finish_reasons=[["stop"]],
-        )  # fmt: skip
+        )

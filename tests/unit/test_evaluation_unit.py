@@ -44,9 +44,7 @@ def test_olympiad_instruction_follows_the_official_format() -> None:
     multi = olympiad_instruction("Expression", True, "km")
     assert "The problem has multiple answers, each of them should be an expression. " in multi
     assert "\\boxed{multiple answers connected with commas}(unit)." in multi
-    assert multi.endswith(
-        "explicitly, note that the unit of the answer should not be included in \\boxed{}."
-    )
+    assert multi.endswith("explicitly, note that the unit of the answer should not be included in \\boxed{}.")
     mixed = olympiad_instruction("Numerical,Expression", True, None)
     assert "with the answers in order being a numerical value, an expression. " in mixed
     # the official prompt says nothing about the type of Tuple answers

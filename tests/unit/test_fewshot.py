@@ -58,8 +58,7 @@ def test_olympiad_instruction_follows_the_official_wording() -> None:
 
 
 def test_pose_queries_applies_the_benchmarks_instruction() -> None:
-    batch = {"query": ["Find x."], "answer_type": ["Numerical"], "multi_answer": [False],
-             "unit": [None]}  # fmt: skip
+    batch = {"query": ["Find x."], "answer_type": ["Numerical"], "multi_answer": [False], "unit": [None]}
     assert fewshot.pose_queries(batch, "math") == ["Find x."]
     posed = fewshot.pose_queries(batch, "olympiadbench")
     assert posed == [fewshot.olympiad_instruction("Numerical", False, None) + "\nFind x."]

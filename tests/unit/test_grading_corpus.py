@@ -108,9 +108,7 @@ def test_corpus_cases_are_well_formed():
             or isinstance(c.get("expected"), int)
             and (not isinstance(c.get("expected"), bool))
         ):
-            problems.append(
-                f"{where}: expected {c.get('expected')!r} is not one of {EXPECTED_VALUES}"
-            )
+            problems.append(f"{where}: expected {c.get('expected')!r} is not one of {EXPECTED_VALUES}")
         if not isinstance(c.get("gold"), str) or not isinstance(c.get("response"), str):
             problems.append(f"{where}: gold and response must be text")
         if c["_file"] == REAL_FILE:
@@ -155,11 +153,11 @@ def test_grader_agrees_overall():
     english = [r for r in rows if not r.case.get("scope")]
     other = [r for r in rows if r.case.get("scope")]
     rate = sum(r.ours for r in english) / len(english)
-    print(f"\nours {sum(r.ours for r in english)}/{len(english)} = {rate:.1%} (English); "
-          f"multilingual {sum(r.ours for r in other)}/{len(other)}")  # fmt: skip
-    assert rate >= OVERALL_MIN, f"overall agreement {rate:.1%} < {OVERALL_MIN:.0%}\n\n" + _tables(
-        english
+    print(
+        f"\nours {sum(r.ours for r in english)}/{len(english)} = {rate:.1%} (English); "
+        f"multilingual {sum(r.ours for r in other)}/{len(other)}"
     )
+    assert rate >= OVERALL_MIN, f"overall agreement {rate:.1%} < {OVERALL_MIN:.0%}\n\n" + _tables(english)
 
 
 def test_real_capable_model_cases() -> None:
@@ -179,6 +177,4 @@ def test_real_capable_model_cases() -> None:
         ours, base = sum(r.ours for r in group), sum(r.base for r in group)
         print(f"\n{name}: ours {ours}/{len(group)}, plain Math-Verify {base}/{len(group)}")
     rate = sum(r.ours for r in rows) / len(rows)
-    assert rate >= CAPABLE_MIN, f"capable-model cases {rate:.1%} < {CAPABLE_MIN:.0%}\n\n" + (
-        _tables(rows)
-    )
+    assert rate >= CAPABLE_MIN, f"capable-model cases {rate:.1%} < {CAPABLE_MIN:.0%}\n\n" + (_tables(rows))

@@ -48,8 +48,7 @@ def test_cli_grade_bad_input(tmp_path: Path) -> None:
     assert res.exit_code != 0
     assert "missing column 'response'" in res.output and "text, answer" in res.output
 
-    res = runner.invoke(cli, ["grade", str(src), "-o", str(tmp_path / "o.jsonl"),
-                              "--num-proc", "0"])  # fmt: skip
+    res = runner.invoke(cli, ["grade", str(src), "-o", str(tmp_path / "o.jsonl"), "--num-proc", "0"])
     assert res.exit_code != 0 and "num_proc must be >= 1" in res.output
 
 

@@ -178,9 +178,7 @@ def test_repo_id_resolution() -> None:
 REPO = Path(__file__).resolve().parents[2]
 
 
-CHECKED_IN_CARDS = sorted(
-    [*REPO.glob("docs/examples/*/README.md"), *REPO.glob("docs/examples/*/card.md")]
-)
+CHECKED_IN_CARDS = sorted([*REPO.glob("docs/examples/*/README.md"), *REPO.glob("docs/examples/*/card.md")])
 
 
 @pytest.mark.parametrize("card", CHECKED_IN_CARDS, ids=lambda p: str(p.relative_to(REPO)))

@@ -75,9 +75,7 @@ def test_engine_output_goes_to_the_log_file(tmp_path: Path, capfd: pytest.Captur
     assert f"engine log: {tmp_path / logs.LOG_NAME}" in err
 
 
-def test_verbose_leaves_the_engine_on_the_terminal(
-    tmp_path: Path, capfd: pytest.CaptureFixture
-) -> None:
+def test_verbose_leaves_the_engine_on_the_terminal(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     with logs.terminal(logs.VERBOSE, out=tmp_path), logs.engine_output("vllm"):
         os.write(1, b"vllm says hi\n")
     assert "vllm says hi" in capfd.readouterr().out

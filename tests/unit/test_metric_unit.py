@@ -34,8 +34,14 @@ def test_laid_out_as_evaluate_metrics_are(metric) -> None:  # type: ignore[no-un
     folder = Path(METRIC_PATH)
     assert (folder / f"{folder.name}.py").is_file()  # a folder named after its script
     card = (folder / "README.md").read_text(encoding="utf-8")
-    for section in ("## Metric Description", "### Inputs", "### Output Values", "### Examples",
-                    "## Limitations and Bias", "## Citation"):  # fmt: skip
+    for section in (
+        "## Metric Description",
+        "### Inputs",
+        "### Output Values",
+        "### Examples",
+        "## Limitations and Bias",
+        "## Citation",
+    ):
         assert section in card, section
     assert metric.homepage and metric.codebase_urls and metric.license == "apache-2.0"
 

@@ -48,9 +48,7 @@ def test_killed_conversion_leaves_no_folder(tmp_path: Path) -> None:
     assert [p.name for p in dest.parent.iterdir() if not p.name.endswith(".lock")] == []
 
 
-def test_folder_hash_is_cached_by_size_and_mtime(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_folder_hash_is_cached_by_size_and_mtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DART_HF_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "m"
     folder.mkdir()
@@ -109,9 +107,7 @@ def test_missing_embedded_package(monkeypatch: pytest.MonkeyPatch) -> None:
         models.embedded_gguf_path()
 
 
-def test_model_converted_in_the_cache_is_reused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_model_converted_in_the_cache_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants as hf_constants
 
     try:
@@ -137,9 +133,7 @@ def test_model_converted_in_the_cache_is_reused(
     assert models.embedded_folder()[1] == tmp_path / "own" / "models" / name
 
 
-def test_hash_cached_beside_the_models_is_reused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hash_cached_beside_the_models_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants as hf_constants
 
     monkeypatch.delenv("DART_HF_CACHE", raising=False)

@@ -362,9 +362,7 @@ def test_seeds_refused_on_a_cpu_server_dart_hf_started(server) -> None:
 def test_wrong_model_name_lists_what_is_served(server) -> None:
     with pytest.raises(DartError) as err:
         engine_for(server, model="Qwen/Qwen2.5-7B")
-    assert "does not serve the model 'Qwen/Qwen2.5-7B'; it serves: fake/model" in one_line(
-        err.value
-    )
+    assert "does not serve the model 'Qwen/Qwen2.5-7B'; it serves: fake/model" in one_line(err.value)
 
 
 def test_several_models_need_a_choice() -> None:
@@ -501,9 +499,7 @@ def test_urls_are_shown_without_userinfo_or_query() -> None:
     assert redact_url("https://u:p@h.example:8443/v1?api-key=zz#f") == "https://h.example:8443/v1"
     assert normalise_base_url("http://h:8000") == "http://h:8000/v1"
     assert normalise_base_url("http://h:8000/v1/") == "http://h:8000/v1"
-    assert normalise_base_url("https://h/openai/v1?api-version=1") == (
-        "https://h/openai/v1?api-version=1"
-    )
+    assert normalise_base_url("https://h/openai/v1?api-version=1") == ("https://h/openai/v1?api-version=1")
     conn = ServerConnection(("https://h.example/v1?api-key=zz",))
     assert "zz" not in repr(conn)
     assert "secret" not in repr(Header("X-Tenant", "secret"))
@@ -616,11 +612,27 @@ def certificate(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return str(cert), str(key)
 
 

@@ -33,8 +33,9 @@ def test_a_busy_live_server_gets_the_requests_of_a_gone_one() -> None:
     # one retry each: a request sent to the gone server twice would fail the run
     with FakeOpenAIServer(delay_s=0.2) as alive:
         gone = FakeOpenAIServer().start()
-        engine = _engine(gone.base_url, alive.base_url, server_max_in_flight=4,
-                         request_retries=1, retry_max_s=30.0)  # fmt: skip
+        engine = _engine(
+            gone.base_url, alive.base_url, server_max_in_flight=4, request_retries=1, retry_max_s=30.0
+        )
         gone.close()
         out = engine.generate(["p"] * 24, PARAMS)
     assert len(out) == 24 and all(c[0].finish_reason == "stop" for c in out)

@@ -22,9 +22,7 @@ def test_requests_are_not_seeded_unless_asked() -> None:
 def test_served_details_are_what_the_server_reported() -> None:
     models = [{"id": "org/served", "root": "/models/served", "max_model_len": 4096}]
     with FakeOpenAIServer(models=models) as srv, FakeOpenAIServer(models=models) as other:
-        spec = EngineSpec(
-            backend="openai", connection=ServerConnection((srv.base_url, other.base_url))
-        )
+        spec = EngineSpec(backend="openai", connection=ServerConnection((srv.base_url, other.base_url)))
         engine = OpenAIEngine(spec)
         details = engine.served_details()
     assert details == {

@@ -16,8 +16,11 @@ from datasets import Dataset
 from dart_hf import outputs
 from dart_hf.errors import DartError
 
-FP = {"settings": {"k_u": 1, "model": "m"}, "grader": {"grade_version": "1"},
-      "data": {"queries": 2, "queries_hash": "aa", "gold_hash": "bb"}}  # fmt: skip
+FP = {
+    "settings": {"k_u": 1, "model": "m"},
+    "grader": {"grade_version": "1"},
+    "data": {"queries": 2, "queries_hash": "aa", "gold_hash": "bb"},
+}
 
 
 def _with(**changes: dict) -> dict:
@@ -48,9 +51,7 @@ def test_a_record_without_finished_work_is_replaced(tmp_path: Path) -> None:
     record = tmp_path / "build.json"
     outputs.check_fingerprint(record, FP, what="a build", has_work=False)
     new = _with(settings={"k_u": 2})
-    assert outputs.check_fingerprint(record, new, what="a build", has_work=lambda: False) == (
-        "replaced"
-    )
+    assert outputs.check_fingerprint(record, new, what="a build", has_work=lambda: False) == ("replaced")
     assert json.loads(record.read_text(encoding="utf-8")) == new
 
 
@@ -63,18 +64,22 @@ def test_allowed_and_regradable_keys(tmp_path: Path) -> None:
         match=r"grader.grade_version \"1\" -> \"2\" \(the grader "
         r"changed since this folder was made\).*, or run regrade, or use a new",
     ):
-        outputs.check_fingerprint(record, new, what="a build", has_work=True,
-                                  regradable=["grader"], regrade_remedy="run regrade")  # fmt: skip
-    assert outputs.check_fingerprint(record, new, what="a build", has_work=True,
-                                     allow=["grader"]) == "updated"  # fmt: skip
+        outputs.check_fingerprint(
+            record, new, what="a build", has_work=True, regradable=["grader"], regrade_remedy="run regrade"
+        )
+    assert (
+        outputs.check_fingerprint(record, new, what="a build", has_work=True, allow=["grader"]) == "updated"
+    )
     assert json.loads(record.read_text(encoding="utf-8")) == new
 
 
 def test_records_of_an_older_layout(tmp_path: Path) -> None:
     record = tmp_path / "build.json"
     record.write_text(json.dumps({"settings": FP["settings"]}), encoding="utf-8")
-    with pytest.raises(DartError, match="recorded by an older dart-hf .the record lacks data, "
-                       "grader.; use a new output folder"):  # fmt: skip
+    with pytest.raises(
+        DartError,
+        match="recorded by an older dart-hf .the record lacks data, grader.; use a new output folder",
+    ):
         outputs.check_fingerprint(record, FP, what="a build", has_work=True)
     record.write_text("{not json", encoding="utf-8")
     with pytest.raises(DartError, match="is not a valid settings record"):
@@ -83,8 +88,9 @@ def test_records_of_an_older_layout(tmp_path: Path) -> None:
 
 def test_content_hashes_follow_the_rows() -> None:
     a = Dataset.from_dict({"id": ["1", "2"], "query": ["x", "y"], "answer": ["3", "4"]})
-    same = Dataset.from_list([{"id": "1", "query": "x", "answer": "3"},
-                              {"id": "2", "query": "y", "answer": "4"}])  # fmt: skip
+    same = Dataset.from_list(
+        [{"id": "1", "query": "x", "answer": "3"}, {"id": "2", "query": "y", "answer": "4"}]
+    )
     fp = outputs.data_fingerprint(a)
     assert fp == outputs.data_fingerprint(same) and fp["queries"] == 2
     gold = outputs.data_fingerprint(a.map(lambda r: {"answer": r["answer"] + "0"}))

@@ -46,9 +46,7 @@ def test_every_floor_is_pinned_for_ci() -> None:
     for key in ("datasets", "huggingface-hub", "transformers", "math-verify", "evaluate"):
         assert key in floors, f"{key} has no lower bound in pyproject.toml"
     for name, floor in floors.items():
-        assert pins.get(name) == floor, (
-            f"{name}: pyproject says >= {floor}, CI installs {pins.get(name)!r}"
-        )
+        assert pins.get(name) == floor, f"{name}: pyproject says >= {floor}, CI installs {pins.get(name)!r}"
 
 
 @pytest.mark.parametrize("name", sorted(_floors()))

@@ -32,9 +32,16 @@ def _runs_at_import(node: ast.stmt) -> bool:
         return not (isinstance(call, ast.Call) and ast.unparse(call.func) in SET_UP)
     return not isinstance(
         node,
-        (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
-         ast.Assign, ast.AnnAssign),
-    )  # fmt: skip
+        (
+            ast.Import,
+            ast.ImportFrom,
+            ast.FunctionDef,
+            ast.AsyncFunctionDef,
+            ast.ClassDef,
+            ast.Assign,
+            ast.AnnAssign,
+        ),
+    )
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)

@@ -22,9 +22,15 @@ BASE = stats.load_stats(Path(__file__).parents[1] / "data" / "stats-example.json
 
 def _row(level: int | None, mean: float, coverage: float = 0.0) -> stats.LevelRow:
     return stats.LevelRow(
-        level=level, queries=3, mean_responses=mean, coverage=coverage, share_at_target=0.5,
-        no_correct=0, below_target=0, budget_short=0,
-    )  # fmt: skip
+        level=level,
+        queries=3,
+        mean_responses=mean,
+        coverage=coverage,
+        share_at_target=0.5,
+        no_correct=0,
+        below_target=0,
+        budget_short=0,
+    )
 
 
 def _stats(
@@ -35,10 +41,9 @@ def _stats(
 ) -> stats.BuildStats:
     """A build's statistics with these per-level rows and this fail-rate histogram."""
     strategies = {
-        name: stats.StrategyStats(params={}, rows=0, filters={}, decontaminated_queries=0,
-                                  per_level=tuple(r))
+        name: stats.StrategyStats(params={}, rows=0, filters={}, decontaminated_queries=0, per_level=tuple(r))
         for name, r in rows.items()
-    }  # fmt: skip
+    }
     hist = stats.FailRate(phase_samples, None, tuple(edges or ()), tuple(counts or ()))
     return replace(BASE, strategies=strategies, fail_rate=hist)
 
@@ -93,16 +98,17 @@ def test_write_plots_draws_every_figure(tmp_path: Path) -> None:
         "fail_rate": "images/fail_rate_histogram.png",
     }
     # figsize x 110 dpi, trimmed to the drawing: 9 x 3.6, 7 x 3.6 and 7 x 3.2 inches
-    for key, (width_in, height_in) in {"responses": (9, 3.6), "coverage": (7, 3.6),
-                                       "fail_rate": (7, 3.2)}.items():  # fmt: skip
+    for key, (width_in, height_in) in {
+        "responses": (9, 3.6),
+        "coverage": (7, 3.6),
+        "fail_rate": (7, 3.2),
+    }.items():
         h, w, _ = _image(tmp_path / paths[key]).shape
         assert 0.8 * width_in * 110 < w <= 1.05 * width_in * 110, (key, w)
         assert 0.8 * height_in * 110 < h <= 1.05 * height_in * 110, (key, h)
 
 
-def test_responses_figure_draws_each_strategys_means(
-    tmp_path: Path, figures: dict[str, Figure]
-) -> None:
+def test_responses_figure_draws_each_strategys_means(tmp_path: Path, figures: dict[str, Figure]) -> None:
     plots.write_plots(STATS, tmp_path)
     fig = figures["responses_per_level.png"]
     ours, paper = fig.axes
@@ -147,9 +153,11 @@ def test_pixels_follow_the_stats(tmp_path: Path) -> None:
         drawn = _stats({}, edges=[0, 0.25, 0.5, 0.75, 1], counts=counts)
         return _image(plots.plot_fail_rate_histogram(drawn, tmp_path / name))
 
-    first, again, other = draw([4, 3, 2, 1], "a.png"), draw([4, 3, 2, 1], "b.png"), draw(
-        [1, 2, 3, 4], "c.png"
-    )  # fmt: skip
+    first, again, other = (
+        draw([4, 3, 2, 1], "a.png"),
+        draw([4, 3, 2, 1], "b.png"),
+        draw([1, 2, 3, 4], "c.png"),
+    )
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()  # no timestamp
     assert np.array_equal(first, again)
     assert first.shape == other.shape and not np.array_equal(first, other)
@@ -170,21 +178,25 @@ def test_plots_from_sparse_stats(tmp_path: Path, figures: dict[str, Figure]) -> 
 
 
 def test_eval_accuracy_figure(tmp_path: Path, figures: dict[str, Figure]) -> None:
-    results = {"benchmarks": {
-        "math": {"accuracy": 40.0, "reported": 45.0, "label": "MATH",
-                 "by_level": {1: {"accuracy": 80.0}, 5: {"accuracy": 10.0}}},
-        "gsm8k": {"accuracy": 70.0, "label": "GSM8K"},
-        "theoremqa": {"accuracy": None},
-    }}  # fmt: skip
+    results = {
+        "benchmarks": {
+            "math": {
+                "accuracy": 40.0,
+                "reported": 45.0,
+                "label": "MATH",
+                "by_level": {1: {"accuracy": 80.0}, 5: {"accuracy": 10.0}},
+            },
+            "gsm8k": {"accuracy": 70.0, "label": "GSM8K"},
+            "theoremqa": {"accuracy": None},
+        }
+    }
     path = eval_plots.plot_eval_accuracy(results, tmp_path / "acc.png")
     assert path == tmp_path / "acc.png" and _image(path).size
     bench, level = figures["acc.png"].axes
     assert _bar_heights(bench) == [40.0, 70.0, 45.0, 0.0]  # this run, then the paper's
     assert [t.get_text() for t in bench.get_xticklabels()] == ["MATH", "GSM8K"]
     assert (level.get_title(), _bar_heights(level)) == ("MATH by level", [80.0, 10.0])
-    assert (
-        eval_plots.plot_eval_accuracy({"benchmarks": {"x": {"accuracy": None}}}, tmp_path) is None
-    )
+    assert eval_plots.plot_eval_accuracy({"benchmarks": {"x": {"accuracy": None}}}, tmp_path) is None
 
 
 def test_bad_histogram_is_a_dart_error(tmp_path: Path) -> None:

@@ -30,8 +30,7 @@ def test_none_is_the_empty_recipe() -> None:
 def test_a_file_is_read_as_is(tmp_path: Path) -> None:
     path = tmp_path / "mine.yaml"
     path.write_text("k_u: 7\nbuild:\n  max_trials: 9\ndescription: mine\n", encoding="utf-8")
-    assert recipe.load_recipe(str(path)) == {"k_u": 7, "build": {"max_trials": 9},
-                                             "description": "mine"}  # fmt: skip
+    assert recipe.load_recipe(str(path)) == {"k_u": 7, "build": {"max_trials": 9}, "description": "mine"}
     (tmp_path / "empty.yaml").write_text("", encoding="utf-8")  # issue 27.12: it ran every
     with pytest.raises(DartError, match="empty.yaml: the recipe holds no settings"):  # default
         recipe.load_recipe(str(tmp_path / "empty.yaml"))
@@ -47,9 +46,7 @@ def test_a_file_is_read_as_is(tmp_path: Path) -> None:
         ("train:\n  k_u: 3\n", "`train:`"),
     ],
 )
-def test_bad_recipe_files_are_refused_naming_the_file(
-    tmp_path: Path, text: str, message: str
-) -> None:
+def test_bad_recipe_files_are_refused_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(DartError, match=message) as err:

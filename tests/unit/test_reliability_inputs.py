@@ -51,14 +51,12 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def _gsm8k(n: int, start: int = 0) -> list[dict]:
-    return [{"question": f"What is {i} + 1?", "answer": f"x #### {i + 1}"}
-            for i in range(start, start + n)]  # fmt: skip
+    return [{"question": f"What is {i} + 1?", "answer": f"x #### {i + 1}"} for i in range(start, start + n)]
 
 
 def _sample(args: list[str], tmp_path: Path, command: str = "sample") -> str:
     """`dart-hf sample --engine scripted ...` through click: the error, as a user sees it."""
-    res = CliRunner().invoke(cli, [command, "--engine", "scripted", *args,
-                                   "-o", str(tmp_path / "out")])  # fmt: skip
+    res = CliRunner().invoke(cli, [command, "--engine", "scripted", *args, "-o", str(tmp_path / "out")])
     assert res.exit_code == 1, res.output
     assert "Traceback" not in res.output
     return res.output
@@ -115,9 +113,22 @@ def test_other_files_beside_the_data_are_named_as_not_read(
 def test_one_column_as_question_and_answer_is_named_as_such(tmp_path: Path) -> None:
     """Issue 27.11: it was reported as a missing column."""
     pool = _jsonl(tmp_path / "qa.jsonl", [{"q": "What is 1+1?", "a": "2"}])
-    res = CliRunner().invoke(cli, ["build", "--engine", "scripted", "--pool", str(pool),
-                                   "--query-column", "q", "--answer-column", "q",
-                                   "-o", str(tmp_path / "o")])  # fmt: skip
+    res = CliRunner().invoke(
+        cli,
+        [
+            "build",
+            "--engine",
+            "scripted",
+            "--pool",
+            str(pool),
+            "--query-column",
+            "q",
+            "--answer-column",
+            "q",
+            "-o",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "--query-column and --answer-column name the same column 'q'" in res.output
     assert "has no column" not in res.output
@@ -142,9 +153,7 @@ def test_an_empty_parquet_pool_says_so(layout: str, tmp_path: Path) -> None:
     assert "DatasetGenerationError" not in out
 
 
-def test_a_full_datasets_cache_names_the_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_full_datasets_cache_names_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 27.11 (fault injection; a real full disk: tests/e2e/test_reliability.py)."""
     pool = _jsonl(tmp_path / "p.jsonl", _gsm8k(2))
 
@@ -166,18 +175,29 @@ def test_a_full_datasets_cache_names_the_cache(
         ({"query": 5, "answer": "5"}, [], "row 1: column 'query' holds an integer 5, not text"),
         ({"query": ["What", "is"], "answer": "5"}, [], "column 'query' holds a list"),
         ({"query": {"text": "Q"}, "answer": "5"}, [], "column 'query' holds a mapping"),
-        ({"messages": [{"role": "user", "content": "What is 2+3?"}], "answer": "5"},
-         ["--query-column", "messages"],
-         "column 'messages' (--query-column) holds chat messages [{'role': 'user'"),
-        ({"query": "What is 2+3?", "answer": ["5"]}, [],
-         "column 'answer' holds a list ['5'], not text or a number"),
-        ({"query": "What is 2+3?", "final": {"value": 5}}, ["--answer-column", "final"],
-         "column 'final' (--answer-column) holds a mapping {'value': 5}"),
+        (
+            {"messages": [{"role": "user", "content": "What is 2+3?"}], "answer": "5"},
+            ["--query-column", "messages"],
+            "column 'messages' (--query-column) holds chat messages [{'role': 'user'",
+        ),
+        (
+            {"query": "What is 2+3?", "answer": ["5"]},
+            [],
+            "column 'answer' holds a list ['5'], not text or a number",
+        ),
+        (
+            {"query": "What is 2+3?", "final": {"value": 5}},
+            ["--answer-column", "final"],
+            "column 'final' (--answer-column) holds a mapping {'value': 5}",
+        ),
         ({"query": "What is 2+3?", "answer": True}, [], "column 'answer' holds a boolean"),
-        ({"question": "What is 2+3?", "answer": ["#### 5"]}, ["--query-column", "question"],
-         "column 'answer' holds a list"),
+        (
+            {"question": "What is 2+3?", "answer": ["#### 5"]},
+            ["--query-column", "question"],
+            "column 'answer' holds a list",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_cell_that_is_not_text_is_an_error_naming_column_and_type(
     row: dict, flags: list[str], message: str, tmp_path: Path
 ) -> None:
@@ -190,18 +210,19 @@ def test_a_cell_that_is_not_text_is_an_error_naming_column_and_type(
 def test_numbers_are_golds_as_written_and_mixed_columns_keep_their_text(tmp_path: Path) -> None:
     """A gold answer may be a number (42 -> "42"); a column mixing text and numbers was read
     as JSON text, which released the gold '"1\\/2"' with its quotes."""
-    pool = _jsonl(tmp_path / "p.jsonl", [{"query": "Q1", "answer": "1/2"},
-                                         {"query": "Q2", "answer": 3},
-                                         {"query": "Q3", "answer": 0.25}])  # fmt: skip
+    pool = _jsonl(
+        tmp_path / "p.jsonl",
+        [{"query": "Q1", "answer": "1/2"}, {"query": "Q2", "answer": 3}, {"query": "Q3", "answer": 0.25}],
+    )
     assert sources.load_pool(pool)["answer"] == ["1/2", "3", "0.25"]
 
 
 def test_math_level_question_mark_is_an_error_unless_it_is_a_known_row(tmp_path: Path) -> None:
     """Issue 27.12: MATH-format `Level ?` became a null level (only a log line said so)."""
-    rows = [{"problem": "What is 1+1?", "solution": "$\\boxed{2}$", "level": "Level 2",
-             "type": "Algebra"},
-            {"problem": "What is 2+2?", "solution": "$\\boxed{4}$", "level": "Level ?",
-             "type": "Algebra"}]  # fmt: skip
+    rows = [
+        {"problem": "What is 1+1?", "solution": "$\\boxed{2}$", "level": "Level 2", "type": "Algebra"},
+        {"problem": "What is 2+2?", "solution": "$\\boxed{4}$", "level": "Level ?", "type": "Algebra"},
+    ]
     out = _sample(["--pool", str(_jsonl(tmp_path / "m.jsonl", rows))], tmp_path)
     assert "m.jsonl row 2: level 'Level ?' is not a MATH level (Level 1-5)" in out
     # MATH's own two `Level ?` rows keep the levels the reference code gives them
@@ -213,8 +234,9 @@ def test_an_empty_recipe_file_is_refused(tmp_path: Path) -> None:
     """Issue 27.12: an empty recipe ran the full default build (vLLM, both pools)."""
     for text in ("", "# settings to come\n", "null\n"):
         (tmp_path / "r.yaml").write_text(text, encoding="utf-8")
-        res = CliRunner().invoke(cli, ["build", "--config", str(tmp_path / "r.yaml"),
-                                       "-o", str(tmp_path / "o")])  # fmt: skip
+        res = CliRunner().invoke(
+            cli, ["build", "--config", str(tmp_path / "r.yaml"), "-o", str(tmp_path / "o")]
+        )
         assert res.exit_code == 1 and "Traceback" not in res.output
         assert f"{tmp_path / 'r.yaml'}: the recipe holds no settings" in res.output
         assert not (tmp_path / "o").exists()
@@ -223,18 +245,26 @@ def test_an_empty_recipe_file_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["build", "--engine", "scripted", "--config", "{recipe}"],
-         "the scripted engine has no option 'batchsize' (engine_options / --engine-option); "
-         "valid: delay_s, glitch_rate, level_pass_rates, request_log, table, timing"),
-        (["eval", "--engine", "transformers", "--engine-option", "enforce_eager=true"],
-         "the transformers engine has no option 'enforce_eager'"),
-        (["eval", "--engine", "vllm", "--engine-option", "batch_size=4"],
-         "the vllm engine has no option 'batch_size'"),
-        (["sample", "--pool", "gsm8k", "--engine", "transformers", "--tensor-parallel-size", "2"],
-         "--tensor-parallel-size (tensor_parallel_size) splits one vLLM engine over GPUs; "
-         "the transformers engine has no such setting"),
+        (
+            ["build", "--engine", "scripted", "--config", "{recipe}"],
+            "the scripted engine has no option 'batchsize' (engine_options / --engine-option); "
+            "valid: delay_s, glitch_rate, level_pass_rates, request_log, table, timing",
+        ),
+        (
+            ["eval", "--engine", "transformers", "--engine-option", "enforce_eager=true"],
+            "the transformers engine has no option 'enforce_eager'",
+        ),
+        (
+            ["eval", "--engine", "vllm", "--engine-option", "batch_size=4"],
+            "the vllm engine has no option 'batch_size'",
+        ),
+        (
+            ["sample", "--pool", "gsm8k", "--engine", "transformers", "--tensor-parallel-size", "2"],
+            "--tensor-parallel-size (tensor_parallel_size) splits one vLLM engine over GPUs; "
+            "the transformers engine has no such setting",
+        ),
     ],
-)  # fmt: skip
+)
 def test_unknown_engine_options_are_refused_before_any_engine_starts(
     args: list[str], message: str, tmp_path: Path
 ) -> None:
@@ -264,7 +294,7 @@ def test_every_engine_declares_the_options_it_reads() -> None:
         ("build:\n  k_p: 2\n  k_p: 3\n", "line 3: key 'k_p' is given twice (first on line 2)"),
         ("engine_options:\n  delay_s: 0\n  delay_s: 1\n", "line 3: key 'delay_s' is given twice"),
     ],
-)  # fmt: skip
+)
 def test_duplicate_yaml_keys_are_refused(text: str, message: str, tmp_path: Path) -> None:
     """Issue 27.12: PyYAML keeps the last of two equal keys without a word."""
     (tmp_path / "r.yaml").write_text(text, encoding="utf-8")
@@ -282,18 +312,18 @@ def test_yaml_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--seed", "123456789012345678901234567890"],
-         "seed must be a whole number from 0 to 4294967295 (vLLM and NumPy take 32-bit seeds), "
-         "got 123456789012345678901234567890"),
+        (
+            ["--seed", "123456789012345678901234567890"],
+            "seed must be a whole number from 0 to 4294967295 (vLLM and NumPy take 32-bit seeds), "
+            "got 123456789012345678901234567890",
+        ),
         (["--seed", "-1"], "seed must be a whole number from 0 to 4294967295"),
     ],
-)  # fmt: skip
-def test_a_huge_seed_is_refused_naming_the_range(flags: list[str], message: str,
-                                                 tmp_path: Path) -> None:  # fmt: skip
+)
+def test_a_huge_seed_is_refused_naming_the_range(flags: list[str], message: str, tmp_path: Path) -> None:
     """Issue 27.12: the seed went through a float and was recorded as another number
     (123456789012345677877719597056)."""
-    res = CliRunner().invoke(cli, ["build", "--engine", "scripted", *flags,
-                                   "-o", str(tmp_path / "o")])  # fmt: skip
+    res = CliRunner().invoke(cli, ["build", "--engine", "scripted", *flags, "-o", str(tmp_path / "o")])
     assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
 
 
@@ -318,17 +348,12 @@ def test_a_garbled_parquet_file_fails_the_push_check(tmp_path: Path) -> None:
     shard.write_bytes(bytes(data))
     pq.read_metadata(shard)  # the footer is intact
     problems = hub.check_hub_folder(tmp_path / "rel")
-    assert (
-        len(problems) == 1
-        and "train-00000-of-00001.parquet: not a readable parquet" in (problems[0])
-    )
+    assert len(problems) == 1 and "train-00000-of-00001.parquet: not a readable parquet" in (problems[0])
     with pytest.raises(DartError, match="not viewer-ready: data/train-00000-of-00001.parquet"):
         push.push_folder(tmp_path / "rel", "me/x", token="hf_x")
 
 
-@pytest.mark.parametrize(
-    "where", ["releases/.staging/dart-math-hard", "releases/.dart-math-hard.old"]
-)
+@pytest.mark.parametrize("where", ["releases/.staging/dart-math-hard", "releases/.dart-math-hard.old"])
 def test_a_release_still_staged_or_left_over_is_not_pushable(where: str, tmp_path: Path) -> None:
     """Issue 27.12: `releases/.staging/<name>` (a release being written) could be pushed."""
     folder = tmp_path / "run" / where
@@ -356,8 +381,7 @@ def test_private_push_to_an_existing_public_repo_uploads_nothing(
     with fake_hub("hf_secret_token") as (url, state):
         state.repos["tester/public"] = Repo(private=False)
         with pytest.raises(DartError) as err:
-            push.push_folder(folder, "tester/public", private=True, token="hf_secret_token",
-                             endpoint=url)  # fmt: skip
+            push.push_folder(folder, "tester/public", private=True, token="hf_secret_token", endpoint=url)
         assert state.repos["tester/public"].files == {}  # nothing published
         assert "already exists and is public" in str(err.value)
         assert "hf repos settings tester/public --private --type dataset" in str(err.value)
@@ -376,26 +400,32 @@ def test_private_push_to_an_existing_public_repo_uploads_nothing(
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"engine: scripted\nk_u: 1000000000000000000000000000000\n",
-         "r.yaml: k_u must be a whole number of at most 100000, got "
-         "1000000000000000000000000000000"),
-        (b"engine: scripted\nbuild:\n  max_trials: 99999999999\n",
-         "r.yaml `build:`: max_trials must be a whole number of at most 100000"),
-        (b"engine: scripted\ndescription: caf\xe9 au lait\n",
-         "r.yaml line 2: bytes that are not UTF-8 (b'\\xe9' in 'description: caf"),
-        (b"engine: scripted\nengine_options:\n  level_pass_rates: {0: 0.5}\n",
-         "r.yaml: engine_options.level_pass_rates must be a value or a list of values, "
-         "got a mapping {0: 0.5}"),
+        (
+            b"engine: scripted\nk_u: 1000000000000000000000000000000\n",
+            "r.yaml: k_u must be a whole number of at most 100000, got 1000000000000000000000000000000",
+        ),
+        (
+            b"engine: scripted\nbuild:\n  max_trials: 99999999999\n",
+            "r.yaml `build:`: max_trials must be a whole number of at most 100000",
+        ),
+        (
+            b"engine: scripted\ndescription: caf\xe9 au lait\n",
+            "r.yaml line 2: bytes that are not UTF-8 (b'\\xe9' in 'description: caf",
+        ),
+        (
+            b"engine: scripted\nengine_options:\n  level_pass_rates: {0: 0.5}\n",
+            "r.yaml: engine_options.level_pass_rates must be a value or a list of values, "
+            "got a mapping {0: 0.5}",
+        ),
     ],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("command", ["build", "sample", "eval"])
 def test_recipe_values_that_gave_tracebacks_are_one_line_errors(
     body: bytes, message: str, command: str, tmp_path: Path
 ) -> None:
     """Issue 27.13: an overflow in numpy, a UnicodeDecodeError, an unhashable dict."""
     (tmp_path / "r.yaml").write_bytes(body)
-    res = CliRunner().invoke(cli, [command, "--config", str(tmp_path / "r.yaml"),
-                                   "-o", str(tmp_path / "o")])  # fmt: skip
+    res = CliRunner().invoke(cli, [command, "--config", str(tmp_path / "r.yaml"), "-o", str(tmp_path / "o")])
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
     errors = [line for line in res.output.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and message in errors[0], res.output

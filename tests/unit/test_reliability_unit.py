@@ -30,15 +30,14 @@ def test_guard_names_each_difference_and_replaces_an_unfinished_record(tmp_path:
     other = {**fp, "settings": {"a": 2, "b": "x"}, "grader": {"version": "2"}}
     with pytest.raises(DartError) as err:
         outputs.check_fingerprint(record, other, what="w", has_work=True)
-    assert (
-        'grader.version "1" -> "2" (the grader changed since this folder was made); a 1 -> 2.'
-        in str(err.value)
+    assert 'grader.version "1" -> "2" (the grader changed since this folder was made); a 1 -> 2.' in str(
+        err.value
     )
     assert outputs.check_fingerprint(record, other, what="w", has_work=False) == "replaced"
     regraded = {**other, "grader": {"version": "3"}}
-    assert outputs.check_fingerprint(
-        record, regraded, what="w", has_work=True, allow=("grader",)
-    ) == "updated"  # fmt: skip
+    assert (
+        outputs.check_fingerprint(record, regraded, what="w", has_work=True, allow=("grader",)) == "updated"
+    )
 
 
 def test_failed_first_sample_does_not_block_the_corrected_command(tmp_path: Path) -> None:
@@ -47,8 +46,21 @@ def test_failed_first_sample_does_not_block_the_corrected_command(tmp_path: Path
     from dart_hf.sources import load_pool
 
     out = tmp_path / "o"
-    base = ["sample", "--engine", "scripted", "--pool", "gsm8k", "--limit", "2",
-            "--template", "deepseekmath", "--max-tokens", "2000", "-o", str(out)]  # fmt: skip
+    base = [
+        "sample",
+        "--engine",
+        "scripted",
+        "--pool",
+        "gsm8k",
+        "--limit",
+        "2",
+        "--template",
+        "deepseekmath",
+        "--max-tokens",
+        "2000",
+        "-o",
+        str(out),
+    ]
     res = CliRunner().invoke(cli, base)
     assert res.exit_code == 1 and "needs the option 'table'" in res.output
     table = tmp_path / "t.parquet"
@@ -81,9 +93,25 @@ def test_disk_full_in_sample_names_the_shard_and_leaves_no_tmp(
     load_pool("gsm8k", limit=4).to_parquet(str(table))
     recipe = _recipe(tmp_path / "r.yaml", {"engine_options": {"table": str(table)}})
     out = tmp_path / "o"
-    args = ["sample", "--engine", "scripted", "--pool", "gsm8k", "--limit", "4", "--config",
-            recipe, "--template", "deepseekmath", "--max-tokens", "2000", "--shard-size", "2",
-            "-o", str(out)]  # fmt: skip
+    args = [
+        "sample",
+        "--engine",
+        "scripted",
+        "--pool",
+        "gsm8k",
+        "--limit",
+        "4",
+        "--config",
+        recipe,
+        "--template",
+        "deepseekmath",
+        "--max-tokens",
+        "2000",
+        "--shard-size",
+        "2",
+        "-o",
+        str(out),
+    ]
     real = Dataset.to_parquet
     calls = []
 
@@ -98,9 +126,11 @@ def test_disk_full_in_sample_names_the_shard_and_leaves_no_tmp(
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 1 and "Traceback" not in res.output
     lines = [line for line in res.output.splitlines() if line.startswith("Error")]
-    assert lines == [f"Error: disk full while writing {out / 'shard-00001.parquet'}: free some "
-                     "space (or use another output folder) and rerun the same command; "
-                     "finished work is kept"]  # fmt: skip
+    assert lines == [
+        f"Error: disk full while writing {out / 'shard-00001.parquet'}: free some "
+        "space (or use another output folder) and rerun the same command; "
+        "finished work is kept"
+    ]
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
     assert (out / "shard-00000.parquet").is_file()  # finished work kept
     monkeypatch.setattr(Dataset, "to_parquet", real)
@@ -206,19 +236,24 @@ ROW = {"id": "p/1", "source": "pool", "query": "What is 1+1?", "answer": "2"}
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        ([ROW, {**ROW, "id": "p/2", "level": "Level ?"}],
-         "row 2: level must be an integer 0-5 or null, got 'Level ?'"),  # was ArrowInvalid
+        (
+            [ROW, {**ROW, "id": "p/2", "level": "Level ?"}],
+            "row 2: level must be an integer 0-5 or null, got 'Level ?'",
+        ),  # was ArrowInvalid
         ([ROW, {**ROW, "id": "p/2", "level": 9}], "row 2: level must be an integer 0-5"),
-        ([ROW, {**ROW, "id": "p/2", "multi_answer": "yes"}],
-         "row 2: multi_answer must be true or false, got 'yes'"),
+        (
+            [ROW, {**ROW, "id": "p/2", "multi_answer": "yes"}],
+            "row 2: multi_answer must be true or false, got 'yes'",
+        ),
         ([{**ROW, "query": "   "}], "row 1: the query is empty"),  # became training pairs
         ([{"question": "", "answer": "x #### 1"}], "row 1: the query is empty"),
     ],
-)  # fmt: skip
+)
 def test_bad_pool_rows_name_the_row_and_field(rows: list, message: str, tmp_path: Path) -> None:
     pool = _jsonl(tmp_path / "p.jsonl", rows)
-    res = CliRunner().invoke(cli, ["sample", "--engine", "scripted", "--pool", pool,
-                                   "-o", str(tmp_path / "o")])  # fmt: skip
+    res = CliRunner().invoke(
+        cli, ["sample", "--engine", "scripted", "--pool", pool, "-o", str(tmp_path / "o")]
+    )
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
     assert message in res.output and "p.jsonl" in res.output, res.output
 
@@ -231,10 +266,13 @@ def test_level_written_as_text_is_read() -> None:
 
 def test_lone_surrogate_names_the_line(tmp_path: Path) -> None:
     pool = tmp_path / "p.jsonl"
-    pool.write_text(json.dumps(ROW) + "\n" + '{"id": "p/2", "source": "pool", "query": '
-                    '"bad \\ud800 text", "answer": "1"}\n')  # fmt: skip
-    res = CliRunner().invoke(cli, ["sample", "--engine", "scripted", "--pool", str(pool),
-                                   "-o", str(tmp_path / "o")])  # fmt: skip
+    pool.write_text(
+        json.dumps(ROW) + "\n" + '{"id": "p/2", "source": "pool", "query": '
+        '"bad \\ud800 text", "answer": "1"}\n'
+    )
+    res = CliRunner().invoke(
+        cli, ["sample", "--engine", "scripted", "--pool", str(pool), "-o", str(tmp_path / "o")]
+    )
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"{pool} line 2: text that is not valid Unicode" in res.output, res.output
 

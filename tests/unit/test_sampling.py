@@ -35,10 +35,7 @@ class EchoEngine:
         counts = n if n is not None else [params.n] * len(prompts)
         rng = random.Random(params.seed)
         return [
-            [
-                Completion(f"{p[6:20]}|{j}|{rng.random():.8f}", "stop" if j else "length", 5)
-                for j in range(k)
-            ]
+            [Completion(f"{p[6:20]}|{j}|{rng.random():.8f}", "stop" if j else "length", 5) for j in range(k)]
             for p, k in zip(prompts, counts, strict=True)
         ]
 
@@ -104,9 +101,7 @@ def test_map_fingerprint_follows_fn_kwargs(echo: EchoEngine) -> None:
         )._fingerprint
 
     assert fp() == fp()
-    assert (
-        len({fp(), fp(round=1), fp(seed=1), fp(sampling=SamplingConfig(n=3, template="qa"))}) == 4
-    )
+    assert len({fp(), fp(round=1), fp(seed=1), fp(sampling=SamplingConfig(n=3, template="qa"))}) == 4
 
 
 def test_run_sampling_shards_and_resume(echo: EchoEngine, tmp_path: Path) -> None:
@@ -135,18 +130,14 @@ def test_run_sampling_refuses_other_settings(echo: EchoEngine, tmp_path: Path) -
     kw = {"engine_spec": FAKE, "round": 0, "seed": 0, "shard_size": 2, "progress": False}
     sampling.run_sampling(_queries(3), tmp_path, sampling=SAMPLING, **kw)
     with pytest.raises(DartError, match="other settings: sampling.max_tokens 32 -> 512"):
-        sampling.run_sampling(
-            _queries(3), tmp_path, sampling=SamplingConfig(n=3, template="qa"), **kw
-        )
+        sampling.run_sampling(_queries(3), tmp_path, sampling=SamplingConfig(n=3, template="qa"), **kw)
     with pytest.raises(DartError, match="queries"):
         sampling.run_sampling(_queries(4), tmp_path, sampling=SAMPLING, **kw)
 
 
 def test_run_sampling_empty_and_zero_counts(echo: EchoEngine, tmp_path: Path) -> None:
     q = _queries(3).add_column("n_samples", [0, 0, 0]).add_column("sample_offset", [0, 0, 0])
-    ds = sampling.run_sampling(
-        q, tmp_path, engine_spec=FAKE, sampling=SAMPLING, shard_size=2, progress=False
-    )
+    ds = sampling.run_sampling(q, tmp_path, engine_spec=FAKE, sampling=SAMPLING, shard_size=2, progress=False)
     assert len(ds) == 0 and "response" in ds.column_names
 
 
@@ -212,9 +203,7 @@ def test_cli_runs_with_the_scripted_engine(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- kill and resume
 
 
-def test_a_shard_whose_log_line_a_kill_prevented_is_logged_once(
-    echo: EchoEngine, tmp_path: Path
-) -> None:
+def test_a_shard_whose_log_line_a_kill_prevented_is_logged_once(echo: EchoEngine, tmp_path: Path) -> None:
     """A kill between a shard's rename and its `shards.jsonl` line: the rerun generates nothing
     again, gives the shard a line read from its file, and the totals count every shard once."""
     out = tmp_path / "s"
@@ -227,8 +216,9 @@ def test_a_shard_whose_log_line_a_kill_prevented_is_logged_once(
     assert len(echo.calls) == 3  # nothing sampled twice
     again = [json.loads(x) for x in log.read_text().splitlines()[2:]]  # after the cut line
     assert [(x["shard"], x["recovered"], x["completions"], x["tokens"]) for x in again] == [
-        (1, True, 4, 20), (2, True, 2, 10),
-    ]  # fmt: skip
+        (1, True, 4, 20),
+        (2, True, 2, 10),
+    ]
     totals = sampling.generation_totals([out])
     assert (totals["shards"], totals["completions"], totals["tokens"]) == (3, 10, 50)
     sampling.run_sampling(_queries(5), out, progress=False, **kw)  # logged now: no new line

@@ -18,16 +18,26 @@ from dart_hf.sources import load_pool
 def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What the scripted engine answers: the first GSM8K rows, always right."""
     path = tmp_path_factory.mktemp("sample") / "table.jsonl"
-    rows = [{"query": r["query"], "answer": r["answer"], "solution": r["solution"]}
-            for r in load_pool("gsm8k", limit=4)]  # fmt: skip
+    rows = [
+        {"query": r["query"], "answer": r["answer"], "solution": r["solution"]}
+        for r in load_pool("gsm8k", limit=4)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
 
 def _options(table: Path, **over: object) -> dict:
-    base = {"pool": "gsm8k", "limit": 3, "engine": "scripted", "n": 2, "temperature": 1.0,
-            "engine_options": {"table": str(table)}, "max_tokens": 256, "template": "alpaca",
-            "shard_size": 2}  # fmt: skip
+    base = {
+        "pool": "gsm8k",
+        "limit": 3,
+        "engine": "scripted",
+        "n": 2,
+        "temperature": 1.0,
+        "engine_options": {"table": str(table)},
+        "max_tokens": 256,
+        "template": "alpaca",
+        "shard_size": 2,
+    }
     return {**base, **over}
 
 
@@ -43,9 +53,7 @@ def test_samples_every_query_n_times_and_resumes(table: Path, tmp_path: Path) ->
     rows = _rows(out)
     assert len(rows) == 6 and len(list(out.glob("shard-*.parquet"))) == 2  # 2 queries a shard
     ids = [r["id"] for r in load_pool("gsm8k", limit=3)]
-    assert sorted((r["id"], r["sample_idx"]) for r in rows) == sorted(
-        (q, k) for q in ids for k in range(2)
-    )
+    assert sorted((r["id"], r["sample_idx"]) for r in rows) == sorted((q, k) for q in ids for k in range(2))
     assert {r["engine"] for r in rows} == {"scripted"} and {r["round"] for r in rows} == {0}
     mtimes = {p: p.stat().st_mtime_ns for p in out.glob("shard-*.parquet")}
     assert sample_command(None, out, _options(table)) == line  # finished shards are kept
@@ -73,9 +81,7 @@ def test_a_recipes_build_mapping_and_options(table: Path, tmp_path: Path) -> Non
         ({"n": 0}, "n"),
     ],
 )
-def test_bad_settings_fail_before_any_work(
-    table: Path, tmp_path: Path, over: dict, message: str
-) -> None:
+def test_bad_settings_fail_before_any_work(table: Path, tmp_path: Path, over: dict, message: str) -> None:
     out = tmp_path / "s"
     with pytest.raises(DartError, match=message):
         sample_command(None, out, _options(table, **over))

@@ -19,8 +19,6 @@ def test_closed_sets_and_nulls_are_checked() -> None:
     # an all-null column keeps its declared type (inferred, it would be `null`)
     queries = schema.columns(schema.QUERIES, ["uniform"])
     cols = {c.name: [None] for c in queries}
-    assert schema.table(schema.QUERIES, cols, ["uniform"]).features["gold_majority"].dtype == (
-        "string"
-    )
+    assert schema.table(schema.QUERIES, cols, ["uniform"]).features["gold_majority"].dtype == ("string")
     with pytest.raises(DartError, match="unknown release config 'pool'; valid: default"):
         schema.columns("pool")

@@ -154,9 +154,7 @@ def test_folder_of_shards_and_hub_layout(tmp_path: Path) -> None:
     shards = tmp_path / "shards"
     shards.mkdir()
     for k in range(2):
-        datasets.Dataset.from_list(rows[3 * k : 3 * k + 3]).to_parquet(
-            shards / f"shard-{k:05d}.parquet"
-        )
+        datasets.Dataset.from_list(rows[3 * k : 3 * k + 3]).to_parquet(shards / f"shard-{k:05d}.parquet")
     assert load_pool(shards)["answer"] == [str(i) for i in range(6)]
     # A local folder in the Hub layout goes through `load_dataset(repo)`, split picked by name.
     repo = tmp_path / "repo"

@@ -26,12 +26,8 @@ from dart_hf.errors import DartError
 DATA = Path(__file__).parents[1] / "data"
 
 
-def _typed(
-    gold_status: list[str] | None = None, gold: stats.GoldSettings | None = None
-) -> stats.BuildStats:
-    cfg = DarsConfig(
-        strategies=("uniform", "prop2diff", "vrt"), k_u=2, k_p=4, vrt_n=4, difficulty_samples=4
-    )
+def _typed(gold_status: list[str] | None = None, gold: stats.GoldSettings | None = None) -> stats.BuildStats:
+    cfg = DarsConfig(strategies=("uniform", "prop2diff", "vrt"), k_u=2, k_p=4, vrt_n=4, difficulty_samples=4)
     st = dars.new_state(["a", "b", "c", "d"], [0, 0, 5, None], ["gsm8k", "gsm8k", "math", "x"])
     st["samples"][:] = 4
     st["corrects"][:] = [4, 1, 0, 2]
@@ -76,15 +72,19 @@ def test_per_level_figures() -> None:
     assert uni["params"]["k_u"] == 2
     assert uni["rows"] == 5
     assert uni["decontaminated_queries"] == 1
-    assert uni["filters"] == {
-        "duplicate": 3, "multiple_boxed": 0, "repetition": 1, "non_ascii_answer": 0
-    }  # fmt: skip
+    assert uni["filters"] == {"duplicate": 3, "multiple_boxed": 0, "repetition": 1, "non_ascii_answer": 0}
     by_level = {row["level"]: row for row in uni["per_level"]}
     assert set(by_level) == {0, 5}  # query d (no level) is decontaminated
     assert by_level[0] == {
-        "level": 0, "queries": 2, "mean_responses": 1.5, "coverage": 1.0,
-        "share_at_target": 0.5, "no_correct": 0, "below_target": 1, "budget_short": 0,
-    }  # fmt: skip
+        "level": 0,
+        "queries": 2,
+        "mean_responses": 1.5,
+        "coverage": 1.0,
+        "share_at_target": 0.5,
+        "no_correct": 0,
+        "below_target": 1,
+        "budget_short": 0,
+    }
     assert by_level[5]["coverage"] == 0.0 and by_level[5]["no_correct"] == 1
     hard = {row["level"]: row for row in s["strategies"]["prop2diff"]["per_level"]}
     # targets: fail rates 0, 0.75 -> t = 1, 3; kept 1, 1 -> one of two at target
@@ -94,26 +94,48 @@ def test_per_level_figures() -> None:
 
 def test_per_level_figures_of_every_strategy() -> None:
     s = _stats()
-    none_l5 = {"level": 5, "queries": 1, "mean_responses": 0.0, "coverage": 0.0,
-               "no_correct": 1, "below_target": 0, "budget_short": 0}  # fmt: skip
+    none_l5 = {
+        "level": 5,
+        "queries": 1,
+        "mean_responses": 0.0,
+        "coverage": 0.0,
+        "no_correct": 1,
+        "below_target": 0,
+        "budget_short": 0,
+    }
     hard = s["strategies"]["prop2diff"]
-    assert hard["params"] == {"k_p": 4, "normalize_fail_rate": False, "max_trials": 64,
-                              "budget": None}  # fmt: skip
+    assert hard["params"] == {"k_p": 4, "normalize_fail_rate": False, "max_trials": 64, "budget": None}
     assert hard["rows"] == 4  # kept 1 + 1 + 0 + 2 (d is counted by the caller's rows)
     assert hard["per_level"] == [
-        {"level": 0, "queries": 2, "mean_responses": 1.0, "coverage": 1.0,
-         "share_at_target": 0.5, "no_correct": 0, "below_target": 1, "budget_short": 0},
+        {
+            "level": 0,
+            "queries": 2,
+            "mean_responses": 1.0,
+            "coverage": 1.0,
+            "share_at_target": 0.5,
+            "no_correct": 0,
+            "below_target": 1,
+            "budget_short": 0,
+        },
         {**none_l5, "share_at_target": 0.0},
-    ]  # fmt: skip
+    ]
     # VRT keeps every correct among the first vrt_n = 4 samples: a 4, b 1, c 0, all at target
     vrt = s["strategies"]["vrt"]
     assert vrt["params"] == {"vrt_n": 4, "max_trials": 64, "budget": None}
     assert vrt["rows"] == 7
     assert vrt["per_level"] == [
-        {"level": 0, "queries": 2, "mean_responses": 2.5, "coverage": 1.0,
-         "share_at_target": 1.0, "no_correct": 0, "below_target": 0, "budget_short": 0},
+        {
+            "level": 0,
+            "queries": 2,
+            "mean_responses": 2.5,
+            "coverage": 1.0,
+            "share_at_target": 1.0,
+            "no_correct": 0,
+            "below_target": 0,
+            "budget_short": 0,
+        },
         {**none_l5, "share_at_target": 1.0},
-    ]  # fmt: skip
+    ]
     assert s["strategies"]["uniform"]["per_level"][1] == {**none_l5, "share_at_target": 0.0}
     # the correct-only count ("incorrect") is not a quality filter: not in the strategies' table
     assert all("incorrect" not in st["filters"] for st in s["strategies"].values())
@@ -121,14 +143,23 @@ def test_per_level_figures_of_every_strategy() -> None:
 
 def test_totals_stop_reasons_and_fail_rates() -> None:
     s = _stats()
-    assert s["totals"] == {"queries": 4, "raw_samples": 16, "correct_samples": 7,
-                           "tokens": 100, "wall_time_s": 1.5, "rounds": 1,
-                           "failed_requests": 0, "truncated_samples": 0}  # fmt: skip
+    assert s["totals"] == {
+        "queries": 4,
+        "raw_samples": 16,
+        "correct_samples": 7,
+        "tokens": 100,
+        "wall_time_s": 1.5,
+        "rounds": 1,
+        "failed_requests": 0,
+        "truncated_samples": 0,
+    }
     assert s["model"] == {"model": "m", "model_hash": "h", "revision": None}
     assert s["engine"] == {"engine": "scripted", "engine_version": "1"}
     assert (s["recipe"], s["sampling"], s["grader"]) == (
-        {"k_u": 2}, {"temperature": 0.7}, {"name": "math-verify"}
-    )  # fmt: skip
+        {"k_u": 2},
+        {"temperature": 0.7},
+        {"name": "math-verify"},
+    )
     # a (4 >= 2 correct) and d (2 >= 2) reached; b and c are still open
     zero = {"max_trials": 0, "no_correct": 0, "low_yield": 0, "budget": 0}
     assert s["stop_reasons"] == {"reached": 2, **zero}
@@ -178,8 +209,11 @@ def test_yield_rule_as_configured() -> None:
 
 def test_printed_table() -> None:
     lines = stats.format_table(_typed()).splitlines()
-    rows = {tuple(line.split()[:2]): line.split()[2:] for line in lines[1:] if
-            line.split()[0] in ("uniform", "prop2diff", "vrt")}  # fmt: skip
+    rows = {
+        tuple(line.split()[:2]): line.split()[2:]
+        for line in lines[1:]
+        if line.split()[0] in ("uniform", "prop2diff", "vrt")
+    }
     # queries, resp/q, paper, coverage, at target, none, below t
     assert rows[("uniform", "0")] == ["2", "1.50", "39.93", "100.0%", "50.0%", "0", "1"]
     assert rows[("prop2diff", "5")] == ["1", "0.00", "107.06", "0.0%", "0.0%", "1", "0"]
@@ -188,8 +222,7 @@ def test_printed_table() -> None:
     assert lines[-3] == "queries 4, raw samples 16 (7 correct), tokens 100, rounds 1, wall 2 s"
     assert lines[-2] == "stop reasons: reached 2, max_trials 0, no_correct 0, low_yield 0, budget 0"
     assert lines[-1] == (
-        "filters: duplicate 3, multiple_boxed 0, repetition 1, non_ascii_answer 0; "
-        "decontaminated queries 1"
+        "filters: duplicate 3, multiple_boxed 0, repetition 1, non_ascii_answer 0; decontaminated queries 1"
     )
 
 
@@ -207,8 +240,13 @@ def _majority() -> stats.GoldMajority:
     from dart_hf.build import majority as gold_majority
 
     table = {"id": ["a", "b", "c"], "gold_source": ["majority", None, "majority"]}
-    settings = {"gold": "majority", "gold_min_votes": 4, "gold_min_share": 0.5,
-                "vote_samples": 4, "fail_rate_round": 1}  # fmt: skip
+    settings = {
+        "gold": "majority",
+        "gold_min_votes": 4,
+        "gold_min_share": 0.5,
+        "vote_samples": 4,
+        "fail_rate_round": 1,
+    }
     return stats.GoldMajority.from_dict(
         gold_majority.majority_stats(["a", "b", "c", "d"], [0, 0, 5, -1], table, settings)
     )
@@ -228,9 +266,20 @@ def test_stats_json_round_trips() -> None:
         assert back == x
         assert json.dumps(back.to_dict(), indent=2) == text
     assert list(_stats()) == [
-        "recipe", "model", "engine", "sampling", "grader", "totals", "stop_reasons",
-        "stop_reasons_per_level", "yield_rule", "fail_rate", "strategies", "dars", "gold_audit",
-    ]  # fmt: skip
+        "recipe",
+        "model",
+        "engine",
+        "sampling",
+        "grader",
+        "totals",
+        "stop_reasons",
+        "stop_reasons_per_level",
+        "yield_rule",
+        "fail_rate",
+        "strategies",
+        "dars",
+        "gold_audit",
+    ]
     assert "gold_majority" not in _stats()
     assert list(replace(audited, gold_majority=_majority()).to_dict())[-1] == "gold_majority"
 
@@ -309,9 +358,10 @@ def test_generic_form_of_records() -> None:
     assert stats.from_json(stats.StopRow, stats.to_json(row)) == row
     hist = stats.FailRate(None, "x.parquet", (0.0, 0.5, 1.0), (3, 4))
     assert stats.to_json(hist) == {
-        "phase_samples": None, "from": "x.parquet",
+        "phase_samples": None,
+        "from": "x.parquet",
         "histogram": {"edges": [0.0, 0.5, 1.0], "counts": [3, 4]},
-    }  # fmt: skip
+    }
     assert stats.FailRate.from_dict(hist.to_dict()) == hist
 
     @dataclass(frozen=True)

@@ -37,17 +37,18 @@ def test_the_paper_targets() -> None:
     assert STRATEGIES["prop2diff"].compute_targets(fr, cfg).tolist() == [1, 2, 8, 8]
     assert STRATEGIES["vrt"].compute_targets(fr, cfg).tolist() == [5, 5, 5, 5]
     assert STRATEGIES["prop2diff"].card_params(cfg) == {
-        "k_p": 8, "normalize_fail_rate": False, "max_trials": cfg.max_trials, "budget": None,
-    }  # fmt: skip
+        "k_p": 8,
+        "normalize_fail_rate": False,
+        "max_trials": cfg.max_trials,
+        "budget": None,
+    }
 
 
 def test_a_record_is_checked() -> None:
     with pytest.raises(DartError, match="counts must be one of correct, samples"):
-        Strategy("x", STRATEGIES["uniform"].targets, ("k_u",), "rows", "x", "x", "strategy.md.j2",
-                 "X")  # fmt: skip
+        Strategy("x", STRATEGIES["uniform"].targets, ("k_u",), "rows", "x", "x", "strategy.md.j2", "X")
     with pytest.raises(DartError, match="raw sample pool"):
-        Strategy("pool", STRATEGIES["uniform"].targets, ("k_u",), "correct", "x", "x",
-                 "strategy.md.j2", "X")  # fmt: skip
+        Strategy("pool", STRATEGIES["uniform"].targets, ("k_u",), "correct", "x", "x", "strategy.md.j2", "X")
 
 
 def _tested_names(path: Path) -> list[str]:
@@ -71,6 +72,5 @@ def test_no_module_but_the_registry_tests_a_strategy_name() -> None:
     quoted = "|".join(sorted(NAMES))
     for path in sorted((REPO / "dataset_cards").glob("*.j2")):
         text = path.read_text(encoding="utf-8")
-        found += [f"{path.name} {m.group(0)!r}"
-                  for m in re.finditer(rf"[=!]=\s*[\"']({quoted})[\"']", text)]  # fmt: skip
+        found += [f"{path.name} {m.group(0)!r}" for m in re.finditer(rf"[=!]=\s*[\"']({quoted})[\"']", text)]
     assert found == []

@@ -135,8 +135,10 @@ def test_journal_keeps_the_first_line_per_key_and_skips_what_a_kill_cut(tmp_path
 
 def test_journal_skips_an_unreadable_line(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    path.write_text('not json\n{"id": "a", "round": 0, "sample_idx": 0, "response": "r", '
-                    '"finish_reason": "stop", "n_tokens": 1}\n')  # fmt: skip
+    path.write_text(
+        'not json\n{"id": "a", "round": 0, "sample_idx": 0, "response": "r", '
+        '"finish_reason": "stop", "n_tokens": 1}\n'
+    )
     assert list(Journal(path).read()) == [("a", 0, 0)]
 
 
@@ -146,8 +148,11 @@ def test_timing_model_is_the_committed_one() -> None:
 
     model = TimingModel()
     assert (model.slots, model.median, model.sigma, model.cap) == (
-        stream_timing.SLOTS, stream_timing.MEDIAN, stream_timing.SIGMA, stream_timing.CAP,
-    )  # fmt: skip
+        stream_timing.SLOTS,
+        stream_timing.MEDIAN,
+        stream_timing.SIGMA,
+        stream_timing.CAP,
+    )
     keys = [(s, f"prompt {p}", i) for s in (0, 7) for p in range(20) for i in range(8)]
     assert [model.length(*k) for k in keys] == [stream_timing.length(*k) for k in keys]
     lens = [model.length(*k) for k in keys]
@@ -200,11 +205,27 @@ def test_stream_stats_sum_the_rounds_metas() -> None:
 
     metas = [
         {"round": 0, "raw_samples": 10},  # no stream figures (recorded by no stream)
-        {"round": 1, "max_in_flight": 8, "requests": 30, "engine_idle_s": 1.5,
-         "slot_share": 0.5, "seeding": "per round", "overlap": True, "grading_wait_s": 2.0},
-        {"round": 2, "max_in_flight": 8, "requests": 10, "engine_idle_s": 0.5,
-         "slot_share": 0.9, "seeding": "per round", "overlap": True, "grading_wait_s": 1.0},
-    ]  # fmt: skip
+        {
+            "round": 1,
+            "max_in_flight": 8,
+            "requests": 30,
+            "engine_idle_s": 1.5,
+            "slot_share": 0.5,
+            "seeding": "per round",
+            "overlap": True,
+            "grading_wait_s": 2.0,
+        },
+        {
+            "round": 2,
+            "max_in_flight": 8,
+            "requests": 10,
+            "engine_idle_s": 0.5,
+            "slot_share": 0.9,
+            "seeding": "per round",
+            "overlap": True,
+            "grading_wait_s": 1.0,
+        },
+    ]
     s = StreamStats.from_metas(metas)
     assert s is not None
     assert (s.max_in_flight, s.seeding, s.requests, s.overlap) == (8, "per round", 40, True)

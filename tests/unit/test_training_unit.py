@@ -107,9 +107,7 @@ def test_load_train_data_bad_files_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_training_arguments_carry_the_schedule(tmp_path: Path) -> None:
-    config = TrainConfig(
-        epochs=2.5, lr=3e-5, batch_size=2, grad_accum=5, seed=9, max_steps=11, save_steps=4
-    )
+    config = TrainConfig(epochs=2.5, lr=3e-5, batch_size=2, grad_accum=5, seed=9, max_steps=11, save_steps=4)
     args = training_arguments(config, tmp_path, progress=False)
     assert args.num_train_epochs == 2.5 and args.max_steps == 11
     assert args.learning_rate == 3e-5 and args.weight_decay == 0.0
@@ -120,9 +118,7 @@ def test_training_arguments_carry_the_schedule(tmp_path: Path) -> None:
     assert not args.bf16 and not args.gradient_checkpointing  # CPU
 
 
-def test_bf16_without_a_bf16_gpu_is_a_clear_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_bf16_without_a_bf16_gpu_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from dart_hf.training import train as training
 
     monkeypatch.setattr(training, "_cuda", lambda: False)
@@ -161,12 +157,15 @@ def test_card_for_hub_ids() -> None:
     assert "# mistral-dart-hard" in text and "bf16 autocast" in text
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"model": 5}, "model must be a string, got 5"),
-    ({"epochs": float("nan")}, "epochs"),
-    ({"seed": 2**40}, "seed"),
-    ({"template": ["alpaca"]}, "template must be a string"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"model": 5}, "model must be a string, got 5"),
+        ({"epochs": float("nan")}, "epochs"),
+        ({"seed": 2**40}, "seed"),
+        ({"template": ["alpaca"]}, "template must be a string"),
+    ],
+)
 def test_train_values_are_checked_as_every_config_is(settings: dict, message: str) -> None:
     """Issue 27 (phase 1 note): `resolve_train_config` checked numbers and booleans by hand,
     so a list or a number where text belongs went through; now `config.build_dataclass`."""

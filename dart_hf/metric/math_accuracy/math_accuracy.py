@@ -135,9 +135,14 @@ class MathAccuracy(evaluate.Metric):
             raise ValueError("no predictions to grade: accuracy is undefined")
         if any(isinstance(p, (list, tuple)) for p in predictions):
             return self._compute_samples(
-                predictions, references, benchmarks, finish_reasons, gold_fields,
-                timeout_s, num_proc,
-            )  # fmt: skip
+                predictions,
+                references,
+                benchmarks,
+                finish_reasons,
+                gold_fields,
+                timeout_s,
+                num_proc,
+            )
         batch: dict[str, list[Any]] = {"response": list(predictions), "answer": list(references)}
         if benchmarks is not None:
             batch["source"] = _column("benchmarks", benchmarks, n)
@@ -151,9 +156,7 @@ class MathAccuracy(evaluate.Metric):
         out = grade_batch(batch, config=GradeConfig(timeout_s=timeout_s, num_proc=num_proc))
         statuses = Counter(out["grade_status"])
         n, correct, acc = accuracy(out["correct"], out["grade_status"])
-        graded = [
-            c for c, s in zip(out["correct"], out["grade_status"], strict=True) if s != "bad_gold"
-        ]
+        graded = [c for c, s in zip(out["correct"], out["grade_status"], strict=True) if s != "bad_gold"]
         return {
             "accuracy": acc,
             "se": standard_error([1.0 if c is True else 0.0 for c in graded]),
@@ -231,8 +234,7 @@ def _pooled(groups: dict[str | None, list[int]], samples: list[list[Any]]) -> di
     """One table over items of several benchmarks (each voting with its own rules)."""
     from dart_hf.evaluation.passk import grader_equal, item_table, standard_error
 
-    tables = [(idx, item_table([samples[i] for i in idx], grader_equal(b)))
-              for b, idx in groups.items()]  # fmt: skip
+    tables = [(idx, item_table([samples[i] for i in idx], grader_equal(b))) for b, idx in groups.items()]
     kept = [(t, t["items"]) for _, t in tables if t["items"]]
     if not kept:
         return {"items": 0, "n": 0, "accuracy": None, "se": None, "pass@k": {}, "maj@k": {}}
