@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from datasets import Dataset
 
 from dart_hf.errors import DartError
+from dart_hf.outputs import disk_full
 
 
 def mapped_files(ds: Dataset) -> list[str] | None:
@@ -138,8 +139,6 @@ def write_arrow(ds: Dataset, path: Path, batch_rows: int | None = None) -> None:
     tmp = path.with_name(path.name + ".tmp")
     table = ds.data.table
     batch_rows = batch_rows or arrow_batch_rows(table)
-    from dart_hf.outputs import disk_full
-
     with disk_full(path, tmp):
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
             for start in range(0, table.num_rows, batch_rows):

@@ -42,7 +42,7 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except FileNotFoundError as exc:
             raise click.ClickException(f"file not found: {exc.filename or exc}") from None
         except OSError as exc:
-            from dart_hf.outputs import is_disk_full, read_only_message
+            from dart_hf.outputs import is_disk_full, read_only_message  # lazy: keeps dart-hf --help fast
 
             if exc.errno == errno.EROFS:  # any write the commands' own guards did not wrap
                 raise click.ClickException(read_only_message(exc.filename or "a file")) from None
@@ -234,7 +234,7 @@ def executor_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def executor_spec(options: dict[str, Any]) -> Any:
     """Pop the executor options and return an ExecutorSpec (None: run in this process)."""
-    from dart_hf.executors import from_flags
+    from dart_hf.executors import from_flags  # lazy: keeps dart-hf --help fast
 
     spec, engine_options = from_flags(
         options.pop("ray_address", None),
@@ -261,7 +261,7 @@ def cli() -> None:
 def _echo_sources(kind: str, data_dir: str | None) -> None:
     import datasets
 
-    from dart_hf.sources import describe_sources, resolve_data_dir
+    from dart_hf.sources import describe_sources, resolve_data_dir  # lazy: keeps dart-hf --help fast
 
     folder, origin = resolve_data_dir(data_dir)
     enabled = datasets.is_progress_bar_enabled()
@@ -369,8 +369,8 @@ def grade_cmd(
     parquet shards. Rows with `finish_reason` "length" are `truncated` (wrong); accuracy
     leaves out `bad_gold` rows.
     """
-    from dart_hf.config import GradeConfig
-    from dart_hf.grading.grade import grade_file
+    from dart_hf.config import GradeConfig  # lazy: keeps dart-hf --help fast
+    from dart_hf.grading.grade import grade_file  # lazy: keeps dart-hf --help fast
 
     config = GradeConfig(timeout_s=timeout_s, num_proc=num_proc, benchmark=benchmark)
     summary, note = grade_file(
@@ -428,7 +428,7 @@ def sample_cmd(recipe: str | None, out: str, **options: Any) -> None:
     recipe given with --config. The transformers engine gives identical text for a seed; vLLM
     on CPU does not always.
     """
-    from dart_hf.sampling.command import sample_command
+    from dart_hf.sampling.command import sample_command  # lazy: keeps dart-hf --help fast
 
     server_settings(options)
     executor = executor_spec(options)
@@ -506,16 +506,16 @@ def build_cmd(recipe: str | None, out: str, **options: Any) -> None:
     with cards), DIR/stats.json, DIR/state/ and DIR/rounds/, and prints a statistics table.
     Without --model and --config the `embedded` recipe runs (SmolLM2 on CPU, ~15 min).
     """
-    from dart_hf.build.run import resolve_settings, run_build
-    from dart_hf.build.stats import format_table
-    from dart_hf.recipe import load_recipe
+    from dart_hf.build.run import resolve_settings, run_build  # lazy: keeps dart-hf --help fast
+    from dart_hf.build.stats import format_table  # lazy: keeps dart-hf --help fast
+    from dart_hf.recipe import load_recipe  # lazy: keeps dart-hf --help fast
 
     options["push"] = options["push"] or None  # an absent flag leaves the recipe's choice
     server_settings(options)
     executor = executor_spec(options)
     settings = resolve_settings(load_recipe(recipe or "embedded"), options)
     result = run_build(settings, out, progress=True, executor=executor)
-    from dart_hf.hub.folder import empty_splits
+    from dart_hf.hub.folder import empty_splits  # lazy: keeps dart-hf --help fast
 
     click.echo(format_table(result.stats))
     for name, folder in result.releases.items():
@@ -552,7 +552,7 @@ def regrade_cmd(out: str, num_proc: int | None) -> None:
     queries whose target or stop reason changed) and saves it as DIR/regrade.json. A killed
     regrade resumes when rerun; a folder whose raw samples are incomplete is refused.
     """
-    from dart_hf.build.regrade import format_report, regrade
+    from dart_hf.build.regrade import format_report, regrade  # lazy: keeps dart-hf --help fast
 
     result = regrade(out, num_proc=num_proc, progress=True)
     click.echo(format_report(result.report))
@@ -606,8 +606,8 @@ def push_cmd(folder: str, repo: str | None, **options: Any) -> None:
     is never printed. If the push still fails, rerun the same command: files already on the
     Hub are skipped.
     """
-    from dart_hf.hub.push import push_folder
-    from dart_hf.training.train import RESULTS_FILE, push_model
+    from dart_hf.hub.push import push_folder  # lazy: keeps dart-hf --help fast
+    from dart_hf.training.train import RESULTS_FILE, push_model  # lazy: keeps dart-hf --help fast
 
     push = push_model if (Path(folder) / RESULTS_FILE).is_file() else push_folder
     url = push(folder, repo, **options)
@@ -750,14 +750,14 @@ def eval_cmd(
     --ray / --data-parallel run sampling on Ray engine actors and grading as Ray tasks, as for
     `dart-hf build` (same shards, seeds and verdicts as in this process).
     """
-    from dart_hf.evaluation.run import (
+    from dart_hf.evaluation.run import (  # lazy: keeps dart-hf --help fast
         push_results,
         resolve_config,
         resolve_server,
         results_markdown,
         run_eval,
     )
-    from dart_hf.recipe import load_recipe
+    from dart_hf.recipe import load_recipe  # lazy: keeps dart-hf --help fast
 
     if repo is not None and not push:
         raise DartError("--repo needs --push")
@@ -876,8 +876,8 @@ def train_cmd(
     save_steps in the recipe, checkpoints go to DIR/checkpoints and rerunning the same command
     resumes from the newest one.
     """
-    from dart_hf.recipe import load_recipe
-    from dart_hf.training.train import (
+    from dart_hf.recipe import load_recipe  # lazy: keeps dart-hf --help fast
+    from dart_hf.training.train import (  # lazy: keeps dart-hf --help fast
         load_eval_results,
         push_model,
         resolve_train_config,
@@ -916,7 +916,7 @@ MAP_JOBS = ("grade", "train")
 
 def _with_verbosity(command: click.Command) -> None:
     """Give `command` -q/--quiet and -v/--verbose (what each shows: `dart_hf.logs`)."""
-    from dart_hf import logs
+    from dart_hf import logs  # lazy: keeps dart-hf --help fast
 
     command.params += [
         click.Option(["-q", "--quiet"], is_flag=True, help="Errors and the final summary only."),

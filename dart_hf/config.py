@@ -15,8 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from dart_hf.engines import BACKENDS, check_options
 from dart_hf.engines.base import EngineSpec
+from dart_hf.engines.connection import Header, redact_url
 from dart_hf.errors import DartError, unknown_name
+from dart_hf.grading.audit import GoldAuditConfig
 from dart_hf.strategies import STRATEGIES
 
 
@@ -537,8 +540,6 @@ class ServerConfig:
         if self.base_url and self.serve:
             raise DartError("give --base-url (a running server) or --serve MODEL, not both")
         for h in self.header:
-            from dart_hf.engines.connection import Header
-
             Header.parse(h)  # a literal auth-like value is refused here, in one line
 
     @property
@@ -567,8 +568,6 @@ class ServerConfig:
         """The settings as a record may hold them (`recipe.yaml`, stats, cards): URLs without
         userinfo or query; headers only where they name their value's source (`env:`,
         `file:`): a literal value is never written (give it again to resume)."""
-        from dart_hf.engines.connection import redact_url
-
         out = dataclasses.asdict(self)
         out["base_url"] = [redact_url(u) for u in self.base_url]
         out["header"] = [h for h in self.header if _names_source(h)]
@@ -670,12 +669,8 @@ class BuildConfig:
             raise DartError("pool: give at least one pool name or path")
         if self.levels is not None and not all(0 <= lv <= 5 for lv in self.levels):
             raise DartError(f"levels must be integers 0-5 (GSM8K 0, MATH 1-5), got {self.levels}")
-        from dart_hf.engines import BACKENDS  # lazy: a registry of strings, no engine import
-
         if self.engine not in BACKENDS:
             raise unknown_name("engine", self.engine, BACKENDS)
-        from dart_hf.engines import check_options
-
         check_options(self.engine, dict(self.engine_options))
         if self.max_model_len < 1:
             raise DartError(f"max_model_len must be >= 1, got {self.max_model_len}")
@@ -685,8 +680,6 @@ class BuildConfig:
             raise DartError(f"shard_size must be >= 1, got {self.shard_size}")
         if self.decontam_ngram < 1:
             raise DartError(f"decontam_ngram must be >= 1, got {self.decontam_ngram}")
-        from dart_hf.grading.audit import GoldAuditConfig
-
         GoldAuditConfig(self.gold_min_votes, self.gold_min_share, self.exclude_disputed)
         if self.gold not in GOLD_MODES:
             raise unknown_name("gold", self.gold, GOLD_MODES)

@@ -28,11 +28,17 @@ from typing import Any, Protocol
 
 from datasets import Dataset, Features, concatenate_datasets
 
+from dart_hf.arrow_io import write_arrow
 from dart_hf.config import GradeConfig, SamplingConfig, StreamConfig
 from dart_hf.engines.base import EngineSpec
 from dart_hf.errors import DartError, missing_package, unknown_name
 from dart_hf.folders import RoundFolder, SamplingFolder
-from dart_hf.grading.grade import grading_workers
+from dart_hf.grading import grade as grading
+from dart_hf.grading.grade import available_cores, grading_workers
+from dart_hf.logs import progress_bar as tqdm
+from dart_hf.sampling import shards as sampling
+from dart_hf.sampling import shards as sampling_mod
+from dart_hf.sampling.shards import SAMPLE_FEATURES
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +187,6 @@ def overlap_default(engine_spec: EngineSpec) -> bool:
     cores, and overlapping measured no faster (perf/results/bench_stream.md); with
     more cores, or an engine outside this process, grading takes nothing from it.
     """
-    from dart_hf.grading.grade import available_cores
-
     return available_cores() > 2 or engine_spec.backend in REMOTE_BACKENDS
 
 
@@ -227,16 +231,12 @@ class ShardGrader:
 
     def grade_shard(self, k: int) -> None:
         """Grade shard k's samples into its graded file (kept when it is there)."""
-        from dart_hf.grading import grade as grading
-
         target = self.folder.graded_shard(k)
         if target.is_file():
             return
         raw = Dataset.from_parquet(str(self.folder.shard(k)), features=self.features)
         graded = grading.grade_dataset(raw, self.config)  # type: ignore[arg-type]
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        from dart_hf.arrow_io import write_arrow
-
         write_arrow(graded, tmp)
         os.replace(tmp, target)
 
@@ -263,8 +263,6 @@ def _grade_round_locally(
 ) -> RoundRun:
     """Sampling (by `sample`, which calls back as each shard is written) and grading in this
     process: finished shards graded while the rest generate when `overlap`."""
-    from dart_hf.sampling.shards import SAMPLE_FEATURES
-
     overlap = stream.overlap_grading
     if overlap is None:
         overlap = overlap_default(engine_spec)
@@ -299,8 +297,6 @@ class LocalExecutor:
 
     def sample(self, queries: Dataset, out_dir: SamplingFolder | Path, **kwargs: Any) -> Dataset:
         """Sample with `sampling.run_sampling` (one stream, or shard by shard)."""
-        from dart_hf.sampling import shards as sampling
-
         stream = kwargs.pop("stream", None) or StreamConfig()
         return sampling.run_sampling(
             queries, out_dir, max_in_flight=stream.max_in_flight, stream=stream.stream, **kwargs
@@ -308,8 +304,6 @@ class LocalExecutor:
 
     def grade(self, raw: Dataset, config: GradeConfig) -> Dataset:
         """Grade with `grading.grade_dataset`."""
-        from dart_hf.grading import grade as grading
-
         return grading.grade_dataset(raw, capped(config, len(raw)))
 
     def run_round(
@@ -328,7 +322,6 @@ class LocalExecutor:
     ) -> RoundRun:
         """The round as one stream (`sampling.run_sampling`), its finished shards graded by
         this process's grading pool as they come (`ShardGrader`)."""
-        from dart_hf.sampling import shards as sampling_mod
 
         def sample(figures: dict[str, Any], shard_done: Any) -> None:
             sampling_mod.run_sampling(
@@ -400,8 +393,6 @@ class _EngineActor:
         return os.getpid()
 
     def sample_shard(self, table: Any, out_dir: str, k: int, kwargs: dict[str, Any]) -> dict[str, Any]:
-        from dart_hf.sampling import shards as sampling
-
         kwargs = dict(kwargs)
         stream: StreamConfig = kwargs.pop("stream")
         folder = SamplingFolder(Path(out_dir))
@@ -416,8 +407,6 @@ class _EngineActor:
 
 def _grade_chunk(table: Any, config: GradeConfig, chunk: int) -> tuple[Any, dict[str, Any]]:
     """Grade one chunk of rows in a Ray task (through the same killable pool as locally)."""
-    from dart_hf.grading import grade as grading
-
     graded = grading.grade_dataset(Dataset(table), config)
     return _arrow(graded), _task_record("grade", chunk=chunk, rows=len(graded))
 
@@ -426,8 +415,6 @@ def _grade_shard_file(
     path: str, features: Features, config: GradeConfig, k: int
 ) -> tuple[Any, dict[str, Any]]:
     """Grade one finished shard file in a Ray task (the folder is on shared storage)."""
-    from dart_hf.grading import grade as grading
-
     raw = Dataset.from_parquet(path, features=features)
     graded = grading.grade_dataset(raw, config)  # type: ignore[arg-type]
     return _arrow(graded), _task_record("grade", shard=k, rows=len(graded))
@@ -489,9 +476,6 @@ class RayExecutor:
     ) -> Any:
         """Hand every unfinished shard to an engine actor at once (actors run many shard
         calls each, keeping their engines full); `on_shard(k)` as each one finishes."""
-        from dart_hf.logs import progress_bar as tqdm  # honours -q, TQDM_DISABLE
-        from dart_hf.sampling import shards as sampling_mod
-
         plan = sampling_mod.open_sampling(
             queries,
             out_dir,
@@ -544,8 +528,6 @@ class RayExecutor:
         stream: StreamConfig | None = None,
     ) -> Dataset:
         """Sample every unfinished shard on the engine actors; return all samples."""
-        from dart_hf.sampling import shards as sampling_mod
-
         plan = self._sample_shards(
             queries,
             out_dir,
@@ -562,8 +544,6 @@ class RayExecutor:
     def grade(self, raw: Dataset, config: GradeConfig) -> Dataset:
         """Grade chunks of rows as Ray tasks, keeping row order."""
         if len(raw) == 0:
-            from dart_hf.grading import grade as grading
-
             return grading.grade_dataset(raw, config)
         size = self.spec.grade_chunk
         refs = [
@@ -591,8 +571,6 @@ class RayExecutor:
     ) -> RoundRun:
         """Shards sampled on the engine actors; each finished shard graded by a CPU task
         at once (overlap) or once every shard is sampled."""
-        from dart_hf.sampling.shards import SAMPLE_FEATURES
-
         overlap = stream.overlap_grading
         if overlap is None:
             overlap = overlap_default(engine_spec)

@@ -15,27 +15,27 @@ from typing import Any
 
 import yaml
 
-from dart_hf.config import unknown_keys_error
+from dart_hf import config
+from dart_hf.config import check_value, unknown_keys_error
 from dart_hf.errors import DartError, unknown_name
+from dart_hf.training.train import TrainConfig
 
 RECIPE_DIR = "recipes"
 
 
 def _build_keys() -> frozenset[str]:
-    from dart_hf.build.run import SETTING_NAMES
+    from dart_hf.build.run import SETTING_NAMES  # lazy: imports datasets
 
     return SETTING_NAMES
 
 
 def _eval_keys() -> frozenset[str]:
-    from dart_hf.evaluation.run import SETTING_NAMES
+    from dart_hf.evaluation.run import SETTING_NAMES  # lazy: imports datasets
 
     return SETTING_NAMES
 
 
 def _train_keys() -> frozenset[str]:
-    from dart_hf.training.train import TrainConfig
-
     return frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
 
@@ -156,9 +156,7 @@ def _setting_types() -> dict[str, dict[str, list[Any]]]:
     """Each section's setting names -> the types their dataclass fields declare."""
     import typing
 
-    from dart_hf import config
-    from dart_hf.evaluation.run import EvalConfig
-    from dart_hf.training.train import TrainConfig
+    from dart_hf.evaluation.run import EvalConfig  # lazy: imports datasets
 
     classes = {
         "build": (config.SamplingConfig, config.GradeConfig, config.DarsConfig, config.BuildConfig),
@@ -187,8 +185,6 @@ def check_recipe_values(recipe: dict[str, Any], where: str = "recipe") -> None:
     Raises:
         DartError: "<file>: <key> must be ..." ("<file> `build:`: ..." inside a section).
     """
-    from dart_hf.config import check_value
-
     types = _setting_types()
 
     def check(name: str, value: Any, hints: list[Any], place: str) -> None:

@@ -38,6 +38,7 @@ from dart_hf.normalise import (
     as_text,
     normalise_batch,
 )
+from dart_hf.outputs import is_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -359,8 +360,6 @@ def read_raw(ref: str | os.PathLike[str], *, split: str = "train") -> Dataset:
         DartError: The file is missing, empty or malformed, a folder mixes file types, the
             datasets cache is full, or the repo cannot be loaded.
     """
-    from dart_hf.outputs import is_disk_full
-
     path = Path(ref)
     try:
         if path.is_file():
@@ -556,8 +555,6 @@ def _normalise(
             desc=f"normalising {source}",
         )
     except OSError as exc:
-        from dart_hf.outputs import is_disk_full
-
         if is_disk_full(exc):
             raise cache_full_error(exc, location) from None
         raise

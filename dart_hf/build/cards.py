@@ -21,6 +21,7 @@ from dart_hf.errors import DartError, unknown_name
 from dart_hf.hub import folder as hub
 from dart_hf.hub import images
 from dart_hf.hub.cards import fmt_pct, render_template, save_card, scrub_secrets, size_category
+from dart_hf.sampling import prompts
 from dart_hf.strategies import POOL, STRATEGIES
 
 """Recipe keys dropped before a card shows them (`hf_token`, not `max_tokens`)."""
@@ -237,8 +238,6 @@ def _prompt(sampling: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """The prompt template's text, whether it goes through the chat template, its stops."""
     if extra.get("prompt_template"):
         return {"text": str(extra["prompt_template"]), "chat": False, "stop": []}
-    from dart_hf.sampling import prompts
-
     tpl: Any = prompts.TEMPLATES.get(sampling["template"])
     text = tpl if isinstance(tpl, str) else getattr(tpl, "text", None)
     return {

@@ -49,11 +49,16 @@ import yaml
 from datasets import Dataset, concatenate_datasets
 
 from dart_hf import arrow_io, dars, outputs
-from dart_hf.build import rounds
+from dart_hf.build import rounds, stats
 from dart_hf.build import run as build
-from dart_hf.config import DarsConfig
+from dart_hf.config import DarsConfig, build_dataclass
+from dart_hf.engines import EngineSpec
 from dart_hf.errors import DartError
+from dart_hf.evaluation import run as evaluation
+from dart_hf.evaluation.run import EvalConfig
+from dart_hf.executors import ExecutorSpec, make_executor
 from dart_hf.folders import BuildFolder, EvalFolder, RegradeWork
+from dart_hf.grading.grade import grader_info
 from dart_hf.sampling import shards as sampling
 
 logger = logging.getLogger(__name__)
@@ -212,8 +217,6 @@ def _grade_round(
     folder: BuildFolder, r: int, n_shards: int, s: build.BuildSettings, work: RegradeWork
 ) -> Path:
     """Grade round r's raw shards with the current grader into `work` (kept when there)."""
-    from dart_hf.executors import ExecutorSpec, make_executor
-
     target = work.graded(r)
     if target.is_file():
         return target
@@ -513,8 +516,6 @@ def _work(work: RegradeWork) -> RegradeWork:
 
 
 def _grader() -> dict[str, Any]:
-    from dart_hf.grading.grade import grader_info
-
     return grader_info()
 
 
@@ -578,8 +579,6 @@ def _stage_build(
         shutil.rmtree(staged)
     releases, fig = build.assemble_releases(folder, queries, state, s, into=staged, pool=pool)
     result_stats = build.release_stats(folder, s, recipe, state, fig)
-    from dart_hf.build import stats
-
     stats.save_stats(result_stats, work.stats)
     build.write_cards(releases, result_stats, s)
     need = more_samples(state, s.dars)
@@ -630,10 +629,6 @@ def _commit_build(folder: BuildFolder, work: RegradeWork) -> None:
 
 def eval_settings(results: dict[str, Any], where: str, num_proc: int | None = None) -> tuple:
     """The `EvalConfig` and `EngineSpec` an evaluation's `results.json` records."""
-    from dart_hf.config import build_dataclass
-    from dart_hf.engines import EngineSpec
-    from dart_hf.evaluation.run import EvalConfig
-
     settings = results.get("settings")
     if not isinstance(settings, dict) or not isinstance(settings.get("engine"), dict):
         raise DartError(f"{where}: no evaluation settings recorded")
@@ -684,8 +679,6 @@ def prediction_verdicts(folder: EvalFolder) -> pa.Table:
 
 def regrade_eval(folder: EvalFolder, *, num_proc: int | None = None, progress: bool = False) -> RegradeResult:
     """Regrade an evaluation folder: `run_eval(regrade=True)` with its recorded settings."""
-    from dart_hf.evaluation.run import run_eval
-
     out, path = folder.root, folder.results
     if not path.is_file():
         raise DartError(
@@ -721,7 +714,7 @@ def regrade_eval(folder: EvalFolder, *, num_proc: int | None = None, progress: b
             plan["accuracy"] = {
                 b: (e or {}).get("accuracy") for b, e in (results.get("benchmarks") or {}).items()
             }
-        new = run_eval(config, out, engine_spec=spec, progress=progress, regrade=True, lock=False)
+        new = evaluation.run_eval(config, out, engine_spec=spec, progress=progress, regrade=True, lock=False)
         after = prediction_verdicts(folder)
         if after.num_rows != before.num_rows:
             raise DartError(f"{out}: the regraded predictions do not line up with the saved ones")

@@ -103,7 +103,7 @@ def phases(config: DarsConfig, majority: bool = False) -> Phases:
     """The fixed rounds of a build: a vote round first with `gold: majority`, then the
     difficulty phase, unless the fail rates are loaded."""
     if majority:
-        from dart_hf.build import majority as gold_majority
+        from dart_hf.build import majority as gold_majority  # lazy: imports datasets
 
         return Phases(
             vote=gold_majority.VOTE_ROUND,

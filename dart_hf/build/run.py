@@ -29,9 +29,10 @@ import pyarrow.parquet as pq
 import yaml
 from datasets import Dataset, concatenate_datasets
 
-from dart_hf import benchmarks, dars, outputs
+from dart_hf import benchmarks, dars, outputs, sources
 from dart_hf.arrow_io import write_arrow
-from dart_hf.build import assemble, rounds, schema, stats
+from dart_hf.build import assemble, cards, rounds, schema, stats
+from dart_hf.build import majority as gold_majority
 from dart_hf.build.stats import BuildStats
 from dart_hf.config import (
     SERVER_SETTINGS,
@@ -43,10 +44,19 @@ from dart_hf.config import (
     build_dataclass,
     resolve_section,
 )
+from dart_hf.engines import check_model
 from dart_hf.engines.base import EngineSpec
+from dart_hf.engines.serve import attach
 from dart_hf.errors import DartError
 from dart_hf.executors import Executor, ExecutorSpec, make_executor
 from dart_hf.folders import BuildFolder
+from dart_hf.grading import audit as gold_audit
+from dart_hf.grading.grade import grader_info
+from dart_hf.hub import folder as hub
+from dart_hf.hub.push import push_folders
+from dart_hf.sampling import shards as sampling
+from dart_hf.sampling.prompts import get_template
+from dart_hf.sampling.shards import check_context
 from dart_hf.strategies import POOL, STRATEGIES
 
 logger = logging.getLogger(__name__)
@@ -83,8 +93,6 @@ class BuildSettings:
     def grading(self) -> GradeConfig:
         """The grading settings a build uses: `require_anchor` null takes the sampling
         template's record (`deepseekmath`, `chat` ask for an anchored answer)."""
-        from dart_hf.sampling.prompts import get_template
-
         if self.grade.require_anchor is not None:
             return self.grade
         anchored = get_template(self.sampling.template).anchored
@@ -139,8 +147,6 @@ def stratified_head(levels: list[int | None], limit: int) -> list[int]:
 
 def load_queries(cfg: BuildConfig) -> Dataset:
     """The build's query pool: pools concatenated, optional level slice and limit, checked."""
-    from dart_hf import sources
-
     ds = sources.load_pools(  # ids unique across pools
         cfg.pool,
         data_dir=cfg.data_dir,
@@ -195,8 +201,6 @@ def _open_rows(n_samples: int) -> bool:
 def fingerprint(settings: dict[str, Any], queries: Dataset) -> dict[str, Any]:
     """What makes a build: its settings, the grader, and a content hash of the queries and of
     their gold answers (a pool whose golds changed under the same ids is a different build)."""
-    from dart_hf.grading.grade import grader_info
-
     return {
         "settings": {k: v for k, v in settings.items() if k not in NOT_FINGERPRINTED},
         "grader": grader_info(),
@@ -335,8 +339,6 @@ class BuildRounds:
 
     def run(self, r: int, requests: np.ndarray, state: dars.State) -> rounds.Outcome | None:
         """Sample and grade round r; None when nothing is requested."""
-        from dart_hf.build import majority as gold_majority
-
         if not requests.any():
             return None
         vote = self.majority and r == gold_majority.VOTE_ROUND
@@ -380,8 +382,6 @@ def read_majority_table(folder: BuildFolder) -> dict[str, list[Any]]:
 
 def with_majority_golds(folder: BuildFolder, queries: Dataset) -> Dataset:
     """The queries with the golds of the build's vote phase (`queries` unchanged without one)."""
-    from dart_hf.build import majority as gold_majority
-
     if not folder.majority_votes.is_file():
         return queries
     return gold_majority.apply_golds(queries, gold_majority.golds_of(read_majority_table(folder)))
@@ -396,9 +396,6 @@ def vote_phase(
     The votes are saved (`BuildFolder.majority_votes`) before the round is regraded, and regrading
     is skipped once done, so a build killed anywhere in between resumes to the same result.
     """
-    from dart_hf.build import majority as gold_majority
-    from dart_hf.grading import audit as gold_audit
-
     path = folder.majority_votes
     if not path.is_file():
         needs = [q for q, a in zip(queries["id"], queries["answer"], strict=True) if not (a or "").strip()]
@@ -446,9 +443,6 @@ def restore_graded(folder: BuildFolder, s: BuildSettings, executor: Executor, la
     Raises:
         DartError: Such a round's raw shards are incomplete too (named, with the remedy).
     """
-    from dart_hf.build import majority as gold_majority
-    from dart_hf.sampling import shards as sampling
-
     for r in range(last + 1):
         rf = folder.round(r)
         if rf.graded.is_file():
@@ -506,8 +500,6 @@ def run_rounds(
     executor (local by default, or Ray) only decides where sampling and grading run: files,
     counts, stop rules and resume are the same with either.
     """
-    from dart_hf.build import majority as gold_majority
-
     executor = executor or make_executor(ExecutorSpec())
     cfg = s.dars
     majority = s.build.gold == "majority"
@@ -564,8 +556,6 @@ def graded_pool(folder: BuildFolder) -> Dataset:
 
 def decontamination_mask(queries: list[str], cfg: BuildConfig) -> tuple[np.ndarray, list[str]]:
     """Queries overlapping any available benchmark's test questions, and the benchmarks used."""
-    from dart_hf import sources
-
     if not cfg.decontaminate:
         return np.zeros(len(queries), dtype=bool), []
     texts: list[str] = []
@@ -583,8 +573,6 @@ def decontamination_mask(queries: list[str], cfg: BuildConfig) -> tuple[np.ndarr
 
 def gold_audit_columns(pool: Dataset, state: dars.State, cfg: BuildConfig) -> dict[str, list]:
     """`grading.audit.audit_pool` over the samples of the queries without a correct one."""
-    from dart_hf.grading import audit as gold_audit
-
     ids = list(state["id"])
     unsolved = pa.array([q for q, c in zip(ids, state["corrects"], strict=True) if c == 0])
     cols = ["id", "pred", "correct", "grade_status", "verdict_source"]
@@ -670,8 +658,6 @@ def assemble_releases(
         pool: The graded samples (default: `graded_pool(folder)`; `dart-hf regrade` passes
             the samples it graded again, before they replace the build's).
     """
-    from dart_hf.hub import folder as hub
-
     into = into or folder.releases
     pool = graded_pool(folder) if pool is None else pool
     ids = list(state["id"])
@@ -679,8 +665,6 @@ def assemble_releases(
     audit = gold_audit_columns(pool, state, s.build)
     votes = None
     if s.build.gold == "majority":  # the golds of the vote phase, and its votes per query
-        from dart_hf.build import majority as gold_majority
-
         queries = with_majority_golds(folder, queries)
         votes = read_majority_table(folder)
         audit = gold_majority.audit_columns(audit, ids, votes)
@@ -762,8 +746,6 @@ def run_build(
             that holds a build with other settings (or another grader, or other queries or
             gold answers), a folder in use by another run, or a full disk.
     """
-    from dart_hf.engines import check_model
-
     s = BuildSettings.from_dict(settings)
     check_model(s.build.engine, s.build.model)
     folder = BuildFolder(Path(out))
@@ -779,17 +761,11 @@ def _run_build(
     progress: bool,
     executor: ExecutorSpec | None,
 ) -> BuildResult:
-    from dart_hf.hub.push import push_folders
-
     recipe = s.to_dict()
     _check_recipe(folder, recipe, queries)
     outputs.remove_temp(folder.root)  # left by a killed run (we hold the lock)
     outputs.recover_replaced(folder.releases)  # a release a kill left half moved in
-    from dart_hf.engines.serve import attach
-
     with attach(engine_spec(s.build, folder, queries), s.server, folder.root) as spec:
-        from dart_hf.sampling.shards import check_context
-
         check_context(spec, queries, s.sampling)
         state = run_rounds(
             queries,
@@ -824,8 +800,6 @@ def release_stats(
 ) -> BuildStats:
     """`stats.json` of a build: the final state, the figures of `assemble_releases`, the
     rounds' tokens and wall time, the engine's provenance and the current grader."""
-    from dart_hf.grading.grade import grader_info
-
     meta = _round_meta(folder)
     first = read_graded(folder.round(0).graded).select(range(1)).to_list()
     prov = {
@@ -833,8 +807,6 @@ def release_stats(
     }
     majority = None
     if fig.gold_votes is not None:
-        from dart_hf.build import majority as gold_majority
-
         majority = stats.GoldMajority.from_dict(
             gold_majority.majority_stats(
                 list(state["id"]),
@@ -878,8 +850,6 @@ def write_cards(
         written: Called with (name, folder) as soon as a folder's card is written (the build
             moves the release in then, so a later failure leaves every finished one in place).
     """
-    from dart_hf.build import cards
-
     for name, folder in releases.items():
         kind = STRATEGIES[name].card if name in STRATEGIES else POOL
         strategy = name if name in STRATEGIES else s.dars.strategies[0]

@@ -26,6 +26,7 @@ from dart_hf.build.assemble import FILTERS
 from dart_hf.config import DarsConfig
 from dart_hf.dars import State
 from dart_hf.errors import DartError
+from dart_hf.grading.audit import GOLD_STATUSES, counts_by_level
 from dart_hf.strategies import STRATEGIES
 
 #: Rows dropped per reason, as the cards count them: dedup and every quality filter of
@@ -763,8 +764,6 @@ def gold_audit_stats(
     """Gold statuses overall and per level (level label as in the cards), or None."""
     if gold_status is None or settings is None:
         return None
-    from dart_hf.grading.audit import GOLD_STATUSES, counts_by_level
-
     audited = [(g, int(lv)) for g, lv in zip(gold_status, state["level"], strict=True) if g]
     gold_status = [g for g, _ in audited]  # majority golds (`gold: majority`) are not audited
     by_level = counts_by_level(gold_status, [lv for _, lv in audited])

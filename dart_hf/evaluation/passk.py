@@ -32,6 +32,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dart_hf.grading.text import normalize_text
+from dart_hf.grading.verdict import judge
+
 VOTING_STATUSES = frozenset({"ok"})
 """Grade statuses whose answer votes in maj@k; every other status abstains."""
 
@@ -70,8 +73,6 @@ def vote_keys(samples: Sequence[Sample], equal: Equal | None = None) -> list[int
     answers in order of first appearance, None for a sample that does not vote."""
     keys: list[int | None] = []
     reps: list[tuple[str, str]] = []  # (normalised text, answer) of each wrong answer seen
-    from dart_hf.grading.text import normalize_text
-
     for s in samples:
         if s.status not in VOTING_STATUSES or s.correct is None:
             keys.append(None)
@@ -173,8 +174,6 @@ def item_table(samples: Sequence[Sequence[Sample]], equal: Equal | None = None) 
 def grader_equal(benchmark: str | None = None, timeout: int = 5) -> Equal:
     """The grader's notion of one answer: `judge("$\\\\boxed{b}$", gold=a)` is correct
     (Math-Verify with the benchmark's rules); a grader failure counts as different."""
-    from dart_hf.grading.verdict import judge
-
     cache: dict[tuple[str, str], bool] = {}
 
     def equal(a: str, b: str) -> bool:

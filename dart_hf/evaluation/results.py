@@ -21,7 +21,10 @@ from datasets import Dataset
 
 from dart_hf import benchmarks as registry
 from dart_hf.evaluation.passk import Sample, grader_equal, item_table
+from dart_hf.evaluation.plots import EVAL_PLOT, plot_eval_accuracy
 from dart_hf.grading.verdict import STATUSES, accuracy
+from dart_hf.hub.cards import render_template, save_card, size_category
+from dart_hf.hub.images import IMAGES_DIR
 
 # Reported accuracies (%) keyed by Hub id. Source: DART-Math paper, Table 2 (the spec's table),
 # and the hkust-nlp/dart-math README for the Uniform models outside that table (None = not
@@ -468,8 +471,6 @@ def results_markdown(results: dict[str, Any], *, with_protocol: bool = True) -> 
 def render_card(results: dict[str, Any], plot: str | None = None) -> str:
     """The body of the evaluation-results card (`dataset_cards/eval.md.j2`); `plot` is the
     relative path of its figure. The YAML header is written by `write_eval_card`."""
-    from dart_hf.hub.cards import render_template
-
     context = {
         "r": results,
         "table": results_markdown(results, with_protocol=False),
@@ -483,10 +484,6 @@ def render_card(results: dict[str, Any], plot: str | None = None) -> str:
 def write_eval_card(folder: Path, results: dict[str, Any], *, rows: int) -> None:
     """Write the predictions dataset's README: metadata through `DatasetCardData` (kept with
     the `configs`/`dataset_info` already there), the accuracy figure and the card body."""
-    from dart_hf.evaluation.plots import EVAL_PLOT, plot_eval_accuracy
-    from dart_hf.hub.cards import save_card, size_category
-    from dart_hf.hub.images import IMAGES_DIR
-
     drawn = plot_eval_accuracy(results, Path(folder) / IMAGES_DIR / EVAL_PLOT)
     body = render_card(results, f"{IMAGES_DIR}/{EVAL_PLOT}" if drawn else None)
     save_card(

@@ -31,10 +31,24 @@ from typing import Any
 from datasets import Dataset, concatenate_datasets
 
 from dart_hf import benchmarks as registry
-from dart_hf.config import SERVER_SETTINGS, ServerConfig, StreamConfig
+from dart_hf import engines, outputs
+from dart_hf.config import (
+    SERVER_SETTINGS,
+    BuildConfig,
+    GradeConfig,
+    SamplingConfig,
+    ServerConfig,
+    StreamConfig,
+    build_dataclass,
+    check_value,
+    resolve_section,
+)
+from dart_hf.engines import BACKENDS, check_model
 from dart_hf.engines.base import EngineSpec
+from dart_hf.engines.serve import attach
 from dart_hf.errors import DartError, unknown_name
 from dart_hf.evaluation.results import (
+    protocol,
     reported_for,
     results_markdown,
     summarize_predictions,
@@ -42,7 +56,14 @@ from dart_hf.evaluation.results import (
 )
 from dart_hf.executors import Executor, ExecutorSpec, make_executor
 from dart_hf.folders import EvalFolder, SamplingFolder
+from dart_hf.grading.grade import grader_info
+from dart_hf.hub.folder import write_hub_folder
+from dart_hf.hub.push import push_folder
+from dart_hf.outputs import atomic_write
 from dart_hf.sampling.fewshot import default_shots, exemplar_source, get_exemplars, pose_queries
+from dart_hf.sampling.prompts import get_template
+from dart_hf.sampling.shards import check_context, generation_totals, seeding_of
+from dart_hf.sources import load_benchmark_source
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +185,6 @@ class EvalConfig:
             raise DartError(f"timeout_s must be > 0 and finite, got {self.timeout_s}")
         if self.num_proc < 1:
             raise DartError(f"num_proc must be >= 1, got {self.num_proc}")
-        from dart_hf.sampling.prompts import get_template
-
         if not get_template(self.template).few_shot and self.n_shots:
             raise DartError(
                 f"template {self.template!r} is zero-shot: --n-shots needs a few-shot template (qa)"
@@ -222,8 +241,6 @@ def resolve_config(recipe: dict[str, Any], overrides: dict[str, Any]) -> tuple[E
     Returns:
         The EvalConfig, and the engine to evaluate (seeded with the first seed).
     """
-    from dart_hf.config import BuildConfig, build_dataclass, check_value, resolve_section
-
     # A build recipe's other flat keys (limit, max_tokens, shard_size, ...) describe synthesis,
     # not the evaluation protocol, so only RECIPE_KEYS are read outside `eval:`.
     settings = resolve_section(recipe, "eval", overrides, SETTING_NAMES, flat_names=RECIPE_KEYS)
@@ -239,8 +256,6 @@ def resolve_config(recipe: dict[str, Any], overrides: dict[str, Any]) -> tuple[E
     engine_cfg = build_dataclass(BuildConfig, {k: settings.get(k) for k in ENGINE_KEYS}, where=where)
     values["template"] = _pick(values, "template", default_template(engine_cfg.model))
     config = build_dataclass(EvalConfig, values, where=where)
-    from dart_hf.engines import BACKENDS, check_model
-
     if engine_cfg.engine not in BACKENDS:
         raise unknown_name("engine", engine_cfg.engine, BACKENDS)
     check_model(engine_cfg.engine, engine_cfg.model)
@@ -251,8 +266,6 @@ def resolve_config(recipe: dict[str, Any], overrides: dict[str, Any]) -> tuple[E
 
 def resolve_server(recipe: dict[str, Any], overrides: dict[str, Any]) -> ServerConfig:
     """The served model's settings (`--base-url`, `--serve`, ...; flags over the recipe)."""
-    from dart_hf.config import build_dataclass, resolve_section
-
     settings = resolve_section(recipe, "eval", overrides, SETTING_NAMES, flat_names=RECIPE_KEYS)
     return build_dataclass(ServerConfig, settings, where="evaluation settings")  # type: ignore[no-any-return]
 
@@ -299,8 +312,6 @@ def grade_predictions(
     if missing:
         found = ", ".join(preds.column_names)
         raise DartError(f"predictions lack column(s) {', '.join(missing)}; found {found}")
-    from dart_hf.config import GradeConfig
-
     old = [c for c in ("pred", "correct", "grade_status", "source") if c in preds.column_names]
     ds = preds.remove_columns(old).add_column("source", list(preds["benchmark"]))
     # executors grade the `answer` column; a predictions table calls its gold `gold`
@@ -325,8 +336,6 @@ REGRADABLE = ("grader", "data.gold_hash")
 
 def _check_settings(path: Path, fingerprint: dict[str, Any], folder: SamplingFolder, regrade: bool) -> None:
     """Refuse to resume shards made with other settings, another grader or other golds."""
-    from dart_hf import outputs
-
     outputs.check_fingerprint(
         path,
         fingerprint,
@@ -342,8 +351,6 @@ def _check_settings(path: Path, fingerprint: dict[str, Any], folder: SamplingFol
 
 
 def _load_queries(config: EvalConfig, benchmark: str) -> tuple[Dataset, dict[str, Any]]:
-    from dart_hf.sources import load_benchmark_source
-
     loaded = load_benchmark_source(benchmark, data_dir=config.data_dir, limit=config.limit)
     if len(loaded.dataset) == 0:
         raise DartError(f"{benchmark}: no items to evaluate in {loaded.location}")
@@ -412,8 +419,6 @@ def run_eval(
     # every benchmark is loaded (and checked) before an engine starts
     loaded = {bench: _load_queries(config, bench) for bench in config.benchmarks}
     folder = EvalFolder(Path(out_dir))
-    from dart_hf.engines.serve import attach
-
     held = folder.lock("eval") if lock else contextlib.nullcontext()
     with held, attach(engine_spec, server or ServerConfig(), folder.root) as spec:
         return _run_eval(
@@ -438,12 +443,6 @@ def _run_eval(
     start: float,
     executor: Executor,
 ) -> dict[str, Any]:
-    from dart_hf import outputs
-    from dart_hf.config import SamplingConfig, StreamConfig
-    from dart_hf.engines import get_engine
-    from dart_hf.grading.grade import grader_info
-    from dart_hf.sampling.shards import check_context, generation_totals, seeding_of
-
     outputs.recover_replaced(out.root)  # predictions a kill left half moved in
     data_info = {bench: info for bench, (_, info) in loaded.items()}
     spec_dict = engine_spec.to_dict() if hasattr(engine_spec, "to_dict") else {}
@@ -505,7 +504,7 @@ def _run_eval(
         per_bench[bench] = graded.select_columns([c for c in PREDICTION_COLUMNS if c in graded.column_names])
     preds = concatenate_datasets(list(per_bench.values()))
     # a rerun or regrade whose shards are all done needs no engine (nor a GPU) for this
-    provenance = recorded or dict(get_engine(engine_spec).provenance())
+    provenance = recorded or dict(engines.get_engine(engine_spec).provenance())
     model_id = spec_dict.get("model") or provenance.get("model")
     reported = reported_for(spec_dict.get("model"))
     results: dict[str, Any] = {
@@ -525,8 +524,6 @@ def _run_eval(
         "generation": generation,
         "wall_time_s": round(time.time() - start, 1),
     }
-    from dart_hf.evaluation.results import protocol
-
     results["protocol"] = protocol(results["settings"], provenance, results["grader"])
     write_outputs(results, per_bench, out)
     return results
@@ -534,9 +531,6 @@ def _run_eval(
 
 def write_outputs(results: dict[str, Any], per_bench: dict[str, Dataset], out: EvalFolder) -> None:
     """Write results.json, results.md and the predictions dataset with its card."""
-    from dart_hf.hub.folder import write_hub_folder
-    from dart_hf.outputs import atomic_write, replace_folder
-
     atomic_write(out.results, json.dumps(results, indent=1, default=str) + "\n")
     atomic_write(out.results_md, results_markdown(results))
     # derived data: rebuilt whole (no stale config survives), staged and renamed in, so a
@@ -547,14 +541,12 @@ def write_outputs(results: dict[str, Any], per_bench: dict[str, Dataset], out: E
     staged.mkdir(parents=True)
     write_hub_folder(dict(per_bench), staged, split="test")
     write_eval_card(staged, results, rows=sum(len(ds) for ds in per_bench.values()))
-    replace_folder(staged, out.predictions)
+    outputs.replace_folder(staged, out.predictions)
     staged.parent.rmdir()
 
 
 def push_results(out_dir: str | Path, repo: str | None, **kwargs: Any) -> str:
     """Upload the staged predictions dataset and its card (`DIR/predictions`) to the Hub."""
-    from dart_hf.hub.push import push_folder
-
     folder = EvalFolder(Path(out_dir)).predictions
     if not (folder / "README.md").is_file():
         raise DartError(f"{folder}: no staged predictions; run the evaluation first")

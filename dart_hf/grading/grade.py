@@ -30,7 +30,9 @@ from dart_hf.benchmarks import rules_for
 from dart_hf.config import GradeConfig
 from dart_hf.errors import DartError
 from dart_hf.grading.anchors import last_boxed
-from dart_hf.grading.verdict import STATUSES, Verdict, accuracy
+from dart_hf.grading.verdict import STATUSES, Verdict, accuracy, judge
+from dart_hf.outputs import disk_full
+from dart_hf.sources import read_raw
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,6 @@ def _worker_main(conn: Connection) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     logging.disable(logging.WARNING)  # Math-Verify logs every internal timeout
-    from dart_hf.grading.verdict import judge
-
     # Import Math-Verify, sympy and the LaTeX parser before taking items: their first use costs
     # seconds, which would count against the first item's hard limit and get the worker killed.
     judge("$\\boxed{\\frac{1}{2}}$", "0.5")
@@ -465,9 +465,6 @@ def grade_file(
     Returns:
         `summarize`'s figures, and the note saying why `num_proc` was capped (None if not).
     """
-    from dart_hf.outputs import disk_full
-    from dart_hf.sources import read_raw
-
     ds = read_raw(input_path)
     workers, note = grading_workers(config.num_proc, len(ds))
     if note:

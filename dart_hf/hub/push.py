@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dart_hf import __version__
 from dart_hf.errors import DartError
 from dart_hf.hub.folder import README, check_hub_folder, staged_files
 
@@ -54,8 +55,6 @@ OnRetry = Callable[[str, BaseException], None]
 
 def library_version() -> str:
     """dart-hf's version, for the User-Agent the Hub sees (`dart-hf/<version>`)."""
-    from dart_hf import __version__
-
     return __version__
 
 

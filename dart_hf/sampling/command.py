@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dart_hf import outputs
+from dart_hf.build.run import SETTING_NAMES
 from dart_hf.config import (
     BuildConfig,
     SamplingConfig,
@@ -58,8 +59,6 @@ def sample_command(recipe: str | None, out: str | Path, options: dict[str, Any],
         DartError: For a missing pool, unknown engine or template, a model path that does not
             exist, or invalid sampling settings (n < 1, negative temperature, ...).
     """
-    from dart_hf.build.run import SETTING_NAMES
-
     # the same settings path as a build's: flat keys, the `build:` mapping, then the flags
     settings = resolve_section(load_recipe(recipe), "build", options, SETTING_NAMES)
     where = f"{recipe} and options" if recipe else "options"

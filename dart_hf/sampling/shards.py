@@ -29,11 +29,15 @@ from datasets import Dataset, Features, Value
 
 from dart_hf import outputs
 from dart_hf.config import SamplingConfig
-from dart_hf.engines import Completion, EngineSpec, GenerationParams, get_engine
+from dart_hf.engines import Completion, EngineSpec, GenerationParams, backend_class, get_engine
 from dart_hf.engines.base import Request
 from dart_hf.errors import DartError
 from dart_hf.folders import SamplingFolder, n_shards
+from dart_hf.logs import progress_bar as tqdm
+from dart_hf.sampling.fewshot import get_exemplars
+from dart_hf.sampling.journal import Journal
 from dart_hf.sampling.prompts import get_template, render_prompt
+from dart_hf.sampling.stream import get_streamer
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +75,6 @@ def shard_seed(seed: int, round: int, shard: int) -> int:
 def check_context(spec: EngineSpec, queries: Dataset, sampling: SamplingConfig) -> None:
     """Refuse, before any sampling, prompts that cannot fit a served model's context with
     `max_tokens` (an engine that knows its server's `max_model_len` checks; others do not)."""
-    from dart_hf.engines import backend_class
-
     if spec.connection is None or not hasattr(backend_class(spec.backend), "check_context"):
         return  # an in-process engine is not built for this (a finished run needs none)
     engine = get_engine(spec)
@@ -96,8 +98,6 @@ def _prompts(batch: dict[str, list], sampling: SamplingConfig, tokenizer: Any) -
     for query, source in zip(batch["query"], sources, strict=True):
         exemplars: tuple[tuple[str, str], ...] = ()
         if shots:
-            from dart_hf.sampling.fewshot import get_exemplars
-
             if source is None:
                 raise DartError("few-shot prompts need a `source` column to pick exemplars")
             exemplars = get_exemplars(source, shots)
@@ -267,9 +267,6 @@ async def stream_shard(
     """
     import asyncio
 
-    from dart_hf.sampling.journal import Journal
-    from dart_hf.sampling.stream import get_streamer
-
     t0 = time.perf_counter()
     out = SamplingFolder(Path(folder))
     k = int(batch[SHARD_COLUMN][0])
@@ -338,8 +335,6 @@ def stream_one_shard(
     """Stream one shard's requests on this thread's own event loop (a Ray engine actor runs
     many such calls at once, all feeding its engine); returns its `shards.jsonl` line."""
     import asyncio
-
-    from dart_hf.sampling.stream import get_streamer
 
     del shard_size  # the shard is `part`
     if folder.shard(k).is_file():
@@ -467,8 +462,6 @@ def plan_sampling(
 def seeding_of(spec: EngineSpec) -> str:
     """How an engine is seeded: "per round" (reseeded as a round's stream opens, vLLM) or
     "per request" (each request carries its shard's seed: scripted, transformers)."""
-    from dart_hf.engines import backend_class
-
     cls = backend_class(spec.backend)
     by_spec = getattr(cls, "seeding_of_spec", None)  # engines whose seeding is an option
     if by_spec is not None:
@@ -694,8 +687,6 @@ def run_sampling(
     )
     if plan.todo:
         logger.info("%s: %d of %d shards to sample", plan.out, len(plan.todo), plan.n_shards)
-    from dart_hf.logs import progress_bar as tqdm  # honours -q, TQDM_DISABLE
-
     # the engine starts (if it must) before the bar opens: a Ctrl-C while it starts then
     # ends on click's "Aborted!", not on the bar drawn again as it is collected
     streamed = bool(plan.todo) and stream and streams(engine_spec)
@@ -763,8 +754,6 @@ def _stream_round(
 ) -> None:
     """Every unfinished shard of the round as one stream (one `Dataset.map` of
     `stream_shard`, each batch one shard, every shard in flight at once)."""
-    from dart_hf.sampling.stream import get_streamer
-
     rows = [i for k in plan.todo for i in plan.shard_range(k, len(queries))]
     part = queries.select(rows).add_column(SHARD_COLUMN, [i // plan.shard_size for i in rows])
     streamer = get_streamer(engine_spec, max_in_flight)

@@ -50,7 +50,7 @@ def load_train_data(data: str) -> Any:
     """
     import datasets
 
-    from dart_hf.sources import check_jsonl
+    from dart_hf.sources import check_jsonl  # lazy: imports datasets
 
     path = Path(data).expanduser()
     try:

@@ -24,7 +24,10 @@ from typing import Any
 
 import yaml
 
+from dart_hf.config import build_dataclass, resolve_section
+from dart_hf.engines.models import resolve_model
 from dart_hf.errors import DartError, missing_package, unknown_name
+from dart_hf.logs import bars_disabled
 from dart_hf.sampling.prompts import TEMPLATES, render_prompt
 from dart_hf.training.packing import (
     PACK_VERSION,
@@ -137,8 +140,6 @@ def resolve_train_config(
     Raises:
         DartError: Unknown settings (listing the valid ones) or values of the wrong type.
     """
-    from dart_hf.config import resolve_section
-
     names = frozenset(f.name for f in dataclasses.fields(TrainConfig))
     # With a `train:` mapping, the top level holds other commands' settings (a build recipe's
     # `model` is the synthesis model, not the one to train); without one, it is all training.
@@ -154,8 +155,6 @@ def resolve_train_config(
     )
     if settings.get("model") in ("", "embedded"):
         settings["model"] = None
-    from dart_hf.config import build_dataclass
-
     return build_dataclass(TrainConfig, settings, where)  # every value checked by its type
 
 
@@ -192,8 +191,6 @@ def resolve_precision(config: TrainConfig) -> dict[str, Any]:
 
 
 def _bars_disabled() -> bool:
-    from dart_hf.logs import bars_disabled
-
     return bars_disabled()  # -q, TQDM_DISABLE, HF_DATASETS_DISABLE_PROGRESS_BARS
 
 
@@ -311,8 +308,6 @@ def train(
         from transformers import AutoTokenizer, Trainer
     except ImportError:
         raise missing_package("torch", "pip install 'dart-hf[train]' torch", "training") from None
-    from dart_hf.engines.models import resolve_model
-
     if isinstance(data, str):
         data_name = data_name or data
         data = load_train_data(data)
@@ -495,7 +490,7 @@ def render_model_card(summary: dict[str, Any], eval_results: dict[str, Any] | No
         ]
         or None,
     )
-    from dart_hf.hub.cards import render_template
+    from dart_hf.hub.cards import render_template  # lazy: imports datasets
 
     context = {
         "yaml": card_data.to_yaml(),
@@ -550,7 +545,7 @@ def push_model(
     Returns:
         The URL of the commit.
     """
-    from dart_hf.hub.push import push_folder
+    from dart_hf.hub.push import push_folder  # lazy: imports datasets
 
     out = Path(out_dir)
     if not (out / RESULTS_FILE).is_file():
