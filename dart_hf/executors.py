@@ -36,8 +36,7 @@ from dart_hf.folders import RoundFolder, SamplingFolder
 from dart_hf.grading import grade as grading
 from dart_hf.grading.grade import available_cores, grading_workers
 from dart_hf.logs import progress_bar as tqdm
-from dart_hf.sampling import shards as sampling
-from dart_hf.sampling import shards as sampling_mod
+from dart_hf.sampling import shards
 from dart_hf.sampling.shards import SAMPLE_FEATURES
 
 logger = logging.getLogger(__name__)
@@ -298,7 +297,7 @@ class LocalExecutor:
     def sample(self, queries: Dataset, out_dir: SamplingFolder | Path, **kwargs: Any) -> Dataset:
         """Sample with `sampling.run_sampling` (one stream, or shard by shard)."""
         stream = kwargs.pop("stream", None) or StreamConfig()
-        return sampling.run_sampling(
+        return shards.run_sampling(
             queries, out_dir, max_in_flight=stream.max_in_flight, stream=stream.stream, **kwargs
         )
 
@@ -324,7 +323,7 @@ class LocalExecutor:
         this process's grading pool as they come (`ShardGrader`)."""
 
         def sample(figures: dict[str, Any], shard_done: Any) -> None:
-            sampling_mod.run_sampling(
+            shards.run_sampling(
                 queries,
                 out_dir,
                 engine_spec=engine_spec,
@@ -397,11 +396,11 @@ class _EngineActor:
         stream: StreamConfig = kwargs.pop("stream")
         folder = SamplingFolder(Path(out_dir))
         part = Dataset(table)
-        if stream.stream and sampling.streams(kwargs["engine_spec"]):
-            meta = sampling.stream_one_shard(part, folder, k, stream.max_in_flight, **kwargs)
+        if stream.stream and shards.streams(kwargs["engine_spec"]):
+            meta = shards.stream_one_shard(part, folder, k, stream.max_in_flight, **kwargs)
         else:
             with self._batch_lock:
-                meta = sampling.sample_shard(part, folder, k, **kwargs)
+                meta = shards.sample_shard(part, folder, k, **kwargs)
         return {**meta, **_task_record("sample", shard=k)}
 
 
@@ -476,7 +475,7 @@ class RayExecutor:
     ) -> Any:
         """Hand every unfinished shard to an engine actor at once (actors run many shard
         calls each, keeping their engines full); `on_shard(k)` as each one finishes."""
-        plan = sampling_mod.open_sampling(
+        plan = shards.open_sampling(
             queries,
             out_dir,
             engine_spec=engine_spec,
@@ -539,7 +538,7 @@ class RayExecutor:
             progress=progress,
             stream=stream or StreamConfig(),
         )
-        return sampling_mod.load_samples(plan.folder, plan.n_shards, plan.features)
+        return shards.load_samples(plan.folder, plan.n_shards, plan.features)
 
     def grade(self, raw: Dataset, config: GradeConfig) -> Dataset:
         """Grade chunks of rows as Ray tasks, keeping row order."""
